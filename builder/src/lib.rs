@@ -1,0 +1,427 @@
+//! go-offline-builder: turns a Go distribution into one signed installer file.
+//!
+//! [`build`] reads the distribution ([`source`]), writes the offline defaults into `go.env`,
+//! packs the tree into a zstd-compressed tar stream, writes the manifest, signs it and appends
+//! payload, manifest, signature and trailer to the stub. The byte layout and the manifest belong
+//! to the `stub` crate ([`stub::format`], [`stub::manifest`]); this crate only fills them in.
+//!
+//! **Invariant:** same inputs and key give a byte-identical installer: entries are sorted, tar
+//! headers carry fixed owners and one mtime (`SOURCE_DATE_EPOCH`, else the newest in the source),
+//! and multi-threaded zstd output does not depend on the number of threads.
+
+pub mod source;
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    io::{self, Write},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use ed25519_dalek::{Signer, SigningKey};
+use sha2::{Digest, Sha256};
+use stub::{
+    format::Layout,
+    keys::{self, SIGNATURE_CONTEXT},
+    manifest::{self, Entry, Manifest, Payload, Region, Source},
+    platform::{elf_machine, Target},
+};
+
+use crate::source::{Node, Tree};
+
+/// Default zstd level: the strongest level that does not need `--ultra` memory on the decoder.
+pub const DEFAULT_LEVEL: i32 = 19;
+/// zstd window log (`--long=27`): 128 MiB, recorded in the manifest and capped by the decoder.
+pub const WINDOW_LOG: u32 = 27;
+
+/// Everything that can stop the builder.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("could not {action} '{path}': {source}")]
+    Io { action: &'static str, path: PathBuf, source: io::Error },
+    #[error("Go distribution: '{path}' {problem}")]
+    Source { path: PathBuf, problem: String },
+    #[error("{0}")]
+    Key(#[from] keys::KeyError),
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("no stub for target {triple} at '{path}': build it with `cargo xtask stubs --target {triple}` or pass --stub FILE")]
+    NoStub { triple: String, path: PathBuf },
+    #[error("bad --go-env '{0}': expected KEY=VALUE with KEY in capitals (for example GOPROXY=off)")]
+    GoEnv(String),
+    #[error("refusing to overwrite the existing key '{0}': choose another --out or remove it first")]
+    KeyExists(PathBuf),
+    #[error("the manifest built is invalid: {0} (this is a bug)")]
+    Manifest(#[from] manifest::ManifestError),
+}
+
+impl BuildError {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> BuildError {
+        BuildError::Io { action, path: path.into(), source }
+    }
+}
+
+/// The offline defaults written into `$GOROOT/go.env`: the go command never downloads a
+/// toolchain, and never reaches a module proxy; checksum verification (GOSUMDB) stays as shipped.
+pub const OFFLINE_DEFAULTS: &[(&str, &str)] = &[("GOPROXY", "off"), ("GOTOOLCHAIN", "local")];
+
+/// Options of [`build`].
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// A `go*.tar.gz` or a GOROOT directory.
+    pub go: PathBuf,
+    /// PKCS#8 PEM private key.
+    pub key: PathBuf,
+    /// Stub target triple; by default the one matching the distribution.
+    pub target: Option<String>,
+    /// Stub file; by default the one `cargo xtask stubs` built for the target.
+    pub stub: Option<PathBuf>,
+    pub output: PathBuf,
+    /// `--go-env KEY=VALUE` overrides, applied after [`OFFLINE_DEFAULTS`].
+    pub go_env: Vec<String>,
+    /// zstd level (1..=22).
+    pub level: i32,
+    /// Worker threads for zstd (0: all cores).
+    pub threads: u32,
+    /// Build time; by default the newest mtime of the source.
+    pub source_date_epoch: Option<u64>,
+}
+
+/// What [`build`] produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BuildSummary {
+    pub output: PathBuf,
+    pub go_version: String,
+    pub goos: String,
+    pub goarch: String,
+    pub target: String,
+    pub installer_len: u64,
+    pub stub_len: u64,
+    pub payload_len: u64,
+    pub uncompressed_len: u64,
+    pub file_count: u64,
+    pub signer_key_id: String,
+    pub installer_sha256: String,
+}
+
+/// Writes a new key pair `NAME.key` (0600) and `NAME.pub` for `out` = `DIR/NAME`; returns the key id.
+pub fn keygen(out: &Path) -> Result<String, BuildError> {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let private = out.with_extension("key");
+    let public = out.with_extension("pub");
+    for p in [&private, &public] {
+        if p.exists() {
+            return Err(BuildError::KeyExists(p.clone()));
+        }
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| BuildError::io("create", dir, e))?;
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&private)
+        .map_err(|e| BuildError::io("create", &private, e))?;
+    f.write_all(keys::private_key_pem(&key).as_bytes()).map_err(|e| BuildError::io("write", &private, e))?;
+    fs::write(&public, keys::public_key_pem(&key.verifying_key())).map_err(|e| BuildError::io("write", &public, e))?;
+    Ok(keys::key_id(&key.verifying_key()))
+}
+
+/// Parses `--go-env` arguments on top of the offline defaults.
+pub fn go_env_overrides(args: &[String]) -> Result<BTreeMap<String, String>, BuildError> {
+    let mut env: BTreeMap<String, String> =
+        OFFLINE_DEFAULTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    for arg in args {
+        let (k, v) = arg.split_once('=').ok_or_else(|| BuildError::GoEnv(arg.clone()))?;
+        let key_ok = !k.is_empty() && k.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !key_ok || v.bytes().any(|b| b.is_ascii_control()) {
+            return Err(BuildError::GoEnv(arg.clone()));
+        }
+        env.insert(k.to_string(), v.to_string());
+    }
+    Ok(env)
+}
+
+/// Rewrites a `go.env` file: values of keys in `set` replace the shipped ones in place, keys not
+/// present are appended. Returns the new text and every KEY=VALUE it then defines.
+pub fn rewrite_go_env(original: &str, set: &BTreeMap<String, String>) -> (String, BTreeMap<String, String>) {
+    let mut out = String::new();
+    let mut done = BTreeMap::new();
+    let mut all = BTreeMap::new();
+    for line in original.lines() {
+        let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.starts_with('#') && !k.is_empty());
+        match key.and_then(|k| set.get_key_value(k)) {
+            Some((k, v)) => {
+                out.push_str(&format!("{k}={v}\n"));
+                done.insert(k.clone(), ());
+                all.insert(k.clone(), v.clone());
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+                if let Some((k, v)) = line.split_once('=').filter(|(k, _)| !k.trim_start().starts_with('#')) {
+                    all.insert(k.trim().to_string(), v.trim().to_string());
+                }
+            }
+        }
+    }
+    let missing: Vec<_> = set.iter().filter(|(k, _)| !done.contains_key(*k)).collect();
+    if !missing.is_empty() {
+        out.push_str(
+            "\n# Offline defaults set by go-offline-builder. The environment and 'go env -w' override them.\n",
+        );
+        for (k, v) in missing {
+            out.push_str(&format!("{k}={v}\n"));
+            all.insert(k.clone(), v.clone());
+        }
+    }
+    (out, all)
+}
+
+/// Where `cargo xtask stubs` puts the stub for `triple`.
+pub fn default_stub_path(triple: &str) -> PathBuf {
+    let dir = match std::env::var_os("GO_OFFLINE_STUBS_DIR") {
+        Some(d) => PathBuf::from(d),
+        // The builder runs from target/{debug,release}/; stubs live in target/stubs/.
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().and_then(Path::parent).map(|t| t.join("stubs")))
+            .unwrap_or_else(|| PathBuf::from("target/stubs")),
+    };
+    dir.join(triple).join("go-offline-installer")
+}
+
+/// Builds an installer.
+pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
+    let signing_key = keys::read_private_key(&opts.key)?;
+    let key_id = keys::key_id(&signing_key.verifying_key());
+    let (mut tree, source) = source::read(&opts.go)?;
+
+    let go_version = tree
+        .file("VERSION")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.lines().next())
+        .map(str::to_string)
+        .filter(|v| manifest::is_go_version(v))
+        .ok_or_else(|| BuildError::Source {
+            path: opts.go.join("VERSION"),
+            problem: "is missing or does not start with a Go version line: not a Go distribution".into(),
+        })?;
+    let go_bin = tree.file("bin/go").ok_or_else(|| BuildError::Source {
+        path: opts.go.join("bin/go"),
+        problem: "is missing: not a Go distribution".into(),
+    })?;
+    let elf = elf_machine(go_bin).ok_or_else(|| BuildError::Source {
+        path: opts.go.join("bin/go"),
+        problem: "is not an ELF executable: only Linux Go distributions are supported".into(),
+    })?;
+    let goarch = elf.goarch().ok_or_else(|| BuildError::Source {
+        path: opts.go.join("bin/go"),
+        problem: format!("is for ELF machine {}, which Go does not support", elf.machine),
+    })?;
+    let goos = "linux";
+    let target = match &opts.target {
+        Some(t) => Target::from_triple(t).ok_or_else(|| {
+            let known: Vec<_> = stub::platform::TARGETS.iter().map(|t| t.triple).collect();
+            BuildError::Mismatch(format!("unknown target '{t}': supported targets are {}", known.join(", ")))
+        })?,
+        None => Target::from_go(goos, goarch)
+            .ok_or_else(|| BuildError::Mismatch(format!("no stub target exists for Go {goos}/{goarch}")))?,
+    };
+    if target.goarch != goarch || target.goos != goos {
+        return Err(BuildError::Mismatch(format!(
+            "the Go distribution is {go_version} {goos}/{goarch} but the target {} is {}/{}: build with the distribution for {}/{} or pass --target for {goos}/{goarch}",
+            target.triple, target.goos, target.goarch, target.goos, target.goarch
+        )));
+    }
+    let stub_path = opts.stub.clone().unwrap_or_else(|| default_stub_path(target.triple));
+    let stub_bytes = fs::read(&stub_path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound if opts.stub.is_none() => {
+            BuildError::NoStub { triple: target.triple.into(), path: stub_path.clone() }
+        }
+        _ => BuildError::io("read the stub", &stub_path, e),
+    })?;
+    match elf_machine(&stub_bytes) {
+        Some(e) if e.machine == target.elf_machine => {}
+        other => {
+            return Err(BuildError::Mismatch(format!(
+                "stub '{}' is {} but the target is {} ({}/{}): use the stub built for {}",
+                stub_path.display(),
+                other
+                    .and_then(|e| e.goarch())
+                    .map(|a| format!("a linux/{a} binary"))
+                    .unwrap_or_else(|| "not a supported ELF binary".into()),
+                target.triple,
+                target.goos,
+                target.goarch,
+                target.triple
+            )))
+        }
+    }
+
+    // Offline defaults go into go.env so they are signed and listed like every other file.
+    let overrides = go_env_overrides(&opts.go_env)?;
+    let original_env = tree.file("go.env").map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let (go_env_text, go_env) = rewrite_go_env(&original_env, &overrides);
+    tree.nodes.insert("go.env".into(), Node::File { mode: 0o644, data: go_env_text.into_bytes() });
+
+    let created = opts.source_date_epoch.unwrap_or(tree.newest_mtime);
+    let (payload, uncompressed_len, entries) = pack(&tree, created, opts.level, opts.threads)?;
+
+    let mut manifest = Manifest {
+        format: manifest::MANIFEST_FORMAT,
+        product: manifest::PRODUCT.into(),
+        go_version: go_version.clone(),
+        goos: goos.into(),
+        goarch: goarch.into(),
+        target: target.triple.into(),
+        created,
+        signer_key_id: key_id.clone(),
+        stub: Region { len: stub_bytes.len() as u64, sha256: source::sha256_hex(&stub_bytes) },
+        payload: Payload {
+            compression: "zstd".into(),
+            len: payload.len() as u64,
+            sha256: source::sha256_hex(&payload),
+            uncompressed_len,
+            window_log: WINDOW_LOG,
+        },
+        source: Source { kind: source.kind.into(), name: source.name.clone(), sha256: source.sha256.clone() },
+        go_env,
+        file_count: entries.len() as u64,
+        files: entries,
+    };
+    manifest.validate()?;
+    let manifest_bytes = manifest.to_canonical_json();
+    // Round-trip through the reader's parser: what we write is what the installer accepts.
+    manifest = Manifest::parse(&manifest_bytes)?;
+    let mut message = SIGNATURE_CONTEXT.to_vec();
+    message.extend_from_slice(&manifest_bytes);
+    let signature = signing_key.sign(&message).to_bytes();
+
+    let layout = Layout::for_lengths(stub_bytes.len() as u64, payload.len() as u64, manifest_bytes.len() as u64)
+        .map_err(|e| BuildError::Mismatch(e.to_string()))?;
+    let trailer = layout.encode_trailer();
+    let mut whole = Sha256::new();
+    for part in [&stub_bytes[..], &payload, &manifest_bytes, &signature, &trailer] {
+        whole.update(part);
+    }
+    write_output(&opts.output, &[&stub_bytes, &payload, &manifest_bytes, &signature, &trailer])?;
+    Ok(BuildSummary {
+        output: opts.output.clone(),
+        go_version,
+        goos: goos.into(),
+        goarch: goarch.into(),
+        target: target.triple.into(),
+        installer_len: layout.file_len(),
+        stub_len: stub_bytes.len() as u64,
+        payload_len: payload.len() as u64,
+        uncompressed_len,
+        file_count: manifest.file_count,
+        signer_key_id: key_id,
+        installer_sha256: hex::encode(whole.finalize()),
+    })
+}
+
+/// Packs the tree into a zstd-compressed tar stream; returns it with its uncompressed length and
+/// the manifest entries in payload order.
+fn pack(tree: &Tree, mtime: u64, level: i32, threads: u32) -> Result<(Vec<u8>, u64, Vec<Entry>), BuildError> {
+    let threads =
+        if threads == 0 { std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1) } else { threads };
+    let zio = |e: io::Error| BuildError::io("compress", "payload", e);
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), level).map_err(zio)?;
+    encoder.long_distance_matching(true).map_err(zio)?;
+    encoder.window_log(WINDOW_LOG).map_err(zio)?;
+    encoder.include_checksum(true).map_err(zio)?;
+    encoder.multithread(threads).map_err(zio)?;
+    let counter = CountingWriter { inner: encoder, count: 0 };
+    let mut tar = tar::Builder::new(counter);
+    let mut entries = Vec::with_capacity(tree.nodes.len());
+    let terr = |e: io::Error| BuildError::io("write tar entry to", "payload", e);
+    for (path, node) in &tree.nodes {
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        match node {
+            Node::File { mode, data } => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(*mode);
+                header.set_size(data.len() as u64);
+                tar.append_data(&mut header, path, &data[..]).map_err(terr)?;
+                entries.push(Entry::file(path.clone(), *mode, data.len() as u64, source::sha256_hex(data)));
+            }
+            Node::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                tar.append_data(&mut header, path, io::empty()).map_err(terr)?;
+                entries.push(Entry::dir(path.clone(), 0o755));
+            }
+            Node::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                tar.append_link(&mut header, path, target).map_err(terr)?;
+                entries.push(Entry::symlink(path.clone(), target.clone()));
+            }
+        }
+    }
+    let counter = tar.into_inner().map_err(terr)?;
+    let uncompressed_len = counter.count;
+    let payload = counter.inner.finish().map_err(zio)?;
+    Ok((payload, uncompressed_len, entries))
+}
+
+/// Writes the installer atomically (temp file beside it, then rename), mode 0755.
+fn write_output(output: &Path, parts: &[&[u8]]) -> Result<(), BuildError> {
+    let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".go-offline-installer.")
+        .tempfile_in(dir)
+        .map_err(|e| BuildError::io("create a file in", dir, e))?;
+    for part in parts {
+        tmp.write_all(part).map_err(|e| BuildError::io("write", output, e))?;
+    }
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o755)).map_err(|e| BuildError::io("chmod", output, e))?;
+    tmp.as_file().sync_all().map_err(|e| BuildError::io("sync", output, e))?;
+    tmp.persist(output).map_err(|e| BuildError::io("write", output, e.error))?;
+    Ok(())
+}
+
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_env_keeps_comments_and_sumdb() {
+        let shipped = "# comment\nGOPROXY=https://mirror.example,direct\nGOSUMDB=sum.example\n\nGOTOOLCHAIN=auto\n";
+        let set = go_env_overrides(&["GOFLAGS=-mod=mod".into()]).unwrap();
+        let (text, all) = rewrite_go_env(shipped, &set);
+        assert_eq!(
+            text,
+            "# comment\nGOPROXY=off\nGOSUMDB=sum.example\n\nGOTOOLCHAIN=local\n\n# Offline defaults set by go-offline-builder. The environment and 'go env -w' override them.\nGOFLAGS=-mod=mod\n"
+        );
+        assert_eq!(all.get("GOSUMDB").map(String::as_str), Some("sum.example"));
+        assert_eq!(all.get("GOPROXY").map(String::as_str), Some("off"));
+        assert!(go_env_overrides(&["lower=x".into()]).is_err());
+        assert!(go_env_overrides(&["NOEQUALS".into()]).is_err());
+    }
+}

@@ -1,0 +1,214 @@
+//! `go-offline-builder`: keygen, build, inspect, verify. Glue over the `builder` and `stub` crates.
+
+use std::{fs::File, path::PathBuf, process::ExitCode};
+
+use builder::{BuildOptions, DEFAULT_LEVEL};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use stub::{
+    exit,
+    keys::{TrustStore, HOST_TRUST_DIR},
+    manifest::Manifest,
+    verify,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "go-offline-builder",
+    version,
+    about = "Turn an official Go release into one signed, self-verifying installer file",
+    after_help = "Exit codes: 0 success, 1 build error, 2 bad command line; `verify` uses the installer's codes (see `go-offline-installer --help`)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a signing key pair: DIR/NAME.key (PKCS#8 PEM, 0600) and DIR/NAME.pub (SPKI PEM).
+    Keygen {
+        /// DIR/NAME of the key pair to create.
+        #[arg(long, value_name = "DIR/NAME")]
+        out: PathBuf,
+    },
+    /// Build an installer from a Go release tarball or GOROOT directory.
+    Build {
+        /// An official go*.tar.gz or a GOROOT directory.
+        #[arg(long, value_name = "PATH")]
+        go: PathBuf,
+        /// PKCS#8 PEM ed25519 private key to sign with.
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Stub target triple [default: the one matching the Go distribution].
+        #[arg(long, value_name = "TRIPLE")]
+        target: Option<String>,
+        /// Stub executable [default: the one `cargo xtask stubs` built for the target].
+        #[arg(long, value_name = "FILE")]
+        stub: Option<PathBuf>,
+        /// Output file.
+        #[arg(long, short, value_name = "FILE", default_value = "go-offline-installer")]
+        output: PathBuf,
+        /// Set KEY=VALUE in $GOROOT/go.env (repeatable; defaults GOPROXY=off GOTOOLCHAIN=local).
+        #[arg(long = "go-env", value_name = "KEY=VALUE")]
+        go_env: Vec<String>,
+        /// zstd compression level, 1..=22.
+        #[arg(long, default_value_t = DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
+        level: i32,
+        /// Compression threads [default: all cores]. The output does not depend on it.
+        #[arg(long, default_value_t = 0)]
+        threads: u32,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what an installer carries (without verifying its signature: use `verify`).
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify an installer as it would verify itself, without installing.
+    Verify {
+        file: PathBuf,
+        /// Trust this SPKI PEM public key (repeatable) [default: the host trust directory].
+        #[arg(long, value_name = "PUB")]
+        trusted_key: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+type Failure = (i32, String);
+
+fn build_err(e: builder::BuildError) -> Failure {
+    (exit::INTERNAL, e.to_string())
+}
+
+fn stub_err(e: stub::Error) -> Failure {
+    (e.exit_code(), e.to_string())
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Keygen { out } => {
+            let id = builder::keygen(&out).map_err(build_err)?;
+            println!("key id {id}");
+            eprintln!(
+                "wrote {} (keep it secret) and {}",
+                out.with_extension("key").display(),
+                out.with_extension("pub").display()
+            );
+            Ok(())
+        }
+        Command::Build { go, key, target, stub, output, go_env, level, threads, json } => {
+            let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+                Ok(v) => Some(
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| (exit::USAGE, format!("SOURCE_DATE_EPOCH='{v}' is not a number of seconds")))?,
+                ),
+                Err(_) => None,
+            };
+            let opts = BuildOptions { go, key, target, stub, output, go_env, level, threads, source_date_epoch };
+            let s = builder::build(&opts).map_err(build_err)?;
+            if json {
+                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+            } else {
+                println!(
+                    "built {} ({} {}/{}, {}): {} bytes (stub {}, payload {} from {} unpacked), {} entries, signed by {}",
+                    s.output.display(),
+                    s.go_version,
+                    s.goos,
+                    s.goarch,
+                    s.target,
+                    s.installer_len,
+                    s.stub_len,
+                    s.payload_len,
+                    s.uncompressed_len,
+                    s.file_count,
+                    s.signer_key_id
+                );
+            }
+            Ok(())
+        }
+        Command::Inspect { file, json } => inspect(&file, json),
+        Command::Verify { file, trusted_key } => {
+            let trust = TrustStore::load(&trusted_key, std::path::Path::new(HOST_TRUST_DIR), false)
+                .map_err(|e| stub_err(e.into()))?;
+            if trust.keys.is_empty() {
+                return Err((
+                    exit::UNTRUSTED,
+                    format!("no trusted keys: pass --trusted-key PUB or provision {HOST_TRUST_DIR}"),
+                ));
+            }
+            let f =
+                File::open(&file).map_err(|source| stub_err(stub::Error::ReadSelf { path: file.clone(), source }))?;
+            let v = verify::verify(&f, &file, &trust).map_err(stub_err)?;
+            let m = v.manifest();
+            println!(
+                "ok: {} is {} {}/{} for {}, signed by {} ({}); every digest matches",
+                file.display(),
+                m.go_version,
+                m.goos,
+                m.goarch,
+                m.target,
+                v.signer().id,
+                v.signer().origin
+            );
+            Ok(())
+        }
+    }
+}
+
+fn inspect(file: &std::path::Path, json: bool) -> Result<(), Failure> {
+    let f = File::open(file).map_err(|source| stub_err(stub::Error::ReadSelf { path: file.into(), source }))?;
+    let parts = verify::read_parts(&f, file).map_err(stub_err)?;
+    let m = Manifest::parse(&parts.manifest_bytes).map_err(|e| stub_err(e.into()))?;
+    let (files, dirs, links) = m.counts();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "verified": false,
+                "go_version": m.go_version, "goos": m.goos, "goarch": m.goarch, "target": m.target,
+                "installer_len": parts.layout.file_len(), "stub_len": m.stub.len, "payload_len": m.payload.len,
+                "uncompressed_len": m.payload.uncompressed_len, "manifest_len": parts.manifest_bytes.len(),
+                "files": files, "dirs": dirs, "symlinks": links, "file_count": m.file_count,
+                "signer_key_id": m.signer_key_id, "source": m.source, "go_env": m.go_env, "created": m.created,
+                "stub_sha256": m.stub.sha256, "payload_sha256": m.payload.sha256,
+            })
+        );
+        return Ok(());
+    }
+    println!("Go:          {} {}/{}", m.go_version, m.goos, m.goarch);
+    println!("target:      {}", m.target);
+    println!("signer:      {} (not verified here: run `go-offline-builder verify`)", m.signer_key_id);
+    println!("installer:   {} bytes", parts.layout.file_len());
+    println!("stub:        {} bytes, sha256 {}", m.stub.len, m.stub.sha256);
+    println!(
+        "payload:     {} bytes zstd (window 2^{}), {} bytes unpacked, sha256 {}",
+        m.payload.len, m.payload.window_log, m.payload.uncompressed_len, m.payload.sha256
+    );
+    println!("manifest:    {} bytes", parts.manifest_bytes.len());
+    println!("contents:    {} entries: {files} files, {dirs} directories, {links} symlinks", m.file_count);
+    println!(
+        "source:      {} {}{}",
+        m.source.kind,
+        m.source.name,
+        m.source.sha256.as_deref().map(|d| format!(" (sha256 {d})")).unwrap_or_default()
+    );
+    let defaults: Vec<String> = m.go_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("go.env:      {}", defaults.join(" "));
+    println!("created:     {} (seconds since the epoch)", m.created);
+    Ok(())
+}

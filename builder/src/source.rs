@@ -1,0 +1,250 @@
+//! Reading a Go distribution: an official `go*.tar.gz` or a GOROOT directory.
+//!
+//! Both become the same [`Tree`]: entries keyed by their path relative to GOROOT, sorted, with
+//! normalised modes (0755 for directories and executables, 0644 for other files), so the same
+//! distribution gives the same tree however it arrived. Only files, directories and relative
+//! symlinks that stay inside the tree are accepted; anything else is refused with the path named.
+
+use std::{
+    collections::BTreeMap,
+    fs::{self, File},
+    io::{self, Read},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use sha2::{Digest, Sha256};
+use stub::manifest::{check_link_target, validate_path};
+
+use crate::BuildError;
+
+/// One entry of a Go tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    File { mode: u32, data: Vec<u8> },
+    Dir,
+    Symlink { target: String },
+}
+
+/// A Go distribution in memory, keyed by path relative to GOROOT (sorted by bytes).
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub nodes: BTreeMap<String, Node>,
+    /// Newest modification time seen, used as the build time when SOURCE_DATE_EPOCH is unset.
+    pub newest_mtime: u64,
+}
+
+/// Where the tree came from.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub kind: &'static str,
+    pub name: String,
+    pub sha256: Option<String>,
+}
+
+/// Reads a distribution from a `.tar.gz` file or a directory.
+pub fn read(path: &Path) -> Result<(Tree, SourceInfo), BuildError> {
+    let meta = fs::metadata(path).map_err(|e| BuildError::io("read the Go distribution", path, e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if meta.is_dir() {
+        let tree = read_dir_tree(path)?;
+        Ok((tree, SourceInfo { kind: "directory", name, sha256: None }))
+    } else {
+        let sha256 = {
+            let f = File::open(path).map_err(|e| BuildError::io("open", path, e))?;
+            stub::verify::sha256_reader(f).map_err(|e| BuildError::io("read", path, e))?
+        };
+        let tree = read_tarball(path)?;
+        Ok((tree, SourceInfo { kind: "tarball", name, sha256: Some(sha256) }))
+    }
+}
+
+fn normal_mode(mode: u32) -> u32 {
+    if mode & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    }
+}
+
+impl Tree {
+    fn insert(&mut self, path: String, node: Node, origin: &Path) -> Result<(), BuildError> {
+        validate_path(&path).map_err(|problem| BuildError::Source { path: origin.join(&path), problem })?;
+        if let Node::Symlink { target } = &node {
+            check_link_target(&path, target).map_err(|problem| BuildError::Source {
+                path: origin.join(&path),
+                problem: format!("{problem}; only relative links inside the Go tree are allowed"),
+            })?;
+        }
+        // Parents that the source did not list (official tarballs list no directories).
+        let mut parent = path.as_str();
+        while let Some((p, _)) = parent.rsplit_once('/') {
+            match self.nodes.get(p) {
+                Some(Node::Dir) => break,
+                Some(_) => {
+                    return Err(BuildError::Source {
+                        path: origin.join(&path),
+                        problem: format!("its parent '{p}' is not a directory"),
+                    })
+                }
+                None => {
+                    self.nodes.insert(p.to_string(), Node::Dir);
+                }
+            }
+            parent = p;
+        }
+        match (self.nodes.get(&path), &node) {
+            (None, _) | (Some(Node::Dir), Node::Dir) => {
+                self.nodes.insert(path, node);
+                Ok(())
+            }
+            _ => Err(BuildError::Source { path: origin.join(&path), problem: "appears twice".into() }),
+        }
+    }
+
+    /// Contents of a file in the tree.
+    pub fn file(&self, path: &str) -> Option<&[u8]> {
+        match self.nodes.get(path) {
+            Some(Node::File { data, .. }) => Some(data),
+            _ => None,
+        }
+    }
+}
+
+/// Reads an official tarball: every entry under a single top-level `go/`.
+fn read_tarball(path: &Path) -> Result<Tree, BuildError> {
+    let f = File::open(path).map_err(|e| BuildError::io("open", path, e))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(f)));
+    let mut tree = Tree::default();
+    let bad = |p: &str, problem: String| BuildError::Source { path: path.join(p), problem };
+    let entries = archive.entries().map_err(|e| BuildError::io("read tarball", path, e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| BuildError::io("read tarball", path, e))?;
+        let raw = entry.path_bytes().into_owned();
+        let name = String::from_utf8(raw).map_err(|_| bad("?", "entry name is not UTF-8".into()))?;
+        let header = entry.header();
+        let mtime = header.mtime().unwrap_or(0);
+        tree.newest_mtime = tree.newest_mtime.max(mtime);
+        let kind = header.entry_type();
+        let mode = header.mode().unwrap_or(0o644);
+        let trimmed = name.trim_end_matches('/');
+        let rel = match trimmed.strip_prefix("go") {
+            Some("") => continue, // the top-level go/ itself
+            Some(rest) if rest.starts_with('/') => rest[1..].to_string(),
+            _ => {
+                return Err(bad(&name, "is not under the top-level 'go/' directory: not an official Go tarball".into()))
+            }
+        };
+        let node = match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let mut data = Vec::with_capacity(header.size().unwrap_or(0) as usize);
+                entry.read_to_end(&mut data).map_err(|e| BuildError::io("read tarball", path, e))?;
+                Node::File { mode: normal_mode(mode), data }
+            }
+            tar::EntryType::Directory => Node::Dir,
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .ok_or_else(|| bad(&name, "symlink without a target".into()))?;
+                Node::Symlink { target }
+            }
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
+            other => {
+                return Err(bad(&name, format!("has type {other:?}; only files, directories and symlinks are allowed")))
+            }
+        };
+        tree.insert(rel, node, Path::new("go"))?;
+    }
+    Ok(tree)
+}
+
+/// Reads a GOROOT directory. Symlinks are kept as links (never followed).
+fn read_dir_tree(root: &Path) -> Result<Tree, BuildError> {
+    let mut tree = Tree::default();
+    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
+    while let Some(rel_dir) = stack.pop() {
+        let dir = root.join(&rel_dir);
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .map_err(|e| BuildError::io("read directory", &dir, e))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| BuildError::io("read directory", &dir, e))?;
+        names.sort();
+        for name in names {
+            let rel = rel_dir.join(&name);
+            let full = root.join(&rel);
+            let rel_str = rel
+                .to_str()
+                .ok_or_else(|| BuildError::Source { path: full.clone(), problem: "name is not UTF-8".into() })?
+                .to_string();
+            let meta = fs::symlink_metadata(&full).map_err(|e| BuildError::io("inspect", &full, e))?;
+            if let Ok(modified) = meta.modified() {
+                let secs = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                tree.newest_mtime = tree.newest_mtime.max(secs);
+            }
+            let ft = meta.file_type();
+            let node = if ft.is_symlink() {
+                let target = fs::read_link(&full).map_err(|e| BuildError::io("read link", &full, e))?;
+                let target = target
+                    .to_str()
+                    .ok_or_else(|| BuildError::Source {
+                        path: full.clone(),
+                        problem: "link target is not UTF-8".into(),
+                    })?
+                    .to_string();
+                Node::Symlink { target }
+            } else if ft.is_dir() {
+                stack.push(rel.clone());
+                Node::Dir
+            } else if ft.is_file() {
+                let data = fs::read(&full).map_err(|e| BuildError::io("read", &full, e))?;
+                Node::File { mode: normal_mode(meta.permissions().mode()), data }
+            } else {
+                return Err(BuildError::Source {
+                    path: full,
+                    problem: "is a device, FIFO or socket; only files, directories and symlinks are allowed".into(),
+                });
+            };
+            tree.insert(rel_str, node, root)?;
+        }
+    }
+    Ok(tree)
+}
+
+/// sha256 of bytes as lowercase hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Reads at most `n` bytes from the start of a file (for ELF headers).
+pub fn head(path: &Path, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(n);
+    File::open(path)?.take(n as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_links_inside_kept_outside_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("go");
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::write(root.join("bin/go"), b"x").unwrap();
+        fs::set_permissions(root.join("bin/go"), fs::Permissions::from_mode(0o775)).unwrap();
+        std::os::unix::fs::symlink("bin/go", root.join("gobin")).unwrap();
+        let tree = read_dir_tree(&root).unwrap();
+        assert_eq!(tree.nodes.get("gobin"), Some(&Node::Symlink { target: "bin/go".into() }));
+        assert_eq!(tree.nodes.get("bin/go"), Some(&Node::File { mode: 0o755, data: b"x".to_vec() }));
+        for outside in ["../x", "/etc/passwd", "bin/../../y"] {
+            let link = root.join("escape");
+            let _ = fs::remove_file(&link);
+            std::os::unix::fs::symlink(outside, &link).unwrap();
+            let err = read_dir_tree(&root).unwrap_err().to_string();
+            assert!(err.contains("leaves the tree") || err.contains("absolute"), "{outside}: {err}");
+        }
+    }
+}

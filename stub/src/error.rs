@@ -1,0 +1,136 @@
+//! The installer's errors and the exit codes they map to. The exit codes are a contract: they are
+//! listed in `--help`, README.md and ARCHITECTURE.md, and tests assert them.
+
+use std::path::PathBuf;
+
+use crate::{format::LayoutError, keys::KeyError, manifest::ManifestError};
+
+/// Exit codes, one per class of failure.
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// An unexpected internal error (a bug: please report it).
+    pub const INTERNAL: i32 = 1;
+    /// Bad command line.
+    pub const USAGE: i32 = 2;
+    /// The file is not a well-formed installer: truncated, extended, bad trailer or manifest.
+    pub const MALFORMED: i32 = 10;
+    /// A signature or digest does not match: the file was changed after signing.
+    pub const INTEGRITY: i32 = 11;
+    /// The signer is not trusted (or no key is trusted at all).
+    pub const UNTRUSTED: i32 = 12;
+    /// The installer is for another platform.
+    pub const WRONG_PLATFORM: i32 = 13;
+    /// The destination cannot be used (not a directory, a symlink, not writable).
+    pub const DESTINATION: i32 = 14;
+    /// Writing failed (disk full, I/O error); everything was rolled back.
+    pub const IO: i32 = 15;
+    /// The installed Go failed its check; the previous state was restored.
+    pub const CHECK_FAILED: i32 = 16;
+    /// Another installer is running on the same prefix.
+    pub const BUSY: i32 = 17;
+    /// The user declined, or confirmation was needed and no terminal was there to ask.
+    pub const DECLINED: i32 = 18;
+    /// The shell environment could not be written; everything was rolled back.
+    pub const ENVIRONMENT: i32 = 19;
+
+    /// Every code with a one-line meaning, for `--help` and the docs.
+    pub const TABLE: &[(i32, &str)] = &[
+        (OK, "success (or, with --check, the installer verified)"),
+        (INTERNAL, "internal error"),
+        (USAGE, "bad command line"),
+        (MALFORMED, "not a well-formed installer (truncated, extended, corrupt trailer or manifest)"),
+        (INTEGRITY, "signature or digest mismatch: the file was modified after signing"),
+        (UNTRUSTED, "signer not trusted (its key id is printed)"),
+        (WRONG_PLATFORM, "installer is for another OS or architecture"),
+        (DESTINATION, "destination unusable (symlink, not a directory, no permission)"),
+        (IO, "write failed (disk full, I/O error); nothing was changed"),
+        (CHECK_FAILED, "installed Go failed its check; previous Go restored"),
+        (BUSY, "another installation is running on this prefix"),
+        (DECLINED, "not confirmed (answer no, or no terminal: use --yes)"),
+        (ENVIRONMENT, "shell environment could not be written; nothing was changed"),
+    ];
+}
+
+/// Everything that can stop the installer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not read the installer file '{path}': {source}")]
+    ReadSelf { path: PathBuf, source: std::io::Error },
+    #[error("malformed installer: {0}")]
+    Layout(#[from] LayoutError),
+    #[error("malformed installer: {0}")]
+    Manifest(#[from] ManifestError),
+    #[error("signature check failed: the manifest was not signed by key {key_id} or was modified after signing; the file cannot be trusted (get a fresh copy from its publisher)")]
+    BadSignature { key_id: String },
+    #[error("{region} digest mismatch: expected sha256 {expected}, found {found}; the file was modified after signing (get a fresh copy from its publisher)")]
+    DigestMismatch { region: String, expected: String, found: String },
+    #[error("payload does not match the signed manifest: {0} (the installer was built wrongly or tampered with; nothing was installed)")]
+    PayloadMismatch(String),
+    #[error("signer {key_id} is not trusted; {trust}. To trust it, add its public key to --trusted-key or to the host trust directory, after checking its key id with the publisher")]
+    Untrusted { key_id: String, trust: String },
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    #[error("this installer is for {wanted} but this machine is {have}: use the installer built for {have}")]
+    WrongPlatform { wanted: String, have: String },
+    #[error("destination '{path}' {problem}")]
+    Destination { path: PathBuf, problem: String },
+    #[error("could not {action} '{path}': {source}{hint}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error, hint: &'static str },
+    #[error("installed Go failed its check: {0}; the previous state was restored")]
+    CheckFailed(String),
+    #[error("another go-offline-installer is installing into '{0}'; wait for it to finish and run again")]
+    Busy(PathBuf),
+    #[error("{0}")]
+    Declined(String),
+    #[error(
+        "could not write the shell environment: {0}; nothing was changed (re-run with --no-modify-path to skip it)"
+    )]
+    Environment(String),
+}
+
+impl Error {
+    /// The exit code documented for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::ReadSelf { .. } => exit::IO,
+            Error::Layout(_) | Error::Manifest(_) => exit::MALFORMED,
+            Error::BadSignature { .. } | Error::DigestMismatch { .. } | Error::PayloadMismatch(_) => exit::INTEGRITY,
+            Error::Untrusted { .. } | Error::Key(_) => exit::UNTRUSTED,
+            Error::WrongPlatform { .. } => exit::WRONG_PLATFORM,
+            Error::Destination { .. } => exit::DESTINATION,
+            Error::Io { .. } => exit::IO,
+            Error::CheckFailed(_) => exit::CHECK_FAILED,
+            Error::Busy(_) => exit::BUSY,
+            Error::Declined(_) => exit::DECLINED,
+            Error::Environment(_) => exit::ENVIRONMENT,
+        }
+    }
+
+    /// A short stable name for the error class, used in `--json` output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::ReadSelf { .. } | Error::Io { .. } => "io",
+            Error::Layout(_) | Error::Manifest(_) => "malformed",
+            Error::BadSignature { .. } => "bad-signature",
+            Error::DigestMismatch { .. } | Error::PayloadMismatch(_) => "digest-mismatch",
+            Error::Untrusted { .. } | Error::Key(_) => "untrusted",
+            Error::WrongPlatform { .. } => "wrong-platform",
+            Error::Destination { .. } => "destination",
+            Error::CheckFailed(_) => "check-failed",
+            Error::Busy(_) => "busy",
+            Error::Declined(_) => "declined",
+            Error::Environment(_) => "environment",
+        }
+    }
+
+    /// An I/O error on a path, with a hint for the common causes.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        let hint = match source.raw_os_error() {
+            Some(28) => " (the disk is full: free space and run again)",
+            Some(13) | Some(1) => " (permission denied: run as root or choose another --prefix)",
+            Some(30) => " (read-only file system: choose another --prefix)",
+            _ => "",
+        };
+        Error::Io { action, path: path.into(), source, hint }
+    }
+}

@@ -1,0 +1,254 @@
+//! Streams a verified payload into a fresh staging directory.
+//!
+//! The payload is read from the installer file region by region (never whole in memory), hashed
+//! again as it is read, decompressed with a window no larger than the signed one, and stopped at
+//! the signed uncompressed length. Each tar entry must be exactly the next entry of the manifest:
+//! same path, same type, same size, and for files the same sha256 once written. Only files,
+//! directories and symlinks exist; modes come from the manifest, never from the tar header. The
+//! tar crate is used only to split the stream into headers and data; its `unpack` is never called,
+//! so its own path guards are not load-bearing: the manifest allow-list is.
+//!
+//! **Invariant:** nothing is written outside `staging`, and every parent of a written path is a
+//! directory this function created.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Read, Write},
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+    path::Path,
+};
+
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::Error,
+    manifest::{Entry, EntryType},
+    verify::{RegionReader, VerifiedInstaller},
+};
+
+/// What extraction did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractStats {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// Reports progress in bytes of file data written.
+pub type Progress<'a> = &'a dyn Fn(u64);
+
+/// Extracts the payload of `installer` (read from `file`) into `staging`, an empty directory
+/// private to this process.
+pub fn extract(
+    installer: &VerifiedInstaller,
+    file: &File,
+    staging: &Path,
+    progress: Progress,
+) -> Result<ExtractStats, Error> {
+    let manifest = installer.manifest();
+    let path = installer.path();
+    let read_err = |e: io::Error| match e.kind() {
+        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other => {
+            Error::PayloadMismatch(format!("payload stream is corrupt: {e}"))
+        }
+        _ => Error::ReadSelf { path: path.into(), source: e },
+    };
+
+    let compressed = HashingReader::new(RegionReader::new(file, installer.layout().payload.clone()));
+    let mut decoder = zstd::stream::read::Decoder::new(compressed).map_err(read_err)?;
+    decoder.window_log_max(manifest.payload.window_log).map_err(read_err)?;
+    // One byte beyond the signed length lets us tell "exactly that long" from "longer".
+    let limited = CountingReader { inner: decoder.take(manifest.payload.uncompressed_len + 1), count: 0 };
+    let mut archive = tar::Archive::new(limited);
+    let mut stats = ExtractStats::default();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut expected = manifest.files.iter();
+    {
+        let entries = archive.entries().map_err(read_err)?;
+        for entry in entries {
+            let mut entry = entry.map_err(read_err)?;
+            let Some(want) = expected.next() else {
+                return Err(Error::PayloadMismatch(format!(
+                    "entry '{}' is not in the manifest",
+                    String::from_utf8_lossy(&entry.path_bytes()).escape_debug()
+                )));
+            };
+            check_header(&entry, want)?;
+            let target = staging.join(&want.path);
+            match want.kind {
+                EntryType::Dir => {
+                    fs::DirBuilder::new()
+                        .mode(0o700)
+                        .create(&target)
+                        .map_err(|e| Error::io("create directory", &target, e))?;
+                }
+                EntryType::Symlink => {
+                    let link = want.target.as_deref().unwrap_or_default();
+                    std::os::unix::fs::symlink(link, &target).map_err(|e| Error::io("create symlink", &target, e))?;
+                }
+                EntryType::File => {
+                    let written = write_file(&mut entry, &target, want, &mut buf, progress)?;
+                    stats.bytes += written;
+                }
+            }
+            stats.entries += 1;
+        }
+    }
+    if let Some(missing) = expected.next() {
+        return Err(Error::PayloadMismatch(format!(
+            "entry '{}' of the manifest is missing from the payload",
+            missing.path
+        )));
+    }
+    // Drain what follows the tar end marker: it must end exactly at the signed length.
+    let mut limited = archive.into_inner();
+    io::copy(&mut limited, &mut io::sink()).map_err(read_err)?;
+    if limited.count != manifest.payload.uncompressed_len {
+        return Err(Error::PayloadMismatch(format!(
+            "payload decompresses to {}{} bytes, the manifest signs {}",
+            if limited.count > manifest.payload.uncompressed_len { "more than " } else { "" },
+            limited.count.min(manifest.payload.uncompressed_len),
+            manifest.payload.uncompressed_len
+        )));
+    }
+    // The zstd stream must end here too, and the compressed region must hash as signed (the file
+    // could have changed since `verify` read it).
+    let mut compressed = limited.inner.into_inner().finish();
+    io::copy(&mut compressed, &mut io::sink()).map_err(read_err)?;
+    let found = compressed.into_inner().finish();
+    if found != manifest.payload.sha256 {
+        return Err(Error::DigestMismatch {
+            region: "payload".into(),
+            expected: manifest.payload.sha256.clone(),
+            found,
+        });
+    }
+    // Directories last, deepest first, so a read-only directory never blocks writing into it.
+    for e in manifest.files.iter().rev().filter(|e| e.kind == EntryType::Dir) {
+        let p = staging.join(&e.path);
+        fs::set_permissions(&p, fs::Permissions::from_mode(e.mode)).map_err(|err| Error::io("set mode of", &p, err))?;
+    }
+    fs::set_permissions(staging, fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::io("set mode of", staging, e))?;
+    Ok(stats)
+}
+
+/// The tar header must describe exactly the manifest entry.
+fn check_header<R: Read>(entry: &tar::Entry<R>, want: &Entry) -> Result<(), Error> {
+    let mismatch = |what: String| Error::PayloadMismatch(format!("entry '{}': {what}", want.path));
+    let raw = entry.path_bytes();
+    let mut name: &[u8] = &raw;
+    let header = entry.header();
+    let kind = header.entry_type();
+    if kind.is_dir() {
+        name = name.strip_suffix(b"/").unwrap_or(name);
+    }
+    if name != want.path.as_bytes() {
+        return Err(Error::PayloadMismatch(format!(
+            "found entry '{}' where the manifest lists '{}'",
+            String::from_utf8_lossy(&raw).escape_debug(),
+            want.path
+        )));
+    }
+    let found = match kind {
+        tar::EntryType::Regular => EntryType::File,
+        tar::EntryType::Directory => EntryType::Dir,
+        tar::EntryType::Symlink => EntryType::Symlink,
+        other => return Err(mismatch(format!("type {other:?} is not allowed (only files, directories, symlinks)"))),
+    };
+    if found != want.kind {
+        return Err(mismatch(format!("is a {found:?} in the payload but a {:?} in the manifest", want.kind)));
+    }
+    let size = header.size().map_err(|e| mismatch(format!("bad size field: {e}")))?;
+    if size != want.size.unwrap_or(0) {
+        return Err(mismatch(format!("size {size} differs from the signed {}", want.size.unwrap_or(0))));
+    }
+    if want.kind == EntryType::Symlink {
+        let link = entry.link_name_bytes();
+        if link.as_deref() != want.target.as_deref().map(str::as_bytes) {
+            return Err(mismatch("symlink target differs from the manifest".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Writes one file, checking its size and digest, and sets its mode from the manifest.
+fn write_file(
+    data: &mut impl Read,
+    target: &Path,
+    want: &Entry,
+    buf: &mut [u8],
+    progress: Progress,
+) -> Result<u64, Error> {
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(target)
+        .map_err(|e| Error::io("create", target, e))?;
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    loop {
+        let n = data.read(buf).map_err(|e| Error::PayloadMismatch(format!("entry '{}': {e}", want.path)))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| Error::io("write", target, e))?;
+        written += n as u64;
+        progress(n as u64);
+    }
+    if Some(written) != want.size {
+        return Err(Error::PayloadMismatch(format!(
+            "entry '{}': {written} bytes, the manifest signs {:?}",
+            want.path, want.size
+        )));
+    }
+    let found = hex::encode(hasher.finalize());
+    if Some(&found) != want.sha256.as_ref() {
+        return Err(Error::DigestMismatch {
+            region: format!("file '{}'", want.path),
+            expected: want.sha256.clone().unwrap_or_default(),
+            found,
+        });
+    }
+    out.set_permissions(fs::Permissions::from_mode(want.mode)).map_err(|e| Error::io("set mode of", target, e))?;
+    Ok(written)
+}
+
+/// Counts bytes read.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Hashes what passes through.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader { inner, hasher: Sha256::new() }
+    }
+    fn finish(self) -> String {
+        hex::encode(self.hasher.finalize())
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}

@@ -1,0 +1,190 @@
+//! Signing keys, key ids and the set of keys an installer trusts.
+//!
+//! Keys are ed25519 in the formats OpenSSL uses: private keys as PKCS#8 PEM (`openssl genpkey
+//! -algorithm ed25519`), public keys as SPKI PEM (`openssl pkey -pubout`). A key id is the first 16
+//! hex digits of the sha256 of the raw 32-byte public key, so an auditor can compute it with
+//! `openssl pkey -pubin -in KEY.pub -outform DER | tail -c 32 | sha256sum | cut -c1-16`.
+//!
+//! Trust comes from three places. When the host trust directory
+//! ([`HOST_TRUST_DIR`]) exists it is authoritative: only its keys are trusted and keys from the
+//! command line or compiled into the stub are ignored, so a host's policy cannot be widened by
+//! whoever runs the installer. Otherwise keys given with `--trusted-key` and keys compiled into the
+//! stub are trusted.
+
+use std::{
+    fmt, fs,
+    path::{Path, PathBuf},
+};
+
+use ed25519_dalek::{
+    pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey},
+    SigningKey, VerifyingKey,
+};
+use sha2::{Digest, Sha256};
+
+/// The host trust directory: `*.pub` files, one SPKI PEM public key each.
+pub const HOST_TRUST_DIR: &str = "/etc/go-offline-installer/trusted-keys";
+
+/// The context string that prefixes the manifest in the signed message. It binds a signature to
+/// this purpose: a signature made by the same key over the same bytes for anything else does not
+/// verify here.
+pub const SIGNATURE_CONTEXT: &[u8] = b"go-offline-installer manifest v1\0";
+
+/// Public keys compiled into the stub by `cargo xtask stubs --trust-key`.
+static EMBEDDED_KEYS: include_dir::Dir<'_> = include_dir::include_dir!("$OUT_DIR/trusted-keys");
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("could not read key file '{path}': {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("'{path}' is not an ed25519 public key in SPKI PEM form (make one with `go-offline-builder keygen` or `openssl pkey -pubout`): {problem}")]
+    BadPublic { path: PathBuf, problem: String },
+    #[error("'{path}' is not an ed25519 private key in PKCS#8 PEM form (make one with `go-offline-builder keygen` or `openssl genpkey -algorithm ed25519`): {problem}")]
+    BadPrivate { path: PathBuf, problem: String },
+    #[error("could not read host trust directory '{path}': {source}")]
+    TrustDir { path: PathBuf, source: std::io::Error },
+}
+
+/// The key id of a public key: first 16 hex digits of sha256 of its 32 raw bytes.
+pub fn key_id(key: &VerifyingKey) -> String {
+    hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
+
+/// Reads an SPKI PEM public key.
+pub fn read_public_key(path: &Path) -> Result<VerifyingKey, KeyError> {
+    let pem = fs::read_to_string(path).map_err(|source| KeyError::Read { path: path.into(), source })?;
+    parse_public_key(&pem).map_err(|problem| KeyError::BadPublic { path: path.into(), problem })
+}
+
+/// Parses an SPKI PEM public key.
+pub fn parse_public_key(pem: &str) -> Result<VerifyingKey, String> {
+    VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| e.to_string())
+}
+
+/// Reads a PKCS#8 PEM private key.
+pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyError> {
+    let pem = fs::read_to_string(path).map_err(|source| KeyError::Read { path: path.into(), source })?;
+    SigningKey::from_pkcs8_pem(pem.trim())
+        .map_err(|e| KeyError::BadPrivate { path: path.into(), problem: e.to_string() })
+}
+
+/// PKCS#8 PEM text of a private key.
+pub fn private_key_pem(key: &SigningKey) -> String {
+    key.to_pkcs8_pem(Default::default()).expect("ed25519 key encodes").to_string()
+}
+
+/// SPKI PEM text of a public key.
+pub fn public_key_pem(key: &VerifyingKey) -> String {
+    key.to_public_key_pem(Default::default()).expect("ed25519 key encodes")
+}
+
+/// A key the installer trusts, and where the trust came from.
+#[derive(Clone)]
+pub struct TrustedKey {
+    pub key: VerifyingKey,
+    pub id: String,
+    /// For messages: a file path, or `compiled into the installer`.
+    pub origin: String,
+}
+
+impl fmt::Debug for TrustedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.id, self.origin)
+    }
+}
+
+/// Where trust came from, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustSource {
+    /// The host trust directory exists and is authoritative.
+    HostDirectory,
+    /// `--trusted-key` files and keys compiled into the stub.
+    CommandLineAndEmbedded,
+}
+
+/// The set of keys a verification accepts.
+#[derive(Debug, Clone)]
+pub struct TrustStore {
+    pub keys: Vec<TrustedKey>,
+    pub source: TrustSource,
+    /// `--trusted-key` files that were ignored because the host directory is authoritative.
+    pub ignored_cli_keys: Vec<PathBuf>,
+}
+
+impl TrustStore {
+    /// Builds the trust store the rules above describe. `host_dir` is [`HOST_TRUST_DIR`] except in
+    /// the builder's unit tests; `embedded` says whether the stub's compiled-in keys count.
+    pub fn load(cli_keys: &[PathBuf], host_dir: &Path, embedded: bool) -> Result<TrustStore, KeyError> {
+        if host_dir.is_dir() {
+            let mut keys = Vec::new();
+            let read_dir =
+                fs::read_dir(host_dir).map_err(|source| KeyError::TrustDir { path: host_dir.into(), source })?;
+            let mut paths: Vec<PathBuf> = Vec::new();
+            for entry in read_dir {
+                let entry = entry.map_err(|source| KeyError::TrustDir { path: host_dir.into(), source })?;
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "pub") {
+                    paths.push(path);
+                }
+            }
+            paths.sort();
+            for path in paths {
+                let key = read_public_key(&path)?;
+                keys.push(TrustedKey { id: key_id(&key), key, origin: path.display().to_string() });
+            }
+            return Ok(TrustStore { keys, source: TrustSource::HostDirectory, ignored_cli_keys: cli_keys.to_vec() });
+        }
+        let mut keys = Vec::new();
+        for path in cli_keys {
+            let key = read_public_key(path)?;
+            keys.push(TrustedKey { id: key_id(&key), key, origin: path.display().to_string() });
+        }
+        if embedded {
+            for file in EMBEDDED_KEYS.files().filter(|f| f.path().extension().is_some_and(|e| e == "pub")) {
+                let pem = file.contents_utf8().unwrap_or_default();
+                let key = parse_public_key(pem).map_err(|problem| KeyError::BadPublic {
+                    path: PathBuf::from("(compiled in)").join(file.path()),
+                    problem,
+                })?;
+                keys.push(TrustedKey { id: key_id(&key), key, origin: "compiled into the installer".into() });
+            }
+        }
+        Ok(TrustStore { keys, source: TrustSource::CommandLineAndEmbedded, ignored_cli_keys: Vec::new() })
+    }
+
+    /// A store holding exactly these keys (for the builder and tests).
+    pub fn from_keys(keys: Vec<TrustedKey>) -> TrustStore {
+        TrustStore { keys, source: TrustSource::CommandLineAndEmbedded, ignored_cli_keys: Vec::new() }
+    }
+
+    /// One line naming where trust comes from, for error messages.
+    pub fn describe(&self) -> String {
+        let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        let ids = if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
+        match self.source {
+            TrustSource::HostDirectory => format!("trusted keys from {HOST_TRUST_DIR} (authoritative): {ids}"),
+            TrustSource::CommandLineAndEmbedded => {
+                format!("trusted keys from --trusted-key and the installer itself: {ids}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_round_trip_and_key_id() {
+        let sk = SigningKey::from_bytes(&[7u8; 32]);
+        let pem = private_key_pem(&sk);
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let back = SigningKey::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(back.to_bytes(), sk.to_bytes());
+        let public = public_key_pem(&sk.verifying_key());
+        assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert_eq!(parse_public_key(&public).unwrap(), sk.verifying_key());
+        assert_eq!(key_id(&sk.verifying_key()).len(), 16);
+        assert!(parse_public_key("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());
+    }
+}

@@ -1,0 +1,427 @@
+//! The signed manifest: what the installer contains, down to every file's digest.
+//!
+//! It is canonical JSON: the exact bytes `serde_json::to_vec` produces for [`Manifest`] (fields in
+//! declaration order, maps sorted, no whitespace). [`Manifest::parse`] refuses any other encoding of
+//! the same data, so one manifest has exactly one byte string and one signature.
+//!
+//! [`Manifest::validate`] is the allow-list the extractor relies on: paths are plain relative
+//! names, every parent is a directory listed earlier, symlinks stay inside the tree, modes carry
+//! no setuid/setgid/sticky bits, and the sizes add up. It runs on every parse, so a manifest value
+//! that exists is a valid one.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+/// The manifest format written in [`Manifest::format`].
+pub const MANIFEST_FORMAT: u32 = 1;
+/// The only product this installer carries.
+pub const PRODUCT: &str = "go";
+/// Largest zstd window the installer will allocate (128 MiB, `--long=27`).
+pub const MAX_WINDOW_LOG: u32 = 27;
+/// Longest accepted path, and longest path component, in bytes.
+pub const MAX_PATH_LEN: usize = 4096;
+pub const MAX_NAME_LEN: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Manifest format version, [`MANIFEST_FORMAT`].
+    pub format: u32,
+    /// Always [`PRODUCT`].
+    pub product: String,
+    /// As in Go's `VERSION` file, e.g. `go1.27.3`.
+    pub go_version: String,
+    pub goos: String,
+    pub goarch: String,
+    /// Target triple of the stub, e.g. `x86_64-unknown-linux-musl`.
+    pub target: String,
+    /// Build time in seconds since the epoch (`SOURCE_DATE_EPOCH` when set).
+    pub created: u64,
+    /// Key id of the key that signed this manifest (see [`crate::keys::key_id`]).
+    pub signer_key_id: String,
+    pub stub: Region,
+    pub payload: Payload,
+    /// Where the Go distribution came from.
+    pub source: Source,
+    /// The offline defaults written into `$GOROOT/go.env`.
+    pub go_env: BTreeMap<String, String>,
+    /// Number of entries in `files`.
+    pub file_count: u64,
+    /// Every entry of the tree, in payload order; paths are relative to GOROOT.
+    pub files: Vec<Entry>,
+}
+
+/// A region of the installer file identified by length and digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub len: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    /// Always `zstd`: one zstd stream holding one tar stream.
+    pub compression: String,
+    pub len: u64,
+    pub sha256: String,
+    /// Exact length of the decompressed tar stream.
+    pub uncompressed_len: u64,
+    /// zstd window log used by the encoder; the decoder refuses a larger window.
+    pub window_log: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `tarball` or `directory`.
+    pub kind: String,
+    /// File or directory name (no leading path).
+    pub name: String,
+    /// sha256 of the tarball, when built from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One entry of the Go tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Relative path with `/` separators, no `.`/`..`, no leading or trailing `/`.
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: EntryType,
+    /// Permission bits, 0..=0o777 (0o777 for symlinks).
+    pub mode: u32,
+    /// Files only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Files only: lowercase hex sha256 of the contents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Symlinks only: the relative link target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl Entry {
+    /// A regular file.
+    pub fn file(path: String, mode: u32, size: u64, sha256: String) -> Entry {
+        Entry { path, kind: EntryType::File, mode, size: Some(size), sha256: Some(sha256), target: None }
+    }
+    /// A directory.
+    pub fn dir(path: String, mode: u32) -> Entry {
+        Entry { path, kind: EntryType::Dir, mode, size: None, sha256: None, target: None }
+    }
+    /// A symbolic link.
+    pub fn symlink(path: String, target: String) -> Entry {
+        Entry { path, kind: EntryType::Symlink, mode: 0o777, size: None, sha256: None, target: Some(target) }
+    }
+}
+
+/// A manifest that is malformed or fails the allow-list.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is not valid JSON for this format: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("manifest is not in canonical form (it was re-encoded or edited)")]
+    NotCanonical,
+    #[error("manifest field {field}: {problem}")]
+    Field { field: &'static str, problem: String },
+    #[error("manifest entry '{path}': {problem}")]
+    Entry { path: String, problem: String },
+}
+
+fn field(field: &'static str, problem: impl Into<String>) -> ManifestError {
+    ManifestError::Field { field, problem: problem.into() }
+}
+
+fn entry_err(path: &str, problem: impl Into<String>) -> ManifestError {
+    ManifestError::Entry { path: path.escape_debug().to_string(), problem: problem.into() }
+}
+
+impl Manifest {
+    /// The canonical bytes of this manifest (what is signed).
+    pub fn to_canonical_json(&self) -> Vec<u8> {
+        // Serializing plain structs, strings, integers and BTreeMaps cannot fail.
+        serde_json::to_vec(self).expect("manifest serializes")
+    }
+
+    /// Parses canonical manifest bytes and validates them.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = serde_json::from_slice(bytes)?;
+        if manifest.to_canonical_json() != bytes {
+            return Err(ManifestError::NotCanonical);
+        }
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Checks every rule the extractor and installer rely on.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        if self.format != MANIFEST_FORMAT {
+            return Err(field("format", format!("{} is not supported (expected {MANIFEST_FORMAT})", self.format)));
+        }
+        if self.product != PRODUCT {
+            return Err(field("product", format!("'{}' is not '{PRODUCT}'", self.product)));
+        }
+        if !is_go_version(&self.go_version) {
+            return Err(field("go_version", format!("'{}' is not a Go version", self.go_version.escape_debug())));
+        }
+        if crate::platform::Target::from_triple(&self.target).is_none() {
+            return Err(field("target", format!("'{}' is not a supported target", self.target.escape_debug())));
+        }
+        for (name, v) in [("goos", &self.goos), ("goarch", &self.goarch)] {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(field(if name == "goos" { "goos" } else { "goarch" }, "is not a plain identifier"));
+            }
+        }
+        for (name, digest) in [("stub.sha256", &self.stub.sha256), ("payload.sha256", &self.payload.sha256)] {
+            if !is_sha256_hex(digest) {
+                return Err(field(
+                    if name == "stub.sha256" { "stub.sha256" } else { "payload.sha256" },
+                    "is not a sha256 hex digest",
+                ));
+            }
+        }
+        if let Some(d) = &self.source.sha256 {
+            if !is_sha256_hex(d) {
+                return Err(field("source.sha256", "is not a sha256 hex digest"));
+            }
+        }
+        if self.payload.compression != "zstd" {
+            return Err(field("payload.compression", format!("'{}' is not supported", self.payload.compression)));
+        }
+        if self.payload.window_log > MAX_WINDOW_LOG || self.payload.window_log < 10 {
+            return Err(field(
+                "payload.window_log",
+                format!("{} is outside 10..={MAX_WINDOW_LOG}", self.payload.window_log),
+            ));
+        }
+        if self.signer_key_id.len() != 16 || !self.signer_key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(field("signer_key_id", "is not a 16-digit key id"));
+        }
+        for (k, v) in &self.go_env {
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+                return Err(field("go_env", format!("'{}' is not an environment variable name", k.escape_debug())));
+            }
+            if v.bytes().any(|b| b.is_ascii_control()) {
+                return Err(field("go_env", format!("value of {k} contains control characters")));
+            }
+        }
+        if self.file_count != self.files.len() as u64 {
+            return Err(field(
+                "file_count",
+                format!("is {} but {} entries are listed", self.file_count, self.files.len()),
+            ));
+        }
+        self.validate_entries()
+    }
+
+    fn validate_entries(&self) -> Result<(), ManifestError> {
+        // Paths seen so far and their type: a parent must be a directory listed before its child.
+        let mut seen: HashMap<&str, EntryType> = HashMap::with_capacity(self.files.len());
+        let mut total: u64 = 0;
+        for e in &self.files {
+            validate_path(&e.path).map_err(|p| entry_err(&e.path, p))?;
+            if let Some((parent, _)) = e.path.rsplit_once('/') {
+                match seen.get(parent) {
+                    Some(EntryType::Dir) => {}
+                    Some(_) => return Err(entry_err(&e.path, format!("parent '{parent}' is not a directory"))),
+                    None => return Err(entry_err(&e.path, format!("parent '{parent}' is not listed before it"))),
+                }
+            }
+            if seen.insert(&e.path, e.kind).is_some() {
+                return Err(entry_err(&e.path, "is listed twice"));
+            }
+            match e.kind {
+                EntryType::File => {
+                    let (Some(size), Some(digest), None) = (e.size, &e.sha256, &e.target) else {
+                        return Err(entry_err(&e.path, "a file needs size and sha256 and no target"));
+                    };
+                    if !is_sha256_hex(digest) {
+                        return Err(entry_err(&e.path, "sha256 is not a hex digest"));
+                    }
+                    if e.mode & !0o777 != 0 {
+                        return Err(entry_err(
+                            &e.path,
+                            format!("mode {:o} has bits beyond 0777 (setuid, setgid or sticky)", e.mode),
+                        ));
+                    }
+                    total = total.checked_add(size).ok_or_else(|| entry_err(&e.path, "sizes overflow"))?;
+                }
+                EntryType::Dir => {
+                    if e.size.is_some() || e.sha256.is_some() || e.target.is_some() {
+                        return Err(entry_err(&e.path, "a directory has no size, sha256 or target"));
+                    }
+                    if e.mode & !0o777 != 0 || e.mode & 0o700 != 0o700 {
+                        return Err(entry_err(&e.path, format!("directory mode {:o} is not allowed", e.mode)));
+                    }
+                }
+                EntryType::Symlink => {
+                    let (None, None, Some(target)) = (e.size, &e.sha256, &e.target) else {
+                        return Err(entry_err(&e.path, "a symlink needs a target and no size or sha256"));
+                    };
+                    if e.mode != 0o777 {
+                        return Err(entry_err(&e.path, "symlink mode must be 0777"));
+                    }
+                    check_link_target(&e.path, target).map_err(|p| entry_err(&e.path, p))?;
+                }
+            }
+        }
+        for required in ["VERSION", "go.env", "bin/go"] {
+            if seen.get(required) != Some(&EntryType::File) {
+                return Err(entry_err(required, "is missing: not a Go distribution"));
+            }
+        }
+        if total > self.payload.uncompressed_len {
+            return Err(field("payload.uncompressed_len", "is smaller than the files it holds"));
+        }
+        Ok(())
+    }
+
+    /// Number of entries of each type: (files, directories, symlinks).
+    pub fn counts(&self) -> (u64, u64, u64) {
+        let mut c = (0, 0, 0);
+        for e in &self.files {
+            match e.kind {
+                EntryType::File => c.0 += 1,
+                EntryType::Dir => c.1 += 1,
+                EntryType::Symlink => c.2 += 1,
+            }
+        }
+        c
+    }
+
+    /// Sum of the sizes of all files.
+    pub fn files_size(&self) -> u64 {
+        self.files.iter().filter_map(|e| e.size).sum()
+    }
+}
+
+/// Checks one relative path against the allow-list; returns the problem.
+pub fn validate_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    if path.len() > MAX_PATH_LEN {
+        return Err(format!("path is longer than {MAX_PATH_LEN} bytes"));
+    }
+    if path.starts_with('/') {
+        return Err("absolute path".into());
+    }
+    if let Some(c) = path.chars().find(|c| c.is_control() || *c == '\\') {
+        return Err(format!("contains the character {:?}", c));
+    }
+    for component in path.split('/') {
+        match component {
+            "" => return Err("empty path component (`//` or trailing `/`)".into()),
+            "." | ".." => return Err(format!("contains a `{component}` component")),
+            c if c.len() > MAX_NAME_LEN => return Err(format!("a component is longer than {MAX_NAME_LEN} bytes")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a symlink at `path` pointing to `target` stays inside the tree, lexically.
+pub fn check_link_target(path: &str, target: &str) -> Result<(), String> {
+    if target.is_empty() || target.len() > MAX_PATH_LEN {
+        return Err("symlink target is empty or too long".into());
+    }
+    if target.starts_with('/') {
+        return Err(format!("symlink target '{target}' is absolute: it leaves the tree"));
+    }
+    if target.chars().any(|c| c.is_control() || c == '\\') {
+        return Err("symlink target contains control characters or backslashes".into());
+    }
+    let mut depth: Vec<&str> = path.split('/').collect();
+    depth.pop(); // the link's own name
+    for component in target.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                if depth.pop().is_none() {
+                    return Err(format!("symlink target '{target}' leaves the tree"));
+                }
+            }
+            c => depth.push(c),
+        }
+    }
+    Ok(())
+}
+
+/// `go1.N`, `go1.N.M`, optionally followed by `rcN` or `betaN`.
+pub fn is_go_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix("go") else { return false };
+    let (numbers, suffix) = match rest.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let parts: Vec<&str> = numbers.split('.').collect();
+    let numeric = |s: &str| !s.is_empty() && s.len() <= 6 && s.bytes().all(|b| b.is_ascii_digit());
+    let suffix_ok = suffix.is_empty() || ["rc", "beta"].iter().any(|p| suffix.strip_prefix(p).is_some_and(numeric));
+    (2..=3).contains(&parts.len()) && parts.iter().all(|p| numeric(p)) && suffix_ok
+}
+
+/// 64 lowercase hex digits.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        let ok = ["bin/go", "src/a b/ü.go", "x", "pkg/tool/linux_amd64/compile"];
+        let bad =
+            ["", "/etc/x", "////etc/x", "../x", "a/../b", "a/./b", "a//b", "a/", "a\\b", "a\0b", "a\nb", ".", ".."];
+        for p in ok {
+            assert_eq!(validate_path(p), Ok(()), "{p:?}");
+        }
+        for p in bad {
+            assert!(validate_path(p).is_err(), "{p:?} was accepted");
+        }
+        assert!(validate_path(&"a/".repeat(3000)).is_err());
+        assert!(validate_path(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn link_targets() {
+        let cases = [
+            ("a/b", "c", true),
+            ("a/b", "../c", true),
+            ("a/b/c", "../../d", true),
+            ("a/b", "../../c", false),
+            ("x", "..", false),
+            ("a", "/etc", false),
+            ("a/b", "./../../..", false),
+            ("a/b", "c/../../..", false),
+        ];
+        for (path, target, ok) in cases {
+            assert_eq!(check_link_target(path, target).is_ok(), ok, "{path} -> {target}");
+        }
+    }
+
+    #[test]
+    fn versions() {
+        for v in ["go1.27.3", "go1.21", "go1.22rc1", "go1.23beta2", "go1.19.8"] {
+            assert!(is_go_version(v), "{v}");
+        }
+        for v in ["1.27.3", "go", "go1", "go1.x", "go1.2.3.4", "go1.2rc", "go1.2-1", "go1.2\n"] {
+            assert!(!is_go_version(v), "{v}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Verification of an installer file, before anything is written.
+//!
+//! [`verify`] reads the trailer, the manifest and the signature, checks the signature against the
+//! trust store (strict ed25519), parses and validates the manifest, re-encodes the trailer from the
+//! verified lengths, and hashes the stub and payload regions. Its result, [`VerifiedInstaller`], is
+//! the only value [`crate::extract`] accepts: there is no way to extract an unchecked payload.
+
+use std::{
+    fs::File,
+    io::{self, Read},
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+};
+
+use ed25519_dalek::Signature;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::Error,
+    format::{self, Layout, TRAILER_LEN},
+    keys::{TrustStore, TrustedKey, SIGNATURE_CONTEXT},
+    manifest::Manifest,
+    platform::Target,
+};
+
+/// An installer whose signature, manifest and region digests have been checked.
+#[derive(Debug)]
+pub struct VerifiedInstaller {
+    layout: Layout,
+    manifest: Manifest,
+    signer: TrustedKey,
+    path: PathBuf,
+    file_sha256: String,
+}
+
+impl VerifiedInstaller {
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    pub fn signer(&self) -> &TrustedKey {
+        &self.signer
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// sha256 of the whole installer file as verified.
+    pub fn file_sha256(&self) -> &str {
+        &self.file_sha256
+    }
+}
+
+/// The parts of an installer file, parsed but not verified: for `inspect` and for error
+/// messages. Nothing here may be trusted.
+#[derive(Debug)]
+pub struct UnverifiedInstaller {
+    pub layout: Layout,
+    pub manifest_bytes: Vec<u8>,
+    pub signature: [u8; 64],
+}
+
+/// Reads the trailer, manifest and signature of `file` without checking them.
+pub fn read_parts(file: &File, path: &Path) -> Result<UnverifiedInstaller, Error> {
+    let read_err = |source| Error::ReadSelf { path: path.into(), source };
+    let file_len = file.metadata().map_err(read_err)?.len();
+    if file_len < TRAILER_LEN {
+        return Err(format::LayoutError::TooShort(file_len).into());
+    }
+    let mut trailer = [0u8; TRAILER_LEN as usize];
+    file.read_exact_at(&mut trailer, file_len - TRAILER_LEN).map_err(read_err)?;
+    let layout = Layout::parse(file_len, &trailer)?;
+    let mut manifest_bytes = vec![0u8; format::len(&layout.manifest) as usize];
+    file.read_exact_at(&mut manifest_bytes, layout.manifest.start).map_err(read_err)?;
+    let mut signature = [0u8; 64];
+    file.read_exact_at(&mut signature, layout.signature.start).map_err(read_err)?;
+    Ok(UnverifiedInstaller { layout, manifest_bytes, signature })
+}
+
+/// Verifies an installer file completely. Reads it, writes nothing.
+pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedInstaller, Error> {
+    let parts = read_parts(file, path)?;
+    let signer = check_signature(&parts, trust)?;
+    let manifest = Manifest::parse(&parts.manifest_bytes)?;
+    if manifest.signer_key_id != signer.id {
+        return Err(Error::BadSignature { key_id: signer.id.clone() });
+    }
+    let layout = parts.layout;
+    let bind = |what: &str, signed: u64, actual: u64| {
+        if signed == actual {
+            Ok(())
+        } else {
+            Err(Error::PayloadMismatch(format!("the signed {what} length is {signed} but the file holds {actual}")))
+        }
+    };
+    bind("stub", manifest.stub.len, format::len(&layout.stub))?;
+    bind("payload", manifest.payload.len, format::len(&layout.payload))?;
+    // The trailer is implied by the verified lengths; re-encode and compare so no byte is unsigned.
+    let mut trailer = [0u8; TRAILER_LEN as usize];
+    file.read_exact_at(&mut trailer, layout.trailer.start)
+        .map_err(|source| Error::ReadSelf { path: path.into(), source })?;
+    if trailer != layout.encode_trailer() {
+        return Err(Error::DigestMismatch {
+            region: "trailer".into(),
+            expected: "the canonical trailer".into(),
+            found: "other bytes".into(),
+        });
+    }
+    let mut whole = Sha256::new();
+    for (region, range, expected) in
+        [("stub", &layout.stub, &manifest.stub.sha256), ("payload", &layout.payload, &manifest.payload.sha256)]
+    {
+        let found = sha256_region(file, range.clone(), &mut whole)
+            .map_err(|source| Error::ReadSelf { path: path.into(), source })?;
+        if &found != expected {
+            return Err(Error::DigestMismatch { region: region.into(), expected: expected.clone(), found });
+        }
+    }
+    let mut rest = Vec::new();
+    rest.extend_from_slice(&parts.manifest_bytes);
+    rest.extend_from_slice(&parts.signature);
+    rest.extend_from_slice(&trailer);
+    whole.update(&rest);
+    Ok(VerifiedInstaller { layout, manifest, signer, path: path.into(), file_sha256: hex::encode(whole.finalize()) })
+}
+
+/// Checks the signature against every trusted key. On failure, tells an untrusted signer from a
+/// bad signature using the key id the (unverified) manifest claims, for the message only.
+fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<TrustedKey, Error> {
+    let signature = Signature::from_bytes(&parts.signature);
+    let mut message = Vec::with_capacity(SIGNATURE_CONTEXT.len() + parts.manifest_bytes.len());
+    message.extend_from_slice(SIGNATURE_CONTEXT);
+    message.extend_from_slice(&parts.manifest_bytes);
+    for key in &trust.keys {
+        if key.key.verify_strict(&message, &signature).is_ok() {
+            return Ok(key.clone());
+        }
+    }
+    let claimed = claimed_signer(&parts.manifest_bytes);
+    match trust.keys.iter().find(|k| Some(&k.id) == claimed.as_ref()) {
+        Some(k) => Err(Error::BadSignature { key_id: k.id.clone() }),
+        None => Err(Error::Untrusted {
+            key_id: claimed.unwrap_or_else(|| "(unknown: the manifest names none)".into()),
+            trust: trust.describe(),
+        }),
+    }
+}
+
+/// The key id an unverified manifest claims, if it can be read at all.
+fn claimed_signer(manifest_bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Claim {
+        signer_key_id: String,
+    }
+    let claim: Claim = serde_json::from_slice(manifest_bytes).ok()?;
+    let id = claim.signer_key_id;
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// Refuses an installer built for a platform other than the one this program runs on.
+pub fn check_platform(manifest: &Manifest) -> Result<(), Error> {
+    let have = Target::current();
+    let wanted = format!("{}/{} ({})", manifest.goos, manifest.goarch, manifest.target);
+    match have {
+        Some(t) if t.triple == manifest.target && t.goos == manifest.goos && t.goarch == manifest.goarch => Ok(()),
+        Some(t) => Err(Error::WrongPlatform { wanted, have: format!("{}/{} ({})", t.goos, t.goarch, t.triple) }),
+        None => Err(Error::WrongPlatform { wanted, have: crate::platform::BUILD_TARGET.into() }),
+    }
+}
+
+/// A `Read` over one region of a file, by positioned reads (the file offset is not used, so
+/// several readers can share one `File`).
+pub struct RegionReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl<'a> RegionReader<'a> {
+    pub fn new(file: &'a File, range: std::ops::Range<u64>) -> RegionReader<'a> {
+        RegionReader { file, pos: range.start, end: range.end }
+    }
+}
+
+impl Read for RegionReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "installer file shrank while being read"));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// sha256 of a region, also fed into `also`.
+fn sha256_region(file: &File, range: std::ops::Range<u64>, also: &mut Sha256) -> io::Result<String> {
+    let mut reader = RegionReader::new(file, range);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        also.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// sha256 of a whole reader, as lowercase hex.
+pub fn sha256_reader(mut reader: impl Read) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}

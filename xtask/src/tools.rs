@@ -1,0 +1,81 @@
+//! Finding, and when missing installing, the tools the tasks need. Installs go through the
+//! ordinary clients (rustup, pip, apt-get) by package name.
+
+use std::process::{Command, Stdio};
+
+use crate::{run, Result};
+
+fn works(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
+}
+
+/// Whether we run as root.
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+/// The host's stub triple.
+pub fn host_target() -> Result<&'static str> {
+    match std::env::consts::ARCH {
+        "x86_64" => Ok("x86_64-unknown-linux-musl"),
+        "aarch64" => Ok("aarch64-unknown-linux-musl"),
+        other => Err(format!("no stub target for host architecture {other}")),
+    }
+}
+
+/// `rustup target add` when the target's standard library is missing.
+pub fn rust_target(triple: &str) -> Result {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if let Ok(out) = installed {
+        if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == triple) {
+            return Ok(());
+        }
+    }
+    run(Command::new("rustup").args(["target", "add", triple]))
+}
+
+/// zig and cargo-zigbuild, from PyPI when missing.
+pub fn zigbuild() -> Result {
+    if works(crate::cargo().args(["zigbuild", "--help"]))
+        && works(Command::new("python3").args(["-m", "ziglang", "version"]))
+    {
+        return Ok(());
+    }
+    run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "ziglang", "cargo-zigbuild"]))?;
+    if !works(crate::cargo().args(["zigbuild", "--help"])) {
+        return Err(
+            "cargo-zigbuild was installed but `cargo zigbuild` does not run: is pip's bin directory on PATH?".into()
+        );
+    }
+    Ok(())
+}
+
+/// Installs Debian packages that are missing (needs root).
+pub fn apt(packages: &[&str], probe: &str) -> Result {
+    if works(Command::new("sh").args(["-c", &format!("command -v {probe}")])) {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!("{probe} is missing: install the Debian packages {}", packages.join(" ")));
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// qemu-aarch64-static, to run the aarch64 stub (called explicitly; no binfmt).
+pub fn qemu_aarch64() -> Result {
+    apt(&["qemu-user-static"], "qemu-aarch64-static")
+}
+
+/// Whether `unshare --mount` works here (root in a kernel that allows it).
+pub fn can_unshare_mount() -> bool {
+    works(Command::new("unshare").args(["--mount", "true"]))
+}
+
+/// Whether `unshare --net` works here.
+pub fn can_unshare_net() -> bool {
+    works(Command::new("unshare").args(["--net", "true"]))
+}
