@@ -154,6 +154,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let f =
                 File::open(&file).map_err(|source| stub_err(stub::Error::ReadSelf { path: file.clone(), source }))?;
             let v = verify::verify(&f, &file, &trust).map_err(stub_err)?;
+            stub::extract::check_payload(&v, &f, &|_| {}).map_err(stub_err)?;
             let m = v.manifest();
             println!(
                 "ok: {} is {} {}/{} for {}, signed by {} ({}); every digest matches",

@@ -44,6 +44,22 @@ pub fn extract(
     staging: &Path,
     progress: Progress,
 ) -> Result<ExtractStats, Error> {
+    walk(installer, file, Some(staging), progress)
+}
+
+/// Runs every check of [`extract`] (each entry against the manifest, each file's size and
+/// sha256, the exact decompressed length) and writes nothing: `--check` and `verify`.
+pub fn check_payload(installer: &VerifiedInstaller, file: &File, progress: Progress) -> Result<ExtractStats, Error> {
+    walk(installer, file, None, progress)
+}
+
+/// The one loop behind [`extract`] and [`check_payload`]; `staging` is `None` to write nothing.
+fn walk(
+    installer: &VerifiedInstaller,
+    file: &File,
+    staging: Option<&Path>,
+    progress: Progress,
+) -> Result<ExtractStats, Error> {
     let manifest = installer.manifest();
     let path = installer.path();
     let read_err = |e: io::Error| match e.kind() {
@@ -73,6 +89,13 @@ pub fn extract(
                 )));
             };
             check_header(&entry, want)?;
+            let Some(staging) = staging else {
+                if want.kind == EntryType::File {
+                    stats.bytes += check_file(&mut entry, want, &mut buf, progress)?;
+                }
+                stats.entries += 1;
+                continue;
+            };
             let target = staging.join(&want.path);
             match want.kind {
                 EntryType::Dir => {
@@ -122,6 +145,7 @@ pub fn extract(
             found,
         });
     }
+    let Some(staging) = staging else { return Ok(stats) };
     // Directories last, deepest first, so a read-only directory never blocks writing into it.
     for e in manifest.files.iter().rev().filter(|e| e.kind == EntryType::Dir) {
         let p = staging.join(&e.path);
@@ -186,6 +210,24 @@ fn write_file(
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(target)
         .map_err(|e| Error::io("create", target, e))?;
+    let written = copy_checked(data, Some((&mut out, target)), want, buf, progress)?;
+    out.set_permissions(fs::Permissions::from_mode(want.mode)).map_err(|e| Error::io("set mode of", target, e))?;
+    Ok(written)
+}
+
+/// Reads one file's data and checks its size and digest, writing nothing.
+fn check_file(data: &mut impl Read, want: &Entry, buf: &mut [u8], progress: Progress) -> Result<u64, Error> {
+    copy_checked(data, None, want, buf, progress)
+}
+
+/// Copies an entry's data to `out` (if any) while hashing it; checks size and sha256.
+fn copy_checked(
+    data: &mut impl Read,
+    mut out: Option<(&mut File, &Path)>,
+    want: &Entry,
+    buf: &mut [u8],
+    progress: Progress,
+) -> Result<u64, Error> {
     let mut hasher = Sha256::new();
     let mut written = 0u64;
     loop {
@@ -194,7 +236,9 @@ fn write_file(
             break;
         }
         hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| Error::io("write", target, e))?;
+        if let Some((f, path)) = out.as_mut() {
+            f.write_all(&buf[..n]).map_err(|e| Error::io("write", *path, e))?;
+        }
         written += n as u64;
         progress(n as u64);
     }
@@ -212,7 +256,6 @@ fn write_file(
             found,
         });
     }
-    out.set_permissions(fs::Permissions::from_mode(want.mode)).map_err(|e| Error::io("set mode of", target, e))?;
     Ok(written)
 }
 

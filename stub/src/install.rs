@@ -258,11 +258,13 @@ fn check_installed(installer: &VerifiedInstaller, goroot: &Path, runner: &[Strin
             }
             None => Command::new(&go),
         };
-        // A clean environment: the user's GOROOT, GOFLAGS or GOTOOLCHAIN must not change the answer.
+        // A clean environment: the user's GOROOT, GOFLAGS or GOTOOLCHAIN must not change the
+        // answer. No HOME and cwd `/`: go then has nowhere to write (telemetry, caches), so the
+        // check leaves no trace in the new tree or anywhere else.
         cmd.args(args)
+            .current_dir("/")
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
-            .env("HOME", goroot)
             .env("GOENV", "off")
             .env("GOTOOLCHAIN", "local")
             .env("GOCACHE", "off");

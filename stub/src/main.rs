@@ -128,6 +128,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
     verify::check_platform(m)?;
     if cli.check {
+        stub::extract::check_payload(&installer, &file, &|_| {})?;
         if cli.json {
             print_json(&result_json(&installer, "check", false, None, None));
         } else if !cli.quiet {

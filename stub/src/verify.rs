@@ -137,13 +137,14 @@ fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<Tr
             return Ok(key.clone());
         }
     }
-    let claimed = claimed_signer(&parts.manifest_bytes);
-    match trust.keys.iter().find(|k| Some(&k.id) == claimed.as_ref()) {
-        Some(k) => Err(Error::BadSignature { key_id: k.id.clone() }),
-        None => Err(Error::Untrusted {
-            key_id: claimed.unwrap_or_else(|| "(unknown: the manifest names none)".into()),
-            trust: trust.describe(),
-        }),
+    // The manifest is not verified here: its claimed signer only chooses the message. A claim that
+    // cannot be read means the manifest itself was damaged, which is an integrity failure.
+    match claimed_signer(&parts.manifest_bytes) {
+        Some(id) if !trust.keys.iter().any(|k| k.id == id) => {
+            Err(Error::Untrusted { key_id: id, trust: trust.describe() })
+        }
+        Some(id) => Err(Error::BadSignature { key_id: id }),
+        None => Err(Error::BadSignature { key_id: "(unreadable: the manifest is damaged)".into() }),
     }
 }
 

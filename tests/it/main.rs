@@ -1,1 +1,9 @@
+//! End-to-end tests with real parts: the Go 1.27.3 release (from `cargo xtask fixtures`), the
+//! static stubs (from `cargo xtask stubs`), keys made by the builder and by openssl, and real file
+//! systems. Root installs run in a private mount namespace with an overlay `/etc`, so tests never
+//! touch the machine; `cargo xtask test` prepares everything and runs them.
 
+mod build;
+mod install;
+mod support;
+mod tamper;

@@ -277,6 +277,5 @@ fn test() -> Result {
         fixtures::go_tarball(GO_VERSION, arch)?;
     }
     fixtures::debian_goroot()?;
-    run(cargo().args(["build", "--release", "--locked", "-p", "builder"]))?;
     run(cargo().args(["test", "--workspace", "--locked"]))
 }

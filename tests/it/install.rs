@@ -1,0 +1,333 @@
+//! End to end: a real Go 1.27.3 installer, built and installed for real.
+
+use std::{fs, path::Path};
+
+use crate::support::*;
+
+fn trusted(key: &Key) -> [&str; 2] {
+    ["--trusted-key", key.public.to_str().unwrap()]
+}
+
+#[test]
+fn amd64_check_install_and_offline_hello_world() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let key = release_key();
+
+    let out = ctx.run_root(&inst, &["--check", trusted(key)[0], trusted(key)[1]], None, &[]);
+    assert_eq!(code(&out), 0);
+    assert!(
+        stdout(&out).contains(&format!("{GO_VERSION} linux/amd64 verified: signed by {}", key.id)),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!ctx.goroot().exists(), "--check must install nothing");
+
+    let out = ctx.run_root(
+        &inst,
+        &["--yes", "--json", "--prefix", ctx.prefix().to_str().unwrap(), "--trusted-key", key.public.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON document on stdout");
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["go_version"], GO_VERSION);
+    assert_eq!(result["changed"], true);
+    assert_eq!(result["signer_key_id"], key.id);
+
+    assert_eq!(fs::read_dir(ctx.home()).unwrap().count(), 0, "root's install writes nothing in HOME");
+    // The post-install check left no trace in the tree: exactly the signed entries are there.
+    let listed = ok(std::process::Command::new("find").arg(ctx.goroot()).arg("-mindepth").arg("1"));
+    assert_eq!(stdout(&listed).lines().count(), 13475);
+    let version = ok(std::process::Command::new(ctx.goroot().join("bin/go")).arg("version"));
+    assert_eq!(stdout(&version).trim(), format!("go version {GO_VERSION} linux/amd64"));
+    // The offline defaults are in the signed go.env and are what go reports.
+    let env = ok(std::process::Command::new(ctx.goroot().join("bin/go"))
+        .args(["env", "GOPROXY", "GOTOOLCHAIN", "GOSUMDB"])
+        .env_clear());
+    assert_eq!(stdout(&env), "off\nlocal\nsum.golang.org\n");
+    // Root's environment goes to /etc/profile.d/go.sh, and nowhere in HOME.
+    let profile = fs::read_to_string(ctx.etc().join("profile.d/go.sh")).expect("profile.d/go.sh written");
+    assert!(profile.contains(&format!("'{}'", ctx.goroot().join("bin").display())), "{profile}");
+    assert!(ctx.staging_dirs().is_empty(), "{:?}", ctx.staging_dirs());
+
+    // The profile script works in a real shell: go is found on PATH from it.
+    let sh = ok(std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(". '{}' && go version", ctx.etc().join("profile.d/go.sh").display()))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", ctx.home()));
+    assert!(stdout(&sh).contains(GO_VERSION));
+
+    let hello = ctx.path("hello");
+    hello_module(&hello);
+    ok(offline_go(&ctx, &ctx.goroot().join("bin/go"), None).args(["build", "-o", "hello", "."]).current_dir(&hello));
+    let out = ok(&mut std::process::Command::new(hello.join("hello")));
+    assert_eq!(stdout(&out), "hello, offline\n");
+
+    // Installing again swaps a whole new tree in: a stray file in the old tree is gone, and the
+    // environment file is byte-identical.
+    fs::write(ctx.goroot().join("stray-file"), "from the old tree").unwrap();
+    let before_env = tree_hash(&ctx.etc());
+    let out = ctx.run_root(
+        &inst,
+        &[
+            "--yes",
+            "--quiet",
+            "--prefix",
+            ctx.prefix().to_str().unwrap(),
+            "--trusted-key",
+            key.public.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).is_empty() && stderr(&out).is_empty(), "--quiet prints nothing");
+    assert!(!ctx.goroot().join("stray-file").exists(), "the new tree must replace, not overlay, the old one");
+    assert_eq!(tree_hash(&ctx.etc()), before_env);
+    assert!(ctx.staging_dirs().is_empty());
+}
+
+#[test]
+fn arm64_under_qemu() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("arm64"), "go-offline-installer");
+    let key = release_key();
+    let qemu = "qemu-aarch64-static";
+
+    let mut check = std::process::Command::new(qemu);
+    check.arg(&inst).args(["--check", "--trusted-key", key.public.to_str().unwrap()]);
+    let out = ok(&mut check);
+    assert!(stdout(&out).contains("linux/arm64 verified"));
+
+    // The installer checks `go version` after the swap; under emulation it must run go through qemu.
+    let mut install = std::process::Command::new(qemu);
+    install
+        .arg(&inst)
+        .args(["--yes", "--no-modify-path", "--prefix", ctx.prefix().to_str().unwrap()])
+        .args(["--trusted-key", key.public.to_str().unwrap()])
+        .env("GO_OFFLINE_INSTALLER_CHECK_RUNNER", qemu);
+    ok(&mut install);
+    let go = ctx.goroot().join("bin/go");
+    let out = ok(std::process::Command::new(qemu).arg(&go).arg("version"));
+    assert_eq!(stdout(&out).trim(), format!("go version {GO_VERSION} linux/arm64"));
+
+    // Without the runner the post-install check cannot run arm64 go here: the install must fail
+    // and put everything back.
+    let ctx2 = TestContext::new();
+    let before = ctx2.snapshot();
+    let out = run(std::process::Command::new(qemu)
+        .arg(&inst)
+        .args(["--yes", "--no-modify-path", "--prefix", ctx2.prefix().to_str().unwrap()])
+        .args(["--trusted-key", key.public.to_str().unwrap()]));
+    assert_eq!(code(&out), stub::exit::CHECK_FAILED, "{}", stderr(&out));
+    assert_eq!(ctx2.snapshot(), before);
+
+    // A hello world, built by the arm64 go with its tools run through qemu (-toolexec), offline.
+    let hello = ctx.path("hello");
+    hello_module(&hello);
+    ok(offline_go(&ctx, &go, Some(qemu)).args(["build", "-toolexec", qemu, "-o", "hello", "."]).current_dir(&hello));
+    let out = ok(std::process::Command::new(qemu).arg(hello.join("hello")));
+    assert_eq!(stdout(&out), "hello, offline\n");
+}
+
+#[test]
+fn non_root_user_install_writes_rc_files_once() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let key_copy = ctx.path("bin/release.pub");
+    fs::copy(&release_key().public, &key_copy).unwrap();
+    fs::write(ctx.home().join(".bashrc"), "# my bashrc\nexport EDITOR=vi").unwrap(); // no final newline
+    ctx.chown_to_nobody();
+    let args = ["--yes", "--trusted-key", key_copy.to_str().unwrap()];
+
+    let out = ctx.run_user(&inst, &args, &[("SHELL", "/bin/bash")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Default prefix for a user: $HOME/.local.
+    let goroot = ctx.home().join(".local/go");
+    assert!(goroot.join("bin/go").exists());
+    let env_script = ctx.home().join(".config/go-offline/env");
+    assert!(fs::read_to_string(&env_script).unwrap().contains(&goroot.join("bin").display().to_string()));
+    let line = stub::env::source_line();
+    assert_eq!(
+        fs::read_to_string(ctx.home().join(".bashrc")).unwrap(),
+        format!("# my bashrc\nexport EDITOR=vi\n{line}\n")
+    );
+    assert_eq!(fs::read_to_string(ctx.home().join(".profile")).unwrap(), format!("{line}\n"));
+    assert!(!ctx.home().join(".zshrc").exists());
+    // Everything the user got is theirs.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(goroot.join("bin/go")).unwrap().uid(), NOBODY);
+
+    // A login shell of that user finds go.
+    let out = ctx.run_user(Path::new("/bin/sh"), &["-c", ". \"$HOME/.profile\"; HOME=/nonexistent go version"], &[]);
+    assert!(stdout(&out).contains(GO_VERSION), "{}", stderr(&out));
+
+    // Twice is the same as once: rc files and env script byte-identical.
+    // (Only our files: go itself keeps telemetry under ~/.config/go.)
+    let rc = ["home/.bashrc", "home/.profile", "home/.config/go-offline"].map(|p| tree_hash(&ctx.path(p)));
+    let out = ctx.run_user(&inst, &args, &[("SHELL", "/bin/bash")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(["home/.bashrc", "home/.profile", "home/.config/go-offline"].map(|p| tree_hash(&ctx.path(p))), rc);
+
+    // The user cannot install into a root-owned prefix: clear error, nothing changed.
+    let before = ctx.snapshot();
+    let out = ctx.run_user(
+        &inst,
+        &["--yes", "--prefix", "/usr/local/go-offline-test-denied", "--trusted-key", key_copy.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code(&out), stub::exit::IO, "{}", stderr(&out));
+    assert!(stderr(&out).contains("permission denied"), "{}", stderr(&out));
+    assert_eq!(ctx.snapshot(), before);
+    assert!(!Path::new("/usr/local/go-offline-test-denied").exists());
+}
+
+#[test]
+fn no_modify_path_writes_no_environment() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    ctx.chown_to_nobody();
+    let key_copy = ctx.path("bin/release.pub");
+    fs::copy(&release_key().public, &key_copy).unwrap();
+    let home_before = tree_hash(&ctx.home());
+    let prefix = ctx.prefix();
+    let out = ctx.run_user(
+        &inst,
+        &[
+            "--yes",
+            "--no-modify-path",
+            "--prefix",
+            prefix.to_str().unwrap(),
+            "--trusted-key",
+            key_copy.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ctx.goroot().join("bin/go").exists());
+    assert_eq!(tree_hash(&ctx.home()), home_before);
+    // As root too: /etc stays untouched.
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let out = ctx.run_root(
+        &inst,
+        &[
+            "--yes",
+            "--no-modify-path",
+            "--prefix",
+            ctx.prefix().to_str().unwrap(),
+            "--trusted-key",
+            release_key().public.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(code(&out), 0);
+    assert_eq!(fs::read_dir(ctx.etc()).unwrap().count(), 0, "nothing may be written to /etc");
+}
+
+#[test]
+fn host_trust_directory_is_authoritative() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let prefix = ctx.prefix();
+    let p = prefix.to_str().unwrap();
+    // The release key is in the host directory: trusted without --trusted-key.
+    let out = ctx.run_root(&inst, &["--check"], Some(&[release_key().public.as_path()]), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Only another key is in the host directory: --trusted-key cannot widen it.
+    let before = ctx.snapshot();
+    let out = ctx.run_root(
+        &inst,
+        &["--yes", "--prefix", p, "--trusted-key", release_key().public.to_str().unwrap()],
+        Some(&[other_key().public.as_path()]),
+        &[],
+    );
+    assert_eq!(code(&out), stub::exit::UNTRUSTED);
+    assert!(stderr(&out).contains(&release_key().id), "the signer's key id is named: {}", stderr(&out));
+    assert!(stderr(&out).contains("authoritative"), "{}", stderr(&out));
+    // The overlay's upper dir holds the trust dir we provisioned, nothing else.
+    let mut after = ctx.snapshot();
+    after.remove("etc-upper");
+    let mut before = before;
+    before.remove("etc-upper");
+    assert_eq!(after, before);
+    assert!(!ctx.etc().join("profile.d").exists());
+}
+
+#[test]
+fn confirmation_is_required_without_yes() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let before = ctx.snapshot();
+    // No terminal on stdin and no --yes: refuse rather than guess.
+    let out = ctx.run_root(
+        &inst,
+        &["--prefix", ctx.prefix().to_str().unwrap(), "--trusted-key", release_key().public.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_eq!(code(&out), stub::exit::DECLINED);
+    assert!(stderr(&out).contains("--yes"));
+    assert_eq!(ctx.snapshot(), before);
+}
+
+#[test]
+fn info_list_and_dry_run_change_nothing() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let k = release_key().public.to_str().unwrap().to_string();
+    let p = ctx.prefix().to_str().unwrap().to_string();
+    let before = ctx.snapshot();
+    let out = ctx.run_root(&inst, &["--info", "--json", "--trusted-key", &k], None, &[]);
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["go_version"], GO_VERSION);
+    assert_eq!(info["files"], 12086);
+    assert_eq!(info["go_env"]["GOTOOLCHAIN"], "local");
+    assert_eq!(info["go_env"]["GOPROXY"], "off");
+    assert_eq!(info["signer_key_id"], release_key().id);
+    let out = ctx.run_root(&inst, &["--list", "--trusted-key", &k], None, &[]);
+    let listing = stdout(&out);
+    assert!(
+        listing.lines().any(|l| l.starts_with("-0755") && l.ends_with(" bin/go")),
+        "{}",
+        &listing[..500.min(listing.len())]
+    );
+    assert_eq!(listing.lines().count(), 13475);
+    let out = ctx.run_root(&inst, &["--dry-run", "--prefix", &p, "--trusted-key", &k], None, &[]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("would install Go go1.27.3"));
+    assert_eq!(ctx.snapshot(), before);
+    let help = ctx.run_root(&inst, &["--help"], None, &[]);
+    for (c, _) in stub::exit::TABLE {
+        assert!(stdout(&help).contains(&format!("  {c:>3}  ")), "--help lists exit code {c}");
+    }
+}
+
+#[test]
+fn busy_prefix_is_refused() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    // Hold the prefix lock as a second installer would.
+    let dir = fs::File::open(ctx.prefix()).unwrap();
+    rustix_flock(&dir);
+    let before = ctx.snapshot();
+    let out = ctx.run_root(
+        &inst,
+        &["--yes", "--prefix", ctx.prefix().to_str().unwrap(), "--trusted-key", release_key().public.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_eq!(code(&out), stub::exit::BUSY, "{}", stderr(&out));
+    assert!(stderr(&out).contains("another go-offline-installer"));
+    assert_eq!(ctx.snapshot(), before);
+    assert!(ctx.staging_dirs().is_empty());
+}
+
+fn rustix_flock(f: &fs::File) {
+    rustix::fs::flock(f, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+}

@@ -1,0 +1,330 @@
+//! The test context: real stubs, real Go releases, real keys, a scratch prefix, HOME and /etc.
+//!
+//! Root runs of the installer happen in a private mount namespace whose `/etc` is an overlay over
+//! the real one, so what the installer writes to `/etc/profile.d` lands in the test's own upper
+//! directory and the machine is never touched. Non-root runs use `setpriv` to become `nobody`.
+//! Nothing here is skipped when a tool is missing: the test fails and says what to install.
+
+#![allow(dead_code)]
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    os::unix::fs::{MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::OnceLock,
+};
+
+use sha2::{Digest, Sha256};
+
+pub const GO_VERSION: &str = "go1.27.3";
+pub const AMD64: &str = "x86_64-unknown-linux-musl";
+pub const ARM64: &str = "aarch64-unknown-linux-musl";
+/// Unprivileged user for non-root installs.
+pub const NOBODY: u32 = 65534;
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A stub built by `cargo xtask stubs`.
+pub fn stub(triple: &str) -> PathBuf {
+    let p = workspace().join("target/stubs").join(triple).join("go-offline-installer");
+    assert!(p.exists(), "missing stub {}: run `cargo xtask stubs` (or `cargo xtask test`)", p.display());
+    p
+}
+
+/// A Go release made by `cargo xtask fixtures`.
+pub fn go_tarball(goarch: &str) -> PathBuf {
+    let p = workspace().join(format!("target/fixtures/{GO_VERSION}.linux-{goarch}.tar.gz"));
+    assert!(p.exists(), "missing fixture {}: run `cargo xtask fixtures`", p.display());
+    p
+}
+
+pub fn debian_goroot() -> PathBuf {
+    let p = workspace().join("target/fixtures/debian/root/usr/lib/go-1.19");
+    assert!(p.exists(), "missing fixture {}: run `cargo xtask fixtures`", p.display());
+    p
+}
+
+pub fn builder() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_go-offline-builder"))
+}
+
+/// Runs a command and returns its output, printing it for the test log.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    eprintln!(
+        "$ {cmd:?}\n  -> {}\n  stdout: {}\n  stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    out
+}
+
+/// Runs and asserts success.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(out.status.success(), "command failed: {cmd:?}\n{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit code, or a panic if killed by a signal.
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or_else(|| panic!("killed by a signal: {:?}", out.status))
+}
+
+/// A directory that lives for the whole test run (shared artefacts).
+fn shared_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::Builder::new().prefix("go-offline-it.").tempdir().unwrap();
+        fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        d
+    })
+    .path()
+}
+
+/// A signing key pair made by `go-offline-builder keygen`.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub private: PathBuf,
+    pub public: PathBuf,
+    pub id: String,
+}
+
+pub fn keygen(dir: &Path, name: &str) -> Key {
+    let out = ok(builder().arg("keygen").arg("--out").arg(dir.join(name)));
+    let id = stdout(&out).trim().strip_prefix("key id ").unwrap().to_string();
+    Key { private: dir.join(format!("{name}.key")), public: dir.join(format!("{name}.pub")), id }
+}
+
+/// The release key shared by the tests.
+pub fn release_key() -> &'static Key {
+    static KEY: OnceLock<Key> = OnceLock::new();
+    KEY.get_or_init(|| keygen(shared_dir(), "release"))
+}
+
+/// A second key nobody trusts.
+pub fn other_key() -> &'static Key {
+    static KEY: OnceLock<Key> = OnceLock::new();
+    KEY.get_or_init(|| keygen(shared_dir(), "other"))
+}
+
+/// Compression level for installers built by tests: fast, since compression ratio is what the
+/// benchmark measures, not the tests. The format and data path are the same at every level.
+pub const TEST_LEVEL: &str = "3";
+
+/// Builds an installer from the real Go release for `goarch` with the release key.
+pub fn build_installer(goarch: &str, out: &Path) -> Output {
+    let triple = if goarch == "amd64" { AMD64 } else { ARM64 };
+    ok(builder()
+        .arg("build")
+        .arg("--go")
+        .arg(go_tarball(goarch))
+        .arg("--key")
+        .arg(&release_key().private)
+        .arg("--stub")
+        .arg(stub(triple))
+        .arg("--level")
+        .arg(TEST_LEVEL)
+        .arg("--output")
+        .arg(out))
+}
+
+/// The shared real installer for `goarch`, built once per test run.
+pub fn installer(goarch: &str) -> PathBuf {
+    static AMD: OnceLock<PathBuf> = OnceLock::new();
+    static ARM: OnceLock<PathBuf> = OnceLock::new();
+    let cell = if goarch == "amd64" { &AMD } else { &ARM };
+    cell.get_or_init(|| {
+        let out = shared_dir().join(format!("go-offline-installer-{goarch}"));
+        build_installer(goarch, &out);
+        out
+    })
+    .clone()
+}
+
+/// A scratch machine: prefix, HOME, an overlay upper directory for /etc, and a directory holding
+/// the installer copy.
+pub struct TestContext {
+    pub root: tempfile::TempDir,
+}
+
+impl TestContext {
+    pub fn new() -> TestContext {
+        let root = tempfile::Builder::new().prefix("go-offline-ctx.").tempdir().unwrap();
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        for d in ["prefix", "home", "etc-upper", "etc-work", "bin"] {
+            fs::create_dir(root.path().join(d)).unwrap();
+        }
+        TestContext { root }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+    pub fn prefix(&self) -> PathBuf {
+        self.path("prefix")
+    }
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+    pub fn goroot(&self) -> PathBuf {
+        self.prefix().join("go")
+    }
+    /// What the installer wrote to /etc (the overlay's upper directory).
+    pub fn etc(&self) -> PathBuf {
+        self.path("etc-upper")
+    }
+
+    /// Copies an installer into the context's `bin/` (so tampering never touches the shared one).
+    pub fn copy_installer(&self, from: &Path, name: &str) -> PathBuf {
+        let to = self.path("bin").join(name);
+        fs::copy(from, &to).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+        to
+    }
+
+    /// Hash of everything the installer may touch: prefix, HOME, /etc upper, the installer's dir.
+    pub fn snapshot(&self) -> BTreeMap<String, String> {
+        ["prefix", "home", "etc-upper", "bin"].iter().map(|d| (d.to_string(), tree_hash(&self.path(d)))).collect()
+    }
+
+    /// Runs an installer as root in a private mount namespace with an overlay /etc. `trust_dir`
+    /// provisions the host trust directory inside that /etc with these public keys.
+    pub fn run_root(
+        &self,
+        installer: &Path,
+        args: &[&str],
+        trust_dir: Option<&[&Path]>,
+        envs: &[(&str, &str)],
+    ) -> Output {
+        let mut setup = format!(
+            "set -e; mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; ",
+            self.etc().display(),
+            self.path("etc-work").display()
+        );
+        if let Some(keys) = trust_dir {
+            setup.push_str("rm -rf /etc/go-offline-installer; mkdir -p /etc/go-offline-installer/trusted-keys; ");
+            for k in keys {
+                setup.push_str(&format!("cp '{}' /etc/go-offline-installer/trusted-keys/; ", k.display()));
+            }
+        }
+        setup.push_str("exec \"$@\"");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c", &setup, "sh"]);
+        cmd.arg(installer).args(args);
+        cmd.env("HOME", self.home());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)
+    }
+
+    /// Runs a command as the unprivileged user `nobody`, with HOME set to the context's HOME.
+    pub fn run_user(&self, program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", &NOBODY.to_string(), "--regid", &NOBODY.to_string(), "--clear-groups", "--"]);
+        cmd.arg(program).args(args).env_clear().env("PATH", "/usr/bin:/bin").env("HOME", self.home());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        run(&mut cmd)
+    }
+
+    /// Hands the context's prefix, HOME and bin/ to `nobody`.
+    pub fn chown_to_nobody(&self) {
+        for d in ["prefix", "home", "bin"] {
+            chown_tree(&self.path(d), NOBODY);
+        }
+    }
+
+    /// Names of leftover staging directories in the prefix.
+    pub fn staging_dirs(&self) -> Vec<String> {
+        fs::read_dir(self.prefix())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(".go-offline"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn chown_tree(p: &Path, uid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(uid)).unwrap();
+    if fs::symlink_metadata(p).unwrap().is_dir() {
+        for e in fs::read_dir(p).unwrap() {
+            chown_tree(&e.unwrap().path(), uid);
+        }
+    }
+}
+
+/// A digest of a directory tree: every path with its type, mode, owner, size, contents or link
+/// target. Two equal hashes mean byte-identical trees.
+pub fn tree_hash(root: &Path) -> String {
+    let mut h = Sha256::new();
+    if !root.exists() {
+        return "absent".into();
+    }
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let full = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
+        let meta = fs::symlink_metadata(&full).unwrap();
+        h.update(format!("{}\0{:o}\0{}\0", rel.display(), meta.mode(), meta.uid()).as_bytes());
+        if meta.file_type().is_symlink() {
+            h.update(fs::read_link(&full).unwrap().to_string_lossy().as_bytes());
+        } else if meta.is_file() {
+            h.update(fs::read(&full).unwrap());
+        } else if meta.is_dir() {
+            let mut names: Vec<_> = fs::read_dir(&full).unwrap().map(|e| e.unwrap().file_name()).collect();
+            names.sort();
+            for n in names.into_iter().rev() {
+                stack.push(rel.join(n));
+            }
+        }
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// Writes a hello-world module in `dir`.
+pub fn hello_module(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("go.mod"), "module example.com/hello\n\ngo 1.21\n").unwrap();
+    fs::write(
+        dir.join("main.go"),
+        "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello, offline\") }\n",
+    )
+    .unwrap();
+}
+
+/// A `go` command with no network (`unshare -n`), a scratch cache and no telemetry.
+pub fn offline_go(ctx: &TestContext, go: &Path, runner: Option<&str>) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.arg("--net");
+    if let Some(r) = runner {
+        cmd.arg(r);
+    }
+    cmd.arg(go)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        // Not the context's HOME: go's telemetry writes there from a child that outlives the command.
+        .env("HOME", ctx.path("gohome"))
+        .env("GOCACHE", ctx.path("gocache"))
+        .env("GOPATH", ctx.path("gopath"))
+        .env("GOTELEMETRY", "off");
+    cmd
+}
