@@ -126,6 +126,17 @@ fn arm64_under_qemu() {
     assert_eq!(code(&out), stub::exit::CHECK_FAILED, "{}", stderr(&out));
     assert_eq!(ctx2.snapshot(), before);
 
+    // A failed check over an existing Go puts the old tree back, byte for byte.
+    let before = ctx.snapshot();
+    let out = run(std::process::Command::new(qemu)
+        .arg(&inst)
+        .args(["--yes", "--no-modify-path", "--prefix", ctx.prefix().to_str().unwrap()])
+        .args(["--trusted-key", key.public.to_str().unwrap()]));
+    assert_eq!(code(&out), stub::exit::CHECK_FAILED, "{}", stderr(&out));
+    assert!(stderr(&out).contains("previous state was restored"), "{}", stderr(&out));
+    assert_eq!(ctx.snapshot(), before);
+    assert!(ctx.staging_dirs().is_empty());
+
     // A hello world, built by the arm64 go with its tools run through qemu (-toolexec), offline.
     let hello = ctx.path("hello");
     hello_module(&hello);
@@ -330,4 +341,85 @@ fn busy_prefix_is_refused() {
 
 fn rustix_flock(f: &fs::File) {
     rustix::fs::flock(f, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+}
+
+#[test]
+fn compiled_in_key_is_trusted_unless_the_host_directory_exists() {
+    let ws = workspace();
+    let trusted_stub = ws.join("target/stubs-trusted").join(AMD64).join("go-offline-installer");
+    let key = ws.join("target/test-keys/embedded.key");
+    assert!(
+        trusted_stub.exists() && key.exists(),
+        "run `cargo xtask test`: it builds a stub with target/test-keys/embedded.pub compiled in"
+    );
+    let ctx = TestContext::new();
+    let inst = ctx.path("bin/go-offline-installer");
+    ok(builder()
+        .arg("build")
+        .arg("--go")
+        .arg(go_tarball("amd64"))
+        .arg("--key")
+        .arg(&key)
+        .arg("--stub")
+        .arg(&trusted_stub)
+        .args(["--level", TEST_LEVEL, "--output"])
+        .arg(&inst));
+    // No --trusted-key, no host directory: the compiled-in key is trusted.
+    let out = ctx.run_root(&inst, &["--check"], None, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("compiled into the installer"), "{}", stdout(&out));
+    // The plain stub does not know that key.
+    let plain = ctx.path("bin/plain");
+    ok(builder()
+        .arg("build")
+        .arg("--go")
+        .arg(go_tarball("amd64"))
+        .arg("--key")
+        .arg(&key)
+        .arg("--stub")
+        .arg(stub(AMD64))
+        .args(["--level", TEST_LEVEL, "--output"])
+        .arg(&plain));
+    assert_eq!(code(&ctx.run_root(&plain, &["--check"], None, &[])), stub::exit::UNTRUSTED);
+    // A host trust directory without it overrides what is compiled in.
+    let out = ctx.run_root(&inst, &["--check"], Some(&[release_key().public.as_path()]), &[]);
+    assert_eq!(code(&out), stub::exit::UNTRUSTED, "{}", stderr(&out));
+}
+
+#[test]
+fn terminal_prompt_asks_and_respects_the_answer() {
+    // `script` gives the installer a real terminal; the answer is typed on it.
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let cmdline = format!(
+        "'{}' --no-modify-path --prefix '{}' --trusted-key '{}'",
+        inst.display(),
+        ctx.prefix().display(),
+        release_key().public.display()
+    );
+    let answer = |text: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &cmdline, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let before = ctx.snapshot();
+    let out = answer("n\n");
+    assert_eq!(code(&out), stub::exit::DECLINED, "{}", stdout(&out));
+    let screen = stdout(&out);
+    for shown in
+        [GO_VERSION, "linux/amd64", ctx.goroot().to_str().unwrap(), release_key().id.as_str(), "Proceed? [y/N]"]
+    {
+        assert!(screen.contains(shown), "the prompt shows {shown}: {screen}");
+    }
+    assert_eq!(ctx.snapshot(), before);
+    let out = answer("y\n");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(ctx.goroot().join("bin/go").exists());
 }

@@ -223,7 +223,8 @@ impl TestContext {
         }
         setup.push_str("exec \"$@\"");
         let mut cmd = Command::new("unshare");
-        cmd.args(["--mount", "--propagation", "private", "sh", "-c", &setup, "sh"]);
+        // --net: a fresh network namespace with no interfaces up proves no network is needed.
+        cmd.args(["--mount", "--net", "--propagation", "private", "sh", "-c", &setup, "sh"]);
         cmd.arg(installer).args(args);
         cmd.env("HOME", self.home());
         for (k, v) in envs {

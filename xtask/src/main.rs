@@ -17,8 +17,9 @@ const TASKS: &str = "\
 cargo xtask <task>
 
 tasks:
-  stubs [--target TRIPLE]... [--trust-key PUB]...
-                      build the static release stubs into target/stubs/<triple>/
+  stubs [--target TRIPLE]... [--trust-key PUB]... [--out-dir DIR]
+                      build the static release stubs into target/stubs/<triple>/ (or DIR),
+                      with the public keys PUB compiled in as trusted
   fixtures [--version V]
                       make real Go release tarballs for tests under target/fixtures/
   demo                the main job end to end: fixtures, stubs, key, installer, install
@@ -101,11 +102,13 @@ fn describe(cmd: &Command) -> String {
 fn stubs_cmd(args: &[String]) -> Result {
     let mut targets = Vec::new();
     let mut keys = Vec::new();
+    let mut out_dir = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--target" => targets.push(it.next().ok_or("--target needs a triple")?.clone()),
             "--trust-key" => keys.push(PathBuf::from(it.next().ok_or("--trust-key needs a file")?)),
+            "--out-dir" => out_dir = Some(PathBuf::from(it.next().ok_or("--out-dir needs a directory")?)),
             other => return Err(format!("stubs: unknown argument '{other}'")),
         }
     }
@@ -113,15 +116,16 @@ fn stubs_cmd(args: &[String]) -> Result {
         targets = TARGETS.iter().map(|t| t.to_string()).collect();
     }
     for t in &targets {
-        let path = build_stub(t, &keys)?;
+        let path = build_stub(t, &keys, out_dir.as_deref())?;
         let len = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
         println!("stub {t}: {} ({len} bytes, {:.2} MiB)", path.display(), len as f64 / (1 << 20) as f64);
     }
     Ok(())
 }
 
-/// Builds the static release stub for `triple` with these compiled-in trust keys; returns its path.
-pub fn build_stub(triple: &str, trust_keys: &[PathBuf]) -> Result<PathBuf> {
+/// Builds the static release stub for `triple` with these compiled-in trust keys into
+/// `out_dir/<triple>/` (default `target/stubs`); returns its path.
+pub fn build_stub(triple: &str, trust_keys: &[PathBuf], out_dir: Option<&Path>) -> Result<PathBuf> {
     if !TARGETS.contains(&triple) {
         return Err(format!("unsupported stub target '{triple}' (supported: {})", TARGETS.join(", ")));
     }
@@ -139,7 +143,7 @@ pub fn build_stub(triple: &str, trust_keys: &[PathBuf]) -> Result<PathBuf> {
         .args(["zigbuild", "--release", "--locked", "-p", "stub", "--bin", "go-offline-installer", "--target", triple])
         .env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
     let built = Path::new("target").join(triple).join("release/go-offline-installer");
-    let dir = Path::new("target/stubs").join(triple);
+    let dir = out_dir.unwrap_or(Path::new("target/stubs")).join(triple);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let dest = dir.join("go-offline-installer");
     std::fs::copy(&built, &dest).map_err(|e| format!("copy {}: {e}", built.display()))?;
@@ -165,7 +169,7 @@ fn demo() -> Result {
     let host = tools::host_target()?;
     let arch = if host.starts_with("aarch64") { "arm64" } else { "amd64" };
     let tarball = fixtures::go_tarball(GO_VERSION, arch)?;
-    let stub = build_stub(host, &[])?;
+    let stub = build_stub(host, &[], None)?;
     run(cargo().args(["build", "--release", "--locked", "-p", "builder"]))?;
     let builder = std::fs::canonicalize("target/release/go-offline-builder").map_err(|e| e.to_string())?;
 
@@ -265,17 +269,67 @@ fn demo() -> Result {
     Ok(())
 }
 
+/// `target/test-keys/NAME.{key,pub}`, made with openssl when missing; returns the public key.
+fn test_key(name: &str) -> Result<PathBuf> {
+    let dir = Path::new("target/test-keys");
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    if !public.exists() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        run(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out"]).arg(&private))?;
+        run(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&private).arg("-out").arg(&public))?;
+    }
+    Ok(public)
+}
+
 /// Everything CI runs, in order.
 fn test() -> Result {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     tools::qemu_aarch64()?;
     for t in TARGETS {
-        build_stub(t, &[])?;
+        build_stub(t, &[], None)?;
     }
+    // A stub with a key compiled in, for the embedded-trust test. Built last: the plain stubs
+    // above are what everything else uses.
+    let key = test_key("embedded")?;
+    build_stub(TARGETS[0], &[key], Some(Path::new("target/stubs-trusted")))?;
     for arch in ["amd64", "arm64"] {
         fixtures::go_tarball(GO_VERSION, arch)?;
     }
     fixtures::debian_goroot()?;
-    run(cargo().args(["test", "--workspace", "--locked"]))
+    cargo_test()
+}
+
+/// `cargo test --workspace`, passing its output through, then one closing line with the totals
+/// of every test binary (cargo's own last line is that of the last binary, often the doc tests).
+fn cargo_test() -> Result {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--locked"]).stdout(std::process::Stdio::piped());
+    eprintln!("xtask: $ {}", describe(&cmd));
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run cargo test: {e}"))?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let count = |word: &str| {
+                    rest.split(';')
+                        .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
+                };
+                passed += count("passed").unwrap_or(0);
+                failed += count("failed").unwrap_or(0);
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    println!("tests: {passed} passed, {failed} failed");
+    if status.success() && passed > 0 {
+        Ok(())
+    } else if passed == 0 {
+        Err("cargo test ran no test".into())
+    } else {
+        Err(format!("cargo test failed ({status})"))
+    }
 }
