@@ -202,14 +202,8 @@ fn inspect(file: &std::path::Path, json: bool) -> Result<(), Failure> {
     );
     println!("manifest:    {} bytes", parts.manifest_bytes.len());
     println!("contents:    {} entries: {files} files, {dirs} directories, {links} symlinks", m.file_count);
-    println!(
-        "source:      {} {}{}",
-        m.source.kind,
-        m.source.name,
-        m.source.sha256.as_deref().map(|d| format!(" (sha256 {d})")).unwrap_or_default()
-    );
-    let defaults: Vec<String> = m.go_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("go.env:      {}", defaults.join(" "));
+    println!("source:      {}", m.source_summary());
+    println!("go.env:      {}", m.go_env_summary());
     println!("created:     {} (seconds since the epoch)", m.created);
     Ok(())
 }

@@ -322,14 +322,8 @@ fn show_info(cli: &Cli, installer: &VerifiedInstaller) -> Result<(), Error> {
     println!("installer:   {} bytes, sha256 {}", installer.layout().file_len(), installer.file_sha256());
     println!("payload:     {} bytes zstd, {} bytes unpacked", m.payload.len, m.payload.uncompressed_len);
     println!("contents:    {files} files, {dirs} directories, {links} symlinks");
-    println!(
-        "source:      {} {}{}",
-        m.source.kind,
-        m.source.name,
-        m.source.sha256.as_deref().map(|d| format!(" (sha256 {d})")).unwrap_or_default()
-    );
-    let defaults: Vec<String> = m.go_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("go.env:      {}", defaults.join(" "));
+    println!("source:      {}", m.source_summary());
+    println!("go.env:      {}", m.go_env_summary());
     Ok(())
 }
 

@@ -303,6 +303,17 @@ impl Manifest {
         c
     }
 
+    /// One line saying where the distribution came from, e.g. `tarball go1.27.3.linux-amd64.tar.gz (sha256 …)`.
+    pub fn source_summary(&self) -> String {
+        let digest = self.source.sha256.as_deref().map(|d| format!(" (sha256 {d})")).unwrap_or_default();
+        format!("{} {}{digest}", self.source.kind, self.source.name)
+    }
+
+    /// The offline defaults as `KEY=VALUE KEY=VALUE`.
+    pub fn go_env_summary(&self) -> String {
+        self.go_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    }
+
     /// Sum of the sizes of all files.
     pub fn files_size(&self) -> u64 {
         self.files.iter().filter_map(|e| e.size).sum()

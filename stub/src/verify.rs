@@ -201,30 +201,29 @@ impl Read for RegionReader<'_> {
 
 /// sha256 of a region, also fed into `also`.
 fn sha256_region(file: &File, range: std::ops::Range<u64>, also: &mut Sha256) -> io::Result<String> {
-    let mut reader = RegionReader::new(file, range);
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        also.update(&buf[..n]);
-    }
+    for_each_chunk(RegionReader::new(file, range), |chunk| {
+        hasher.update(chunk);
+        also.update(chunk);
+    })?;
     Ok(hex::encode(hasher.finalize()))
 }
 
 /// sha256 of a whole reader, as lowercase hex.
-pub fn sha256_reader(mut reader: impl Read) -> io::Result<String> {
+pub fn sha256_reader(reader: impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
+    for_each_chunk(reader, |chunk| hasher.update(chunk))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Reads `reader` to the end in 1 MiB chunks.
+fn for_each_chunk(mut reader: impl Read, mut f: impl FnMut(&[u8])) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = reader.read(&mut buf)?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        hasher.update(&buf[..n]);
+        f(&buf[..n]);
     }
-    Ok(hex::encode(hasher.finalize()))
 }

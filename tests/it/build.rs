@@ -12,18 +12,8 @@ use stub::exit;
 use crate::support::*;
 
 fn build(go: &Path, key: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    run(builder()
-        .arg("build")
-        .arg("--go")
-        .arg(go)
-        .arg("--key")
-        .arg(key)
-        .arg("--level")
-        .arg(TEST_LEVEL)
-        .arg("--output")
-        .arg(out)
-        .args(extra)
-        .env("GO_OFFLINE_STUBS_DIR", workspace().join("target/stubs")))
+    let extra: Vec<&std::ffi::OsStr> = extra.iter().map(|a| a.as_ref()).collect();
+    build_with(go, key, out, &extra)
 }
 
 #[test]

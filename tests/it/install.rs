@@ -354,32 +354,16 @@ fn compiled_in_key_is_trusted_unless_the_host_directory_exists() {
     );
     let ctx = TestContext::new();
     let inst = ctx.path("bin/go-offline-installer");
-    ok(builder()
-        .arg("build")
-        .arg("--go")
-        .arg(go_tarball("amd64"))
-        .arg("--key")
-        .arg(&key)
-        .arg("--stub")
-        .arg(&trusted_stub)
-        .args(["--level", TEST_LEVEL, "--output"])
-        .arg(&inst));
+    let built = build_with(&go_tarball("amd64"), &key, &inst, &["--stub".as_ref(), trusted_stub.as_os_str()]);
+    assert!(built.status.success());
     // No --trusted-key, no host directory: the compiled-in key is trusted.
     let out = ctx.run_root(&inst, &["--check"], None, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("compiled into the installer"), "{}", stdout(&out));
     // The plain stub does not know that key.
     let plain = ctx.path("bin/plain");
-    ok(builder()
-        .arg("build")
-        .arg("--go")
-        .arg(go_tarball("amd64"))
-        .arg("--key")
-        .arg(&key)
-        .arg("--stub")
-        .arg(stub(AMD64))
-        .args(["--level", TEST_LEVEL, "--output"])
-        .arg(&plain));
+    let built = build_with(&go_tarball("amd64"), &key, &plain, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
+    assert!(built.status.success());
     assert_eq!(code(&ctx.run_root(&plain, &["--check"], None, &[])), stub::exit::UNTRUSTED);
     // A host trust directory without it overrides what is compiled in.
     let out = ctx.run_root(&inst, &["--check"], Some(&[release_key().public.as_path()]), &[]);

@@ -125,21 +125,28 @@ pub fn other_key() -> &'static Key {
 /// benchmark measures, not the tests. The format and data path are the same at every level.
 pub const TEST_LEVEL: &str = "3";
 
+/// Runs `go-offline-builder build` at the test level, with the stubs `cargo xtask stubs` built as
+/// the default; `extra` adds flags (`--stub`, `--target`, ...).
+pub fn build_with(go: &Path, key: &Path, out: &Path, extra: &[&std::ffi::OsStr]) -> Output {
+    run(builder()
+        .arg("build")
+        .arg("--go")
+        .arg(go)
+        .arg("--key")
+        .arg(key)
+        .args(["--level", TEST_LEVEL, "--output"])
+        .arg(out)
+        .args(extra)
+        .env("GO_OFFLINE_STUBS_DIR", workspace().join("target/stubs")))
+}
+
 /// Builds an installer from the real Go release for `goarch` with the release key.
 pub fn build_installer(goarch: &str, out: &Path) -> Output {
     let triple = if goarch == "amd64" { AMD64 } else { ARM64 };
-    ok(builder()
-        .arg("build")
-        .arg("--go")
-        .arg(go_tarball(goarch))
-        .arg("--key")
-        .arg(&release_key().private)
-        .arg("--stub")
-        .arg(stub(triple))
-        .arg("--level")
-        .arg(TEST_LEVEL)
-        .arg("--output")
-        .arg(out))
+    let stub = stub(triple);
+    let out = build_with(&go_tarball(goarch), &release_key().private, out, &["--stub".as_ref(), stub.as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
 }
 
 /// The shared real installer for `goarch`, built once per test run.

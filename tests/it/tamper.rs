@@ -238,3 +238,22 @@ fn openssl_alone_verifies_the_signature() {
     assert_eq!(digest(&l.stub), m.stub.sha256);
     assert_eq!(digest(&l.payload), m.payload.sha256);
 }
+
+#[test]
+fn readme_openssl_recipe_works_as_written() {
+    // The recipe in README.md, run as written in a directory holding the installer and the key.
+    let readme = fs::read_to_string(workspace().join("README.md")).unwrap();
+    let section = readme.split("### Checking a signature with openssl alone").nth(1).expect("README section");
+    let script = section.split("```sh\n").nth(1).and_then(|s| s.split("```").next()).expect("sh block");
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(installer("amd64"), dir.path().join("go-offline-installer")).unwrap();
+    fs::create_dir(dir.path().join("keys")).unwrap();
+    fs::copy(&release_key().public, dir.path().join("keys/org.pub")).unwrap();
+    let out = run(std::process::Command::new("bash").arg("-ec").arg(script).current_dir(dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Signature Verified Successfully"), "{}", stdout(&out));
+    // With another key the same recipe fails.
+    fs::copy(&other_key().public, dir.path().join("keys/org.pub")).unwrap();
+    let out = run(std::process::Command::new("bash").arg("-ec").arg(script).current_dir(dir.path()));
+    assert!(!out.status.success());
+}
