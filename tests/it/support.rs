@@ -1,8 +1,9 @@
 //! The test context: real stubs, real Go releases, real keys, a scratch prefix, HOME and /etc.
 //!
-//! Root runs of the installer happen in a private mount namespace whose `/etc` is an overlay over
-//! the real one, so what the installer writes to `/etc/profile.d` lands in the test's own upper
-//! directory and the machine is never touched. Non-root runs use `setpriv` to become `nobody`.
+//! Root runs of the installer happen in private mount and network namespaces whose `/etc` is an
+//! overlay over the real one, so what the installer writes to `/etc/profile.d` lands in the test's
+//! own upper directory and the machine is never touched; `/tmp` there is a fresh `noexec` tmpfs and
+//! there is no network, which every root run thereby proves the installer does without. Non-root runs use `setpriv` to become `nobody`.
 //! Nothing here is skipped when a tool is missing: the test fails and says what to install.
 
 #![allow(dead_code)]
@@ -84,11 +85,19 @@ pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or_else(|| panic!("killed by a signal: {:?}", out.status))
 }
 
+/// Where test contexts live: under `target/`, not `/tmp`, because root runs of the installer
+/// mount a `noexec` tmpfs over `/tmp` (the installer must never need an executable `/tmp`).
+fn scratch_root() -> PathBuf {
+    let dir = workspace().join("target/it-tmp");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// A directory that lives for the whole test run (shared artefacts).
 fn shared_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = tempfile::Builder::new().prefix("go-offline-it.").tempdir().unwrap();
+        let d = tempfile::Builder::new().prefix("go-offline-it.").tempdir_in(scratch_root()).unwrap();
         fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
         d
     })
@@ -170,7 +179,7 @@ pub struct TestContext {
 
 impl TestContext {
     pub fn new() -> TestContext {
-        let root = tempfile::Builder::new().prefix("go-offline-ctx.").tempdir().unwrap();
+        let root = tempfile::Builder::new().prefix("go-offline-ctx.").tempdir_in(scratch_root()).unwrap();
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
         for d in ["prefix", "home", "etc-upper", "etc-work", "bin"] {
             fs::create_dir(root.path().join(d)).unwrap();
@@ -218,7 +227,8 @@ impl TestContext {
         envs: &[(&str, &str)],
     ) -> Output {
         let mut setup = format!(
-            "set -e; mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; ",
+            "set -e; mount -t tmpfs -o noexec,nosuid,nodev tmpfs /tmp; \
+             mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; ",
             self.etc().display(),
             self.path("etc-work").display()
         );
