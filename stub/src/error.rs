@@ -40,7 +40,7 @@ pub mod exit {
         (USAGE, "bad command line"),
         (MALFORMED, "not a well-formed installer (truncated, extended, corrupt trailer or manifest)"),
         (INTEGRITY, "signature or digest mismatch: the file was modified after signing"),
-        (UNTRUSTED, "signer not trusted (its key id is printed)"),
+        (UNTRUSTED, "signer not trusted or revoked (its key id is printed)"),
         (WRONG_PLATFORM, "installer is for another OS or architecture"),
         (DESTINATION, "destination unusable (symlink, not a directory, no permission)"),
         (IO, "write failed (disk full, I/O error); nothing was changed"),
@@ -70,6 +70,8 @@ pub enum Error {
     Untrusted { key_id: String, trust: String },
     #[error("{0}")]
     Key(#[from] KeyError),
+    #[error("signer key {key_id} is revoked (listed in {list}); the installer cannot be trusted: get one signed with a current key")]
+    Revoked { key_id: String, list: String },
     #[error("this installer is for {wanted} but this machine is {have}: use the installer built for {have}")]
     WrongPlatform { wanted: String, have: String },
     #[error("destination '{path}' {problem}")]
@@ -95,7 +97,7 @@ impl Error {
             Error::ReadSelf { .. } => exit::IO,
             Error::Layout(_) | Error::Manifest(_) => exit::MALFORMED,
             Error::BadSignature { .. } | Error::DigestMismatch { .. } | Error::PayloadMismatch(_) => exit::INTEGRITY,
-            Error::Untrusted { .. } | Error::Key(_) => exit::UNTRUSTED,
+            Error::Untrusted { .. } | Error::Key(_) | Error::Revoked { .. } => exit::UNTRUSTED,
             Error::WrongPlatform { .. } => exit::WRONG_PLATFORM,
             Error::Destination { .. } => exit::DESTINATION,
             Error::Io { .. } => exit::IO,
@@ -114,6 +116,7 @@ impl Error {
             Error::BadSignature { .. } => "bad-signature",
             Error::DigestMismatch { .. } | Error::PayloadMismatch(_) => "digest-mismatch",
             Error::Untrusted { .. } | Error::Key(_) => "untrusted",
+            Error::Revoked { .. } => "revoked",
             Error::WrongPlatform { .. } => "wrong-platform",
             Error::Destination { .. } => "destination",
             Error::CheckFailed(_) => "check-failed",

@@ -24,6 +24,9 @@ use sha2::{Digest, Sha256};
 
 /// The host trust directory: `*.pub` files, one SPKI PEM public key each.
 pub const HOST_TRUST_DIR: &str = "/etc/go-offline-installer/trusted-keys";
+/// Name of the revocation list beside the trust directory: one key id a line, `#` comments. A
+/// key listed there is never trusted, whichever source offers it.
+pub const REVOKED_FILE: &str = "revoked-keys";
 
 /// The context string that prefixes the manifest in the signed message. It binds a signature to
 /// this purpose: a signature made by the same key over the same bytes for anything else does not
@@ -43,6 +46,10 @@ pub enum KeyError {
     BadPrivate { path: PathBuf, problem: String },
     #[error("could not read host trust directory '{path}': {source}")]
     TrustDir { path: PathBuf, source: std::io::Error },
+    #[error(
+        "revocation list '{path}' is unreadable or malformed ({problem}); refusing to trust any key until it is fixed"
+    )]
+    Revocation { path: PathBuf, problem: String },
 }
 
 /// The key id of a public key: first 16 hex digits of sha256 of its 32 raw bytes.
@@ -109,12 +116,25 @@ pub struct TrustStore {
     pub source: TrustSource,
     /// `--trusted-key` files that were ignored because the host directory is authoritative.
     pub ignored_cli_keys: Vec<PathBuf>,
+    /// Key ids of the revocation list, and its path.
+    pub revoked: Vec<String>,
+    pub revocation_list: Option<PathBuf>,
 }
 
 impl TrustStore {
     /// Builds the trust store the rules above describe. `host_dir` is [`HOST_TRUST_DIR`] except in
     /// the builder's unit tests; `embedded` says whether the stub's compiled-in keys count.
     pub fn load(cli_keys: &[PathBuf], host_dir: &Path, embedded: bool) -> Result<TrustStore, KeyError> {
+        let list = host_dir.with_file_name(REVOKED_FILE);
+        let revoked = read_revocation_list(&list)?;
+        let mut store = TrustStore::load_keys(cli_keys, host_dir, embedded)?;
+        store.keys.retain(|k| !revoked.contains(&k.id));
+        store.revocation_list = list.exists().then_some(list);
+        store.revoked = revoked;
+        Ok(store)
+    }
+
+    fn load_keys(cli_keys: &[PathBuf], host_dir: &Path, embedded: bool) -> Result<TrustStore, KeyError> {
         if host_dir.is_dir() {
             let mut keys = Vec::new();
             let read_dir =
@@ -132,7 +152,12 @@ impl TrustStore {
                 let key = read_public_key(&path)?;
                 keys.push(TrustedKey { id: key_id(&key), key, origin: path.display().to_string() });
             }
-            return Ok(TrustStore { keys, source: TrustSource::HostDirectory, ignored_cli_keys: cli_keys.to_vec() });
+            return Ok(TrustStore {
+                keys,
+                source: TrustSource::HostDirectory,
+                ignored_cli_keys: cli_keys.to_vec(),
+                ..TrustStore::from_keys(Vec::new())
+            });
         }
         let mut keys = Vec::new();
         for path in cli_keys {
@@ -149,12 +174,18 @@ impl TrustStore {
                 keys.push(TrustedKey { id: key_id(&key), key, origin: "compiled into the installer".into() });
             }
         }
-        Ok(TrustStore { keys, source: TrustSource::CommandLineAndEmbedded, ignored_cli_keys: Vec::new() })
+        Ok(TrustStore::from_keys(keys))
     }
 
     /// A store holding exactly these keys (for the builder and tests).
     pub fn from_keys(keys: Vec<TrustedKey>) -> TrustStore {
-        TrustStore { keys, source: TrustSource::CommandLineAndEmbedded, ignored_cli_keys: Vec::new() }
+        TrustStore {
+            keys,
+            source: TrustSource::CommandLineAndEmbedded,
+            ignored_cli_keys: Vec::new(),
+            revoked: Vec::new(),
+            revocation_list: None,
+        }
     }
 
     /// One line naming where trust comes from, for error messages.
@@ -168,6 +199,31 @@ impl TrustStore {
             }
         }
     }
+}
+
+/// Reads a revocation list; a missing file is an empty list, anything unreadable or malformed is
+/// an error (failing closed: a list that cannot be read cannot be honoured).
+fn read_revocation_list(path: &Path) -> Result<Vec<String>, KeyError> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(KeyError::Revocation { path: path.into(), problem: e.to_string() }),
+    };
+    let mut ids = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let id = line.split('#').next().unwrap_or_default().trim();
+        if id.is_empty() {
+            continue;
+        }
+        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(KeyError::Revocation {
+                path: path.into(),
+                problem: format!("line {} is not a 16-digit key id", n + 1),
+            });
+        }
+        ids.push(id.to_ascii_lowercase());
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]

@@ -140,6 +140,10 @@ fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<Tr
     // The manifest is not verified here: its claimed signer only chooses the message. A claim that
     // cannot be read means the manifest itself was damaged, which is an integrity failure.
     match claimed_signer(&parts.manifest_bytes) {
+        Some(id) if trust.revoked.contains(&id) => Err(Error::Revoked {
+            list: trust.revocation_list.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            key_id: id,
+        }),
         Some(id) if !trust.keys.iter().any(|k| k.id == id) => {
             Err(Error::Untrusted { key_id: id, trust: trust.describe() })
         }

@@ -407,3 +407,32 @@ fn terminal_prompt_asks_and_respects_the_answer() {
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     assert!(ctx.goroot().join("bin/go").exists());
 }
+
+#[test]
+fn revoked_keys_are_refused_wherever_trust_comes_from() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let k = release_key().public.to_str().unwrap();
+    *ctx.revoked.borrow_mut() = Some(format!("# compromised 2026-11-25\n{}\n", release_key().id));
+    let before = ctx.snapshot();
+    for (trust_dir, args) in [
+        (None, vec!["--yes", "--prefix", ctx.prefix().to_str().unwrap(), "--trusted-key", k]),
+        (Some(&[release_key().public.as_path()][..]), vec!["--yes", "--prefix", ctx.prefix().to_str().unwrap()]),
+    ] {
+        let out = ctx.run_root(&inst, &args, trust_dir, &[]);
+        assert_eq!(code(&out), stub::exit::UNTRUSTED, "{}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("key {} is revoked", release_key().id)), "{}", stderr(&out));
+    }
+    let mut after = ctx.snapshot();
+    after.remove("etc-upper");
+    let mut before = before;
+    before.remove("etc-upper");
+    assert_eq!(after, before);
+    // Another key's revocation does not matter; a malformed list fails closed.
+    *ctx.revoked.borrow_mut() = Some(format!("{}\n", other_key().id));
+    assert_eq!(code(&ctx.run_root(&inst, &["--check", "--trusted-key", k], None, &[])), 0);
+    *ctx.revoked.borrow_mut() = Some("not-a-key-id\n".into());
+    let out = ctx.run_root(&inst, &["--check", "--trusted-key", k], None, &[]);
+    assert_eq!(code(&out), stub::exit::UNTRUSTED);
+    assert!(stderr(&out).contains("revoked-keys"), "{}", stderr(&out));
+}

@@ -175,6 +175,8 @@ pub fn installer(goarch: &str) -> PathBuf {
 /// the installer copy.
 pub struct TestContext {
     pub root: tempfile::TempDir,
+    /// Contents of `/etc/go-offline-installer/revoked-keys` for root runs, if any.
+    pub revoked: std::cell::RefCell<Option<String>>,
 }
 
 impl TestContext {
@@ -184,7 +186,7 @@ impl TestContext {
         for d in ["prefix", "home", "etc-upper", "etc-work", "bin"] {
             fs::create_dir(root.path().join(d)).unwrap();
         }
-        TestContext { root }
+        TestContext { root, revoked: Default::default() }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -232,11 +234,17 @@ impl TestContext {
             self.etc().display(),
             self.path("etc-work").display()
         );
+        setup.push_str("rm -rf /etc/go-offline-installer; ");
         if let Some(keys) = trust_dir {
-            setup.push_str("rm -rf /etc/go-offline-installer; mkdir -p /etc/go-offline-installer/trusted-keys; ");
+            setup.push_str("mkdir -p /etc/go-offline-installer/trusted-keys; ");
             for k in keys {
                 setup.push_str(&format!("cp '{}' /etc/go-offline-installer/trusted-keys/; ", k.display()));
             }
+        }
+        if let Some(revoked) = self.revoked.borrow().as_deref() {
+            setup.push_str(&format!(
+                "mkdir -p /etc/go-offline-installer; printf '%s' '{revoked}' > /etc/go-offline-installer/revoked-keys; "
+            ));
         }
         setup.push_str("exec \"$@\"");
         let mut cmd = Command::new("unshare");
