@@ -32,6 +32,9 @@ pub mod exit {
     pub const DECLINED: i32 = 18;
     /// The shell environment could not be written; everything was rolled back.
     pub const ENVIRONMENT: i32 = 19;
+    /// A failure, and then putting the previous tree back failed too: it is kept at the path
+    /// printed and needs an operator.
+    pub const ROLLBACK_FAILED: i32 = 20;
 
     /// Every code with a one-line meaning, for `--help` and the docs.
     pub const TABLE: &[(i32, &str)] = &[
@@ -48,6 +51,7 @@ pub mod exit {
         (BUSY, "another installation is running on this prefix"),
         (DECLINED, "not confirmed (answer no, or no terminal: use --yes)"),
         (ENVIRONMENT, "shell environment could not be written; nothing was changed"),
+        (ROLLBACK_FAILED, "a failure, then restoring the previous Go failed too: it is kept at the path printed"),
     ];
 }
 
@@ -88,6 +92,11 @@ pub enum Error {
         "could not write the shell environment: {0}; nothing was changed (re-run with --no-modify-path to skip it)"
     )]
     Environment(String),
+    #[error(
+        "{error}; then putting the previous Go back failed ({undo}): it is kept, untouched, at '{}': move it back to the prefix's go/ by hand",
+        kept.display()
+    )]
+    RollbackFailed { error: Box<Error>, undo: Box<Error>, kept: PathBuf },
 }
 
 impl Error {
@@ -105,6 +114,7 @@ impl Error {
             Error::Busy(_) => exit::BUSY,
             Error::Declined(_) => exit::DECLINED,
             Error::Environment(_) => exit::ENVIRONMENT,
+            Error::RollbackFailed { .. } => exit::ROLLBACK_FAILED,
         }
     }
 
@@ -123,6 +133,7 @@ impl Error {
             Error::Busy(_) => "busy",
             Error::Declined(_) => "declined",
             Error::Environment(_) => "environment",
+            Error::RollbackFailed { .. } => "rollback-failed",
         }
     }
 

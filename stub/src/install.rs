@@ -97,7 +97,7 @@ fn install_in_prefix(
     let previous = existing_tree(&dest)?;
     let previous_version = previous.then(|| read_version(&dest)).flatten();
 
-    let staging = tempfile::Builder::new()
+    let mut staging = tempfile::Builder::new()
         .prefix(STAGING_PREFIX)
         .tempdir_in(prefix)
         .map_err(|e| Error::io("create a staging directory in", prefix, e))?;
@@ -107,23 +107,25 @@ fn install_in_prefix(
     // From here the staging path names whatever is not active: the new tree before the swap,
     // the old tree (or nothing) after it. TempDir removes it on every return path.
     swap(staging.path(), &dest, previous)?;
-    let undo_swap = || {
-        let _ = swap_back(staging.path(), &dest, previous);
+    // Puts the old state back. Should that fail, the staging path may hold the only copy of the
+    // old tree: it is then kept, never deleted, and named in the error.
+    let mut undo_swap = |error: Error| -> Error {
+        match swap_back(staging.path(), &dest, previous) {
+            Ok(()) => error,
+            Err(undo) => {
+                staging.disable_cleanup(true);
+                Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), kept: staging.path().into() }
+            }
+        }
     };
     let check = match check_installed(installer, &dest, &config.check_runner) {
         Ok(out) => out,
-        Err(e) => {
-            undo_swap();
-            return Err(e);
-        }
+        Err(e) => return Err(undo_swap(e)),
     };
     let applied = match &config.env {
         Some(scope) => match env::plan(scope, &dest.join("bin")).and_then(|edits| env::apply(&edits)) {
             Ok(applied) => Some(applied),
-            Err(e) => {
-                undo_swap();
-                return Err(Error::Environment(e));
-            }
+            Err(e) => return Err(undo_swap(Error::Environment(e))),
         },
         None => None,
     };
