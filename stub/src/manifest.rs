@@ -183,15 +183,12 @@ impl Manifest {
         }
         for (name, v) in [("goos", &self.goos), ("goarch", &self.goarch)] {
             if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(field(if name == "goos" { "goos" } else { "goarch" }, "is not a plain identifier"));
+                return Err(field(name, "is not a plain identifier"));
             }
         }
         for (name, digest) in [("stub.sha256", &self.stub.sha256), ("payload.sha256", &self.payload.sha256)] {
             if !is_sha256_hex(digest) {
-                return Err(field(
-                    if name == "stub.sha256" { "stub.sha256" } else { "payload.sha256" },
-                    "is not a sha256 hex digest",
-                ));
+                return Err(field(name, "is not a sha256 hex digest"));
             }
         }
         if let Some(d) = &self.source.sha256 {
