@@ -148,14 +148,14 @@ pub fn go_env_overrides(args: &[String]) -> Result<BTreeMap<String, String>, Bui
 /// present are appended. Returns the new text and every KEY=VALUE it then defines.
 pub fn rewrite_go_env(original: &str, set: &BTreeMap<String, String>) -> (String, BTreeMap<String, String>) {
     let mut out = String::new();
-    let mut done = BTreeMap::new();
+    let mut done = std::collections::BTreeSet::new();
     let mut all = BTreeMap::new();
     for line in original.lines() {
         let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.starts_with('#') && !k.is_empty());
         match key.and_then(|k| set.get_key_value(k)) {
             Some((k, v)) => {
                 out.push_str(&format!("{k}={v}\n"));
-                done.insert(k.clone(), ());
+                done.insert(k.clone());
                 all.insert(k.clone(), v.clone());
             }
             None => {
@@ -167,7 +167,7 @@ pub fn rewrite_go_env(original: &str, set: &BTreeMap<String, String>) -> (String
             }
         }
     }
-    let missing: Vec<_> = set.iter().filter(|(k, _)| !done.contains_key(*k)).collect();
+    let missing: Vec<_> = set.iter().filter(|(k, _)| !done.contains(*k)).collect();
     if !missing.is_empty() {
         out.push_str(
             "\n# Offline defaults set by go-offline-builder. The environment and 'go env -w' override them.\n",

@@ -132,20 +132,8 @@ fn goroot_directory_with_inner_symlinks_installs_and_builds() {
     let out = ctx.run_root(&inst, &["--list", "--trusted-key", release_key().public.to_str().unwrap()], None, &[]);
     let listing = stdout(&out);
     assert!(listing.lines().any(|l| l.starts_with("l0777") && l.ends_with(" src -> share/src")), "symlink listed");
-    let prefix = ctx.path("installed");
-    let out = ctx.run_root(
-        &inst,
-        &[
-            "--yes",
-            "--no-modify-path",
-            "--prefix",
-            prefix.to_str().unwrap(),
-            "--trusted-key",
-            release_key().public.to_str().unwrap(),
-        ],
-        None,
-        &[],
-    );
+    let prefix = ctx.prefix();
+    let out = ctx.install_root(&inst, release_key(), &["--no-modify-path"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(fs::read_link(prefix.join("go/src")).unwrap(), Path::new("share/src"));
     let hello = ctx.path("hello");

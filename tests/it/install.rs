@@ -1,6 +1,6 @@
 //! End to end: a real Go 1.27.3 installer, built and installed for real.
 
-use std::{fs, path::Path};
+use std::{fs, os::unix::fs::PermissionsExt, path::Path};
 
 use crate::support::*;
 
@@ -23,12 +23,7 @@ fn amd64_check_install_and_offline_hello_world() {
     );
     assert!(!ctx.goroot().exists(), "--check must install nothing");
 
-    let out = ctx.run_root(
-        &inst,
-        &["--yes", "--json", "--prefix", ctx.prefix().to_str().unwrap(), "--trusted-key", key.public.to_str().unwrap()],
-        None,
-        &[],
-    );
+    let out = ctx.install_root(&inst, key, &["--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON document on stdout");
     assert_eq!(result["ok"], true);
@@ -71,19 +66,7 @@ fn amd64_check_install_and_offline_hello_world() {
     // environment file is byte-identical.
     fs::write(ctx.goroot().join("stray-file"), "from the old tree").unwrap();
     let before_env = tree_hash(&ctx.etc());
-    let out = ctx.run_root(
-        &inst,
-        &[
-            "--yes",
-            "--quiet",
-            "--prefix",
-            ctx.prefix().to_str().unwrap(),
-            "--trusted-key",
-            key.public.to_str().unwrap(),
-        ],
-        None,
-        &[],
-    );
+    let out = ctx.install_root(&inst, key, &["--quiet"]);
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).is_empty() && stderr(&out).is_empty(), "--quiet prints nothing");
     assert!(!ctx.goroot().join("stray-file").exists(), "the new tree must replace, not overlay, the old one");
@@ -224,19 +207,7 @@ fn no_modify_path_writes_no_environment() {
     // As root too: /etc stays untouched.
     let ctx = TestContext::new();
     let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
-    let out = ctx.run_root(
-        &inst,
-        &[
-            "--yes",
-            "--no-modify-path",
-            "--prefix",
-            ctx.prefix().to_str().unwrap(),
-            "--trusted-key",
-            release_key().public.to_str().unwrap(),
-        ],
-        None,
-        &[],
-    );
+    let out = ctx.install_root(&inst, release_key(), &["--no-modify-path"]);
     assert_eq!(code(&out), 0);
     assert_eq!(fs::read_dir(ctx.etc()).unwrap().count(), 0, "nothing may be written to /etc");
 }
@@ -327,12 +298,7 @@ fn busy_prefix_is_refused() {
     let dir = fs::File::open(ctx.prefix()).unwrap();
     rustix_flock(&dir);
     let before = ctx.snapshot();
-    let out = ctx.run_root(
-        &inst,
-        &["--yes", "--prefix", ctx.prefix().to_str().unwrap(), "--trusted-key", release_key().public.to_str().unwrap()],
-        None,
-        &[],
-    );
+    let out = ctx.install_root(&inst, release_key(), &[]);
     assert_eq!(code(&out), stub::exit::BUSY, "{}", stderr(&out));
     assert!(stderr(&out).contains("another go-offline-installer"));
     assert_eq!(ctx.snapshot(), before);
@@ -435,4 +401,84 @@ fn revoked_keys_are_refused_wherever_trust_comes_from() {
     let out = ctx.run_root(&inst, &["--check", "--trusted-key", k], None, &[]);
     assert_eq!(code(&out), stub::exit::UNTRUSTED);
     assert!(stderr(&out).contains("revoked-keys"), "{}", stderr(&out));
+}
+
+#[test]
+fn unusable_destinations_are_refused_and_change_nothing() {
+    // Each case prepares the context and may replace the prefix or the trusted key.
+    type Setup = fn(&TestContext) -> (Option<std::path::PathBuf>, Option<std::path::PathBuf>);
+    let cases: &[(&str, Setup, i32, &str)] = &[
+        (
+            "go is a symlink",
+            |ctx| {
+                fs::create_dir(ctx.path("bin/elsewhere")).unwrap();
+                std::os::unix::fs::symlink(ctx.path("bin/elsewhere"), ctx.goroot()).unwrap();
+                (None, None)
+            },
+            stub::exit::DESTINATION,
+            "is a symbolic link",
+        ),
+        (
+            "go is a file",
+            |ctx| {
+                fs::write(ctx.goroot(), "not a tree").unwrap();
+                (None, None)
+            },
+            stub::exit::DESTINATION,
+            "exists and is not a directory",
+        ),
+        (
+            "prefix is a file",
+            |ctx| {
+                let file = ctx.path("bin/not-a-dir");
+                fs::write(&file, "x").unwrap();
+                (Some(file), None)
+            },
+            stub::exit::DESTINATION,
+            "is not a directory",
+        ),
+        (
+            "trusted key is not a key",
+            |ctx| {
+                let file = ctx.path("bin/garbage.pub");
+                fs::write(&file, "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n").unwrap();
+                (None, Some(file))
+            },
+            stub::exit::UNTRUSTED,
+            "is not an ed25519 public key",
+        ),
+    ];
+    for (name, setup, expected, message) in cases {
+        let ctx = TestContext::new();
+        let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+        let (prefix, key) = setup(&ctx);
+        let prefix = prefix.unwrap_or_else(|| ctx.prefix());
+        let key = key.unwrap_or_else(|| release_key().public.clone());
+        let before = ctx.snapshot();
+        let args = ["--yes", "--prefix", prefix.to_str().unwrap(), "--trusted-key", key.to_str().unwrap()];
+        let out = ctx.run_root(&inst, &args, None, &[]);
+        assert_eq!(code(&out), *expected, "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{name}: {}", stderr(&out));
+        assert_eq!(ctx.snapshot(), before, "{name} changed the machine");
+        assert!(ctx.staging_dirs().is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn environment_write_failure_rolls_everything_back() {
+    // A user's .bashrc they cannot write (owned by root): the env edit fails after the swap, so
+    // the new tree must go, the prefix created for it too, and every file written so far.
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let key_copy = ctx.path("bin/release.pub");
+    fs::copy(&release_key().public, &key_copy).unwrap();
+    ctx.chown_to_nobody();
+    fs::write(ctx.home().join(".bashrc"), "# root's, read-only for the user\n").unwrap();
+    fs::set_permissions(ctx.home().join(".bashrc"), fs::Permissions::from_mode(0o644)).unwrap();
+    let before = ctx.snapshot();
+    let out = ctx.run_user(&inst, &["--yes", "--trusted-key", key_copy.to_str().unwrap()], &[]);
+    assert_eq!(code(&out), stub::exit::ENVIRONMENT, "{}", stderr(&out));
+    assert!(stderr(&out).contains(".bashrc") && stderr(&out).contains("--no-modify-path"), "{}", stderr(&out));
+    assert_eq!(ctx.snapshot(), before);
+    assert!(!ctx.home().join(".local").exists(), "the prefix created for the install is removed");
 }

@@ -258,6 +258,15 @@ impl TestContext {
         run(&mut cmd)
     }
 
+    /// The usual unattended root install: `--yes EXTRA... --prefix PREFIX --trusted-key KEY`.
+    pub fn install_root(&self, installer: &Path, key: &Key, extra: &[&str]) -> Output {
+        let prefix = self.prefix();
+        let mut args = vec!["--yes"];
+        args.extend_from_slice(extra);
+        args.extend(["--prefix", prefix.to_str().unwrap(), "--trusted-key", key.public.to_str().unwrap()]);
+        self.run_root(installer, &args, None, &[])
+    }
+
     /// Runs a command as the unprivileged user `nobody`, with HOME set to the context's HOME.
     pub fn run_user(&self, program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new("setpriv");

@@ -85,13 +85,7 @@ fn check_refused_with(name: &str, bytes: &[u8], trusted: &Key, expected: i32, ve
     fs::write(&inst, bytes).unwrap();
     fs::set_permissions(&inst, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let before = ctx.snapshot();
-    let prefix = ctx.prefix();
-    let out = ctx.run_root(
-        &inst,
-        &["--yes", "--prefix", prefix.to_str().unwrap(), "--trusted-key", trusted.public.to_str().unwrap()],
-        None,
-        &[],
-    );
+    let out = ctx.install_root(&inst, trusted, &[]);
     assert_eq!(code(&out), expected, "case '{name}': wrong exit code; stderr: {}", stderr(&out));
     assert!(stderr(&out).lines().last().unwrap_or_default().starts_with("error: "), "case '{name}': {}", stderr(&out));
     assert_eq!(ctx.snapshot(), before, "case '{name}' changed the machine");
@@ -119,12 +113,7 @@ fn untrusted_and_wrong_keys_are_refused() {
     let ctx = TestContext::new();
     let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
     let before = ctx.snapshot();
-    let out = ctx.run_root(
-        &inst,
-        &["--yes", "--prefix", ctx.prefix().to_str().unwrap(), "--trusted-key", other_key().public.to_str().unwrap()],
-        None,
-        &[],
-    );
+    let out = ctx.install_root(&inst, other_key(), &[]);
     assert_eq!(code(&out), exit::UNTRUSTED);
     assert!(stderr(&out).contains(&format!("signer {} is not trusted", release_key().id)), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
