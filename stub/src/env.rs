@@ -10,7 +10,7 @@
 use std::{
     fs::{self, OpenOptions},
     io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
 
@@ -244,6 +244,82 @@ fn apply_one(edit: &Edit, applied: &mut Applied) -> Result<(), String> {
     Ok(())
 }
 
+/// The state of one file before [`apply`], kept in the install journal so that a crash after
+/// the environment was written can still be undone by the next run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Backup {
+    pub path: PathBuf,
+    /// Hex of the previous contents; `None` when the file did not exist.
+    pub contents: Option<String>,
+    /// Directories [`apply`] would create for it, outermost first.
+    pub created_dirs: Vec<PathBuf>,
+}
+
+/// Records what `edits` are about to change.
+pub fn backup(edits: &[Edit]) -> Result<Vec<Backup>, String> {
+    let mut backups = Vec::new();
+    for edit in edits {
+        let path = edit.path();
+        let contents = match fs::read(path) {
+            Ok(bytes) => Some(hex::encode(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("cannot read '{}': {e}", path.display())),
+        };
+        let mut created_dirs = Vec::new();
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && fs::symlink_metadata(d).is_err()) {
+            created_dirs.insert(0, d.to_path_buf());
+            dir = d.parent();
+        }
+        backups.push(Backup { path: path.into(), contents, created_dirs });
+    }
+    Ok(backups)
+}
+
+/// Puts every file of `backups` back as it was; idempotent, so it can run again after a crash.
+/// A file the user appended to is truncated back in place (keeping its owner, mode and links);
+/// a file that differs otherwise is rewritten whole.
+pub fn restore(backups: &[Backup]) -> Result<(), String> {
+    for b in backups.iter().rev() {
+        let fail = |what: &str, e: std::io::Error| format!("cannot {what} '{}': {e}", b.path.display());
+        let current = match fs::read(&b.path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(fail("read", e)),
+        };
+        let previous = match &b.contents {
+            Some(h) => {
+                Some(hex::decode(h).map_err(|e| format!("journal entry for '{}' is corrupt: {e}", b.path.display()))?)
+            }
+            None => None,
+        };
+        match (previous, current) {
+            (None, None) => {}
+            (None, Some(_)) => fs::remove_file(&b.path).map_err(|e| fail("remove", e))?,
+            (Some(prev), Some(cur)) if prev == cur => {}
+            (Some(prev), Some(cur)) if cur.starts_with(&prev) => OpenOptions::new()
+                .write(true)
+                .open(&b.path)
+                .and_then(|f| {
+                    f.set_len(prev.len() as u64)?;
+                    f.sync_all()
+                })
+                .map_err(|e| fail("truncate", e))?,
+            (Some(prev), _) => write_atomic(&b.path, &prev, None).map_err(|e| fail("restore", e))?,
+        }
+        for dir in b.created_dirs.iter().rev() {
+            match fs::remove_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // Not empty: something else lives there now; it stays.
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {}
+                Err(e) => return Err(format!("cannot remove '{}': {e}", dir.display())),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `create_dir_all`, recording each directory created so rollback can remove it.
 fn create_dirs(dir: &Path, applied: &mut Applied) -> std::io::Result<()> {
     if dir.is_dir() {
@@ -252,7 +328,9 @@ fn create_dirs(dir: &Path, applied: &mut Applied) -> std::io::Result<()> {
     if let Some(parent) = dir.parent() {
         create_dirs(parent, applied)?;
     }
-    fs::create_dir(dir)?;
+    // 0755 whatever the umask: a umask of 000 must not make a world-writable directory.
+    fs::DirBuilder::new().mode(0o755).create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
     applied.undo.push(Undo::RemoveDir(dir.into()));
     Ok(())
 }
@@ -260,7 +338,7 @@ fn create_dirs(dir: &Path, applied: &mut Applied) -> std::io::Result<()> {
 /// Writes a file by temp file + fsync + rename, so readers never see half of it.
 fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".go-offline-tmp.").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(crate::journal::TEMP_PREFIX).tempfile_in(dir)?;
     tmp.write_all(contents)?;
     let mode = match mode {
         Some(m) => m,
@@ -312,6 +390,25 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "/x y/go/bin:/usr/bin:/bin:/home/u/go/bin");
+    }
+
+    #[test]
+    fn restore_from_backup_is_idempotent() {
+        let home = tempfile::tempdir().unwrap();
+        fs::write(home.path().join(".profile"), "user line\n").unwrap();
+        fs::write(home.path().join(".bashrc"), "no newline").unwrap();
+        let scope = Scope::User { home: home.path().into(), shell: None };
+        let edits = plan(&scope, Path::new("/g/bin")).unwrap();
+        let backups = backup(&edits).unwrap();
+        apply(&edits).unwrap();
+        restore(&backups).unwrap();
+        restore(&backups).unwrap();
+        assert_eq!(fs::read_to_string(home.path().join(".profile")).unwrap(), "user line\n");
+        assert_eq!(fs::read_to_string(home.path().join(".bashrc")).unwrap(), "no newline");
+        assert!(!home.path().join(".config").exists());
+        // Restoring before anything was applied changes nothing either.
+        restore(&backups).unwrap();
+        assert_eq!(fs::read_to_string(home.path().join(".profile")).unwrap(), "user line\n");
     }
 
     #[test]

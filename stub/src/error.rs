@@ -35,6 +35,8 @@ pub mod exit {
     /// A failure, and then putting the previous tree back failed too: it is kept at the path
     /// printed and needs an operator.
     pub const ROLLBACK_FAILED: i32 = 20;
+    /// The installed Go is newer, and `--allow-downgrade` was not given.
+    pub const DOWNGRADE: i32 = 21;
 
     /// Every code with a one-line meaning, for `--help` and the docs.
     pub const TABLE: &[(i32, &str)] = &[
@@ -48,10 +50,11 @@ pub mod exit {
         (DESTINATION, "destination unusable (symlink, not a directory, no permission)"),
         (IO, "write failed (disk full, I/O error); nothing was changed"),
         (CHECK_FAILED, "installed Go failed its check; previous Go restored"),
-        (BUSY, "another installation is running on this prefix"),
+        (BUSY, "another installation is running on this prefix (run again later, or pass --wait)"),
         (DECLINED, "not confirmed (answer no, or no terminal: use --yes)"),
         (ENVIRONMENT, "shell environment could not be written; nothing was changed"),
         (ROLLBACK_FAILED, "a failure, then restoring the previous Go failed too: it is kept at the path printed"),
+        (DOWNGRADE, "the installed Go is newer: pass --allow-downgrade to replace it"),
     ];
 }
 
@@ -82,9 +85,15 @@ pub enum Error {
     Destination { path: PathBuf, problem: String },
     #[error("could not {action} '{path}': {source}{hint}")]
     Io { action: &'static str, path: PathBuf, source: std::io::Error, hint: &'static str },
+    #[error("not enough space in '{path}': the new Go needs {need}, {have} is free (the previous Go stays until the new one is in place, so both must fit); free space or choose another --prefix")]
+    NoSpace { path: PathBuf, need: String, have: String },
+    #[error("{installed} is installed, which is newer than {new}: nothing was changed (pass --allow-downgrade to replace it)")]
+    Downgrade { installed: String, new: String },
     #[error("installed Go failed its check: {0}; the previous state was restored")]
     CheckFailed(String),
-    #[error("another go-offline-installer is installing into '{0}'; wait for it to finish and run again")]
+    #[error(
+        "another go-offline-installer is installing into '{0}'; wait for it to finish and run again (or pass --wait)"
+    )]
     Busy(PathBuf),
     #[error("{0}")]
     Declined(String),
@@ -109,7 +118,8 @@ impl Error {
             Error::Untrusted { .. } | Error::Key(_) | Error::Revoked { .. } => exit::UNTRUSTED,
             Error::WrongPlatform { .. } => exit::WRONG_PLATFORM,
             Error::Destination { .. } => exit::DESTINATION,
-            Error::Io { .. } => exit::IO,
+            Error::Io { .. } | Error::NoSpace { .. } => exit::IO,
+            Error::Downgrade { .. } => exit::DOWNGRADE,
             Error::CheckFailed(_) => exit::CHECK_FAILED,
             Error::Busy(_) => exit::BUSY,
             Error::Declined(_) => exit::DECLINED,
@@ -122,6 +132,8 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::ReadSelf { .. } | Error::Io { .. } => "io",
+            Error::NoSpace { .. } => "no-space",
+            Error::Downgrade { .. } => "downgrade",
             Error::Layout(_) | Error::Manifest(_) => "malformed",
             Error::BadSignature { .. } => "bad-signature",
             Error::DigestMismatch { .. } | Error::PayloadMismatch(_) => "digest-mismatch",

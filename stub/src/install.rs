@@ -1,33 +1,44 @@
-//! Installs a verified payload: lock, stage, swap, check, write the environment, commit.
+//! Installs a verified payload: lock, recover, stage, swap, check, write the environment, commit.
 //!
 //! ```text
 //! PREFIX/                       (flock'ed for the whole install)
-//!   go/                         the active tree, replaced only by an atomic rename
-//!   .go-offline-staging.XXXXXX  private (0700) staging directory beside it, same file system
+//!   go/                         the active tree, replaced only by a rename
+//!   .go-offline-journal         what the running install is doing (see journal.rs)
+//!   .go-offline-staging.XXXX    private (0700) staging directory beside it, same file system
 //! ```
 //!
-//! The new tree is extracted into the staging directory and synced once. It then takes the place
-//! of `PREFIX/go` with `renameat2(RENAME_EXCHANGE)` (the old tree lands at the staging path) or
-//! `RENAME_NOREPLACE` when there was none. The installed `go version` and `go env GOROOT` must then
-//! match the manifest, and the environment must be written; if either fails the exchange is undone
-//! and the environment restored. Only then is the old tree deleted.
+//! The journal is written before each step that changes the prefix. The new tree is extracted
+//! into the staging directory and synced once. It then takes the place of `PREFIX/go` with
+//! `renameat2(RENAME_EXCHANGE)` (the old tree lands at the staging path), `RENAME_NOREPLACE` when
+//! there was none, or, on file systems without renameat2 flags, two renames (old aside, new in)
+//! whose gap the journal covers. The installed `go version` and `go env GOROOT` must then match
+//! the manifest, and the environment must be written; if either fails, or the process dies, the
+//! journal puts the old tree and the environment back. Only then is the old tree deleted.
 //!
-//! **Invariant:** a tree is never extracted over another; `PREFIX/go` is always either the whole
-//! old tree or the whole new one.
+//! **Invariant:** a tree is never extracted over another; after any crash and the next run,
+//! `PREFIX/go` is either the whole old tree or the whole new one.
 
 use std::{
-    fs::{self, File},
+    cell::Cell,
+    cmp::Ordering,
+    fs::{self, DirBuilder, File},
+    os::unix::fs::{DirBuilderExt, PermissionsExt},
     path::{Path, PathBuf},
     process::Command,
+    time::{SystemTime, UNIX_EPOCH},
 };
 
-use rustix::fs::{FlockOperation, RenameFlags, CWD};
+use rustix::fs::{FlockOperation, RenameFlags};
 
 use crate::{
     env::{self, Scope},
     error::Error,
     extract::{self, Progress},
+    failpoint,
+    journal::{self, Journal, Phase, Recovery},
+    manifest::{EntryType, Manifest},
     verify::VerifiedInstaller,
+    version,
 };
 
 /// Name of the Go tree under the prefix.
@@ -41,7 +52,7 @@ pub const STAGING_PREFIX: &str = ".go-offline-staging.";
 pub const CHECK_RUNNER_ENV: &str = "GO_OFFLINE_INSTALLER_CHECK_RUNNER";
 
 /// How to install.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct InstallConfig {
     /// Go lands in `prefix/go`.
     pub prefix: PathBuf,
@@ -49,6 +60,12 @@ pub struct InstallConfig {
     pub env: Option<Scope>,
     /// Runs the installed `go` under this program (see [`CHECK_RUNNER_ENV`]).
     pub check_runner: Vec<String>,
+    /// Reinstall even when the same version is installed.
+    pub force: bool,
+    /// Allow replacing a newer installed version.
+    pub allow_downgrade: bool,
+    /// Wait for another installer holding the prefix instead of refusing.
+    pub wait: bool,
 }
 
 /// What an install did.
@@ -56,6 +73,8 @@ pub struct InstallConfig {
 pub struct InstallReport {
     pub go_version: String,
     pub goroot: PathBuf,
+    /// False when the same version was already installed and nothing was done.
+    pub changed: bool,
     /// The version that was replaced, if any.
     pub previous_version: Option<String>,
     /// Files of the shell environment that were written.
@@ -64,6 +83,8 @@ pub struct InstallReport {
     pub go_version_output: String,
     pub files: u64,
     pub bytes: u64,
+    /// An interrupted earlier install that was finished or undone first.
+    pub recovered: Option<Recovery>,
 }
 
 /// Installs `installer` per `config`. On error the prefix and environment are as they were,
@@ -85,6 +106,16 @@ pub fn install(
     result
 }
 
+/// Finishes or undoes an install of `prefix` that was interrupted (`--recover`); every install
+/// does this first on its own.
+pub fn recover(prefix: &Path, wait: bool) -> Result<Option<Recovery>, Error> {
+    if !prefix.is_dir() {
+        return Ok(None);
+    }
+    let _lock = lock_prefix(prefix, wait)?;
+    journal::recover(prefix)
+}
+
 fn install_in_prefix(
     installer: &VerifiedInstaller,
     file: &File,
@@ -92,61 +123,149 @@ fn install_in_prefix(
     progress: Progress,
 ) -> Result<InstallReport, Error> {
     let prefix = &config.prefix;
-    let _lock = lock_prefix(prefix)?;
+    let m = installer.manifest();
+    let _lock = lock_prefix(prefix, config.wait)?;
+    let recovered = journal::recover(prefix)?;
     let dest = prefix.join(GO_DIR);
     let previous = existing_tree(&dest)?;
     let previous_version = previous.then(|| read_version(&dest)).flatten();
-
-    let mut staging = tempfile::Builder::new()
-        .prefix(STAGING_PREFIX)
-        .tempdir_in(prefix)
-        .map_err(|e| Error::io("create a staging directory in", prefix, e))?;
-    let stats = extract::extract(installer, file, staging.path(), progress)?;
-    sync_dir(staging.path())?;
-
-    // From here the staging path names whatever is not active: the new tree before the swap,
-    // the old tree (or nothing) after it. TempDir removes it on every return path.
-    swap(staging.path(), &dest, previous)?;
-    // Puts the old state back. Should that fail, the staging path may hold the only copy of the
-    // old tree: it is then kept, never deleted, and named in the error.
-    let mut undo_swap = |error: Error| -> Error {
-        match swap_back(staging.path(), &dest, previous) {
-            Ok(()) => error,
-            Err(undo) => {
-                staging.disable_cleanup(true);
-                Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), kept: staging.path().into() }
+    let mut report = InstallReport {
+        go_version: m.go_version.clone(),
+        goroot: dest.clone(),
+        changed: false,
+        previous_version: previous_version.clone(),
+        env_files: Vec::new(),
+        go_version_output: String::new(),
+        files: 0,
+        bytes: 0,
+        recovered,
+    };
+    if let Some(installed) = &previous_version {
+        match version::compare(&m.go_version, installed) {
+            Some(Ordering::Equal) if !config.force => return Ok(report),
+            Some(Ordering::Less) if !config.allow_downgrade => {
+                return Err(Error::Downgrade { installed: installed.clone(), new: m.go_version.clone() })
             }
-        }
-    };
-    let check = match check_installed(installer, &dest, &config.check_runner) {
-        Ok(out) => out,
-        Err(e) => return Err(undo_swap(e)),
-    };
-    let applied = match &config.env {
-        Some(scope) => match env::plan(scope, &dest.join("bin")).and_then(|edits| env::apply(&edits)) {
-            Ok(applied) => Some(applied),
-            Err(e) => return Err(undo_swap(Error::Environment(e))),
-        },
-        None => None,
-    };
-    let env_files = applied.map(|a| a.written).unwrap_or_default();
-    // Commit: the old tree (at the staging path) goes with the TempDir.
-    if previous {
-        let old_tree = staging.path().to_path_buf();
-        if let Err(e) = staging.close() {
-            eprintln!("warning: could not remove the previous tree at '{}': {e}", old_tree.display());
+            _ => {}
         }
     }
-    let _ = sync_dir(prefix);
-    Ok(InstallReport {
-        go_version: installer.manifest().go_version.clone(),
-        goroot: dest,
-        previous_version,
-        env_files,
-        go_version_output: check,
-        files: stats.entries,
-        bytes: stats.bytes,
-    })
+    preflight(prefix, m)?;
+
+    let mut journal = Journal::new(&m.go_version, GO_DIR, staging_name());
+    journal::write(prefix, &journal)?;
+    failpoint::hit("journal-staging");
+    let staging = prefix.join(&journal.staging);
+    // mkdir, not "create or reuse": a directory someone else put at this name is never used,
+    // and never deleted.
+    if let Err(e) = DirBuilder::new().mode(0o700).create(&staging) {
+        let _ = journal::remove(prefix);
+        return Err(Error::io("create a staging directory in", prefix, e));
+    }
+    let steps = (|| {
+        failpoint::hit("staging-created");
+        let half = m.files_size() / 2;
+        let written = Cell::new(0u64);
+        let tick = |n: u64| {
+            let before = written.get();
+            written.set(before + n);
+            if before <= half && before + n > half {
+                failpoint::hit("extracting");
+            }
+            progress(n)
+        };
+        let stats = extract::extract(installer, file, &staging, &tick)?;
+        failpoint::hit("extracted");
+        sync_fs(&staging)?;
+        failpoint::hit("synced");
+
+        let edits = match &config.env {
+            Some(scope) => env::plan(scope, &dest.join("bin")).map_err(Error::Environment)?,
+            None => Vec::new(),
+        };
+        journal.env = env::backup(&edits).map_err(Error::Environment)?;
+        journal.phase = Phase::Swapping;
+        journal.new_tree = journal::tree_id(&staging);
+        journal.old_tree = if previous { journal::tree_id(&dest) } else { None };
+        journal::write(prefix, &journal)?;
+        failpoint::hit("journal-swapping");
+        swap(prefix, &journal, previous)?;
+        failpoint::hit("swapped");
+        let check = check_installed(installer, &dest, &config.check_runner)?;
+        failpoint::hit("checked");
+        let applied = env::apply(&edits).map_err(Error::Environment)?;
+        failpoint::hit("env-written");
+        Ok((stats, check, applied.written))
+    })();
+    let (stats, check, env_files) = match steps {
+        Ok(done) => done,
+        Err(error) => return Err(undo(prefix, &journal, error)),
+    };
+    journal.phase = Phase::Committing;
+    journal::write(prefix, &journal).map_err(|e| undo(prefix, &journal, e))?;
+    failpoint::hit("journal-committing");
+    // Installed. Failing to delete the old tree is not a failed install: the journal stays and
+    // the next run finishes the job.
+    if let Err(e) = journal::commit(prefix, &journal) {
+        eprintln!("warning: {e}; the next run of the installer removes what is left");
+    }
+    report.changed = true;
+    report.env_files = env_files;
+    report.go_version_output = check;
+    report.files = stats.entries;
+    report.bytes = stats.bytes;
+    Ok(report)
+}
+
+/// Rolls an install back after `error`. Should that fail too, the old tree is kept, never
+/// deleted, and named in the error (exit 20); the journal stays for the next run.
+fn undo(prefix: &Path, journal: &Journal, error: Error) -> Error {
+    match journal::roll_back(prefix, journal) {
+        Ok(()) => error,
+        Err(undo) => {
+            let kept = [&journal.staging, &journal.aside, &journal.dest]
+                .into_iter()
+                .map(|n| prefix.join(n))
+                .find(|p| journal.old_tree.is_some() && journal::tree_id(p) == journal.old_tree)
+                .unwrap_or_else(|| prefix.join(&journal.staging));
+            Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), kept }
+        }
+    }
+}
+
+/// A staging name no other install uses: pid and time, made with mkdir (which refuses to reuse).
+fn staging_name() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{STAGING_PREFIX}{:x}.{:x}", std::process::id(), nanos)
+}
+
+/// Refuses before writing anything when the new tree cannot fit beside the old one.
+fn preflight(prefix: &Path, m: &Manifest) -> Result<(), Error> {
+    if failpoint::enabled("no-preflight") {
+        return Ok(());
+    }
+    let st = rustix::fs::statvfs(prefix).map_err(|e| Error::io("query the free space of", prefix, e.into()))?;
+    let block = st.f_frsize.max(512);
+    let need: u64 = m
+        .files
+        .iter()
+        .map(|e| match e.kind {
+            EntryType::File => e.size.unwrap_or(0).div_ceil(block).saturating_mul(block),
+            EntryType::Dir | EntryType::Symlink => block,
+        })
+        .fold(0u64, u64::saturating_add);
+    let have = st.f_bavail.saturating_mul(st.f_frsize);
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64);
+    if need > have {
+        return Err(Error::NoSpace { path: prefix.into(), need: mib(need), have: mib(have) });
+    }
+    if st.f_files > 0 && m.file_count > st.f_favail {
+        return Err(Error::NoSpace {
+            path: prefix.into(),
+            need: format!("{} inodes", m.file_count),
+            have: format!("{} inodes", st.f_favail),
+        });
+    }
+    Ok(())
 }
 
 /// Creates the prefix and its missing parents; returns those created, outermost first.
@@ -162,7 +281,12 @@ fn create_prefix(prefix: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     missing.reverse();
     for dir in &missing {
-        fs::create_dir(dir).map_err(|e| Error::io("create prefix directory", dir, e))?;
+        // 0755 whatever the umask (000 must not give a world-writable prefix).
+        DirBuilder::new()
+            .mode(0o755)
+            .create(dir)
+            .and_then(|()| fs::set_permissions(dir, fs::Permissions::from_mode(0o755)))
+            .map_err(|e| Error::io("create prefix directory", dir, e))?;
     }
     if !prefix.is_dir() {
         return Err(Error::Destination {
@@ -174,9 +298,10 @@ fn create_prefix(prefix: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// Takes an exclusive lock on the prefix directory itself (no lock file is left behind).
-fn lock_prefix(prefix: &Path) -> Result<File, Error> {
+fn lock_prefix(prefix: &Path, wait: bool) -> Result<File, Error> {
     let dir = File::open(prefix).map_err(|e| Error::io("open", prefix, e))?;
-    match rustix::fs::flock(&dir, FlockOperation::NonBlockingLockExclusive) {
+    let op = if wait { FlockOperation::LockExclusive } else { FlockOperation::NonBlockingLockExclusive };
+    match rustix::fs::flock(&dir, op) {
         Ok(()) => Ok(dir),
         Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy(prefix.into())),
         Err(e) => Err(Error::io("lock", prefix, e.into())),
@@ -206,42 +331,30 @@ pub fn read_version(goroot: &Path) -> Option<String> {
     text.lines().next().map(str::to_string)
 }
 
-/// Puts the staged tree at `dest`: an exchange when a tree is there, a no-replace rename when not.
-fn swap(staging: &Path, dest: &Path, previous: bool) -> Result<(), Error> {
-    let flags = if previous { RenameFlags::EXCHANGE } else { RenameFlags::NOREPLACE };
-    match rustix::fs::renameat_with(CWD, staging, CWD, dest, flags) {
-        Ok(()) => Ok(()),
-        // FIXME(hardening): file systems without renameat2 flags get a non-atomic fallback here;
-        // the journaled fallback belongs to the hardening work.
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => fallback_swap(staging, dest, previous),
-        Err(e) => Err(Error::io("move the new tree into place at", dest, e.into())),
-    }
-}
-
-/// Undoes [`swap`].
-fn swap_back(staging: &Path, dest: &Path, previous: bool) -> Result<(), Error> {
+/// Puts the staged tree at `dest`: an exchange when a tree is there, a no-replace rename when
+/// not. Without renameat2 flags, the old tree is moved aside and the new one in: two renames,
+/// with the journal (already in phase `swapping`) covering the moment between them.
+fn swap(prefix: &Path, journal: &Journal, previous: bool) -> Result<(), Error> {
+    let staging = prefix.join(&journal.staging);
+    let dest = prefix.join(&journal.dest);
     if previous {
-        swap(staging, dest, true)
+        match journal::renameat2(&staging, &dest, RenameFlags::EXCHANGE) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                journal::rename_noreplace(&dest, &prefix.join(&journal.aside))?;
+                failpoint::hit("fallback-aside");
+                journal::rename_noreplace(&staging, &dest)?;
+            }
+            Err(e) => return Err(Error::io("move the new tree into place at", &dest, e.into())),
+        }
     } else {
-        fs::rename(dest, staging).map_err(|e| Error::io("move back", dest, e))
+        journal::rename_noreplace(&staging, &dest)?;
     }
+    journal::sync_dir(prefix)
 }
 
-fn fallback_swap(staging: &Path, dest: &Path, previous: bool) -> Result<(), Error> {
-    if !previous {
-        return fs::rename(staging, dest).map_err(|e| Error::io("move the new tree into place at", dest, e));
-    }
-    let aside = staging.with_extension("old");
-    fs::rename(dest, &aside).map_err(|e| Error::io("move aside", dest, e))?;
-    if let Err(e) = fs::rename(staging, dest) {
-        let _ = fs::rename(&aside, dest);
-        return Err(Error::io("move the new tree into place at", dest, e));
-    }
-    fs::rename(&aside, staging).map_err(|e| Error::io("move the old tree to", staging, e))
-}
-
-/// fsync of a directory and, through syncfs, of the file system holding it.
-fn sync_dir(dir: &Path) -> Result<(), Error> {
+/// Flushes the file system holding `dir` (one syncfs for the whole staged tree).
+fn sync_fs(dir: &Path) -> Result<(), Error> {
     let f = File::open(dir).map_err(|e| Error::io("open", dir, e))?;
     rustix::fs::syncfs(&f).map_err(|e| Error::io("sync", dir, e.into()))?;
     Ok(())

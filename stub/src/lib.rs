@@ -9,11 +9,14 @@
 pub mod env;
 pub mod error;
 pub mod extract;
+pub mod failpoint;
 pub mod format;
 pub mod install;
+pub mod journal;
 pub mod keys;
 pub mod manifest;
 pub mod platform;
 pub mod verify;
+pub mod version;
 
 pub use error::{exit, Error};

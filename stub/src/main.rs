@@ -62,6 +62,18 @@ struct Cli {
     /// Print nothing but errors (and the --json result).
     #[arg(short, long)]
     quiet: bool,
+    /// Reinstall even when this version is already installed.
+    #[arg(long)]
+    force: bool,
+    /// Replace an installed Go that is newer than this one.
+    #[arg(long)]
+    allow_downgrade: bool,
+    /// Wait for another installer working on the same prefix instead of refusing (exit 17).
+    #[arg(long)]
+    wait: bool,
+    /// Only finish or undo an interrupted install in the prefix (every install does this first).
+    #[arg(long, conflicts_with_all = ["check", "list", "info", "dry_run", "force", "allow_downgrade"])]
+    recover: bool,
 }
 
 fn after_help() -> String {
@@ -69,6 +81,9 @@ fn after_help() -> String {
     s.push_str(&format!(
         "  The signer must be trusted. When {HOST_TRUST_DIR} exists, only its *.pub keys are trusted;\n  otherwise keys given with --trusted-key and keys compiled into this installer are.\n\n"
     ));
+    s.push_str(
+        "Crash safety:\n  Every step that changes the prefix is journaled in PREFIX/.go-offline-journal first. If an\n  install is interrupted (kill -9, power loss), the next run (or --recover) puts the previous Go\n  and environment back, or finishes the install if it was already committed, and says so.\n\n",
+    );
     s.push_str("Exit codes:\n");
     for (code, meaning) in exit::TABLE {
         s.push_str(&format!("  {code:>3}  {meaning}\n"));
@@ -109,12 +124,29 @@ fn run(cli: &Cli) -> Result<(), Error> {
     let self_path = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     // /proc/self/exe is the running file even if it was renamed or its path is not readable.
     let file = File::open("/proc/self/exe").map_err(|source| Error::ReadSelf { path: self_path.clone(), source })?;
-    let trust = TrustStore::load(&cli.trusted_key, Path::new(HOST_TRUST_DIR), true)?;
     let say = |msg: &str| {
         if !cli.quiet && !cli.json {
             eprintln!("{msg}");
         }
     };
+    if cli.recover {
+        // Needs nothing from this file: a damaged installer must not stand in the way of undoing.
+        let (prefix, _) = destination(cli)?;
+        let recovered = install::recover(&prefix, cli.wait)?;
+        if cli.json {
+            print_json(&json!({
+                "schema": JSON_SCHEMA, "ok": true, "action": "recover", "changed": recovered.is_some(),
+                "prefix": prefix, "recovered": recovered, "error": null,
+            }));
+        } else if !cli.quiet {
+            match &recovered {
+                Some(r) => println!("{}", describe_recovery(r)),
+                None => println!("nothing to recover in {}", prefix.display()),
+            }
+        }
+        return Ok(());
+    }
+    let trust = TrustStore::load(&cli.trusted_key, Path::new(HOST_TRUST_DIR), true)?;
     if !trust.ignored_cli_keys.is_empty() {
         say(&format!("note: {HOST_TRUST_DIR} exists and is authoritative; --trusted-key ignored"));
     }
@@ -183,13 +215,29 @@ fn run(cli: &Cli) -> Result<(), Error> {
             b.inc(n)
         }
     };
-    let config = InstallConfig { prefix, env: scope, check_runner: check_runner() };
+    let config = InstallConfig {
+        prefix,
+        env: scope,
+        check_runner: check_runner(),
+        force: cli.force,
+        allow_downgrade: cli.allow_downgrade,
+        wait: cli.wait,
+    };
     let report = install::install(&installer, &file, &config, &tick)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    if let Some(r) = &report.recovered {
+        say(&describe_recovery(r));
+    }
     if cli.json {
-        print_json(&result_json(&installer, "install", true, Some(&report.goroot), Some(&report)));
+        print_json(&result_json(&installer, "install", report.changed, Some(&report.goroot), Some(&report)));
+    } else if !report.changed && !cli.quiet {
+        println!(
+            "{} is already installed at {}: nothing to do (pass --force to reinstall it)",
+            report.go_version,
+            report.goroot.display()
+        );
     } else if !cli.quiet {
         println!("installed {} at {} ({})", report.go_version, report.goroot.display(), report.go_version_output);
         if !report.env_files.is_empty() {
@@ -225,6 +273,19 @@ fn destination(cli: &Cli) -> Result<(PathBuf, Option<Scope>), Error> {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn describe_recovery(r: &stub::journal::Recovery) -> String {
+    let what = match r.outcome {
+        "completed" => "finished it (it had been committed)",
+        _ => "put the previous Go and environment back",
+    };
+    format!(
+        "recovered: an install of {} (process {}) was interrupted in phase {}; {what}",
+        r.go_version,
+        r.pid,
+        r.phase.name()
+    )
 }
 
 fn check_runner() -> Vec<String> {
@@ -285,6 +346,7 @@ fn result_json(
         "goroot": goroot,
         "previous_version": report.and_then(|r| r.previous_version.clone()),
         "env_files": report.map(|r| r.env_files.clone()).unwrap_or_default(),
+        "recovered": report.and_then(|r| r.recovered.clone()),
         "files": m.file_count,
         "error": null,
     })

@@ -66,7 +66,7 @@ fn amd64_check_install_and_offline_hello_world() {
     // environment file is byte-identical.
     fs::write(ctx.goroot().join("stray-file"), "from the old tree").unwrap();
     let before_env = tree_hash(&ctx.etc());
-    let out = ctx.install_root(&inst, key, &["--quiet"]);
+    let out = ctx.install_root(&inst, key, &["--quiet", "--force"]);
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).is_empty() && stderr(&out).is_empty(), "--quiet prints nothing");
     assert!(!ctx.goroot().join("stray-file").exists(), "the new tree must replace, not overlay, the old one");
@@ -481,4 +481,32 @@ fn environment_write_failure_rolls_everything_back() {
     assert!(stderr(&out).contains(".bashrc") && stderr(&out).contains("--no-modify-path"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
     assert!(!ctx.home().join(".local").exists(), "the prefix created for the install is removed");
+}
+
+#[test]
+fn key_rotation_two_trusted_keys_then_revoke_the_old_one() {
+    // The org rotates from the release key to a new one: during the overlap both are trusted, and
+    // every message names the key by id. Then the old key is revoked.
+    let ctx = TestContext::new();
+    let old = ctx.copy_installer(&installer("amd64"), "signed-by-old");
+    let new = ctx.path("bin/signed-by-new");
+    let out =
+        build_with(&go_tarball("amd64"), &other_key().private, &new, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let both = [release_key().public.as_path(), other_key().public.as_path()];
+    for (inst, key) in [(&old, release_key()), (&new, other_key())] {
+        let out = ctx.run_root(inst, &["--info", "--json"], Some(&both), &[]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let info: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        assert_eq!(info["signer_key_id"], key.id);
+        let out = ctx.run_root(inst, &["--check"], Some(&both), &[]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stdout(&out).contains(&format!("signed by {}", key.id)), "{}", stdout(&out));
+    }
+    *ctx.revoked.borrow_mut() = Some(format!("# rotated out\n{}\n", release_key().id));
+    let out = ctx.run_root(&old, &["--check"], Some(&both), &[]);
+    assert_eq!(code(&out), stub::exit::UNTRUSTED, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("key {} is revoked", release_key().id)), "{}", stderr(&out));
+    let out = ctx.run_root(&new, &["--yes", "--prefix", ctx.prefix().to_str().unwrap()], Some(&both), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }

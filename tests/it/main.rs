@@ -4,6 +4,8 @@
 //! touch the machine; `cargo xtask test` prepares everything and runs them.
 
 mod build;
+mod docs;
+mod faults;
 mod install;
 mod support;
 mod tamper;

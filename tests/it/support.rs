@@ -29,6 +29,13 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// The crash-test stub built by `cargo xtask stubs --failpoints` (x86_64 only).
+pub fn failpoint_stub() -> PathBuf {
+    let p = workspace().join("target/stubs-failpoints").join(AMD64).join("go-offline-installer");
+    assert!(p.exists(), "missing stub {}: run `cargo xtask stubs --failpoints`", p.display());
+    p
+}
+
 /// A stub built by `cargo xtask stubs`.
 pub fn stub(triple: &str) -> PathBuf {
     let p = workspace().join("target/stubs").join(triple).join("go-offline-installer");
@@ -177,6 +184,8 @@ pub struct TestContext {
     pub root: tempfile::TempDir,
     /// Contents of `/etc/go-offline-installer/revoked-keys` for root runs, if any.
     pub revoked: std::cell::RefCell<Option<String>>,
+    /// The umask root runs start with, if not the test's own.
+    pub umask: std::cell::Cell<Option<&'static str>>,
 }
 
 impl TestContext {
@@ -186,7 +195,7 @@ impl TestContext {
         for d in ["prefix", "home", "etc-upper", "etc-work", "bin"] {
             fs::create_dir(root.path().join(d)).unwrap();
         }
-        TestContext { root, revoked: Default::default() }
+        TestContext { root, revoked: Default::default(), umask: Default::default() }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -228,6 +237,18 @@ impl TestContext {
         trust_dir: Option<&[&Path]>,
         envs: &[(&str, &str)],
     ) -> Output {
+        run(&mut self.root_command(installer, args, trust_dir, envs))
+    }
+
+    /// The command [`TestContext::run_root`] runs; after its `exec`s its process is the installer
+    /// itself, so a signal to the child's pid reaches the installer.
+    pub fn root_command(
+        &self,
+        installer: &Path,
+        args: &[&str],
+        trust_dir: Option<&[&Path]>,
+        envs: &[(&str, &str)],
+    ) -> Command {
         let mut setup = format!(
             "set -e; mount -t tmpfs -o noexec,nosuid,nodev tmpfs /tmp; \
              mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; ",
@@ -246,6 +267,9 @@ impl TestContext {
                 "mkdir -p /etc/go-offline-installer; printf '%s' '{revoked}' > /etc/go-offline-installer/revoked-keys; "
             ));
         }
+        if let Some(umask) = self.umask.get() {
+            setup.push_str(&format!("umask {umask}; "));
+        }
         setup.push_str("exec \"$@\"");
         let mut cmd = Command::new("unshare");
         // --net: a fresh network namespace with no interfaces up proves no network is needed.
@@ -255,16 +279,21 @@ impl TestContext {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        run(&mut cmd)
+        cmd
     }
 
     /// The usual unattended root install: `--yes EXTRA... --prefix PREFIX --trusted-key KEY`.
     pub fn install_root(&self, installer: &Path, key: &Key, extra: &[&str]) -> Output {
+        run(&mut self.install_command(installer, key, extra, &[]))
+    }
+
+    /// The command of [`TestContext::install_root`], with extra environment variables.
+    pub fn install_command(&self, installer: &Path, key: &Key, extra: &[&str], envs: &[(&str, &str)]) -> Command {
         let prefix = self.prefix();
         let mut args = vec!["--yes"];
         args.extend_from_slice(extra);
         args.extend(["--prefix", prefix.to_str().unwrap(), "--trusted-key", key.public.to_str().unwrap()]);
-        self.run_root(installer, &args, None, &[])
+        self.root_command(installer, &args, None, envs)
     }
 
     /// Runs a command as the unprivileged user `nobody`, with HOME set to the context's HOME.

@@ -17,9 +17,10 @@ const TASKS: &str = "\
 cargo xtask <task>
 
 tasks:
-  stubs [--target TRIPLE]... [--trust-key PUB]... [--out-dir DIR]
+  stubs [--target TRIPLE]... [--trust-key PUB]... [--out-dir DIR] [--failpoints]
                       build the static release stubs into target/stubs/<triple>/ (or DIR),
-                      with the public keys PUB compiled in as trusted
+                      with the public keys PUB compiled in as trusted; --failpoints builds
+                      the crash-test stub into target/stubs-failpoints/ instead
   fixtures [--version V]
                       make real Go release tarballs for tests under target/fixtures/
   demo                the main job end to end: fixtures, stubs, key, installer, install
@@ -103,12 +104,14 @@ fn stubs_cmd(args: &[String]) -> Result {
     let mut targets = Vec::new();
     let mut keys = Vec::new();
     let mut out_dir = None;
+    let mut failpoints = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--target" => targets.push(it.next().ok_or("--target needs a triple")?.clone()),
             "--trust-key" => keys.push(PathBuf::from(it.next().ok_or("--trust-key needs a file")?)),
             "--out-dir" => out_dir = Some(PathBuf::from(it.next().ok_or("--out-dir needs a directory")?)),
+            "--failpoints" => failpoints = true,
             other => return Err(format!("stubs: unknown argument '{other}'")),
         }
     }
@@ -116,7 +119,7 @@ fn stubs_cmd(args: &[String]) -> Result {
         targets = TARGETS.iter().map(|t| t.to_string()).collect();
     }
     for t in &targets {
-        let path = build_stub(t, &keys, out_dir.as_deref())?;
+        let path = if failpoints { build_failpoint_stub(t)? } else { build_stub(t, &keys, out_dir.as_deref())? };
         let len = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
         println!("stub {t}: {} ({len} bytes, {:.2} MiB)", path.display(), len as f64 / (1 << 20) as f64);
     }
@@ -126,6 +129,16 @@ fn stubs_cmd(args: &[String]) -> Result {
 /// Builds the static release stub for `triple` with these compiled-in trust keys into
 /// `out_dir/<triple>/` (default `target/stubs`); returns its path.
 pub fn build_stub(triple: &str, trust_keys: &[PathBuf], out_dir: Option<&Path>) -> Result<PathBuf> {
+    stub_with(triple, trust_keys, "release", &[], out_dir.unwrap_or(Path::new("target/stubs")))
+}
+
+/// Builds the crash-test stub (failpoints compiled in, see stub/src/failpoint.rs) into
+/// `target/stubs-failpoints/<triple>/`. Never shipped: the builder is only pointed at it by tests.
+pub fn build_failpoint_stub(triple: &str) -> Result<PathBuf> {
+    stub_with(triple, &[], "failpoints", &["--features", "failpoints"], Path::new("target/stubs-failpoints"))
+}
+
+fn stub_with(triple: &str, trust_keys: &[PathBuf], profile: &str, extra: &[&str], out_dir: &Path) -> Result<PathBuf> {
     if !TARGETS.contains(&triple) {
         return Err(format!("unsupported stub target '{triple}' (supported: {})", TARGETS.join(", ")));
     }
@@ -140,10 +153,12 @@ pub fn build_stub(triple: &str, trust_keys: &[PathBuf], out_dir: Option<&Path>) 
         })
         .collect::<Result<_>>()?;
     run(cargo()
-        .args(["zigbuild", "--release", "--locked", "-p", "stub", "--bin", "go-offline-installer", "--target", triple])
+        .args(["zigbuild", "--profile", profile, "--locked", "-p", "stub", "--bin", "go-offline-installer"])
+        .args(["--target", triple])
+        .args(extra)
         .env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
-    let built = Path::new("target").join(triple).join("release/go-offline-installer");
-    let dir = out_dir.unwrap_or(Path::new("target/stubs")).join(triple);
+    let built = Path::new("target").join(triple).join(profile).join("go-offline-installer");
+    let dir = out_dir.join(triple);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let dest = dir.join("go-offline-installer");
     std::fs::copy(&built, &dest).map_err(|e| format!("copy {}: {e}", built.display()))?;
@@ -294,6 +309,7 @@ fn test() -> Result {
     // above are what everything else uses.
     let key = test_key("embedded")?;
     build_stub(TARGETS[0], &[key], Some(Path::new("target/stubs-trusted")))?;
+    build_failpoint_stub(TARGETS[0])?;
     for arch in ["amd64", "arm64"] {
         fixtures::go_tarball(GO_VERSION, arch)?;
     }

@@ -1,0 +1,74 @@
+//! Failpoints: named points of the install where a test build stops the process dead.
+//!
+//! Only a stub built with the `failpoints` feature (`cargo xtask stubs --failpoints`, used by the
+//! crash tests) reads [`FAILPOINT_ENV`]; release stubs compile every point to nothing. The value
+//! is a comma-separated list of `POINT[=ACTION]`:
+//!
+//! | action  | effect                                                                   |
+//! |---------|--------------------------------------------------------------------------|
+//! | `kill`  | (default) SIGKILL to itself: a crash with no chance to clean up          |
+//! | `pause` | SIGSTOP to itself, so a test can act while the install is mid-way        |
+//!
+//! Two more names are switches rather than points: `no-renameat2` makes every flagged
+//! `renameat2` fail with `EINVAL`, as on file systems without it, and `no-preflight` skips the
+//! free-space check so a full disk is met during extraction.
+
+/// The environment variable a failpoints build reads.
+pub const FAILPOINT_ENV: &str = "GO_OFFLINE_FAILPOINT";
+
+/// Every point of the data path, in the order an install passes them.
+pub const POINTS: &[&str] = &[
+    "recovered",
+    "journal-staging",
+    "staging-created",
+    "extracting",
+    "extracted",
+    "synced",
+    "journal-swapping",
+    "fallback-aside",
+    "swapped",
+    "checked",
+    "env-written",
+    "journal-committing",
+    "old-removed",
+];
+
+#[cfg(feature = "failpoints")]
+fn action(name: &str) -> Option<String> {
+    let spec = std::env::var(FAILPOINT_ENV).ok()?;
+    spec.split(',').find_map(|item| {
+        let (point, action) = item.split_once('=').unwrap_or((item, "kill"));
+        (point == name).then(|| action.to_string())
+    })
+}
+
+/// Stops the process here if the failpoint `name` is armed.
+#[cfg(feature = "failpoints")]
+pub fn hit(name: &str) {
+    use rustix::process::{getpid, kill_process, Signal};
+    match action(name).as_deref() {
+        Some("kill") => {
+            let _ = kill_process(getpid(), Signal::KILL);
+        }
+        Some("pause") => {
+            let _ = kill_process(getpid(), Signal::STOP);
+        }
+        _ => {}
+    }
+}
+
+/// Whether the switch `name` is on.
+#[cfg(feature = "failpoints")]
+pub fn enabled(name: &str) -> bool {
+    action(name).is_some()
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_name: &str) {}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn enabled(_name: &str) -> bool {
+    false
+}
