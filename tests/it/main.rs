@@ -4,6 +4,7 @@
 //! touch the machine; `cargo xtask test` prepares everything and runs them.
 
 mod build;
+mod craft;
+mod hostile;
 mod install;
 mod support;
-mod tamper;
