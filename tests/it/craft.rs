@@ -193,8 +193,7 @@ pub fn assemble(compressed: &[u8], manifest_bytes: &[u8], sign: &dyn Fn(&[u8]) -
     let mut message = keys::SIGNATURE_CONTEXT.to_vec();
     message.extend_from_slice(manifest_bytes);
     let sig = sign(&message);
-    let layout =
-        Layout::for_lengths(stub.len() as u64, compressed.len() as u64, manifest_bytes.len() as u64).unwrap();
+    let layout = Layout::for_lengths(stub.len() as u64, compressed.len() as u64, manifest_bytes.len() as u64).unwrap();
     [&stub[..], compressed, manifest_bytes, &sig, &layout.encode_trailer()].concat()
 }
 
@@ -256,6 +255,8 @@ pub fn run_root_measured(ctx: &TestContext, installer: &Path, key: &Key) -> (Out
     );
     let out_dir = tempfile::tempdir().unwrap();
     let (o, e) = (out_dir.path().join("stdout"), out_dir.path().join("stderr"));
+    // Reaped by wait4 below, which std's `wait` cannot replace: it does not return rusage.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new("unshare")
         .args(["--mount", "--net", "--propagation", "private", "sh", "-c", &setup, "sh"])
         .arg(installer)

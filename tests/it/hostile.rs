@@ -308,10 +308,14 @@ fn cases() -> Vec<Case> {
         // The builder's verify reads the real /etc, not the test's overlay, so it accepts.
         case("signer revoked", UNTRUSTED, || good().to_vec()).revoked().verify(0).says("revoked"),
         // --- Platform: verification is platform-neutral (the builder verifies any target).
-        case("another platform in the manifest", WRONG_PLATFORM, signed(|m| {
-            m.target = ARM64.into();
-            m.goarch = "arm64".into();
-        }))
+        case(
+            "another platform in the manifest",
+            WRONG_PLATFORM,
+            signed(|m| {
+                m.target = ARM64.into();
+                m.goarch = "arm64".into();
+            }),
+        )
         .verify(0),
         case("arm64 installer on amd64", WRONG_PLATFORM, || fs::read(installer("arm64")).unwrap()).verify(0),
         // --- The real tree, signed by the trusted key but wrong inside.
@@ -348,11 +352,7 @@ fn cases() -> Vec<Case> {
                 m.file_count -= 1;
             }),
         ),
-        case(
-            "real: decompresses beyond the signed size",
-            INTEGRITY,
-            signed(|m| m.payload.uncompressed_len -= 1024),
-        ),
+        case("real: decompresses beyond the signed size", INTEGRITY, signed(|m| m.payload.uncompressed_len -= 1024)),
         case(
             "real: a setuid mode",
             MALFORMED,
@@ -371,13 +371,21 @@ fn cases() -> Vec<Case> {
         ("NUL in the name", "evil\0.txt"),
         ("newline in the name", "evil\n"),
     ] {
-        v.push(case(format!("(a) {what}"), MALFORMED, crafted(move |t| {
-            t.file(name, DATA);
-        })));
-        v.push(case(format!("(b) {what}"), INTEGRITY, crafted(move |t| {
-            t.files.push(Entry::file("evil".into(), 0o644, DATA.len() as u64, craft::sha256(DATA)));
-            t.tar.entry(name.as_bytes(), craft::REGULAR, 0o644, DATA, b"");
-        })));
+        v.push(case(
+            format!("(a) {what}"),
+            MALFORMED,
+            crafted(move |t| {
+                t.file(name, DATA);
+            }),
+        ));
+        v.push(case(
+            format!("(b) {what}"),
+            INTEGRITY,
+            crafted(move |t| {
+                t.files.push(Entry::file("evil".into(), 0o644, DATA.len() as u64, craft::sha256(DATA)));
+                t.tar.entry(name.as_bytes(), craft::REGULAR, 0o644, DATA, b"");
+            }),
+        ));
     }
     v.extend([
         case(
@@ -556,11 +564,7 @@ fn cases() -> Vec<Case> {
                 t.files.last_mut().unwrap().sha256 = Some(craft::sha256(b"not this"));
             }),
         ),
-        case(
-            "(a) a zstd window above the cap",
-            MALFORMED,
-            crafted(|_| {}).into_window(28),
-        ),
+        case("(a) a zstd window above the cap", MALFORMED, crafted(|_| {}).into_window(28)),
         case("(b) a zstd frame whose window exceeds the signed window_log", INTEGRITY, || {
             let t = Tree::go();
             let tar = t.tar.finish();
@@ -587,14 +591,22 @@ fn cases() -> Vec<Case> {
         ("block device", craft::BLOCK_DEV, "blockdev"),
         ("FIFO", craft::FIFO, "fifo"),
     ] {
-        v.push(case(format!("(a) {what}"), MALFORMED, crafted_json(move |t| {
-            t.file("special", b"");
-            json_type.to_string()
-        })));
-        v.push(case(format!("(b) {what}"), INTEGRITY, crafted(move |t| {
-            t.files.push(Entry::file("special".into(), 0o644, 0, craft::sha256(b"")));
-            t.tar.entry(b"special", typeflag, 0o644, b"", b"/etc/shadow");
-        })));
+        v.push(case(
+            format!("(a) {what}"),
+            MALFORMED,
+            crafted_json(move |t| {
+                t.file("special", b"");
+                json_type.to_string()
+            }),
+        ));
+        v.push(case(
+            format!("(b) {what}"),
+            INTEGRITY,
+            crafted(move |t| {
+                t.files.push(Entry::file("special".into(), 0o644, 0, craft::sha256(b"")));
+                t.tar.entry(b"special", typeflag, 0o644, b"", b"/etc/shadow");
+            }),
+        ));
     }
     v
 }
