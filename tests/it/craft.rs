@@ -5,8 +5,7 @@
 
 use std::{
     collections::BTreeMap,
-    fs::{self, File},
-    os::unix::process::ExitStatusExt,
+    fs,
     path::Path,
     process::{Command, Output, Stdio},
 };
@@ -243,9 +242,13 @@ impl Frame {
 }
 
 /// Runs the installer as `TestContext::run_root` does (private mount and network namespaces,
-/// overlay /etc, noexec /tmp) and also returns the child's peak resident set in KiB, from
-/// `wait4` on that one child (other tests' children do not count).
+/// overlay /etc, noexec /tmp) under `/usr/bin/time -v`, and also returns the installer's peak
+/// resident set in KiB. Not `wait4` from this process: a child spawned from the test process
+/// inherits the test's own high-water mark at `exec` (Linux keeps the largest across exec), so
+/// only a small intermediate process that forks the installer measures the installer alone.
 pub fn run_root_measured(ctx: &TestContext, installer: &Path, key: &Key) -> (Output, u64) {
+    let time = Path::new("/usr/bin/time");
+    assert!(time.exists(), "{} is missing: install GNU time (package `time`)", time.display());
     let setup = format!(
         "set -e; mount -t tmpfs -o noexec,nosuid,nodev tmpfs /tmp; \
          mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; \
@@ -253,33 +256,25 @@ pub fn run_root_measured(ctx: &TestContext, installer: &Path, key: &Key) -> (Out
         ctx.etc().display(),
         ctx.path("etc-work").display()
     );
-    let out_dir = tempfile::tempdir().unwrap();
-    let (o, e) = (out_dir.path().join("stdout"), out_dir.path().join("stderr"));
-    // Reaped by wait4 below, which std's `wait` cannot replace: it does not return rusage.
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new("unshare")
-        .args(["--mount", "--net", "--propagation", "private", "sh", "-c", &setup, "sh"])
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let out = run(Command::new(time)
+        .arg("-v")
+        .arg("-o")
+        .arg(report.path())
+        .args(["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", &setup, "sh"])
         .arg(installer)
         .args(["--yes", "--prefix"])
         .arg(ctx.prefix())
         .arg("--trusted-key")
         .arg(&key.public)
         .env("HOME", ctx.home())
-        .stdin(Stdio::null())
-        .stdout(File::create(&o).unwrap())
-        .stderr(File::create(&e).unwrap())
-        .spawn()
+        .stdin(Stdio::null()));
+    let report = fs::read_to_string(report.path()).unwrap();
+    let kib = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .unwrap_or_else(|| panic!("no maximum resident set size in the report of {}: {report}", time.display()))
+        .parse()
         .unwrap();
-    let mut status = 0;
-    // SAFETY: plain FFI call with valid pointers; the pid is our unreaped child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
-    let out = Output {
-        status: std::process::ExitStatus::from_raw(status),
-        stdout: fs::read(&o).unwrap(),
-        stderr: fs::read(&e).unwrap(),
-    };
-    eprintln!("measured run: {} max RSS {} KiB\n  stderr: {}", out.status, usage.ru_maxrss, stderr(&out).trim());
-    (out, usage.ru_maxrss as u64)
+    (out, kib)
 }
