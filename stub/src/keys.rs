@@ -65,7 +65,16 @@ pub fn read_public_key(path: &Path) -> Result<VerifyingKey, KeyError> {
 
 /// Parses an SPKI PEM public key.
 pub fn parse_public_key(pem: &str) -> Result<VerifyingKey, String> {
-    VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| e.to_string())
+    let key = VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| e.to_string())?;
+    // A small-order key has no secret behind it: under non-strict verification a forged
+    // signature (R = identity, S = 0) matches any message. `verify_strict` already rejects such
+    // signatures; refusing the key itself fails earlier, with a message that names the problem.
+    if key.is_weak() {
+        return Err("it is a weak (small-order) ed25519 key that anyone can forge signatures for; \
+                    remove it and trust the publisher's real key"
+            .into());
+    }
+    Ok(key)
 }
 
 /// Reads a PKCS#8 PEM private key.
@@ -242,5 +251,30 @@ mod tests {
         assert_eq!(parse_public_key(&public).unwrap(), sk.verifying_key());
         assert_eq!(key_id(&sk.verifying_key()).len(), 16);
         assert!(parse_public_key("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        use ed25519_dalek::Verifier;
+        // The identity point and a point of order 2 (y = -1): both small-order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut order_two = [0xffu8; 32];
+        order_two[0] = 0xec;
+        order_two[31] = 0x7f;
+        for bytes in [identity, order_two] {
+            let weak = VerifyingKey::from_bytes(&bytes).unwrap();
+            assert!(weak.is_weak());
+            // Why it matters: non-strict verification accepts R = identity, S = 0 for any message.
+            let mut sig = [0u8; 64];
+            sig[0] = 1;
+            let forged = ed25519_dalek::Signature::from_bytes(&sig);
+            if bytes == identity {
+                assert!(weak.verify(b"anything", &forged).is_ok());
+            }
+            assert!(weak.verify_strict(b"anything", &forged).is_err());
+            let err = parse_public_key(&public_key_pem(&weak)).unwrap_err();
+            assert!(err.contains("weak"), "{err}");
+        }
     }
 }

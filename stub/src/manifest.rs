@@ -228,6 +228,9 @@ impl Manifest {
     fn validate_entries(&self) -> Result<(), ManifestError> {
         // Paths seen so far and their type: a parent must be a directory listed before its child.
         let mut seen: HashMap<&str, EntryType> = HashMap::with_capacity(self.files.len());
+        // Paths folded to lower case: two names that differ only by case would overwrite each other
+        // on a case-insensitive file system, so such a tree is refused wherever it is installed.
+        let mut folded: HashMap<String, &str> = HashMap::with_capacity(self.files.len());
         let mut total: u64 = 0;
         for e in &self.files {
             validate_path(&e.path).map_err(|p| entry_err(&e.path, p))?;
@@ -240,6 +243,15 @@ impl Manifest {
             }
             if seen.insert(&e.path, e.kind).is_some() {
                 return Err(entry_err(&e.path, "is listed twice"));
+            }
+            if let Some(other) = folded.insert(e.path.to_lowercase(), &e.path) {
+                return Err(entry_err(
+                    &e.path,
+                    format!(
+                        "differs only by case from '{}': such a tree cannot be installed on a case-insensitive file system (rename one of them in the source)",
+                        other.escape_debug()
+                    ),
+                ));
             }
             match e.kind {
                 EntryType::File => {
@@ -404,6 +416,58 @@ mod tests {
         }
         assert!(validate_path(&"a/".repeat(3000)).is_err());
         assert!(validate_path(&"a".repeat(256)).is_err());
+    }
+
+    /// A minimal valid manifest with these extra entries after the required ones.
+    fn with_entries(extra: Vec<Entry>) -> Manifest {
+        let digest = "0".repeat(64);
+        let mut files = vec![
+            Entry::file("VERSION".into(), 0o644, 1, digest.clone()),
+            Entry::file("go.env".into(), 0o644, 1, digest.clone()),
+            Entry::dir("bin".into(), 0o755),
+            Entry::file("bin/go".into(), 0o755, 1, digest.clone()),
+        ];
+        files.extend(extra);
+        Manifest {
+            format: MANIFEST_FORMAT,
+            product: PRODUCT.into(),
+            go_version: "go1.27.3".into(),
+            goos: "linux".into(),
+            goarch: "amd64".into(),
+            target: "x86_64-unknown-linux-musl".into(),
+            created: 0,
+            signer_key_id: "0123456789abcdef".into(),
+            stub: Region { len: 1, sha256: digest.clone() },
+            payload: Payload {
+                compression: "zstd".into(),
+                len: 1,
+                sha256: digest.clone(),
+                uncompressed_len: 1 << 20,
+                window_log: MAX_WINDOW_LOG,
+            },
+            source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), sha256: None },
+            go_env: BTreeMap::new(),
+            file_count: files.len() as u64,
+            files,
+        }
+    }
+
+    #[test]
+    fn names_colliding_by_case_are_refused() {
+        let digest = "0".repeat(64);
+        let file = |p: &str| Entry::file(p.into(), 0o644, 0, digest.clone());
+        assert!(with_entries(vec![file("README"), file("readme.md")]).validate().is_ok());
+        let cases = [
+            vec![file("README"), file("readme")],
+            vec![file("bin/GO")],
+            vec![Entry::dir("Src".into(), 0o755), Entry::dir("src".into(), 0o755)],
+            vec![file("\u{c4}"), file("\u{e4}")],
+        ];
+        for extra in cases {
+            let m = with_entries(extra.clone());
+            let err = m.validate().expect_err(&format!("{extra:?} was accepted")).to_string();
+            assert!(err.contains("differs only by case"), "{err}");
+        }
     }
 
     #[test]

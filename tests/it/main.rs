@@ -4,8 +4,9 @@
 //! touch the machine; `cargo xtask test` prepares everything and runs them.
 
 mod build;
+mod craft;
 mod docs;
 mod faults;
+mod hostile;
 mod install;
 mod support;
-mod tamper;
