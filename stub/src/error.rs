@@ -151,10 +151,13 @@ impl Error {
 
     /// An I/O error on a path, with a hint for the common causes.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        let hint = match source.raw_os_error() {
-            Some(28) => " (the disk is full: free space and run again)",
-            Some(13) | Some(1) => " (permission denied: run as root or choose another --prefix)",
-            Some(30) => " (read-only file system: choose another --prefix)",
+        // By kind, not raw errno: errors wrapped by other crates (tempfile) keep only the kind.
+        let hint = match source.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                " (the disk is full: free space and run again)"
+            }
+            std::io::ErrorKind::PermissionDenied => " (permission denied: run as root or choose another --prefix)",
+            std::io::ErrorKind::ReadOnlyFilesystem => " (read-only file system: choose another --prefix)",
             _ => "",
         };
         Error::Io { action, path: path.into(), source, hint }
