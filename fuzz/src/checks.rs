@@ -156,7 +156,7 @@ fn escapes(links: &HashMap<&str, &str>, path: &str) -> bool {
 
 /// Input: u16 LE length `n`, then `n` bytes of entry list, then a raw tar stream. The entry list
 /// has one line per manifest entry: `d[MODE] PATH`, `f[MODE] PATH CONTENT` or `l PATH TARGET`
-/// (MODE octal). A signed installer carrying that manifest and the tar stream as its payload is
+/// (MODE octal); `u N` and `w N` override the signed uncompressed length and window log. A signed installer carrying that manifest and the tar stream as its payload is
 /// built, verified and extracted. Tar header checksums are fixed up first so that mutations reach
 /// the comparison rather than the checksum test.
 pub fn tar_entries(data: &[u8]) {
@@ -168,8 +168,17 @@ pub fn tar_entries(data: &[u8]) {
     let Ok(spec) = std::str::from_utf8(spec) else { return };
     let mut tar = data[2 + n..].to_vec();
     fix_tar_checksums(&mut tar);
-    let Some(files) = parse_spec(spec) else { return };
-    let Some(bytes) = build_installer(files, &tar) else { return };
+    let Some((files, tweaks)) = parse_spec(spec) else { return };
+    let Some(bytes) = build_installer(files, &tar, |m| {
+        for (key, value) in tweaks {
+            match key {
+                'u' => m.payload.uncompressed_len = value,
+                _ => m.payload.window_log = value as u32,
+            }
+        }
+    }) else {
+        return;
+    };
     let (_dir, outcome) = verify_and_extract(&bytes);
     match outcome {
         Outcome::Extracted | Outcome::Refused(_) => {}
@@ -177,10 +186,18 @@ pub fn tar_entries(data: &[u8]) {
     }
 }
 
-fn parse_spec(spec: &str) -> Option<Vec<Entry>> {
+/// Manifest entries, and (field letter, value) overrides.
+type Spec = (Vec<Entry>, Vec<(char, u64)>);
+
+fn parse_spec(spec: &str) -> Option<Spec> {
     let mut files = Vec::new();
+    let mut tweaks = Vec::new();
     for line in spec.lines() {
         let (head, rest) = line.split_once(' ')?;
+        if head == "u" || head == "w" {
+            tweaks.push((head.chars().next()?, rest.parse().ok()?));
+            continue;
+        }
         let mut head = head.chars();
         let kind = head.next()?;
         let mode = head.as_str();
@@ -199,7 +216,7 @@ fn parse_spec(spec: &str) -> Option<Vec<Entry>> {
         };
         files.push(entry);
     }
-    Some(files)
+    Some((files, tweaks))
 }
 
 /// Recomputes the checksum of every 512-byte block that carries a ustar magic.
@@ -234,11 +251,11 @@ pub fn test_key() -> (SigningKey, TrustStore) {
 }
 
 /// A signed installer with these manifest entries and this (uncompressed) tar stream as payload,
-/// or `None` when the entries do not make a valid manifest.
-pub fn build_installer(files: Vec<Entry>, tar: &[u8]) -> Option<Vec<u8>> {
+/// after `tweak` had its say, or `None` when that does not make a valid manifest.
+pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Manifest)) -> Option<Vec<u8>> {
     let (sk, _) = test_key();
     let payload = zstd::bulk::compress(tar, 1).expect("zstd compresses");
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: stub::manifest::MANIFEST_FORMAT,
         product: stub::manifest::PRODUCT.into(),
         go_version: "go1.27.3".into(),
@@ -260,6 +277,7 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8]) -> Option<Vec<u8>> {
         file_count: files.len() as u64,
         files,
     };
+    tweak(&mut manifest);
     manifest.validate().ok()?;
     let manifest_bytes = manifest.to_canonical_json();
     let mut message = keys::SIGNATURE_CONTEXT.to_vec();
@@ -425,12 +443,17 @@ fn seed_tar(files: &[Entry]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// The manifest entries of the seeds.
+pub fn seeds_files() -> Vec<Entry> {
+    parse_spec(SEED_SPEC).unwrap().0
+}
+
 /// Seed inputs for each target: (target, file name, bytes). Written to `fuzz/regressions/` by
 /// `cargo test -p stub --test fuzz_regressions -- --ignored write_seeds`.
 pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
-    let files = parse_spec(SEED_SPEC).unwrap();
+    let (files, _) = parse_spec(SEED_SPEC).unwrap();
     let tar = seed_tar(&files);
-    let installer = build_installer(files.clone(), &tar).unwrap();
+    let installer = build_installer(files.clone(), &tar, |_| {}).unwrap();
     let layout = Layout::for_lengths(1000, 500, 200).unwrap();
     let mut layout_seed = layout.file_len().to_le_bytes().to_vec();
     layout_seed.extend_from_slice(&layout.encode_trailer());

@@ -54,3 +54,22 @@ fn seeds_are_current() {
         assert!(on_disk == data, "{} is stale: run the write_seeds test (see its comment)", path.display());
     }
 }
+
+/// Found with the `tar_entries` harness (fuzz/regressions/tar_entries/uncompressed-len-max): a
+/// signed uncompressed length of u64::MAX overflowed `len + 1` in the extractor (a panic with
+/// overflow checks, a zero-byte limit without). It is now a plain length mismatch.
+#[test]
+fn huge_signed_uncompressed_length_is_a_mismatch_not_a_panic() {
+    let data = fs::read(regressions().join("tar_entries/seed-small")).unwrap();
+    let n = u16::from_le_bytes([data[0], data[1]]) as usize;
+    let tar = &data[2 + n..];
+    let files = checks::seeds_files();
+    let installer = checks::build_installer(files, tar, |m| m.payload.uncompressed_len = u64::MAX).unwrap();
+    let (_dir, outcome) = checks::verify_and_extract(&installer);
+    match outcome {
+        checks::Outcome::Refused(stub::Error::PayloadMismatch(m)) => assert!(m.contains("decompresses to"), "{m}"),
+        checks::Outcome::Refused(e) => panic!("refused for another reason: {e}"),
+        checks::Outcome::NotVerified(e) => panic!("did not verify: {e}"),
+        checks::Outcome::Extracted => panic!("extracted"),
+    }
+}
