@@ -21,7 +21,10 @@ use stub::{
 };
 
 /// The fuzz targets, by name (the name of the fuzz binary and of its `fuzz/regressions/` directory).
-pub const TARGETS: &[(&str, fn(&[u8]))] =
+/// One target's check of one input; panics when a property fails.
+pub type Check = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Check)] =
     &[("layout", layout), ("manifest", manifest), ("tar_entries", tar_entries), ("verify_extract", verify_extract)];
 
 /// The test signing key's seed. It signs fuzz inputs only and is trusted nowhere else.
