@@ -44,7 +44,10 @@ fn deny() -> Result {
     // Advisories: fetch (or refresh) the database; else use one already on this machine (from an
     // earlier fetch); never a silent skip.
     let fetched = run(Command::new("timeout").arg("120").arg(&cargo_deny).args(["fetch", "db"]));
-    let cached = advisory_db_cache().is_some_and(|d| d.read_dir().is_ok_and(|mut r| r.next().is_some()));
+    // A database that was cloned completely has its `crates/` directory.
+    let cached = advisory_db_cache()
+        .and_then(|d| d.read_dir().ok())
+        .is_some_and(|mut dbs| dbs.any(|db| db.is_ok_and(|db| db.path().join("crates").is_dir())));
     match fetched {
         Err(e) if !cached => {
             eprintln!();
