@@ -72,8 +72,9 @@ fn walk(
     let compressed = HashingReader::new(RegionReader::new(file, installer.layout().payload.clone()));
     let mut decoder = zstd::stream::read::Decoder::new(compressed).map_err(read_err)?;
     decoder.window_log_max(manifest.payload.window_log).map_err(read_err)?;
-    // One byte beyond the signed length lets us tell "exactly that long" from "longer".
-    let limited = CountingReader { inner: decoder.take(manifest.payload.uncompressed_len + 1), count: 0 };
+    // One byte beyond the signed length lets us tell "exactly that long" from "longer" (saturating:
+    // a signed length of u64::MAX is legal, and nothing is longer).
+    let limited = CountingReader { inner: decoder.take(manifest.payload.uncompressed_len.saturating_add(1)), count: 0 };
     let mut archive = tar::Archive::new(limited);
     let mut stats = ExtractStats::default();
     let mut buf = vec![0u8; 256 << 10];

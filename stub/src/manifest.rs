@@ -288,6 +288,17 @@ impl Manifest {
                 }
             }
         }
+        // A target read lexically stays inside the tree only if it passes through no symlink:
+        // `up -> l/..` with `l -> ..` resolves above the root.
+        for e in self.files.iter().filter(|e| e.kind == EntryType::Symlink) {
+            let target = e.target.as_deref().unwrap_or_default();
+            if let Some(via) = symlink_on_the_way(&e.path, target, &seen) {
+                return Err(entry_err(
+                    &e.path,
+                    format!("symlink target '{target}' passes through the symlink '{via}'"),
+                ));
+            }
+        }
         for required in ["VERSION", "go.env", "bin/go"] {
             if seen.get(required) != Some(&EntryType::File) {
                 return Err(entry_err(required, "is missing: not a Go distribution"));
@@ -379,6 +390,30 @@ pub fn check_link_target(path: &str, target: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The first symlink of the tree that `target`, read from the link at `path`, goes through (a
+/// component followed by more components), if any.
+fn symlink_on_the_way(path: &str, target: &str, kinds: &HashMap<&str, EntryType>) -> Option<String> {
+    let mut dir: Vec<&str> = path.split('/').collect();
+    dir.pop();
+    let components: Vec<&str> = target.split('/').collect();
+    for (i, c) in components.iter().enumerate() {
+        match *c {
+            "" | "." => {}
+            ".." => {
+                dir.pop();
+            }
+            name => {
+                dir.push(name);
+                let joined = dir.join("/");
+                if i + 1 < components.len() && kinds.get(joined.as_str()) == Some(&EntryType::Symlink) {
+                    return Some(joined);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// `go1.N`, `go1.N.M`, optionally followed by `rcN` or `betaN`.
@@ -485,6 +520,21 @@ mod tests {
         for (path, target, ok) in cases {
             assert_eq!(check_link_target(path, target).is_ok(), ok, "{path} -> {target}");
         }
+    }
+
+    /// Found with the `manifest` fuzz target's symlink property: fuzz/regressions/manifest/symlink-through-symlink-escapes.
+    #[test]
+    fn link_targets_through_links() {
+        let mut kinds = HashMap::new();
+        kinds.insert("src", EntryType::Dir);
+        kinds.insert("src/l", EntryType::Symlink);
+        kinds.insert("src/f", EntryType::File);
+        assert_eq!(symlink_on_the_way("up", "src/l/..", &kinds), Some("src/l".into()));
+        assert_eq!(symlink_on_the_way("src/x", "l/", &kinds), Some("src/l".into()));
+        assert_eq!(symlink_on_the_way("src/x", "./l/../f", &kinds), Some("src/l".into()));
+        assert_eq!(symlink_on_the_way("up", "src/l", &kinds), None);
+        assert_eq!(symlink_on_the_way("up", "src/f", &kinds), None);
+        assert_eq!(symlink_on_the_way("src/x", "../src/f", &kinds), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! tools it needs when they are missing (rust targets, zig and cargo-zigbuild, qemu-user-static),
 //! so each one works on a fresh machine.
 
+mod deny;
 mod fixtures;
+mod fuzz;
 mod tools;
 
 use std::{
@@ -25,7 +27,11 @@ tasks:
                       make real Go release tarballs for tests under target/fixtures/
   demo                the main job end to end: fixtures, stubs, key, installer, install
                       into a scratch prefix, go version, offline hello world
-  test                everything CI runs: fmt, clippy, stubs, fixtures, all tests
+  test                everything CI runs: fmt, clippy, stubs, fixtures, all tests, deny, fuzz smoke
+  fuzz [--seconds N] [--target NAME]...
+                      replay fuzz/regressions/, then run each cargo-fuzz target N s (default 60)
+  deny                supply-chain checks of deny.toml with cargo-deny (advisories when the
+                      RustSec database can be had)
 ";
 
 /// The stub targets.
@@ -46,6 +52,8 @@ fn main() -> ExitCode {
         Some("fixtures") => fixtures_cmd(&args[1..]),
         Some("demo") => demo(),
         Some("test") => test(),
+        Some("fuzz") => fuzz::fuzz_cmd(&args[1..]),
+        Some("deny") => deny::deny_cmd(&args[1..]),
         Some("-h" | "--help") | None => {
             print!("{TASKS}");
             Ok(())
@@ -314,7 +322,9 @@ fn test() -> Result {
         fixtures::go_tarball(GO_VERSION, arch)?;
     }
     fixtures::debian_goroot()?;
-    cargo_test()
+    cargo_test()?;
+    deny::deny_in_test()?;
+    fuzz::smoke()
 }
 
 /// `cargo test --workspace`, passing its output through, then one closing line with the totals
