@@ -308,6 +308,11 @@ pub fn restore(backups: &[Backup]) -> Result<(), String> {
             (Some(prev), _) => write_atomic(&b.path, &prev, None).map_err(|e| fail("restore", e))?,
         }
         for dir in b.created_dirs.iter().rev() {
+            // Only what exists: apply may have stopped before creating it (and removing a
+            // missing name on a read-only file system fails with EROFS, not ENOENT).
+            if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
             match fs::remove_dir(dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

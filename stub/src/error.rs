@@ -53,7 +53,7 @@ pub mod exit {
         (BUSY, "another installation is running on this prefix (run again later, or pass --wait)"),
         (DECLINED, "not confirmed (answer no, or no terminal: use --yes)"),
         (ENVIRONMENT, "shell environment could not be written; nothing was changed"),
-        (ROLLBACK_FAILED, "a failure, then restoring the previous Go failed too: it is kept at the path printed"),
+        (ROLLBACK_FAILED, "a failure, then undoing it failed too: where the previous Go is and what to do is printed"),
         (DOWNGRADE, "the installed Go is newer: pass --allow-downgrade to replace it"),
     ];
 }
@@ -101,11 +101,10 @@ pub enum Error {
         "could not write the shell environment: {0}; nothing was changed (re-run with --no-modify-path to skip it)"
     )]
     Environment(String),
-    #[error(
-        "{error}; then putting the previous Go back failed ({undo}): it is kept, untouched, at '{}': move it back to the prefix's go/ by hand",
-        kept.display()
-    )]
-    RollbackFailed { error: Box<Error>, undo: Box<Error>, kept: PathBuf },
+    #[error("could not restore the shell environment: {0}")]
+    Restore(String),
+    #[error("{error}; then undoing the install failed too ({undo}); {advice}")]
+    RollbackFailed { error: Box<Error>, undo: Box<Error>, advice: String },
 }
 
 impl Error {
@@ -123,7 +122,7 @@ impl Error {
             Error::CheckFailed(_) => exit::CHECK_FAILED,
             Error::Busy(_) => exit::BUSY,
             Error::Declined(_) => exit::DECLINED,
-            Error::Environment(_) => exit::ENVIRONMENT,
+            Error::Environment(_) | Error::Restore(_) => exit::ENVIRONMENT,
             Error::RollbackFailed { .. } => exit::ROLLBACK_FAILED,
         }
     }
@@ -144,7 +143,7 @@ impl Error {
             Error::CheckFailed(_) => "check-failed",
             Error::Busy(_) => "busy",
             Error::Declined(_) => "declined",
-            Error::Environment(_) => "environment",
+            Error::Environment(_) | Error::Restore(_) => "environment",
             Error::RollbackFailed { .. } => "rollback-failed",
         }
     }

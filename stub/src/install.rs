@@ -216,18 +216,35 @@ fn install_in_prefix(
     Ok(report)
 }
 
-/// Rolls an install back after `error`. Should that fail too, the old tree is kept, never
-/// deleted, and named in the error (exit 20); the journal stays for the next run.
+/// Rolls an install back after `error`. Should that fail too, the old tree is never deleted:
+/// the error (exit 20) says where it is, and the journal stays so the next run tries again.
 fn undo(prefix: &Path, journal: &Journal, error: Error) -> Error {
     match journal::roll_back(prefix, journal) {
         Ok(()) => error,
         Err(undo) => {
-            let kept = [&journal.staging, &journal.aside, &journal.dest]
+            let dest = prefix.join(&journal.dest);
+            let old = journal.old_tree;
+            let kept = [&journal.staging, &journal.aside]
                 .into_iter()
                 .map(|n| prefix.join(n))
-                .find(|p| journal.old_tree.is_some() && journal::tree_id(p) == journal.old_tree)
-                .unwrap_or_else(|| prefix.join(&journal.staging));
-            Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), kept }
+                .find(|p| old.is_some() && journal::tree_id(p) == old);
+            let journal_path = prefix.join(journal::JOURNAL_NAME);
+            let advice = match kept {
+                Some(p) => format!(
+                    "the previous Go is kept, untouched, at '{}'; fix the cause and run the installer again \
+                     (or with --recover), which moves it back to '{}' as recorded in '{}'",
+                    p.display(),
+                    dest.display(),
+                    journal_path.display()
+                ),
+                None => format!(
+                    "the Go tree at '{}' is as it was before; '{}' stays, and the next run (or --recover) \
+                     finishes the undo once the cause is fixed",
+                    dest.display(),
+                    journal_path.display()
+                ),
+            };
+            Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), advice }
         }
     }
 }

@@ -245,7 +245,7 @@ pub fn roll_back(prefix: &Path, j: &Journal) -> Result<(), Error> {
             fs::remove_dir_all(p).map_err(|e| Error::io("remove the unfinished tree", p, e))?;
         }
     }
-    env::restore(&j.env).map_err(Error::Environment)?;
+    env::restore(&j.env).map_err(Error::Restore)?;
     remove_temp_files(prefix, j);
     remove(prefix)
 }

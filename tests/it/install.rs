@@ -113,7 +113,7 @@ fn arm64_under_qemu() {
     let before = ctx.snapshot();
     let out = run(std::process::Command::new(qemu)
         .arg(&inst)
-        .args(["--yes", "--no-modify-path", "--prefix", ctx.prefix().to_str().unwrap()])
+        .args(["--yes", "--force", "--no-modify-path", "--prefix", ctx.prefix().to_str().unwrap()])
         .args(["--trusted-key", key.public.to_str().unwrap()]));
     assert_eq!(code(&out), stub::exit::CHECK_FAILED, "{}", stderr(&out));
     assert!(stderr(&out).contains("previous state was restored"), "{}", stderr(&out));
