@@ -10,7 +10,7 @@ fn trusted(key: &Key) -> [&str; 2] {
 
 #[test]
 fn amd64_check_install_and_offline_hello_world() {
-    let ctx = TestContext::new();
+    let ctx = TestContext::on_disk();
     let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
     let key = release_key();
 

@@ -94,8 +94,14 @@ pub fn code(out: &Output) -> i32 {
 
 /// Where test contexts live: under `target/`, not `/tmp`, because root runs of the installer
 /// mount a `noexec` tmpfs over `/tmp` (the installer must never need an executable `/tmp`).
+/// `cargo xtask test` mounts a tmpfs there for the run (installs then cost no disk flushes);
+/// [`TestContext::on_disk`] contexts live beside it on the real disk.
 fn scratch_root() -> PathBuf {
-    let dir = workspace().join("target/it-tmp");
+    scratch("target/it-tmp")
+}
+
+fn scratch(rel: &str) -> PathBuf {
+    let dir = workspace().join(rel);
     fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -190,7 +196,17 @@ pub struct TestContext {
 
 impl TestContext {
     pub fn new() -> TestContext {
-        let root = tempfile::Builder::new().prefix("go-offline-ctx.").tempdir_in(scratch_root()).unwrap();
+        TestContext::in_dir(&scratch_root())
+    }
+
+    /// A context on the disk that holds `target/` (a journaling file system, real flushes),
+    /// whatever the scratch root is mounted on.
+    pub fn on_disk() -> TestContext {
+        TestContext::in_dir(&scratch("target/it-disk"))
+    }
+
+    fn in_dir(dir: &Path) -> TestContext {
+        let root = tempfile::Builder::new().prefix("go-offline-ctx.").tempdir_in(dir).unwrap();
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
         for d in ["prefix", "home", "etc-upper", "etc-work", "bin"] {
             fs::create_dir(root.path().join(d)).unwrap();

@@ -331,8 +331,18 @@ fn test() -> Result {
 /// of every test binary (cargo's own last line is that of the last binary, often the doc tests).
 fn cargo_test() -> Result {
     use std::io::{BufRead, BufReader};
-    let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--locked"]).stdout(std::process::Stdio::piped());
+    // The end-to-end tests install Go some hundred times; their scratch directory is a tmpfs in
+    // a private mount namespace (gone with the run), so syncfs flushes nothing to disk. One test
+    // installs on the disk itself (TestContext::on_disk).
+    let scratch = Path::new("target/it-tmp");
+    std::fs::create_dir_all(scratch).map_err(|e| format!("create {}: {e}", scratch.display()))?;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs -o size=16g,mode=0755 go-offline-it \"$0\" && exec \"$@\"")
+        .arg(scratch)
+        .arg(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["test", "--workspace", "--locked"])
+        .stdout(std::process::Stdio::piped());
     eprintln!("xtask: $ {}", describe(&cmd));
     let mut child = cmd.spawn().map_err(|e| format!("cannot run cargo test: {e}"))?;
     let (mut passed, mut failed) = (0u64, 0u64);
