@@ -397,12 +397,18 @@ fn foreign_staging_names_are_left_alone() {
     assert_eq!(ctx.snapshot(), before);
 }
 
-/// The version policy: the same version is a no-op unless --force; an older one needs
-/// --allow-downgrade (tested with the journal's own version field: a tree whose VERSION says newer).
+/// The version policy, with a real older release: the same version is a no-op unless --force; an
+/// older one needs --allow-downgrade; going up again needs nothing.
 #[test]
 fn same_version_and_downgrade_policy() {
     let ctx = TestContext::new();
     let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let older = ctx.path("bin/older");
+    let out =
+        build_with(&older_go_tarball(), &release_key().private, &older, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let go_version = |ctx: &TestContext| stdout(&ok(Command::new(ctx.goroot().join("bin/go")).arg("version")));
+
     let out = ctx.install_root(&inst, release_key(), &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let before = ctx.snapshot();
@@ -414,19 +420,21 @@ fn same_version_and_downgrade_policy() {
     let out = ctx.install_root(&inst, release_key(), &[]);
     assert!(stdout(&out).contains("already installed") && stdout(&out).contains("--force"), "{}", stdout(&out));
 
-    // An installed Go that says it is newer.
-    let version = ctx.goroot().join("VERSION");
-    let text = fs::read_to_string(&version).unwrap().replacen(GO_VERSION, "go1.99.0", 1);
-    fs::write(&version, text).unwrap();
-    let before = ctx.snapshot();
-    let out = ctx.install_root(&inst, release_key(), &[]);
+    // Down to the older release: refused, then allowed.
+    let out = ctx.install_root(&older, release_key(), &[]);
     assert_eq!(code(&out), exit::DOWNGRADE, "{}", stderr(&out));
-    assert!(stderr(&out).contains("go1.99.0 is installed, which is newer than go1.27.3"), "{}", stderr(&out));
+    let message = format!("{GO_VERSION} is installed, which is newer than {OLDER_GO_VERSION}");
+    assert!(stderr(&out).contains(&message), "{}", stderr(&out));
     assert!(stderr(&out).contains("--allow-downgrade"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
-    let out = ctx.install_root(&inst, release_key(), &["--allow-downgrade", "--json"]);
+    let out = ctx.install_root(&older, release_key(), &["--allow-downgrade", "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(result["previous_version"], "go1.99.0");
-    assert!(fs::read_to_string(&version).unwrap().starts_with(GO_VERSION));
+    assert_eq!(result["previous_version"], GO_VERSION);
+    assert!(go_version(&ctx).starts_with(&format!("go version {OLDER_GO_VERSION} ")), "{}", go_version(&ctx));
+    // And up again, no flag needed.
+    let out = ctx.install_root(&inst, release_key(), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(go_version(&ctx).starts_with(&format!("go version {GO_VERSION} ")));
+    assert!(ctx.staging_dirs().is_empty());
 }

@@ -43,6 +43,16 @@ pub fn stub(triple: &str) -> PathBuf {
     p
 }
 
+/// The older real release `cargo xtask fixtures` makes (amd64 only).
+pub const OLDER_GO_VERSION: &str = "go1.26.6";
+
+/// The older Go release made by `cargo xtask fixtures`, for downgrades.
+pub fn older_go_tarball() -> PathBuf {
+    let p = workspace().join(format!("target/fixtures/{OLDER_GO_VERSION}.linux-amd64.tar.gz"));
+    assert!(p.exists(), "missing fixture {}: run `cargo xtask fixtures`", p.display());
+    p
+}
+
 /// A Go release made by `cargo xtask fixtures`.
 pub fn go_tarball(goarch: &str) -> PathBuf {
     let p = workspace().join(format!("target/fixtures/{GO_VERSION}.linux-{goarch}.tar.gz"));

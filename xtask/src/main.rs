@@ -25,6 +25,7 @@ tasks:
                       the crash-test stub into target/stubs-failpoints/ instead
   fixtures [--version V]
                       make real Go release tarballs for tests under target/fixtures/
+                      (default: the test release for amd64 and arm64, and an older one for amd64)
   demo                the main job end to end: fixtures, stubs, key, installer, install
                       into a scratch prefix, go version, offline hello world
   test                everything CI runs: fmt, clippy, stubs, fixtures, all tests, deny, fuzz smoke
@@ -38,6 +39,8 @@ tasks:
 pub const TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
 /// The Go release the tests and the demo use.
 pub const GO_VERSION: &str = "1.27.3";
+/// An older real release (amd64 only), for downgrade and side-by-side tests.
+pub const OLDER_GO_VERSION: &str = "1.26.6";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -183,6 +186,9 @@ fn fixtures_cmd(args: &[String]) -> Result {
         let p = fixtures::go_tarball(&version, arch)?;
         println!("fixture {}", p.display());
     }
+    if args.is_empty() {
+        println!("fixture {}", fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?.display());
+    }
     println!("fixture {}", fixtures::debian_goroot()?.display());
     Ok(())
 }
@@ -321,6 +327,7 @@ fn test() -> Result {
     for arch in ["amd64", "arm64"] {
         fixtures::go_tarball(GO_VERSION, arch)?;
     }
+    fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?;
     fixtures::debian_goroot()?;
     cargo_test()?;
     deny::deny_in_test()?;
