@@ -316,6 +316,7 @@ fn test() -> Result {
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     tools::qemu_aarch64()?;
+    tools::test_programs()?;
     for t in TARGETS {
         build_stub(t, &[], None)?;
     }

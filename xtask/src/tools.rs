@@ -70,6 +70,13 @@ pub fn qemu_aarch64() -> Result {
     apt(&["qemu-user-static"], "qemu-aarch64-static")
 }
 
+/// The other programs the tests call: GNU time (peak memory of the zstd-bomb case) and openssl
+/// (independent signature checks). Both are in Debian's base images; installed when missing.
+pub fn test_programs() -> Result {
+    apt(&["time"], "/usr/bin/time")?;
+    apt(&["openssl"], "openssl")
+}
+
 /// Whether `unshare --mount` works here (root in a kernel that allows it).
 pub fn can_unshare_mount() -> bool {
     works(Command::new("unshare").args(["--mount", "true"]))
