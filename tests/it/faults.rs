@@ -371,7 +371,7 @@ fn read_only_prefix_and_home() {
 }
 
 /// Names in the prefix that look like ours but are not: a directory and a symlink at staging-like
-/// names, a stale temp file. They are never used, followed or deleted.
+/// names, a journal planted as a symlink. They are never used, followed or deleted.
 #[test]
 fn foreign_staging_names_are_left_alone() {
     let ctx = TestContext::new();
