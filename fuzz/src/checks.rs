@@ -452,7 +452,7 @@ pub fn seeds_files() -> Vec<Entry> {
 }
 
 /// Seed inputs for each target: (target, file name, bytes). Written to `fuzz/regressions/` by
-/// `cargo test -p stub --test fuzz_regressions -- --ignored write_seeds`.
+/// `UPDATE_FUZZ_SEEDS=1 cargo test -p stub --test fuzz_regressions seeds_are_current`.
 pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let (files, _) = parse_spec(SEED_SPEC).unwrap();
     let tar = seed_tar(&files);

@@ -33,25 +33,24 @@ fn replay_regressions() {
     assert!(failed.is_empty(), "{} of {count} fuzz regression inputs fail: {failed:?}", failed.len());
 }
 
-/// The seeds are made by code (a signed installer cannot be written by hand). Rewrite them with
-/// `cargo test -p stub --test fuzz_regressions -- --ignored write_seeds`.
-#[test]
-#[ignore]
-fn write_seeds() {
-    for (target, name, data) in checks::seeds() {
-        let dir = regressions().join(target);
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(name), data).unwrap();
-    }
-}
+/// The variable that makes [`seeds_are_current`] rewrite the seeds instead of comparing them.
+const UPDATE_ENV: &str = "UPDATE_FUZZ_SEEDS";
 
-/// The seeds on disk are the ones the code makes (a changed format must update them).
+/// The seeds on disk are the ones the code makes (a changed format must update them). They are
+/// made by code (a signed installer cannot be written by hand); rewrite them with
+/// `UPDATE_FUZZ_SEEDS=1 cargo test -p stub --test fuzz_regressions seeds_are_current`.
 #[test]
 fn seeds_are_current() {
+    let update = std::env::var_os(UPDATE_ENV).is_some_and(|v| v == "1");
     for (target, name, data) in checks::seeds() {
         let path = regressions().join(target).join(name);
+        if update {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, &data).unwrap();
+            continue;
+        }
         let on_disk = fs::read(&path).unwrap_or_default();
-        assert!(on_disk == data, "{} is stale: run the write_seeds test (see its comment)", path.display());
+        assert!(on_disk == data, "{} is stale: rerun this test with {UPDATE_ENV}=1", path.display());
     }
 }
 
