@@ -7,6 +7,7 @@
 //! and only when the line is not already there. Running the installer twice therefore leaves every
 //! file byte-identical to running it once. `GOROOT` is never set: Go finds it from its own path.
 
+use crate::receipt::EnvRecord;
 use std::{
     fs::{self, OpenOptions},
     io::Write,
@@ -325,6 +326,127 @@ pub fn restore(backups: &[Backup]) -> Result<(), String> {
     Ok(())
 }
 
+/// What this tool's part of the environment is now, for receipts: each of our scripts whose
+/// contents are ours, and each rc file holding our line. `edits` are those just applied, to
+/// know where a newline was added before the line.
+pub fn records(scope: &Scope, bin_dir: &Path, edits: &[Edit]) -> Vec<EnvRecord> {
+    let mut out = Vec::new();
+    let script = |path: PathBuf, contents: String, out: &mut Vec<EnvRecord>| {
+        if fs::read(&path).is_ok_and(|b| b == contents.as_bytes()) {
+            out.push(EnvRecord::Script { path, sha256: sha256_hex(contents.as_bytes()) });
+        }
+    };
+    match scope {
+        Scope::System { profile_d } => script(profile_d.join("go.sh"), posix_script(bin_dir), &mut out),
+        Scope::User { home, .. } => {
+            script(user_env_script(home), posix_script(bin_dir), &mut out);
+            script(home.join(".config/fish/conf.d/go-offline.fish"), fish_script(bin_dir), &mut out);
+            let line = source_line();
+            for (name, _) in RC_FILES {
+                let path = home.join(name);
+                let has =
+                    fs::read(&path).is_ok_and(|b| String::from_utf8_lossy(&b).lines().any(|l| l.trim_end() == line));
+                if has {
+                    let newline_added = edits
+                        .iter()
+                        .any(|e| matches!(e, Edit::Append { path: p, text } if p == &path && text.starts_with('\n')));
+                    out.push(EnvRecord::Line { path, line: line.clone(), newline_added });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// How uninstall leaves one environment file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Final {
+    pub path: PathBuf,
+    /// Hex of the new contents; `None` removes the file.
+    pub contents: Option<String>,
+}
+
+/// What uninstalling `records` does to each file, and the files kept because the user changed
+/// them. Our scripts go when they are exactly as written; our line leaves each rc file and
+/// every other byte of it stays (the newline put before it goes too, when nothing follows).
+pub fn removal_plan(records: &[EnvRecord]) -> (Vec<Final>, Vec<String>) {
+    let mut finals = Vec::new();
+    let mut kept = Vec::new();
+    for r in records {
+        let Ok(bytes) = fs::read(r.path()) else { continue };
+        match r {
+            EnvRecord::Script { path, sha256 } => {
+                if &sha256_hex(&bytes) == sha256 {
+                    finals.push(Final { path: path.clone(), contents: None });
+                } else {
+                    kept.push(format!("{} (changed since it was written; remove it by hand)", path.display()));
+                }
+            }
+            EnvRecord::Line { path, line, newline_added } => {
+                if let Some(new) = without_line(&bytes, line, *newline_added) {
+                    finals.push(Final { path: path.clone(), contents: Some(hex::encode(new)) });
+                }
+            }
+        }
+    }
+    (finals, kept)
+}
+
+/// `text` without the first line equal to `line`; `None` if there is none.
+fn without_line(text: &[u8], line: &str, newline_added: bool) -> Option<Vec<u8>> {
+    let mut start = 0;
+    while start < text.len() {
+        let end = text[start..].iter().position(|&b| b == b'\n').map_or(text.len(), |i| start + i + 1);
+        let this = String::from_utf8_lossy(&text[start..end]);
+        if this.trim_end() == line {
+            let mut out = text[..start].to_vec();
+            out.extend_from_slice(&text[end..]);
+            if newline_added && end >= text.len() && out.ends_with(b"\n") {
+                out.pop();
+            }
+            return Some(out);
+        }
+        start = end;
+    }
+    None
+}
+
+/// Applies uninstall's [`Final`]s; idempotent. A rewritten file keeps its mode; the directory of
+/// the user env script goes when it is left empty.
+pub fn apply_final(finals: &[Final]) -> Result<(), String> {
+    for f in finals {
+        let fail = |what: &str, e: std::io::Error| format!("cannot {what} '{}': {e}", f.path.display());
+        match &f.contents {
+            None => {
+                match fs::remove_file(&f.path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(fail("remove", e)),
+                }
+                if let Some(dir) = f.path.parent().filter(|d| d.file_name().is_some_and(|n| n == "go-offline")) {
+                    let _ = fs::remove_dir(dir);
+                }
+            }
+            Some(h) => {
+                let new =
+                    hex::decode(h).map_err(|e| format!("journal entry for '{}' is corrupt: {e}", f.path.display()))?;
+                match fs::read(&f.path) {
+                    Ok(cur) if cur == new => {}
+                    Ok(_) => write_atomic(&f.path, &new, None).map_err(|e| fail("rewrite", e))?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(fail("read", e)),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `create_dir_all`, recording each directory created so rollback can remove it.
 fn create_dirs(dir: &Path, applied: &mut Applied) -> std::io::Result<()> {
     if dir.is_dir() {
@@ -414,6 +536,40 @@ mod tests {
         // Restoring before anything was applied changes nothing either.
         restore(&backups).unwrap();
         assert_eq!(fs::read_to_string(home.path().join(".profile")).unwrap(), "user line\n");
+    }
+
+    #[test]
+    fn uninstall_removes_only_our_part() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        // (file, before install, user text appended after install)
+        let cases =
+            [(".profile", "user line\n", "export A=1\n"), (".bashrc", "no newline", ""), (".zshrc", "", "alias x=y\n")];
+        for (name, before, _) in cases {
+            fs::write(h.join(name), before).unwrap();
+        }
+        let scope = Scope::User { home: h.into(), shell: None };
+        let edits = plan(&scope, Path::new("/g/bin")).unwrap();
+        apply(&edits).unwrap();
+        let recs = records(&scope, Path::new("/g/bin"), &edits);
+        assert_eq!(recs.len(), 4, "{recs:?}");
+        for (name, _, after) in cases {
+            OpenOptions::new().append(true).open(h.join(name)).unwrap().write_all(after.as_bytes()).unwrap();
+        }
+        let (finals, kept) = removal_plan(&recs);
+        assert!(kept.is_empty());
+        apply_final(&finals).unwrap();
+        apply_final(&finals).unwrap();
+        for (name, before, after) in cases {
+            assert_eq!(fs::read_to_string(h.join(name)).unwrap(), format!("{before}{after}"), "{name}");
+        }
+        assert!(!h.join(".config").join("go-offline").exists());
+        // An edited script of ours stays.
+        apply(&plan(&scope, Path::new("/g/bin")).unwrap()).unwrap();
+        let recs = records(&scope, Path::new("/g/bin"), &[]);
+        fs::write(user_env_script(h), "edited").unwrap();
+        let (_, kept) = removal_plan(&recs);
+        assert_eq!(kept.len(), 1, "{kept:?}");
     }
 
     #[test]

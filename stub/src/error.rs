@@ -37,6 +37,12 @@ pub mod exit {
     pub const ROLLBACK_FAILED: i32 = 20;
     /// The installed Go is newer, and `--allow-downgrade` was not given.
     pub const DOWNGRADE: i32 = 21;
+    /// The version asked for is not installed (or there is no previous version to roll back to).
+    pub const NOT_INSTALLED: i32 = 22;
+    /// `verify-installed` found files that differ from their receipt.
+    pub const DRIFT: i32 = 23;
+    /// The version to uninstall is the active one while others are installed.
+    pub const IN_USE: i32 = 24;
 
     /// Every code with a one-line meaning, for `--help` and the docs.
     pub const TABLE: &[(i32, &str)] = &[
@@ -54,7 +60,10 @@ pub mod exit {
         (DECLINED, "not confirmed (answer no, or no terminal: use --yes)"),
         (ENVIRONMENT, "shell environment could not be written; nothing was changed"),
         (ROLLBACK_FAILED, "a failure, then undoing it failed too: where the previous Go is and what to do is printed"),
-        (DOWNGRADE, "the installed Go is newer: pass --allow-downgrade to replace it"),
+        (DOWNGRADE, "the active Go is newer: pass --allow-downgrade to install this one"),
+        (NOT_INSTALLED, "that version is not installed (or there is nothing to roll back to)"),
+        (DRIFT, "verify-installed: installed files differ from their receipt (listed)"),
+        (IN_USE, "cannot uninstall the active version while others are installed: switch to another first"),
     ];
 }
 
@@ -87,8 +96,16 @@ pub enum Error {
     Io { action: &'static str, path: PathBuf, source: std::io::Error, hint: &'static str },
     #[error("not enough space in '{path}': the new Go needs {need}, {have} is free (the previous Go stays until the new one is in place, so both must fit); free space or choose another --prefix")]
     NoSpace { path: PathBuf, need: String, have: String },
-    #[error("{installed} is installed, which is newer than {new}: nothing was changed (pass --allow-downgrade to replace it)")]
+    #[error("{installed} is active, which is newer than {new}: nothing was changed (pass --allow-downgrade to install and activate it)")]
     Downgrade { installed: String, new: String },
+    #[error("{version} is not installed in '{prefix}' (installed: {installed}); install it first, or name an installed version")]
+    NotInstalled { version: String, prefix: PathBuf, installed: String },
+    #[error("nothing to roll back to in '{prefix}': no previous version is recorded (installed: {installed}); switch with `use VERSION`")]
+    NoPrevious { prefix: PathBuf, installed: String },
+    #[error("{0} installed file(s) differ from their receipt (each is listed); installing that version again replaces its tree with the signed one")]
+    Drift(usize),
+    #[error("{version} is the active version: switch to another first (`use VERSION`; installed: {others}), or remove everything with `uninstall --all`")]
+    InUse { version: String, others: String },
     #[error("installed Go failed its check: {0}; the previous state was restored")]
     CheckFailed(String),
     #[error(
@@ -119,6 +136,9 @@ impl Error {
             Error::Destination { .. } => exit::DESTINATION,
             Error::Io { .. } | Error::NoSpace { .. } => exit::IO,
             Error::Downgrade { .. } => exit::DOWNGRADE,
+            Error::NotInstalled { .. } | Error::NoPrevious { .. } => exit::NOT_INSTALLED,
+            Error::Drift(_) => exit::DRIFT,
+            Error::InUse { .. } => exit::IN_USE,
             Error::CheckFailed(_) => exit::CHECK_FAILED,
             Error::Busy(_) => exit::BUSY,
             Error::Declined(_) => exit::DECLINED,
@@ -133,6 +153,10 @@ impl Error {
             Error::ReadSelf { .. } | Error::Io { .. } => "io",
             Error::NoSpace { .. } => "no-space",
             Error::Downgrade { .. } => "downgrade",
+            Error::NotInstalled { .. } => "not-installed",
+            Error::NoPrevious { .. } => "no-previous",
+            Error::Drift(_) => "drift",
+            Error::InUse { .. } => "in-use",
             Error::Layout(_) | Error::Manifest(_) => "malformed",
             Error::BadSignature { .. } => "bad-signature",
             Error::DigestMismatch { .. } | Error::PayloadMismatch(_) => "digest-mismatch",

@@ -16,7 +16,7 @@
 /// The environment variable a failpoints build reads.
 pub const FAILPOINT_ENV: &str = "GO_OFFLINE_FAILPOINT";
 
-/// Every point of the data path, in the order an install passes them.
+/// Every point of the install path, in the order an install passes them.
 pub const POINTS: &[&str] = &[
     "recovered",
     "journal-staging",
@@ -28,10 +28,18 @@ pub const POINTS: &[&str] = &[
     "fallback-aside",
     "swapped",
     "checked",
+    "activated",
     "env-written",
     "journal-committing",
     "old-removed",
 ];
+
+/// The points `use` and `rollback` pass, in order (a subset of [`POINTS`]).
+pub const SWITCH_POINTS: &[&str] = &["journal-swapping", "activated", "journal-committing", "old-removed"];
+
+/// The points `uninstall` passes, in order: its journal is written in phase `committing`, so
+/// every crash is finished by recovery.
+pub const UNINSTALL_POINTS: &[&str] = &["journal-committing", "old-removed", "uninstall-moved", "uninstall-removing"];
 
 #[cfg(feature = "failpoints")]
 fn action(name: &str) -> Option<String> {

@@ -4,7 +4,9 @@
 //!
 //! The data path, in order: [`verify::verify`] (trailer, signature, manifest, region digests) →
 //! [`extract::extract`] (stream the payload into a staging directory, checking every entry) →
-//! [`install::install`] (lock, swap atomically, check `go version`, write [`env`], commit).
+//! [`install::install`] (lock, place the tree, check it, switch the [`prefix`] link, write
+//! [`env`], commit [`receipt`]s). [`lifecycle`] has what follows: status, use, rollback,
+//! uninstall, verify-installed. Every change to a prefix goes through the [`journal`].
 
 pub mod env;
 pub mod error;
@@ -14,8 +16,11 @@ pub mod format;
 pub mod install;
 pub mod journal;
 pub mod keys;
+pub mod lifecycle;
 pub mod manifest;
 pub mod platform;
+pub mod prefix;
+pub mod receipt;
 pub mod verify;
 pub mod version;
 

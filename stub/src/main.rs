@@ -9,14 +9,16 @@ use std::{
     process::ExitCode,
 };
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde_json::json;
 use stub::{
     env::Scope,
     exit,
     install::{self, InstallConfig, InstallReport, CHECK_RUNNER_ENV},
     keys::{TrustStore, HOST_TRUST_DIR},
+    lifecycle::{self, Context, Target},
     manifest::EntryType,
+    prefix, receipt,
     verify::{self, VerifiedInstaller},
     Error,
 };
@@ -29,14 +31,18 @@ const JSON_SCHEMA: u32 = 1;
     name = "go-offline-installer",
     version,
     about = "Install the Go toolchain carried in this file, after verifying its signature and every file's digest",
-    after_help = after_help()
+    after_help = after_help(),
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Install without asking for confirmation.
-    #[arg(short = 'y', long)]
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Do not ask for confirmation (install, uninstall).
+    #[arg(short = 'y', long, global = true)]
     yes: bool,
-    /// Install Go into DIR/go [default: /usr/local for root, $HOME/.local otherwise].
-    #[arg(long, value_name = "DIR")]
+    /// Versions live in DIR/go-VERSION, the active one at DIR/go [default: /usr/local for root,
+    /// $HOME/.local otherwise].
+    #[arg(long, value_name = "DIR", global = true)]
     prefix: Option<PathBuf>,
     /// Verify the installer (signature, manifest, digests) and install nothing.
     #[arg(long, conflicts_with_all = ["list", "info", "dry_run"])]
@@ -51,7 +57,7 @@ struct Cli {
     #[arg(long)]
     dry_run: bool,
     /// Print one machine-readable JSON result on stdout (and nothing else there).
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
     /// Do not write shell profile or rc files.
     #[arg(long)]
@@ -60,20 +66,53 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     trusted_key: Vec<PathBuf>,
     /// Print nothing but errors (and the --json result).
-    #[arg(short, long)]
+    #[arg(short, long, global = true)]
     quiet: bool,
     /// Reinstall even when this version is already installed.
     #[arg(long)]
     force: bool,
-    /// Replace an installed Go that is newer than this one.
+    /// Install and activate this Go even when the active one is newer.
     #[arg(long)]
     allow_downgrade: bool,
-    /// Wait for another installer working on the same prefix instead of refusing (exit 17).
+    /// Skip building and running hello world with the new Go before activating it (for slow or
+    /// emulated hosts; `go version` and `go env GOROOT` are still checked).
     #[arg(long)]
+    no_build_check: bool,
+    /// Wait for another installer working on the same prefix instead of refusing (exit 17).
+    #[arg(long, global = true)]
     wait: bool,
-    /// Only finish or undo an interrupted install in the prefix (every install does this first).
+    /// Only finish or undo an interrupted command in the prefix (every command does this first).
     #[arg(long, conflicts_with_all = ["check", "list", "info", "dry_run", "force", "allow_downgrade"])]
     recover: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Show the installed versions, the active one, and who installed each from which file.
+    Status,
+    /// Make an installed version the active one (one atomic switch of DIR/go).
+    Use {
+        /// 1.27.3, go1.27.3 or go-1.27.3.
+        version: String,
+    },
+    /// Go back to the version that was active before the last install or `use`.
+    Rollback,
+    /// Remove a version, or everything, exactly as the receipts list it (trees, environment
+    /// script, the lines added to rc files); files nobody listed and your own edits stay.
+    Uninstall {
+        /// The version to remove.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        version: Option<String>,
+        /// Remove every version, the DIR/go link, the environment and the receipts.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Check installed files against their receipts (size, mode, digest, link target, missing
+    /// and extra files), rpm -V style; exit 23 on any difference.
+    VerifyInstalled {
+        /// Only this version [default: all, plus the link and the environment].
+        version: Option<String>,
+    },
 }
 
 fn after_help() -> String {
@@ -82,7 +121,7 @@ fn after_help() -> String {
         "  The signer must be trusted. When {HOST_TRUST_DIR} exists, only its *.pub keys are trusted;\n  otherwise keys given with --trusted-key and keys compiled into this installer are.\n\n"
     ));
     s.push_str(
-        "Crash safety:\n  Every step that changes the prefix is journaled in PREFIX/.go-offline-journal first. If an\n  install is interrupted (kill -9, power loss), the next run (or --recover) puts the previous Go\n  and environment back, or finishes the install if it was already committed, and says so.\n\n",
+        "Versions:\n  Each version lives in PREFIX/go-VERSION; PREFIX/go links to the active one. Receipts in\n  PREFIX/.go-offline list every file; status, use, rollback, uninstall and verify-installed\n  manage them. Every install, use, rollback and uninstall is logged to the host log.\n\nCrash safety:\n  Every step that changes the prefix is journaled in PREFIX/.go-offline-journal first. If a\n  command is interrupted (kill -9, power loss), the next run (or --recover) puts the previous\n  state back, or finishes the command if it was already committed, and says so.\n\n",
     );
     s.push_str("Exit codes:\n");
     for (code, meaning) in exit::TABLE {
@@ -107,12 +146,30 @@ fn main() -> ExitCode {
                 print_json(&json!({
                     "schema": JSON_SCHEMA,
                     "ok": false,
+                    "action": action_name(&cli),
                     "changed": false,
                     "error": { "code": e.exit_code(), "kind": e.kind(), "message": e.to_string() },
                 }));
             }
             ExitCode::from(e.exit_code() as u8)
         }
+    }
+}
+
+/// The `action` of the --json result.
+fn action_name(cli: &Cli) -> &'static str {
+    match &cli.command {
+        Some(Cmd::Status) => "status",
+        Some(Cmd::Use { .. }) => "use",
+        Some(Cmd::Rollback) => "rollback",
+        Some(Cmd::Uninstall { .. }) => "uninstall",
+        Some(Cmd::VerifyInstalled { .. }) => "verify-installed",
+        None if cli.recover => "recover",
+        None if cli.check => "check",
+        None if cli.info => "info",
+        None if cli.list => "list",
+        None if cli.dry_run => "dry-run",
+        None => "install",
     }
 }
 
@@ -129,6 +186,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
             eprintln!("{msg}");
         }
     };
+    if let Some(cmd) = &cli.command {
+        return lifecycle_command(cli, cmd);
+    }
     if cli.recover {
         // Needs nothing from this file: a damaged installer must not stand in the way of undoing.
         let (prefix, _) = destination(cli)?;
@@ -178,15 +238,20 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
 
     let (prefix, scope) = destination(cli)?;
-    let goroot = prefix.join(install::GO_DIR);
-    let current = install::read_version(&goroot);
+    let goroot = prefix.join(prefix::LINK);
+    let current = prefix::active(&prefix).ok().and_then(|a| install::active_version(&prefix, &a).ok().flatten());
     let plan = format!(
-        "Go {} for {}/{}\n  destination: {}{}\n  signed by:   {} ({})\n  environment: {}",
+        "Go {} for {}/{}\n  destination: {} -> {}{}\n  signed by:   {} ({})\n  environment: {}",
         m.go_version,
         m.goos,
         m.goarch,
         goroot.display(),
-        current.as_deref().map(|v| format!(" (replaces {v})")).unwrap_or_default(),
+        prefix::tree_name(&m.go_version),
+        match current.as_deref() {
+            Some(v) if v == m.go_version => " (replaces the tree of the same version)".to_string(),
+            Some(v) => format!(" (active now: {v}, which stays installed)"),
+            None => String::new(),
+        },
         installer.signer().id,
         installer.signer().origin,
         match &scope {
@@ -216,12 +281,14 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
     };
     let config = InstallConfig {
-        prefix,
+        prefix: prefix.clone(),
         env: scope,
         check_runner: check_runner(),
         force: cli.force,
         allow_downgrade: cli.allow_downgrade,
         wait: cli.wait,
+        build_check: !cli.no_build_check,
+        log: receipt::host_log_path(),
     };
     let report = install::install(&installer, &file, &config, &tick)?;
     if let Some(b) = bar {
@@ -234,12 +301,23 @@ fn run(cli: &Cli) -> Result<(), Error> {
         print_json(&result_json(&installer, "install", report.changed, Some(&report.goroot), Some(&report)));
     } else if !report.changed && !cli.quiet {
         println!(
-            "{} is already installed at {}: nothing to do (pass --force to reinstall it)",
+            "{} is already installed and active at {}: nothing to do (pass --force to reinstall it)",
             report.go_version,
             report.goroot.display()
         );
     } else if !cli.quiet {
-        println!("installed {} at {} ({})", report.go_version, report.goroot.display(), report.go_version_output);
+        if let Some(a) = &report.adopted {
+            println!("kept the Go tree that was at {} as {}", report.goroot.display(), prefix.join(a).display());
+        }
+        println!(
+            "{} {} at {} -> {} ({}{})",
+            report.action,
+            report.go_version,
+            report.goroot.display(),
+            report.tree.display(),
+            report.go_version_output,
+            report.build_check.as_deref().map(|h| format!("; hello world built and ran: {h}")).unwrap_or_default()
+        );
         if !report.env_files.is_empty() {
             println!("open a new shell (or source {}) to use it", report.env_files[0].display());
         }
@@ -281,7 +359,8 @@ fn describe_recovery(r: &stub::journal::Recovery) -> String {
         _ => "put the previous Go and environment back",
     };
     format!(
-        "recovered: an install of {} (process {}) was interrupted in phase {}; {what}",
+        "recovered: an interrupted {} of {} (process {}), in phase {}; {what}",
+        r.action,
         r.go_version,
         r.pid,
         r.phase.name()
@@ -293,12 +372,16 @@ fn check_runner() -> Vec<String> {
 }
 
 fn confirm(plan: &str) -> Result<(), Error> {
+    confirm_action(&format!("About to install {plan}"))
+}
+
+fn confirm_action(what: &str) -> Result<(), Error> {
     if !io::stdin().is_terminal() {
         return Err(Error::Declined(
-            "confirmation needed but standard input is not a terminal: re-run with --yes to install unattended".into(),
+            "confirmation needed but standard input is not a terminal: re-run with --yes to go on unattended".into(),
         ));
     }
-    eprint!("About to install {plan}\nProceed? [y/N] ");
+    eprint!("{what}\nProceed? [y/N] ");
     let _ = io::stderr().flush();
     let mut answer = String::new();
     io::stdin()
@@ -344,6 +427,12 @@ fn result_json(
         "signer_key_id": installer.signer().id,
         "installer_sha256": installer.file_sha256(),
         "goroot": goroot,
+        "tree": report.map(|r| r.tree.clone()),
+        "install_action": report.map(|r| r.action),
+        "active_version": report.map(|r| r.go_version.clone()),
+        "receipt_id": report.and_then(|r| r.receipt_id.clone()),
+        "adopted": report.and_then(|r| r.adopted.clone()),
+        "build_check": report.and_then(|r| r.build_check.clone()),
         "previous_version": report.and_then(|r| r.previous_version.clone()),
         "env_files": report.map(|r| r.env_files.clone()).unwrap_or_default(),
         "recovered": report.and_then(|r| r.recovered.clone()),
@@ -414,5 +503,219 @@ fn list(cli: &Cli, installer: &VerifiedInstaller) -> Result<(), Error> {
     match result {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Error::io("write the list to", "stdout", e)),
         _ => Ok(()),
+    }
+}
+
+/// The lifecycle subcommands: they need nothing from this file but the code, so a damaged
+/// installer can still show, switch, check and remove what is installed.
+fn lifecycle_command(cli: &Cli, cmd: &Cmd) -> Result<(), Error> {
+    let (prefix, _) = destination(&cli_prefix_only(cli))?;
+    let ctx =
+        Context { prefix: prefix.clone(), wait: cli.wait, log: receipt::host_log_path(), check_runner: check_runner() };
+    let version_arg = |v: &str| {
+        prefix::parse_version_arg(v).ok_or_else(|| Error::NotInstalled {
+            version: format!("'{v}' (not a Go version: use 1.27.3, go1.27.3 or go-1.27.3)"),
+            prefix: prefix.clone(),
+            installed: "see `status`".into(),
+        })
+    };
+    let human = !cli.quiet && !cli.json;
+    match cmd {
+        Cmd::Status => {
+            let s = lifecycle::status(&ctx)?;
+            if cli.json {
+                print_json(&json!({
+                    "schema": JSON_SCHEMA, "ok": true, "action": "status", "changed": false,
+                    "prefix": s.prefix, "active_version": s.active, "previous_version": s.previous,
+                    "rolled_back": s.rolled_back, "versions": s.versions, "unmanaged": s.unmanaged,
+                    "interrupted": s.interrupted, "env": s.env, "error": null,
+                }));
+            } else if !cli.quiet {
+                print_status(&s);
+            }
+        }
+        Cmd::Use { version } => {
+            let r = lifecycle::use_version(&ctx, &version_arg(version)?)?;
+            print_switch(cli, "use", &prefix, &r);
+        }
+        Cmd::Rollback => {
+            let r = lifecycle::rollback(&ctx)?;
+            print_switch(cli, "rollback", &prefix, &r);
+        }
+        Cmd::Uninstall { version, all } => {
+            let target = match (version, all) {
+                (_, true) => Target::All,
+                (Some(v), false) => Target::Version(version_arg(v)?),
+                (None, false) => unreachable!("clap requires a version or --all"),
+            };
+            if !cli.yes {
+                let what = match &target {
+                    Target::All => {
+                        format!("every Go version in {}, its link, receipts and environment", prefix.display())
+                    }
+                    Target::Version(v) => format!("{v} from {}", prefix.display()),
+                };
+                confirm_action(&format!("About to uninstall {what}"))?;
+            }
+            let r = lifecycle::uninstall(&ctx, &target)?;
+            if let Some(rec) = &r.recovered {
+                if human {
+                    eprintln!("{}", describe_recovery(rec));
+                }
+            }
+            if cli.json {
+                print_json(&json!({
+                    "schema": JSON_SCHEMA, "ok": true, "action": "uninstall", "changed": r.changed,
+                    "prefix": prefix, "removed": r.removed, "active_version": r.active,
+                    "env_files": r.env_files, "kept": r.kept, "recovered": r.recovered, "error": null,
+                }));
+            } else if !cli.quiet {
+                if r.changed {
+                    println!("uninstalled {} from {}", r.removed.join(", "), prefix.display());
+                } else {
+                    println!(
+                        "nothing to uninstall: {} is not installed in {}",
+                        match &target {
+                            Target::All => "Go",
+                            Target::Version(v) => v,
+                        },
+                        prefix.display()
+                    );
+                }
+                for f in &r.env_files {
+                    println!("  environment: {}", f.display());
+                }
+                for k in &r.kept {
+                    println!("  kept: {k}");
+                }
+                if let Some(a) = &r.active {
+                    println!("active: {a}");
+                }
+            }
+        }
+        Cmd::VerifyInstalled { version } => {
+            let v = version.as_deref().map(version_arg).transpose()?;
+            let r = lifecycle::verify_installed(&ctx, v.as_deref())?;
+            if cli.json {
+                print_json(&json!({
+                    "schema": JSON_SCHEMA, "ok": r.ok, "action": "verify-installed", "changed": false,
+                    "prefix": r.prefix, "versions": r.versions, "other": r.other,
+                    "error": if r.ok { serde_json::Value::Null } else {
+                        let e = Error::Drift(r.drift());
+                        json!({ "code": e.exit_code(), "kind": e.kind(), "message": e.to_string() })
+                    },
+                }));
+            } else if !cli.quiet {
+                for t in &r.versions {
+                    for d in &t.differences {
+                        println!("{:<8} {}", d.flags, d.path);
+                    }
+                    println!(
+                        "{}: {} entries, {}",
+                        t.go_version,
+                        t.files,
+                        if t.ok { "ok".to_string() } else { format!("{} differences", t.differences.len()) }
+                    );
+                }
+                for d in &r.other {
+                    println!("{:<8} {}", d.flags, d.path);
+                }
+            }
+            if !r.ok {
+                let e = Error::Drift(r.drift());
+                if !cli.json {
+                    eprintln!("error: {e}");
+                }
+                std::process::exit(e.exit_code());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The flags `destination` reads, from a command line with a subcommand.
+fn cli_prefix_only(cli: &Cli) -> Cli {
+    Cli {
+        command: None,
+        yes: cli.yes,
+        prefix: cli.prefix.clone(),
+        check: false,
+        list: false,
+        info: false,
+        dry_run: false,
+        json: cli.json,
+        no_modify_path: true,
+        trusted_key: Vec::new(),
+        quiet: cli.quiet,
+        force: false,
+        allow_downgrade: false,
+        no_build_check: false,
+        wait: cli.wait,
+        recover: false,
+    }
+}
+
+fn print_status(s: &lifecycle::Status) {
+    println!(
+        "prefix {}: active {}{}",
+        s.prefix.display(),
+        s.active.as_deref().unwrap_or("none"),
+        s.previous
+            .as_deref()
+            .map(|p| format!(" (previous: {p}{})", if s.rolled_back { ", rolled back from" } else { "" }))
+            .unwrap_or_default()
+    );
+    for v in &s.versions {
+        let origin = match v.origin {
+            receipt::Origin::Installed => "installed",
+            receipt::Origin::Adopted => "adopted",
+        };
+        println!(
+            "{} {:<10} {}  {origin} {} by {}{}",
+            if v.active { "*" } else { " " },
+            v.go_version,
+            v.platform,
+            v.installed_at,
+            v.installed_by,
+            match (&v.signer_key_id, &v.installer_sha256) {
+                (Some(k), Some(h)) => format!("  signer {k}  installer sha256 {h}"),
+                _ => String::new(),
+            }
+        );
+    }
+    for u in &s.unmanaged {
+        println!("  unmanaged: {} (no receipt: not installed by this installer)", u.display());
+    }
+    if let Some(i) = &s.interrupted {
+        println!("interrupted: {i}; the next command (or --recover) finishes or undoes it");
+    }
+}
+
+fn print_switch(cli: &Cli, action: &str, prefix: &Path, r: &lifecycle::SwitchReport) {
+    if let Some(rec) = &r.recovered {
+        if !cli.quiet && !cli.json {
+            eprintln!("{}", describe_recovery(rec));
+        }
+    }
+    if cli.json {
+        print_json(&json!({
+            "schema": JSON_SCHEMA, "ok": true, "action": action, "changed": r.changed,
+            "prefix": prefix, "active_version": r.go_version, "previous_version": r.previous,
+            "log_id": if r.id.is_empty() { None } else { Some(&r.id) }, "go_version_output": r.go_version_output,
+            "recovered": r.recovered, "error": null,
+        }));
+    } else if !cli.quiet {
+        if r.changed {
+            println!(
+                "{} is now active at {} (was {})",
+                r.go_version,
+                prefix.join(prefix::LINK).display(),
+                r.previous.as_deref().unwrap_or("none")
+            );
+        } else if action == "rollback" {
+            println!("already rolled back: {} is active (use `use VERSION` to switch again)", r.go_version);
+        } else {
+            println!("{} is already active: nothing to do", r.go_version);
+        }
     }
 }

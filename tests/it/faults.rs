@@ -187,7 +187,7 @@ fn the_next_install_recovers_and_reports_it() {
     assert!(killed_by_sigkill(out.status));
     let out = run(&mut c.ctx.install_command(&c.old, release_key(), &["--force"], &[]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stderr(&out).contains("recovered: an install of go1.27.3"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("recovered: an interrupted install of go1.27.3"), "{}", stderr(&out));
     assert!(stderr(&out).contains("finished it"), "{}", stderr(&out));
     assert_eq!(c.ctx.snapshot(), c.with_old);
 }
@@ -305,12 +305,22 @@ fn umask_does_not_change_modes() {
         let out = ctx.install_root(&inst, release_key(), &[]);
         assert_eq!(code(&out), 0, "umask {umask}: {}", stderr(&out));
         let mode = |p: &Path| fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+        let tree = ctx.tree(GO_VERSION);
         for (rel, want) in [("", 0o755), ("bin", 0o755), ("bin/go", 0o755), ("VERSION", 0o644), ("src/fmt", 0o755)] {
-            assert_eq!(mode(&ctx.goroot().join(rel)), want, "umask {umask}: go/{rel}");
+            assert_eq!(mode(&tree.join(rel)), want, "umask {umask}: go/{rel}");
         }
         assert_eq!(mode(&ctx.etc().join("profile.d/go.sh")), 0o644, "umask {umask}");
-        // Nothing in the tree is writable by group or others.
-        let writable = ok(Command::new("find").arg(ctx.goroot()).args(["-perm", "/022", "!", "-type", "l"]));
+        // Receipts are readable by everyone (status works for any user), writable by root only.
+        for (rel, want) in [
+            (".go-offline", 0o755),
+            (".go-offline/receipts", 0o755),
+            (".go-offline/receipts/go-1.27.3.json", 0o644),
+            (".go-offline/state.json", 0o644),
+        ] {
+            assert_eq!(mode(&ctx.prefix().join(rel)), want, "umask {umask}: {rel}");
+        }
+        // Nothing in the prefix is writable by group or others.
+        let writable = ok(Command::new("find").arg(ctx.prefix()).args(["-perm", "/022", "!", "-type", "l"]));
         assert_eq!(stdout(&writable), "", "umask {umask}");
         // Another user can run it.
         let out = ctx.run_user(&ctx.goroot().join("bin/go"), &["version"], &[("GOTELEMETRY", "off")]);
@@ -423,7 +433,7 @@ fn same_version_and_downgrade_policy() {
     // Down to the older release: refused, then allowed.
     let out = ctx.install_root(&older, release_key(), &[]);
     assert_eq!(code(&out), exit::DOWNGRADE, "{}", stderr(&out));
-    let message = format!("{GO_VERSION} is installed, which is newer than {OLDER_GO_VERSION}");
+    let message = format!("{GO_VERSION} is active, which is newer than {OLDER_GO_VERSION}");
     assert!(stderr(&out).contains(&message), "{}", stderr(&out));
     assert!(stderr(&out).contains("--allow-downgrade"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);

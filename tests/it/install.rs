@@ -13,6 +13,7 @@ fn amd64_check_install_and_offline_hello_world() {
     let ctx = TestContext::on_disk();
     let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
     let key = release_key();
+    ctx.build_check.set(true);
 
     let out = ctx.run_root(&inst, &["--check", trusted(key)[0], trusted(key)[1]], None, &[]);
     assert_eq!(code(&out), 0);
@@ -30,10 +31,16 @@ fn amd64_check_install_and_offline_hello_world() {
     assert_eq!(result["go_version"], GO_VERSION);
     assert_eq!(result["changed"], true);
     assert_eq!(result["signer_key_id"], key.id);
+    // The installer built and ran hello world with the new Go before activating it.
+    assert_eq!(result["build_check"], "hello, world", "{result}");
+    // Side by side: the tree is prefix/go-1.27.3 and prefix/go points to it.
+    assert_eq!(fs::read_link(ctx.goroot()).unwrap(), Path::new("go-1.27.3"));
+    assert_eq!(result["tree"], ctx.tree(GO_VERSION).to_str().unwrap());
 
     assert_eq!(fs::read_dir(ctx.home()).unwrap().count(), 0, "root's install writes nothing in HOME");
-    // The post-install check left no trace in the tree: exactly the signed entries are there.
-    let listed = ok(std::process::Command::new("find").arg(ctx.goroot()).arg("-mindepth").arg("1"));
+    // The post-install checks left no trace in the tree: exactly the signed entries are there,
+    // and no scratch directory beside it.
+    let listed = ok(std::process::Command::new("find").arg(ctx.tree(GO_VERSION)).arg("-mindepth").arg("1"));
     assert_eq!(stdout(&listed).lines().count(), 13475);
     let version = ok(std::process::Command::new(ctx.goroot().join("bin/go")).arg("version"));
     assert_eq!(stdout(&version).trim(), format!("go version {GO_VERSION} linux/amd64"));
@@ -86,14 +93,17 @@ fn arm64_under_qemu() {
     let out = ok(&mut check);
     assert!(stdout(&out).contains("linux/arm64 verified"));
 
-    // The installer checks `go version` after the swap; under emulation it must run go through qemu.
+    // The installer checks `go version` after placing the tree, then builds and runs hello world
+    // with it, offline; under emulation go, its tools (-toolexec) and the program run through qemu.
     let mut install = std::process::Command::new(qemu);
     install
         .arg(&inst)
-        .args(["--yes", "--no-modify-path", "--prefix", ctx.prefix().to_str().unwrap()])
+        .args(["--yes", "--json", "--no-modify-path", "--prefix", ctx.prefix().to_str().unwrap()])
         .args(["--trusted-key", key.public.to_str().unwrap()])
         .env("GO_OFFLINE_INSTALLER_CHECK_RUNNER", qemu);
-    ok(&mut install);
+    let out = ok(&mut install);
+    let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(result["build_check"], "hello, world", "{result}");
     let go = ctx.goroot().join("bin/go");
     let out = ok(std::process::Command::new(qemu).arg(&go).arg("version"));
     assert_eq!(stdout(&out).trim(), format!("go version {GO_VERSION} linux/arm64"));
@@ -119,13 +129,6 @@ fn arm64_under_qemu() {
     assert!(stderr(&out).contains("previous state was restored"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
     assert!(ctx.staging_dirs().is_empty());
-
-    // A hello world, built by the arm64 go with its tools run through qemu (-toolexec), offline.
-    let hello = ctx.path("hello");
-    hello_module(&hello);
-    ok(offline_go(&ctx, &go, Some(qemu)).args(["build", "-toolexec", qemu, "-o", "hello", "."]).current_dir(&hello));
-    let out = ok(std::process::Command::new(qemu).arg(hello.join("hello")));
-    assert_eq!(stdout(&out), "hello, offline\n");
 }
 
 #[test]
@@ -194,6 +197,7 @@ fn no_modify_path_writes_no_environment() {
         &[
             "--yes",
             "--no-modify-path",
+            "--no-build-check",
             "--prefix",
             prefix.to_str().unwrap(),
             "--trusted-key",
@@ -203,6 +207,11 @@ fn no_modify_path_writes_no_environment() {
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(ctx.goroot().join("bin/go").exists());
+    // Only the user's host log (the audit trail, not environment) is in HOME.
+    let local = ctx.home().join(".local");
+    let out = ok(std::process::Command::new("find").arg(&local).args(["-type", "f", "-printf", "%P\n"]));
+    assert_eq!(stdout(&out), "state/go-offline-installer/log.jsonl\n");
+    fs::remove_dir_all(&local).unwrap();
     assert_eq!(tree_hash(&ctx.home()), home_before);
     // As root too: /etc stays untouched.
     let ctx = TestContext::new();
@@ -342,7 +351,7 @@ fn terminal_prompt_asks_and_respects_the_answer() {
     let ctx = TestContext::new();
     let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
     let cmdline = format!(
-        "'{}' --no-modify-path --prefix '{}' --trusted-key '{}'",
+        "'{}' --no-modify-path --no-build-check --prefix '{}' --trusted-key '{}'",
         inst.display(),
         ctx.prefix().display(),
         release_key().public.display()
@@ -476,7 +485,7 @@ fn environment_write_failure_rolls_everything_back() {
     fs::write(ctx.home().join(".bashrc"), "# root's, read-only for the user\n").unwrap();
     fs::set_permissions(ctx.home().join(".bashrc"), fs::Permissions::from_mode(0o644)).unwrap();
     let before = ctx.snapshot();
-    let out = ctx.run_user(&inst, &["--yes", "--trusted-key", key_copy.to_str().unwrap()], &[]);
+    let out = ctx.run_user(&inst, &["--yes", "--no-build-check", "--trusted-key", key_copy.to_str().unwrap()], &[]);
     assert_eq!(code(&out), stub::exit::ENVIRONMENT, "{}", stderr(&out));
     assert!(stderr(&out).contains(".bashrc") && stderr(&out).contains("--no-modify-path"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
@@ -507,6 +516,11 @@ fn key_rotation_two_trusted_keys_then_revoke_the_old_one() {
     let out = ctx.run_root(&old, &["--check"], Some(&both), &[]);
     assert_eq!(code(&out), stub::exit::UNTRUSTED, "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("key {} is revoked", release_key().id)), "{}", stderr(&out));
-    let out = ctx.run_root(&new, &["--yes", "--prefix", ctx.prefix().to_str().unwrap()], Some(&both), &[]);
+    let out = ctx.run_root(
+        &new,
+        &["--yes", "--no-build-check", "--prefix", ctx.prefix().to_str().unwrap()],
+        Some(&both),
+        &[],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }

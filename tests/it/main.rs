@@ -9,4 +9,5 @@ mod docs;
 mod faults;
 mod hostile;
 mod install;
+mod lifecycle;
 mod support;

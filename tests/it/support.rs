@@ -194,6 +194,39 @@ pub fn installer(goarch: &str) -> PathBuf {
     .clone()
 }
 
+/// The shared installer of the older real release (amd64), built once per test run.
+pub fn older_installer() -> PathBuf {
+    static OLDER: OnceLock<PathBuf> = OnceLock::new();
+    OLDER
+        .get_or_init(|| {
+            let out = shared_dir().join("go-offline-installer-older");
+            let o = build_with(
+                &older_go_tarball(),
+                &release_key().private,
+                &out,
+                &["--stub".as_ref(), stub(AMD64).as_os_str()],
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+            out
+        })
+        .clone()
+}
+
+/// Installers of the newer and the older release on the crash-test stub, built once per run.
+pub fn failpoint_lifecycle_installers() -> &'static (PathBuf, PathBuf) {
+    static PAIR: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        let fp = failpoint_stub();
+        let build = |go: PathBuf, name: &str| {
+            let out = shared_dir().join(name);
+            let o = build_with(&go, &release_key().private, &out, &["--stub".as_ref(), fp.as_os_str()]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            out
+        };
+        (build(go_tarball("amd64"), "fp-newer"), build(older_go_tarball(), "fp-older"))
+    })
+}
+
 /// A scratch machine: prefix, HOME, an overlay upper directory for /etc, and a directory holding
 /// the installer copy.
 pub struct TestContext {
@@ -202,6 +235,9 @@ pub struct TestContext {
     pub revoked: std::cell::RefCell<Option<String>>,
     /// The umask root runs start with, if not the test's own.
     pub umask: std::cell::Cell<Option<&'static str>>,
+    /// Whether [`TestContext::install_command`] lets the installer build hello world (about ten
+    /// seconds per install); off unless a test is about it.
+    pub build_check: std::cell::Cell<bool>,
 }
 
 impl TestContext {
@@ -218,10 +254,10 @@ impl TestContext {
     fn in_dir(dir: &Path) -> TestContext {
         let root = tempfile::Builder::new().prefix("go-offline-ctx.").tempdir_in(dir).unwrap();
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        for d in ["prefix", "home", "etc-upper", "etc-work", "bin"] {
+        for d in ["prefix", "home", "etc-upper", "etc-work", "bin", "var-log"] {
             fs::create_dir(root.path().join(d)).unwrap();
         }
-        TestContext { root, revoked: Default::default(), umask: Default::default() }
+        TestContext { root, revoked: Default::default(), umask: Default::default(), build_check: Default::default() }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -240,6 +276,14 @@ impl TestContext {
     pub fn etc(&self) -> PathBuf {
         self.path("etc-upper")
     }
+    /// The host log of root runs (the context's own /var/log).
+    pub fn host_log(&self) -> PathBuf {
+        self.path("var-log/go-offline-installer.log")
+    }
+    /// The tree of a version: `prefix/go-1.27.3`.
+    pub fn tree(&self, go_version: &str) -> PathBuf {
+        self.prefix().join(format!("go-{}", go_version.trim_start_matches("go")))
+    }
 
     /// Copies an installer into the context's `bin/` (so tampering never touches the shared one).
     pub fn copy_installer(&self, from: &Path, name: &str) -> PathBuf {
@@ -249,7 +293,9 @@ impl TestContext {
         to
     }
 
-    /// Hash of everything the installer may touch: prefix, HOME, /etc upper, the installer's dir.
+    /// Hash of everything the installer may touch: prefix, HOME, /etc upper, the installer's dir
+    /// (receipts count without their id and time, which differ between two installs of the same
+    /// file; the host log is left out, it only ever grows).
     pub fn snapshot(&self) -> BTreeMap<String, String> {
         ["prefix", "home", "etc-upper", "bin"].iter().map(|d| (d.to_string(), tree_hash(&self.path(d)))).collect()
     }
@@ -277,9 +323,11 @@ impl TestContext {
     ) -> Command {
         let mut setup = format!(
             "set -e; mount -t tmpfs -o noexec,nosuid,nodev tmpfs /tmp; \
-             mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; ",
+             mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; \
+             mount --bind '{}' /var/log; ",
             self.etc().display(),
-            self.path("etc-work").display()
+            self.path("etc-work").display(),
+            self.path("var-log").display()
         );
         setup.push_str("rm -rf /etc/go-offline-installer; ");
         if let Some(keys) = trust_dir {
@@ -317,6 +365,9 @@ impl TestContext {
     pub fn install_command(&self, installer: &Path, key: &Key, extra: &[&str], envs: &[(&str, &str)]) -> Command {
         let prefix = self.prefix();
         let mut args = vec!["--yes"];
+        if !self.build_check.get() {
+            args.push("--no-build-check");
+        }
         args.extend_from_slice(extra);
         args.extend(["--prefix", prefix.to_str().unwrap(), "--trusted-key", key.public.to_str().unwrap()]);
         self.root_command(installer, &args, None, envs)
@@ -346,7 +397,7 @@ impl TestContext {
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(".go-offline"))
+                    .filter(|n| n.starts_with(".go-offline") && n != ".go-offline")
                     .collect()
             })
             .unwrap_or_default()
@@ -376,6 +427,12 @@ pub fn tree_hash(root: &Path) -> String {
         h.update(format!("{}\0{:o}\0{}\0", rel.display(), meta.mode(), meta.uid()).as_bytes());
         if meta.file_type().is_symlink() {
             h.update(fs::read_link(&full).unwrap().to_string_lossy().as_bytes());
+        } else if meta.is_file() && rel.starts_with(".go-offline/receipts") {
+            let mut receipt: serde_json::Value = serde_json::from_slice(&fs::read(&full).unwrap()).unwrap();
+            for volatile in ["id", "installed_at"] {
+                receipt.as_object_mut().unwrap().remove(volatile);
+            }
+            h.update(receipt.to_string());
         } else if meta.is_file() {
             h.update(fs::read(&full).unwrap());
         } else if meta.is_dir() {

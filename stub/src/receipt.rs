@@ -1,0 +1,439 @@
+//! Receipts and the host log: what was installed, where, from which file, signed by whom, when
+//! and by whom.
+//!
+//! ```text
+//! PREFIX/.go-offline/receipts/go-1.27.3.json   one per version tree: its files (as the signed
+//!                                              manifest lists them), installer sha256, signer,
+//!                                              time, user, the environment it relies on
+//! PREFIX/.go-offline/state.json                the prefix: previous version (for rollback) and
+//!                                              every environment file or line this tool added
+//! /var/log/go-offline-installer.log            host log (root); for a user:
+//!                                              $XDG_STATE_HOME/go-offline-installer/log.jsonl
+//! ```
+//!
+//! Receipts and the state are written at commit, from the journal (see journal.rs), with
+//! temp file + rename; the host log gets one JSON line per committed action, at most once per
+//! action id, so a recovery that finishes an action does not log it twice.
+//!
+//! **Invariant:** uninstall and verify-installed trust only receipts: a file no receipt lists is
+//! never deleted, and every file a receipt lists is checked.
+
+use std::{
+    fs::{self, OpenOptions},
+    io::{ErrorKind, Read, Write},
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{error::Error, journal::TEMP_PREFIX, manifest::Entry};
+
+/// Directory of receipts and state in the prefix.
+pub const STATE_DIR: &str = ".go-offline";
+const RECEIPTS: &str = "receipts";
+const STATE_FILE: &str = "state.json";
+const RECEIPT_FORMAT: u32 = 1;
+/// Receipts list every file of a tree; anything bigger than this is not ours.
+const MAX_RECEIPT_LEN: u64 = 64 << 20;
+
+/// Where a tree came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// Installed from a verified, signed installer.
+    Installed,
+    /// A plain `PREFIX/go` tree (the official tarball unpacked by hand, or an earlier install)
+    /// that was moved to its versioned name when another version was installed; its files are
+    /// recorded as found then.
+    Adopted,
+}
+
+/// Who did something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub uid: u32,
+    pub user: Option<String>,
+    /// The user behind `sudo`, when there was one.
+    pub sudo_user: Option<String>,
+    pub host: String,
+}
+
+impl Actor {
+    /// The user running this process.
+    pub fn current() -> Actor {
+        let uid = rustix::process::geteuid().as_raw();
+        let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        let sudo_user = std::env::var("SUDO_USER").ok().filter(|s| !s.is_empty());
+        Actor { uid, user: user_name(uid), sudo_user, host }
+    }
+}
+
+/// The name of `uid` from /etc/passwd (a static binary has no NSS).
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id = f.nth(1)?;
+        (id.parse::<u32>().ok()? == uid).then(|| name.to_string())
+    })
+}
+
+/// The installer a tree came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallerInfo {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub len: u64,
+    pub target: String,
+    pub signer_key_id: String,
+    /// The trust source that accepted the signer (a key file, the host directory, compiled in).
+    pub signer_trusted_by: String,
+}
+
+/// Something this tool added to the shell environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EnvRecord {
+    /// A whole file of ours (profile.d/go.sh, ~/.config/go-offline/env, the fish script).
+    Script { path: PathBuf, sha256: String },
+    /// One line appended to a user's rc file; `newline_added` when a newline was put before it
+    /// because the file did not end with one.
+    Line { path: PathBuf, line: String, newline_added: bool },
+}
+
+impl EnvRecord {
+    pub fn path(&self) -> &Path {
+        match self {
+            EnvRecord::Script { path, .. } | EnvRecord::Line { path, .. } => path,
+        }
+    }
+}
+
+/// One installed (or adopted) version tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub format: u32,
+    /// Unique id of the install that wrote this receipt (also in the host log).
+    pub id: String,
+    pub go_version: String,
+    pub goos: String,
+    pub goarch: String,
+    /// Name of the tree in the prefix (`go-1.27.3`).
+    pub tree: String,
+    pub origin: Origin,
+    /// Seconds since the epoch.
+    pub installed_at: u64,
+    pub installed_by: Actor,
+    /// `None` for adopted trees.
+    pub installer: Option<InstallerInfo>,
+    /// The environment as it was set up by this install.
+    pub env: Vec<EnvRecord>,
+    /// Every entry of the tree, as the signed manifest lists it (or as found, when adopted).
+    pub files: Vec<Entry>,
+}
+
+impl Receipt {
+    /// A receipt with a fresh id and the current time and user.
+    pub fn new(go_version: &str, goos: &str, goarch: &str, tree: &str, origin: Origin, files: Vec<Entry>) -> Receipt {
+        Receipt {
+            format: RECEIPT_FORMAT,
+            id: new_id(),
+            go_version: go_version.into(),
+            goos: goos.into(),
+            goarch: goarch.into(),
+            tree: tree.into(),
+            origin,
+            installed_at: now(),
+            installed_by: Actor::current(),
+            installer: None,
+            env: Vec::new(),
+            files,
+        }
+    }
+}
+
+/// What the prefix remembers between commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub format: u32,
+    /// The version that was active before the last switch, for `rollback`.
+    pub previous: Option<String>,
+    /// The last switch was a rollback: a second rollback does nothing.
+    pub rolled_back: bool,
+    /// Every environment file and line this tool added for the prefix (removed by `uninstall --all`).
+    pub env: Vec<EnvRecord>,
+}
+
+impl State {
+    /// Adds environment records not yet listed (the first record of a path and kind wins, so
+    /// `newline_added` stays what the first install did).
+    pub fn add_env(&mut self, records: &[EnvRecord]) {
+        for r in records {
+            let known =
+                self.env.iter().any(|e| e.path() == r.path() && std::mem::discriminant(e) == std::mem::discriminant(r));
+            if !known {
+                self.env.push(r.clone());
+            }
+        }
+    }
+}
+
+/// One line of the host log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// Unique per action; a receipt's id for installs.
+    pub id: String,
+    /// Seconds since the epoch.
+    pub time: u64,
+    /// `install`, `adopt`, `use`, `rollback`, `uninstall`.
+    pub action: String,
+    pub prefix: PathBuf,
+    pub go_version: Option<String>,
+    /// The active version before the action.
+    pub previous: Option<String>,
+    pub installer_sha256: Option<String>,
+    pub signer_key_id: Option<String>,
+    pub by: Actor,
+}
+
+impl LogRecord {
+    pub fn new(action: &str, prefix: &Path, go_version: Option<&str>, previous: Option<&str>) -> LogRecord {
+        LogRecord {
+            id: new_id(),
+            time: now(),
+            action: action.into(),
+            prefix: prefix.into(),
+            go_version: go_version.map(Into::into),
+            previous: previous.map(Into::into),
+            installer_sha256: None,
+            signer_key_id: None,
+            by: Actor::current(),
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// A 128-bit id from the time, pid and a counter, hashed.
+pub fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = Sha256::new();
+    h.update(format!("{nanos}.{}.{n}", std::process::id()));
+    if let Ok(mut f) = fs::File::open("/proc/sys/kernel/random/uuid") {
+        let mut s = String::new();
+        let _ = f.read_to_string(&mut s);
+        h.update(s);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// `2026-11-26T01:02:03Z` for seconds since the epoch.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// `PREFIX/.go-offline`.
+pub fn state_dir(prefix: &Path) -> PathBuf {
+    prefix.join(STATE_DIR)
+}
+
+/// Path of the receipt of tree `tree`.
+pub fn receipt_path(prefix: &Path, tree: &str) -> PathBuf {
+    state_dir(prefix).join(RECEIPTS).join(format!("{tree}.json"))
+}
+
+/// Path of the prefix state.
+pub fn state_path(prefix: &Path) -> PathBuf {
+    state_dir(prefix).join(STATE_FILE)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>, Error> {
+    let corrupt = |problem: String| Error::Destination {
+        path: path.into(),
+        problem: format!("{problem}: it is not a {what} this installer wrote; inspect it and move it away"),
+    };
+    let mut file =
+        match OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(corrupt("is a symbolic link".into()))
+            }
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+    let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+    if !meta.is_file() || meta.len() > MAX_RECEIPT_LEN {
+        return Err(corrupt("is not a regular file of a sensible size".into()));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| Error::io("read", path, e))?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(format!("cannot be parsed ({e})")))
+}
+
+/// The receipt of `tree`, if there is one.
+pub fn read_receipt(prefix: &Path, tree: &str) -> Result<Option<Receipt>, Error> {
+    let r: Option<Receipt> = read_json(&receipt_path(prefix, tree), "receipt")?;
+    match r {
+        Some(r) if r.tree != tree => Err(Error::Destination {
+            path: receipt_path(prefix, tree),
+            problem: format!("describes tree '{}', not '{tree}': move it away", r.tree),
+        }),
+        r => Ok(r),
+    }
+}
+
+/// Every receipt in the prefix, oldest Go version first.
+pub fn read_receipts(prefix: &Path) -> Result<Vec<Receipt>, Error> {
+    let dir = state_dir(prefix).join(RECEIPTS);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("list", &dir, e)),
+    };
+    let mut receipts = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| Error::io("list", &dir, e))?;
+        let name = e.file_name();
+        let Some(tree) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+        if tree.starts_with('.') {
+            continue;
+        }
+        if let Some(r) = read_receipt(prefix, tree)? {
+            receipts.push(r);
+        }
+    }
+    receipts.sort_by(|a, b| crate::version::compare(&a.go_version, &b.go_version).unwrap_or(a.tree.cmp(&b.tree)));
+    Ok(receipts)
+}
+
+/// The prefix state (default when none was written yet).
+pub fn read_state(prefix: &Path) -> Result<State, Error> {
+    Ok(read_json(&state_path(prefix), "state file")?.unwrap_or(State { format: 1, ..State::default() }))
+}
+
+/// Writes `value` as pretty JSON to `path` atomically, creating its directory (0755).
+pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_dirs_0755(dir)?;
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| Error::io("encode", path, std::io::Error::other(e)))?;
+    bytes.push(b'\n');
+    let mut tmp =
+        tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir).map_err(|e| Error::io("write in", dir, e))?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644)).map_err(|e| Error::io("write", path, e))?;
+    tmp.write_all(&bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| Error::io("write", path, e))?;
+    tmp.persist(path).map_err(|e| Error::io("write", path, e.error))?;
+    crate::journal::sync_dir(dir)
+}
+
+/// `mkdir -p` with mode 0755 for every directory it makes, whatever the umask.
+fn create_dirs_0755(dir: &Path) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs_0755(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io("create", dir, e)),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io("create", dir, e)),
+    }
+}
+
+/// The host log: `/var/log/go-offline-installer.log` for root, else under the user's state home.
+pub fn host_log_path() -> Option<PathBuf> {
+    if rustix::process::geteuid().is_root() {
+        return Some(PathBuf::from("/var/log/go-offline-installer.log"));
+    }
+    let state = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()).map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").filter(|s| !s.is_empty()).map(|h| PathBuf::from(h).join(".local/state"))
+    })?;
+    Some(state.join("go-offline-installer/log.jsonl"))
+}
+
+/// Appends `record` to the log at `path` unless a line with its id is already there.
+pub fn append_log(path: &Path, record: &LogRecord) -> Result<(), Error> {
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| Error::io("create", dir, e))?;
+    }
+    let needle = format!("\"id\":\"{}\"", record.id);
+    match fs::read_to_string(path) {
+        Ok(text) if text.lines().any(|l| l.contains(&needle)) => return Ok(()),
+        _ => {}
+    }
+    let mut line = serde_json::to_string(record).map_err(|e| Error::io("encode", path, std::io::Error::other(e)))?;
+    line.push('\n');
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| Error::io("open the host log", path, e))?;
+    f.write_all(line.as_bytes()).and_then(|()| f.sync_data()).map_err(|e| Error::io("append to the host log", path, e))
+}
+
+/// Reads the host log (for tests and `status`): one record per line, unparsable lines skipped.
+pub fn read_log(path: &Path) -> Vec<LogRecord> {
+    fs::read_to_string(path)
+        .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_795_654_923, "2026-11-26T01:02:03Z"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(rfc3339(secs), want);
+        }
+    }
+
+    #[test]
+    fn log_appends_each_id_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/log.jsonl");
+        let r = LogRecord::new("install", Path::new("/p"), Some("go1.27.3"), None);
+        append_log(&path, &r).unwrap();
+        append_log(&path, &r).unwrap();
+        let other = LogRecord::new("use", Path::new("/p"), Some("go1.26.6"), Some("go1.27.3"));
+        append_log(&path, &other).unwrap();
+        assert_eq!(read_log(&path), vec![r, other]);
+    }
+
+    #[test]
+    fn ids_differ() {
+        assert_ne!(new_id(), new_id());
+        assert_eq!(new_id().len(), 32);
+    }
+}

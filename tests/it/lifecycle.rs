@@ -1,0 +1,467 @@
+//! Lifecycle: versions side by side, switch, rollback, uninstall, drift check, adoption of a
+//! plain tree, the build check, and kill -9 during each command; with real Go 1.27.3 and 1.26.6.
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+use stub::{
+    exit,
+    failpoint::{SWITCH_POINTS, UNINSTALL_POINTS},
+};
+
+use crate::support::*;
+
+/// A lifecycle command as root: `INSTALLER ARGS... --prefix PREFIX`.
+fn lc(ctx: &TestContext, inst: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let prefix = ctx.prefix();
+    let mut all = args.to_vec();
+    all.extend(["--prefix", prefix.to_str().unwrap()]);
+    ctx.run_root(inst, &all, None, envs)
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_str(stdout(out).trim()).unwrap_or_else(|e| panic!("not one JSON document ({e}): {}", stdout(out)))
+}
+
+fn go_version(ctx: &TestContext) -> String {
+    stdout(&ok(Command::new(ctx.goroot().join("bin/go")).arg("version").env_clear()))
+}
+
+fn sha256_file(p: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(fs::read(p).unwrap()))
+}
+
+/// JSON results with what differs from run to run (ids, times, digests of the installer and of
+/// files naming the scratch paths, the host name) replaced by placeholders, and the context's
+/// directory by `$CTX`.
+fn normalize(v: &Value, ctx: &TestContext) -> Value {
+    const VOLATILE: &[&str] = &[
+        "receipt_id",
+        "log_id",
+        "installer_sha256",
+        "installed_at",
+        "installed_by",
+        "sha256",
+        "id",
+        "pid",
+        "signer_key_id",
+    ];
+    let root = ctx.root.path().to_str().unwrap();
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = if VOLATILE.contains(&k.as_str()) && !v.is_null() {
+                        Value::String(format!("<{k}>"))
+                    } else {
+                        normalize(v, ctx)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|v| normalize(v, ctx)).collect()),
+        Value::String(s) => Value::String(s.replace(root, "$CTX")),
+        other => other.clone(),
+    }
+}
+
+/// Compares `got` with the stored snapshot `name` (tests/it/snapshots/NAME.json), or rewrites
+/// it under UPDATE_SNAPSHOTS=1.
+fn check_snapshot(name: &str, got: &Value) {
+    let path = workspace().join("tests/it/snapshots").join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(got).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}; run the test with UPDATE_SNAPSHOTS=1 and review the file", path.display())
+    });
+    assert!(
+        want == text,
+        "--json output differs from {} (if intended, rerun with UPDATE_SNAPSHOTS=1 and review the diff):\n{text}",
+        path.display()
+    );
+}
+
+/// The whole life of two versions as root, each command's --json result kept as a snapshot.
+#[test]
+fn two_versions_switch_rollback_drift_uninstall() {
+    let ctx = TestContext::new();
+    let newer = ctx.copy_installer(&installer("amd64"), "newer");
+    let older = ctx.copy_installer(&older_installer(), "older");
+    let key = release_key();
+    let mut results = Vec::new();
+    let mut record = |step: &str, out: &Output, want: i32| -> Value {
+        assert_eq!(code(out), want, "{step}: {}", stderr(out));
+        let v = json(out);
+        results.push(serde_json::json!({ "step": step, "exit": want, "result": normalize(&v, &ctx) }));
+        v
+    };
+
+    let out = ctx.install_root(&newer, key, &["--json"]);
+    let r = record("install newer", &out, 0);
+    assert_eq!((r["install_action"].as_str(), r["active_version"].as_str()), (Some("installed"), Some(GO_VERSION)));
+    let installed_once = ctx.snapshot();
+    let out = ctx.install_root(&older, key, &["--json"]);
+    let r = record("install older without --allow-downgrade", &out, exit::DOWNGRADE);
+    assert_eq!(r["error"]["kind"], "downgrade");
+    assert_eq!(ctx.snapshot(), installed_once, "a refused downgrade changes nothing");
+    let out = ctx.install_root(&older, key, &["--allow-downgrade", "--json"]);
+    let r = record("install older", &out, 0);
+    assert_eq!(r["previous_version"], GO_VERSION);
+    // Side by side: both trees, the link on the older one.
+    assert!(ctx.tree(GO_VERSION).join("bin/go").exists() && ctx.tree(OLDER_GO_VERSION).join("bin/go").exists());
+    assert_eq!(fs::read_link(ctx.goroot()).unwrap(), Path::new("go-1.26.6"));
+    assert!(go_version(&ctx).starts_with(&format!("go version {OLDER_GO_VERSION} ")));
+
+    let r = record("status", &lc(&ctx, &newer, &["status", "--json"], &[]), 0);
+    assert_eq!(r["active_version"], OLDER_GO_VERSION);
+    let versions = r["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1]["go_version"], GO_VERSION);
+    assert_eq!(versions[1]["installer_sha256"], sha256_file(&newer), "the receipt names the installer file");
+    assert_eq!(versions[1]["signer_key_id"], key.id);
+    assert_eq!(versions[0]["active"], true);
+    // Human status shows the same.
+    let human =
+        stdout(&ok(&mut ctx.root_command(&newer, &["status", "--prefix", ctx.prefix().to_str().unwrap()], None, &[])));
+    assert!(human.contains(&format!("* {OLDER_GO_VERSION}")) && human.contains(&key.id), "{human}");
+
+    // use: atomic switch; twice is once.
+    let r = record("use newer", &lc(&ctx, &newer, &["use", "1.27.3", "--json"], &[]), 0);
+    assert_eq!((r["changed"].as_bool(), r["active_version"].as_str()), (Some(true), Some(GO_VERSION)));
+    assert!(go_version(&ctx).starts_with(&format!("go version {GO_VERSION} ")));
+    let switched = ctx.snapshot();
+    let r = record("use newer again", &lc(&ctx, &newer, &["use", "go1.27.3", "--json"], &[]), 0);
+    assert_eq!(r["changed"], false);
+    assert_eq!(ctx.snapshot(), switched);
+    record("use a version not installed", &lc(&ctx, &newer, &["use", "1.20.1", "--json"], &[]), exit::NOT_INSTALLED);
+
+    // rollback: back to the older one; twice is once.
+    let r = record("rollback", &lc(&ctx, &newer, &["rollback", "--json"], &[]), 0);
+    assert_eq!(
+        (r["active_version"].as_str(), r["previous_version"].as_str()),
+        (Some(OLDER_GO_VERSION), Some(GO_VERSION))
+    );
+    let rolled = ctx.snapshot();
+    let r = record("rollback again", &lc(&ctx, &newer, &["rollback", "--json"], &[]), 0);
+    assert_eq!(r["changed"], false);
+    assert_eq!(ctx.snapshot(), rolled);
+    assert!(go_version(&ctx).starts_with(&format!("go version {OLDER_GO_VERSION} ")));
+
+    // verify-installed: clean, then after deleting, editing (longer, and same size), adding,
+    // chmod-ing files of the newer tree.
+    record("verify-installed", &lc(&ctx, &newer, &["verify-installed", "--json"], &[]), 0);
+    let tree = ctx.tree(GO_VERSION);
+    fs::remove_file(tree.join("src/fmt/print.go")).unwrap();
+    fs::write(tree.join("src/fmt/doc.go"), fs::read_to_string(tree.join("src/fmt/doc.go")).unwrap() + "// edited\n")
+        .unwrap();
+    let mut gofmt = fs::read(tree.join("bin/gofmt")).unwrap();
+    gofmt[1000] ^= 0xff;
+    fs::write(tree.join("bin/gofmt"), gofmt).unwrap();
+    fs::write(tree.join("src/fmt/extra.go"), "package fmt\n").unwrap();
+    fs::set_permissions(tree.join("src/fmt/format.go"), fs::Permissions::from_mode(0o600)).unwrap();
+    let r =
+        record("verify-installed after drift", &lc(&ctx, &newer, &["verify-installed", "--json"], &[]), exit::DRIFT);
+    let diffs: Vec<(String, String)> = r["versions"][1]["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["path"].as_str().unwrap().to_string(), d["flags"].as_str().unwrap().to_string()))
+        .collect();
+    let want = [
+        ("go-1.27.3/bin/gofmt", "..5.."),
+        ("go-1.27.3/src/fmt/doc.go", "S.5.."),
+        ("go-1.27.3/src/fmt/format.go", ".M..."),
+        ("go-1.27.3/src/fmt/print.go", "missing"),
+        ("go-1.27.3/src/fmt/extra.go", "extra"),
+    ];
+    assert_eq!(diffs, want.map(|(p, f)| (p.to_string(), f.to_string())));
+    assert_eq!(r["versions"][0]["ok"], true, "the older tree is untouched");
+    record("verify-installed older", &lc(&ctx, &newer, &["verify-installed", "1.26.6", "--json"], &[]), 0);
+    // The human form is rpm -V's: flags, then the path; exit 23.
+    let out = lc(&ctx, &newer, &["verify-installed", "1.27.3"], &[]);
+    assert_eq!(code(&out), exit::DRIFT);
+    assert!(stdout(&out).contains("S.5..    go-1.27.3/src/fmt/doc.go"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("missing  go-1.27.3/src/fmt/print.go"), "{}", stdout(&out));
+
+    // Installing the newer version again replaces the drifted tree by the signed one.
+    let r = record("install newer over its drifted tree", &ctx.install_root(&newer, key, &["--json"]), 0);
+    assert_eq!(r["install_action"], "reinstalled");
+    record("verify-installed after reinstall", &lc(&ctx, &newer, &["verify-installed", "--json"], &[]), 0);
+
+    // uninstall: not the active one while another is there; the other one, once.
+    let before = ctx.snapshot();
+    record(
+        "uninstall the active version",
+        &lc(&ctx, &newer, &["uninstall", "1.27.3", "--yes", "--json"], &[]),
+        exit::IN_USE,
+    );
+    assert_eq!(ctx.snapshot(), before);
+    let r = record("uninstall older", &lc(&ctx, &newer, &["uninstall", "1.26.6", "--yes", "--json"], &[]), 0);
+    assert_eq!(r["removed"], serde_json::json!([OLDER_GO_VERSION]));
+    assert!(!ctx.tree(OLDER_GO_VERSION).exists());
+    let after = ctx.snapshot();
+    let r = record("uninstall older again", &lc(&ctx, &newer, &["uninstall", "1.26.6", "--yes", "--json"], &[]), 0);
+    assert_eq!(r["changed"], false);
+    assert_eq!(ctx.snapshot(), after);
+    record("rollback with nothing to go back to", &lc(&ctx, &newer, &["rollback", "--json"], &[]), exit::NOT_INSTALLED);
+
+    // uninstall --all: the link, the tree, profile.d/go.sh and the receipts go; a file of the
+    // operator's in the tree stays.
+    fs::write(tree.join("operator-notes.txt"), "mine\n").unwrap();
+    let r = record("uninstall --all", &lc(&ctx, &newer, &["uninstall", "--all", "--yes", "--json"], &[]), 0);
+    assert_eq!(r["kept"], serde_json::json!(["go-1.27.3/operator-notes.txt (not listed in the receipt)"]));
+    let left: Vec<String> = walk(&ctx.prefix());
+    assert_eq!(left, ["go-1.27.3", "go-1.27.3/operator-notes.txt"]);
+    assert!(!ctx.etc().join("profile.d/go.sh").exists());
+    let r = record("uninstall --all again", &lc(&ctx, &newer, &["uninstall", "--all", "--yes", "--json"], &[]), 0);
+    assert_eq!(r["changed"], false);
+
+    // The host log says who did what, once per action.
+    let log: Vec<Value> =
+        fs::read_to_string(ctx.host_log()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let actions: Vec<(&str, &str)> =
+        log.iter().map(|l| (l["action"].as_str().unwrap(), l["go_version"].as_str().unwrap_or(""))).collect();
+    assert_eq!(
+        actions,
+        [
+            ("install", GO_VERSION),
+            ("install", OLDER_GO_VERSION),
+            ("use", GO_VERSION),
+            ("rollback", OLDER_GO_VERSION),
+            ("install", GO_VERSION),
+            ("uninstall", OLDER_GO_VERSION),
+            ("uninstall", GO_VERSION),
+        ]
+    );
+    assert!(log.iter().all(|l| l["by"]["user"] == "root"));
+    assert_eq!(log[0]["installer_sha256"], sha256_file(&newer));
+    check_snapshot("lifecycle", &Value::Array(results));
+}
+
+/// Every path under `root`, relative, sorted.
+fn walk(root: &Path) -> Vec<String> {
+    let out = ok(Command::new("find").arg(root).args(["-mindepth", "1", "-printf", "%P\n"]));
+    let mut v: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// A user's install, with their own edits around our rc lines: `uninstall --all` removes our
+/// lines and scripts and nothing else, byte for byte.
+#[test]
+fn uninstall_all_keeps_the_users_rc_edits() {
+    let ctx = TestContext::new();
+    let newer = ctx.copy_installer(&installer("amd64"), "newer");
+    let older = ctx.copy_installer(&older_installer(), "older");
+    let key_copy = ctx.path("bin/release.pub");
+    fs::copy(&release_key().public, &key_copy).unwrap();
+    let home = ctx.home();
+    fs::write(home.join(".bashrc"), "# my bashrc\nexport EDITOR=vi").unwrap(); // no final newline
+    fs::write(home.join(".zshrc"), "setopt nobeep").unwrap(); // no final newline, no later edits
+    fs::write(home.join(".profile"), "# my profile\n").unwrap();
+    ctx.chown_to_nobody();
+    let k = key_copy.to_str().unwrap();
+    for (inst, extra) in [(&newer, None), (&older, Some("--allow-downgrade"))] {
+        let mut args = vec!["--yes", "--no-build-check", "--trusted-key", k];
+        args.extend(extra);
+        let out = ctx.run_user(inst, &args, &[("SHELL", "/bin/bash")]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let line = stub::env::source_line();
+    assert_eq!(fs::read_to_string(home.join(".bashrc")).unwrap(), format!("# my bashrc\nexport EDITOR=vi\n{line}\n"));
+    // The user edits around our lines afterwards.
+    let append = |name: &str, text: &str| {
+        let p = home.join(name);
+        fs::write(&p, fs::read_to_string(&p).unwrap() + text).unwrap();
+    };
+    append(".bashrc", "alias ll='ls -l'\n");
+    append(".profile", "export FOO=1\n");
+    fs::write(home.join(".profile"), format!("# edited by me\n{}", fs::read_to_string(home.join(".profile")).unwrap()))
+        .unwrap();
+    let status = json(&ctx.run_user(&newer, &["status", "--json"], &[]));
+    assert_eq!(status["versions"].as_array().unwrap().len(), 2, "{status}");
+
+    let out = ctx.run_user(&newer, &["uninstall", "--all", "--yes", "--json"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(home.join(".bashrc")).unwrap(), "# my bashrc\nexport EDITOR=vi\nalias ll='ls -l'\n");
+    assert_eq!(fs::read_to_string(home.join(".zshrc")).unwrap(), "setopt nobeep");
+    assert_eq!(fs::read_to_string(home.join(".profile")).unwrap(), "# edited by me\n# my profile\nexport FOO=1\n");
+    assert!(!home.join(".config/go-offline").exists(), "our env script and its directory are gone");
+    let local = home.join(".local");
+    assert!(!local.join("go").exists() && !local.join("go-1.27.3").exists() && !local.join(".go-offline").exists());
+    // The user's own host log (under ~/.local/state) keeps the record.
+    let log = fs::read_to_string(local.join("state/go-offline-installer/log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3, "{log}");
+}
+
+/// A plain tree from the official tarball at PREFIX/go is adopted, byte for byte, when another
+/// version is installed; a crash in the middle puts it back.
+#[test]
+fn a_plain_official_tree_is_adopted_not_destroyed() {
+    let ctx = TestContext::new();
+    let newer = ctx.copy_installer(&installer("amd64"), "newer");
+    let (_, fp_older) = failpoint_lifecycle_installers();
+    let older = ctx.copy_installer(fp_older, "older");
+    ok(Command::new("tar").arg("-C").arg(ctx.prefix()).arg("-xzf").arg(go_tarball("amd64")));
+    let plain = tree_hash(&ctx.goroot());
+    let untouched = ctx.snapshot();
+
+    // The same version as the plain tree: nothing to do.
+    let r = json(&ctx.install_root(&newer, release_key(), &["--json"]));
+    assert_eq!(r["changed"], false, "{r}");
+    assert_eq!(ctx.snapshot(), untouched);
+    let s = json(&lc(&ctx, &newer, &["status", "--json"], &[]));
+    assert_eq!(s["unmanaged"], serde_json::json!([ctx.goroot()]), "{s}");
+    // A switch needs a managed prefix.
+    assert_eq!(code(&lc(&ctx, &newer, &["use", "1.27.3"], &[])), exit::NOT_INSTALLED);
+
+    // Killed just after the link took the plain tree's place: recovery puts it back.
+    let out = run(&mut ctx.install_command(
+        &older,
+        release_key(),
+        &["--allow-downgrade"],
+        &[("GO_OFFLINE_FAILPOINT", "activated")],
+    ));
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{}", stderr(&out));
+    let out = lc(&ctx, &newer, &["--recover"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ctx.snapshot(), untouched, "the plain tree is back at go/, byte for byte");
+
+    let r = json(&ctx.install_root(&older, release_key(), &["--allow-downgrade", "--json"]));
+    assert_eq!(r["adopted"], "go-1.27.3", "{r}");
+    assert_eq!(tree_hash(&ctx.tree(GO_VERSION)), plain, "adopted untouched");
+    let s = json(&lc(&ctx, &newer, &["status", "--json"], &[]));
+    let origins: Vec<(&str, &str)> = s["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["go_version"].as_str().unwrap(), v["origin"].as_str().unwrap()))
+        .collect();
+    assert_eq!(origins, [(OLDER_GO_VERSION, "installed"), (GO_VERSION, "adopted")]);
+    assert_eq!(code(&lc(&ctx, &newer, &["verify-installed"], &[])), 0);
+    let r = json(&lc(&ctx, &newer, &["rollback", "--json"], &[]));
+    assert_eq!(r["active_version"], GO_VERSION, "{r}");
+    assert!(go_version(&ctx).starts_with(&format!("go version {GO_VERSION} ")));
+    let out = lc(&ctx, &newer, &["uninstall", "--all", "--yes"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(walk(&ctx.prefix()), Vec::<String>::new());
+}
+
+/// A Go whose `go version` works but whose compiler does not: the build check refuses it and the
+/// previous Go and environment are back, byte for byte.
+#[test]
+fn a_failing_build_check_rolls_back() {
+    let ctx = TestContext::new();
+    let good = ctx.copy_installer(&installer("amd64"), "good");
+    let src = ctx.path("src");
+    fs::create_dir(&src).unwrap();
+    ok(Command::new("tar").arg("-C").arg(&src).arg("-xzf").arg(go_tarball("amd64")));
+    let compile = src.join("go/pkg/tool/linux_amd64/compile");
+    fs::write(&compile, "#!/bin/sh\necho 'compile: broken on purpose' >&2\nexit 3\n").unwrap();
+    let broken = ctx.path("bin/broken");
+    let out =
+        build_with(&src.join("go"), &release_key().private, &broken, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = ctx.install_root(&good, release_key(), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let before = ctx.snapshot();
+    ctx.build_check.set(true);
+    let out = ctx.install_root(&broken, release_key(), &["--force"]);
+    assert_eq!(code(&out), exit::CHECK_FAILED, "{}", stderr(&out));
+    assert!(stderr(&out).contains("building hello world with the new Go failed"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("broken on purpose"), "{}", stderr(&out));
+    assert_eq!(ctx.snapshot(), before);
+    assert!(ctx.staging_dirs().is_empty(), "{:?}", ctx.staging_dirs());
+    // And as the first install: nothing is left at all.
+    let fresh = TestContext::new();
+    fresh.build_check.set(true);
+    let broken = fresh.copy_installer(&broken, "broken");
+    let before = fresh.snapshot();
+    let out = fresh.install_root(&broken, release_key(), &[]);
+    assert_eq!(code(&out), exit::CHECK_FAILED, "{}", stderr(&out));
+    assert_eq!(fresh.snapshot(), before);
+}
+
+/// Two versions installed (on the crash-test stub): kill -9 at every point of `use`, `rollback`
+/// and `uninstall`. After recovery the machine is exactly as before the command or exactly as
+/// after it, and running the command again ends exactly as after it.
+#[test]
+fn kill_during_use_rollback_and_uninstall_then_recover() {
+    let ctx = TestContext::new();
+    let (fp_newer, fp_older) = failpoint_lifecycle_installers();
+    let newer = ctx.copy_installer(fp_newer, "newer");
+    let older = ctx.copy_installer(fp_older, "older");
+    let install = |inst: &PathBuf, extra: &[&str]| {
+        let out = ctx.install_root(inst, release_key(), extra);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    };
+    let cmd = |args: &[&str], envs: &[(&str, &str)]| lc(&ctx, &newer, args, envs);
+    install(&newer, &[]);
+    install(&older, &["--allow-downgrade"]);
+    let start = ctx.snapshot(); // older active, newer previous
+    let back_to_start = || {
+        assert_eq!(code(&cmd(&["use", "1.26.6"], &[])), 0);
+        assert_eq!(ctx.snapshot(), start, "the start state is reached again");
+    };
+    let recover = |case: &str| {
+        let out = cmd(&["--recover", "--json"], &[]);
+        assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
+        let again = cmd(&["--recover"], &[]);
+        assert!(stdout(&again).starts_with("nothing to recover"), "{case}: recovery is done in one run");
+        assert!(ctx.staging_dirs().is_empty(), "{case}: left {:?}", ctx.staging_dirs());
+    };
+
+    let mut kills = 0;
+    for (args, points) in [(&["use", "1.27.3"][..], SWITCH_POINTS), (&["rollback"][..], SWITCH_POINTS)] {
+        assert_eq!(code(&cmd(args, &[])), 0);
+        let done = ctx.snapshot();
+        back_to_start();
+        for point in points {
+            let case = format!("{} at {point}", args.join(" "));
+            let out = cmd(args, &[("GO_OFFLINE_FAILPOINT", point)]);
+            assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{case}: {}", stderr(&out));
+            kills += 1;
+            recover(&case);
+            let committed =
+                points.iter().position(|p| p == point) >= points.iter().position(|p| *p == "journal-committing");
+            assert_eq!(ctx.snapshot(), if committed { done.clone() } else { start.clone() }, "{case}");
+            let out = cmd(args, &[]);
+            assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
+            assert_eq!(ctx.snapshot(), done, "{case}: the command run again ends as if run once");
+            back_to_start();
+        }
+    }
+    // uninstall runs forward: every crash is finished by recovery.
+    assert_eq!(code(&cmd(&["uninstall", "1.27.3", "--yes"], &[])), 0);
+    let done = ctx.snapshot();
+    let reinstall = || {
+        install(&newer, &[]);
+        back_to_start();
+    };
+    reinstall();
+    for point in UNINSTALL_POINTS {
+        let case = format!("uninstall at {point}");
+        let out = cmd(&["uninstall", "1.27.3", "--yes"], &[("GO_OFFLINE_FAILPOINT", point)]);
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{case}: {}", stderr(&out));
+        kills += 1;
+        recover(&case);
+        assert_eq!(ctx.snapshot(), done, "{case}");
+        let r = json(&cmd(&["uninstall", "1.27.3", "--yes", "--json"], &[]));
+        assert_eq!(r["changed"], false, "{case}: {r}");
+        reinstall();
+    }
+    eprintln!("kill -9 during use, rollback and uninstall: {kills} kills, every one recovered");
+    assert_eq!(kills, 2 * SWITCH_POINTS.len() + UNINSTALL_POINTS.len());
+}
