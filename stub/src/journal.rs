@@ -22,9 +22,9 @@
 //! alone, so every recovery step is idempotent and can itself be interrupted and re-run.
 
 use std::{
-    fs::{self, File, OpenOptions},
-    io::{ErrorKind, Read, Write},
-    os::unix::fs::{MetadataExt, OpenOptionsExt},
+    fs::{self, File},
+    io::{ErrorKind, Write},
+    os::unix::fs::MetadataExt,
     path::{Component, Path, PathBuf},
 };
 
@@ -248,30 +248,14 @@ fn journal_path(prefix: &Path) -> PathBuf {
     prefix.join(JOURNAL_NAME)
 }
 
-/// Reads the journal of `prefix`, if an install there was interrupted.
+/// Reads the journal of `prefix`, if a command there was interrupted.
 pub fn read(prefix: &Path) -> Result<Option<Journal>, Error> {
     let path = journal_path(prefix);
     let corrupt = |problem: String| Error::Destination {
         path: path.clone(),
         problem: format!("{problem}: it is not a journal this installer wrote; inspect it, move it away and run again"),
     };
-    // O_NOFOLLOW: a symlink planted at the journal's name is refused, never followed.
-    let mut file =
-        match OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-                return Err(corrupt("is a symbolic link".into()))
-            }
-            Err(e) => return Err(Error::io("read the install journal", &path, e)),
-        };
-    let meta = file.metadata().map_err(|e| Error::io("inspect", &path, e))?;
-    if !meta.is_file() || meta.len() > MAX_JOURNAL_LEN {
-        return Err(corrupt("is not a regular file of journal size".into()));
-    }
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|e| Error::io("read the install journal", &path, e))?;
-    let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("cannot be parsed ({e})")))?;
+    let Some(journal) = receipt::read_json::<Journal>(&path, "journal", MAX_JOURNAL_LEN)? else { return Ok(None) };
     if !(1..=JOURNAL_FORMAT).contains(&journal.format) {
         return Err(corrupt(format!("has format {}", journal.format)));
     }

@@ -12,7 +12,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs::{self, File},
-    io::{ErrorKind, Read},
+    io::ErrorKind,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
@@ -608,17 +608,7 @@ fn flags(problems: &[&str]) -> String {
 }
 
 fn sha256_file(p: &Path) -> Result<String, Error> {
-    let mut f = File::open(p).map_err(|e| Error::io("read", p, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io("read", p, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    File::open(p).and_then(crate::verify::sha256_reader).map_err(|e| Error::io("read", p, e))
 }
 
 /// The entries of a tree as found (for adopting a plain tree): parents before children, files

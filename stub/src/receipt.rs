@@ -269,10 +269,13 @@ pub fn state_path(prefix: &Path) -> PathBuf {
     state_dir(prefix).join(STATE_FILE)
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>, Error> {
+/// Reads a JSON file this installer wrote (journal, receipt, state), if it exists. A symlink at
+/// its name is refused, never followed (`O_NOFOLLOW`), as are a non-regular file, one longer
+/// than `max_len`, and one that does not parse.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str, max_len: u64) -> Result<Option<T>, Error> {
     let corrupt = |problem: String| Error::Destination {
         path: path.into(),
-        problem: format!("{problem}: it is not a {what} this installer wrote; inspect it and move it away"),
+        problem: format!("{problem}: it is not a {what} this installer wrote; inspect it, move it away and run again"),
     };
     let mut file =
         match OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path) {
@@ -284,8 +287,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
             Err(e) => return Err(Error::io("read", path, e)),
         };
     let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
-    if !meta.is_file() || meta.len() > MAX_RECEIPT_LEN {
-        return Err(corrupt("is not a regular file of a sensible size".into()));
+    if !meta.is_file() || meta.len() > max_len {
+        return Err(corrupt(format!("is not a regular file of {what} size")));
     }
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(|e| Error::io("read", path, e))?;
@@ -294,7 +297,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
 
 /// The receipt of `tree`, if there is one.
 pub fn read_receipt(prefix: &Path, tree: &str) -> Result<Option<Receipt>, Error> {
-    let r: Option<Receipt> = read_json(&receipt_path(prefix, tree), "receipt")?;
+    let r: Option<Receipt> = read_json(&receipt_path(prefix, tree), "receipt", MAX_RECEIPT_LEN)?;
     match r {
         Some(r) if r.tree != tree => Err(Error::Destination {
             path: receipt_path(prefix, tree),
@@ -330,7 +333,8 @@ pub fn read_receipts(prefix: &Path) -> Result<Vec<Receipt>, Error> {
 
 /// The prefix state (default when none was written yet).
 pub fn read_state(prefix: &Path) -> Result<State, Error> {
-    Ok(read_json(&state_path(prefix), "state file")?.unwrap_or(State { format: 1, ..State::default() }))
+    Ok(read_json(&state_path(prefix), "state file", MAX_RECEIPT_LEN)?
+        .unwrap_or(State { format: 1, ..State::default() }))
 }
 
 /// Writes `value` as pretty JSON to `path` atomically, creating its directory (0755).
