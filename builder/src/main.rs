@@ -2,7 +2,7 @@
 
 use std::{fs::File, path::PathBuf, process::ExitCode};
 
-use builder::{BuildOptions, DEFAULT_LEVEL};
+use builder::{BuildOptions, DEFAULT_FRAMES, DEFAULT_LEVEL};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use stub::{
@@ -58,6 +58,10 @@ enum Command {
         /// Compression threads [default: all cores]. The output does not depend on it.
         #[arg(long, default_value_t = 0)]
         threads: u32,
+        /// Split the payload into this many independent zstd frames (whole tar entries each), so
+        /// the installer extracts them on that many cores at once; 1 compresses best.
+        #[arg(long, default_value_t = DEFAULT_FRAMES, value_parser = clap::value_parser!(u32).range(1..=256))]
+        frames: u32,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -110,7 +114,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Build { go, key, target, stub, output, go_env, level, threads, json } => {
+        Command::Build { go, key, target, stub, output, go_env, level, threads, frames, json } => {
             let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
                 Ok(v) => Some(
                     v.trim()
@@ -119,7 +123,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ),
                 Err(_) => None,
             };
-            let opts = BuildOptions { go, key, target, stub, output, go_env, level, threads, source_date_epoch };
+            let opts =
+                BuildOptions { go, key, target, stub, output, go_env, level, threads, frames, source_date_epoch };
             let s = builder::build(&opts).map_err(build_err)?;
             if json {
                 println!("{}", serde_json::to_string(&s).unwrap_or_default());

@@ -274,6 +274,7 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
             sha256: sha256_hex(&payload),
             uncompressed_len: tar.len() as u64,
             window_log: stub::manifest::MAX_WINDOW_LOG,
+            frames: None,
         },
         source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), sha256: None },
         go_env: [("GOPROXY".to_string(), "off".to_string())].into(),

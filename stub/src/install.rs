@@ -26,12 +26,12 @@
 //! whole.
 
 use std::{
-    cell::Cell,
     cmp::Ordering,
     fs::{self, DirBuilder, File},
     os::unix::fs::{DirBuilderExt, PermissionsExt},
     path::{Path, PathBuf},
     process::Command,
+    sync::atomic::{AtomicU64, Ordering as AtomicOrdering},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -274,10 +274,9 @@ fn install_in_prefix(
     let steps = (|| {
         failpoint::hit("staging-created");
         let half = m.files_size() / 2;
-        let written = Cell::new(0u64);
+        let written = AtomicU64::new(0);
         let tick = |n: u64| {
-            let before = written.get();
-            written.set(before + n);
+            let before = written.fetch_add(n, AtomicOrdering::Relaxed);
             if before <= half && before + n > half {
                 failpoint::hit("extracting");
             }

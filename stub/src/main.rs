@@ -274,7 +274,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
     say(&format!("installing {plan}"));
 
-    let bar = progress_bar(cli, m.files_size());
+    let bar = (!cli.quiet && !cli.json && io::stderr().is_terminal()).then(|| Progress::new(m.files_size()));
     let tick = |n: u64| {
         if let Some(b) = &bar {
             b.inc(n)
@@ -292,7 +292,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
     };
     let report = install::install(&installer, &file, &config, &tick)?;
     if let Some(b) = bar {
-        b.finish_and_clear();
+        b.clear();
     }
     if let Some(r) = &report.recovered {
         say(&describe_recovery(r));
@@ -394,17 +394,50 @@ fn confirm_action(what: &str) -> Result<(), Error> {
     }
 }
 
-fn progress_bar(cli: &Cli, total: u64) -> Option<indicatif::ProgressBar> {
-    if cli.quiet || cli.json || !io::stderr().is_terminal() {
-        return None;
+/// A one-line progress bar on stderr (a terminal), redrawn at most ten times a second; fed from
+/// the extraction threads.
+struct Progress {
+    total: u64,
+    done: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        Progress {
+            total: total.max(1),
+            done: Default::default(),
+            started: std::time::Instant::now(),
+            last: Default::default(),
+        }
     }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}")
-    {
-        bar.set_style(style.progress_chars("=> "));
+
+    fn inc(&self, n: u64) {
+        use std::sync::atomic::Ordering;
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        let Ok(mut last) = self.last.try_lock() else { return };
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t).as_millis() < 100) {
+            return;
+        }
+        *last = Some(now);
+        let frac = (done as f64 / self.total as f64).min(1.0);
+        let filled = (frac * 40.0) as usize;
+        let mib = |b: u64| b as f64 / 1048576.0;
+        let rate = mib(done) / self.started.elapsed().as_secs_f64().max(1e-3);
+        eprint!(
+            "\r[{}>{}] {:.0}/{:.0} MiB {rate:.0} MiB/s",
+            "=".repeat(filled),
+            " ".repeat(40 - filled.min(40)),
+            mib(done),
+            mib(self.total)
+        );
     }
-    Some(bar)
+
+    fn clear(&self) {
+        eprint!("\r{}\r", " ".repeat(80));
+    }
 }
 
 fn result_json(

@@ -71,7 +71,29 @@ pub struct Payload {
     pub uncompressed_len: u64,
     /// zstd window log used by the encoder; the decoder refuses a larger window.
     pub window_log: u32,
+    /// The payload as independent zstd frames, each holding whole tar entries (the next
+    /// `entries` of `files`), so that several threads can each extract one. Absent: one frame
+    /// holding every entry. The frames' decompressed streams, concatenated, are one tar stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<Vec<Frame>>,
 }
+
+/// One independently decodable part of the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Frame {
+    /// Compressed length; frames follow each other in the payload region.
+    pub len: u64,
+    /// sha256 of the frame's compressed bytes.
+    pub sha256: String,
+    /// Exact length of its decompressed tar entries.
+    pub uncompressed_len: u64,
+    /// How many entries of `files`, following those of the previous frames, it holds.
+    pub entries: u64,
+}
+
+/// At most this many frames (a bound on threads and on the manifest's work).
+pub const MAX_FRAMES: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,6 +238,7 @@ impl Manifest {
                 return Err(field("go_env", format!("value of {k} contains control characters")));
             }
         }
+        self.validate_frames()?;
         if self.file_count != self.files.len() as u64 {
             return Err(field(
                 "file_count",
@@ -223,6 +246,54 @@ impl Manifest {
             ));
         }
         self.validate_entries()
+    }
+
+    /// Frames must cover the payload, its decompressed length and the entries exactly.
+    fn validate_frames(&self) -> Result<(), ManifestError> {
+        let Some(frames) = &self.payload.frames else { return Ok(()) };
+        if frames.is_empty() || frames.len() > MAX_FRAMES {
+            return Err(field("payload.frames", format!("has {} frames (1..={MAX_FRAMES} allowed)", frames.len())));
+        }
+        let (mut len, mut uncompressed, mut entries) = (0u64, 0u64, 0u64);
+        for f in frames {
+            if !is_sha256_hex(&f.sha256) {
+                return Err(field("payload.frames", "a frame's sha256 is not a hex digest"));
+            }
+            if f.len == 0 {
+                return Err(field("payload.frames", "a frame is empty"));
+            }
+            let overflow = || field("payload.frames", "lengths overflow");
+            len = len.checked_add(f.len).ok_or_else(overflow)?;
+            uncompressed = uncompressed.checked_add(f.uncompressed_len).ok_or_else(overflow)?;
+            entries = entries.checked_add(f.entries).ok_or_else(overflow)?;
+        }
+        if len != self.payload.len
+            || uncompressed != self.payload.uncompressed_len
+            || entries != self.files.len() as u64
+        {
+            return Err(field(
+                "payload.frames",
+                format!(
+                    "cover {len} bytes, {uncompressed} decompressed bytes and {entries} entries, but the payload has {}, {} and {}",
+                    self.payload.len,
+                    self.payload.uncompressed_len,
+                    self.files.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The frames of the payload: the listed ones, or one covering everything.
+    pub fn frames(&self) -> Vec<Frame> {
+        self.payload.frames.clone().unwrap_or_else(|| {
+            vec![Frame {
+                len: self.payload.len,
+                sha256: self.payload.sha256.clone(),
+                uncompressed_len: self.payload.uncompressed_len,
+                entries: self.files.len() as u64,
+            }]
+        })
     }
 
     fn validate_entries(&self) -> Result<(), ManifestError> {
@@ -479,12 +550,39 @@ mod tests {
                 sha256: digest.clone(),
                 uncompressed_len: 1 << 20,
                 window_log: MAX_WINDOW_LOG,
+                frames: None,
             },
             source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), sha256: None },
             go_env: BTreeMap::new(),
             file_count: files.len() as u64,
             files,
         }
+    }
+
+    #[test]
+    fn frames_must_cover_payload_length_and_entries() {
+        let base = with_entries(vec![]);
+        let f = |len, uncompressed_len, entries| Frame { len, sha256: "1".repeat(64), uncompressed_len, entries };
+        // (frames, accepted)
+        let cases: Vec<(Vec<Frame>, bool)> = vec![
+            (vec![f(1, 1 << 20, 4)], true),
+            (vec![f(1, 1 << 19, 1), f(0, 1 << 19, 3)], false), // an empty frame
+            (vec![f(1, 1 << 20, 3)], false),                   // entries left over
+            (vec![f(2, 1 << 20, 4)], false),                   // longer than the payload
+            (vec![f(1, (1 << 20) - 1, 4)], false),             // decompresses short
+            (vec![], false),
+            (vec![f(1, u64::MAX, 2), f(1, 2, 2)], false), // overflow
+        ];
+        for (frames, accepted) in cases {
+            let mut m = base.clone();
+            m.payload.frames = Some(frames.clone());
+            assert_eq!(m.validate().is_ok(), accepted, "{frames:?}: {:?}", m.validate());
+        }
+        let mut m = base.clone();
+        m.payload.len = 2;
+        m.payload.frames = Some(vec![f(1, 1 << 19, 2), f(1, 1 << 19, 2)]);
+        assert!(m.validate().is_ok());
+        assert_eq!(base.frames().len(), 1, "no frame table: one frame of everything");
     }
 
     #[test]

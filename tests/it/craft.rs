@@ -169,6 +169,7 @@ pub fn manifest(compressed: &[u8], uncompressed_len: u64, files: Vec<Entry>) -> 
             sha256: sha256(compressed),
             uncompressed_len,
             window_log: stub::manifest::MAX_WINDOW_LOG,
+            frames: None,
         },
         source: Source { kind: "tarball".into(), name: "hostile.tar.gz".into(), sha256: None },
         go_env: BTreeMap::from([("GOPROXY".into(), "off".into())]),

@@ -146,6 +146,23 @@ fn real(f: impl Fn(&mut Vec<u8>, &Layout) + Send + Sync + 'static) -> impl Fn() 
     }
 }
 
+/// The frame table of a manifest (the real installer has one).
+fn frames(m: &mut Manifest) -> &mut Vec<stub::manifest::Frame> {
+    m.payload.frames.as_mut().expect("the real installer lists its frames")
+}
+
+/// The frame holding entry `i`.
+fn frame_of(m: &mut Manifest, i: usize) -> &mut stub::manifest::Frame {
+    let mut first = 0;
+    for f in frames(m) {
+        if i < first + f.entries as usize {
+            return f;
+        }
+        first += f.entries as usize;
+    }
+    panic!("entry {i} is in no frame")
+}
+
 /// The real installer re-signed by the release key after `edit`.
 fn signed(edit: impl Fn(&mut Manifest) + Send + Sync + 'static) -> impl Fn() -> Vec<u8> + Send + Sync {
     move || resign(good(), release_key(), &edit)
@@ -354,6 +371,7 @@ fn cases() -> Vec<Case> {
             signed(|m| {
                 m.files.push(Entry::file("zz-not-in-payload".into(), 0o644, 0, "0".repeat(64)));
                 m.file_count += 1;
+                frames(m).last_mut().unwrap().entries += 1;
             }),
         ),
         case(
@@ -363,9 +381,50 @@ fn cases() -> Vec<Case> {
                 let i = m.files.iter().position(|e| e.path == "src/fmt/print.go").unwrap();
                 m.files.remove(i);
                 m.file_count -= 1;
+                frame_of(m, i).entries -= 1;
             }),
         ),
-        case("real: decompresses beyond the signed size", INTEGRITY, signed(|m| m.payload.uncompressed_len -= 1024)),
+        case(
+            "real: decompresses beyond the signed size",
+            INTEGRITY,
+            signed(|m| {
+                m.payload.uncompressed_len -= 1024;
+                frames(m).last_mut().unwrap().uncompressed_len -= 1024;
+            }),
+        ),
+        // --- The frame table of the real installer (two frames), signed but lying.
+        case(
+            "frames: an entry claimed by the wrong frame",
+            INTEGRITY,
+            signed(|m| {
+                let f = frames(m);
+                f[0].entries += 1;
+                f[1].entries -= 1;
+            }),
+        )
+        .says("missing from the payload"),
+        case(
+            "frames: the boundary moved by one byte",
+            INTEGRITY,
+            signed(|m| {
+                let f = frames(m);
+                f[0].len += 1;
+                f[1].len -= 1;
+            }),
+        ),
+        case("frames: a frame's digest", INTEGRITY, signed(|m| frames(m)[1].sha256 = "0".repeat(64)))
+            .says("payload frame 1 digest mismatch"),
+        case(
+            "frames: decompressed lengths moved between frames",
+            INTEGRITY,
+            signed(|m| {
+                let f = frames(m);
+                f[0].uncompressed_len += 512;
+                f[1].uncompressed_len -= 512;
+            }),
+        ),
+        case("frames: not adding up to the payload", MALFORMED, signed(|m| frames(m)[0].len += 1)),
+        case("frames: none", MALFORMED, signed(|m| m.payload.frames = Some(Vec::new()))),
         case(
             "real: a setuid mode",
             MALFORMED,

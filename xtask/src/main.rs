@@ -4,6 +4,7 @@
 //! tools it needs when they are missing (rust targets, zig and cargo-zigbuild, qemu-user-static),
 //! so each one works on a fresh machine.
 
+mod bench;
 mod deny;
 mod fixtures;
 mod fuzz;
@@ -31,6 +32,10 @@ tasks:
   test                everything CI runs: fmt, clippy, stubs, fixtures, all tests, deny, fuzz smoke
   fuzz [--seconds N] [--target NAME]...
                       replay fuzz/regressions/, then run each cargo-fuzz target N s (default 60)
+  bench [--runs N] [--disk-runs N] [--out FILE]
+                      size, build time, install time (tmpfs and disk) and peak memory of our
+                      installer against tar.gz, sha256sum + tar, makeself and zstd, written to
+                      docs/bench.md (default 5 runs on tmpfs, 3 on disk; medians)
   deny                supply-chain checks of deny.toml with cargo-deny (advisories when the
                       RustSec database can be had)
 ";
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("test") => test(),
         Some("fuzz") => fuzz::fuzz_cmd(&args[1..]),
+        Some("bench") => bench::bench_cmd(&args[1..]),
         Some("deny") => deny::deny_cmd(&args[1..]),
         Some("-h" | "--help") | None => {
             print!("{TASKS}");
@@ -204,7 +210,7 @@ fn demo() -> Result {
 
     let demo = std::fs::canonicalize("target").map_err(|e| e.to_string())?.join("demo");
     let _ = std::fs::remove_dir_all(&demo);
-    for d in ["keys", "prefix", "home", "profile.d", "hello"] {
+    for d in ["keys", "prefix", "home", "profile.d", "log", "hello"] {
         std::fs::create_dir_all(demo.join(d)).map_err(|e| e.to_string())?;
     }
     let key = demo.join("keys/release");
@@ -239,7 +245,11 @@ fn demo() -> Result {
         args.push("--no-modify-path".into());
     }
     let mut install = if private_mounts {
-        let script = format!("mount --bind '{}' /etc/profile.d && exec \"$@\"", profile_d.display());
+        let script = format!(
+            "mount --bind '{}' /etc/profile.d && mount --bind '{}' /var/log && exec \"$@\"",
+            profile_d.display(),
+            demo.join("log").display()
+        );
         let mut c = Command::new("unshare");
         c.args(["--mount", "--propagation", "private", "sh", "-c", &script, "sh"]).args(&args);
         c
@@ -254,6 +264,7 @@ fn demo() -> Result {
 
     let go = prefix.join("go/bin/go");
     let version = output(Command::new(&go).arg("version"))?;
+    let status = output(Command::new(&installer).arg("status").arg("--prefix").arg(&prefix).env("HOME", &home))?;
     std::fs::write(demo.join("hello/go.mod"), "module example.com/hello\n\ngo 1.21\n").map_err(|e| e.to_string())?;
     std::fs::write(
         demo.join("hello/main.go"),
@@ -283,7 +294,17 @@ fn demo() -> Result {
     println!("  stub           {} ({} bytes)", stub.display(), size(&stub));
     println!("  signing key    {}", key.with_extension("key").display());
     println!("  installer      {} ({} bytes)", installer.display(), size(&installer));
-    println!("  installed into {} in {:.2} s", prefix.join("go").display(), install_time.as_secs_f64());
+    println!(
+        "  installed into {} -> go-{GO_VERSION} in {:.2} s (checks included: go version, hello world built offline)",
+        prefix.join("go").display(),
+        install_time.as_secs_f64()
+    );
+    if private_mounts {
+        println!("  host log       {} (bound over /var/log)", demo.join("log/go-offline-installer.log").display());
+    }
+    for line in status.lines() {
+        println!("  status         {line}");
+    }
     if private_mounts {
         println!("  environment    {} (bound over /etc/profile.d)", profile_d.join("go.sh").display());
     } else if !tools::is_root() {
