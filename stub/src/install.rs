@@ -255,8 +255,7 @@ fn install_in_prefix(
         });
         if keep {
             let files = lifecycle::scan_tree(&go)?;
-            let (goos, goarch) = (m.goos.clone(), m.goarch.clone());
-            adopted_receipt = Some(Receipt::new(&version, &goos, &goarch, &name, Origin::Adopted, files));
+            adopted_receipt = Some(Receipt::new(&version, &m.goos, &m.goarch, &name, Origin::Adopted, files));
             report.adopted = Some(name);
         }
     }
@@ -564,15 +563,7 @@ fn sync_fs(dir: &Path) -> Result<(), Error> {
 /// the user's GOROOT, GOFLAGS or GOTOOLCHAIN must not change the answer, and with no HOME go has
 /// nowhere to write telemetry or caches of its own.
 fn go_command(goroot: &Path, runner: &[String]) -> Command {
-    let go = goroot.join("bin/go");
-    let mut cmd = match runner.split_first() {
-        Some((program, rest)) => {
-            let mut c = Command::new(program);
-            c.args(rest).arg(&go);
-            c
-        }
-        None => Command::new(&go),
-    };
+    let mut cmd = under_runner(&goroot.join("bin/go"), runner);
     cmd.current_dir("/")
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -581,6 +572,18 @@ fn go_command(goroot: &Path, runner: &[String]) -> Command {
         .env("GOPROXY", "off")
         .env("GOCACHE", "off");
     cmd
+}
+
+/// `program`, or `runner... program` when a check runner is set.
+fn under_runner(program: &Path, runner: &[String]) -> Command {
+    match runner.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
 }
 
 /// Runs `cmd` and returns its trimmed stdout, or a check failure naming `what`.
@@ -668,14 +671,7 @@ fn build_check(goroot: &Path, scratch: &Path, runner: &[String]) -> Result<Strin
         }
         cmd.arg("-o").arg(&exe).arg(&src);
         run_check(cmd, "building hello world with the new Go")?;
-        let mut run = match runner.split_first() {
-            Some((program, rest)) => {
-                let mut c = Command::new(program);
-                c.args(rest).arg(&exe);
-                c
-            }
-            None => Command::new(&exe),
-        };
+        let mut run = under_runner(&exe, runner);
         run.current_dir(scratch).env_clear();
         let printed = run_check(run, "running hello world built with the new Go")?;
         if printed != "hello, world" {

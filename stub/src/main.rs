@@ -328,25 +328,31 @@ fn run(cli: &Cli) -> Result<(), Error> {
 /// The prefix and environment scope from the flags, the user id and HOME.
 fn destination(cli: &Cli) -> Result<(PathBuf, Option<Scope>), Error> {
     let root = rustix::process::geteuid().is_root();
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-    let no_home = || Error::Destination {
-        path: PathBuf::from("$HOME"),
-        problem: "is not set: set HOME, or pass --prefix and --no-modify-path".into(),
-    };
-    let prefix = match (&cli.prefix, root) {
-        (Some(p), _) => absolute(p),
-        (None, true) => PathBuf::from("/usr/local"),
-        (None, false) => home.clone().ok_or_else(no_home)?.join(".local"),
-    };
+    let prefix = prefix_dir(cli)?;
     let scope = if cli.no_modify_path {
         None
     } else if root {
         Some(Scope::System { profile_d: PathBuf::from("/etc/profile.d") })
     } else {
-        let home = home.ok_or_else(no_home)?;
-        Some(Scope::User { home, shell: std::env::var("SHELL").ok() })
+        Some(Scope::User { home: home()?, shell: std::env::var("SHELL").ok() })
     };
     Ok((prefix, scope))
+}
+
+/// The prefix: `--prefix`, else /usr/local for root and $HOME/.local for a user.
+fn prefix_dir(cli: &Cli) -> Result<PathBuf, Error> {
+    Ok(match (&cli.prefix, rustix::process::geteuid().is_root()) {
+        (Some(p), _) => absolute(p),
+        (None, true) => PathBuf::from("/usr/local"),
+        (None, false) => home()?.join(".local"),
+    })
+}
+
+fn home() -> Result<PathBuf, Error> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).ok_or_else(|| Error::Destination {
+        path: PathBuf::from("$HOME"),
+        problem: "is not set: set HOME, or pass --prefix and --no-modify-path".into(),
+    })
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -542,7 +548,7 @@ fn list(cli: &Cli, installer: &VerifiedInstaller) -> Result<(), Error> {
 /// The lifecycle subcommands: they need nothing from this file but the code, so a damaged
 /// installer can still show, switch, check and remove what is installed.
 fn lifecycle_command(cli: &Cli, cmd: &Cmd) -> Result<(), Error> {
-    let (prefix, _) = destination(&cli_prefix_only(cli))?;
+    let prefix = prefix_dir(cli)?;
     let ctx =
         Context { prefix: prefix.clone(), wait: cli.wait, log: receipt::host_log_path(), check_runner: check_runner() };
     let version_arg = |v: &str| {
@@ -664,28 +670,6 @@ fn lifecycle_command(cli: &Cli, cmd: &Cmd) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// The flags `destination` reads, from a command line with a subcommand.
-fn cli_prefix_only(cli: &Cli) -> Cli {
-    Cli {
-        command: None,
-        yes: cli.yes,
-        prefix: cli.prefix.clone(),
-        check: false,
-        list: false,
-        info: false,
-        dry_run: false,
-        json: cli.json,
-        no_modify_path: true,
-        trusted_key: Vec::new(),
-        quiet: cli.quiet,
-        force: false,
-        allow_downgrade: false,
-        no_build_check: false,
-        wait: cli.wait,
-        recover: false,
-    }
 }
 
 fn print_status(s: &lifecycle::Status) {

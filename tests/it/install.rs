@@ -437,6 +437,27 @@ fn unusable_destinations_are_refused_and_change_nothing() {
             "exists and is not a directory",
         ),
         (
+            "go is a directory without VERSION (nothing to adopt)",
+            |ctx| {
+                fs::create_dir(ctx.goroot()).unwrap();
+                fs::write(ctx.goroot().join("notes.txt"), "mine").unwrap();
+                (None, None)
+            },
+            stub::exit::DESTINATION,
+            "without a VERSION file",
+        ),
+        (
+            "go is an older plain tree, and its versioned name is taken",
+            |ctx| {
+                fs::create_dir(ctx.goroot()).unwrap();
+                fs::write(ctx.goroot().join("VERSION"), "go1.20.1\n").unwrap();
+                fs::create_dir(ctx.prefix().join("go-1.20.1")).unwrap();
+                (None, None)
+            },
+            stub::exit::DESTINATION,
+            "cannot be kept under that name",
+        ),
+        (
             "prefix is a file",
             |ctx| {
                 let file = ctx.path("bin/not-a-dir");

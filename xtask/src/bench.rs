@@ -142,7 +142,7 @@ struct Row {
     /// Artifact whose size the row stands for.
     artifact: Option<PathBuf>,
     script: String,
-    /// Also measured for `--check`-like verification.
+    /// How long making the artefact took, when we made it.
     build: Option<Timing>,
 }
 
