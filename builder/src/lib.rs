@@ -9,6 +9,7 @@
 //! headers carry fixed owners and one mtime (`SOURCE_DATE_EPOCH`, else the newest in the source),
 //! and multi-threaded zstd output does not depend on the number of threads.
 
+pub mod modules;
 pub mod source;
 
 use std::{
@@ -213,7 +214,6 @@ pub fn default_stub_path(triple: &str) -> PathBuf {
 /// Builds an installer.
 pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let signing_key = keys::read_private_key(&opts.key)?;
-    let key_id = keys::key_id(&signing_key.verifying_key());
     let (mut tree, source) = source::read(&opts.go)?;
 
     let go_version = tree
@@ -253,9 +253,58 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
             target.triple, target.goos, target.goarch, target.goos, target.goarch
         )));
     }
-    let stub_path = opts.stub.clone().unwrap_or_else(|| default_stub_path(target.triple));
+    let stub_bytes = read_stub(&target, opts.stub.as_deref())?;
+
+    // Offline defaults go into go.env so they are signed and listed like every other file.
+    let overrides = go_env_overrides(&opts.go_env)?;
+    let original_env = tree.file("go.env").map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let (go_env_text, go_env) = rewrite_go_env(&original_env, &overrides);
+    tree.nodes.insert("go.env".into(), Node::File { mode: 0o644, data: go_env_text.into_bytes() });
+
+    let created = opts.source_date_epoch.unwrap_or(tree.newest_mtime);
+    let manifest = Manifest {
+        format: manifest::MANIFEST_FORMAT,
+        product: manifest::PRODUCT.into(),
+        go_version,
+        goos: goos.into(),
+        goarch: goarch.into(),
+        target: target.triple.into(),
+        created,
+        signer_key_id: String::new(),
+        stub: Region { len: 0, sha256: String::new() },
+        payload: Payload::default(),
+        source: Source { kind: source.kind.into(), name: source.name.clone(), sha256: source.sha256.clone() },
+        go_env,
+        file_count: 0,
+        files: Vec::new(),
+        modules: None,
+    };
+    seal(manifest, &tree, &stub_bytes, &signing_key, Compression::of(opts), &opts.output)
+}
+
+/// How to compress a payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Compression {
+    /// zstd level (1..=22).
+    pub level: i32,
+    /// Worker threads for zstd (0: all cores).
+    pub threads: u32,
+    /// Independent zstd frames (1..=256).
+    pub frames: u32,
+}
+
+impl Compression {
+    fn of(opts: &BuildOptions) -> Compression {
+        Compression { level: opts.level, threads: opts.threads, frames: opts.frames }
+    }
+}
+
+/// Reads the stub for `target` (the one `cargo xtask stubs` built unless `stub` names one) and
+/// checks that it is an executable for the target's machine.
+pub(crate) fn read_stub(target: &Target, stub: Option<&Path>) -> Result<Vec<u8>, BuildError> {
+    let stub_path = stub.map(Path::to_path_buf).unwrap_or_else(|| default_stub_path(target.triple));
     let stub_bytes = fs::read(&stub_path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound if opts.stub.is_none() => {
+        io::ErrorKind::NotFound if stub.is_none() => {
             BuildError::NoStub { triple: target.triple.into(), path: stub_path.clone() }
         }
         _ => BuildError::io("read the stub", &stub_path, e),
@@ -278,38 +327,33 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
         }
     }
 
-    // Offline defaults go into go.env so they are signed and listed like every other file.
-    let overrides = go_env_overrides(&opts.go_env)?;
-    let original_env = tree.file("go.env").map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-    let (go_env_text, go_env) = rewrite_go_env(&original_env, &overrides);
-    tree.nodes.insert("go.env".into(), Node::File { mode: 0o644, data: go_env_text.into_bytes() });
+    Ok(stub_bytes)
+}
 
-    let created = opts.source_date_epoch.unwrap_or(tree.newest_mtime);
-    let Packed { payload, uncompressed_len, entries, frames } = pack(&tree, created, opts)?;
-
-    let mut manifest = Manifest {
-        format: manifest::MANIFEST_FORMAT,
-        product: manifest::PRODUCT.into(),
-        go_version: go_version.clone(),
-        goos: goos.into(),
-        goarch: goarch.into(),
-        target: target.triple.into(),
-        created,
-        signer_key_id: key_id.clone(),
-        stub: Region { len: stub_bytes.len() as u64, sha256: source::sha256_hex(&stub_bytes) },
-        payload: Payload {
-            compression: "zstd".into(),
-            len: payload.len() as u64,
-            sha256: source::sha256_hex(&payload),
-            uncompressed_len,
-            window_log: window_log(opts.frames),
-            frames: Some(frames),
-        },
-        source: Source { kind: source.kind.into(), name: source.name.clone(), sha256: source.sha256.clone() },
-        go_env,
-        file_count: entries.len() as u64,
-        files: entries,
+/// Packs `tree` into the payload, completes `manifest` with the payload, the stub, the entries
+/// and the signer, signs it, and writes the installer to `output`.
+pub(crate) fn seal(
+    mut manifest: Manifest,
+    tree: &Tree,
+    stub_bytes: &[u8],
+    signing_key: &SigningKey,
+    compression: Compression,
+    output: &Path,
+) -> Result<BuildSummary, BuildError> {
+    let key_id = keys::key_id(&signing_key.verifying_key());
+    let Packed { payload, uncompressed_len, entries, frames } = pack(tree, manifest.created, compression)?;
+    manifest.signer_key_id = key_id.clone();
+    manifest.stub = Region { len: stub_bytes.len() as u64, sha256: source::sha256_hex(stub_bytes) };
+    manifest.payload = Payload {
+        compression: "zstd".into(),
+        len: payload.len() as u64,
+        sha256: source::sha256_hex(&payload),
+        uncompressed_len,
+        window_log: window_log(compression.frames),
+        frames: Some(frames),
     };
+    manifest.file_count = entries.len() as u64;
+    manifest.files = entries;
     manifest.validate()?;
     let manifest_bytes = manifest.to_canonical_json();
     // Round-trip through the reader's parser: what we write is what the installer accepts.
@@ -322,16 +366,16 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
         .map_err(|e| BuildError::Mismatch(e.to_string()))?;
     let trailer = layout.encode_trailer();
     let mut whole = Sha256::new();
-    for part in [&stub_bytes[..], &payload, &manifest_bytes, &signature, &trailer] {
+    for part in [stub_bytes, &payload, &manifest_bytes, &signature, &trailer] {
         whole.update(part);
     }
-    write_output(&opts.output, &[&stub_bytes, &payload, &manifest_bytes, &signature, &trailer])?;
+    write_output(output, &[stub_bytes, &payload, &manifest_bytes, &signature, &trailer])?;
     Ok(BuildSummary {
-        output: opts.output.clone(),
-        go_version,
-        goos: goos.into(),
-        goarch: goarch.into(),
-        target: target.triple.into(),
+        output: output.to_path_buf(),
+        go_version: manifest.go_version,
+        goos: manifest.goos,
+        goarch: manifest.goarch,
+        target: manifest.target,
         installer_len: layout.file_len(),
         stub_len: stub_bytes.len() as u64,
         payload_len: payload.len() as u64,
@@ -346,7 +390,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
 /// the same size, each compressed as its own zstd frame (content size in its header, so a decoder
 /// never allocates more window than the frame needs); returns the frames back to back, the tar's
 /// length, the manifest entries in payload order and the frame table.
-fn pack(tree: &Tree, mtime: u64, opts: &BuildOptions) -> Result<Packed, BuildError> {
+fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed, BuildError> {
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
         n => n,
@@ -388,19 +432,7 @@ fn pack(tree: &Tree, mtime: u64, opts: &BuildOptions) -> Result<Packed, BuildErr
         ends.push(tar.get_ref().count as usize);
     }
     let stream = tar.into_inner().map_err(terr)?.inner; // with the end-of-archive blocks
-                                                        // Cut points: the first entry end at or past each k/n of the stream (the last frame also
-                                                        // holds the end-of-archive blocks).
-    let n = opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize;
-    let mut cuts: Vec<(usize, usize)> = Vec::new(); // (entries so far, tar offset)
-    for k in 1..n {
-        let target = stream.len() * k / n;
-        if let Some(i) = ends.iter().position(|&e| e >= target) {
-            if cuts.last().is_none_or(|&(c, _)| c < i + 1) && i + 1 < ends.len() {
-                cuts.push((i + 1, ends[i]));
-            }
-        }
-    }
-    cuts.push((entries.len(), stream.len()));
+    let cuts = cut_points(&ends, stream.len(), opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize);
     let zio = |e: io::Error| BuildError::io("compress", "payload", e);
     let mut payload = Vec::new();
     let mut frames = Vec::with_capacity(cuts.len());
@@ -410,7 +442,8 @@ fn pack(tree: &Tree, mtime: u64, opts: &BuildOptions) -> Result<Packed, BuildErr
         let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level).map_err(zio)?;
         encoder.long_distance_matching(true).map_err(zio)?;
         encoder.window_log(window_log(opts.frames)).map_err(zio)?;
-        encoder.include_checksum(true).map_err(zio)?;
+        // No xxhash: the frame's sha256 and every file's are signed and checked.
+        encoder.include_checksum(false).map_err(zio)?;
         encoder.include_contentsize(true).map_err(zio)?;
         encoder.set_pledged_src_size(Some(part.len() as u64)).map_err(zio)?;
         encoder.multithread(threads).map_err(zio)?;
@@ -426,6 +459,33 @@ fn pack(tree: &Tree, mtime: u64, opts: &BuildOptions) -> Result<Packed, BuildErr
         (first_entry, start) = (entry_end, end);
     }
     Ok(Packed { payload, uncompressed_len: stream.len() as u64, entries, frames })
+}
+
+/// What unpacking one entry costs beyond its bytes (creating, writing, closing and chmod-ing a
+/// file), in bytes of data that take as long: measured on tmpfs, where the installer is fastest.
+const ENTRY_COST: usize = 4096;
+
+/// Where to cut a tar stream whose entries end at `ends` into `n` frames that take about as
+/// long to unpack (bytes plus [`ENTRY_COST`] per entry; one frame of small files takes longer
+/// than one of as many bytes in a few binaries): `(entries so far, tar offset)` for each frame, the
+/// last one holding the end-of-archive blocks of a stream of `len` bytes.
+fn cut_points(ends: &[usize], len: usize, n: usize) -> Vec<(usize, usize)> {
+    let cost = |i: usize| ends[i] + (i + 1) * ENTRY_COST; // of entries 0..=i
+    let total = len + ends.len() * ENTRY_COST;
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    for k in 1..n {
+        let target = total * k / n;
+        // The entry end nearest the target.
+        let at = (0..ends.len()).find(|&i| cost(i) >= target);
+        let nearest = at.map(|i| if i > 0 && target - cost(i - 1) < cost(i) - target { i - 1 } else { i });
+        if let Some(i) = nearest {
+            if cuts.last().is_none_or(|&(c, _)| c < i + 1) && i + 1 < ends.len() {
+                cuts.push((i + 1, ends[i]));
+            }
+        }
+    }
+    cuts.push((ends.len(), len));
+    cuts
 }
 
 /// What [`pack`] made.
@@ -471,6 +531,31 @@ impl<W: Write> Write for CountingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_cut_at_entry_ends_by_cost() {
+        let k = ENTRY_COST;
+        // (entry ends, stream length, frames, expected cuts)
+        type Case<'a> = (&'a [usize], usize, usize, &'a [(usize, usize)]);
+        let cases: &[Case] = &[
+            (&[100, 200], 1024, 1, &[(2, 1024)]),
+            // Two equal entries: the cut falls after the first.
+            (&[10 * k, 20 * k], 20 * k + 1024, 2, &[(1, 10 * k), (2, 20 * k + 1024)]),
+            // Twenty small entries then one big one of as many bytes: the small ones weigh more,
+            // so the first frame ends before the big entry's bytes are half of the stream.
+            (
+                &(1..=20).map(|i| i * 512).chain([20 * 512 + 30 * k]).collect::<Vec<_>>(),
+                20 * 512 + 30 * k + 1024,
+                2,
+                &[(20, 20 * 512), (21, 20 * 512 + 30 * k + 1024)],
+            ),
+            // More frames than entries: one frame per entry, never an empty one.
+            (&[512, 1024], 2048, 8, &[(1, 512), (2, 2048)]),
+        ];
+        for (ends, len, n, want) in cases {
+            assert_eq!(cut_points(ends, *len, *n), *want, "ends {ends:?}, {n} frames");
+        }
+    }
 
     #[test]
     fn go_env_keeps_comments_and_sumdb() {

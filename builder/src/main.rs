@@ -66,6 +66,36 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bundle the modules Go projects need (from their go.sum and a module cache) into a signed
+    /// installer that puts them beside an installed Go, for builds with no network.
+    Modules {
+        /// A Go project (a directory with go.mod and go.sum); repeatable. Without one, every
+        /// module version in the cache is bundled.
+        #[arg(long, value_name = "DIR")]
+        project: Vec<PathBuf>,
+        /// The module cache (GOMODCACHE, or a module proxy directory) [default: Go's, from
+        /// $GOMODCACHE, $GOPATH or $HOME].
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        /// PKCS#8 PEM ed25519 private key to sign with.
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Stub target triple: the machines the bundle is for [default: this machine's].
+        #[arg(long, value_name = "TRIPLE")]
+        target: Option<String>,
+        /// Stub executable [default: the one `cargo xtask stubs` built for the target].
+        #[arg(long, value_name = "FILE")]
+        stub: Option<PathBuf>,
+        /// Output file.
+        #[arg(long, short, value_name = "FILE", default_value = "go-modules-installer")]
+        output: PathBuf,
+        /// zstd compression level, 1..=22.
+        #[arg(long, default_value_t = DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
+        level: i32,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what an installer carries (without verifying its signature: use `verify`).
     Inspect {
         file: PathBuf,
@@ -94,6 +124,18 @@ fn main() -> ExitCode {
 
 type Failure = (i32, String);
 
+/// `SOURCE_DATE_EPOCH`, when set: the build time recorded, for reproducible output.
+fn source_date_epoch() -> Result<Option<u64>, Failure> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| (exit::USAGE, format!("SOURCE_DATE_EPOCH='{v}' is not a number of seconds"))),
+        Err(_) => Ok(None),
+    }
+}
+
 fn build_err(e: builder::BuildError) -> Failure {
     (exit::INTERNAL, e.to_string())
 }
@@ -115,14 +157,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Build { go, key, target, stub, output, go_env, level, threads, frames, json } => {
-            let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-                Ok(v) => Some(
-                    v.trim()
-                        .parse::<u64>()
-                        .map_err(|_| (exit::USAGE, format!("SOURCE_DATE_EPOCH='{v}' is not a number of seconds")))?,
-                ),
-                Err(_) => None,
-            };
+            let source_date_epoch = source_date_epoch()?;
             let opts =
                 BuildOptions { go, key, target, stub, output, go_env, level, threads, frames, source_date_epoch };
             let s = builder::build(&opts).map_err(build_err)?;
@@ -146,6 +181,41 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Modules { project, cache, key, target, stub, output, level, json } => {
+            let target = target.unwrap_or_else(|| {
+                let arch = if cfg!(target_arch = "aarch64") { "aarch64" } else { "x86_64" };
+                format!("{arch}-unknown-linux-musl")
+            });
+            let opts = builder::modules::ModulesOptions {
+                projects: project,
+                cache,
+                key,
+                target,
+                stub,
+                output,
+                // One frame: bundles are small, and one window finds the most repeats.
+                compression: builder::Compression { level, threads: 0, frames: 1 },
+                source_date_epoch: source_date_epoch()?,
+            };
+            let s = builder::modules::build_modules(&opts).map_err(build_err)?;
+            if json {
+                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+            } else {
+                println!(
+                    "built {} (module bundle for {}/{}, {}): {} modules ({} with their zip) from {}, {} bytes, signed by {}",
+                    s.installer.output.display(),
+                    s.installer.goos,
+                    s.installer.goarch,
+                    s.installer.target,
+                    s.modules,
+                    s.zips,
+                    s.cache.display(),
+                    s.installer.installer_len,
+                    s.installer.signer_key_id
+                );
+            }
+            Ok(())
+        }
         Command::Inspect { file, json } => inspect(&file, json),
         Command::Verify { file, trusted_key } => {
             let trust = TrustStore::load(&trusted_key, std::path::Path::new(HOST_TRUST_DIR), false)
@@ -162,11 +232,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             stub::extract::check_payload(&v, &f, &|_| {}).map_err(stub_err)?;
             let m = v.manifest();
             println!(
-                "ok: {} is {} {}/{} for {}, signed by {} ({}); every digest matches",
+                "ok: {} is {} for {}, signed by {} ({}); every digest matches",
                 file.display(),
-                m.go_version,
-                m.goos,
-                m.goarch,
+                m.title(),
                 m.target,
                 v.signer().id,
                 v.signer().origin
@@ -196,7 +264,7 @@ fn inspect(file: &std::path::Path, json: bool) -> Result<(), Failure> {
         );
         return Ok(());
     }
-    println!("Go:          {} {}/{}", m.go_version, m.goos, m.goarch);
+    println!("carries:     {}", m.title());
     println!("target:      {}", m.target);
     println!("signer:      {} (not verified here: run `go-offline-builder verify`)", m.signer_key_id);
     println!("installer:   {} bytes", parts.layout.file_len());

@@ -280,6 +280,7 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
         go_env: [("GOPROXY".to_string(), "off".to_string())].into(),
         file_count: files.len() as u64,
         files,
+        modules: None,
     };
     tweak(&mut manifest);
     manifest.validate().ok()?;

@@ -141,31 +141,83 @@ pub fn plan(scope: &Scope, bin_dir: &Path) -> Result<Vec<Edit>, String> {
             if uses_fish || fish_conf.is_dir() {
                 replace(fish_conf.join("conf.d/go-offline.fish"), fish_script(bin_dir), 0o644)?;
             }
-            let line = source_line();
-            for (name, always) in RC_FILES {
-                let path = home.join(name);
-                let existing = match fs::read(&path) {
-                    Ok(bytes) => Some(bytes),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => return Err(format!("cannot read '{}': {e}", path.display())),
-                };
-                if existing.is_none() && !always {
-                    continue;
-                }
-                let existing = existing.unwrap_or_default();
-                let text = String::from_utf8_lossy(&existing);
-                if text.lines().any(|l| l.trim_end() == line) {
-                    continue;
-                }
-                let mut add = String::new();
-                if !existing.is_empty() && !existing.ends_with(b"\n") {
-                    add.push('\n');
-                }
-                add.push_str(&line);
-                add.push('\n');
-                edits.push(Edit::Append { path, text: add });
-            }
+            rc_edits(home, &source_line(), &mut edits)?;
         }
+    }
+    Ok(edits)
+}
+
+/// Appends `line` to the rc files of `home` that need it (see [`RC_FILES`]).
+fn rc_edits(home: &Path, line: &str, edits: &mut Vec<Edit>) -> Result<(), String> {
+    for (name, always) in RC_FILES {
+        let path = home.join(name);
+        let existing = match fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("cannot read '{}': {e}", path.display())),
+        };
+        if existing.is_none() && !always {
+            continue;
+        }
+        let existing = existing.unwrap_or_default();
+        let text = String::from_utf8_lossy(&existing);
+        if text.lines().any(|l| l.trim_end() == line) {
+            continue;
+        }
+        let mut add = String::new();
+        if !existing.is_empty() && !existing.ends_with(b"\n") {
+            add.push('\n');
+        }
+        add.push_str(line);
+        add.push('\n');
+        edits.push(Edit::Append { path, text: add });
+    }
+    Ok(())
+}
+
+/// The POSIX sh script that points the go command at an installed module bundle (a module
+/// proxy directory), unless GOPROXY already names a proxy other than `off`. Checksum
+/// verification is not touched: go still checks every module against go.sum (and GOSUMDB for
+/// a module go.sum lacks, which fails offline rather than trusting it).
+pub fn modules_script(proxy_dir: &Path) -> String {
+    let url = shell_quote(&format!("file://{}", proxy_dir.to_string_lossy()));
+    format!(
+        r#"# Written by {MARKER}: points Go at the offline module bundle. Do not edit; re-run the installer instead.
+# Sums stay verified: GOSUMDB and GONOSUMDB are left as they are.
+case "${{GOPROXY:-off}}" in
+    off) export GOPROXY={url} ;;
+esac
+"#
+    )
+}
+
+/// Path of a user's module env script.
+pub fn user_modules_script(home: &Path) -> PathBuf {
+    home.join(".config/go-offline/modules.env")
+}
+
+/// Computes the edits that make the module bundle at `proxy_dir` Go's proxy: a script in the
+/// system profile directory, or a user script sourced from the rc files.
+pub fn plan_modules(scope: &Scope, proxy_dir: &Path) -> Result<Vec<Edit>, String> {
+    let contents = modules_script(proxy_dir);
+    let mut edits = Vec::new();
+    let path = match scope {
+        Scope::System { profile_d } => profile_d.join("go-modules.sh"),
+        Scope::User { home, .. } => {
+            let line = format!(
+                r#"if [ -f "$HOME/.config/go-offline/modules.env" ]; then . "$HOME/.config/go-offline/modules.env"; fi # {MARKER}"#
+            );
+            rc_edits(home, &line, &mut edits)?;
+            user_modules_script(home)
+        }
+    };
+    match fs::read(&path) {
+        Ok(old) if old == contents.as_bytes() => {}
+        Ok(_) => edits.insert(0, Edit::Replace { path, contents, mode: 0o644 }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            edits.insert(0, Edit::Replace { path, contents, mode: 0o644 })
+        }
+        Err(e) => return Err(format!("cannot read '{}': {e}", path.display())),
     }
     Ok(edits)
 }

@@ -43,6 +43,8 @@ pub mod exit {
     pub const DRIFT: i32 = 23;
     /// The version to uninstall is the active one while others are installed.
     pub const IN_USE: i32 = 24;
+    /// A module bundle holds a module version whose files differ from the installed ones.
+    pub const MODULE_CONFLICT: i32 = 25;
 
     /// Every code with a one-line meaning, for `--help` and the docs.
     pub const TABLE: &[(i32, &str)] = &[
@@ -64,6 +66,7 @@ pub mod exit {
         (NOT_INSTALLED, "that version is not installed (or there is nothing to roll back to)"),
         (DRIFT, "verify-installed: installed files differ from their receipt (listed)"),
         (IN_USE, "cannot uninstall the active version while others are installed: switch to another first"),
+        (MODULE_CONFLICT, "a module version in the bundle differs from the installed one; nothing was changed"),
     ];
 }
 
@@ -106,6 +109,8 @@ pub enum Error {
     Drift(usize),
     #[error("{version} is the active version: switch to another first (`use VERSION`; installed: {others}), or remove everything with `uninstall --all`")]
     InUse { version: String, others: String },
+    #[error("module {module}: {problem}; module versions never change, so one of the two bundles was built from a corrupt cache: nothing was changed (check both with `verify-installed` and the bundle's publisher)")]
+    ModuleConflict { module: String, problem: String },
     #[error("installed Go failed its check: {0}; the previous state was restored")]
     CheckFailed(String),
     #[error(
@@ -139,6 +144,7 @@ impl Error {
             Error::NotInstalled { .. } | Error::NoPrevious { .. } => exit::NOT_INSTALLED,
             Error::Drift(_) => exit::DRIFT,
             Error::InUse { .. } => exit::IN_USE,
+            Error::ModuleConflict { .. } => exit::MODULE_CONFLICT,
             Error::CheckFailed(_) => exit::CHECK_FAILED,
             Error::Busy(_) => exit::BUSY,
             Error::Declined(_) => exit::DECLINED,
@@ -157,6 +163,7 @@ impl Error {
             Error::NoPrevious { .. } => "no-previous",
             Error::Drift(_) => "drift",
             Error::InUse { .. } => "in-use",
+            Error::ModuleConflict { .. } => "module-conflict",
             Error::Layout(_) | Error::Manifest(_) => "malformed",
             Error::BadSignature { .. } => "bad-signature",
             Error::DigestMismatch { .. } | Error::PayloadMismatch(_) => "digest-mismatch",

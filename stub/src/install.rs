@@ -42,7 +42,7 @@ use crate::{
     error::Error,
     extract::{self, Progress},
     failpoint,
-    journal::{self, Adopt, Journal, LinkChange, PendingWrite, Phase, Recovery},
+    journal::{self, Adopt, Journal, Json, LinkChange, PendingWrite, Phase, Recovery},
     lifecycle,
     manifest::{EntryType, Manifest},
     prefix::{self, Active},
@@ -339,12 +339,11 @@ fn install_in_prefix(
     }
     state.add_env(&env_records);
     let rel = |p: PathBuf| p.strip_prefix(prefix).map(Path::to_path_buf).unwrap_or(p);
-    let mut writes =
-        vec![PendingWrite { path: rel(receipt::receipt_path(prefix, &tree)), value: json_value(&receipt) }];
+    let mut writes = vec![PendingWrite { path: rel(receipt::receipt_path(prefix, &tree)), value: Json::of(&receipt) }];
     if let Some(r) = &adopted_receipt {
-        writes.push(PendingWrite { path: rel(receipt::receipt_path(prefix, &r.tree)), value: json_value(r) });
+        writes.push(PendingWrite { path: rel(receipt::receipt_path(prefix, &r.tree)), value: Json::of(r) });
     }
-    writes.push(PendingWrite { path: rel(receipt::state_path(prefix)), value: json_value(&state) });
+    writes.push(PendingWrite { path: rel(receipt::state_path(prefix)), value: Json::of(&state) });
     journal.writes = writes;
     if let Some(path) = &config.log {
         let mut record = LogRecord::new("install", prefix, Some(&m.go_version), previous_version.as_deref());
@@ -370,11 +369,6 @@ fn install_in_prefix(
     report.bytes = stats.bytes;
     report.receipt_id = Some(receipt.id);
     Ok(report)
-}
-
-/// A receipt or state as a JSON value for the journal (these types always serialise).
-pub fn json_value<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 /// Points `PREFIX/go` at the new tree. A plain `go/` directory is exchanged with a new link in
@@ -468,7 +462,7 @@ fn preflight(prefix: &Path, m: &Manifest) -> Result<(), Error> {
 }
 
 /// Creates the prefix and its missing parents; returns those created, outermost first.
-fn create_prefix(prefix: &Path) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn create_prefix(prefix: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut missing = Vec::new();
     let mut p = prefix;
     while fs::symlink_metadata(p).is_err() {
@@ -514,7 +508,7 @@ pub fn lock_prefix(prefix: &Path, wait: bool, shared: bool) -> Result<File, Erro
 }
 
 /// Whether a Go tree is at `dest`; refuses anything that is not a plain directory.
-fn existing_tree(dest: &Path) -> Result<bool, Error> {
+pub(crate) fn existing_tree(dest: &Path) -> Result<bool, Error> {
     match fs::symlink_metadata(dest) {
         Ok(m) if m.file_type().is_symlink() => Err(Error::Destination {
             path: dest.into(),

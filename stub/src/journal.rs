@@ -127,8 +127,37 @@ pub struct Removal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingWrite {
     pub path: PathBuf,
-    pub value: serde_json::Value,
+    pub value: Json,
 }
+
+/// A JSON document kept as its text: written into the journal and then to its file verbatim,
+/// encoded once (a receipt lists every file of a tree: a `serde_json::Value` of it costs a
+/// million small allocations).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Json(Box<serde_json::value::RawValue>);
+
+impl Json {
+    /// `value` as pretty JSON (receipts and the state are read by people too).
+    pub fn of<T: Serialize>(value: &T) -> Json {
+        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
+        Json(serde_json::value::RawValue::from_string(text).unwrap_or_else(|_| Json::null()))
+    }
+    fn null() -> Box<serde_json::value::RawValue> {
+        serde_json::value::RawValue::from_string("null".into()).unwrap_or_default()
+    }
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Json) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for Json {}
 
 /// One command in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,7 +448,7 @@ pub fn commit(prefix: &Path, j: &Journal) -> Result<(), Error> {
     }
     env::apply_final(&j.env_final).map_err(Error::Environment)?;
     for w in &j.writes {
-        receipt::write_json(&prefix.join(&w.path), &w.value)?;
+        receipt::write_json(&prefix.join(&w.path), w.value.text())?;
     }
     for d in &j.deletes {
         let p = prefix.join(d);

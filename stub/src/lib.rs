@@ -18,6 +18,7 @@ pub mod journal;
 pub mod keys;
 pub mod lifecycle;
 pub mod manifest;
+pub mod modules;
 pub mod platform;
 pub mod prefix;
 pub mod receipt;

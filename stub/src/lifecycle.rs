@@ -24,9 +24,8 @@ use sha2::{Digest, Sha256};
 use crate::{
     env,
     error::Error,
-    failpoint,
-    install::{self, json_value},
-    journal::{self, Action, Journal, LinkChange, PendingWrite, Phase, Recovery, Removal},
+    failpoint, install,
+    journal::{self, Action, Journal, Json, LinkChange, PendingWrite, Phase, Recovery, Removal},
     manifest::{Entry, EntryType},
     prefix::{self, Active},
     receipt::{self, EnvRecord, LogRecord, Origin, Receipt},
@@ -254,7 +253,7 @@ pub fn switch_locked(
         return Err(e);
     }
     failpoint::hit("activated");
-    j.writes = vec![PendingWrite { path: relative(prefix, &receipt::state_path(prefix)), value: json_value(&state) }];
+    j.writes = vec![PendingWrite { path: relative(prefix, &receipt::state_path(prefix)), value: Json::of(&state) }];
     let record = LogRecord::new(action.name(), prefix, Some(go_version), before.as_deref());
     report.id = record.id.clone();
     j.log = log.map(|p| (p.to_path_buf(), record));
@@ -370,7 +369,7 @@ pub fn uninstall(ctx: &Context, target: &Target) -> Result<UninstallReport, Erro
             state.previous = None;
             state.rolled_back = false;
         }
-        j.writes.push(PendingWrite { path: relative(prefix, &receipt::state_path(prefix)), value: json_value(&state) });
+        j.writes.push(PendingWrite { path: relative(prefix, &receipt::state_path(prefix)), value: Json::of(&state) });
     }
     let record = LogRecord::new("uninstall", prefix, Some(&report.removed.join(",")), active_version.as_deref());
     j.log = ctx.log.as_ref().map(|p| (p.clone(), record));
@@ -457,7 +456,12 @@ pub fn verify_installed(ctx: &Context, version: Option<&str>) -> Result<VerifyRe
         Some(v) => receipts.iter().filter(|r| r.go_version == v).collect(),
         None => receipts.iter().collect(),
     };
-    if selected.is_empty() {
+    // The module bundle: `verify-installed modules`, or with everything.
+    let modules = match version {
+        None | Some(crate::modules::DIR) => crate::modules::verify_installed(prefix)?,
+        Some(_) => None,
+    };
+    if selected.is_empty() && modules.is_none() {
         return Err(Error::NotInstalled {
             version: version.unwrap_or("any version").into(),
             prefix: prefix.clone(),
@@ -465,6 +469,15 @@ pub fn verify_installed(ctx: &Context, version: Option<&str>) -> Result<VerifyRe
         });
     }
     let mut report = VerifyReport { prefix: prefix.clone(), ok: true, versions: Vec::new(), other: Vec::new() };
+    if let Some((r, differences)) = modules {
+        report.versions.push(TreeCheck {
+            go_version: crate::modules::DIR.into(),
+            tree: prefix.join(crate::modules::DIR),
+            files: r.files.len(),
+            ok: differences.is_empty(),
+            differences,
+        });
+    }
     for r in selected {
         let differences = diff_tree(&prefix.join(&r.tree), &r.tree, &r.files)?;
         report.versions.push(TreeCheck {

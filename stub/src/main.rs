@@ -110,7 +110,8 @@ enum Cmd {
     /// Check installed files against their receipts (size, mode, digest, link target, missing
     /// and extra files), rpm -V style; exit 23 on any difference.
     VerifyInstalled {
-        /// Only this version [default: all, plus the link and the environment].
+        /// Only this version, or `modules` for the module bundle [default: all, plus the link
+        /// and the environment].
         version: Option<String>,
     },
 }
@@ -225,10 +226,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
             print_json(&result_json(&installer, "check", false, None, None));
         } else if !cli.quiet {
             println!(
-                "ok: {} {}/{} verified: signed by {} ({}), {} entries, every digest matches",
-                m.go_version,
-                m.goos,
-                m.goarch,
+                "ok: {} verified: signed by {} ({}), {} entries, every digest matches",
+                m.title(),
                 installer.signer().id,
                 installer.signer().origin,
                 m.file_count
@@ -238,6 +237,9 @@ fn run(cli: &Cli) -> Result<(), Error> {
     }
 
     let (prefix, scope) = destination(cli)?;
+    if m.product == stub::manifest::MODULES_PRODUCT {
+        return install_modules(cli, &installer, &file, &prefix, scope.as_ref());
+    }
     let goroot = prefix.join(prefix::LINK);
     let current = prefix::active(&prefix).ok().and_then(|a| install::active_version(&prefix, &a).ok().flatten());
     let plan = format!(
@@ -320,6 +322,68 @@ fn run(cli: &Cli) -> Result<(), Error> {
         );
         if !report.env_files.is_empty() {
             println!("open a new shell (or source {}) to use it", report.env_files[0].display());
+        }
+    }
+    Ok(())
+}
+
+/// Installs a module bundle into `PREFIX/go-modules`.
+fn install_modules(
+    cli: &Cli,
+    installer: &VerifiedInstaller,
+    file: &File,
+    prefix: &Path,
+    scope: Option<&Scope>,
+) -> Result<(), Error> {
+    let m = installer.manifest();
+    let count = m.modules.as_ref().map_or(0, Vec::len);
+    let dir = prefix.join(stub::modules::DIR);
+    let plan = format!(
+        "{count} Go module versions\n  destination: {} (merged with the modules there)\n  signed by:   {} ({})\n  environment: {}",
+        dir.display(),
+        installer.signer().id,
+        installer.signer().origin,
+        match scope {
+            None => "unchanged (--no-modify-path)".to_string(),
+            Some(Scope::System { profile_d }) => profile_d.join("go-modules.sh").display().to_string(),
+            Some(Scope::User { home, .. }) =>
+                format!("{} and your shell rc files", stub::env::user_modules_script(home).display()),
+        }
+    );
+    if cli.dry_run {
+        if cli.json {
+            print_json(&result_json(installer, "dry-run", false, Some(&dir), None));
+        } else {
+            println!("would install {plan}");
+        }
+        return Ok(());
+    }
+    if !cli.yes {
+        confirm(&plan)?;
+    }
+    if !cli.quiet && !cli.json {
+        eprintln!("installing {plan}");
+    }
+    let r = stub::modules::install(installer, file, prefix, scope, cli.wait, &|_| {})?;
+    if cli.json {
+        let mut v = result_json(installer, "install-modules", r.changed, None, None);
+        v["modules_dir"] = json!(r.dir);
+        v["modules_added"] = json!(r.added);
+        v["modules_total"] = json!(r.total);
+        v["env_files"] = json!(r.env);
+        print_json(&v);
+    } else if !cli.quiet {
+        if r.changed {
+            println!("installed {} new module versions at {} ({} in all)", r.added.len(), r.dir.display(), r.total);
+        } else {
+            println!("every module of this bundle is already installed at {}: nothing to do", r.dir.display());
+        }
+        if let Some(p) = r.env.first() {
+            println!(
+                "open a new shell (or source {}) so that go uses them (GOPROXY=file://{})",
+                p.display(),
+                r.dir.display()
+            );
         }
     }
     Ok(())
@@ -506,7 +570,7 @@ fn show_info(cli: &Cli, installer: &VerifiedInstaller) -> Result<(), Error> {
         }));
         return Ok(());
     }
-    println!("Go:          {} {}/{}", m.go_version, m.goos, m.goarch);
+    println!("carries:     {}", m.title());
     println!("target:      {}", m.target);
     println!("signed by:   {} (trusted: {})", installer.signer().id, installer.signer().origin);
     println!("installer:   {} bytes, sha256 {}", installer.layout().file_len(), installer.file_sha256());
@@ -633,7 +697,10 @@ fn lifecycle_command(cli: &Cli, cmd: &Cmd) -> Result<(), Error> {
             }
         }
         Cmd::VerifyInstalled { version } => {
-            let v = version.as_deref().map(version_arg).transpose()?;
+            let v = match version.as_deref() {
+                Some("modules" | stub::modules::DIR) => Some(stub::modules::DIR.to_string()),
+                other => other.map(version_arg).transpose()?,
+            };
             let r = lifecycle::verify_installed(&ctx, v.as_deref())?;
             if cli.json {
                 print_json(&json!({

@@ -15,8 +15,11 @@ use serde::{Deserialize, Serialize};
 
 /// The manifest format written in [`Manifest::format`].
 pub const MANIFEST_FORMAT: u32 = 1;
-/// The only product this installer carries.
+/// The product of a Go installer.
 pub const PRODUCT: &str = "go";
+/// The product of a module bundle: Go modules in the module proxy layout (`cache/download`), to
+/// install beside a Go (see [`crate::modules`]).
+pub const MODULES_PRODUCT: &str = "go-modules";
 /// Largest zstd window the installer will allocate (128 MiB, `--long=27`).
 pub const MAX_WINDOW_LOG: u32 = 27;
 /// Longest accepted path, and longest path component, in bytes.
@@ -48,8 +51,66 @@ pub struct Manifest {
     pub go_env: BTreeMap<String, String>,
     /// Number of entries in `files`.
     pub file_count: u64,
-    /// Every entry of the tree, in payload order; paths are relative to GOROOT.
+    /// Every entry of the tree, in payload order; paths are relative to GOROOT (to the module
+    /// proxy directory in a module bundle).
     pub files: Vec<Entry>,
+    /// A module bundle's modules with their `go.sum` hashes; absent in a Go installer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<Vec<Module>>,
+}
+
+/// One module version of a bundle and the hashes `go.sum` records for it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Module {
+    pub path: String,
+    pub version: String,
+    /// `h1:` hash of its go.mod (the `/go.mod` line of go.sum).
+    pub mod_h1: String,
+    /// `h1:` hash of its zip; absent when only its go.mod is carried (a module of the graph none
+    /// of whose packages is built).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_h1: Option<String>,
+}
+
+impl Module {
+    /// The files of this module in the proxy layout: `ESCAPED_PATH/@v/ESCAPED_VERSION.`
+    /// followed by `mod`, `zip` or `info`; `None` if the path or version cannot be escaped.
+    pub fn file_stem(&self) -> Option<String> {
+        Some(format!("{}/@v/{}.", escape_module(&self.path)?, escape_module(&self.version)?))
+    }
+
+    /// Its `go.sum` lines.
+    pub fn sum_lines(&self) -> String {
+        let mut s = String::new();
+        if let Some(h) = &self.zip_h1 {
+            s.push_str(&format!("{} {} {h}\n", self.path, self.version));
+        }
+        s.push_str(&format!("{} {}/go.mod {}\n", self.path, self.version, self.mod_h1));
+        s
+    }
+}
+
+/// Go's case encoding of a module path or version for file systems (`!` and the lower-case
+/// letter for each upper-case one), as `golang.org/x/mod/module.EscapePath` does; `None` for
+/// characters no module path or version has (controls, spaces, `!`, non-ASCII), for `.`/`..`
+/// elements and for empty elements.
+pub fn escape_module(s: &str) -> Option<String> {
+    if s.is_empty() || s.split('/').any(|e| e.is_empty() || e == "." || e == "..") {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        match c {
+            'A'..='Z' => {
+                out.push('!');
+                out.push(c.to_ascii_lowercase());
+            }
+            'a'..='z' | '0'..='9' | '.' | '-' | '_' | '~' | '/' | '+' => out.push(c),
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 /// A region of the installer file identified by length and digest.
@@ -60,7 +121,7 @@ pub struct Region {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Payload {
     /// Always `zstd`: one zstd stream holding one tar stream.
@@ -173,6 +234,15 @@ fn entry_err(path: &str, problem: impl Into<String>) -> ManifestError {
 }
 
 impl Manifest {
+    /// What the installer carries, for messages: `go1.27.3 linux/amd64`, or
+    /// `module bundle (3 modules) for linux/amd64`.
+    pub fn title(&self) -> String {
+        match &self.modules {
+            Some(m) => format!("module bundle ({} modules) for {}/{}", m.len(), self.goos, self.goarch),
+            None => format!("{} {}/{}", self.go_version, self.goos, self.goarch),
+        }
+    }
+
     /// The canonical bytes of this manifest (what is signed).
     pub fn to_canonical_json(&self) -> Vec<u8> {
         // Serializing plain structs, strings, integers and BTreeMaps cannot fail.
@@ -194,11 +264,25 @@ impl Manifest {
         if self.format != MANIFEST_FORMAT {
             return Err(field("format", format!("{} is not supported (expected {MANIFEST_FORMAT})", self.format)));
         }
-        if self.product != PRODUCT {
-            return Err(field("product", format!("'{}' is not '{PRODUCT}'", self.product)));
-        }
-        if !is_go_version(&self.go_version) {
-            return Err(field("go_version", format!("'{}' is not a Go version", self.go_version.escape_debug())));
+        match self.product.as_str() {
+            PRODUCT => {
+                if !is_go_version(&self.go_version) {
+                    return Err(field(
+                        "go_version",
+                        format!("'{}' is not a Go version", self.go_version.escape_debug()),
+                    ));
+                }
+                if self.modules.is_some() {
+                    return Err(field("modules", "a Go installer carries no module list"));
+                }
+            }
+            MODULES_PRODUCT => self.validate_modules()?,
+            other => {
+                return Err(field(
+                    "product",
+                    format!("'{}' is neither '{PRODUCT}' nor '{MODULES_PRODUCT}'", other.escape_debug()),
+                ))
+            }
         }
         if crate::platform::Target::from_triple(&self.target).is_none() {
             return Err(field("target", format!("'{}' is not a supported target", self.target.escape_debug())));
@@ -246,6 +330,46 @@ impl Manifest {
             ));
         }
         self.validate_entries()
+    }
+
+    /// A module bundle: no Go version or go.env, every module's files listed, every `h1:` hash
+    /// well formed, each module once.
+    fn validate_modules(&self) -> Result<(), ManifestError> {
+        if !self.go_version.is_empty() || !self.go_env.is_empty() {
+            return Err(field("go_version", "a module bundle carries no Go version and no go.env"));
+        }
+        let Some(modules) = &self.modules else { return Err(field("modules", "a module bundle lists its modules")) };
+        let files: std::collections::HashSet<&str> =
+            self.files.iter().filter(|e| e.kind == EntryType::File).map(|e| e.path.as_str()).collect();
+        let is_h1 = |h: &str| {
+            h.strip_prefix("h1:")
+                .is_some_and(|b| b.len() == 44 && b.bytes().all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c)))
+        };
+        for pair in modules.windows(2) {
+            if (&pair[0].path, &pair[0].version) >= (&pair[1].path, &pair[1].version) {
+                return Err(field(
+                    "modules",
+                    format!("{}@{} is out of order or listed twice", pair[1].path, pair[1].version),
+                ));
+            }
+        }
+        for m in modules {
+            let name = format!("{}@{}", m.path.escape_debug(), m.version.escape_debug());
+            let stem =
+                m.file_stem().ok_or_else(|| field("modules", format!("{name} is not a module path and version")))?;
+            if !is_h1(&m.mod_h1) || m.zip_h1.as_deref().is_some_and(|h| !is_h1(h)) {
+                return Err(field("modules", format!("{name}: a hash is not an h1: hash")));
+            }
+            for (ext, needed) in [("mod", true), ("zip", m.zip_h1.is_some())] {
+                if needed != files.contains(format!("{stem}{ext}").as_str()) {
+                    return Err(field(
+                        "modules",
+                        format!("{name}: its .{ext} file is {} the bundle", if needed { "missing from" } else { "in" }),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Frames must cover the payload, its decompressed length and the entries exactly.
@@ -370,9 +494,10 @@ impl Manifest {
                 ));
             }
         }
-        for required in ["VERSION", "go.env", "bin/go"] {
+        let required: &[&str] = if self.product == PRODUCT { &["VERSION", "go.env", "bin/go"] } else { &["go.sum"] };
+        for &required in required {
             if seen.get(required) != Some(&EntryType::File) {
-                return Err(entry_err(required, "is missing: not a Go distribution"));
+                return Err(entry_err(required, format!("is missing: not a {} installer", self.product)));
             }
         }
         if total > self.payload.uncompressed_len {
@@ -556,6 +681,7 @@ mod tests {
             go_env: BTreeMap::new(),
             file_count: files.len() as u64,
             files,
+            modules: None,
         }
     }
 

@@ -337,12 +337,12 @@ pub fn read_state(prefix: &Path) -> Result<State, Error> {
         .unwrap_or(State { format: 1, ..State::default() }))
 }
 
-/// Writes `value` as pretty JSON to `path` atomically, creating its directory (0755).
-pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), Error> {
+/// Writes the JSON `text` and a newline to `path` atomically, creating its directory (0755).
+pub fn write_json(path: &Path, text: &str) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     create_dirs_0755(dir)?;
-    let mut bytes =
-        serde_json::to_vec_pretty(value).map_err(|e| Error::io("encode", path, std::io::Error::other(e)))?;
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
     bytes.push(b'\n');
     let mut tmp =
         tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir).map_err(|e| Error::io("write in", dir, e))?;

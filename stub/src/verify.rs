@@ -107,21 +107,32 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
             found: "other bytes".into(),
         });
     }
-    let mut whole = Sha256::new();
-    for (region, range, expected) in
-        [("stub", &layout.stub, &manifest.stub.sha256), ("payload", &layout.payload, &manifest.payload.sha256)]
-    {
-        let found = sha256_region(file, range.clone(), &mut whole)
-            .map_err(|source| Error::ReadSelf { path: path.into(), source })?;
+    // The signed digests of the stub and payload, and the whole file's sha256 (for receipts), on
+    // two threads: each reads the file once.
+    let read_err = |source| Error::ReadSelf { path: path.into(), source };
+    let body = layout.stub.start..layout.payload.end;
+    let (regions, whole) = std::thread::scope(|s| {
+        let whole = s.spawn(|| sha256_region(file, body));
+        let regions =
+            [("stub", &layout.stub, &manifest.stub.sha256), ("payload", &layout.payload, &manifest.payload.sha256)]
+                .map(|(region, range, expected)| {
+                    (region, sha256_region(file, range.clone()).map(|h| hex::encode(h.finalize())), expected)
+                });
+        (regions, whole.join())
+    });
+    for (region, found, expected) in regions {
+        let found = found.map_err(read_err)?;
         if &found != expected {
             return Err(Error::DigestMismatch { region: region.into(), expected: expected.clone(), found });
         }
     }
-    let mut rest = Vec::new();
-    rest.extend_from_slice(&parts.manifest_bytes);
-    rest.extend_from_slice(&parts.signature);
-    rest.extend_from_slice(&trailer);
-    whole.update(&rest);
+    let mut whole = match whole {
+        Ok(hasher) => hasher.map_err(read_err)?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    whole.update(&parts.manifest_bytes);
+    whole.update(parts.signature);
+    whole.update(trailer);
     Ok(VerifiedInstaller { layout, manifest, signer, path: path.into(), file_sha256: hex::encode(whole.finalize()) })
 }
 
@@ -203,14 +214,11 @@ impl Read for RegionReader<'_> {
     }
 }
 
-/// sha256 of a region, also fed into `also`.
-fn sha256_region(file: &File, range: std::ops::Range<u64>, also: &mut Sha256) -> io::Result<String> {
+/// The hasher of a region, to finish or to feed on.
+fn sha256_region(file: &File, range: std::ops::Range<u64>) -> io::Result<Sha256> {
     let mut hasher = Sha256::new();
-    for_each_chunk(RegionReader::new(file, range), |chunk| {
-        hasher.update(chunk);
-        also.update(chunk);
-    })?;
-    Ok(hex::encode(hasher.finalize()))
+    for_each_chunk(RegionReader::new(file, range), |chunk| hasher.update(chunk))?;
+    Ok(hasher)
 }
 
 /// sha256 of a whole reader, as lowercase hex.

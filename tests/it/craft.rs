@@ -175,6 +175,7 @@ pub fn manifest(compressed: &[u8], uncompressed_len: u64, files: Vec<Entry>) -> 
         go_env: BTreeMap::from([("GOPROXY".into(), "off".into())]),
         file_count: files.len() as u64,
         files,
+        modules: None,
     }
 }
 

@@ -10,4 +10,5 @@ mod faults;
 mod hostile;
 mod install;
 mod lifecycle;
+mod modules;
 mod support;
