@@ -10,6 +10,7 @@
 //! and multi-threaded zstd output does not depend on the number of threads.
 
 pub mod modules;
+pub mod release;
 pub mod source;
 
 use std::{
@@ -68,6 +69,8 @@ pub enum BuildError {
     GoEnv(String),
     #[error("refusing to overwrite the existing key '{0}': choose another --out or remove it first")]
     KeyExists(PathBuf),
+    #[error("{0}")]
+    Fetch(#[from] fetch::FetchError),
     #[error("the manifest built is invalid: {0} (this is a bug)")]
     Manifest(#[from] manifest::ManifestError),
 }
@@ -104,6 +107,17 @@ pub struct BuildOptions {
     pub frames: u32,
     /// Build time; by default the newest mtime of the source.
     pub source_date_epoch: Option<u64>,
+    /// Where the tarball was downloaded from and the sha256 published for it (recorded in the
+    /// manifest; the tarball must have that sha256).
+    pub provenance: Option<Provenance>,
+}
+
+/// Where a tarball came from (see [`stub::manifest::Source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub url: String,
+    pub published_sha256: String,
+    pub published_by: String,
 }
 
 /// What [`build`] produced.
@@ -255,6 +269,18 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
     }
     let stub_bytes = read_stub(&target, opts.stub.as_deref())?;
 
+    if let Some(p) = &opts.provenance {
+        if source.sha256.as_deref() != Some(p.published_sha256.as_str()) {
+            return Err(BuildError::Mismatch(format!(
+                "'{}' has sha256 {} but {} publishes {} for {}: it is not the published tarball",
+                opts.go.display(),
+                source.sha256.as_deref().unwrap_or("(a directory, not a tarball)"),
+                p.published_by,
+                p.published_sha256,
+                p.url
+            )));
+        }
+    }
     // Offline defaults go into go.env so they are signed and listed like every other file.
     let overrides = go_env_overrides(&opts.go_env)?;
     let original_env = tree.file("go.env").map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
@@ -273,7 +299,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
         signer_key_id: String::new(),
         stub: Region { len: 0, sha256: String::new() },
         payload: Payload::default(),
-        source: Source { kind: source.kind.into(), name: source.name.clone(), sha256: source.sha256.clone() },
+        source: Source {
+            kind: source.kind.into(),
+            name: source.name.clone(),
+            sha256: source.sha256.clone(),
+            url: opts.provenance.as_ref().map(|p| p.url.clone()),
+            published_sha256: opts.provenance.as_ref().map(|p| p.published_sha256.clone()),
+            published_by: opts.provenance.as_ref().map(|p| p.published_by.clone()),
+        },
         go_env,
         file_count: 0,
         files: Vec::new(),
@@ -497,7 +530,7 @@ struct Packed {
 }
 
 /// Writes the installer atomically (temp file beside it, then rename), mode 0755.
-fn write_output(output: &Path, parts: &[&[u8]]) -> Result<(), BuildError> {
+pub(crate) fn write_output(output: &Path, parts: &[&[u8]]) -> Result<(), BuildError> {
     let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".go-offline-installer.")

@@ -17,7 +17,7 @@ use stub::{
     name = "go-offline-builder",
     version,
     about = "Turn an official Go release into one signed, self-verifying installer file",
-    after_help = "Exit codes: 0 success, 1 build error, 2 bad command line; `verify` uses the installer's codes (see `go-offline-installer --help`)."
+    after_help = "Exit codes: 0 success, 1 build error, 2 bad command line, 3 download failed or sha256 mismatch (fetch, release); `verify` uses the installer's codes (see `go-offline-installer --help`)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -96,6 +96,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Download official Go tarballs, verified against the published sha256, into a cache.
+    Fetch {
+        /// Go version(s), e.g. 1.27.3 (repeatable, or comma-separated).
+        #[arg(long = "version", value_name = "VERSION", required = true, value_delimiter = ',')]
+        versions: Vec<String>,
+        /// GOARCH value(s), e.g. amd64,arm64.
+        #[arg(long = "arch", value_name = "ARCH", default_value = "amd64", value_delimiter = ',')]
+        arches: Vec<String>,
+        /// Download site or mirror with the same layout [default: Go's download site].
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// Release index (JSON) to take the sha256 from [default: the mirror's `?mode=json&include=all`].
+        #[arg(long, value_name = "URL")]
+        index: Option<String>,
+        /// The expected sha256 (one version and arch only); the index is then not read.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Download cache [default: $XDG_CACHE_HOME/go-offline-builder].
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch, build and sign every Go version × arch (and module bundle) of a TOML config; write
+    /// SHA256SUMS and its signature SHA256SUMS.sig. Unchanged inputs are not rebuilt.
+    Release {
+        /// The release config (see examples/release.toml).
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check SHA256SUMS.sig against SHA256SUMS in a release directory, and every file's sha256.
+    VerifySums {
+        /// The release directory.
+        dir: PathBuf,
+        /// The org's public key (SPKI PEM).
+        #[arg(long, value_name = "PUB")]
+        key: PathBuf,
+    },
     /// Show what an installer carries (without verifying its signature: use `verify`).
     Inspect {
         file: PathBuf,
@@ -123,6 +162,9 @@ fn main() -> ExitCode {
 }
 
 type Failure = (i32, String);
+
+/// Exit code of a failed download or a sha256 mismatch (fetch, release).
+const FETCH_FAILED: i32 = 3;
 
 /// `SOURCE_DATE_EPOCH`, when set: the build time recorded, for reproducible output.
 fn source_date_epoch() -> Result<Option<u64>, Failure> {
@@ -158,8 +200,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Build { go, key, target, stub, output, go_env, level, threads, frames, json } => {
             let source_date_epoch = source_date_epoch()?;
-            let opts =
-                BuildOptions { go, key, target, stub, output, go_env, level, threads, frames, source_date_epoch };
+            let opts = BuildOptions {
+                go,
+                key,
+                target,
+                stub,
+                output,
+                go_env,
+                level,
+                threads,
+                frames,
+                source_date_epoch,
+                provenance: None,
+            };
             let s = builder::build(&opts).map_err(build_err)?;
             if json {
                 println!("{}", serde_json::to_string(&s).unwrap_or_default());
@@ -214,6 +267,66 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     s.installer.signer_key_id
                 );
             }
+            Ok(())
+        }
+        Command::Fetch { versions, arches, mirror, index, sha256, cache, json } => {
+            if sha256.is_some() && versions.len() * arches.len() != 1 {
+                return Err((exit::USAGE, "--sha256 needs exactly one --version and one --arch".into()));
+            }
+            let cache = cache.unwrap_or_else(builder::release::default_cache);
+            let fetcher = fetch::Fetcher::new(mirror.as_deref(), index.as_deref(), &cache, !json);
+            let mut all = Vec::new();
+            for v in &versions {
+                for a in &arches {
+                    let f = fetcher.fetch(v, a, sha256.as_deref()).map_err(|e| (FETCH_FAILED, e.to_string()))?;
+                    if !json {
+                        println!(
+                            "{} {}: {} (sha256 {}, as published by {})",
+                            if f.cached { "cached" } else { "fetched" },
+                            f.url,
+                            f.path.display(),
+                            f.sha256,
+                            f.sha256_source
+                        );
+                    }
+                    all.push(f);
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string(&all).unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Release { config, json } => {
+            let cfg = builder::release::read_config(&config).map_err(build_err)?;
+            let s = builder::release::release(&cfg, !json).map_err(|e| match e {
+                builder::BuildError::Fetch(f) => (FETCH_FAILED, f.to_string()),
+                e => build_err(e),
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+            } else {
+                for o in &s.outputs {
+                    println!("{:<9} {}  {}", o.status, o.sha256, o.name);
+                }
+                println!("wrote {} and {} (signed by {})", s.sums.display(), s.signature.display(), s.signer_key_id);
+            }
+            Ok(())
+        }
+        Command::VerifySums { dir, key } => {
+            builder::release::verify_sums(&dir, &key).map_err(build_err)?;
+            let sums = std::fs::read_to_string(dir.join(builder::release::SUMS)).unwrap_or_default();
+            for line in sums.lines() {
+                let Some((want, name)) = line.split_once("  ") else { continue };
+                let found = fetch::sha256_file(&dir.join(name)).map_err(|e| (exit::INTEGRITY, e.to_string()))?;
+                if found != want {
+                    return Err((exit::INTEGRITY, format!("{name}: sha256 {found}, SHA256SUMS says {want}")));
+                }
+            }
+            println!(
+                "ok: {} is signed by the key, and every file it lists matches",
+                dir.join(builder::release::SUMS).display()
+            );
             Ok(())
         }
         Command::Inspect { file, json } => inspect(&file, json),

@@ -101,7 +101,7 @@ pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError
         signer_key_id: String::new(),
         stub: Region { len: 0, sha256: String::new() },
         payload: Payload::default(),
-        source: Source { kind: "modules".into(), name, sha256: None },
+        source: Source { kind: "modules".into(), name, ..Default::default() },
         go_env: BTreeMap::new(),
         file_count: 0,
         files: Vec::new(),

@@ -276,7 +276,7 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
             window_log: stub::manifest::MAX_WINDOW_LOG,
             frames: None,
         },
-        source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), sha256: None },
+        source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), ..Default::default() },
         go_env: [("GOPROXY".to_string(), "off".to_string())].into(),
         file_count: files.len() as u64,
         files,

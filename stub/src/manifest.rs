@@ -156,7 +156,7 @@ pub struct Frame {
 /// At most this many frames (a bound on threads and on the manifest's work).
 pub const MAX_FRAMES: usize = 256;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// `tarball` or `directory`.
@@ -166,6 +166,16 @@ pub struct Source {
     /// sha256 of the tarball, when built from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Where the tarball was downloaded from (`go-offline-builder fetch` or `release`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The sha256 its publisher lists for it (the release index, or one given), which the
+    /// tarball's own `sha256` equals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_sha256: Option<String>,
+    /// Where `published_sha256` came from: the release index's URL, or `--sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,6 +310,16 @@ impl Manifest {
         if let Some(d) = &self.source.sha256 {
             if !is_sha256_hex(d) {
                 return Err(field("source.sha256", "is not a sha256 hex digest"));
+            }
+        }
+        if let Some(p) = &self.source.published_sha256 {
+            if self.source.sha256.as_ref() != Some(p) {
+                return Err(field("source.published_sha256", "differs from the tarball's sha256"));
+            }
+        }
+        for (name, v) in [("source.url", &self.source.url), ("source.published_by", &self.source.published_by)] {
+            if v.as_deref().is_some_and(|v| v.bytes().any(|b| b.is_ascii_control())) {
+                return Err(field(name, "contains control characters"));
             }
         }
         if self.payload.compression != "zstd" {
@@ -522,7 +542,12 @@ impl Manifest {
     /// One line saying where the distribution came from, e.g. `tarball go1.27.3.linux-amd64.tar.gz (sha256 …)`.
     pub fn source_summary(&self) -> String {
         let digest = self.source.sha256.as_deref().map(|d| format!(" (sha256 {d})")).unwrap_or_default();
-        format!("{} {}{digest}", self.source.kind, self.source.name)
+        let from = match (&self.source.url, &self.source.published_by) {
+            (Some(url), Some(by)) => format!(", downloaded from {url}, sha256 as published by {by}"),
+            (Some(url), None) => format!(", downloaded from {url}"),
+            _ => String::new(),
+        };
+        format!("{} {}{digest}{from}", self.source.kind, self.source.name)
     }
 
     /// The offline defaults as `KEY=VALUE KEY=VALUE`.
@@ -677,7 +702,7 @@ mod tests {
                 window_log: MAX_WINDOW_LOG,
                 frames: None,
             },
-            source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), sha256: None },
+            source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), ..Default::default() },
             go_env: BTreeMap::new(),
             file_count: files.len() as u64,
             files,

@@ -171,7 +171,7 @@ pub fn manifest(compressed: &[u8], uncompressed_len: u64, files: Vec<Entry>) -> 
             window_log: stub::manifest::MAX_WINDOW_LOG,
             frames: None,
         },
-        source: Source { kind: "tarball".into(), name: "hostile.tar.gz".into(), sha256: None },
+        source: Source { kind: "tarball".into(), name: "hostile.tar.gz".into(), ..Default::default() },
         go_env: BTreeMap::from([("GOPROXY".into(), "off".into())]),
         file_count: files.len() as u64,
         files,

@@ -338,6 +338,8 @@ fn test() -> Result {
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     tools::qemu_aarch64()?;
     tools::test_programs()?;
+    tools::fleet_programs()?;
+    tools::salt()?;
     for t in TARGETS {
         build_stub(t, &[], None)?;
     }

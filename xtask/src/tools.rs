@@ -58,6 +58,11 @@ pub fn apt(packages: &[&str], probe: &str) -> Result {
     if !is_root() {
         return Err(format!("{probe} is missing: install the Debian packages {}", packages.join(" ")));
     }
+    apt_install(packages)
+}
+
+/// `apt-get install` of `packages` (needs root).
+fn apt_install(packages: &[&str]) -> Result {
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     run(Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
@@ -76,6 +81,49 @@ pub fn test_programs() -> Result {
     apt(&["time"], "/usr/bin/time")?;
     apt(&["openssl"], "openssl")
 }
+
+/// What the fleet test runs: Debian's Ansible, and sshd with the ssh client for the test hosts.
+pub fn fleet_programs() -> Result {
+    apt(&["ansible"], "ansible-playbook")?;
+    apt(&["openssh-server", "openssh-client"], "/usr/sbin/sshd")?;
+    apt(&["openssh-client"], "ssh")
+}
+
+/// Salt, for the masterless test of examples/salt: a venv in target/tools/salt with salt and the
+/// modules `salt-call --local` imports (not salt's whole dependency list: its C extensions take
+/// minutes to build and a local run never loads them).
+pub fn salt() -> Result {
+    let venv = std::path::Path::new("target/tools/salt");
+    if venv.join("bin/salt-call").exists() {
+        return Ok(());
+    }
+    if !works(Command::new("python3").args(["-m", "venv", "--help"]))
+        || !works(Command::new("python3").args(["-c", "import ensurepip"]))
+    {
+        apt_install(&["python3-venv"])?;
+    }
+    run(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
+    let pip = venv.join("bin/pip");
+    run(Command::new(&pip).args(["install", "-q", "--no-deps", SALT]))?;
+    run(Command::new(&pip).args(["install", "-q"]).args(SALT_RUNTIME))
+}
+
+/// The Salt release the test runs, and what `salt-call --local` needs of its dependencies.
+const SALT: &str = "salt==3008.4";
+const SALT_RUNTIME: &[&str] = &[
+    "jinja2",
+    "pyyaml",
+    "msgpack",
+    "distro",
+    "looseversion",
+    "packaging",
+    "psutil",
+    "tornado",
+    "pycryptodomex",
+    "requests",
+    "jmespath",
+    "python-dateutil",
+];
 
 /// Whether `unshare --mount` works here (root in a kernel that allows it).
 pub fn can_unshare_mount() -> bool {

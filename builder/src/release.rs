@@ -1,0 +1,296 @@
+//! `go-offline-builder release CONFIG`: the whole matrix in one command. Every Go version × arch
+//! of the config is fetched (verified against the published sha256), built and signed; so is
+//! every module bundle; then `SHA256SUMS` lists every output and `SHA256SUMS.sig` signs it.
+//!
+//! Incremental: `OUTPUT/.release-state.json` records, for each output, a fingerprint of its inputs
+//! (tarball sha256, stub sha256, key id, go.env overrides, level, frames, the go.sum files of a
+//! bundle, this builder's version) and the output's sha256. An output whose fingerprint is
+//! unchanged and whose file still has that sha256 is not rebuilt. Builds are deterministic, so a
+//! rebuild of unchanged inputs gives the same bytes anyway; the state only saves the time.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use ed25519_dalek::Signer;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use stub::{keys, platform::Target};
+
+use crate::{
+    default_stub_path,
+    modules::{build_modules, ModulesOptions},
+    BuildError, BuildOptions, Compression, Provenance, DEFAULT_FRAMES, DEFAULT_LEVEL,
+};
+
+/// The release config (TOML). Relative paths are relative to the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the installers, SHA256SUMS and SHA256SUMS.sig go.
+    pub output: PathBuf,
+    /// The org's private key (PKCS#8 PEM).
+    pub key: PathBuf,
+    /// Go versions, e.g. `["1.27.3", "1.26.6"]`.
+    pub versions: Vec<String>,
+    /// GOARCH values, e.g. `["amd64", "arm64"]`.
+    pub arches: Vec<String>,
+    /// Download site or mirror (default: Go's) and its release index (default: the mirror's).
+    #[serde(default)]
+    pub mirror: Option<String>,
+    #[serde(default)]
+    pub index: Option<String>,
+    /// Known sha256 of tarballs by file name, used instead of the index's.
+    #[serde(default)]
+    pub sha256: BTreeMap<String, String>,
+    /// Download cache (default: the user's cache directory).
+    #[serde(default)]
+    pub cache: Option<PathBuf>,
+    /// Directory of stubs, `DIR/TRIPLE/go-offline-installer` (default: `cargo xtask stubs`').
+    #[serde(default)]
+    pub stubs: Option<PathBuf>,
+    /// `$GOROOT/go.env` overrides, as `build --go-env`.
+    #[serde(default)]
+    pub go_env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub level: Option<i32>,
+    #[serde(default)]
+    pub frames: Option<u32>,
+    /// Module bundles, one per entry and arch.
+    #[serde(default)]
+    pub modules: Vec<ModulesConfig>,
+}
+
+/// One module bundle of a release.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModulesConfig {
+    /// Part of the output name: `go-modules-NAME-linux-ARCH`.
+    pub name: String,
+    #[serde(default)]
+    pub projects: Vec<PathBuf>,
+    #[serde(default)]
+    pub cache: Option<PathBuf>,
+}
+
+/// One output of a release run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Output {
+    pub name: String,
+    pub sha256: String,
+    /// `built`, or `unchanged` (inputs and file as recorded: not rebuilt).
+    pub status: &'static str,
+    /// Where the tarball came from (installers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// What a release run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub output: PathBuf,
+    pub outputs: Vec<Output>,
+    pub sums: PathBuf,
+    pub signature: PathBuf,
+    pub signer_key_id: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    outputs: BTreeMap<String, Recorded>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Recorded {
+    fingerprint: String,
+    sha256: String,
+}
+
+const STATE: &str = ".release-state.json";
+pub const SUMS: &str = "SHA256SUMS";
+pub const SUMS_SIG: &str = "SHA256SUMS.sig";
+
+/// Reads a release config.
+pub fn read_config(path: &Path) -> Result<Config, BuildError> {
+    let text = fs::read_to_string(path).map_err(|e| BuildError::io("read the release config", path, e))?;
+    let mut config: Config = toml::from_str(&text).map_err(|e| BuildError::Source {
+        path: path.into(),
+        problem: format!("is not a valid release config: {e}"),
+    })?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let at = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    config.output = at(&config.output);
+    config.key = at(&config.key);
+    config.cache = config.cache.as_deref().map(at);
+    config.stubs = config.stubs.as_deref().map(at);
+    for m in &mut config.modules {
+        m.projects = m.projects.iter().map(|p| at(p)).collect();
+        m.cache = m.cache.as_deref().map(at);
+    }
+    if config.versions.is_empty() || config.arches.is_empty() {
+        return Err(BuildError::Source { path: path.into(), problem: "lists no versions or no arches".into() });
+    }
+    Ok(config)
+}
+
+/// The default download cache: `$XDG_CACHE_HOME/go-offline-builder`, else `~/.cache/…`.
+pub fn default_cache() -> PathBuf {
+    let var = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("XDG_CACHE_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"))
+        .join("go-offline-builder")
+}
+
+/// Runs a release.
+pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
+    let signing_key = keys::read_private_key(&config.key)?;
+    let key_id = keys::key_id(&signing_key.verifying_key());
+    fs::create_dir_all(&config.output).map_err(|e| BuildError::io("create", &config.output, e))?;
+    let state_path = config.output.join(STATE);
+    let old: State = fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut state = State::default();
+    let cache = config.cache.clone().unwrap_or_else(default_cache);
+    let fetcher = fetch::Fetcher::new(config.mirror.as_deref(), config.index.as_deref(), &cache, progress);
+    let level = config.level.unwrap_or(DEFAULT_LEVEL);
+    let frames = config.frames.unwrap_or(DEFAULT_FRAMES);
+    let go_env: Vec<String> = config.go_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let stub_for = |triple: &str| match &config.stubs {
+        Some(dir) => dir.join(triple).join("go-offline-installer"),
+        None => default_stub_path(triple),
+    };
+    let mut outputs = Vec::new();
+    let mut fresh = |name: String, fingerprint: String, build: &mut dyn FnMut(&Path) -> Result<(), BuildError>| {
+        let path = config.output.join(&name);
+        let recorded = old.outputs.get(&name);
+        let unchanged = recorded
+            .is_some_and(|r| r.fingerprint == fingerprint && fetch::sha256_file(&path).is_ok_and(|h| h == r.sha256));
+        let status = if unchanged {
+            "unchanged"
+        } else {
+            build(&path)?;
+            "built"
+        };
+        let sha256 = fetch::sha256_file(&path).map_err(|e| BuildError::Mismatch(e.to_string()))?;
+        state.outputs.insert(name.clone(), Recorded { fingerprint, sha256: sha256.clone() });
+        Ok::<_, BuildError>((name, sha256, status))
+    };
+    for version in &config.versions {
+        for arch in &config.arches {
+            let target = Target::from_go("linux", arch).ok_or_else(|| {
+                BuildError::Mismatch(format!("no stub target exists for linux/{arch} (supported: amd64, arm64)"))
+            })?;
+            let tarball = fetch::tarball_name(version, arch);
+            let fetched = fetcher
+                .fetch(version, arch, config.sha256.get(&tarball).map(String::as_str))
+                .map_err(BuildError::Fetch)?;
+            let stub = stub_for(target.triple);
+            let stub_sha = fetch::sha256_file(&stub)
+                .map_err(|_| BuildError::NoStub { triple: target.triple.into(), path: stub.clone() })?;
+            let fingerprint = fingerprint(&[
+                "installer",
+                env!("CARGO_PKG_VERSION"),
+                &fetched.sha256,
+                &fetched.url,
+                &stub_sha,
+                &key_id,
+                &go_env.join("\n"),
+                &level.to_string(),
+                &frames.to_string(),
+            ]);
+            let name = format!("go-offline-installer-go{}-linux-{arch}", version.trim_start_matches("go"));
+            let (name, sha256, status) = fresh(name, fingerprint, &mut |out| {
+                crate::build(&BuildOptions {
+                    go: fetched.path.clone(),
+                    key: config.key.clone(),
+                    target: Some(target.triple.into()),
+                    stub: Some(stub.clone()),
+                    output: out.to_path_buf(),
+                    go_env: go_env.clone(),
+                    level,
+                    threads: 0,
+                    frames,
+                    source_date_epoch: None,
+                    provenance: Some(Provenance {
+                        url: fetched.url.clone(),
+                        published_sha256: fetched.sha256.clone(),
+                        published_by: fetched.sha256_source.clone(),
+                    }),
+                })
+                .map(|_| ())
+            })?;
+            outputs.push(Output { name, sha256, status, source: Some(fetched.url.clone()) });
+        }
+    }
+    for m in &config.modules {
+        for arch in &config.arches {
+            let target = Target::from_go("linux", arch)
+                .ok_or_else(|| BuildError::Mismatch(format!("no stub target exists for linux/{arch}")))?;
+            let stub = stub_for(target.triple);
+            let stub_sha = fetch::sha256_file(&stub)
+                .map_err(|_| BuildError::NoStub { triple: target.triple.into(), path: stub.clone() })?;
+            // go.sum pins every module's content; without projects the cache is the input, and
+            // the bundle is rebuilt every time (to the same bytes when the cache is the same).
+            let mut parts = vec!["modules".to_string(), env!("CARGO_PKG_VERSION").into(), stub_sha, key_id.clone()];
+            parts.push(level.to_string());
+            if m.projects.is_empty() {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                parts.push(format!("{}", now.as_nanos()));
+            }
+            for p in &m.projects {
+                let sum = fs::read(p.join("go.sum")).map_err(|e| BuildError::io("read", p.join("go.sum"), e))?;
+                parts.push(hex::encode(Sha256::digest(&sum)));
+            }
+            let fingerprint = fingerprint(&parts.iter().map(String::as_str).collect::<Vec<_>>());
+            let name = format!("go-modules-{}-linux-{arch}", m.name);
+            let (name, sha256, status) = fresh(name, fingerprint, &mut |out| {
+                build_modules(&ModulesOptions {
+                    projects: m.projects.clone(),
+                    cache: m.cache.clone(),
+                    key: config.key.clone(),
+                    target: target.triple.into(),
+                    stub: Some(stub.clone()),
+                    output: out.to_path_buf(),
+                    compression: Compression { level, threads: 0, frames: 1 },
+                    source_date_epoch: None,
+                })
+                .map(|_| ())
+            })?;
+            outputs.push(Output { name, sha256, status, source: None });
+        }
+    }
+    outputs.sort_by(|a, b| a.name.cmp(&b.name));
+    let sums: String = outputs.iter().map(|o| format!("{}  {}\n", o.sha256, o.name)).collect();
+    let signature = signing_key.sign(sums.as_bytes()).to_bytes();
+    let sums_path = config.output.join(SUMS);
+    let sig_path = config.output.join(SUMS_SIG);
+    crate::write_output(&sums_path, &[sums.as_bytes()])?;
+    crate::write_output(&sig_path, &[&signature])?;
+    let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
+    crate::write_output(&state_path, &[&state_bytes])?;
+    Ok(Summary { output: config.output.clone(), outputs, sums: sums_path, signature: sig_path, signer_key_id: key_id })
+}
+
+/// sha256 of the inputs, one per line.
+fn fingerprint(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// Checks `SHA256SUMS.sig` against `SHA256SUMS` with the public key at `public` (the same check as
+/// `openssl pkeyutl -verify -pubin -inkey PUB -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig`).
+pub fn verify_sums(dir: &Path, public: &Path) -> Result<(), BuildError> {
+    let sums = fs::read(dir.join(SUMS)).map_err(|e| BuildError::io("read", dir.join(SUMS), e))?;
+    let sig = fs::read(dir.join(SUMS_SIG)).map_err(|e| BuildError::io("read", dir.join(SUMS_SIG), e))?;
+    let key = keys::read_public_key(public)?;
+    let sig = ed25519_dalek::Signature::from_slice(&sig)
+        .map_err(|_| BuildError::Mismatch(format!("{} is not an ed25519 signature", dir.join(SUMS_SIG).display())))?;
+    key.verify_strict(&sums, &sig)
+        .map_err(|_| BuildError::Mismatch(format!("{} does not sign {}", SUMS_SIG, dir.join(SUMS).display())))
+}
