@@ -24,6 +24,17 @@ struct Cli {
     command: Command,
 }
 
+/// The key and the stub of an installer.
+#[derive(clap::Args, Debug)]
+struct Signing {
+    /// PKCS#8 PEM ed25519 private key to sign with.
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// Stub executable [default: the one `cargo xtask stubs` built for the target].
+    #[arg(long, value_name = "FILE")]
+    stub: Option<PathBuf>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Create a signing key pair: DIR/NAME.key (PKCS#8 PEM, 0600) and DIR/NAME.pub (SPKI PEM).
@@ -37,15 +48,11 @@ enum Command {
         /// An official go*.tar.gz or a GOROOT directory.
         #[arg(long, value_name = "PATH")]
         go: PathBuf,
-        /// PKCS#8 PEM ed25519 private key to sign with.
-        #[arg(long, value_name = "KEY")]
-        key: PathBuf,
         /// Stub target triple [default: the one matching the Go distribution].
         #[arg(long, value_name = "TRIPLE")]
         target: Option<String>,
-        /// Stub executable [default: the one `cargo xtask stubs` built for the target].
-        #[arg(long, value_name = "FILE")]
-        stub: Option<PathBuf>,
+        #[command(flatten)]
+        signing: Signing,
         /// Output file.
         #[arg(long, short, value_name = "FILE", default_value = "go-offline-installer")]
         output: PathBuf,
@@ -77,15 +84,11 @@ enum Command {
         /// $GOMODCACHE, $GOPATH or $HOME].
         #[arg(long, value_name = "DIR")]
         cache: Option<PathBuf>,
-        /// PKCS#8 PEM ed25519 private key to sign with.
-        #[arg(long, value_name = "KEY")]
-        key: PathBuf,
         /// Stub target triple: the machines the bundle is for [default: this machine's].
         #[arg(long, value_name = "TRIPLE")]
         target: Option<String>,
-        /// Stub executable [default: the one `cargo xtask stubs` built for the target].
-        #[arg(long, value_name = "FILE")]
-        stub: Option<PathBuf>,
+        #[command(flatten)]
+        signing: Signing,
         /// Output file.
         #[arg(long, short, value_name = "FILE", default_value = "go-modules-installer")]
         output: PathBuf,
@@ -198,7 +201,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Build { go, key, target, stub, output, go_env, level, threads, frames, json } => {
+        Command::Build { go, target, signing: Signing { key, stub }, output, go_env, level, threads, frames, json } => {
             let source_date_epoch = source_date_epoch()?;
             let opts = BuildOptions {
                 go,
@@ -234,7 +237,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Modules { project, cache, key, target, stub, output, level, json } => {
+        Command::Modules { project, cache, target, signing: Signing { key, stub }, output, level, json } => {
             let target = target.unwrap_or_else(|| {
                 let arch = if cfg!(target_arch = "aarch64") { "aarch64" } else { "x86_64" };
                 format!("{arch}-unknown-linux-musl")

@@ -177,8 +177,15 @@ impl Fetcher {
     /// Downloads `url` into `part`, resuming from its length when the server honours a range;
     /// returns the bytes it did not fetch again.
     fn download(&self, url: &str, part: &Path) -> Result<u64, FetchError> {
-        let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
-        let response = self.get(url, (have > 0).then_some(have))?;
+        let mut have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        let response = match self.get(url, (have > 0).then_some(have)) {
+            // The part is as long as the file (or longer): start again from nothing.
+            Err(FetchError::Http { problem, .. }) if have > 0 && problem.starts_with("HTTP 416") => {
+                have = 0;
+                self.get(url, None)?
+            }
+            r => r?,
+        };
         let resumed = have > 0 && response.status() == 206;
         let start = if resumed { have } else { 0 };
         let total = response.header("Content-Length").and_then(|v| v.parse::<u64>().ok()).map(|n| n + start);

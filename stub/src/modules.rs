@@ -217,7 +217,9 @@ pub fn install(
         };
     }
     if existing {
-        remove_tree(&staging)?; // the old tree, now under the staging name
+        // The old tree, now under the staging name. The install is done: if it cannot be removed
+        // now, the next install removes it (remove_leftovers).
+        let _ = remove_tree(&staging);
     }
     if let Some(log) = receipt::host_log_path() {
         let mut record = receipt::LogRecord::new("modules", prefix, None, None);
