@@ -711,6 +711,68 @@ mod tests {
     }
 
     #[test]
+    fn module_bundles_list_their_files_and_hashes() {
+        let digest = "0".repeat(64);
+        let h1 = format!("h1:{}=", "A".repeat(43));
+        let module = |path: &str, version: &str, zip: bool| Module {
+            path: path.into(),
+            version: version.into(),
+            mod_h1: h1.clone(),
+            zip_h1: zip.then(|| h1.clone()),
+        };
+        let bundle = |modules: Vec<Module>, files: &[&str]| {
+            let mut m = with_entries(vec![]);
+            m.product = MODULES_PRODUCT.into();
+            m.go_version = String::new();
+            let mut entries = vec![Entry::file("go.sum".into(), 0o444, 1, digest.clone())];
+            let mut dirs = std::collections::BTreeSet::new();
+            for f in files {
+                for (i, _) in f.match_indices('/') {
+                    if dirs.insert(f[..i].to_string()) {
+                        entries.push(Entry::dir(f[..i].into(), 0o755));
+                    }
+                }
+                entries.push(Entry::file((*f).into(), 0o444, 1, digest.clone()));
+            }
+            m.files = entries;
+            m.file_count = m.files.len() as u64;
+            m.modules = Some(modules);
+            m
+        };
+        let greet = ["example.com/greet/@v/v1.0.0.mod", "example.com/greet/@v/v1.0.0.zip"];
+        // (manifest, accepted)
+        let cases: Vec<(Manifest, bool)> = vec![
+            (bundle(vec![module("example.com/greet", "v1.0.0", true)], &greet), true),
+            // Only the go.mod is carried: no zip may be listed, and none is.
+            (bundle(vec![module("example.com/greet", "v1.0.0", false)], &greet[..1]), true),
+            (bundle(vec![module("example.com/greet", "v1.0.0", false)], &greet), false),
+            (bundle(vec![module("example.com/greet", "v1.0.0", true)], &greet[..1]), false),
+            // Capitals are escaped in file names.
+            (bundle(vec![module("example.com/Greet", "v1.0.0", false)], &["example.com/!greet/@v/v1.0.0.mod"]), true),
+            (bundle(vec![module("example.com/Greet", "v1.0.0", false)], &["example.com/Greet/@v/v1.0.0.mod"]), false),
+            (bundle(vec![module("../etc", "v1.0.0", false)], &[]), false),
+            (bundle(vec![module("example.com/greet", "v1.0.0", true); 2], &greet), false),
+            (bundle(vec![], &[]), true),
+        ];
+        for (i, (m, ok)) in cases.into_iter().enumerate() {
+            assert_eq!(m.validate().is_ok(), ok, "case {i}: {:?}", m.validate().err());
+        }
+        // A bad hash, a Go version in a bundle, a module list in a Go installer, no list at all.
+        let mut m = bundle(vec![module("example.com/greet", "v1.0.0", true)], &greet);
+        m.modules.as_mut().unwrap()[0].mod_h1 = "h1:short".into();
+        assert!(m.validate().is_err());
+        let mut m = bundle(vec![], &[]);
+        m.go_version = "go1.27.3".into();
+        assert!(m.validate().is_err());
+        let mut m = bundle(vec![], &[]);
+        m.modules = None;
+        assert!(m.validate().is_err());
+        let mut m = with_entries(vec![]);
+        m.modules = Some(vec![]);
+        assert!(m.validate().is_err());
+    }
+
+    #[test]
     fn frames_must_cover_payload_length_and_entries() {
         let base = with_entries(vec![]);
         let f = |len, uncompressed_len, entries| Frame { len, sha256: "1".repeat(64), uncompressed_len, entries };
