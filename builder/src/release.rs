@@ -231,13 +231,12 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
             let stub = stub_for(target.triple);
             let stub_sha = fetch::sha256_file(&stub)
                 .map_err(|_| BuildError::NoStub { triple: target.triple.into(), path: stub.clone() })?;
-            // go.sum pins every module's content; without projects the cache is the input, and
-            // the bundle is rebuilt every time (to the same bytes when the cache is the same).
+            // go.sum pins every module's content; without projects the cache is the input: its
+            // listing (names, sizes, times) stands for it.
             let mut parts = vec!["modules".to_string(), env!("CARGO_PKG_VERSION").into(), stub_sha, key_id.clone()];
             parts.push(level.to_string());
             if m.projects.is_empty() {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-                parts.push(format!("{}", now.as_nanos()));
+                parts.push(listing(m.cache.as_deref().unwrap_or(Path::new("")))?);
             }
             for p in &m.projects {
                 let sum = fs::read(p.join("go.sum")).map_err(|e| BuildError::io("read", p.join("go.sum"), e))?;
@@ -271,6 +270,26 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
     crate::write_output(&state_path, &[&state_bytes])?;
     Ok(Summary { output: config.output.clone(), outputs, sums: sums_path, signature: sig_path, signer_key_id: key_id })
+}
+
+/// sha256 of a directory's listing: every file's path, size and modification time.
+fn listing(dir: &Path) -> Result<String, BuildError> {
+    let mut lines = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).map_err(|e| BuildError::io("list", &d, e))? {
+            let e = e.map_err(|err| BuildError::io("list", &d, err))?;
+            let meta = e.metadata().map_err(|err| BuildError::io("inspect", e.path(), err))?;
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+                lines.push(format!("{} {} {:?}", e.path().display(), meta.len(), mtime));
+            }
+        }
+    }
+    lines.sort();
+    Ok(fingerprint(&lines.iter().map(String::as_str).collect::<Vec<_>>()))
 }
 
 /// sha256 of the inputs, one per line.

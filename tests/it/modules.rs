@@ -46,7 +46,7 @@ fn modules() -> Vec<ModuleSource> {
 }
 
 /// Writes the module proxy directory (`GOPROXY=file://DIR` layout).
-fn write_proxy(dir: &Path) {
+pub fn write_proxy(dir: &Path) {
     let mut lists: std::collections::BTreeMap<&str, String> = Default::default();
     for (module, version, files) in modules() {
         let at = dir.join(module).join("@v");

@@ -204,11 +204,14 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
     let ctx = TestContext::new();
     let mirror = Mirror::serve(&mirror_dir(&ctx.path("mirror"), false, false));
     let config = ctx.path("release.toml");
+    // A module bundle too, from a proxy directory (modules written as in tests/it/modules.rs).
+    crate::modules::write_proxy(&ctx.path("proxy"));
     fs::write(
         &config,
         format!(
             "output = \"dist\"\nkey = \"{}\"\nversions = [\"1.27.3\", \"1.26.6\"]\narches = [\"amd64\"]\n\
-             mirror = \"{}\"\ncache = \"cache\"\nstubs = \"{}\"\nlevel = 3\n\n[go_env]\nGOFLAGS = \"-mod=mod\"\n",
+             mirror = \"{}\"\ncache = \"cache\"\nstubs = \"{}\"\nlevel = 3\n\n[go_env]\nGOFLAGS = \"-mod=mod\"\n\n\
+             [[modules]]\nname = \"deps\"\ncache = \"proxy\"\n",
             release_key().private.display(),
             mirror.url,
             workspace().join("target/stubs").display()
@@ -220,7 +223,14 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let names: Vec<&str> = summary["outputs"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["go-offline-installer-go1.26.6-linux-amd64", "go-offline-installer-go1.27.3-linux-amd64"]);
+    assert_eq!(
+        names,
+        [
+            "go-modules-deps-linux-amd64",
+            "go-offline-installer-go1.26.6-linux-amd64",
+            "go-offline-installer-go1.27.3-linux-amd64"
+        ]
+    );
     assert!(summary["outputs"].as_array().unwrap().iter().all(|o| o["status"] == "built"));
     let dist = ctx.path("dist");
 
@@ -239,16 +249,18 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
     ok(builder().arg("verify-sums").arg(&dist).arg("--key").arg(&release_key().public));
 
     // Provenance: where the tarball came from and whose sha256 it has, signed and shown.
-    let out = ok(builder().arg("inspect").arg(dist.join(names[1])).arg("--json"));
+    let out = ok(builder().arg("inspect").arg(dist.join(names[2])).arg("--json"));
     let info: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let tarball_sha = sha256_file(&go_tarball("amd64"));
     assert_eq!(info["source"]["url"], format!("{}go1.27.3.linux-amd64.tar.gz", mirror.url));
     assert_eq!(info["source"]["published_sha256"], tarball_sha);
     assert!(info["source"]["published_by"].as_str().unwrap().starts_with("release index "));
-    let text = stdout(&ok(builder().arg("inspect").arg(dist.join(names[1]))));
+    let text = stdout(&ok(builder().arg("inspect").arg(dist.join(names[2]))));
     assert!(text.contains(&format!("downloaded from {}go1.27.3", mirror.url)), "{text}");
     // The installers verify and carry the go.env override.
-    ok(builder().arg("verify").arg(dist.join(names[1])).arg("--trusted-key").arg(&release_key().public));
+    for name in &names {
+        ok(builder().arg("verify").arg(dist.join(name)).arg("--trusted-key").arg(&release_key().public));
+    }
     assert_eq!(info["go_env"]["GOFLAGS"], "-mod=mod");
 
     // Incremental: nothing rebuilt, every byte the same, and no tarball downloaded again.
@@ -263,13 +275,13 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
     assert_eq!(fs::read_to_string(dist.join("SHA256SUMS")).unwrap(), sums);
 
     // A changed input rebuilds only what it touches; a damaged output is rebuilt to the same bytes.
-    fs::write(dist.join(names[0]), b"damaged").unwrap();
+    fs::write(dist.join(names[1]), b"damaged").unwrap();
     let out = run_release();
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let status: Vec<&str> =
         summary["outputs"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
-    assert_eq!(status, ["built", "unchanged"]);
-    assert_eq!(sha256_file(&dist.join(names[0])), before[0], "a rebuild of the same inputs is byte-identical");
+    assert_eq!(status, ["unchanged", "built", "unchanged"]);
+    assert_eq!(sha256_file(&dist.join(names[1])), before[1], "a rebuild of the same inputs is byte-identical");
 
     // A bad sha256 for a tarball stops the release with the fetch exit code and names the file.
     let pinned = fs::read_to_string(&config).unwrap().replace(
