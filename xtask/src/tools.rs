@@ -94,9 +94,11 @@ pub fn fleet_programs() -> Result {
 /// minutes to build and a local run never loads them).
 pub fn salt() -> Result {
     let venv = std::path::Path::new("target/tools/salt");
-    if venv.join("bin/salt-call").exists() {
+    if works(Command::new(venv.join("bin/salt-call")).arg("--version")) {
         return Ok(());
     }
+    // Missing, or moved with target/ (a venv's scripts name their interpreter by path): anew.
+    let _ = std::fs::remove_dir_all(venv);
     if !works(Command::new("python3").args(["-m", "venv", "--help"]))
         || !works(Command::new("python3").args(["-c", "import ensurepip"]))
     {
