@@ -256,12 +256,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         },
         installer.signer().id,
         installer.signer().origin,
-        match &scope {
-            None => "unchanged (--no-modify-path)".to_string(),
-            Some(Scope::System { profile_d }) => profile_d.join("go.sh").display().to_string(),
-            Some(Scope::User { home, .. }) =>
-                format!("{} and your shell rc files", stub::env::user_env_script(home).display()),
-        }
+        describe_env(scope.as_ref(), "go.sh", stub::env::user_env_script)
     );
     if cli.dry_run {
         if cli.json {
@@ -327,6 +322,16 @@ fn run(cli: &Cli) -> Result<(), Error> {
     Ok(())
 }
 
+/// Where the environment goes, for the plan shown before installing: the system script
+/// `PROFILE_D/system`, or the user's script and rc files.
+fn describe_env(scope: Option<&Scope>, system: &str, user_script: fn(&Path) -> PathBuf) -> String {
+    match scope {
+        None => "unchanged (--no-modify-path)".to_string(),
+        Some(Scope::System { profile_d }) => profile_d.join(system).display().to_string(),
+        Some(Scope::User { home, .. }) => format!("{} and your shell rc files", user_script(home).display()),
+    }
+}
+
 /// Installs a module bundle into `PREFIX/go-modules`.
 fn install_modules(
     cli: &Cli,
@@ -343,12 +348,7 @@ fn install_modules(
         dir.display(),
         installer.signer().id,
         installer.signer().origin,
-        match scope {
-            None => "unchanged (--no-modify-path)".to_string(),
-            Some(Scope::System { profile_d }) => profile_d.join("go-modules.sh").display().to_string(),
-            Some(Scope::User { home, .. }) =>
-                format!("{} and your shell rc files", stub::env::user_modules_script(home).display()),
-        }
+        describe_env(scope, "go-modules.sh", stub::env::user_modules_script)
     );
     if cli.dry_run {
         if cli.json {
