@@ -164,16 +164,18 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
     let mut outputs = Vec::new();
     let mut fresh = |name: String, fingerprint: String, build: &mut dyn FnMut(&Path) -> Result<(), BuildError>| {
         let path = config.output.join(&name);
-        let recorded = old.outputs.get(&name);
-        let unchanged = recorded
-            .is_some_and(|r| r.fingerprint == fingerprint && fetch::sha256_file(&path).is_ok_and(|h| h == r.sha256));
-        let status = if unchanged {
-            "unchanged"
-        } else {
-            build(&path)?;
-            "built"
+        // Hashed once: the recorded sha256 of an unchanged output is its current one.
+        let unchanged = old
+            .outputs
+            .get(&name)
+            .filter(|r| r.fingerprint == fingerprint && fetch::sha256_file(&path).is_ok_and(|h| h == r.sha256));
+        let (sha256, status) = match unchanged {
+            Some(r) => (r.sha256.clone(), "unchanged"),
+            None => {
+                build(&path)?;
+                (fetch::sha256_file(&path).map_err(|e| BuildError::Mismatch(e.to_string()))?, "built")
+            }
         };
-        let sha256 = fetch::sha256_file(&path).map_err(|e| BuildError::Mismatch(e.to_string()))?;
         state.outputs.insert(name.clone(), Recorded { fingerprint, sha256: sha256.clone() });
         Ok::<_, BuildError>((name, sha256, status))
     };

@@ -247,19 +247,22 @@ fn stage(
     if let Some(old) = old {
         merge(old, staging)?;
     }
-    let entries = lifecycle::scan_tree(staging)?;
-    // Read-only like Go's own module cache; directories last, deepest first.
-    for e in entries.iter().filter(|e| e.kind == EntryType::File && e.mode != 0o444) {
+    // One scan (it hashes every file); the modes it found are then made read-only, like Go's own
+    // module cache, files first, then directories deepest first.
+    let mut entries = lifecycle::scan_tree(staging)?;
+    for e in entries.iter_mut().filter(|e| e.kind == EntryType::File && e.mode != 0o444) {
         let p = staging.join(&e.path);
         fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).map_err(|err| Error::io("set mode of", &p, err))?;
+        e.mode = 0o444;
     }
-    for e in entries.iter().rev().filter(|e| e.kind == EntryType::Dir) {
+    for e in entries.iter_mut().rev().filter(|e| e.kind == EntryType::Dir) {
         let p = staging.join(&e.path);
         fs::set_permissions(&p, fs::Permissions::from_mode(0o555)).map_err(|err| Error::io("set mode of", &p, err))?;
+        e.mode = 0o555;
     }
     fs::set_permissions(staging, fs::Permissions::from_mode(0o555))
         .map_err(|e| Error::io("set mode of", staging, e))?;
-    lifecycle::scan_tree(staging)
+    Ok(entries)
 }
 
 /// Brings every file of the installed tree `old` into `new`: hard links for files `new` lacks,

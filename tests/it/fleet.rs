@@ -14,7 +14,6 @@ use std::{
 };
 
 use serde_json::Value;
-use sha2::Digest;
 
 use crate::support::*;
 
@@ -203,10 +202,6 @@ fn failures(result: &Value, host: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn sha256_file(p: &Path) -> String {
-    hex::encode(sha2::Sha256::digest(fs::read(p).unwrap()))
 }
 
 /// The Go version active on a host, from its own `/usr/local` seen from outside.

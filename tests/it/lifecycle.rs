@@ -32,11 +32,6 @@ fn go_version(ctx: &TestContext) -> String {
     stdout(&ok(Command::new(ctx.goroot().join("bin/go")).arg("version").env_clear()))
 }
 
-fn sha256_file(p: &Path) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(fs::read(p).unwrap()))
-}
-
 /// JSON results with what differs from run to run (ids, times, digests of the installer and of
 /// files naming the scratch paths, the host name) replaced by placeholders, and the context's
 /// directory by `$CTX`.

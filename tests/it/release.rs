@@ -12,7 +12,6 @@ use std::{
 };
 
 use serde_json::{json, Value};
-use sha2::Digest;
 
 use crate::support::*;
 
@@ -73,10 +72,6 @@ fn answer(stream: TcpStream, root: &Path, log: &Mutex<Vec<String>>) -> std::io::
         }
         Err(_) => write!(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     }
-}
-
-fn sha256_file(p: &Path) -> String {
-    hex::encode(sha2::Sha256::digest(fs::read(p).unwrap()))
 }
 
 /// A mirror directory with the real tarballs (hard links) and an index listing them; `tamper`

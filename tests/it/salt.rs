@@ -2,10 +2,9 @@
 //! `cargo xtask test` makes in target/tools/salt) to a scratch machine: a private mount namespace
 //! with its own `/usr/local`, `/etc` (overlay), `/var/cache` and `/var/log`, and no network.
 
-use std::{fs, path::Path, process::Command};
+use std::{fs, process::Command};
 
 use serde_json::Value;
-use sha2::Digest;
 
 use crate::support::*;
 
@@ -50,10 +49,6 @@ fn pillar(file: &str, sha256: &str, extra: &str) -> String {
     format!(
         "go_offline:\n  installer: salt://go-offline/{file}\n  sha256: {sha256}\n  org_keys:\n    - salt://go-offline/org.pub\n  prefix: /usr/local\n  extra_args: --no-build-check {extra}\n"
     )
-}
-
-fn sha256_file(p: &Path) -> String {
-    hex::encode(sha2::Sha256::digest(fs::read(p).unwrap()))
 }
 
 fn state<'a>(states: &'a [(String, bool, bool, String)], id: &str) -> &'a (String, bool, bool, String) {

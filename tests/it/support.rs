@@ -447,6 +447,11 @@ pub fn tree_hash(root: &Path) -> String {
     hex::encode(h.finalize())
 }
 
+/// The sha256 of a file, as lowercase hex.
+pub fn sha256_file(p: &Path) -> String {
+    hex::encode(Sha256::digest(fs::read(p).unwrap()))
+}
+
 /// Writes a hello-world module in `dir`.
 pub fn hello_module(dir: &Path) {
     fs::create_dir_all(dir).unwrap();
