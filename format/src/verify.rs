@@ -3,7 +3,7 @@
 //! [`verify`] reads the trailer, the manifest and the signature, checks the signature against the
 //! trust store (strict ed25519), parses and validates the manifest, re-encodes the trailer from the
 //! verified lengths, and hashes the stub and payload regions. Its result, [`VerifiedInstaller`], is
-//! the only value [`crate::extract`] accepts: there is no way to extract an unchecked payload.
+//! the only value [`crate::payload`] accepts: there is no way to extract an unchecked payload.
 
 use std::{
     fs::File,
@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     error::Error,
-    format::{self, Layout, TRAILER_LEN},
-    keys::{TrustStore, TrustedKey, SIGNATURE_CONTEXT},
+    keys::{TrustStore, TrustedKey},
+    layout::{self, Layout, TRAILER_LEN},
     manifest::Manifest,
     platform::Target,
 };
@@ -66,12 +66,12 @@ pub fn read_parts(file: &File, path: &Path) -> Result<UnverifiedInstaller, Error
     let read_err = |source| Error::ReadSelf { path: path.into(), source };
     let file_len = file.metadata().map_err(read_err)?.len();
     if file_len < TRAILER_LEN {
-        return Err(format::LayoutError::TooShort(file_len).into());
+        return Err(layout::LayoutError::TooShort(file_len).into());
     }
     let mut trailer = [0u8; TRAILER_LEN as usize];
     file.read_exact_at(&mut trailer, file_len - TRAILER_LEN).map_err(read_err)?;
     let layout = Layout::parse(file_len, &trailer)?;
-    let mut manifest_bytes = vec![0u8; format::len(&layout.manifest) as usize];
+    let mut manifest_bytes = vec![0u8; layout::len(&layout.manifest) as usize];
     file.read_exact_at(&mut manifest_bytes, layout.manifest.start).map_err(read_err)?;
     let mut signature = [0u8; 64];
     file.read_exact_at(&mut signature, layout.signature.start).map_err(read_err)?;
@@ -94,8 +94,8 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
             Err(Error::PayloadMismatch(format!("the signed {what} length is {signed} but the file holds {actual}")))
         }
     };
-    bind("stub", manifest.stub.len, format::len(&layout.stub))?;
-    bind("payload", manifest.payload.len, format::len(&layout.payload))?;
+    bind("stub", manifest.stub.len, layout::len(&layout.stub))?;
+    bind("payload", manifest.payload.len, layout::len(&layout.payload))?;
     // The trailer is implied by the verified lengths; re-encode and compare so no byte is unsigned.
     let mut trailer = [0u8; TRAILER_LEN as usize];
     file.read_exact_at(&mut trailer, layout.trailer.start)
@@ -140,9 +140,7 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
 /// bad signature using the key id the (unverified) manifest claims, for the message only.
 fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<TrustedKey, Error> {
     let signature = Signature::from_bytes(&parts.signature);
-    let mut message = Vec::with_capacity(SIGNATURE_CONTEXT.len() + parts.manifest_bytes.len());
-    message.extend_from_slice(SIGNATURE_CONTEXT);
-    message.extend_from_slice(&parts.manifest_bytes);
+    let message = layout::signed_message(&parts.manifest_bytes);
     for key in &trust.keys {
         if key.key.verify_strict(&message, &signature).is_ok() {
             return Ok(key.clone());

@@ -15,11 +15,26 @@ use serde::{Deserialize, Serialize};
 
 /// The manifest format written in [`Manifest::format`].
 pub const MANIFEST_FORMAT: u32 = 1;
-/// The product of a Go installer.
-pub const PRODUCT: &str = "go";
-/// The product of a module bundle: Go modules in the module proxy layout (`cache/download`), to
-/// install beside a Go (see [`crate::modules`]).
-pub const MODULES_PRODUCT: &str = "go-modules";
+/// What an installer carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Product {
+    /// A Go toolchain (`"go"`).
+    Go,
+    /// A module bundle (`"go-modules"`): Go modules in the module proxy layout, to install beside
+    /// a Go.
+    GoModules,
+}
+
+impl Product {
+    /// The name in the manifest.
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::Go => "go",
+            Product::GoModules => "go-modules",
+        }
+    }
+}
 /// Largest zstd window the installer will allocate (128 MiB, `--long=27`).
 pub const MAX_WINDOW_LOG: u32 = 27;
 /// Longest accepted path, and longest path component, in bytes.
@@ -31,8 +46,8 @@ pub const MAX_NAME_LEN: usize = 255;
 pub struct Manifest {
     /// Manifest format version, [`MANIFEST_FORMAT`].
     pub format: u32,
-    /// Always [`PRODUCT`].
-    pub product: String,
+    /// What it carries.
+    pub product: Product,
     /// As in Go's `VERSION` file, e.g. `go1.27.3`.
     pub go_version: String,
     pub goos: String,
@@ -274,8 +289,8 @@ impl Manifest {
         if self.format != MANIFEST_FORMAT {
             return Err(field("format", format!("{} is not supported (expected {MANIFEST_FORMAT})", self.format)));
         }
-        match self.product.as_str() {
-            PRODUCT => {
+        match self.product {
+            Product::Go => {
                 if !is_go_version(&self.go_version) {
                     return Err(field(
                         "go_version",
@@ -286,13 +301,7 @@ impl Manifest {
                     return Err(field("modules", "a Go installer carries no module list"));
                 }
             }
-            MODULES_PRODUCT => self.validate_modules()?,
-            other => {
-                return Err(field(
-                    "product",
-                    format!("'{}' is neither '{PRODUCT}' nor '{MODULES_PRODUCT}'", other.escape_debug()),
-                ))
-            }
+            Product::GoModules => self.validate_modules()?,
         }
         if crate::platform::Target::from_triple(&self.target).is_none() {
             return Err(field("target", format!("'{}' is not a supported target", self.target.escape_debug())));
@@ -514,10 +523,13 @@ impl Manifest {
                 ));
             }
         }
-        let required: &[&str] = if self.product == PRODUCT { &["VERSION", "go.env", "bin/go"] } else { &["go.sum"] };
+        let required: &[&str] = match self.product {
+            Product::Go => &["VERSION", "go.env", "bin/go"],
+            Product::GoModules => &["go.sum"],
+        };
         for &required in required {
             if seen.get(required) != Some(&EntryType::File) {
-                return Err(entry_err(required, format!("is missing: not a {} installer", self.product)));
+                return Err(entry_err(required, format!("is missing: not a {} installer", self.product.name())));
             }
         }
         if total > self.payload.uncompressed_len {
@@ -686,7 +698,7 @@ mod tests {
         files.extend(extra);
         Manifest {
             format: MANIFEST_FORMAT,
-            product: PRODUCT.into(),
+            product: Product::Go,
             go_version: "go1.27.3".into(),
             goos: "linux".into(),
             goarch: "amd64".into(),
@@ -722,7 +734,7 @@ mod tests {
         };
         let bundle = |modules: Vec<Module>, files: &[&str]| {
             let mut m = with_entries(vec![]);
-            m.product = MODULES_PRODUCT.into();
+            m.product = Product::GoModules;
             m.go_version = String::new();
             let mut entries = vec![Entry::file("go.sum".into(), 0o444, 1, digest.clone())];
             let mut dirs = std::collections::BTreeSet::new();

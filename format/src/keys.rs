@@ -28,13 +28,12 @@ pub const HOST_TRUST_DIR: &str = "/etc/go-offline-installer/trusted-keys";
 /// key listed there is never trusted, whichever source offers it.
 pub const REVOKED_FILE: &str = "revoked-keys";
 
-/// The context string that prefixes the manifest in the signed message. It binds a signature to
-/// this purpose: a signature made by the same key over the same bytes for anything else does not
-/// verify here.
-pub const SIGNATURE_CONTEXT: &[u8] = b"go-offline-installer manifest v1\0";
-
-/// Public keys compiled into the stub by `cargo xtask stubs --trust-key`.
-static EMBEDDED_KEYS: include_dir::Dir<'_> = include_dir::include_dir!("$OUT_DIR/trusted-keys");
+/// A public key compiled into the stub (`cargo xtask stubs --trust-key`): its file name and PEM.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedKey<'a> {
+    pub name: &'a str,
+    pub pem: &'a str,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -132,8 +131,8 @@ pub struct TrustStore {
 
 impl TrustStore {
     /// Builds the trust store the rules above describe. `host_dir` is [`HOST_TRUST_DIR`] except in
-    /// the builder's unit tests; `embedded` says whether the stub's compiled-in keys count.
-    pub fn load(cli_keys: &[PathBuf], host_dir: &Path, embedded: bool) -> Result<TrustStore, KeyError> {
+    /// tests; `embedded` are the keys compiled into the stub (none for the builder).
+    pub fn load(cli_keys: &[PathBuf], host_dir: &Path, embedded: &[EmbeddedKey]) -> Result<TrustStore, KeyError> {
         let list = host_dir.with_file_name(REVOKED_FILE);
         let revoked = read_revocation_list(&list)?;
         let mut store = TrustStore::load_keys(cli_keys, host_dir, embedded)?;
@@ -143,7 +142,7 @@ impl TrustStore {
         Ok(store)
     }
 
-    fn load_keys(cli_keys: &[PathBuf], host_dir: &Path, embedded: bool) -> Result<TrustStore, KeyError> {
+    fn load_keys(cli_keys: &[PathBuf], host_dir: &Path, embedded: &[EmbeddedKey]) -> Result<TrustStore, KeyError> {
         if host_dir.is_dir() {
             let mut keys = Vec::new();
             let read_dir =
@@ -173,15 +172,12 @@ impl TrustStore {
             let key = read_public_key(path)?;
             keys.push(TrustedKey { id: key_id(&key), key, origin: path.display().to_string() });
         }
-        if embedded {
-            for file in EMBEDDED_KEYS.files().filter(|f| f.path().extension().is_some_and(|e| e == "pub")) {
-                let pem = file.contents_utf8().unwrap_or_default();
-                let key = parse_public_key(pem).map_err(|problem| KeyError::BadPublic {
-                    path: PathBuf::from("(compiled in)").join(file.path()),
-                    problem,
-                })?;
-                keys.push(TrustedKey { id: key_id(&key), key, origin: "compiled into the installer".into() });
-            }
+        for file in embedded {
+            let key = parse_public_key(file.pem).map_err(|problem| KeyError::BadPublic {
+                path: PathBuf::from("(compiled in)").join(file.name),
+                problem,
+            })?;
+            keys.push(TrustedKey { id: key_id(&key), key, origin: "compiled into the installer".into() });
         }
         Ok(TrustStore::from_keys(keys))
     }

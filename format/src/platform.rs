@@ -35,12 +35,12 @@ impl Target {
 
     /// The target this program was compiled for.
     pub fn current() -> Option<Target> {
-        Target::from_triple(env!("GO_OFFLINE_STUB_TARGET"))
+        Target::from_triple(env!("GO_OFFLINE_BUILD_TARGET"))
     }
 }
 
 /// The triple this program was compiled for, supported or not.
-pub const BUILD_TARGET: &str = env!("GO_OFFLINE_STUB_TARGET");
+pub const BUILD_TARGET: &str = env!("GO_OFFLINE_BUILD_TARGET");
 
 /// What an ELF header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! The byte layout of an installer file. This module is the only place that knows it; the builder
-//! writes files through [`Trailer::encode`] and the installer reads them through [`Layout::parse`].
+//! The byte layout of an installer file. This module is the only place that knows it: the builder,
+//! the tests and the fuzz targets assemble files with [`Assembled`] and sign [`signed_message`];
+//! the installer reads them through [`Layout::parse`].
 //!
 //! ```text
 //! +-----------+----------------------+----------------+-----------+-------------------+
@@ -30,6 +31,54 @@ pub const SIGNATURE_LEN: u64 = 64;
 /// Largest manifest accepted. Go 1.27's manifest is about 2 MiB; this bounds the memory a hostile
 /// file can make the installer allocate before its signature is checked.
 pub const MAX_MANIFEST_LEN: u64 = 64 << 20;
+
+/// The context string that prefixes the manifest in the signed message. It binds a signature to
+/// this purpose: a signature made by the same key over the same bytes for anything else does not
+/// verify here.
+pub const SIGNATURE_CONTEXT: &[u8] = b"go-offline-installer manifest v1\0";
+
+/// The message an installer's signature covers: [`SIGNATURE_CONTEXT`] then the manifest bytes.
+/// Built here only; the builder signs it and verification checks it.
+pub fn signed_message(manifest: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(SIGNATURE_CONTEXT.len() + manifest.len());
+    message.extend_from_slice(SIGNATURE_CONTEXT);
+    message.extend_from_slice(manifest);
+    message
+}
+
+/// An installer file's regions in file order, with the trailer that describes them: the only way
+/// the writers (builder, tests, fuzz targets) put a file together.
+#[derive(Debug, Clone)]
+pub struct Assembled<'a> {
+    pub layout: Layout,
+    regions: [&'a [u8]; 4],
+    trailer: [u8; TRAILER_LEN as usize],
+}
+
+impl<'a> Assembled<'a> {
+    /// stub ‖ payload ‖ manifest ‖ signature ‖ trailer.
+    pub fn new(
+        stub: &'a [u8],
+        payload: &'a [u8],
+        manifest: &'a [u8],
+        signature: &'a [u8; SIGNATURE_LEN as usize],
+    ) -> Result<Assembled<'a>, LayoutError> {
+        let layout = Layout::for_lengths(stub.len() as u64, payload.len() as u64, manifest.len() as u64)?;
+        let trailer = layout.encode_trailer();
+        Ok(Assembled { layout, regions: [stub, payload, manifest, signature], trailer })
+    }
+
+    /// The five parts, in file order, to write one after the other.
+    pub fn parts(&self) -> [&[u8]; 5] {
+        let [stub, payload, manifest, signature] = self.regions;
+        [stub, payload, manifest, signature, &self.trailer]
+    }
+
+    /// The whole file.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.parts().concat()
+    }
+}
 
 /// A malformed trailer or region table.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

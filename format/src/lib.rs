@@ -1,0 +1,30 @@
+//! The go-offline-installer file format, and everything that can be said about a file without
+//! installing it.
+//!
+//! ```text
+//! stub ‖ payload ‖ manifest ‖ signature ‖ trailer      (layout)
+//!        zstd frames of one tar stream (payload), every entry listed with its sha256 (manifest),
+//!        ed25519 over SIGNATURE_CONTEXT ‖ manifest (layout::signed_message, keys)
+//! ```
+//!
+//! Reading, in order: [`verify::verify`] (trailer, signature against a [`keys::TrustStore`],
+//! manifest parse and validation, region digests) gives a [`verify::VerifiedInstaller`], the only
+//! value [`payload::walk`] accepts; the walk checks every entry and every byte and hands them to a
+//! [`payload::Sink`] (the installer's writes files, [`payload::check_payload`]'s drops them).
+//! Writing: the builder fills a [`manifest::Manifest`], signs [`layout::signed_message`] and puts
+//! the parts together with [`layout::Assembled`].
+//!
+//! **Invariant: this crate is the only one that knows the byte layout and the signed message;
+//! the builder, the installer, the tests and the fuzz targets all call it.** It touches the file
+//! system only to read the installer file and key files: it never writes.
+
+pub mod error;
+pub mod keys;
+pub mod layout;
+pub mod manifest;
+pub mod payload;
+pub mod platform;
+pub mod verify;
+pub mod version;
+
+pub use error::{exit, Error};
