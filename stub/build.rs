@@ -1,12 +1,10 @@
-//! Records the target triple the stub is built for, and copies the public keys named by
-//! `GO_OFFLINE_STUB_TRUST_KEYS` (a `:`-separated list of SPKI PEM files, set by
-//! `cargo xtask stubs --trust-key`) into `$OUT_DIR/trusted-keys`, which the stub embeds.
+//! Copies the public keys named by `GO_OFFLINE_STUB_TRUST_KEYS` (a `:`-separated list of SPKI
+//! PEM files, set by `cargo xtask stubs --trust-key`) into `$OUT_DIR/trusted-keys`, which the stub
+//! embeds (src/main.rs, `EMBEDDED_KEYS`).
 
 use std::{env, fs, path::PathBuf};
 
 fn main() {
-    let target = env::var("TARGET").expect("cargo sets TARGET");
-    println!("cargo:rustc-env=GO_OFFLINE_STUB_TARGET={target}");
     println!("cargo:rerun-if-env-changed=GO_OFFLINE_STUB_TRUST_KEYS");
     println!("cargo:rerun-if-changed=build.rs");
 

@@ -239,10 +239,11 @@ fn walk_frame<S: Sink>(ctx: &FrameContext<S>, job: &Job, buf: &mut [u8]) -> Resu
         stats.entries += 1;
     }
     if let Some(missing) = expected.next() {
-        return Err(
-            Error::PayloadMismatch(format!("entry '{}' of the manifest is missing from the payload", missing.path))
-                .into(),
-        );
+        return Err(Error::PayloadMismatch(format!(
+            "entry '{}' of the manifest is missing from the payload",
+            missing.path
+        ))
+        .into());
     }
     // Drain what follows the last entry: it must end exactly at the signed length.
     let mut limited = archive.into_inner();

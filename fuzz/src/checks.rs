@@ -1,8 +1,9 @@
 //! What each fuzz target checks, as plain functions of the input bytes. A failed property panics.
 //!
 //! This file is shared: the fuzz crate compiles it as `stub_fuzz::checks`, and
-//! `stub/tests/fuzz_regressions.rs` includes it with `#[path]` to replay `fuzz/regressions/`
-//! under `cargo test`. It may therefore only use `stub` and crates `stub` itself depends on.
+//! `installer/tests/fuzz_regressions.rs` includes it with `#[path]` to replay `fuzz/regressions/`
+//! under `cargo test`. It may therefore only use `format`, `installer` and the crates they (and
+//! the installer's dev-dependencies) depend on.
 
 use std::{
     collections::{BTreeSet, HashMap, VecDeque},
@@ -12,13 +13,13 @@ use std::{
 };
 
 use ed25519_dalek::{Signer, SigningKey};
-use stub::{
-    extract,
-    format::{self, Layout, LayoutError, TRAILER_LEN},
+use format::{
     keys::{self, TrustStore, TrustedKey},
-    manifest::{Entry, EntryType, Manifest, Payload, Region, Source},
+    layout::{self, Assembled, Layout, LayoutError, TRAILER_LEN},
+    manifest::{Entry, EntryType, Manifest, Payload, Product, Region, Source},
     verify,
 };
+use installer::extract;
 
 /// The fuzz targets, by name (the name of the fuzz binary and of its `fuzz/regressions/` directory).
 /// One target's check of one input; panics when a property fails.
@@ -55,7 +56,7 @@ pub fn layout(data: &[u8]) {
         if let Ok(l) = Layout::for_lengths(stub_len, payload_len, manifest_len) {
             check_layout(&l);
             let parsed = Layout::parse(l.file_len(), &l.encode_trailer());
-            let readable = stub_len > 0 && payload_len > 0 && (1..=format::MAX_MANIFEST_LEN).contains(&manifest_len);
+            let readable = stub_len > 0 && payload_len > 0 && (1..=layout::MAX_MANIFEST_LEN).contains(&manifest_len);
             match parsed {
                 Ok(p) => {
                     assert!(readable, "a layout with an empty or huge region was read back");
@@ -79,8 +80,8 @@ fn check_layout(l: &Layout) {
     for r in regions {
         assert!(r.start <= r.end && r.end <= l.file_len(), "region {r:?} outside the file");
     }
-    assert_eq!(format::len(&l.signature), format::SIGNATURE_LEN);
-    assert_eq!(format::len(&l.trailer), TRAILER_LEN);
+    assert_eq!(layout::len(&l.signature), layout::SIGNATURE_LEN);
+    assert_eq!(layout::len(&l.trailer), TRAILER_LEN);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,8 +260,8 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
     let (sk, _) = test_key();
     let payload = zstd::bulk::compress(tar, 1).expect("zstd compresses");
     let mut manifest = Manifest {
-        format: stub::manifest::MANIFEST_FORMAT,
-        product: stub::manifest::PRODUCT.into(),
+        format: format::manifest::MANIFEST_FORMAT,
+        product: Product::Go,
         go_version: "go1.27.3".into(),
         goos: "linux".into(),
         goarch: "amd64".into(),
@@ -273,7 +274,7 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
             len: payload.len() as u64,
             sha256: sha256_hex(&payload),
             uncompressed_len: tar.len() as u64,
-            window_log: stub::manifest::MAX_WINDOW_LOG,
+            window_log: format::manifest::MAX_WINDOW_LOG,
             frames: None,
         },
         source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), ..Default::default() },
@@ -285,24 +286,16 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
     tweak(&mut manifest);
     manifest.validate().ok()?;
     let manifest_bytes = manifest.to_canonical_json();
-    let mut message = keys::SIGNATURE_CONTEXT.to_vec();
-    message.extend_from_slice(&manifest_bytes);
-    let signature = sk.sign(&message).to_bytes();
-    let layout = Layout::for_lengths(DUMMY_STUB.len() as u64, payload.len() as u64, manifest_bytes.len() as u64)
-        .expect("small lengths");
-    let mut out = Vec::with_capacity(layout.file_len() as usize);
-    for part in [DUMMY_STUB, &payload, &manifest_bytes, &signature, &layout.encode_trailer()] {
-        out.extend_from_slice(part);
-    }
-    Some(out)
+    let signature = sk.sign(&layout::signed_message(&manifest_bytes)).to_bytes();
+    Some(Assembled::new(DUMMY_STUB, &payload, &manifest_bytes, &signature).expect("small lengths").to_vec())
 }
 
 /// How one run ended.
 pub enum Outcome {
     /// `verify` refused the file.
-    NotVerified(stub::Error),
+    NotVerified(installer::Error),
     /// Verified, then extraction refused the payload.
-    Refused(#[allow(dead_code)] stub::Error),
+    Refused(#[allow(dead_code)] installer::Error),
     /// Verified and extracted.
     Extracted,
 }
@@ -327,7 +320,7 @@ pub fn verify_and_extract(installer: &[u8]) -> (tempfile::TempDir, Outcome) {
         Err(e) => {
             assert_untouched(root, &staging, &canary);
             assert!(fs::read_dir(&staging).unwrap().next().is_none(), "verify wrote into staging");
-            return (dir, Outcome::NotVerified(e));
+            return (dir, Outcome::NotVerified(e.into()));
         }
     };
     let result = extract::extract(&verified, &file, &staging, &|_| {});

@@ -1,12 +1,13 @@
 //! The journal: what a command that changes the prefix is about to do, written (atomically,
 //! synced) before it does it, so that a crash at any point (kill -9, power loss) is undone or
 //! finished by the next run, under the same prefix lock. Installs, `use`, `rollback` and
-//! `uninstall` all go through it.
+//! `uninstall` all go through it, each with its own [`Plan`].
 //!
 //! ```text
-//! PREFIX/.go-offline-journal   action, phase, the names below, the identity (device, inode) of
-//!                              every tree involved, the `go` link before and after, the
-//!                              environment files' previous contents, and what commit writes
+//! PREFIX/.go-offline-journal   format, pid, version, phase, and the plan: the names used, the
+//!                              identity (device, inode) of every tree involved, the `go` link
+//!                              before and after, the environment files' previous contents, and
+//!                              what commit writes, deletes and logs
 //! ```
 //!
 //! | phase        | written before                        | recovery                                       |
@@ -22,34 +23,33 @@
 //! alone, so every recovery step is idempotent and can itself be interrupted and re-run.
 
 use std::{
-    fs::{self, File},
-    io::{ErrorKind, Write},
-    os::unix::fs::MetadataExt,
+    fs,
+    io::ErrorKind,
     path::{Component, Path, PathBuf},
 };
 
-use rustix::fs::{RenameFlags, CWD};
+use format::manifest::EntryType;
 use serde::{Deserialize, Serialize};
 
 use crate::{
     env,
     error::Error,
     failpoint,
-    manifest::EntryType,
-    prefix,
+    os::{self, TreeId},
+    prefix::{Prefix, LINK},
     receipt::{self, LogRecord},
 };
 
 /// File name of the journal in the prefix.
 pub const JOURNAL_NAME: &str = ".go-offline-journal";
-/// Format 2 added lifecycle actions; format 1 journals (plain `go/` installs) read as installs.
-const JOURNAL_FORMAT: u32 = 2;
-/// Prefix of the temp files of atomic writes, here and in env.rs.
-pub const TEMP_PREFIX: &str = ".go-offline-tmp.";
+/// Format 3 holds one plan per action; formats 1 and 2 (one struct for every action, `""` for
+/// names an action does not use) are still read, so an interrupted command of an earlier
+/// release is recovered by this one.
+const JOURNAL_FORMAT: u32 = 3;
 /// Journals are small (names and a few rc files); anything bigger is not ours.
 const MAX_JOURNAL_LEN: u64 = 16 << 20;
 
-/// How far an install got.
+/// How far a command got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
@@ -66,13 +66,6 @@ impl Phase {
             Phase::Committing => "committing",
         }
     }
-}
-
-/// A directory's identity, stable across renames on one file system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TreeId {
-    pub dev: u64,
-    pub ino: u64,
 }
 
 /// What the journaled command is.
@@ -159,142 +152,192 @@ impl PartialEq for Json {
 
 impl Eq for Json {}
 
+/// What every command does at commit: files written and deleted (relative to the prefix, under
+/// `.go-offline/`), one host log line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    #[serde(default)]
+    pub writes: Vec<PendingWrite>,
+    #[serde(default)]
+    pub deletes: Vec<PathBuf>,
+    #[serde(default)]
+    pub log: Option<(PathBuf, LogRecord)>,
+}
+
+/// An install: a new tree staged and moved in, maybe a tree replaced or adopted, the link
+/// switched, the environment written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallPlan {
+    /// The tree's name (`go-1.27.3`).
+    pub dest: String,
+    /// The staging directory's name.
+    pub staging: String,
+    /// Where the old tree is moved aside when the file system cannot exchange two directories.
+    pub aside: String,
+    pub new_tree: Option<TreeId>,
+    /// The tree of the same name this install replaces (`--force`, or a drifted tree).
+    pub old_tree: Option<TreeId>,
+    /// The environment files as they were before this command.
+    pub env: Vec<env::Backup>,
+    /// `None` only in format-1 journals (installs into a plain `PREFIX/go`, no link).
+    pub link: Option<LinkChange>,
+    pub adopt: Option<Adopt>,
+    /// Scratch directory of the post-install build check.
+    pub scratch: Option<String>,
+    pub commit: Commit,
+}
+
+/// `use` or `rollback`: one link switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchPlan {
+    pub link: LinkChange,
+    pub commit: Commit,
+}
+
+/// `uninstall`: trees removed, perhaps the link and the environment too. Written in phase
+/// `committing`: it always runs forward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UninstallPlan {
+    pub removals: Vec<Removal>,
+    pub link: Option<LinkChange>,
+    /// Environment files as uninstall leaves them.
+    pub env_final: Vec<env::Final>,
+    pub commit: Commit,
+}
+
+/// What the journaled command does, by action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Plan {
+    Install(InstallPlan),
+    Use(SwitchPlan),
+    Rollback(SwitchPlan),
+    Uninstall(UninstallPlan),
+}
+
+impl Plan {
+    pub fn action(&self) -> Action {
+        match self {
+            Plan::Install(_) => Action::Install,
+            Plan::Use(_) => Action::Use,
+            Plan::Rollback(_) => Action::Rollback,
+            Plan::Uninstall(_) => Action::Uninstall,
+        }
+    }
+
+    pub fn commit(&self) -> &Commit {
+        match self {
+            Plan::Install(p) => &p.commit,
+            Plan::Use(p) | Plan::Rollback(p) => &p.commit,
+            Plan::Uninstall(p) => &p.commit,
+        }
+    }
+
+    /// Every name in the prefix this plan may touch.
+    fn names(&self) -> Vec<&str> {
+        fn link(l: &Option<LinkChange>) -> Vec<&str> {
+            l.iter().flat_map(|l| l.before.iter().chain(&l.after)).map(String::as_str).collect()
+        }
+        match self {
+            Plan::Install(p) => {
+                let mut v = vec![p.dest.as_str(), p.staging.as_str(), p.aside.as_str()];
+                if let Some(a) = &p.adopt {
+                    v.extend([a.tmp.as_str(), a.name.as_str()]);
+                }
+                v.extend(link(&p.link));
+                v.extend(p.scratch.as_deref());
+                v
+            }
+            Plan::Use(p) | Plan::Rollback(p) => p.link.before.iter().chain(&p.link.after).map(String::as_str).collect(),
+            Plan::Uninstall(p) => {
+                let mut v = link(&p.link);
+                for r in &p.removals {
+                    v.extend([r.tree.as_str(), r.trash.as_str()]);
+                }
+                v
+            }
+        }
+    }
+}
+
 /// One command in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {
     pub format: u32,
     pub pid: u32,
-    #[serde(default)]
-    pub action: Action,
     /// The version being installed, switched to, or removed.
     pub go_version: String,
     pub phase: Phase,
-    /// Names in the prefix: the tree being installed, the staging dir, and where the old tree is
-    /// moved aside when the file system cannot exchange two directories atomically.
-    pub dest: String,
-    pub staging: String,
-    pub aside: String,
-    pub new_tree: Option<TreeId>,
-    pub old_tree: Option<TreeId>,
-    /// The environment files as they were before this command.
-    pub env: Vec<env::Backup>,
-    #[serde(default)]
-    pub link: Option<LinkChange>,
-    #[serde(default)]
-    pub adopt: Option<Adopt>,
-    /// Scratch directory of the post-install build check.
-    #[serde(default)]
-    pub scratch: Option<String>,
-    /// Written at commit.
-    #[serde(default)]
-    pub writes: Vec<PendingWrite>,
-    /// Deleted at commit (receipts, state), paths relative to the prefix.
-    #[serde(default)]
-    pub deletes: Vec<PathBuf>,
-    #[serde(default)]
-    pub removals: Vec<Removal>,
-    /// Environment files as uninstall leaves them.
-    #[serde(default)]
-    pub env_final: Vec<env::Final>,
-    /// Appended to the host log at commit.
-    #[serde(default)]
-    pub log: Option<(PathBuf, LogRecord)>,
+    pub plan: Plan,
+}
+
+impl Journal {
+    pub fn new(go_version: &str, phase: Phase, plan: Plan) -> Journal {
+        Journal { format: JOURNAL_FORMAT, pid: os::pid(), go_version: go_version.into(), phase, plan }
+    }
+
+    pub fn action(&self) -> Action {
+        self.plan.action()
+    }
+}
+
+/// How recovery ended an interrupted command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The previous state is back.
+    RolledBack,
+    /// It had been committed: recovery finished it, the new state stays.
+    Completed,
 }
 
 /// What recovery found and did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recovery {
-    /// `install`, `use`, `rollback` or `uninstall`.
-    pub action: &'static str,
+    pub action: Action,
     /// The version the interrupted command was installing, switching to or removing.
     pub go_version: String,
     pub phase: Phase,
-    /// `rolled-back` (the previous state is back) or `completed` (the new version stays).
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub pid: u32,
+    /// What could not be finished and is left to the next run (not part of `--json`'s object:
+    /// the command's warnings carry it).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
-impl Journal {
-    /// A journal for a new install into `dest` under a fresh staging name.
-    pub fn new(go_version: &str, dest: &str, staging: String) -> Journal {
-        let aside = format!("{staging}.old");
-        Journal {
-            format: JOURNAL_FORMAT,
-            pid: std::process::id(),
-            action: Action::Install,
-            go_version: go_version.into(),
-            phase: Phase::Staging,
-            dest: dest.into(),
-            staging,
-            aside,
-            new_tree: None,
-            old_tree: None,
-            env: Vec::new(),
-            link: None,
-            adopt: None,
-            scratch: None,
-            writes: Vec::new(),
-            deletes: Vec::new(),
-            removals: Vec::new(),
-            env_final: Vec::new(),
-            log: None,
-        }
-    }
-
-    /// A journal for a command that moves no tree in (`use`, `rollback`, `uninstall`).
-    pub fn for_action(action: Action, go_version: &str, phase: Phase) -> Journal {
-        let mut j = Journal::new(go_version, "", String::new());
-        j.action = action;
-        j.phase = phase;
-        j.aside = String::new();
-        j
-    }
-
-    /// Every name in the prefix this journal may touch.
-    fn names(&self) -> Vec<&str> {
-        let mut v = vec![self.dest.as_str(), self.staging.as_str(), self.aside.as_str()];
-        if let Some(a) = &self.adopt {
-            v.extend([a.tmp.as_str(), a.name.as_str()]);
-        }
-        if let Some(l) = &self.link {
-            v.extend(l.before.iter().chain(&l.after).map(String::as_str));
-        }
-        v.extend(self.scratch.as_deref());
-        for r in &self.removals {
-            v.extend([r.tree.as_str(), r.trash.as_str()]);
-        }
-        v
-    }
-}
-
-/// The identity of the directory at `path`, if a directory (not a symlink) is there.
-pub fn tree_id(path: &Path) -> Option<TreeId> {
-    let m = fs::symlink_metadata(path).ok()?;
-    m.is_dir().then(|| TreeId { dev: m.dev(), ino: m.ino() })
-}
-
-fn journal_path(prefix: &Path) -> PathBuf {
+fn journal_path(prefix: &Prefix) -> PathBuf {
     prefix.join(JOURNAL_NAME)
 }
 
 /// Reads the journal of `prefix`, if a command there was interrupted.
-pub fn read(prefix: &Path) -> Result<Option<Journal>, Error> {
+pub fn read(prefix: &Prefix) -> Result<Option<Journal>, Error> {
     let path = journal_path(prefix);
     let corrupt = |problem: String| Error::Destination {
         path: path.clone(),
         problem: format!("{problem}: it is not a journal this installer wrote; inspect it, move it away and run again"),
     };
-    let Some(journal) = receipt::read_json::<Journal>(&path, "journal", MAX_JOURNAL_LEN)? else { return Ok(None) };
-    if !(1..=JOURNAL_FORMAT).contains(&journal.format) {
-        return Err(corrupt(format!("has format {}", journal.format)));
+    let Some(raw) = receipt::read_json::<Box<serde_json::value::RawValue>>(&path, "journal", MAX_JOURNAL_LEN)? else {
+        return Ok(None);
+    };
+    #[derive(Deserialize)]
+    struct Header {
+        format: u32,
     }
-    for name in journal.names() {
-        // Empty: not used by this action.
-        if name.contains('/') || name == "." || name == ".." {
+    let parse_err = |e: serde_json::Error| corrupt(format!("cannot be parsed ({e})"));
+    let header: Header = serde_json::from_str(raw.get()).map_err(parse_err)?;
+    let journal = match header.format {
+        JOURNAL_FORMAT => serde_json::from_str::<Journal>(raw.get()).map_err(parse_err)?,
+        1 | 2 => serde_json::from_str::<legacy::Journal>(raw.get()).map_err(parse_err)?.upgrade().map_err(corrupt)?,
+        other => return Err(corrupt(format!("has format {other}"))),
+    };
+    for name in journal.plan.names() {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(corrupt(format!("names '{}', which is not a plain name in the prefix", name.escape_debug())));
         }
     }
-    for p in journal.writes.iter().map(|w| &w.path).chain(&journal.deletes) {
+    let commit = journal.plan.commit();
+    for p in commit.writes.iter().map(|w| &w.path).chain(&commit.deletes) {
         if !p.starts_with(receipt::STATE_DIR) || p.components().any(|c| !matches!(c, Component::Normal(_))) {
             return Err(corrupt(format!("names '{}', which is not in {}", p.display(), receipt::STATE_DIR)));
         }
@@ -302,155 +345,150 @@ pub fn read(prefix: &Path) -> Result<Option<Journal>, Error> {
     Ok(Some(journal))
 }
 
-/// Writes the journal atomically (temp file, fsync, rename, fsync of the prefix).
-pub fn write(prefix: &Path, journal: &Journal) -> Result<(), Error> {
+/// Writes the journal atomically (temp file, fsync, rename, fsync of the prefix), 0600: it holds
+/// copies of the user's rc files.
+pub fn write(prefix: &Prefix, journal: &Journal) -> Result<(), Error> {
     let path = journal_path(prefix);
     let bytes = serde_json::to_vec_pretty(journal)
         .map_err(|e| Error::io("encode the install journal", &path, std::io::Error::other(e)))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(prefix)
-        .map_err(|e| Error::io("write the install journal in", prefix, e))?;
-    tmp.write_all(&bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| Error::io("write", &path, e))?;
-    tmp.persist(&path).map_err(|e| Error::io("write", &path, e.error))?;
-    sync_dir(prefix)
+    os::write_atomic(&path, &bytes, Some(0o600)).map_err(|e| Error::io("write", &path, e))
 }
 
-/// Removes the journal: the install is over.
-pub fn remove(prefix: &Path) -> Result<(), Error> {
+/// Removes the journal: the command is over.
+pub fn remove(prefix: &Prefix) -> Result<(), Error> {
     let path = journal_path(prefix);
     match fs::remove_file(&path) {
-        Ok(()) => sync_dir(prefix),
+        Ok(()) => prefix.sync(),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("remove the install journal", &path, e)),
     }
 }
 
-/// fsync of a directory, so renames and unlinks in it are durable.
-pub fn sync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| Error::io("sync", dir, e))
-}
-
 /// Finishes or undoes an interrupted command in `prefix`, if its journal says there was one.
 /// The caller holds the prefix lock.
-pub fn recover(prefix: &Path) -> Result<Option<Recovery>, Error> {
+pub fn recover(prefix: &Prefix) -> Result<Option<Recovery>, Error> {
     let Some(journal) = read(prefix)? else { return Ok(None) };
-    let outcome = match journal.phase {
+    let (outcome, warnings) = match journal.phase {
         Phase::Staging | Phase::Swapping => {
             roll_back(prefix, &journal)?;
-            "rolled-back"
+            (Outcome::RolledBack, Vec::new())
         }
-        Phase::Committing => {
-            commit(prefix, &journal)?;
-            "completed"
-        }
+        Phase::Committing => (Outcome::Completed, commit(prefix, &journal)?),
     };
     failpoint::hit("recovered");
     Ok(Some(Recovery {
-        action: journal.action.name(),
+        action: journal.action(),
         go_version: journal.go_version,
         phase: journal.phase,
         outcome,
         pid: journal.pid,
+        warnings,
     }))
-}
-
-/// `prefix/name`, or `None` for a name this journal does not use (empty).
-fn at(prefix: &Path, name: &str) -> Option<PathBuf> {
-    (!name.is_empty()).then(|| prefix.join(name))
 }
 
 /// Puts the link, the old trees and the environment back as they were, deletes the new tree
 /// and removes the journal. Idempotent.
-pub fn roll_back(prefix: &Path, j: &Journal) -> Result<(), Error> {
-    // 1. The link goes back (or away, if there was none and it is ours).
-    if let Some(l) = &j.link {
-        if l.before != l.after && prefix::link_target(prefix) == l.after {
-            prefix::set_link(prefix, l.before.as_deref())?;
-        }
-    }
-    // 2. An adopted plain tree returns to `go/`.
-    if let Some(a) = &j.adopt {
-        let go = prefix.join(prefix::LINK);
-        if fs::symlink_metadata(&go).is_err() {
-            if let Some(from) = [&a.tmp, &a.name].into_iter().map(|n| prefix.join(n)).find(|p| tree_id(p) == Some(a.id))
-            {
-                rename_noreplace(&from, &go)?;
+pub fn roll_back(prefix: &Prefix, j: &Journal) -> Result<(), Error> {
+    match &j.plan {
+        Plan::Install(p) => roll_back_install(prefix, p)?,
+        Plan::Use(p) | Plan::Rollback(p) => link_back(prefix, &p.link)?,
+        // Written in phase `committing`: never rolled back, but a journal edited by hand may ask.
+        Plan::Uninstall(p) => {
+            if let Some(l) = &p.link {
+                link_back(prefix, l)?;
             }
         }
     }
-    // 3. The trees of an install.
-    if let (Some(dest), Some(staging)) = (at(prefix, &j.dest), at(prefix, &j.staging)) {
-        let spares: Vec<PathBuf> = [Some(staging.clone()), at(prefix, &j.aside)].into_iter().flatten().collect();
-        // The new tree leaves `dest`, to whichever of the spare names is free.
-        if j.new_tree.is_some() && tree_id(&dest) == j.new_tree {
-            let free = spares.iter().find(|p| fs::symlink_metadata(p).is_err()).ok_or_else(|| Error::Destination {
+    finish(prefix, j)
+}
+
+/// The link goes back (or away, if there was none and it is ours).
+fn link_back(prefix: &Prefix, l: &LinkChange) -> Result<(), Error> {
+    if l.before != l.after && prefix.link_target() == l.after {
+        prefix.set_link(l.before.as_deref())?;
+    }
+    Ok(())
+}
+
+fn roll_back_install(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
+    if let Some(l) = &p.link {
+        link_back(prefix, l)?;
+    }
+    // An adopted plain tree returns to `go/`.
+    if let Some(a) = &p.adopt {
+        let go = prefix.join(LINK);
+        if os::kind_of(&go).ok().flatten().is_none() {
+            if let Some(from) =
+                [&a.tmp, &a.name].into_iter().map(|n| prefix.join(n)).find(|p| os::tree_id(p) == Some(a.id))
+            {
+                prefix.rename_noreplace(&from, &go)?;
+            }
+        }
+    }
+    let dest = prefix.join(&p.dest);
+    let staging = prefix.join(&p.staging);
+    let spares = [staging.clone(), prefix.join(&p.aside)];
+    // The new tree leaves `dest`, to whichever of the spare names is free.
+    if p.new_tree.is_some() && os::tree_id(&dest) == p.new_tree {
+        let free =
+            spares.iter().find(|s| os::kind_of(s).ok().flatten().is_none()).ok_or_else(|| Error::Destination {
                 path: staging.clone(),
                 problem: "and the other spare name are both taken: cannot move the new tree out of the way".into(),
             })?;
-            rename_noreplace(&dest, free)?;
-        }
-        // The old tree returns to `dest`.
-        if let Some(old) = j.old_tree {
-            if tree_id(&dest) != Some(old) {
-                let from = spares.iter().find(|p| tree_id(p) == Some(old)).ok_or_else(|| Error::Destination {
-                    path: dest.clone(),
-                    problem: "lost its previous tree: it is at none of the names the journal recorded".into(),
-                })?;
-                rename_noreplace(from, &dest)?;
-            }
-        }
-        sync_dir(prefix)?;
-        // The new tree goes. In phase `staging` its inode was not recorded yet: the staging name
-        // was chosen by this installer (and made with mkdir, which fails if it exists).
-        for p in &spares {
-            let id = tree_id(p);
-            let ours = match j.new_tree {
-                Some(new) => id == Some(new),
-                None => id.is_some() && p == &staging && j.old_tree != id,
-            };
-            if ours {
-                fs::remove_dir_all(p).map_err(|e| Error::io("remove the unfinished tree", p, e))?;
-            }
+        prefix.rename_noreplace(&dest, free)?;
+    }
+    // The old tree returns to `dest`.
+    if let Some(old) = p.old_tree {
+        if os::tree_id(&dest) != Some(old) {
+            let from = spares.iter().find(|s| os::tree_id(s) == Some(old)).ok_or_else(|| Error::Destination {
+                path: dest.clone(),
+                problem: "lost its previous tree: it is at none of the names the journal recorded".into(),
+            })?;
+            prefix.rename_noreplace(from, &dest)?;
         }
     }
-    env::restore(&j.env).map_err(Error::Restore)?;
-    finish(prefix, j)
+    prefix.sync()?;
+    // The new tree goes. In phase `staging` its inode was not recorded yet: the staging name
+    // was chosen by this installer (and made with mkdir, which fails if it exists).
+    for s in &spares {
+        let id = os::tree_id(s);
+        let ours = match p.new_tree {
+            Some(new) => id == Some(new),
+            None => id.is_some() && s == &staging && p.old_tree != id,
+        };
+        if ours {
+            fs::remove_dir_all(s).map_err(|e| Error::io("remove the unfinished tree", s, e))?;
+        }
+    }
+    env::restore(&p.env).map_err(Error::Restore)
 }
 
 /// Finishes a committed command: the link as it should be, an adopted tree at its name,
 /// replaced and uninstalled trees deleted, receipts and state written, the host log appended,
-/// the journal removed. Idempotent.
-pub fn commit(prefix: &Path, j: &Journal) -> Result<(), Error> {
-    if let Some(l) = &j.link {
-        prefix::set_link(prefix, l.after.as_deref())?;
-    }
-    if let Some(a) = &j.adopt {
-        let tmp = prefix.join(&a.tmp);
-        if tree_id(&tmp) == Some(a.id) {
-            if a.keep {
-                rename_noreplace(&tmp, &prefix.join(&a.name))?;
-            } else {
-                fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove the replaced tree", &tmp, e))?;
-            }
-        }
-    }
-    if let Some(old) = j.old_tree {
-        for p in [at(prefix, &j.staging), at(prefix, &j.aside)].into_iter().flatten() {
-            if tree_id(&p) == Some(old) {
-                fs::remove_dir_all(&p).map_err(|e| Error::io("remove the previous tree", &p, e))?;
+/// the journal removed. Idempotent. Returns what was left undone but does not undo the command
+/// (a host log that cannot be written).
+pub fn commit(prefix: &Prefix, j: &Journal) -> Result<Vec<String>, Error> {
+    match &j.plan {
+        Plan::Install(p) => commit_install_trees(prefix, p)?,
+        Plan::Use(p) | Plan::Rollback(p) => prefix.set_link(p.link.after.as_deref())?,
+        Plan::Uninstall(p) => {
+            if let Some(l) = &p.link {
+                prefix.set_link(l.after.as_deref())?;
             }
         }
     }
     failpoint::hit("old-removed");
-    for r in &j.removals {
-        remove_tree(prefix, r)?;
+    if let Plan::Uninstall(p) = &j.plan {
+        for r in &p.removals {
+            remove_tree(prefix, r)?;
+        }
+        env::apply_final(&p.env_final).map_err(Error::Environment)?;
     }
-    env::apply_final(&j.env_final).map_err(Error::Environment)?;
-    for w in &j.writes {
+    let c = j.plan.commit();
+    for w in &c.writes {
         receipt::write_json(&prefix.join(&w.path), w.value.text())?;
     }
-    for d in &j.deletes {
+    for d in &c.deletes {
         let p = prefix.join(d);
         match fs::remove_file(&p) {
             Ok(()) => {}
@@ -458,25 +496,54 @@ pub fn commit(prefix: &Path, j: &Journal) -> Result<(), Error> {
             Err(e) => return Err(Error::io("remove", &p, e)),
         }
     }
-    if j.action == Action::Uninstall {
+    if j.action() == Action::Uninstall {
         // Empty directories of receipts and state go with the last receipt.
-        let dir = receipt::state_dir(prefix);
+        let dir = receipt::state_dir(prefix.path());
         let _ = fs::remove_dir(dir.join("receipts"));
         let _ = fs::remove_dir(&dir);
     }
-    if let Some((path, record)) = &j.log {
+    let mut warnings = Vec::new();
+    if let Some((path, record)) = &c.log {
         // The host log is for audit; a log that cannot be written does not undo the command.
         if let Err(e) = receipt::append_log(path, record) {
-            eprintln!("warning: {e}");
+            warnings.push(e.to_string());
         }
     }
-    finish(prefix, j)
+    finish(prefix, j)?;
+    Ok(warnings)
+}
+
+/// The trees of a committed install: the link, an adopted tree at its name, the replaced tree
+/// deleted.
+fn commit_install_trees(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
+    if let Some(l) = &p.link {
+        prefix.set_link(l.after.as_deref())?;
+    }
+    if let Some(a) = &p.adopt {
+        let tmp = prefix.join(&a.tmp);
+        if os::tree_id(&tmp) == Some(a.id) {
+            if a.keep {
+                prefix.rename_noreplace(&tmp, &prefix.join(&a.name))?;
+            } else {
+                fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove the replaced tree", &tmp, e))?;
+            }
+        }
+    }
+    if let Some(old) = p.old_tree {
+        for s in [prefix.join(&p.staging), prefix.join(&p.aside)] {
+            if os::tree_id(&s) == Some(old) {
+                fs::remove_dir_all(&s).map_err(|e| Error::io("remove the previous tree", &s, e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Removes the scratch directory, stray temp files and the journal.
-fn finish(prefix: &Path, j: &Journal) -> Result<(), Error> {
-    if let Some(scratch) = j.scratch.as_deref().and_then(|s| at(prefix, s)) {
-        if tree_id(&scratch).is_some() {
+fn finish(prefix: &Prefix, j: &Journal) -> Result<(), Error> {
+    if let Plan::Install(InstallPlan { scratch: Some(s), .. }) = &j.plan {
+        let scratch = prefix.join(s);
+        if os::tree_id(&scratch).is_some() {
             fs::remove_dir_all(&scratch).map_err(|e| Error::io("remove the check's scratch directory", &scratch, e))?;
         }
     }
@@ -485,42 +552,27 @@ fn finish(prefix: &Path, j: &Journal) -> Result<(), Error> {
 }
 
 /// What [`remove_tree`] left because no receipt listed it.
-pub fn kept_files(prefix: &Path, r: &Removal) -> Vec<String> {
-    let dir = prefix.join(&r.tree);
-    let mut kept = Vec::new();
-    let mut stack = vec![(dir.clone(), String::new())];
-    while let Some((p, rel)) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&p) else { continue };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push((e.path(), rel.clone()));
-            } else {
-                kept.push(rel);
-            }
-        }
-    }
-    kept.sort();
-    kept
+pub fn kept_files(prefix: &Prefix, r: &Removal) -> Vec<String> {
+    let found = os::walk(&prefix.join(&r.tree)).unwrap_or_default();
+    found.into_iter().filter(|f| f.kind != os::Kind::Dir).map(|f| f.path).collect()
 }
 
 /// Uninstalls one tree: moves it to its trash name (atomic: the version is gone at once), deletes
 /// exactly the entries its receipt lists, and, if anything else was in it, renames what is left
 /// back so it is not lost. Idempotent.
-fn remove_tree(prefix: &Path, r: &Removal) -> Result<(), Error> {
+fn remove_tree(prefix: &Prefix, r: &Removal) -> Result<(), Error> {
     let name = prefix.join(&r.tree);
     let trash = prefix.join(&r.trash);
-    if tree_id(&name) == Some(r.id) {
-        rename_noreplace(&name, &trash)?;
-        sync_dir(prefix)?;
+    if os::tree_id(&name) == Some(r.id) {
+        prefix.rename_noreplace(&name, &trash)?;
+        prefix.sync()?;
     }
     failpoint::hit("uninstall-moved");
-    if tree_id(&trash) != Some(r.id) {
+    if os::tree_id(&trash) != Some(r.id) {
         return Ok(());
     }
-    let receipt = receipt::read_receipt(prefix, &r.tree)?.ok_or_else(|| Error::Destination {
-        path: receipt::receipt_path(prefix, &r.tree),
+    let receipt = receipt::read_receipt(prefix.path(), &r.tree)?.ok_or_else(|| Error::Destination {
+        path: receipt::receipt_path(prefix.path(), &r.tree),
         problem: format!("is missing, so the files of '{}' are unknown; it stays", trash.display()),
     })?;
     let half = receipt.files.len() / 2;
@@ -530,26 +582,25 @@ fn remove_tree(prefix: &Path, r: &Removal) -> Result<(), Error> {
             failpoint::hit("uninstall-removing");
         }
         let p = trash.join(&e.path);
-        let Ok(meta) = fs::symlink_metadata(&p) else { continue };
-        let result = match e.kind {
-            EntryType::Dir if meta.is_dir() => match fs::remove_dir(&p) {
+        let Ok(Some((kind, ..))) = os::kind_of(&p) else { continue };
+        let result = match (e.kind, kind) {
+            (EntryType::Dir, os::Kind::Dir) => match fs::remove_dir(&p) {
                 Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => Ok(()), // holds files of someone else
                 other => other,
             },
-            EntryType::File if meta.is_file() => fs::remove_file(&p),
-            EntryType::Symlink if meta.file_type().is_symlink() => fs::remove_file(&p),
+            (EntryType::File, os::Kind::File) | (EntryType::Symlink, os::Kind::Symlink) => fs::remove_file(&p),
             _ => Ok(()), // replaced by something of another type: not ours any more
         };
         result.map_err(|err| Error::io("remove", &p, err))?;
     }
     match fs::remove_dir(&trash) {
-        Ok(()) => sync_dir(prefix),
+        Ok(()) => prefix.sync(),
         Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => {
             // Files nobody listed: they stay, under the tree's own name.
-            if fs::symlink_metadata(&name).is_err() {
-                rename_noreplace(&trash, &name)?;
+            if os::kind_of(&name).ok().flatten().is_none() {
+                prefix.rename_noreplace(&trash, &name)?;
             }
-            sync_dir(prefix)
+            prefix.sync()
         }
         Err(e) => Err(Error::io("remove", &trash, e)),
     }
@@ -558,17 +609,20 @@ fn remove_tree(prefix: &Path, r: &Removal) -> Result<(), Error> {
 /// Temp files of atomic writes and temp links (`.go-offline-tmp.*`) that a crash left between
 /// create and rename: in the prefix, its state directory and beside each environment file. Only
 /// regular files and symlinks are removed.
-fn remove_temp_files(prefix: &Path, j: &Journal) {
-    let state = receipt::state_dir(prefix);
+fn remove_temp_files(prefix: &Prefix, j: &Journal) {
+    let state = receipt::state_dir(prefix.path());
     let receipts = state.join("receipts");
-    let mut dirs: Vec<&Path> = vec![prefix, &state, &receipts];
-    dirs.extend(j.env.iter().filter_map(|b| b.path.parent()));
-    dirs.extend(j.env_final.iter().filter_map(|b| b.path.parent()));
+    let mut dirs: Vec<&Path> = vec![prefix.path(), &state, &receipts];
+    match &j.plan {
+        Plan::Install(p) => dirs.extend(p.env.iter().filter_map(|b| b.path.parent())),
+        Plan::Uninstall(p) => dirs.extend(p.env_final.iter().filter_map(|b| b.path.parent())),
+        Plan::Use(_) | Plan::Rollback(_) => {}
+    }
     dirs.dedup();
     for dir in dirs {
         let Ok(entries) = fs::read_dir(dir) else { continue };
         for e in entries.flatten() {
-            let temp = e.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+            let temp = e.file_name().to_str().is_some_and(|n| n.starts_with(os::TEMP_PREFIX));
             if temp && e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
                 let _ = fs::remove_file(e.path());
             }
@@ -576,28 +630,92 @@ fn remove_temp_files(prefix: &Path, j: &Journal) {
     }
 }
 
-/// `rename` that never replaces: `renameat2(RENAME_NOREPLACE)`, or a check then `rename` on file
-/// systems without it (safe under the prefix lock).
-pub fn rename_noreplace(from: &Path, to: &Path) -> Result<(), Error> {
-    match renameat2(from, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-            if fs::symlink_metadata(to).is_ok() {
-                return Err(Error::io("move a tree to", to, std::io::Error::from(ErrorKind::AlreadyExists)));
-            }
-            fs::rename(from, to).map_err(|e| Error::io("move a tree to", to, e))
-        }
-        Err(e) => Err(Error::io("move a tree to", to, e.into())),
-    }
-}
+/// Journals of formats 1 and 2: one struct for every action, `""` for the names an action does
+/// not use. Read only, and turned into a [`Plan`].
+mod legacy {
+    use std::path::PathBuf;
 
-/// `renameat2` with flags; the `no-renameat2` failpoint switch makes it fail as on a file system
-/// that does not support flags.
-pub fn renameat2(from: &Path, to: &Path, flags: RenameFlags) -> Result<(), rustix::io::Errno> {
-    if failpoint::enabled("no-renameat2") {
-        return Err(rustix::io::Errno::INVAL);
+    use serde::Deserialize;
+
+    use super::{
+        Action, Adopt, Commit, InstallPlan, LinkChange, PendingWrite, Phase, Plan, Removal, SwitchPlan, UninstallPlan,
+    };
+    use crate::{env, os::TreeId, receipt::LogRecord};
+
+    #[derive(Deserialize)]
+    pub struct Journal {
+        format: u32,
+        pid: u32,
+        #[serde(default)]
+        action: Action,
+        go_version: String,
+        phase: Phase,
+        dest: String,
+        staging: String,
+        aside: String,
+        new_tree: Option<TreeId>,
+        old_tree: Option<TreeId>,
+        env: Vec<env::Backup>,
+        #[serde(default)]
+        link: Option<LinkChange>,
+        #[serde(default)]
+        adopt: Option<Adopt>,
+        #[serde(default)]
+        scratch: Option<String>,
+        #[serde(default)]
+        writes: Vec<PendingWrite>,
+        #[serde(default)]
+        deletes: Vec<PathBuf>,
+        #[serde(default)]
+        removals: Vec<Removal>,
+        #[serde(default)]
+        env_final: Vec<env::Final>,
+        #[serde(default)]
+        log: Option<(PathBuf, LogRecord)>,
     }
-    rustix::fs::renameat_with(CWD, from, CWD, to, flags)
+
+    impl Journal {
+        /// The same command as a plan; the problem when its fields do not make one.
+        pub fn upgrade(self) -> Result<super::Journal, String> {
+            let commit = Commit { writes: self.writes, deletes: self.deletes, log: self.log };
+            let plan = match self.action {
+                Action::Install => Plan::Install(InstallPlan {
+                    dest: self.dest,
+                    staging: self.staging,
+                    aside: self.aside,
+                    new_tree: self.new_tree,
+                    old_tree: self.old_tree,
+                    env: self.env,
+                    link: self.link,
+                    adopt: self.adopt,
+                    scratch: self.scratch,
+                    commit,
+                }),
+                Action::Use | Action::Rollback => {
+                    let link = self.link.ok_or_else(|| format!("records a {} without a link", self.action.name()))?;
+                    let plan = SwitchPlan { link, commit };
+                    if self.action == Action::Use {
+                        Plan::Use(plan)
+                    } else {
+                        Plan::Rollback(plan)
+                    }
+                }
+                Action::Uninstall => Plan::Uninstall(UninstallPlan {
+                    removals: self.removals,
+                    link: self.link,
+                    env_final: self.env_final,
+                    commit,
+                }),
+            };
+            Ok(super::Journal {
+                format: self.format,
+                pid: self.pid,
+                go_version: self.go_version,
+                phase: self.phase,
+                plan,
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -605,22 +723,32 @@ mod tests {
     use super::*;
 
     /// A prefix with an old tree, a staged new tree, and a journal in the given phase.
-    fn setup(phase: Phase, exchanged: bool) -> (tempfile::TempDir, Journal) {
-        let prefix = tempfile::tempdir().unwrap();
-        let p = prefix.path();
+    fn setup(phase: Phase, exchanged: bool) -> (tempfile::TempDir, Prefix, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = Prefix::new(dir.path());
+        let p = dir.path();
         fs::create_dir(p.join("go")).unwrap();
         fs::write(p.join("go/VERSION"), "old").unwrap();
         fs::create_dir(p.join("stage")).unwrap();
         fs::write(p.join("stage/VERSION"), "new").unwrap();
-        let mut j = Journal::new("go1.2.3", "go", "stage".into());
-        j.phase = phase;
-        j.old_tree = tree_id(&p.join("go"));
-        j.new_tree = tree_id(&p.join("stage"));
+        let plan = InstallPlan {
+            dest: "go".into(),
+            staging: "stage".into(),
+            aside: "stage.old".into(),
+            new_tree: os::tree_id(&p.join("stage")),
+            old_tree: os::tree_id(&p.join("go")),
+            env: Vec::new(),
+            link: None,
+            adopt: None,
+            scratch: None,
+            commit: Commit::default(),
+        };
+        let j = Journal::new("go1.2.3", phase, Plan::Install(plan));
         if exchanged {
-            rustix::fs::renameat_with(CWD, p.join("stage"), CWD, p.join("go"), RenameFlags::EXCHANGE).unwrap();
+            os::rename_exchange(&p.join("stage"), &p.join("go")).unwrap();
         }
-        write(p, &j).unwrap();
-        (prefix, j)
+        write(&prefix, &j).unwrap();
+        (dir, prefix, j)
     }
 
     fn version(p: &Path) -> String {
@@ -637,64 +765,99 @@ mod tests {
     fn recovery_by_phase() {
         // (phase, exchanged, expected version at go/, outcome)
         let cases = [
-            (Phase::Staging, false, "old", "rolled-back"),
-            (Phase::Swapping, false, "old", "rolled-back"),
-            (Phase::Swapping, true, "old", "rolled-back"),
-            (Phase::Committing, true, "new", "completed"),
+            (Phase::Staging, false, "old", Outcome::RolledBack),
+            (Phase::Swapping, false, "old", Outcome::RolledBack),
+            (Phase::Swapping, true, "old", Outcome::RolledBack),
+            (Phase::Committing, true, "new", Outcome::Completed),
         ];
         for (phase, exchanged, expected, outcome) in cases {
-            let (prefix, _) = setup(phase, exchanged);
-            let r = recover(prefix.path()).unwrap().unwrap();
+            let (dir, prefix, _) = setup(phase, exchanged);
+            let r = recover(&prefix).unwrap().unwrap();
             assert_eq!(r.outcome, outcome, "{phase:?}");
-            assert_eq!(version(prefix.path()), expected, "{phase:?} exchanged={exchanged}");
-            assert_eq!(names(prefix.path()), ["go"], "{phase:?} leaves only go/");
-            assert_eq!(recover(prefix.path()).unwrap(), None, "second recovery has nothing to do");
+            assert_eq!(version(dir.path()), expected, "{phase:?} exchanged={exchanged}");
+            assert_eq!(names(dir.path()), ["go"], "{phase:?} leaves only go/");
+            assert_eq!(recover(&prefix).unwrap(), None, "second recovery has nothing to do");
         }
     }
 
     #[test]
     fn fallback_half_way_is_rolled_back() {
         // The non-atomic fallback moved the old tree aside, then died before moving the new in.
-        let (prefix, j) = setup(Phase::Swapping, false);
-        let p = prefix.path();
-        fs::rename(p.join("go"), p.join(&j.aside)).unwrap();
-        recover(p).unwrap().unwrap();
+        let (dir, prefix, _) = setup(Phase::Swapping, false);
+        let p = dir.path();
+        fs::rename(p.join("go"), p.join("stage.old")).unwrap();
+        recover(&prefix).unwrap().unwrap();
         assert_eq!(version(p), "old");
         assert_eq!(names(p), ["go"]);
         // And after it moved the new one in as well.
-        let (prefix, j) = setup(Phase::Swapping, false);
-        let p = prefix.path();
-        fs::rename(p.join("go"), p.join(&j.aside)).unwrap();
+        let (dir, prefix, _) = setup(Phase::Swapping, false);
+        let p = dir.path();
+        fs::rename(p.join("go"), p.join("stage.old")).unwrap();
         fs::rename(p.join("stage"), p.join("go")).unwrap();
-        recover(p).unwrap().unwrap();
+        recover(&prefix).unwrap().unwrap();
         assert_eq!(version(p), "old");
         assert_eq!(names(p), ["go"]);
     }
 
     #[test]
     fn a_planted_journal_symlink_is_refused() {
-        let prefix = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", prefix.path().join(JOURNAL_NAME)).unwrap();
-        let err = recover(prefix.path()).unwrap_err();
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = Prefix::new(dir.path());
+        std::os::unix::fs::symlink("/etc/passwd", prefix.join(JOURNAL_NAME)).unwrap();
+        let err = recover(&prefix).unwrap_err();
         assert!(err.to_string().contains("symbolic link"), "{err}");
         let err = {
-            fs::remove_file(prefix.path().join(JOURNAL_NAME)).unwrap();
-            fs::write(prefix.path().join(JOURNAL_NAME), "{\"format\": 1}").unwrap();
-            recover(prefix.path()).unwrap_err()
+            fs::remove_file(prefix.join(JOURNAL_NAME)).unwrap();
+            fs::write(prefix.join(JOURNAL_NAME), "{\"format\": 1}").unwrap();
+            recover(&prefix).unwrap_err()
         };
         assert!(err.to_string().contains("cannot be parsed"), "{err}");
     }
 
     #[test]
     fn a_directory_it_did_not_record_is_never_deleted() {
-        let (prefix, j) = setup(Phase::Swapping, false);
-        let p = prefix.path();
+        let (dir, prefix, j) = setup(Phase::Swapping, false);
+        let p = dir.path();
         // Someone replaced the staged tree by another directory of the same name.
         fs::rename(p.join("stage"), p.join("elsewhere")).unwrap(); // keeps its inode in use
         fs::create_dir(p.join("stage")).unwrap();
         fs::write(p.join("stage/keep"), "").unwrap();
-        assert_ne!(tree_id(&p.join("stage")), j.new_tree);
-        recover(p).unwrap().unwrap();
+        let Plan::Install(plan) = &j.plan else { unreachable!() };
+        assert_ne!(os::tree_id(&p.join("stage")), plan.new_tree);
+        recover(&prefix).unwrap().unwrap();
         assert!(p.join("stage/keep").exists());
+    }
+
+    /// Journals of the previous formats, as an earlier release wrote them, are recovered; names
+    /// that are not plain are refused in them as in the current one.
+    #[test]
+    fn earlier_formats_are_recovered() {
+        // (journal, recovered)
+        let tree = |p: &Path, n: &str| {
+            let id = os::tree_id(&p.join(n)).unwrap();
+            format!("{{\"dev\":{},\"ino\":{}}}", id.dev, id.ino)
+        };
+        for (case, ok) in [("install", true), ("use", true), ("use-without-link", false), ("bad-name", false)] {
+            let (dir, prefix, _) = setup(Phase::Staging, false);
+            let p = dir.path();
+            fs::remove_file(prefix.join(JOURNAL_NAME)).unwrap();
+            let text = match case {
+                "install" => format!(
+                    r#"{{"format":2,"pid":1,"action":"install","go_version":"go1.2.3","phase":"swapping","dest":"go","staging":"stage","aside":"stage.old","new_tree":{},"old_tree":{},"env":[]}}"#,
+                    tree(p, "stage"),
+                    tree(p, "go")
+                ),
+                "use" => r#"{"format":2,"pid":1,"action":"use","go_version":"go1.2.3","phase":"swapping","dest":"","staging":"","aside":"","new_tree":null,"old_tree":null,"env":[],"link":{"before":null,"after":"go"}}"#.into(),
+                "use-without-link" => r#"{"format":2,"pid":1,"action":"use","go_version":"go1.2.3","phase":"swapping","dest":"","staging":"","aside":"","new_tree":null,"old_tree":null,"env":[]}"#.into(),
+                _ => r#"{"format":1,"pid":1,"go_version":"go1.2.3","phase":"staging","dest":"../x","staging":"stage","aside":"a","new_tree":null,"old_tree":null,"env":[]}"#.into(),
+            };
+            fs::write(prefix.join(JOURNAL_NAME), text).unwrap();
+            let r = recover(&prefix);
+            assert_eq!(r.is_ok(), ok, "{case}: {r:?}");
+            if case == "install" {
+                assert_eq!(version(p), "old", "{case}");
+                assert_eq!(names(p), ["go"], "{case}");
+            }
+        }
     }
 }

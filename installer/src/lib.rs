@@ -1,28 +1,35 @@
-//! The go-offline-installer library: the installer file format and everything the installer does
-//! with it. The `go-offline-installer` binary (the stub) is a thin command line over this crate, and
-//! the builder uses [`format`], [`manifest`] and [`keys`] to write the files this crate reads.
+//! The go-offline-installer engine: everything the installer does with a verified file, and with
+//! the versions it installed. The `go-offline-installer` binary (the stub, `stub/`) is a thin
+//! command line over this crate; the file format and its verification are the `format` crate's.
 //!
-//! The data path, in order: [`verify::verify`] (trailer, signature, manifest, region digests) →
-//! [`extract::extract`] (stream the payload into a staging directory, checking every entry) →
-//! [`install::install`] (lock, place the tree, check it, switch the [`prefix`] link, write
-//! [`env`], commit [`receipt`]s). [`lifecycle`] has what follows: status, use, rollback,
-//! uninstall, verify-installed. Every change to a prefix goes through the [`journal`].
+//! The data path, in order: [`install::install`] takes a [`format::verify::VerifiedInstaller`]:
+//! lock the [`prefix`], [`journal::recover`] an interrupted command, decide (the version policy),
+//! [`extract`] into a staging directory, place the tree, [`check`] it, switch the link, write the
+//! [`env`]ironment, commit [`receipt`]s. [`lifecycle`] has what follows: status, use, rollback,
+//! uninstall, verify-installed; [`modules`] installs module bundles. Every change to a prefix
+//! goes through the [`journal`]; every call to the operating system goes through [`os`].
+//!
+//! Every command returns an [`outcome::Outcome`]: the action, whether it changed anything,
+//! warnings and its report. **The engine never prints**; the binary renders the outcome.
+//!
+//! Imports flow one way: `install`, `lifecycle`, `modules` → `switch`, `check`, `tree`,
+//! `extract` → `journal` → `env`, `receipt` → `prefix` → `os` → `failpoint`.
 
+pub mod check;
 pub mod env;
 pub mod error;
 pub mod extract;
 pub mod failpoint;
-pub mod format;
 pub mod install;
 pub mod journal;
-pub mod keys;
 pub mod lifecycle;
-pub mod manifest;
 pub mod modules;
-pub mod platform;
+pub mod os;
+pub mod outcome;
 pub mod prefix;
 pub mod receipt;
-pub mod verify;
-pub mod version;
+pub mod switch;
+pub mod tree;
 
-pub use error::{exit, Error};
+pub use error::Error;
+pub use format::exit;

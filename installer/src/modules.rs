@@ -1,6 +1,6 @@
 //! Installing a module bundle: Go modules for builds with no network, beside an installed Go.
 //!
-//! The bundle (product [`MODULES_PRODUCT`]) is a module proxy directory. It lands read-only in
+//! The bundle (product [`Product::GoModules`]) is a module proxy directory. It lands read-only in
 //! `PREFIX/go-modules`, merged with what is there: every file already installed is kept (hard
 //! linked into the new tree), a file both hold must be byte-identical (module versions never
 //! change; [`Error::ModuleConflict`] otherwise), and the `@v/list` files and the top `go.sum` get
@@ -12,29 +12,33 @@
 //! Checksums stay on: the go command checks each module it takes from the directory against the
 //! project's go.sum, and this installer has checked every file against the signed manifest.
 //!
-//! [`MODULES_PRODUCT`]: crate::manifest::MODULES_PRODUCT
+//! [`Product::GoModules`]: format::manifest::Product::GoModules
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs::{self, File},
-    io::Write,
-    os::unix::fs::{DirBuilderExt, PermissionsExt},
     path::{Path, PathBuf},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
-use rustix::fs::RenameFlags;
+use format::{
+    manifest::{Entry, EntryType, Module},
+    payload::Progress,
+    verify::VerifiedInstaller,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    env::{self, Scope},
+    env,
     error::Error,
-    extract::{self, Progress},
-    install, journal,
-    lifecycle::{self, Difference},
-    manifest::{Entry, EntryType, Module},
-    receipt::{self, Actor},
-    verify::VerifiedInstaller,
+    extract,
+    os::{
+        self,
+        shell::{Purpose, Scope},
+    },
+    outcome::{Action, Carried, Outcome, Report},
+    prefix::Prefix,
+    receipt::{self, Actor, LogAction},
+    tree::{self, Difference},
 };
 
 /// The module directory inside the prefix: `GOPROXY=file://PREFIX/go-modules`.
@@ -76,13 +80,35 @@ pub struct BundleRecord {
 /// What [`install`] did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModulesReport {
+    #[serde(flatten)]
+    pub carried: Carried,
+    /// Always `null`: a bundle has no `PREFIX/go` (the field every install result has).
+    pub goroot: Option<PathBuf>,
+    #[serde(rename = "modules_dir")]
     pub dir: PathBuf,
     /// `path@version` of the module versions this bundle added.
+    #[serde(rename = "modules_added")]
     pub added: Vec<String>,
     /// Module versions installed in all.
+    #[serde(rename = "modules_total")]
     pub total: usize,
-    pub changed: bool,
+    #[serde(rename = "env_files")]
     pub env: Vec<PathBuf>,
+    #[serde(flatten)]
+    pub empty: EmptyInstallFields,
+}
+
+/// The fields of a Go install's result that a bundle's has too, always empty.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EmptyInstallFields {
+    pub tree: Option<PathBuf>,
+    pub install_action: Option<String>,
+    pub active_version: Option<String>,
+    pub receipt_id: Option<String>,
+    pub adopted: Option<String>,
+    pub build_check: Option<String>,
+    pub previous_version: Option<String>,
+    pub recovered: Option<String>,
 }
 
 /// Where the receipt of the module directory lives.
@@ -95,24 +121,161 @@ pub fn read_receipt(prefix: &Path) -> Result<Option<ModulesReceipt>, Error> {
     receipt::read_json(&receipt_path(prefix), "module receipt", MAX_RECEIPT_LEN)
 }
 
-/// Installs the verified module bundle `installer` (read from `file`) into `prefix`.
+/// How to install a bundle.
+#[derive(Debug, Clone)]
+pub struct ModulesConfig {
+    pub prefix: Prefix,
+    /// Where the environment goes; `None` leaves it alone (`--no-modify-path`).
+    pub env: Option<Scope>,
+    pub wait: bool,
+    pub log: Option<PathBuf>,
+}
+
+/// Installs the verified module bundle `installer` (read from `file`) into `PREFIX/go-modules`.
 pub fn install(
     installer: &VerifiedInstaller,
     file: &File,
-    prefix: &Path,
-    scope: Option<&Scope>,
-    wait: bool,
+    config: &ModulesConfig,
     progress: Progress,
-) -> Result<ModulesReport, Error> {
-    let m = installer.manifest();
-    let bundle = m.modules.clone().unwrap_or_default();
-    install::create_prefix(prefix)?;
-    let _lock = install::lock_prefix(prefix, wait, false)?;
+) -> Result<Outcome, Error> {
+    let prefix = &config.prefix;
+    prefix.create()?;
+    let _lock = prefix.lock_exclusive(config.wait)?;
     remove_leftovers(prefix)?;
     let dest = prefix.join(DIR);
-    let existing = install::existing_tree(&dest)?;
-    let old = if existing { read_receipt(prefix)? } else { None };
-    let installed: BTreeMap<(String, String), Module> =
+    let existing = prefix.has_tree(DIR)?;
+    let old = if existing { read_receipt(prefix.path())? } else { None };
+    let (merged, added) = merge_lists(installer, old.as_ref())?;
+    let edits = match &config.env {
+        Some(scope) => env::plan(scope, Purpose::Modules { proxy_dir: &dest }).map_err(Error::Environment)?,
+        None => Vec::new(),
+    };
+    let report = |added: Vec<String>, total: usize, env: Vec<PathBuf>| ModulesReport {
+        carried: Carried::of(installer),
+        goroot: None,
+        dir: dest.clone(),
+        added,
+        total,
+        env,
+        empty: EmptyInstallFields::default(),
+    };
+    if added.is_empty() && edits.is_empty() && existing {
+        let r = report(added, merged.len(), Vec::new());
+        return Ok(Outcome::new(Action::InstallModules, false, Report::Modules(r)));
+    }
+    let staging = prefix.join(temp_name("staging"));
+    os::create_dir(&staging, 0o700).map_err(|e| Error::io("create", &staging, e))?;
+    let staged = stage(installer, file, &staging, existing.then_some(dest.as_path()), progress)
+        .and_then(|files| env::apply(&edits).map(|applied| (files, applied)).map_err(Error::Environment));
+    let (files, applied) = match staged {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = remove_tree(&staging);
+            return Err(e);
+        }
+    };
+    if let Err(e) = swap(prefix, &staging, &dest, existing) {
+        applied.rollback();
+        let _ = remove_tree(&staging);
+        return Err(e);
+    }
+    let mut receipt = old.unwrap_or(ModulesReceipt {
+        format: 1,
+        dir: DIR.into(),
+        modules: Vec::new(),
+        files: Vec::new(),
+        bundles: Vec::new(),
+        env: Vec::new(),
+    });
+    receipt.modules = merged.into_values().collect();
+    receipt.files = files;
+    receipt.bundles.push(BundleRecord {
+        installer_sha256: installer.file_sha256().into(),
+        signer_key_id: installer.signer().id.clone(),
+        modules: installer.manifest().modules.as_ref().map_or(0, Vec::len),
+        added: added.len(),
+        installed_at: receipt::rfc3339(receipt::now()),
+        by: Actor::current(),
+    });
+    for p in &applied.written {
+        if !receipt.env.contains(p) {
+            receipt.env.push(p.clone());
+        }
+    }
+    if let Err(e) = write_receipt(prefix, &receipt) {
+        // Put the old tree back (or take the new one away) and the environment.
+        let undo =
+            if existing { swap(prefix, &staging, &dest, true) } else { prefix.rename_noreplace(&dest, &staging) };
+        applied.rollback();
+        let _ = remove_tree(&staging);
+        return match undo {
+            Ok(()) => Err(e),
+            Err(u) => Err(Error::RollbackFailed {
+                error: Box::new(e),
+                undo: Box::new(u),
+                advice: format!("the new module directory is at '{}'", dest.display()),
+            }),
+        };
+    }
+    if existing {
+        // The old tree, now under the staging name. The install is done: if it cannot be removed
+        // now, the next install removes it (remove_leftovers).
+        let _ = remove_tree(&staging);
+    }
+    let mut warnings = Vec::new();
+    if let Some(log) = &config.log {
+        let mut record = receipt::LogRecord::new(LogAction::Modules, prefix.path(), None, None);
+        record.installer_sha256 = Some(installer.file_sha256().into());
+        record.signer_key_id = Some(installer.signer().id.clone());
+        if let Err(e) = receipt::append_log(log, &record) {
+            warnings.push(e.to_string());
+        }
+    }
+    let mut o = Outcome::new(
+        Action::InstallModules,
+        true,
+        Report::Modules(report(added, receipt.modules.len(), applied.written)),
+    );
+    o.warnings = warnings;
+    Ok(o)
+}
+
+/// The staged tree in place: one exchange with the old tree (or one rename when there is none),
+/// then the prefix synced. Run again after an exchange, it swaps them back.
+fn swap(prefix: &Prefix, staging: &Path, dest: &Path, existing: bool) -> Result<(), Error> {
+    if existing {
+        match os::rename_exchange(staging, dest) {
+            Ok(()) => {}
+            Err(os::Exchange::Unsupported) => {
+                return Err(Error::io(
+                    "move the module directory into place at",
+                    dest,
+                    std::io::Error::from(std::io::ErrorKind::Unsupported),
+                ))
+            }
+            Err(os::Exchange::Io(e)) => return Err(Error::io("move the module directory into place at", dest, e)),
+        }
+    } else {
+        prefix.rename_noreplace(staging, dest)?;
+    }
+    prefix.sync()
+}
+
+fn write_receipt(prefix: &Prefix, receipt: &ModulesReceipt) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(receipt).unwrap_or_default();
+    receipt::write_json(&receipt_path(prefix.path()), &text)
+}
+
+/// The module list after this bundle, and the `path@version` of what it adds; refuses a module
+/// version whose hashes differ from the installed one's.
+type ModuleList = BTreeMap<(String, String), Module>;
+
+fn merge_lists(
+    installer: &VerifiedInstaller,
+    old: Option<&ModulesReceipt>,
+) -> Result<(ModuleList, Vec<String>), Error> {
+    let bundle = installer.manifest().modules.clone().unwrap_or_default();
+    let installed: ModuleList =
         old.iter().flat_map(|r| r.modules.iter()).map(|m| ((m.path.clone(), m.version.clone()), m.clone())).collect();
     let mut merged = installed.clone();
     let mut added = Vec::new();
@@ -135,99 +298,7 @@ pub fn install(
             }
         }
     }
-    let edits = match scope {
-        Some(scope) => env::plan_modules(scope, &dest).map_err(Error::Environment)?,
-        None => Vec::new(),
-    };
-    if added.is_empty() && edits.is_empty() && existing {
-        return Ok(ModulesReport { dir: dest, added, total: merged.len(), changed: false, env: Vec::new() });
-    }
-
-    let staging = prefix.join(temp_name("staging"));
-    fs::DirBuilder::new().mode(0o700).create(&staging).map_err(|e| Error::io("create", &staging, e))?;
-    let built = stage(installer, file, &staging, existing.then_some(dest.as_path()), progress);
-    let files = match built {
-        Ok(files) => files,
-        Err(e) => {
-            let _ = remove_tree(&staging);
-            return Err(e);
-        }
-    };
-    let applied = match env::apply(&edits) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = remove_tree(&staging);
-            return Err(Error::Environment(e));
-        }
-    };
-    // Swap: one exchange with the old tree (or one rename when there is none).
-    let swapped = if existing {
-        journal::renameat2(&staging, &dest, RenameFlags::EXCHANGE)
-            .map_err(|e| Error::io("move the module directory into place at", &dest, e.into()))
-    } else {
-        journal::rename_noreplace(&staging, &dest)
-    };
-    if let Err(e) = swapped.and_then(|()| journal::sync_dir(prefix)) {
-        applied.rollback();
-        let _ = remove_tree(&staging);
-        return Err(e);
-    }
-    let mut receipt = old.unwrap_or(ModulesReceipt {
-        format: 1,
-        dir: DIR.into(),
-        modules: Vec::new(),
-        files: Vec::new(),
-        bundles: Vec::new(),
-        env: Vec::new(),
-    });
-    receipt.modules = merged.into_values().collect();
-    receipt.files = files;
-    receipt.bundles.push(BundleRecord {
-        installer_sha256: installer.file_sha256().into(),
-        signer_key_id: installer.signer().id.clone(),
-        modules: bundle.len(),
-        added: added.len(),
-        installed_at: receipt::rfc3339(receipt::now()),
-        by: Actor::current(),
-    });
-    for p in &applied.written {
-        if !receipt.env.contains(p) {
-            receipt.env.push(p.clone());
-        }
-    }
-    if let Err(e) =
-        receipt::write_json(&receipt_path(prefix), &serde_json::to_string_pretty(&receipt).unwrap_or_default())
-    {
-        // Put the old tree back (or take the new one away) and the environment.
-        let undo = if existing {
-            journal::renameat2(&staging, &dest, RenameFlags::EXCHANGE)
-                .map_err(|e| Error::io("restore", &dest, e.into()))
-        } else {
-            journal::rename_noreplace(&dest, &staging)
-        };
-        applied.rollback();
-        let _ = remove_tree(&staging);
-        return match undo {
-            Ok(()) => Err(e),
-            Err(u) => Err(Error::RollbackFailed {
-                error: Box::new(e),
-                undo: Box::new(u),
-                advice: format!("the new module directory is at '{}'", dest.display()),
-            }),
-        };
-    }
-    if existing {
-        // The old tree, now under the staging name. The install is done: if it cannot be removed
-        // now, the next install removes it (remove_leftovers).
-        let _ = remove_tree(&staging);
-    }
-    if let Some(log) = receipt::host_log_path() {
-        let mut record = receipt::LogRecord::new("modules", prefix, None, None);
-        record.installer_sha256 = Some(installer.file_sha256().into());
-        record.signer_key_id = Some(installer.signer().id.clone());
-        let _ = receipt::append_log(&log, &record);
-    }
-    Ok(ModulesReport { dir: dest, added, total: receipt.modules.len(), changed: true, env: applied.written })
+    Ok((merged, added))
 }
 
 fn conflict(m: &Module, problem: String) -> Error {
@@ -249,38 +320,35 @@ fn stage(
     }
     // One scan (it hashes every file); the modes it found are then made read-only, like Go's own
     // module cache, files first, then directories deepest first.
-    let mut entries = lifecycle::scan_tree(staging)?;
+    let mut entries = tree::scan_tree(staging)?;
+    let set_mode = |p: &Path, mode: u32| os::set_mode(p, mode).map_err(|err| Error::io("set mode of", p, err));
     for e in entries.iter_mut().filter(|e| e.kind == EntryType::File && e.mode != 0o444) {
-        let p = staging.join(&e.path);
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).map_err(|err| Error::io("set mode of", &p, err))?;
+        set_mode(&staging.join(&e.path), 0o444)?;
         e.mode = 0o444;
     }
     for e in entries.iter_mut().rev().filter(|e| e.kind == EntryType::Dir) {
-        let p = staging.join(&e.path);
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o555)).map_err(|err| Error::io("set mode of", &p, err))?;
+        set_mode(&staging.join(&e.path), 0o555)?;
         e.mode = 0o555;
     }
-    fs::set_permissions(staging, fs::Permissions::from_mode(0o555))
-        .map_err(|e| Error::io("set mode of", staging, e))?;
+    set_mode(staging, 0o555)?;
     Ok(entries)
 }
 
 /// Brings every file of the installed tree `old` into `new`: hard links for files `new` lacks,
 /// a line union for `go.sum` and `@v/list`, and a byte comparison for files both hold.
 fn merge(old: &Path, new: &Path) -> Result<(), Error> {
-    for e in lifecycle::scan_tree(old)? {
+    for e in tree::scan_tree(old)? {
         let (from, to) = (old.join(&e.path), new.join(&e.path));
         match e.kind {
             EntryType::Dir => {
                 if !to.is_dir() {
-                    fs::DirBuilder::new().mode(0o755).create(&to).map_err(|err| Error::io("create", &to, err))?;
+                    os::create_dir(&to, 0o755).map_err(|err| Error::io("create", &to, err))?;
                 }
             }
             EntryType::Symlink => {} // a module directory has none; an extra one is not carried over
             EntryType::File if e.path == GO_SUM || e.path.ends_with(LIST) => {
-                let read = |p: &Path| match fs::read_to_string(p) {
-                    Ok(t) => Ok(t),
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+                let read = |p: &Path| match os::read_if_exists(p) {
+                    Ok(t) => Ok(String::from_utf8_lossy(&t.unwrap_or_default()).into_owned()),
                     Err(err) => Err(Error::io("read", p, err)),
                 };
                 let lines: BTreeSet<String> = read(&from)?
@@ -291,11 +359,9 @@ fn merge(old: &Path, new: &Path) -> Result<(), Error> {
                     .collect();
                 let text: String = lines.into_iter().map(|l| l + "\n").collect();
                 if to.exists() {
-                    fs::set_permissions(&to, fs::Permissions::from_mode(0o644))
-                        .map_err(|err| Error::io("set mode of", &to, err))?;
+                    os::set_mode(&to, 0o644).map_err(|err| Error::io("set mode of", &to, err))?;
                 }
-                let mut f = File::create(&to).map_err(|err| Error::io("write", &to, err))?;
-                f.write_all(text.as_bytes()).map_err(|err| Error::io("write", &to, err))?;
+                fs::write(&to, text.as_bytes()).map_err(|err| Error::io("write", &to, err))?;
             }
             EntryType::File => match fs::symlink_metadata(&to) {
                 Ok(_) => {
@@ -321,13 +387,12 @@ fn merge(old: &Path, new: &Path) -> Result<(), Error> {
 
 /// `PREFIX/.go-offline-modules.KIND.PID.NANOS`.
 fn temp_name(kind: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{TEMP_PREFIX}{kind}.{:x}.{:x}", std::process::id(), nanos)
+    os::unique_name(&format!("{TEMP_PREFIX}{kind}."))
 }
 
 /// Removes staging or old trees an interrupted install left (the prefix is locked).
-fn remove_leftovers(prefix: &Path) -> Result<(), Error> {
-    let list = fs::read_dir(prefix).map_err(|e| Error::io("list", prefix, e))?;
+fn remove_leftovers(prefix: &Prefix) -> Result<(), Error> {
+    let list = std::fs::read_dir(prefix.path()).map_err(|e| Error::io("list", prefix.path(), e))?;
     for e in list.flatten() {
         if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
             remove_tree(&e.path())?;
@@ -336,28 +401,24 @@ fn remove_leftovers(prefix: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Removes a read-only tree: makes its directories writable first.
+/// Removes a read-only tree: makes its directories writable first (best effort: what stays
+/// unwritable makes the removal fail, and says where).
 pub fn remove_tree(root: &Path) -> Result<(), Error> {
-    if fs::symlink_metadata(root).is_err() {
-        return Ok(());
+    match os::kind_of(root) {
+        Ok(Some((os::Kind::Dir, ..))) => {}
+        Ok(Some(_)) => return fs::remove_file(root).map_err(|e| Error::io("remove", root, e)),
+        _ => return Ok(()),
     }
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let _ = fs::set_permissions(&d, fs::Permissions::from_mode(0o755));
-        if let Ok(list) = fs::read_dir(&d) {
-            for e in list.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(e.path());
-                }
-            }
-        }
+    let _ = os::set_mode(root, 0o755);
+    for d in os::walk(root).unwrap_or_default().into_iter().filter(|f| f.kind == os::Kind::Dir) {
+        let _ = os::set_mode(&d.full, 0o755);
     }
     fs::remove_dir_all(root).map_err(|e| Error::io("remove", root, e))
 }
 
 /// Compares `PREFIX/go-modules` with its receipt (`None` when no bundle was installed).
-pub fn verify_installed(prefix: &Path) -> Result<Option<(ModulesReceipt, Vec<Difference>)>, Error> {
-    let Some(r) = read_receipt(prefix)? else { return Ok(None) };
-    let differences = lifecycle::diff_tree(&prefix.join(DIR), DIR, &r.files)?;
+pub fn verify_installed(prefix: &Prefix) -> Result<Option<(ModulesReceipt, Vec<Difference>)>, Error> {
+    let Some(r) = read_receipt(prefix.path())? else { return Ok(None) };
+    let differences = tree::diff_tree(&prefix.join(DIR), DIR, &r.files)?;
     Ok(Some((r, differences)))
 }

@@ -19,17 +19,17 @@
 //! never deleted, and every file a receipt lists is checked.
 
 use std::{
-    fs::{self, OpenOptions},
-    io::{ErrorKind, Read, Write},
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+    fs,
+    io::{ErrorKind, Write},
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use format::manifest::Entry;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{error::Error, journal::TEMP_PREFIX, manifest::Entry};
+use crate::{error::Error, os};
 
 /// Directory of receipts and state in the prefix.
 pub const STATE_DIR: &str = ".go-offline";
@@ -64,22 +64,10 @@ pub struct Actor {
 impl Actor {
     /// The user running this process.
     pub fn current() -> Actor {
-        let uid = rustix::process::geteuid().as_raw();
-        let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        let (uid, user, host) = os::current_user();
         let sudo_user = std::env::var("SUDO_USER").ok().filter(|s| !s.is_empty());
-        Actor { uid, user: user_name(uid), sudo_user, host }
+        Actor { uid, user, sudo_user, host }
     }
-}
-
-/// The name of `uid` from /etc/passwd (a static binary has no NSS).
-fn user_name(uid: u32) -> Option<String> {
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        let id = f.nth(1)?;
-        (id.parse::<u32>().ok()? == uid).then(|| name.to_string())
-    })
 }
 
 /// The installer a tree came from.
@@ -182,6 +170,18 @@ impl State {
     }
 }
 
+/// What a host log line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogAction {
+    Install,
+    Use,
+    Rollback,
+    Uninstall,
+    /// A module bundle installed.
+    Modules,
+}
+
 /// One line of the host log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogRecord {
@@ -189,8 +189,7 @@ pub struct LogRecord {
     pub id: String,
     /// Seconds since the epoch.
     pub time: u64,
-    /// `install`, `adopt`, `use`, `rollback`, `uninstall`.
-    pub action: String,
+    pub action: LogAction,
     pub prefix: PathBuf,
     pub go_version: Option<String>,
     /// The active version before the action.
@@ -201,11 +200,11 @@ pub struct LogRecord {
 }
 
 impl LogRecord {
-    pub fn new(action: &str, prefix: &Path, go_version: Option<&str>, previous: Option<&str>) -> LogRecord {
+    pub fn new(action: LogAction, prefix: &Path, go_version: Option<&str>, previous: Option<&str>) -> LogRecord {
         LogRecord {
             id: new_id(),
             time: now(),
-            action: action.into(),
+            action,
             prefix: prefix.into(),
             go_version: go_version.map(Into::into),
             previous: previous.map(Into::into),
@@ -228,12 +227,8 @@ pub fn new_id() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut h = Sha256::new();
-    h.update(format!("{nanos}.{}.{n}", std::process::id()));
-    if let Ok(mut f) = fs::File::open("/proc/sys/kernel/random/uuid") {
-        let mut s = String::new();
-        let _ = f.read_to_string(&mut s);
-        h.update(s);
-    }
+    h.update(format!("{nanos}.{}.{n}", os::pid()));
+    h.update(os::entropy());
     hex::encode(&h.finalize()[..16])
 }
 
@@ -269,29 +264,44 @@ pub fn state_path(prefix: &Path) -> PathBuf {
     state_dir(prefix).join(STATE_FILE)
 }
 
+/// The receipt of `tree`, relative to the prefix (as the journal names what commit writes).
+pub fn receipt_rel_path(tree: &str) -> PathBuf {
+    Path::new(STATE_DIR).join(RECEIPTS).join(format!("{tree}.json"))
+}
+
+/// The prefix state, relative to the prefix.
+pub fn state_rel_path() -> PathBuf {
+    Path::new(STATE_DIR).join(STATE_FILE)
+}
+
+/// The version of the active tree: its receipt's, else its `VERSION` file's.
+pub fn active_version(prefix: &Path, active: &crate::prefix::Active) -> Result<Option<String>, Error> {
+    use crate::prefix::Active;
+    Ok(match active {
+        Active::None => None,
+        Active::Plain(v) => v.clone(),
+        Active::Link(tree) => match read_receipt(prefix, tree)? {
+            Some(r) => Some(r.go_version),
+            None => crate::prefix::read_version(&prefix.join(tree)),
+        },
+    })
+}
+
 /// Reads a JSON file this installer wrote (journal, receipt, state), if it exists. A symlink at
-/// its name is refused, never followed (`O_NOFOLLOW`), as are a non-regular file, one longer
-/// than `max_len`, and one that does not parse.
+/// its name is refused, never followed, as are a non-regular file, one longer than `max_len`, and
+/// one that does not parse.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str, max_len: u64) -> Result<Option<T>, Error> {
     let corrupt = |problem: String| Error::Destination {
         path: path.into(),
         problem: format!("{problem}: it is not a {what} this installer wrote; inspect it, move it away and run again"),
     };
-    let mut file =
-        match OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-                return Err(corrupt("is a symbolic link".into()))
-            }
-            Err(e) => return Err(Error::io("read", path, e)),
-        };
-    let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
-    if !meta.is_file() || meta.len() > max_len {
-        return Err(corrupt(format!("is not a regular file of {what} size")));
-    }
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|e| Error::io("read", path, e))?;
+    let bytes = match os::read_nofollow(path, max_len) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(None),
+        Err(os::ReadError::Symlink) => return Err(corrupt("is a symbolic link".into())),
+        Err(os::ReadError::NotRegular) => return Err(corrupt(format!("is not a regular file of {what} size"))),
+        Err(os::ReadError::Io(e)) => return Err(Error::io("read", path, e)),
+    };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(format!("cannot be parsed ({e})")))
 }
 
@@ -327,7 +337,7 @@ pub fn read_receipts(prefix: &Path) -> Result<Vec<Receipt>, Error> {
             receipts.push(r);
         }
     }
-    receipts.sort_by(|a, b| crate::version::compare(&a.go_version, &b.go_version).unwrap_or(a.tree.cmp(&b.tree)));
+    receipts.sort_by(|a, b| format::version::compare(&a.go_version, &b.go_version).unwrap_or(a.tree.cmp(&b.tree)));
     Ok(receipts)
 }
 
@@ -337,66 +347,30 @@ pub fn read_state(prefix: &Path) -> Result<State, Error> {
         .unwrap_or(State { format: 1, ..State::default() }))
 }
 
-/// Writes the JSON `text` and a newline to `path` atomically, creating its directory (0755).
+/// Writes the JSON `text` and a newline to `path` atomically (0644), creating its directory (0755).
 pub fn write_json(path: &Path, text: &str) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    create_dirs_0755(dir)?;
+    os::create_dirs(dir, 0o755).map_err(|e| Error::io("create", dir, e))?;
     let mut bytes = Vec::with_capacity(text.len() + 1);
     bytes.extend_from_slice(text.as_bytes());
     bytes.push(b'\n');
-    let mut tmp =
-        tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir).map_err(|e| Error::io("write in", dir, e))?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644)).map_err(|e| Error::io("write", path, e))?;
-    tmp.write_all(&bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| Error::io("write", path, e))?;
-    tmp.persist(path).map_err(|e| Error::io("write", path, e.error))?;
-    crate::journal::sync_dir(dir)
-}
-
-/// `mkdir -p` with mode 0755 for every directory it makes, whatever the umask.
-fn create_dirs_0755(dir: &Path) -> Result<(), Error> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        create_dirs_0755(parent)?;
-    }
-    match fs::DirBuilder::new().mode(0o755).create(dir) {
-        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io("create", dir, e)),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(Error::io("create", dir, e)),
-    }
-}
-
-/// The host log: `/var/log/go-offline-installer.log` for root, else under the user's state home.
-pub fn host_log_path() -> Option<PathBuf> {
-    if rustix::process::geteuid().is_root() {
-        return Some(PathBuf::from("/var/log/go-offline-installer.log"));
-    }
-    let state = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()).map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").filter(|s| !s.is_empty()).map(|h| PathBuf::from(h).join(".local/state"))
-    })?;
-    Some(state.join("go-offline-installer/log.jsonl"))
+    os::write_atomic(path, &bytes, Some(0o644)).map_err(|e| Error::io("write", path, e))
 }
 
 /// Appends `record` to the log at `path` unless a line with its id is already there.
 pub fn append_log(path: &Path, record: &LogRecord) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
-        fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| Error::io("create", dir, e))?;
+        os::create_dirs(dir, 0o755).map_err(|e| Error::io("create", dir, e))?;
     }
     let needle = format!("\"id\":\"{}\"", record.id);
-    match fs::read_to_string(path) {
-        Ok(text) if text.lines().any(|l| l.contains(&needle)) => return Ok(()),
-        _ => {}
+    if let Ok(Some(text)) = os::read_if_exists(path) {
+        if String::from_utf8_lossy(&text).lines().any(|l| l.contains(&needle)) {
+            return Ok(());
+        }
     }
     let mut line = serde_json::to_string(record).map_err(|e| Error::io("encode", path, std::io::Error::other(e)))?;
     line.push('\n');
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(|e| Error::io("open the host log", path, e))?;
+    let mut f = os::open_log(path).map_err(|e| Error::io("open the host log", path, e))?;
     f.write_all(line.as_bytes()).and_then(|()| f.sync_data()).map_err(|e| Error::io("append to the host log", path, e))
 }
 
@@ -427,10 +401,10 @@ mod tests {
     fn log_appends_each_id_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/log.jsonl");
-        let r = LogRecord::new("install", Path::new("/p"), Some("go1.27.3"), None);
+        let r = LogRecord::new(LogAction::Install, Path::new("/p"), Some("go1.27.3"), None);
         append_log(&path, &r).unwrap();
         append_log(&path, &r).unwrap();
-        let other = LogRecord::new("use", Path::new("/p"), Some("go1.26.6"), Some("go1.27.3"));
+        let other = LogRecord::new(LogAction::Use, Path::new("/p"), Some("go1.26.6"), Some("go1.27.3"));
         append_log(&path, &other).unwrap();
         assert_eq!(read_log(&path), vec![r, other]);
     }

@@ -38,7 +38,7 @@ const UPDATE_ENV: &str = "UPDATE_FUZZ_SEEDS";
 
 /// The seeds on disk are the ones the code makes (a changed format must update them). They are
 /// made by code (a signed installer cannot be written by hand); rewrite them with
-/// `UPDATE_FUZZ_SEEDS=1 cargo test -p stub --test fuzz_regressions seeds_are_current`.
+/// `UPDATE_FUZZ_SEEDS=1 cargo test -p installer --test fuzz_regressions seeds_are_current`.
 #[test]
 fn seeds_are_current() {
     let update = std::env::var_os(UPDATE_ENV).is_some_and(|v| v == "1");
@@ -66,7 +66,9 @@ fn huge_signed_uncompressed_length_is_a_mismatch_not_a_panic() {
     let installer = checks::build_installer(files, tar, |m| m.payload.uncompressed_len = u64::MAX).unwrap();
     let (_dir, outcome) = checks::verify_and_extract(&installer);
     match outcome {
-        checks::Outcome::Refused(stub::Error::PayloadMismatch(m)) => assert!(m.contains("decompresses to"), "{m}"),
+        checks::Outcome::Refused(installer::Error::Format(format::Error::PayloadMismatch(m))) => {
+            assert!(m.contains("decompresses to"), "{m}")
+        }
         checks::Outcome::Refused(e) => panic!("refused for another reason: {e}"),
         checks::Outcome::NotVerified(e) => panic!("did not verify: {e}"),
         checks::Outcome::Extracted => panic!("extracted"),

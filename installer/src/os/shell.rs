@@ -1,0 +1,164 @@
+//! Where the shell environment goes on Unix, and what is written there: a profile script for
+//! root, an env script under HOME sourced by one line in the user's rc files (and a fish script)
+//! for a user. One description ([`pieces`]) serves Go and module bundles alike; the engine's
+//! `env` module turns it into edits, applies them, journals and undoes them.
+//!
+//! The scripts are templates (`os/templates/`) with the one value they need filled in, quoted.
+//! They guard themselves at shell run time, so sourcing them twice changes nothing. `GOROOT` is
+//! never set: Go finds it from its own path.
+
+use std::path::{Path, PathBuf};
+
+/// The comment that marks what we wrote.
+pub const MARKER: &str = "go-offline-installer";
+/// Root's profile directory.
+pub const SYSTEM_PROFILE_D: &str = "/etc/profile.d";
+
+const GO_SH: &str = include_str!("templates/go.sh");
+const GO_FISH: &str = include_str!("templates/go.fish");
+const MODULES_SH: &str = include_str!("templates/modules.sh");
+
+/// Where the environment goes.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Root: one script in the system profile directory.
+    System { profile_d: PathBuf },
+    /// A user: an env script under HOME, sourced from the rc files.
+    User { home: PathBuf, shell: Option<String> },
+}
+
+/// What an environment is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose<'a> {
+    /// Go on PATH: `bin_dir` is `PREFIX/go/bin`.
+    Go { bin_dir: &'a Path },
+    /// `GOPROXY` at an installed module bundle.
+    Modules { proxy_dir: &'a Path },
+}
+
+/// One part of an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// A whole file of ours.
+    Script { path: PathBuf, contents: String },
+    /// One exact line in a user's file; `create` says whether a missing file is created for it.
+    Line { path: PathBuf, line: String, create: bool },
+}
+
+/// The rc files of a user, and when each gets the source line.
+///
+/// | file            | when         | why                                                      |
+/// |-----------------|--------------|----------------------------------------------------------|
+/// | `.profile`      | always       | read by sh/dash/ksh login shells, and by bash without .bash_profile |
+/// | `.bash_profile` | if it exists | bash reads it *instead of* `.profile` for login shells   |
+/// | `.bash_login`   | if it exists | likewise, when `.bash_profile` is absent                 |
+/// | `.bashrc`       | if it exists | interactive non-login bash (most terminal windows)       |
+/// | `.zshenv`       | if it exists | every zsh                                                |
+/// | `.zshrc`        | if it exists | interactive zsh, for setups without `.zshenv`           |
+pub const RC_FILES: &[(&str, bool)] = &[
+    (".profile", true),
+    (".bash_profile", false),
+    (".bash_login", false),
+    (".bashrc", false),
+    (".zshenv", false),
+    (".zshrc", false),
+];
+
+/// Every piece of the environment `purpose` needs in `scope`, in the order they are written.
+pub fn pieces(scope: &Scope, purpose: Purpose) -> Vec<Piece> {
+    let script = |path: PathBuf, contents: String| Piece::Script { path, contents };
+    match (scope, purpose) {
+        (Scope::System { profile_d }, Purpose::Go { bin_dir }) => {
+            vec![script(profile_d.join("go.sh"), posix_script(bin_dir))]
+        }
+        (Scope::System { profile_d }, Purpose::Modules { proxy_dir }) => {
+            vec![script(profile_d.join("go-modules.sh"), modules_script(proxy_dir))]
+        }
+        (Scope::User { home, shell }, Purpose::Go { bin_dir }) => {
+            let mut v = vec![script(user_env_script(home), posix_script(bin_dir))];
+            let fish_conf = home.join(".config/fish");
+            let uses_fish = shell.as_deref().is_some_and(|s| s.ends_with("/fish") || s == "fish");
+            if uses_fish || fish_conf.is_dir() {
+                v.push(script(fish_conf.join("conf.d/go-offline.fish"), fish_script(bin_dir)));
+            }
+            v.extend(rc_lines(home, &source_line()));
+            v
+        }
+        (Scope::User { home, .. }, Purpose::Modules { proxy_dir }) => {
+            let mut v = vec![script(user_modules_script(home), modules_script(proxy_dir))];
+            v.extend(rc_lines(home, &modules_source_line()));
+            v
+        }
+    }
+}
+
+/// The source line in each rc file of [`RC_FILES`].
+fn rc_lines(home: &Path, line: &str) -> Vec<Piece> {
+    RC_FILES
+        .iter()
+        .map(|(name, always)| Piece::Line { path: home.join(name), line: line.to_string(), create: *always })
+        .collect()
+}
+
+/// Where the environment goes, for the plan shown before installing: the system script, or the
+/// user's script and rc files.
+pub fn describe(scope: Option<&Scope>, purpose: Purpose) -> String {
+    match (scope, purpose) {
+        (None, _) => "unchanged (--no-modify-path)".to_string(),
+        (Some(Scope::System { profile_d }), Purpose::Go { .. }) => profile_d.join("go.sh").display().to_string(),
+        (Some(Scope::System { profile_d }), Purpose::Modules { .. }) => {
+            profile_d.join("go-modules.sh").display().to_string()
+        }
+        (Some(Scope::User { home, .. }), Purpose::Go { .. }) => {
+            format!("{} and your shell rc files", user_env_script(home).display())
+        }
+        (Some(Scope::User { home, .. }), Purpose::Modules { .. }) => {
+            format!("{} and your shell rc files", user_modules_script(home).display())
+        }
+    }
+}
+
+/// The POSIX sh script that puts Go on PATH. `bin_dir` is `GOROOT/bin`.
+pub fn posix_script(bin_dir: &Path) -> String {
+    GO_SH.replace("@BIN_DIR@", &shell_quote(&bin_dir.to_string_lossy()))
+}
+
+/// The fish script that does the same.
+pub fn fish_script(bin_dir: &Path) -> String {
+    GO_FISH.replace("@BIN_DIR@", &shell_quote(&bin_dir.to_string_lossy()))
+}
+
+/// The POSIX sh script that points the go command at an installed module bundle (a module
+/// proxy directory), unless GOPROXY already names a proxy other than `off`. Checksum
+/// verification is not touched: go still checks every module against go.sum (and GOSUMDB for
+/// a module go.sum lacks, which fails offline rather than trusting it).
+pub fn modules_script(proxy_dir: &Path) -> String {
+    MODULES_SH.replace("@PROXY_URL@", &shell_quote(&format!("file://{}", proxy_dir.to_string_lossy())))
+}
+
+/// Single-quotes a string for sh and fish.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Path of a user's env script.
+pub fn user_env_script(home: &Path) -> PathBuf {
+    home.join(".config/go-offline/env")
+}
+
+/// Path of a user's module env script.
+pub fn user_modules_script(home: &Path) -> PathBuf {
+    home.join(".config/go-offline/modules.env")
+}
+
+/// The line added to rc files for Go.
+pub fn source_line() -> String {
+    format!(r#"if [ -f "$HOME/.config/go-offline/env" ]; then . "$HOME/.config/go-offline/env"; fi # {MARKER}"#)
+}
+
+/// The line added to rc files for the module bundle.
+pub fn modules_source_line() -> String {
+    format!(
+        r#"if [ -f "$HOME/.config/go-offline/modules.env" ]; then . "$HOME/.config/go-offline/modules.env"; fi # {MARKER}"#
+    )
+}

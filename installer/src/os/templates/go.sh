@@ -1,0 +1,14 @@
+# Written by go-offline-installer: puts Go on PATH. Do not edit; re-run the installer instead.
+# GOROOT is deliberately not set: the go command finds it from its own location.
+_go_offline_root_bin=@BIN_DIR@
+case ":${PATH}:" in
+    *:"$_go_offline_root_bin":*) ;;
+    *) export PATH="$_go_offline_root_bin:$PATH" ;;
+esac
+_go_offline_gopath="${GOPATH:-$HOME/go}"
+_go_offline_gopath_bin="${_go_offline_gopath%%:*}/bin"
+case ":${PATH}:" in
+    *:"$_go_offline_gopath_bin":*) ;;
+    *) export PATH="$PATH:$_go_offline_gopath_bin" ;;
+esac
+unset _go_offline_root_bin _go_offline_gopath _go_offline_gopath_bin

@@ -1,0 +1,414 @@
+//! The OS primitives on Linux (and, for most of them, any Unix): `renameat2`, `flock`, `syncfs`,
+//! `statvfs`, `/proc/self/exe`, `O_NOFOLLOW`, symlinks. See the table in `os/mod.rs` for what
+//! each must guarantee.
+
+use std::{
+    fs::{self, DirBuilder, File, OpenOptions},
+    io::{self, ErrorKind, Read, Write},
+    os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::Command,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use rustix::fs::{FlockOperation, RenameFlags, CWD};
+
+use super::{Exchange, Found, FreeSpace, Kind, LockError, LockMode, ReadError, TreeId, TEMP_PREFIX};
+use crate::failpoint;
+
+/// Writes `contents` to `path` by temp file + fsync + rename + fsync of the directory. The mode
+/// is `mode`, else the replaced file's, else 0644.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let dir = parent(path);
+    let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(dir)?;
+    let mode = match mode {
+        Some(m) => m,
+        None => fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644),
+    };
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
+/// The directory holding `path` (`.` for a bare name).
+fn parent(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// `mkdir` with exactly `mode`, whatever the umask (000 must not make a world-writable
+/// directory). Fails if anything is at `path`: a name someone else made is never reused.
+pub fn create_dir(path: &Path, mode: u32) -> io::Result<()> {
+    DirBuilder::new().mode(mode).create(path)?;
+    set_mode(path, mode)
+}
+
+/// `mkdir -p`, each directory it makes with exactly `mode`; returns those made, outermost first.
+pub fn create_dirs(path: &Path, mode: u32) -> io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut p = path;
+    while fs::symlink_metadata(p).is_err() {
+        missing.push(p.to_path_buf());
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+            _ => break,
+        }
+    }
+    missing.reverse();
+    let mut made = Vec::new();
+    for dir in missing {
+        match create_dir(&dir, mode) {
+            Ok(()) => made.push(dir),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(made)
+}
+
+/// Gives `path` exactly these permission bits.
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+/// Gives an open file exactly these permission bits.
+pub fn set_file_mode(file: &File, mode: u32) -> io::Result<()> {
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
+/// Creates a new file with `mode`; fails if anything, a symlink included, is at the name.
+pub fn create_new_file(path: &Path, mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+}
+
+/// Opens a user's file to append to it, creating it (0644) if missing. A symlink to it is
+/// followed: appending in place keeps the user's file, its mode, owner and links.
+pub fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().append(true).create(true).mode(0o644).open(path)
+}
+
+/// Opens a log of ours to append to it, creating it (0644); a symlink at its name is refused.
+pub fn open_log(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+}
+
+/// The contents of `path`, or `None` when nothing is there.
+pub fn read_if_exists(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads a file of ours (`None` when missing), refusing a symlink at its name, anything but a
+/// regular file, and a file longer than `max_len`.
+pub fn read_nofollow(path: &Path, max_len: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    let mut file =
+        match OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(ReadError::Symlink)
+            }
+            Err(e) => return Err(ReadError::Io(e)),
+        };
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() || meta.len() > max_len {
+        return Err(ReadError::NotRegular);
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    Ok(Some(bytes))
+}
+
+/// `rename` that never replaces: `renameat2(RENAME_NOREPLACE)`, or a check then `rename` on file
+/// systems without it (safe under the prefix lock).
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    match renameat2(from, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from(ErrorKind::AlreadyExists));
+            }
+            fs::rename(from, to)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Swaps the two names in one step (`RENAME_EXCHANGE`).
+pub fn rename_exchange(a: &Path, b: &Path) -> Result<(), Exchange> {
+    match renameat2(a, b, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => Err(Exchange::Unsupported),
+        Err(e) => Err(Exchange::Io(e.into())),
+    }
+}
+
+/// `renameat2` with flags; the `no-renameat2` failpoint switch makes it fail as on a file system
+/// that does not support flags.
+fn renameat2(from: &Path, to: &Path, flags: RenameFlags) -> Result<(), rustix::io::Errno> {
+    if failpoint::enabled("no-renameat2") {
+        return Err(rustix::io::Errno::INVAL);
+    }
+    rustix::fs::renameat_with(CWD, from, CWD, to, flags)
+}
+
+/// fsync of a directory, so renames and unlinks in it are durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir).and_then(|f| f.sync_all())
+}
+
+/// Flushes the file system holding `dir` (one `syncfs` for a whole staged tree).
+pub fn sync_fs(dir: &Path) -> io::Result<()> {
+    let f = File::open(dir)?;
+    rustix::fs::syncfs(&f).map_err(io::Error::from)
+}
+
+/// A held lock on a directory; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct Lock {
+    _dir: File,
+}
+
+/// Locks the directory itself (`flock`: no lock file is left behind); `wait` blocks until the
+/// other holder is done instead of failing with [`LockError::Busy`].
+pub fn lock(dir: &Path, mode: LockMode, wait: bool) -> Result<Lock, LockError> {
+    let file = File::open(dir).map_err(LockError::Open)?;
+    let op = match (mode, wait) {
+        (LockMode::Exclusive, true) => FlockOperation::LockExclusive,
+        (LockMode::Exclusive, false) => FlockOperation::NonBlockingLockExclusive,
+        (LockMode::Shared, true) => FlockOperation::LockShared,
+        (LockMode::Shared, false) => FlockOperation::NonBlockingLockShared,
+    };
+    match rustix::fs::flock(&file, op) {
+        Ok(()) => Ok(Lock { _dir: file }),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(LockError::Busy),
+        Err(e) => Err(LockError::Io(e.into())),
+    }
+}
+
+/// Free space of the file system holding `dir` (`statvfs`).
+pub fn free_space(dir: &Path) -> io::Result<FreeSpace> {
+    let st = rustix::fs::statvfs(dir).map_err(io::Error::from)?;
+    Ok(FreeSpace {
+        bytes: st.f_bavail.saturating_mul(st.f_frsize),
+        block: st.f_frsize.max(512),
+        inodes: (st.f_files > 0).then_some(st.f_favail),
+    })
+}
+
+/// The running executable, opened (`/proc/self/exe` is the running file even if it was renamed
+/// or its path is not readable), and the path to name it by.
+pub fn own_executable() -> io::Result<(File, PathBuf)> {
+    let path = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+    Ok((File::open("/proc/self/exe")?, path))
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The process's pid.
+pub fn pid() -> u32 {
+    std::process::id()
+}
+
+/// The user running this process: uid, name (from /etc/passwd: a static binary has no NSS), host.
+pub fn current_user() -> (u32, Option<String>, String) {
+    let uid = rustix::process::geteuid().as_raw();
+    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let name = fs::read_to_string("/etc/passwd").ok().and_then(|passwd| {
+        passwd.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id = f.nth(1)?;
+            (id.parse::<u32>().ok()? == uid).then(|| name.to_string())
+        })
+    });
+    (uid, name, host)
+}
+
+/// Some bytes no other process or moment shares, for ids (the kernel's random uuid).
+pub fn entropy() -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = File::open("/proc/sys/kernel/random/uuid") {
+        let _ = f.read_to_string(&mut s);
+    }
+    s
+}
+
+/// `PREFIX` + pid + time: a name no other command uses (callers make it with `mkdir` or
+/// `O_EXCL`, which refuse to reuse a name anyway).
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}{:x}.{:x}", std::process::id(), nanos)
+}
+
+/// The identity of the directory at `path`, if a directory (not a symlink) is there.
+pub fn tree_id(path: &Path) -> Option<TreeId> {
+    let m = fs::symlink_metadata(path).ok()?;
+    m.is_dir().then(|| TreeId { dev: m.dev(), ino: m.ino() })
+}
+
+/// Makes a symlink at `at` pointing to `target`.
+pub fn symlink(target: &str, at: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, at)
+}
+
+/// The target of the symlink at `path`, if one is there.
+pub fn link_target(path: &Path) -> Option<String> {
+    let m = fs::symlink_metadata(path).ok()?;
+    if !m.file_type().is_symlink() {
+        return None;
+    }
+    fs::read_link(path).ok().and_then(|t| t.to_str().map(str::to_string))
+}
+
+/// Makes `dir/name` a symlink to `target`, or removes the link for `None`: a new link under a
+/// temp name, renamed over the old one, then the directory synced. Idempotent; never touches
+/// anything at `dir/name` that is not a symlink when removing.
+pub fn switch_link(dir: &Path, name: &str, target: Option<&str>) -> io::Result<()> {
+    let link = dir.join(name);
+    let current = link_target(&link);
+    if current.as_deref() == target {
+        return Ok(());
+    }
+    match target {
+        None => fs::remove_file(&link)?,
+        Some(t) => {
+            let tmp = temp_link(dir, t)?;
+            if let Err(e) = fs::rename(&tmp, &link) {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+    }
+    sync_dir(dir)
+}
+
+/// A new symlink to `target` under a temp name in `dir`.
+pub fn temp_link(dir: &Path, target: &str) -> io::Result<PathBuf> {
+    for n in 0..100u32 {
+        let tmp = dir.join(format!("{TEMP_PREFIX}link.{:x}.{n}", std::process::id()));
+        match symlink(target, &tmp) {
+            Ok(()) => return Ok(tmp),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::from(ErrorKind::AlreadyExists))
+}
+
+/// Every entry under `root` (not `root` itself), sorted by path, so parents come before their
+/// children; symlinks are listed, never followed. Names that are not UTF-8 are listed lossily.
+pub fn walk(root: &Path) -> io::Result<Vec<Found>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        for e in fs::read_dir(&dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let full = e.path();
+            let meta = fs::symlink_metadata(&full)?;
+            let t = meta.file_type();
+            let kind = if t.is_symlink() {
+                Kind::Symlink
+            } else if t.is_dir() {
+                Kind::Dir
+            } else if t.is_file() {
+                Kind::File
+            } else {
+                Kind::Other
+            };
+            if kind == Kind::Dir {
+                stack.push((full.clone(), path.clone()));
+            }
+            out.push(Found { path, kind, mode: meta.permissions().mode() & 0o7777, len: meta.len(), full });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// What is at `path` (a symlink is not followed); `None` when nothing is.
+pub fn kind_of(path: &Path) -> io::Result<Option<(Kind, u32, u64)>> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let t = meta.file_type();
+    let kind = if t.is_symlink() {
+        Kind::Symlink
+    } else if t.is_dir() {
+        Kind::Dir
+    } else if t.is_file() {
+        Kind::File
+    } else {
+        Kind::Other
+    };
+    Ok(Some((kind, meta.permissions().mode() & 0o7777, meta.len())))
+}
+
+/// A command running the tree's `go` (under the check runner, if any) in a clean environment:
+/// the user's GOROOT, GOFLAGS or GOTOOLCHAIN must not change the answer, and with no HOME go has
+/// nowhere to write telemetry or caches of its own.
+pub fn go_command(goroot: &Path, runner: &[String]) -> Command {
+    let mut cmd = under_runner(&goroot.join("bin/go"), runner);
+    cmd.current_dir("/")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("GOENV", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOCACHE", "off");
+    cmd
+}
+
+/// `program`, or `runner... program` when a check runner is set.
+pub fn under_runner(program: &Path, runner: &[String]) -> Command {
+    match runner.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// The host log: `/var/log/go-offline-installer.log` for root, else
+/// `$XDG_STATE_HOME/go-offline-installer/log.jsonl` (default `$HOME/.local/state`).
+pub fn host_log_path() -> Option<PathBuf> {
+    if is_root() {
+        return Some(PathBuf::from("/var/log/go-offline-installer.log"));
+    }
+    let state = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()).map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").filter(|s| !s.is_empty()).map(|h| PathBuf::from(h).join(".local/state"))
+    })?;
+    Some(state.join("go-offline-installer/log.jsonl"))
+}
+
+/// The default prefix: `/usr/local` for root, `HOME/.local` for a user.
+pub fn default_prefix(home: Option<&Path>) -> Option<PathBuf> {
+    if is_root() {
+        Some(PathBuf::from("/usr/local"))
+    } else {
+        home.map(|h| h.join(".local"))
+    }
+}

@@ -1,0 +1,271 @@
+//! What every command returns: one serializable outcome (the action, whether it changed the
+//! machine, warnings, and the command's own report), from which the binary derives both its
+//! human text and its one `--json` object. The engine never prints.
+
+use std::path::PathBuf;
+
+use format::{manifest::Entry, verify::VerifiedInstaller};
+use serde::Serialize;
+
+use crate::{
+    error::Error,
+    journal::Recovery,
+    lifecycle::{Status, SwitchReport, UninstallReport, VerifyReport},
+    modules::ModulesReport,
+};
+
+/// The command that ran, as `--json` names it in `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Install,
+    InstallModules,
+    Check,
+    Info,
+    List,
+    DryRun,
+    Recover,
+    Status,
+    Use,
+    Rollback,
+    Uninstall,
+    VerifyInstalled,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::InstallModules => "install-modules",
+            Action::Check => "check",
+            Action::Info => "info",
+            Action::List => "list",
+            Action::DryRun => "dry-run",
+            Action::Recover => "recover",
+            Action::Status => "status",
+            Action::Use => "use",
+            Action::Rollback => "rollback",
+            Action::Uninstall => "uninstall",
+            Action::VerifyInstalled => "verify-installed",
+        }
+    }
+}
+
+/// The result of one command.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub action: Action,
+    /// Whether the machine was changed.
+    pub changed: bool,
+    /// What went wrong without failing the command (a host log that could not be written, a
+    /// commit left for the next run to finish).
+    pub warnings: Vec<String>,
+    pub report: Report,
+}
+
+impl Outcome {
+    pub fn new(action: Action, changed: bool, report: Report) -> Outcome {
+        Outcome { action, changed, warnings: Vec::new(), report }
+    }
+
+    /// The failure the command found without being stopped by it: `verify-installed`'s drift.
+    /// The binary exits with its code.
+    pub fn failure(&self) -> Option<Error> {
+        match &self.report {
+            Report::Verify(r) if !r.ok => Some(Error::Drift(r.drift())),
+            _ => None,
+        }
+    }
+}
+
+/// Each command's own report; its fields are the command's fields in `--json`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    /// `install`, `--check`, `--dry-run` of a Go installer, and the common part of a bundle's.
+    Installer(InstallerReport),
+    Modules(ModulesReport),
+    Info(Info),
+    List(FileList),
+    Recover(RecoverReport),
+    Status(Status),
+    Switch(SwitchReport),
+    Uninstall(UninstallReport),
+    Verify(VerifyReport),
+}
+
+/// What an installer carries, as every result about it names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Carried {
+    pub go_version: String,
+    pub goos: String,
+    pub goarch: String,
+    pub target: String,
+    pub signer_key_id: String,
+    pub installer_sha256: String,
+    /// Entries in the manifest.
+    pub files: u64,
+    /// For messages: what it carries and who signed it (not in `--json`).
+    #[serde(skip)]
+    pub title: String,
+    #[serde(skip)]
+    pub signer_origin: String,
+}
+
+impl Carried {
+    pub fn of(installer: &VerifiedInstaller) -> Carried {
+        let m = installer.manifest();
+        Carried {
+            go_version: m.go_version.clone(),
+            goos: m.goos.clone(),
+            goarch: m.goarch.clone(),
+            target: m.target.clone(),
+            signer_key_id: installer.signer().id.clone(),
+            installer_sha256: installer.file_sha256().to_string(),
+            files: m.file_count,
+            title: m.title(),
+            signer_origin: installer.signer().origin.clone(),
+        }
+    }
+}
+
+/// What an install did (or, for `--check` and `--dry-run`, would do: the install fields empty).
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallerReport {
+    #[serde(flatten)]
+    pub carried: Carried,
+    /// `PREFIX/go`, the active version's link (the module directory for a bundle's dry run).
+    pub goroot: Option<PathBuf>,
+    /// `PREFIX/go-VERSION`, the tree.
+    pub tree: Option<PathBuf>,
+    pub install_action: Option<InstallAction>,
+    /// The active version afterwards.
+    pub active_version: Option<String>,
+    /// Id of the receipt (and host log line) of this install.
+    pub receipt_id: Option<String>,
+    /// A plain `PREFIX/go` tree that was kept under this versioned name.
+    pub adopted: Option<String>,
+    /// What the hello-world program printed (`None` when the build check was skipped).
+    pub build_check: Option<String>,
+    /// The version that was active before, if any.
+    pub previous_version: Option<String>,
+    /// Files of the shell environment that were written.
+    pub env_files: Vec<PathBuf>,
+    /// An interrupted earlier command that was finished or undone first.
+    pub recovered: Option<Recovery>,
+    /// Output of the installed `go version` (not in `--json`).
+    #[serde(skip)]
+    pub go_version_output: String,
+    /// What would be done, for `--dry-run`'s text (not in `--json`).
+    #[serde(skip)]
+    pub plan: Option<String>,
+}
+
+impl InstallerReport {
+    /// A report about the installer alone (`--check`, `--dry-run`).
+    pub fn of(installer: &VerifiedInstaller, goroot: Option<PathBuf>) -> InstallerReport {
+        InstallerReport {
+            carried: Carried::of(installer),
+            goroot,
+            tree: None,
+            install_action: None,
+            active_version: None,
+            receipt_id: None,
+            adopted: None,
+            build_check: None,
+            previous_version: None,
+            env_files: Vec::new(),
+            recovered: None,
+            go_version_output: String::new(),
+            plan: None,
+        }
+    }
+}
+
+/// What an install did to the version it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstallAction {
+    /// A new tree, now active.
+    Installed,
+    /// The tree of the same version replaced (`--force`, a drifted tree, an adopted plain one).
+    Reinstalled,
+    /// It was installed but not active: now it is.
+    Activated,
+    /// It was installed and active: nothing done.
+    None,
+}
+
+impl InstallAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            InstallAction::Installed => "installed",
+            InstallAction::Reinstalled => "reinstalled",
+            InstallAction::Activated => "activated",
+            InstallAction::None => "none",
+        }
+    }
+}
+
+/// `--info`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Info {
+    #[serde(flatten)]
+    pub carried: Carried,
+    pub signer_trusted_by: String,
+    pub installer_len: u64,
+    pub stub_len: u64,
+    pub payload_len: u64,
+    pub uncompressed_len: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub source: format::manifest::Source,
+    pub go_env: std::collections::BTreeMap<String, String>,
+    pub created: u64,
+    /// Files only (`files` counts every entry). Not in `--json` (it has `files` of the manifest).
+    #[serde(skip)]
+    pub regular_files: u64,
+    #[serde(skip)]
+    pub source_summary: String,
+    #[serde(skip)]
+    pub go_env_summary: String,
+}
+
+impl Info {
+    pub fn of(installer: &VerifiedInstaller) -> Info {
+        let m = installer.manifest();
+        let (files, dirs, symlinks) = m.counts();
+        let mut carried = Carried::of(installer);
+        carried.files = files;
+        Info {
+            carried,
+            signer_trusted_by: installer.signer().origin.clone(),
+            installer_len: installer.layout().file_len(),
+            stub_len: m.stub.len,
+            payload_len: m.payload.len,
+            uncompressed_len: m.payload.uncompressed_len,
+            dirs,
+            symlinks,
+            source: m.source.clone(),
+            go_env: m.go_env.clone(),
+            created: m.created,
+            regular_files: files,
+            source_summary: m.source_summary(),
+            go_env_summary: m.go_env_summary(),
+        }
+    }
+}
+
+/// `--list`: every entry the installer carries.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileList {
+    #[serde(rename = "entries")]
+    pub files: Vec<Entry>,
+}
+
+/// `--recover`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoverReport {
+    pub prefix: PathBuf,
+    pub recovered: Option<Recovery>,
+}

@@ -1,0 +1,186 @@
+//! Trees on disk against their lists of entries: what `verify-installed` reports, what adoption
+//! and module bundles record.
+
+use std::{collections::BTreeMap, fs::File, path::Path};
+
+use format::manifest::{Entry, EntryType};
+use serde::Serialize;
+
+use crate::{error::Error, os};
+
+/// What differs about one entry, as `rpm -V` tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Problem {
+    Size,
+    Mode,
+    Digest,
+    Link,
+    Type,
+    Missing,
+    Extra,
+}
+
+/// One difference between a tree and its receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// Path under the prefix.
+    pub path: String,
+    /// rpm -V style: `S` size, `M` mode, `5` digest, `L` link target, `T` type, `.` when that
+    /// one matches; or `missing`, `extra`.
+    pub flags: String,
+    pub problems: Vec<Problem>,
+}
+
+impl Difference {
+    /// A difference of the given problems, its flags derived from them.
+    pub fn new(path: String, problems: Vec<Problem>) -> Difference {
+        Difference { path, flags: flags(&problems), problems }
+    }
+}
+
+/// `S.5..`: one column per check, as rpm -V prints them; `missing` or `extra` alone.
+fn flags(problems: &[Problem]) -> String {
+    match problems {
+        [Problem::Missing] => return "missing".into(),
+        [Problem::Extra] => return "extra".into(),
+        _ => {}
+    }
+    [(Problem::Size, 'S'), (Problem::Mode, 'M'), (Problem::Digest, '5'), (Problem::Link, 'L'), (Problem::Type, 'T')]
+        .iter()
+        .map(|(p, c)| if problems.contains(p) { *c } else { '.' })
+        .collect()
+}
+
+/// Compares the tree at `root` with `files`: every listed entry's type, size, mode, digest and
+/// link target, and every entry found that is not listed. `tree` names it in the report.
+pub fn diff_tree(root: &Path, tree: &str, files: &[Entry]) -> Result<Vec<Difference>, Error> {
+    let shown = |rel: &str| if rel.is_empty() { tree.to_string() } else { format!("{tree}/{rel}") };
+    if os::tree_id(root).is_none() {
+        return Ok(vec![Difference::new(shown(""), vec![Problem::Missing])]);
+    }
+    let mut out = Vec::new();
+    for e in files {
+        let p = root.join(&e.path);
+        let problems = match os::kind_of(&p).map_err(|err| Error::io("inspect", &p, err))? {
+            None => vec![Problem::Missing],
+            Some((kind, mode, len)) => entry_problems(e, &p, kind, mode, len)?,
+        };
+        if !problems.is_empty() {
+            out.push(Difference::new(shown(&e.path), problems));
+        }
+    }
+    // Extra entries: walk the tree, never following links, into listed directories only.
+    let listed: BTreeMap<&str, &Entry> = files.iter().map(|e| (e.path.as_str(), e)).collect();
+    let found = os::walk(root).map_err(|e| Error::io("list", root, e))?;
+    let inside_listed_dirs = |path: &str| {
+        path.rsplit_once('/').is_none_or(|(parent, _)| listed.get(parent).is_some_and(|l| l.kind == EntryType::Dir))
+    };
+    for f in found.iter().filter(|f| !listed.contains_key(f.path.as_str())) {
+        // Only the top of an unlisted subtree counts, as one extra entry.
+        if inside_listed_dirs(&f.path) {
+            out.push(Difference::new(shown(&f.path), vec![Problem::Extra]));
+        }
+    }
+    Ok(out)
+}
+
+/// What differs between a listed entry and what is at its path.
+fn entry_problems(e: &Entry, p: &Path, kind: os::Kind, mode: u32, len: u64) -> Result<Vec<Problem>, Error> {
+    let mut problems = Vec::new();
+    match (e.kind, kind) {
+        (EntryType::File, os::Kind::File) => {
+            if len != e.size.unwrap_or(0) {
+                problems.extend([Problem::Size, Problem::Digest]);
+            } else if Some(sha256_file(p)?) != e.sha256 {
+                problems.push(Problem::Digest);
+            }
+            if mode != e.mode {
+                problems.push(Problem::Mode);
+            }
+        }
+        (EntryType::Dir, os::Kind::Dir) => {
+            if mode != e.mode {
+                problems.push(Problem::Mode);
+            }
+        }
+        (EntryType::Symlink, os::Kind::Symlink) => {
+            if os::link_target(p).as_deref() != e.target.as_deref() {
+                problems.push(Problem::Link);
+            }
+        }
+        _ => problems.push(Problem::Type),
+    }
+    Ok(problems)
+}
+
+/// The sha256 of a file, as hex.
+pub fn sha256_file(p: &Path) -> Result<String, Error> {
+    File::open(p).and_then(format::verify::sha256_reader).map_err(|e| Error::io("read", p, e))
+}
+
+/// The entries of a tree as found (for adopting a plain tree, and for module bundles): parents
+/// before children, files with size, mode and digest, symlinks with their targets. Other kinds,
+/// and names that are not UTF-8, are left out (and so show as extra in verify-installed).
+pub fn scan_tree(root: &Path) -> Result<Vec<Entry>, Error> {
+    let found = os::walk(root).map_err(|e| Error::io("list", root, e))?;
+    let mut out = Vec::with_capacity(found.len());
+    for f in found {
+        if f.full.file_name().and_then(|n| n.to_str()).is_none() {
+            continue;
+        }
+        match f.kind {
+            os::Kind::Dir => out.push(Entry::dir(f.path, f.mode)),
+            os::Kind::File => out.push(Entry::file(f.path, f.mode, f.len, sha256_file(&f.full)?)),
+            os::Kind::Symlink => {
+                let target = os::link_target(&f.full).unwrap_or_default();
+                out.push(Entry::symlink(f.path, target));
+            }
+            os::Kind::Other => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{fs, os::unix::fs::PermissionsExt};
+
+    #[test]
+    fn drift_of_every_kind_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("go-1.0.0");
+        fs::create_dir_all(root.join("bin")).unwrap();
+        fs::write(root.join("bin/go"), "binary").unwrap();
+        fs::write(root.join("VERSION"), "go1.0.0\n").unwrap();
+        fs::write(root.join("README"), "read me").unwrap();
+        std::os::unix::fs::symlink("bin/go", root.join("link")).unwrap();
+        let files = scan_tree(&root).unwrap();
+        let paths: Vec<&str> = files.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["README", "VERSION", "bin", "bin/go", "link"]);
+        assert!(diff_tree(&root, "go-1.0.0", &files).unwrap().is_empty());
+
+        fs::write(root.join("bin/go"), "binarY").unwrap(); // same size, other bytes
+        fs::write(root.join("VERSION"), "go1.0.0-edited\n").unwrap();
+        fs::set_permissions(root.join("README"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::remove_file(root.join("link")).unwrap();
+        std::os::unix::fs::symlink("VERSION", root.join("link")).unwrap();
+        fs::write(root.join("bin/extra"), "").unwrap();
+        fs::create_dir_all(root.join("new/deeper")).unwrap();
+        let got: Vec<(String, String)> =
+            diff_tree(&root, "go-1.0.0", &files).unwrap().into_iter().map(|d| (d.path, d.flags)).collect();
+        let want = [
+            ("go-1.0.0/README", ".M..."),
+            ("go-1.0.0/VERSION", "S.5.."),
+            ("go-1.0.0/bin/go", "..5.."),
+            ("go-1.0.0/link", "...L."),
+            ("go-1.0.0/bin/extra", "extra"),
+            ("go-1.0.0/new", "extra"),
+        ];
+        assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())));
+        fs::remove_file(root.join("README")).unwrap();
+        let got = diff_tree(&root, "go-1.0.0", &files).unwrap();
+        assert!(got.iter().any(|d| d.path == "go-1.0.0/README" && d.flags == "missing"));
+    }
+}

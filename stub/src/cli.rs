@@ -1,0 +1,294 @@
+//! The command line: clap's definitions, and the one [`Mode`] they mean.
+//!
+//! Global options (`--prefix`, `--json`, `--quiet`, `--wait`, `--yes`) are accepted before or
+//! after a subcommand. Options that only make sense for an install (`--check`, `--force`, ...)
+//! are refused with a subcommand, as clap refuses conflicting options: a usage error (exit 2).
+
+use std::path::PathBuf;
+
+use clap::{error::ErrorKind, CommandFactory, Parser, Subcommand};
+use format::exit;
+use installer::lifecycle::Target;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "go-offline-installer",
+    version,
+    about = "Install the Go toolchain carried in this file, after verifying its signature and every file's digest",
+    after_help = after_help()
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Do not ask for confirmation (install, uninstall).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// Versions live in DIR/go-VERSION, the active one at DIR/go [default: /usr/local for root,
+    /// $HOME/.local otherwise].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub prefix: Option<PathBuf>,
+    /// Verify the installer (signature, manifest, digests) and install nothing.
+    #[arg(long, conflicts_with_all = ["list", "info", "dry_run"])]
+    check: bool,
+    /// List the files the installer carries.
+    #[arg(long, conflicts_with_all = ["info", "dry_run"])]
+    list: bool,
+    /// Show what the installer carries (version, target, signer, sizes).
+    #[arg(long, conflicts_with = "dry_run")]
+    info: bool,
+    /// Verify and show what would be done, without doing it.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print one machine-readable JSON result on stdout (and nothing else there).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Do not write shell profile or rc files.
+    #[arg(long)]
+    pub no_modify_path: bool,
+    /// Trust this SPKI PEM public key (repeatable). Ignored when the host trust directory exists.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_key: Vec<PathBuf>,
+    /// Print nothing but errors (and the --json result).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Reinstall even when this version is already installed.
+    #[arg(long)]
+    pub force: bool,
+    /// Install and activate this Go even when the active one is newer.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Skip building and running hello world with the new Go before activating it (for slow or
+    /// emulated hosts; `go version` and `go env GOROOT` are still checked).
+    #[arg(long)]
+    pub no_build_check: bool,
+    /// Wait for another installer working on the same prefix instead of refusing (exit 17).
+    #[arg(long, global = true)]
+    pub wait: bool,
+    /// Only finish or undo an interrupted command in the prefix (every command does this first).
+    #[arg(long, conflicts_with_all = ["check", "list", "info", "dry_run", "force", "allow_downgrade"])]
+    recover: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Show the installed versions, the active one, and who installed each from which file.
+    Status,
+    /// Make an installed version the active one (one atomic switch of DIR/go).
+    Use {
+        /// 1.27.3, go1.27.3 or go-1.27.3.
+        version: String,
+    },
+    /// Go back to the version that was active before the last install or `use`.
+    Rollback,
+    /// Remove a version, or everything, exactly as the receipts list it (trees, environment
+    /// script, the lines added to rc files); files nobody listed and your own edits stay.
+    Uninstall {
+        /// The version to remove.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        version: Option<String>,
+        /// Remove every version, the DIR/go link, the environment and the receipts.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Check installed files against their receipts (size, mode, digest, link target, missing
+    /// and extra files), rpm -V style; exit 23 on any difference.
+    VerifyInstalled {
+        /// Only this version, or `modules` for the module bundle [default: all, plus the link
+        /// and the environment].
+        version: Option<String>,
+    },
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Install,
+    Check,
+    Info,
+    List,
+    DryRun,
+    Recover,
+    Status,
+    /// The version as typed (checked when the command runs: a bad one is "not installed").
+    Use(String),
+    Rollback,
+    Uninstall(UninstallArg),
+    VerifyInstalled(Option<String>),
+}
+
+/// `uninstall VERSION` or `uninstall --all`, the version as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UninstallArg {
+    Version(String),
+    All,
+}
+
+impl UninstallArg {
+    /// The target, with the version parsed by `parse`.
+    pub fn target<E>(&self, parse: impl Fn(&str) -> Result<String, E>) -> Result<Target, E> {
+        Ok(match self {
+            UninstallArg::All => Target::All,
+            UninstallArg::Version(v) => Target::Version(parse(v)?),
+        })
+    }
+}
+
+impl Mode {
+    /// The `action` a failure of this mode reports in `--json`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Mode::Install => "install",
+            Mode::Check => "check",
+            Mode::Info => "info",
+            Mode::List => "list",
+            Mode::DryRun => "dry-run",
+            Mode::Recover => "recover",
+            Mode::Status => "status",
+            Mode::Use(_) => "use",
+            Mode::Rollback => "rollback",
+            Mode::Uninstall(_) => "uninstall",
+            Mode::VerifyInstalled(_) => "verify-installed",
+        }
+    }
+}
+
+impl Cli {
+    /// Parses the command line into options and a mode; a clap error otherwise (usage, or
+    /// `--help` and `--version`, which are "errors" clap prints on stdout).
+    pub fn parse_mode(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(Cli, Mode), clap::Error> {
+        let cli = Cli::try_parse_from(args)?;
+        let install_only = [
+            ("--check", cli.check),
+            ("--list", cli.list),
+            ("--info", cli.info),
+            ("--dry-run", cli.dry_run),
+            ("--recover", cli.recover),
+            ("--force", cli.force),
+            ("--allow-downgrade", cli.allow_downgrade),
+            ("--no-build-check", cli.no_build_check),
+            ("--no-modify-path", cli.no_modify_path),
+            ("--trusted-key", !cli.trusted_key.is_empty()),
+        ];
+        if let (Some(cmd), Some((flag, _))) = (&cli.command, install_only.iter().find(|(_, set)| *set)) {
+            let name = subcommand_name(cmd);
+            return Err(Cli::command().error(
+                ErrorKind::ArgumentConflict,
+                format!("the argument '{flag}' cannot be used with the subcommand '{name}' (it is an option of the install)"),
+            ));
+        }
+        let mode = match &cli.command {
+            Some(Cmd::Status) => Mode::Status,
+            Some(Cmd::Use { version }) => Mode::Use(version.clone()),
+            Some(Cmd::Rollback) => Mode::Rollback,
+            Some(Cmd::Uninstall { all: true, .. }) => Mode::Uninstall(UninstallArg::All),
+            Some(Cmd::Uninstall { version, .. }) => {
+                Mode::Uninstall(UninstallArg::Version(version.clone().unwrap_or_default()))
+            }
+            Some(Cmd::VerifyInstalled { version }) => Mode::VerifyInstalled(version.clone()),
+            None if cli.recover => Mode::Recover,
+            None if cli.check => Mode::Check,
+            None if cli.info => Mode::Info,
+            None if cli.list => Mode::List,
+            None if cli.dry_run => Mode::DryRun,
+            None => Mode::Install,
+        };
+        Ok((cli, mode))
+    }
+}
+
+fn subcommand_name(cmd: &Cmd) -> &'static str {
+    match cmd {
+        Cmd::Status => "status",
+        Cmd::Use { .. } => "use",
+        Cmd::Rollback => "rollback",
+        Cmd::Uninstall { .. } => "uninstall",
+        Cmd::VerifyInstalled { .. } => "verify-installed",
+    }
+}
+
+/// The action a command line that did not parse was for, from its words alone: the subcommand
+/// named, else the install mode flag given, else `install`.
+pub fn guess_action(args: &[String]) -> &'static str {
+    let words: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let named = ["status", "use", "rollback", "uninstall", "verify-installed"];
+    if let Some(w) = words.iter().find(|w| named.contains(w)) {
+        return named.into_iter().find(|n| n == w).unwrap_or("install");
+    }
+    let flags = [
+        ("--recover", "recover"),
+        ("--check", "check"),
+        ("--info", "info"),
+        ("--list", "list"),
+        ("--dry-run", "dry-run"),
+    ];
+    flags.iter().find(|(f, _)| words.contains(f)).map_or("install", |(_, a)| a)
+}
+
+fn after_help() -> String {
+    let mut s = String::from("Trust:\n");
+    s.push_str(&format!(
+        "  The signer must be trusted. When {} exists, only its *.pub keys are trusted;\n  otherwise keys given with --trusted-key and keys compiled into this installer are.\n\n",
+        format::keys::HOST_TRUST_DIR
+    ));
+    s.push_str(
+        "Versions:\n  Each version lives in PREFIX/go-VERSION; PREFIX/go links to the active one. Receipts in\n  PREFIX/.go-offline list every file; status, use, rollback, uninstall and verify-installed\n  manage them. Every install, use, rollback and uninstall is logged to the host log.\n\nCrash safety:\n  Every step that changes the prefix is journaled in PREFIX/.go-offline-journal first. If a\n  command is interrupted (kill -9, power loss), the next run (or --recover) puts the previous\n  state back, or finishes the command if it was already committed, and says so.\n\n",
+    );
+    s.push_str("Exit codes:\n");
+    for (code, meaning) in exit::TABLE {
+        s.push_str(&format!("  {code:>3}  {meaning}\n"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Mode, String> {
+        let args = std::iter::once("go-offline-installer").chain(line.split_whitespace()).map(Into::into);
+        Cli::parse_mode(args).map(|(_, m)| m).map_err(|e| e.kind().to_string())
+    }
+
+    /// Global options anywhere; install options refused with a subcommand.
+    #[test]
+    fn modes() {
+        let ok = [
+            ("", Mode::Install),
+            ("--yes --prefix /p", Mode::Install),
+            ("--check", Mode::Check),
+            ("--json status", Mode::Status),
+            ("status --json", Mode::Status),
+            ("--prefix /p status", Mode::Status),
+            ("status --prefix /p --wait -q", Mode::Status),
+            ("--json use 1.27.3", Mode::Use("1.27.3".into())),
+            ("uninstall --all --yes", Mode::Uninstall(UninstallArg::All)),
+            ("-y uninstall 1.26.6", Mode::Uninstall(UninstallArg::Version("1.26.6".into()))),
+            ("verify-installed modules", Mode::VerifyInstalled(Some("modules".into()))),
+            ("--recover --json", Mode::Recover),
+        ];
+        for (line, mode) in ok {
+            assert_eq!(parse(line), Ok(mode), "{line}");
+        }
+        for line in [
+            "--check status",
+            "status --force",
+            "--check --info",
+            "uninstall",
+            "use",
+            "--recover --force",
+            "frobnicate",
+        ] {
+            assert!(parse(line).is_err(), "{line} was accepted");
+        }
+    }
+
+    #[test]
+    fn failed_command_lines_name_their_action() {
+        let cases =
+            [("use", "use"), ("--json status --bogus", "status"), ("--check --bogus", "check"), ("--bogus", "install")];
+        for (line, action) in cases {
+            let args: Vec<String> = std::iter::once("x").chain(line.split_whitespace()).map(String::from).collect();
+            assert_eq!(guess_action(&args), action, "{line}");
+        }
+    }
+}

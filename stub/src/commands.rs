@@ -1,0 +1,254 @@
+//! Each mode of the command line, run: the engine's calls with the options they need, and the
+//! plan shown before an install. Returns the outcome; printing is `render`'s.
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+};
+
+use format::{
+    keys::{EmbeddedKey, TrustStore, HOST_TRUST_DIR},
+    manifest::Product,
+    payload,
+    verify::{self, VerifiedInstaller},
+};
+use installer::{
+    check::CHECK_RUNNER_ENV,
+    install::{self, InstallConfig},
+    lifecycle::{self, Checked, Context, Target},
+    modules::{self, ModulesConfig},
+    os::{
+        self,
+        shell::{self, Purpose, Scope},
+    },
+    outcome::{Action, FileList, Info, InstallerReport, Outcome, Report},
+    prefix::{self, Prefix},
+    receipt, Error,
+};
+
+use crate::{
+    cli::{Cli, Mode},
+    prompt::{self, Progress},
+    say,
+};
+
+/// Public keys compiled into the stub by `cargo xtask stubs --trust-key`.
+static EMBEDDED_KEYS: include_dir::Dir<'_> = include_dir::include_dir!("$OUT_DIR/trusted-keys");
+
+/// Runs `mode`.
+pub fn run(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
+    match mode {
+        Mode::Status => lifecycle::status(&context(cli)?),
+        Mode::Use(v) => lifecycle::use_version(&context(cli)?, &version_arg(cli, v)?),
+        Mode::Rollback => lifecycle::rollback(&context(cli)?),
+        Mode::Uninstall(arg) => {
+            let ctx = context(cli)?;
+            let target = arg.target(|v| version_arg(cli, v))?;
+            if !cli.yes {
+                let what = match &target {
+                    Target::All => format!(
+                        "every Go version in {}, its link, receipts and environment",
+                        ctx.prefix.path().display()
+                    ),
+                    Target::Version(v) => format!("{v} from {}", ctx.prefix.path().display()),
+                };
+                prompt::confirm(&format!("About to uninstall {what}"))?;
+            }
+            lifecycle::uninstall(&ctx, &target)
+        }
+        Mode::VerifyInstalled(v) => {
+            let what = match v.as_deref() {
+                None => Checked::Everything,
+                Some("modules" | modules::DIR) => Checked::Modules,
+                Some(v) => Checked::Version(version_arg(cli, v)?),
+            };
+            lifecycle::verify_installed(&context(cli)?, &what)
+        }
+        // Needs nothing from this file: a damaged installer must not stand in the way of undoing.
+        Mode::Recover => install::recover(&prefix_of(cli)?, cli.wait),
+        Mode::Install | Mode::Check | Mode::Info | Mode::List | Mode::DryRun => with_installer(cli, mode),
+    }
+}
+
+/// The modes that read this file's payload: verify it first, whatever is asked.
+fn with_installer(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
+    let (file, path) = os::own_executable().map_err(|source| format::Error::ReadSelf {
+        path: std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
+        source,
+    })?;
+    let embedded: Vec<EmbeddedKey> = EMBEDDED_KEYS
+        .files()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "pub"))
+        .map(|f| EmbeddedKey { name: f.path().to_str().unwrap_or("key"), pem: f.contents_utf8().unwrap_or_default() })
+        .collect();
+    let trust = TrustStore::load(&cli.trusted_key, Path::new(HOST_TRUST_DIR), &embedded)?;
+    if !trust.ignored_cli_keys.is_empty() {
+        say(cli, &format!("note: {HOST_TRUST_DIR} exists and is authoritative; --trusted-key ignored"));
+    }
+    let installer = verify::verify(&file, &path, &trust)?;
+    match mode {
+        Mode::Info => return Ok(Outcome::new(Action::Info, false, Report::Info(Info::of(&installer)))),
+        Mode::List => {
+            let list = FileList { files: installer.manifest().files.clone() };
+            return Ok(Outcome::new(Action::List, false, Report::List(list)));
+        }
+        _ => {}
+    }
+    verify::check_platform(installer.manifest())?;
+    if *mode == Mode::Check {
+        payload::check_payload(&installer, &file, &|_| {})?;
+        return Ok(Outcome::new(Action::Check, false, Report::Installer(InstallerReport::of(&installer, None))));
+    }
+    let (prefix, scope) = destination(cli)?;
+    match installer.manifest().product {
+        Product::Go => install_go(cli, mode, &installer, &file, prefix, scope),
+        Product::GoModules => install_modules(cli, mode, &installer, &file, prefix, scope),
+    }
+}
+
+/// Installs (or, with `--dry-run`, describes installing) the Go this file carries.
+fn install_go(
+    cli: &Cli,
+    mode: &Mode,
+    installer: &VerifiedInstaller,
+    file: &File,
+    prefix: Prefix,
+    scope: Option<Scope>,
+) -> Result<Outcome, Error> {
+    let m = installer.manifest();
+    let current = prefix.active().ok().and_then(|a| receipt::active_version(prefix.path(), &a).ok().flatten());
+    let bin = prefix.goroot().join("bin");
+    let plan = format!(
+        "Go {} for {}/{}\n  destination: {} -> {}{}\n  signed by:   {} ({})\n  environment: {}",
+        m.go_version,
+        m.goos,
+        m.goarch,
+        prefix.goroot().display(),
+        prefix::tree_name(&m.go_version),
+        match current.as_deref() {
+            Some(v) if v == m.go_version => " (replaces the tree of the same version)".to_string(),
+            Some(v) => format!(" (active now: {v}, which stays installed)"),
+            None => String::new(),
+        },
+        installer.signer().id,
+        installer.signer().origin,
+        shell::describe(scope.as_ref(), Purpose::Go { bin_dir: &bin })
+    );
+    if let Some(o) = before_install(cli, mode, installer, prefix.goroot(), &plan)? {
+        return Ok(o);
+    }
+    let bar = Progress::on_terminal(m.files_size(), cli.quiet || cli.json);
+    let tick = |n: u64| {
+        if let Some(b) = &bar {
+            b.inc(n)
+        }
+    };
+    let config = InstallConfig {
+        prefix,
+        env: scope,
+        check_runner: check_runner(),
+        force: cli.force,
+        allow_downgrade: cli.allow_downgrade,
+        wait: cli.wait,
+        build_check: !cli.no_build_check,
+        log: os::host_log_path(),
+    };
+    let outcome = install::install(installer, file, &config, &tick);
+    if let Some(b) = bar {
+        b.clear();
+    }
+    outcome
+}
+
+/// Installs a module bundle into `PREFIX/go-modules`.
+fn install_modules(
+    cli: &Cli,
+    mode: &Mode,
+    installer: &VerifiedInstaller,
+    file: &File,
+    prefix: Prefix,
+    scope: Option<Scope>,
+) -> Result<Outcome, Error> {
+    let count = installer.manifest().modules.as_ref().map_or(0, Vec::len);
+    let dir = prefix.join(modules::DIR);
+    let plan = format!(
+        "{count} Go module versions\n  destination: {} (merged with the modules there)\n  signed by:   {} ({})\n  environment: {}",
+        dir.display(),
+        installer.signer().id,
+        installer.signer().origin,
+        shell::describe(scope.as_ref(), Purpose::Modules { proxy_dir: &dir })
+    );
+    if let Some(o) = before_install(cli, mode, installer, dir, &plan)? {
+        return Ok(o);
+    }
+    let config = ModulesConfig { prefix, env: scope, wait: cli.wait, log: os::host_log_path() };
+    modules::install(installer, file, &config, &|_| {})
+}
+
+/// The dry run's outcome; or, for an install, the confirmation (unless `--yes`) and the line
+/// saying what is being installed.
+fn before_install(
+    cli: &Cli,
+    mode: &Mode,
+    installer: &VerifiedInstaller,
+    destination: PathBuf,
+    plan: &str,
+) -> Result<Option<Outcome>, Error> {
+    if *mode == Mode::DryRun {
+        let mut report = InstallerReport::of(installer, Some(destination));
+        report.plan = Some(plan.to_string());
+        return Ok(Some(Outcome::new(Action::DryRun, false, Report::Installer(report))));
+    }
+    if !cli.yes {
+        prompt::confirm(&format!("About to install {plan}"))?;
+    }
+    say(cli, &format!("installing {plan}"));
+    Ok(None)
+}
+
+/// The version a user means, or "not installed" (exit 22) for what is not a Go version.
+fn version_arg(cli: &Cli, v: &str) -> Result<String, Error> {
+    prefix::parse_version_arg(v).ok_or_else(|| Error::NotInstalled {
+        version: format!("'{v}' (not a Go version: use 1.27.3, go1.27.3 or go-1.27.3)"),
+        prefix: prefix_of(cli).map(|p| p.path().to_path_buf()).unwrap_or_default(),
+        installed: "see `status`".into(),
+    })
+}
+
+fn context(cli: &Cli) -> Result<Context, Error> {
+    Ok(Context { prefix: prefix_of(cli)?, wait: cli.wait, log: os::host_log_path(), check_runner: check_runner() })
+}
+
+/// The prefix and environment scope from the flags, the user id and HOME.
+fn destination(cli: &Cli) -> Result<(Prefix, Option<Scope>), Error> {
+    let prefix = prefix_of(cli)?;
+    let scope = if cli.no_modify_path {
+        None
+    } else if os::is_root() {
+        Some(Scope::System { profile_d: PathBuf::from(shell::SYSTEM_PROFILE_D) })
+    } else {
+        Some(Scope::User { home: home()?, shell: std::env::var("SHELL").ok() })
+    };
+    Ok((prefix, scope))
+}
+
+/// The prefix: `--prefix`, else the OS default (/usr/local for root, $HOME/.local for a user).
+fn prefix_of(cli: &Cli) -> Result<Prefix, Error> {
+    let dir = match &cli.prefix {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+        None if os::is_root() => os::default_prefix(None).unwrap_or_default(),
+        None => os::default_prefix(Some(&home()?)).unwrap_or_default(),
+    };
+    Ok(Prefix::new(dir))
+}
+
+fn home() -> Result<PathBuf, Error> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).ok_or_else(|| Error::Destination {
+        path: PathBuf::from("$HOME"),
+        problem: "is not set: set HOME, or pass --prefix and --no-modify-path".into(),
+    })
+}
+
+fn check_runner() -> Vec<String> {
+    std::env::var(CHECK_RUNNER_ENV).map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default()
+}
