@@ -477,40 +477,7 @@ impl Manifest {
                     ),
                 ));
             }
-            match e.kind {
-                EntryType::File => {
-                    let (Some(size), Some(digest), None) = (e.size, &e.sha256, &e.target) else {
-                        return Err(entry_err(&e.path, "a file needs size and sha256 and no target"));
-                    };
-                    if !is_sha256_hex(digest) {
-                        return Err(entry_err(&e.path, "sha256 is not a hex digest"));
-                    }
-                    if e.mode & !0o777 != 0 {
-                        return Err(entry_err(
-                            &e.path,
-                            format!("mode {:o} has bits beyond 0777 (setuid, setgid or sticky)", e.mode),
-                        ));
-                    }
-                    total = total.checked_add(size).ok_or_else(|| entry_err(&e.path, "sizes overflow"))?;
-                }
-                EntryType::Dir => {
-                    if e.size.is_some() || e.sha256.is_some() || e.target.is_some() {
-                        return Err(entry_err(&e.path, "a directory has no size, sha256 or target"));
-                    }
-                    if e.mode & !0o777 != 0 || e.mode & 0o700 != 0o700 {
-                        return Err(entry_err(&e.path, format!("directory mode {:o} is not allowed", e.mode)));
-                    }
-                }
-                EntryType::Symlink => {
-                    let (None, None, Some(target)) = (e.size, &e.sha256, &e.target) else {
-                        return Err(entry_err(&e.path, "a symlink needs a target and no size or sha256"));
-                    };
-                    if e.mode != 0o777 {
-                        return Err(entry_err(&e.path, "symlink mode must be 0777"));
-                    }
-                    check_link_target(&e.path, target).map_err(|p| entry_err(&e.path, p))?;
-                }
-            }
+            total = total.checked_add(validate_entry(e)?).ok_or_else(|| entry_err(&e.path, "sizes overflow"))?;
         }
         // A target read lexically stays inside the tree only if it passes through no symlink:
         // `up -> l/..` with `l -> ..` resolves above the root.
@@ -571,6 +538,45 @@ impl Manifest {
     pub fn files_size(&self) -> u64 {
         self.files.iter().filter_map(|e| e.size).sum()
     }
+}
+
+/// Checks one entry's fields for its type; returns a file's size (0 for the others).
+fn validate_entry(e: &Entry) -> Result<u64, ManifestError> {
+    match e.kind {
+        EntryType::File => {
+            let (Some(size), Some(digest), None) = (e.size, &e.sha256, &e.target) else {
+                return Err(entry_err(&e.path, "a file needs size and sha256 and no target"));
+            };
+            if !is_sha256_hex(digest) {
+                return Err(entry_err(&e.path, "sha256 is not a hex digest"));
+            }
+            if e.mode & !0o777 != 0 {
+                return Err(entry_err(
+                    &e.path,
+                    format!("mode {:o} has bits beyond 0777 (setuid, setgid or sticky)", e.mode),
+                ));
+            }
+            return Ok(size);
+        }
+        EntryType::Dir => {
+            if e.size.is_some() || e.sha256.is_some() || e.target.is_some() {
+                return Err(entry_err(&e.path, "a directory has no size, sha256 or target"));
+            }
+            if e.mode & !0o777 != 0 || e.mode & 0o700 != 0o700 {
+                return Err(entry_err(&e.path, format!("directory mode {:o} is not allowed", e.mode)));
+            }
+        }
+        EntryType::Symlink => {
+            let (None, None, Some(target)) = (e.size, &e.sha256, &e.target) else {
+                return Err(entry_err(&e.path, "a symlink needs a target and no size or sha256"));
+            };
+            if e.mode != 0o777 {
+                return Err(entry_err(&e.path, "symlink mode must be 0777"));
+            }
+            check_link_target(&e.path, target).map_err(|p| entry_err(&e.path, p))?;
+        }
+    }
+    Ok(0)
 }
 
 /// Checks one relative path against the allow-list; returns the problem.

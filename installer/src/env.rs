@@ -15,6 +15,7 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
+pub use crate::error::EnvError;
 use crate::{
     os::{
         self,
@@ -24,15 +25,6 @@ use crate::{
 };
 
 pub use os::shell::{modules_script, source_line};
-
-/// Why the environment could not be read, written or restored.
-#[derive(Debug, thiserror::Error)]
-pub enum EnvError {
-    #[error("cannot {action} '{}': {source}", path.display())]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("journal entry for '{}' is corrupt: {problem}", path.display())]
-    Corrupt { path: PathBuf, problem: String },
-}
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> EnvError + 'a {
     move |source| EnvError::Io { action, path: path.into(), source }

@@ -6,8 +6,6 @@ use std::path::PathBuf;
 
 use format::exit;
 
-use crate::env::EnvError;
-
 /// Everything that can stop the installer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -110,4 +108,13 @@ impl From<format::keys::KeyError> for Error {
     fn from(e: format::keys::KeyError) -> Error {
         Error::Format(e.into())
     }
+}
+
+/// Why the environment could not be read, written or restored (see `env.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("cannot {action} '{}': {source}", path.display())]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("journal entry for '{}' is corrupt: {problem}", path.display())]
+    Corrupt { path: PathBuf, problem: String },
 }

@@ -30,52 +30,60 @@ pub fn extract(
     staging: &Path,
     progress: Progress,
 ) -> Result<PayloadStats, Error> {
-    let stats = payload::walk(installer, file, &Staging { root: staging }, progress)?;
+    let stats = payload::walk(installer, file, &Staging { root: Some(staging) }, progress)?;
     os::set_mode(staging, 0o755).map_err(|e| Error::io("set mode of", staging, e))?;
     Ok(stats)
 }
 
-/// The staging directory as a [`Sink`].
+/// Every check of [`extract`], writing nothing (`--check`). The same as
+/// [`payload::check_payload`]; this one shares the installer's copy of the walk, so the stub
+/// carries one.
+pub fn check(installer: &VerifiedInstaller, file: &File, progress: Progress) -> Result<PayloadStats, Error> {
+    payload::walk(installer, file, &Staging { root: None }, progress)
+}
+
+/// The staging directory as a [`Sink`]; `None` writes nothing.
 struct Staging<'a> {
-    root: &'a Path,
+    root: Option<&'a Path>,
 }
 
 impl Staging<'_> {
-    fn path(&self, e: &Entry) -> PathBuf {
-        self.root.join(&e.path)
+    fn path(&self, e: &Entry) -> Option<PathBuf> {
+        self.root.map(|r| r.join(&e.path))
     }
 }
 
 impl Sink for Staging<'_> {
     type Error = Error;
-    type File = File;
+    type File = Option<File>;
 
     fn make_dir(&self, e: &Entry) -> Result<(), Error> {
-        let p = self.path(e);
+        let Some(p) = self.path(e) else { return Ok(()) };
         os::create_dir(&p, 0o700).map_err(|err| Error::io("create directory", &p, err))
     }
 
     fn symlink(&self, e: &Entry) -> Result<(), Error> {
-        let p = self.path(e);
+        let Some(p) = self.path(e) else { return Ok(()) };
         os::symlink(e.target.as_deref().unwrap_or_default(), &p).map_err(|err| Error::io("create symlink", &p, err))
     }
 
-    fn create_file(&self, e: &Entry) -> Result<File, Error> {
-        let p = self.path(e);
-        os::create_new_file(&p, 0o600).map_err(|err| Error::io("create", &p, err))
+    fn create_file(&self, e: &Entry) -> Result<Option<File>, Error> {
+        let Some(p) = self.path(e) else { return Ok(None) };
+        os::create_new_file(&p, 0o600).map(Some).map_err(|err| Error::io("create", &p, err))
     }
 
-    fn write(&self, file: &mut File, e: &Entry, data: &[u8]) -> Result<(), Error> {
-        file.write_all(data).map_err(|err| Error::io("write", self.path(e), err))
+    fn write(&self, file: &mut Option<File>, e: &Entry, data: &[u8]) -> Result<(), Error> {
+        let Some(f) = file else { return Ok(()) };
+        f.write_all(data).map_err(|err| Error::io("write", self.path(e).unwrap_or_default(), err))
     }
 
-    fn close_file(&self, file: File, e: &Entry) -> Result<(), Error> {
-        let p = self.path(e);
-        os::set_file_mode(&file, e.mode).map_err(|err| Error::io("set mode of", &p, err))
+    fn close_file(&self, file: Option<File>, e: &Entry) -> Result<(), Error> {
+        let (Some(f), Some(p)) = (file, self.path(e)) else { return Ok(()) };
+        os::set_file_mode(&f, e.mode).map_err(|err| Error::io("set mode of", &p, err))
     }
 
     fn finish_dir(&self, e: &Entry) -> Result<(), Error> {
-        let p = self.path(e);
+        let Some(p) = self.path(e) else { return Ok(()) };
         os::set_mode(&p, e.mode).map_err(|err| Error::io("set mode of", &p, err))
     }
 }

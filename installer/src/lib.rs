@@ -12,8 +12,12 @@
 //! Every command returns an [`outcome::Outcome`]: the action, whether it changed anything,
 //! warnings and its report. **The engine never prints**; the binary renders the outcome.
 //!
-//! Imports flow one way: `install`, `lifecycle`, `modules` → `switch`, `check`, `tree`,
-//! `extract` → `journal` → `env`, `receipt` → `prefix` → `os` → `failpoint`.
+//! Imports flow one way, each module using only those on later lines:
+//!
+//! ```text
+//! lifecycle → install, modules → switch → outcome → journal → env → receipt → prefix
+//!             check, tree, extract (beside them)                          → error → os → failpoint
+//! ```
 
 pub mod check;
 pub mod env;

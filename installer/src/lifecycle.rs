@@ -12,17 +12,15 @@
 
 use std::{collections::BTreeSet, path::PathBuf};
 
-use serde::Serialize;
-
 use crate::{
     env,
     error::Error,
     failpoint,
     journal::{self, Commit, Journal, Json, LinkChange, PendingWrite, Phase, Plan, Recovery, Removal, UninstallPlan},
     modules, os,
-    outcome::{Action, Outcome, Report},
+    outcome::{Action, Outcome, Report, Status, SwitchReport, TreeCheck, UninstallReport, VerifyReport, VersionStatus},
     prefix::{Active, Prefix, LINK},
-    receipt::{self, EnvRecord, LogAction, LogRecord, Origin, Receipt},
+    receipt::{self, EnvRecord, LogAction, LogRecord, Receipt},
     switch::{self, Switch, SwitchConfig},
     tree::{self, Difference, Problem},
 };
@@ -43,39 +41,6 @@ impl Context {
     fn switch_config(&self) -> SwitchConfig<'_> {
         SwitchConfig { log: self.log.as_deref(), check_runner: &self.check_runner }
     }
-}
-
-/// One installed version, for `status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct VersionStatus {
-    pub go_version: String,
-    pub tree: PathBuf,
-    pub active: bool,
-    pub origin: Origin,
-    pub platform: String,
-    pub installed_at: String,
-    pub installed_by: String,
-    pub signer_key_id: Option<String>,
-    pub installer_sha256: Option<String>,
-    pub receipt_id: String,
-    pub files: usize,
-}
-
-/// The prefix at a glance.
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub prefix: PathBuf,
-    #[serde(rename = "active_version")]
-    pub active: Option<String>,
-    #[serde(rename = "previous_version")]
-    pub previous: Option<String>,
-    pub rolled_back: bool,
-    pub versions: Vec<VersionStatus>,
-    /// Trees in the prefix that no receipt describes (a plain `go/`, or leftovers of uninstall).
-    pub unmanaged: Vec<PathBuf>,
-    /// An interrupted command waits for recovery (the next command, or `--recover`, does it).
-    pub interrupted: Option<String>,
-    pub env: Vec<EnvRecord>,
 }
 
 /// Installed versions, the active one, signer and install time of each.
@@ -140,27 +105,6 @@ fn describe_actor(a: &receipt::Actor) -> String {
     }
 }
 
-/// What `use` or `rollback` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct SwitchReport {
-    pub prefix: PathBuf,
-    #[serde(skip)]
-    pub changed: bool,
-    /// The active version afterwards.
-    #[serde(rename = "active_version")]
-    pub go_version: String,
-    /// The version active before.
-    #[serde(rename = "previous_version")]
-    pub previous: Option<String>,
-    /// Id of the host log line, when a switch was logged.
-    #[serde(rename = "log_id")]
-    pub id: Option<String>,
-    pub go_version_output: String,
-    pub recovered: Option<Recovery>,
-    #[serde(skip)]
-    pub warnings: Vec<String>,
-}
-
 /// The outcome of a switch, with what recovery did first.
 fn switched(action: Action, mut r: SwitchReport, recovered: Option<Recovery>) -> Outcome {
     let mut warnings = std::mem::take(&mut r.warnings);
@@ -200,22 +144,12 @@ pub fn rollback(ctx: &Context) -> Result<Outcome, Error> {
         };
         return Ok(switched(Action::Rollback, r, recovered));
     }
-    let previous = state
-        .previous
-        .ok_or_else(|| Error::NoPrevious { prefix: prefix.path().into(), installed: installed_list(prefix) })?;
+    let previous = state.previous.ok_or_else(|| Error::NoPrevious {
+        prefix: prefix.path().into(),
+        installed: receipt::installed_list(prefix.path()),
+    })?;
     let r = switch::switch_locked(prefix, &previous, Switch::Rollback, ctx.switch_config())?;
     Ok(switched(Action::Rollback, r, recovered))
-}
-
-/// The installed versions, for messages.
-pub(crate) fn installed_list(prefix: &Prefix) -> String {
-    let versions: Vec<String> =
-        receipt::read_receipts(prefix.path()).unwrap_or_default().into_iter().map(|r| r.go_version).collect();
-    if versions.is_empty() {
-        "none".into()
-    } else {
-        versions.join(", ")
-    }
 }
 
 /// What `uninstall` removes.
@@ -232,25 +166,6 @@ impl Target {
             Target::All => "all",
         }
     }
-}
-
-/// What `uninstall` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct UninstallReport {
-    pub prefix: PathBuf,
-    /// Versions removed.
-    pub removed: Vec<String>,
-    /// The active version afterwards.
-    #[serde(rename = "active_version")]
-    pub active: Option<String>,
-    /// Environment files changed or removed.
-    pub env_files: Vec<PathBuf>,
-    /// What was left because no receipt listed it, or the user changed it.
-    pub kept: Vec<String>,
-    pub recovered: Option<Recovery>,
-    /// What was asked to be removed, for messages.
-    #[serde(skip)]
-    pub target: String,
 }
 
 /// `uninstall VERSION|--all`: removes exactly what the receipts list.
@@ -369,34 +284,6 @@ fn plan_uninstall(
     Ok(Some(plan))
 }
 
-/// The check of one version.
-#[derive(Debug, Clone, Serialize)]
-pub struct TreeCheck {
-    pub go_version: String,
-    pub tree: PathBuf,
-    pub files: usize,
-    pub ok: bool,
-    pub differences: Vec<Difference>,
-}
-
-/// What `verify-installed` found.
-#[derive(Debug, Clone, Serialize)]
-pub struct VerifyReport {
-    pub prefix: PathBuf,
-    /// Not in the command's fields: the envelope's `ok` says it.
-    #[serde(skip)]
-    pub ok: bool,
-    pub versions: Vec<TreeCheck>,
-    /// The `go` link and the environment files.
-    pub other: Vec<Difference>,
-}
-
-impl VerifyReport {
-    pub fn drift(&self) -> usize {
-        self.versions.iter().map(|v| v.differences.len()).sum::<usize>() + self.other.len()
-    }
-}
-
 /// What `verify-installed` checks: every version, one, or the module bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checked {
@@ -441,7 +328,7 @@ pub fn verify_installed(ctx: &Context, what: &Checked) -> Result<Outcome, Error>
         Checked::Version(_) => None,
     };
     if selected.is_empty() && modules.is_none() {
-        return Err(not_installed(installed_list(prefix)));
+        return Err(not_installed(receipt::installed_list(prefix.path())));
     }
     let mut report = VerifyReport { prefix: prefix.path().into(), ok: true, versions: Vec::new(), other: Vec::new() };
     if let Some((r, differences)) = modules {

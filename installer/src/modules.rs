@@ -35,7 +35,7 @@ use crate::{
         self,
         shell::{Purpose, Scope},
     },
-    outcome::{Action, Carried, Outcome, Report},
+    outcome::{Action, InstallerReport, ModulesReport, Outcome, Report},
     prefix::Prefix,
     receipt::{self, Actor, LogAction},
     tree::{self, Difference},
@@ -77,40 +77,6 @@ pub struct BundleRecord {
     pub by: Actor,
 }
 
-/// What [`install`] did.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModulesReport {
-    #[serde(flatten)]
-    pub carried: Carried,
-    /// Always `null`: a bundle has no `PREFIX/go` (the field every install result has).
-    pub goroot: Option<PathBuf>,
-    #[serde(rename = "modules_dir")]
-    pub dir: PathBuf,
-    /// `path@version` of the module versions this bundle added.
-    #[serde(rename = "modules_added")]
-    pub added: Vec<String>,
-    /// Module versions installed in all.
-    #[serde(rename = "modules_total")]
-    pub total: usize,
-    #[serde(rename = "env_files")]
-    pub env: Vec<PathBuf>,
-    #[serde(flatten)]
-    pub empty: EmptyInstallFields,
-}
-
-/// The fields of a Go install's result that a bundle's has too, always empty.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct EmptyInstallFields {
-    pub tree: Option<PathBuf>,
-    pub install_action: Option<String>,
-    pub active_version: Option<String>,
-    pub receipt_id: Option<String>,
-    pub adopted: Option<String>,
-    pub build_check: Option<String>,
-    pub previous_version: Option<String>,
-    pub recovered: Option<String>,
-}
-
 /// Where the receipt of the module directory lives.
 pub fn receipt_path(prefix: &Path) -> PathBuf {
     receipt::state_dir(prefix).join("modules.json")
@@ -150,35 +116,18 @@ pub fn install(
         Some(scope) => env::plan(scope, Purpose::Modules { proxy_dir: &dest }).map_err(Error::Environment)?,
         None => Vec::new(),
     };
-    let report = |added: Vec<String>, total: usize, env: Vec<PathBuf>| ModulesReport {
-        carried: Carried::of(installer),
-        goroot: None,
+    let report = |added: Vec<String>, total: usize, env_files: Vec<PathBuf>| ModulesReport {
+        installer: InstallerReport { env_files, ..InstallerReport::of(installer, None) },
         dir: dest.clone(),
         added,
         total,
-        env,
-        empty: EmptyInstallFields::default(),
     };
     if added.is_empty() && edits.is_empty() && existing {
         let r = report(added, merged.len(), Vec::new());
         return Ok(Outcome::new(Action::InstallModules, false, Report::Modules(r)));
     }
     let staging = prefix.join(temp_name("staging"));
-    os::create_dir(&staging, 0o700).map_err(|e| Error::io("create", &staging, e))?;
-    let staged = stage(installer, file, &staging, existing.then_some(dest.as_path()), progress)
-        .and_then(|files| env::apply(&edits).map(|applied| (files, applied)).map_err(Error::Environment));
-    let (files, applied) = match staged {
-        Ok(done) => done,
-        Err(e) => {
-            let _ = remove_tree(&staging);
-            return Err(e);
-        }
-    };
-    if let Err(e) = swap(prefix, &staging, &dest, existing) {
-        applied.rollback();
-        let _ = remove_tree(&staging);
-        return Err(e);
-    }
+    let (files, applied) = stage_and_swap(prefix, installer, file, &staging, existing, &edits, progress)?;
     let mut receipt = old.unwrap_or(ModulesReceipt {
         format: 1,
         dir: DIR.into(),
@@ -222,22 +171,49 @@ pub fn install(
         // now, the next install removes it (remove_leftovers).
         let _ = remove_tree(&staging);
     }
-    let mut warnings = Vec::new();
-    if let Some(log) = &config.log {
-        let mut record = receipt::LogRecord::new(LogAction::Modules, prefix.path(), None, None);
-        record.installer_sha256 = Some(installer.file_sha256().into());
-        record.signer_key_id = Some(installer.signer().id.clone());
-        if let Err(e) = receipt::append_log(log, &record) {
-            warnings.push(e.to_string());
-        }
-    }
-    let mut o = Outcome::new(
-        Action::InstallModules,
-        true,
-        Report::Modules(report(added, receipt.modules.len(), applied.written)),
-    );
-    o.warnings = warnings;
+    let r = report(added, receipt.modules.len(), applied.written);
+    let mut o = Outcome::new(Action::InstallModules, true, Report::Modules(r));
+    o.warnings = log(config, installer);
     Ok(o)
+}
+
+/// Extracts and merges the new tree into `staging`, writes the environment, and swaps the tree
+/// into place; on failure nothing of it is left.
+fn stage_and_swap(
+    prefix: &Prefix,
+    installer: &VerifiedInstaller,
+    file: &File,
+    staging: &Path,
+    existing: bool,
+    edits: &[env::Edit],
+    progress: Progress,
+) -> Result<(Vec<Entry>, env::Applied), Error> {
+    let dest = prefix.join(DIR);
+    os::create_dir(staging, 0o700).map_err(|e| Error::io("create", staging, e))?;
+    let staged = stage(installer, file, staging, existing.then_some(dest.as_path()), progress)
+        .and_then(|files| env::apply(edits).map(|applied| (files, applied)).map_err(Error::Environment));
+    let (files, applied) = match staged {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = remove_tree(staging);
+            return Err(e);
+        }
+    };
+    if let Err(e) = swap(prefix, staging, &dest, existing) {
+        applied.rollback();
+        let _ = remove_tree(staging);
+        return Err(e);
+    }
+    Ok((files, applied))
+}
+
+/// The host log line of a bundle install; a log that cannot be written is a warning.
+fn log(config: &ModulesConfig, installer: &VerifiedInstaller) -> Vec<String> {
+    let Some(log) = &config.log else { return Vec::new() };
+    let mut record = receipt::LogRecord::new(LogAction::Modules, config.prefix.path(), None, None);
+    record.installer_sha256 = Some(installer.file_sha256().into());
+    record.signer_key_id = Some(installer.signer().id.clone());
+    receipt::append_log(log, &record).err().map(|e| e.to_string()).into_iter().collect()
 }
 
 /// The staged tree in place: one exchange with the old tree (or one rename when there is none),

@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::{
     error::Error,
     journal::Recovery,
-    lifecycle::{Status, SwitchReport, UninstallReport, VerifyReport},
-    modules::ModulesReport,
+    receipt::{EnvRecord, Origin},
+    tree::Difference,
 };
 
 /// The command that ran, as `--json` names it in `action`.
@@ -268,4 +268,121 @@ pub struct FileList {
 pub struct RecoverReport {
     pub prefix: PathBuf,
     pub recovered: Option<Recovery>,
+}
+
+/// One installed version, for `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionStatus {
+    pub go_version: String,
+    pub tree: PathBuf,
+    pub active: bool,
+    pub origin: Origin,
+    pub platform: String,
+    pub installed_at: String,
+    pub installed_by: String,
+    pub signer_key_id: Option<String>,
+    pub installer_sha256: Option<String>,
+    pub receipt_id: String,
+    pub files: usize,
+}
+
+/// The prefix at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub prefix: PathBuf,
+    #[serde(rename = "active_version")]
+    pub active: Option<String>,
+    #[serde(rename = "previous_version")]
+    pub previous: Option<String>,
+    pub rolled_back: bool,
+    pub versions: Vec<VersionStatus>,
+    /// Trees in the prefix that no receipt describes (a plain `go/`, or leftovers of uninstall).
+    pub unmanaged: Vec<PathBuf>,
+    /// An interrupted command waits for recovery (the next command, or `--recover`, does it).
+    pub interrupted: Option<String>,
+    pub env: Vec<EnvRecord>,
+}
+
+/// What `use` or `rollback` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SwitchReport {
+    pub prefix: PathBuf,
+    #[serde(skip)]
+    pub changed: bool,
+    /// The active version afterwards.
+    #[serde(rename = "active_version")]
+    pub go_version: String,
+    /// The version active before.
+    #[serde(rename = "previous_version")]
+    pub previous: Option<String>,
+    /// Id of the host log line, when a switch was logged.
+    #[serde(rename = "log_id")]
+    pub id: Option<String>,
+    pub go_version_output: String,
+    pub recovered: Option<Recovery>,
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// What `uninstall` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct UninstallReport {
+    pub prefix: PathBuf,
+    /// Versions removed.
+    pub removed: Vec<String>,
+    /// The active version afterwards.
+    #[serde(rename = "active_version")]
+    pub active: Option<String>,
+    /// Environment files changed or removed.
+    pub env_files: Vec<PathBuf>,
+    /// What was left because no receipt listed it, or the user changed it.
+    pub kept: Vec<String>,
+    pub recovered: Option<Recovery>,
+    /// What was asked to be removed, for messages.
+    #[serde(skip)]
+    pub target: String,
+}
+
+/// The check of one version.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreeCheck {
+    pub go_version: String,
+    pub tree: PathBuf,
+    pub files: usize,
+    pub ok: bool,
+    pub differences: Vec<Difference>,
+}
+
+/// What `verify-installed` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub prefix: PathBuf,
+    /// Not in the command's fields: the envelope's `ok` says it.
+    #[serde(skip)]
+    pub ok: bool,
+    pub versions: Vec<TreeCheck>,
+    /// The `go` link and the environment files.
+    pub other: Vec<Difference>,
+}
+
+impl VerifyReport {
+    pub fn drift(&self) -> usize {
+        self.versions.iter().map(|v| v.differences.len()).sum::<usize>() + self.other.len()
+    }
+}
+
+/// What a module bundle's install did: an install's result (with no Go version, tree or link), the
+/// environment files it wrote in `env_files`, and the module directory's own fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModulesReport {
+    #[serde(flatten)]
+    pub installer: InstallerReport,
+    #[serde(rename = "modules_dir")]
+    pub dir: PathBuf,
+    /// `path@version` of the module versions this bundle added.
+    #[serde(rename = "modules_added")]
+    pub added: Vec<String>,
+    /// Module versions installed in all.
+    #[serde(rename = "modules_total")]
+    pub total: usize,
 }

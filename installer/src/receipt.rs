@@ -341,6 +341,16 @@ pub fn read_receipts(prefix: &Path) -> Result<Vec<Receipt>, Error> {
     Ok(receipts)
 }
 
+/// The installed versions, for messages: `go1.26.6, go1.27.3`, or `none`.
+pub fn installed_list(prefix: &Path) -> String {
+    let versions: Vec<String> = read_receipts(prefix).unwrap_or_default().into_iter().map(|r| r.go_version).collect();
+    if versions.is_empty() {
+        "none".into()
+    } else {
+        versions.join(", ")
+    }
+}
+
 /// The prefix state (default when none was written yet).
 pub fn read_state(prefix: &Path) -> Result<State, Error> {
     Ok(read_json(&state_path(prefix), "state file", MAX_RECEIPT_LEN)?

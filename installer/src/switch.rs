@@ -9,8 +9,8 @@ use crate::{
     error::Error,
     failpoint,
     journal::{self, Commit, Journal, Json, LinkChange, PendingWrite, Phase, Plan, SwitchPlan},
-    lifecycle::{installed_list, SwitchReport},
     os,
+    outcome::SwitchReport,
     prefix::{self, Active, Prefix},
     receipt::{self, LogAction, LogRecord},
 };
@@ -45,7 +45,7 @@ pub fn switch_locked(
         .ok_or_else(|| Error::NotInstalled {
         version: go_version.into(),
         prefix: prefix.path().into(),
-        installed: installed_list(prefix),
+        installed: receipt::installed_list(prefix.path()),
     })?;
     let active = prefix.active()?;
     if let Active::Plain(v) = &active {

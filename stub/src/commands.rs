@@ -9,7 +9,6 @@ use std::{
 use format::{
     keys::{EmbeddedKey, TrustStore, HOST_TRUST_DIR},
     manifest::Product,
-    payload,
     verify::{self, VerifiedInstaller},
 };
 use installer::{
@@ -96,7 +95,7 @@ fn with_installer(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
     }
     verify::check_platform(installer.manifest())?;
     if *mode == Mode::Check {
-        payload::check_payload(&installer, &file, &|_| {})?;
+        installer::extract::check(&installer, &file, &|_| {})?;
         return Ok(Outcome::new(Action::Check, false, Report::Installer(InstallerReport::of(&installer, None))));
     }
     let (prefix, scope) = destination(cli)?;

@@ -6,9 +6,10 @@ use std::io::{self, Write};
 use format::manifest::EntryType;
 use installer::{
     journal::{Outcome as Recovered, Recovery},
-    lifecycle::{Status, SwitchReport, UninstallReport, VerifyReport},
-    modules::ModulesReport,
-    outcome::{Action, FileList, Info, InstallerReport, Outcome, RecoverReport, Report},
+    outcome::{
+        Action, FileList, Info, InstallerReport, ModulesReport, Outcome, RecoverReport, Report, Status, SwitchReport,
+        UninstallReport, VerifyReport,
+    },
     receipt,
 };
 
@@ -95,7 +96,7 @@ fn modules(changed: bool, r: &ModulesReport) {
     } else {
         println!("every module of this bundle is already installed at {}: nothing to do", r.dir.display());
     }
-    if let Some(p) = r.env.first() {
+    if let Some(p) = r.installer.env_files.first() {
         println!(
             "open a new shell (or source {}) so that go uses them (GOPROXY=file://{})",
             p.display(),

@@ -7,7 +7,7 @@ use std::{
     process::Command,
 };
 
-use stub::exit;
+use format::exit;
 
 use crate::support::*;
 

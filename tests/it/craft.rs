@@ -12,10 +12,10 @@ use std::{
 
 use ed25519_dalek::Signer;
 use sha2::{Digest, Sha256};
-use stub::{
-    format::Layout,
+use format::{
     keys,
-    manifest::{Entry, Manifest, Payload, Region, Source},
+    layout::{self, Assembled},
+    manifest::{Entry, Manifest, Payload, Product, Region, Source},
 };
 
 use crate::support::*;
@@ -155,7 +155,7 @@ pub fn manifest(compressed: &[u8], uncompressed_len: u64, files: Vec<Entry>) -> 
     let stub = stub_bytes();
     Manifest {
         format: 1,
-        product: "go".into(),
+        product: Product::Go,
         go_version: GO_VERSION.into(),
         goos: "linux".into(),
         goarch: "amd64".into(),
@@ -168,7 +168,7 @@ pub fn manifest(compressed: &[u8], uncompressed_len: u64, files: Vec<Entry>) -> 
             len: compressed.len() as u64,
             sha256: sha256(compressed),
             uncompressed_len,
-            window_log: stub::manifest::MAX_WINDOW_LOG,
+            window_log: format::manifest::MAX_WINDOW_LOG,
             frames: None,
         },
         source: Source { kind: "tarball".into(), name: "hostile.tar.gz".into(), ..Default::default() },
@@ -191,11 +191,8 @@ pub fn release_signer(message: &[u8]) -> [u8; 64] {
 /// stub ‖ payload ‖ manifest ‖ sign(SIGNATURE_CONTEXT ‖ manifest) ‖ trailer.
 pub fn assemble(compressed: &[u8], manifest_bytes: &[u8], sign: &dyn Fn(&[u8]) -> [u8; 64]) -> Vec<u8> {
     let stub = stub_bytes();
-    let mut message = keys::SIGNATURE_CONTEXT.to_vec();
-    message.extend_from_slice(manifest_bytes);
-    let sig = sign(&message);
-    let layout = Layout::for_lengths(stub.len() as u64, compressed.len() as u64, manifest_bytes.len() as u64).unwrap();
-    [&stub[..], compressed, manifest_bytes, &sig, &layout.encode_trailer()].concat()
+    let sig = sign(&layout::signed_message(manifest_bytes));
+    Assembled::new(&stub, compressed, manifest_bytes, &sig).unwrap().to_vec()
 }
 
 /// A zstd frame made by hand: the header declares a window of 2^`window_log` (no content size),

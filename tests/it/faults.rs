@@ -12,7 +12,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use stub::{exit, failpoint::POINTS};
+use format::exit;
+use installer::failpoint::POINTS;
 
 use crate::support::*;
 
@@ -72,7 +73,7 @@ impl Crashable {
 
     /// The journal's phase, if an install was interrupted.
     fn journal_phase(&self) -> Option<String> {
-        let text = fs::read_to_string(self.ctx.prefix().join(stub::journal::JOURNAL_NAME)).ok()?;
+        let text = fs::read_to_string(self.ctx.prefix().join(installer::journal::JOURNAL_NAME)).ok()?;
         let j: serde_json::Value = serde_json::from_str(&text).unwrap();
         Some(j["phase"].as_str().unwrap().to_string())
     }
@@ -399,7 +400,7 @@ fn foreign_staging_names_are_left_alone() {
     // A journal planted as a symlink is refused, not followed.
     let target = ctx.path("bin/target");
     fs::write(&target, "{}").unwrap();
-    std::os::unix::fs::symlink(&target, ctx.prefix().join(stub::journal::JOURNAL_NAME)).unwrap();
+    std::os::unix::fs::symlink(&target, ctx.prefix().join(installer::journal::JOURNAL_NAME)).unwrap();
     let before = ctx.snapshot();
     let out = ctx.install_root(&inst, release_key(), &["--force"]);
     assert_eq!(code(&out), exit::DESTINATION, "{}", stderr(&out));

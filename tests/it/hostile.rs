@@ -20,10 +20,10 @@ use std::{
 };
 
 use ed25519_dalek::{Signer, VerifyingKey};
-use stub::{
+use format::{
     exit,
-    format::{Layout, MAX_MANIFEST_LEN},
     keys,
+    layout::{self, Assembled, Layout, MAX_MANIFEST_LEN},
     manifest::{Entry, Manifest},
 };
 
@@ -42,11 +42,7 @@ fn layout(bytes: &[u8]) -> Layout {
 /// produce.
 pub fn resign(bytes: &[u8], key: &Key, edit: impl FnOnce(&mut Manifest)) -> Vec<u8> {
     let signing = keys::read_private_key(&key.private).unwrap();
-    resign_raw(bytes, edit, &|manifest| {
-        let mut message = keys::SIGNATURE_CONTEXT.to_vec();
-        message.extend_from_slice(manifest);
-        signing.sign(&message).to_bytes()
-    })
+    resign_raw(bytes, edit, &|manifest| signing.sign(&layout::signed_message(manifest)).to_bytes())
 }
 
 /// As [`resign`], with the signature computed by `sign` from the canonical manifest bytes.
@@ -57,12 +53,7 @@ fn resign_raw(bytes: &[u8], edit: impl FnOnce(&mut Manifest), sign: &dyn Fn(&[u8
     edit(&mut manifest);
     let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
     let sig = sign(&manifest_bytes);
-    let new = Layout::for_lengths(len(&l.stub), len(&l.payload), manifest_bytes.len() as u64).unwrap();
-    [r(&l.stub), r(&l.payload), &manifest_bytes, &sig, &new.encode_trailer()].concat()
-}
-
-fn len(r: &std::ops::Range<u64>) -> u64 {
-    r.end - r.start
+    Assembled::new(r(&l.stub), r(&l.payload), &manifest_bytes, &sig).unwrap().to_vec()
 }
 
 /// The real Go 1.27.3 amd64 installer, read once.
@@ -147,12 +138,12 @@ fn real(f: impl Fn(&mut Vec<u8>, &Layout) + Send + Sync + 'static) -> impl Fn() 
 }
 
 /// The frame table of a manifest (the real installer has one).
-fn frames(m: &mut Manifest) -> &mut Vec<stub::manifest::Frame> {
+fn frames(m: &mut Manifest) -> &mut Vec<format::manifest::Frame> {
     m.payload.frames.as_mut().expect("the real installer lists its frames")
 }
 
 /// The frame holding entry `i`.
-fn frame_of(m: &mut Manifest, i: usize) -> &mut stub::manifest::Frame {
+fn frame_of(m: &mut Manifest, i: usize) -> &mut format::manifest::Frame {
     let mut first = 0;
     for f in frames(m) {
         if i < first + f.entries as usize {
@@ -343,7 +334,7 @@ fn cases() -> Vec<Case> {
             let mut m = Manifest::parse(&arm[l.manifest.start as usize..l.manifest.end as usize]).unwrap();
             assert_eq!((m.goarch.as_str(), m.target.as_str()), ("arm64", ARM64));
             let amd_stub = fs::read(stub(AMD64)).unwrap();
-            m.stub = stub::manifest::Region { len: amd_stub.len() as u64, sha256: craft::sha256(&amd_stub) };
+            m.stub = format::manifest::Region { len: amd_stub.len() as u64, sha256: craft::sha256(&amd_stub) };
             craft::assemble(payload, &serde_json::to_vec(&m).unwrap(), &craft::release_signer)
         })
         .verify(0)
@@ -780,7 +771,8 @@ fn openssl_alone_verifies_the_signature() {
     let bytes = fs::read(installer("amd64")).unwrap();
     let l = layout(&bytes);
     let dir = tempfile::tempdir().unwrap();
-    let mut message = keys::SIGNATURE_CONTEXT.to_vec();
+    // The context string written out, as README's recipe has it: not the code's constant.
+    let mut message = b"go-offline-installer manifest v1\0".to_vec();
     message.extend_from_slice(&bytes[l.manifest.start as usize..l.manifest.end as usize]);
     fs::write(dir.path().join("msg"), &message).unwrap();
     fs::write(dir.path().join("sig"), &bytes[l.signature.start as usize..l.signature.end as usize]).unwrap();

@@ -116,7 +116,7 @@ fn arm64_under_qemu() {
         .arg(&inst)
         .args(["--yes", "--no-modify-path", "--prefix", ctx2.prefix().to_str().unwrap()])
         .args(["--trusted-key", key.public.to_str().unwrap()]));
-    assert_eq!(code(&out), stub::exit::CHECK_FAILED, "{}", stderr(&out));
+    assert_eq!(code(&out), format::exit::CHECK_FAILED, "{}", stderr(&out));
     assert_eq!(ctx2.snapshot(), before);
 
     // A failed check over an existing Go puts the old tree back, byte for byte.
@@ -125,7 +125,7 @@ fn arm64_under_qemu() {
         .arg(&inst)
         .args(["--yes", "--force", "--no-modify-path", "--prefix", ctx.prefix().to_str().unwrap()])
         .args(["--trusted-key", key.public.to_str().unwrap()]));
-    assert_eq!(code(&out), stub::exit::CHECK_FAILED, "{}", stderr(&out));
+    assert_eq!(code(&out), format::exit::CHECK_FAILED, "{}", stderr(&out));
     assert!(stderr(&out).contains("previous state was restored"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
     assert!(ctx.staging_dirs().is_empty());
@@ -148,7 +148,7 @@ fn non_root_user_install_writes_rc_files_once() {
     assert!(goroot.join("bin/go").exists());
     let env_script = ctx.home().join(".config/go-offline/env");
     assert!(fs::read_to_string(&env_script).unwrap().contains(&goroot.join("bin").display().to_string()));
-    let line = stub::env::source_line();
+    let line = installer::env::source_line();
     assert_eq!(
         fs::read_to_string(ctx.home().join(".bashrc")).unwrap(),
         format!("# my bashrc\nexport EDITOR=vi\n{line}\n")
@@ -177,7 +177,7 @@ fn non_root_user_install_writes_rc_files_once() {
         &["--yes", "--prefix", "/usr/local/go-offline-test-denied", "--trusted-key", key_copy.to_str().unwrap()],
         &[],
     );
-    assert_eq!(code(&out), stub::exit::IO, "{}", stderr(&out));
+    assert_eq!(code(&out), format::exit::IO, "{}", stderr(&out));
     assert!(stderr(&out).contains("permission denied"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
     assert!(!Path::new("/usr/local/go-offline-test-denied").exists());
@@ -238,7 +238,7 @@ fn host_trust_directory_is_authoritative() {
         Some(&[other_key().public.as_path()]),
         &[],
     );
-    assert_eq!(code(&out), stub::exit::UNTRUSTED);
+    assert_eq!(code(&out), format::exit::UNTRUSTED);
     assert!(stderr(&out).contains(&release_key().id), "the signer's key id is named: {}", stderr(&out));
     assert!(stderr(&out).contains("authoritative"), "{}", stderr(&out));
     // The overlay's upper dir holds the trust dir we provisioned, nothing else.
@@ -262,7 +262,7 @@ fn confirmation_is_required_without_yes() {
         None,
         &[],
     );
-    assert_eq!(code(&out), stub::exit::DECLINED);
+    assert_eq!(code(&out), format::exit::DECLINED);
     assert!(stderr(&out).contains("--yes"));
     assert_eq!(ctx.snapshot(), before);
 }
@@ -294,7 +294,7 @@ fn info_list_and_dry_run_change_nothing() {
     assert!(stdout(&out).contains("would install Go go1.27.3"));
     assert_eq!(ctx.snapshot(), before);
     let help = ctx.run_root(&inst, &["--help"], None, &[]);
-    for (c, _) in stub::exit::TABLE {
+    for (c, _) in format::exit::TABLE {
         assert!(stdout(&help).contains(&format!("  {c:>3}  ")), "--help lists exit code {c}");
     }
 }
@@ -308,7 +308,7 @@ fn busy_prefix_is_refused() {
     rustix_flock(&dir);
     let before = ctx.snapshot();
     let out = ctx.install_root(&inst, release_key(), &[]);
-    assert_eq!(code(&out), stub::exit::BUSY, "{}", stderr(&out));
+    assert_eq!(code(&out), format::exit::BUSY, "{}", stderr(&out));
     assert!(stderr(&out).contains("another go-offline-installer"));
     assert_eq!(ctx.snapshot(), before);
     assert!(ctx.staging_dirs().is_empty());
@@ -339,10 +339,10 @@ fn compiled_in_key_is_trusted_unless_the_host_directory_exists() {
     let plain = ctx.path("bin/plain");
     let built = build_with(&go_tarball("amd64"), &key, &plain, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
     assert!(built.status.success());
-    assert_eq!(code(&ctx.run_root(&plain, &["--check"], None, &[])), stub::exit::UNTRUSTED);
+    assert_eq!(code(&ctx.run_root(&plain, &["--check"], None, &[])), format::exit::UNTRUSTED);
     // A host trust directory without it overrides what is compiled in.
     let out = ctx.run_root(&inst, &["--check"], Some(&[release_key().public.as_path()]), &[]);
-    assert_eq!(code(&out), stub::exit::UNTRUSTED, "{}", stderr(&out));
+    assert_eq!(code(&out), format::exit::UNTRUSTED, "{}", stderr(&out));
 }
 
 #[test]
@@ -370,7 +370,7 @@ fn terminal_prompt_asks_and_respects_the_answer() {
     };
     let before = ctx.snapshot();
     let out = answer("n\n");
-    assert_eq!(code(&out), stub::exit::DECLINED, "{}", stdout(&out));
+    assert_eq!(code(&out), format::exit::DECLINED, "{}", stdout(&out));
     let screen = stdout(&out);
     for shown in
         [GO_VERSION, "linux/amd64", ctx.goroot().to_str().unwrap(), release_key().id.as_str(), "Proceed? [y/N]"]
@@ -395,7 +395,7 @@ fn revoked_keys_are_refused_wherever_trust_comes_from() {
         (Some(&[release_key().public.as_path()][..]), vec!["--yes", "--prefix", ctx.prefix().to_str().unwrap()]),
     ] {
         let out = ctx.run_root(&inst, &args, trust_dir, &[]);
-        assert_eq!(code(&out), stub::exit::UNTRUSTED, "{}", stderr(&out));
+        assert_eq!(code(&out), format::exit::UNTRUSTED, "{}", stderr(&out));
         assert!(stderr(&out).contains(&format!("key {} is revoked", release_key().id)), "{}", stderr(&out));
     }
     let mut after = ctx.snapshot();
@@ -408,7 +408,7 @@ fn revoked_keys_are_refused_wherever_trust_comes_from() {
     assert_eq!(code(&ctx.run_root(&inst, &["--check", "--trusted-key", k], None, &[])), 0);
     *ctx.revoked.borrow_mut() = Some("not-a-key-id\n".into());
     let out = ctx.run_root(&inst, &["--check", "--trusted-key", k], None, &[]);
-    assert_eq!(code(&out), stub::exit::UNTRUSTED);
+    assert_eq!(code(&out), format::exit::UNTRUSTED);
     assert!(stderr(&out).contains("revoked-keys"), "{}", stderr(&out));
 }
 
@@ -424,7 +424,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 std::os::unix::fs::symlink(ctx.path("bin/elsewhere"), ctx.goroot()).unwrap();
                 (None, None)
             },
-            stub::exit::DESTINATION,
+            format::exit::DESTINATION,
             "is a symbolic link",
         ),
         (
@@ -433,7 +433,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::write(ctx.goroot(), "not a tree").unwrap();
                 (None, None)
             },
-            stub::exit::DESTINATION,
+            format::exit::DESTINATION,
             "exists and is not a directory",
         ),
         (
@@ -443,7 +443,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::write(ctx.goroot().join("notes.txt"), "mine").unwrap();
                 (None, None)
             },
-            stub::exit::DESTINATION,
+            format::exit::DESTINATION,
             "without a VERSION file",
         ),
         (
@@ -454,7 +454,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::create_dir(ctx.prefix().join("go-1.20.1")).unwrap();
                 (None, None)
             },
-            stub::exit::DESTINATION,
+            format::exit::DESTINATION,
             "cannot be kept under that name",
         ),
         (
@@ -464,7 +464,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::write(&file, "x").unwrap();
                 (Some(file), None)
             },
-            stub::exit::DESTINATION,
+            format::exit::DESTINATION,
             "is not a directory",
         ),
         (
@@ -474,7 +474,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::write(&file, "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n").unwrap();
                 (None, Some(file))
             },
-            stub::exit::UNTRUSTED,
+            format::exit::UNTRUSTED,
             "is not an ed25519 public key",
         ),
     ];
@@ -507,7 +507,7 @@ fn environment_write_failure_rolls_everything_back() {
     fs::set_permissions(ctx.home().join(".bashrc"), fs::Permissions::from_mode(0o644)).unwrap();
     let before = ctx.snapshot();
     let out = ctx.run_user(&inst, &["--yes", "--no-build-check", "--trusted-key", key_copy.to_str().unwrap()], &[]);
-    assert_eq!(code(&out), stub::exit::ENVIRONMENT, "{}", stderr(&out));
+    assert_eq!(code(&out), format::exit::ENVIRONMENT, "{}", stderr(&out));
     assert!(stderr(&out).contains(".bashrc") && stderr(&out).contains("--no-modify-path"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
     assert!(!ctx.home().join(".local").exists(), "the prefix created for the install is removed");
@@ -535,7 +535,7 @@ fn key_rotation_two_trusted_keys_then_revoke_the_old_one() {
     }
     *ctx.revoked.borrow_mut() = Some(format!("# rotated out\n{}\n", release_key().id));
     let out = ctx.run_root(&old, &["--check"], Some(&both), &[]);
-    assert_eq!(code(&out), stub::exit::UNTRUSTED, "{}", stderr(&out));
+    assert_eq!(code(&out), format::exit::UNTRUSTED, "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("key {} is revoked", release_key().id)), "{}", stderr(&out));
     let out = ctx.run_root(
         &new,

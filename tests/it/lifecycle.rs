@@ -9,10 +9,8 @@ use std::{
 };
 
 use serde_json::Value;
-use stub::{
-    exit,
-    failpoint::{SWITCH_POINTS, UNINSTALL_POINTS},
-};
+use format::exit;
+use installer::failpoint::{SWITCH_POINTS, UNINSTALL_POINTS};
 
 use crate::support::*;
 
@@ -273,7 +271,7 @@ fn uninstall_all_keeps_the_users_rc_edits() {
         let out = ctx.run_user(inst, &args, &[("SHELL", "/bin/bash")]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
     }
-    let line = stub::env::source_line();
+    let line = installer::env::source_line();
     assert_eq!(fs::read_to_string(home.join(".bashrc")).unwrap(), format!("# my bashrc\nexport EDITOR=vi\n{line}\n"));
     // The user edits around our lines afterwards.
     let append = |name: &str, text: &str| {

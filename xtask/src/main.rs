@@ -149,7 +149,7 @@ pub fn build_stub(triple: &str, trust_keys: &[PathBuf], out_dir: Option<&Path>) 
     stub_with(triple, trust_keys, "release", &[], out_dir.unwrap_or(Path::new("target/stubs")))
 }
 
-/// Builds the crash-test stub (failpoints compiled in, see stub/src/failpoint.rs) into
+/// Builds the crash-test stub (failpoints compiled in, see installer/src/failpoint.rs) into
 /// `target/stubs-failpoints/<triple>/`. Never shipped: the builder is only pointed at it by tests.
 pub fn build_failpoint_stub(triple: &str) -> Result<PathBuf> {
     stub_with(triple, &[], "failpoints", &["--features", "failpoints"], Path::new("target/stubs-failpoints"))

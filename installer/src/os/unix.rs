@@ -325,16 +325,7 @@ pub fn walk(root: &Path) -> io::Result<Vec<Found>> {
             let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
             let full = e.path();
             let meta = fs::symlink_metadata(&full)?;
-            let t = meta.file_type();
-            let kind = if t.is_symlink() {
-                Kind::Symlink
-            } else if t.is_dir() {
-                Kind::Dir
-            } else if t.is_file() {
-                Kind::File
-            } else {
-                Kind::Other
-            };
+            let kind = kind(&meta);
             if kind == Kind::Dir {
                 stack.push((full.clone(), path.clone()));
             }
@@ -352,8 +343,13 @@ pub fn kind_of(path: &Path) -> io::Result<Option<(Kind, u32, u64)>> {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    Ok(Some((kind(&meta), meta.permissions().mode() & 0o7777, meta.len())))
+}
+
+/// The type of what `meta` describes (from `symlink_metadata`).
+fn kind(meta: &fs::Metadata) -> Kind {
     let t = meta.file_type();
-    let kind = if t.is_symlink() {
+    if t.is_symlink() {
         Kind::Symlink
     } else if t.is_dir() {
         Kind::Dir
@@ -361,8 +357,7 @@ pub fn kind_of(path: &Path) -> io::Result<Option<(Kind, u32, u64)>> {
         Kind::File
     } else {
         Kind::Other
-    };
-    Ok(Some((kind, meta.permissions().mode() & 0o7777, meta.len())))
+    }
 }
 
 /// A command running the tree's `go` (under the check runner, if any) in a clean environment:
