@@ -2,8 +2,9 @@
 //!
 //! [`build`] reads the distribution ([`source`]), writes the offline defaults into `go.env`,
 //! packs the tree into a zstd-compressed tar stream, writes the manifest, signs it and appends
-//! payload, manifest, signature and trailer to the stub. The byte layout and the manifest belong
-//! to the `stub` crate ([`stub::format`], [`stub::manifest`]); this crate only fills them in.
+//! payload, manifest, signature and trailer to the stub. The byte layout, the signed message and
+//! the manifest belong to the `format` crate ([`format::layout`], [`format::manifest`]); this crate
+//! only fills them in.
 //!
 //! **Invariant:** same inputs and key give a byte-identical installer: entries are sorted, tar
 //! headers carry fixed owners and one mtime (`SOURCE_DATE_EPOCH`, else the newest in the source),
@@ -22,13 +23,13 @@ use std::{
 };
 
 use ed25519_dalek::{Signer, SigningKey};
-use sha2::{Digest, Sha256};
-use stub::{
-    format::Layout,
-    keys::{self, SIGNATURE_CONTEXT},
-    manifest::{self, Entry, Frame, Manifest, Payload, Region, Source},
+use format::{
+    keys,
+    layout::{self, Assembled},
+    manifest::{self, Entry, Frame, Manifest, Payload, Product, Region, Source},
     platform::{elf_machine, Target},
 };
+use sha2::{Digest, Sha256};
 
 use crate::source::{Node, Tree};
 
@@ -112,7 +113,7 @@ pub struct BuildOptions {
     pub provenance: Option<Provenance>,
 }
 
-/// Where a tarball came from (see [`stub::manifest::Source`]).
+/// Where a tarball came from (see [`format::manifest::Source`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provenance {
     pub url: String,
@@ -255,7 +256,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let goos = "linux";
     let target = match &opts.target {
         Some(t) => Target::from_triple(t).ok_or_else(|| {
-            let known: Vec<_> = stub::platform::TARGETS.iter().map(|t| t.triple).collect();
+            let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
             BuildError::Mismatch(format!("unknown target '{t}': supported targets are {}", known.join(", ")))
         })?,
         None => Target::from_go(goos, goarch)
@@ -290,7 +291,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let created = opts.source_date_epoch.unwrap_or(tree.newest_mtime);
     let manifest = Manifest {
         format: manifest::MANIFEST_FORMAT,
-        product: manifest::PRODUCT.into(),
+        product: Product::Go,
         go_version,
         goos: goos.into(),
         goarch: goarch.into(),
@@ -391,25 +392,22 @@ pub(crate) fn seal(
     let manifest_bytes = manifest.to_canonical_json();
     // Round-trip through the reader's parser: what we write is what the installer accepts.
     manifest = Manifest::parse(&manifest_bytes)?;
-    let mut message = SIGNATURE_CONTEXT.to_vec();
-    message.extend_from_slice(&manifest_bytes);
-    let signature = signing_key.sign(&message).to_bytes();
-
-    let layout = Layout::for_lengths(stub_bytes.len() as u64, payload.len() as u64, manifest_bytes.len() as u64)
+    let signature = signing_key.sign(&layout::signed_message(&manifest_bytes)).to_bytes();
+    let assembled = Assembled::new(stub_bytes, &payload, &manifest_bytes, &signature)
         .map_err(|e| BuildError::Mismatch(e.to_string()))?;
-    let trailer = layout.encode_trailer();
+    let parts = assembled.parts();
     let mut whole = Sha256::new();
-    for part in [stub_bytes, &payload, &manifest_bytes, &signature, &trailer] {
+    for part in parts {
         whole.update(part);
     }
-    write_output(output, &[stub_bytes, &payload, &manifest_bytes, &signature, &trailer])?;
+    write_output(output, &parts)?;
     Ok(BuildSummary {
         output: output.to_path_buf(),
         go_version: manifest.go_version,
         goos: manifest.goos,
         goarch: manifest.goarch,
         target: manifest.target,
-        installer_len: layout.file_len(),
+        installer_len: assembled.layout.file_len(),
         stub_len: stub_bytes.len() as u64,
         payload_len: payload.len() as u64,
         uncompressed_len,

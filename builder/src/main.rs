@@ -1,16 +1,16 @@
-//! `go-offline-builder`: keygen, build, inspect, verify. Glue over the `builder` and `stub` crates.
+//! `go-offline-builder`: keygen, build, inspect, verify. Glue over the `builder` and `format` crates.
 
 use std::{fs::File, path::PathBuf, process::ExitCode};
 
 use builder::{BuildOptions, DEFAULT_FRAMES, DEFAULT_LEVEL};
 use clap::{Parser, Subcommand};
-use serde_json::json;
-use stub::{
+use format::{
     exit,
     keys::{TrustStore, HOST_TRUST_DIR},
     manifest::Manifest,
     verify,
 };
+use serde_json::json;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -185,7 +185,7 @@ fn build_err(e: builder::BuildError) -> Failure {
     (exit::INTERNAL, e.to_string())
 }
 
-fn stub_err(e: stub::Error) -> Failure {
+fn format_err(e: format::Error) -> Failure {
     (e.exit_code(), e.to_string())
 }
 
@@ -334,18 +334,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Inspect { file, json } => inspect(&file, json),
         Command::Verify { file, trusted_key } => {
-            let trust = TrustStore::load(&trusted_key, std::path::Path::new(HOST_TRUST_DIR), false)
-                .map_err(|e| stub_err(e.into()))?;
+            // No keys compiled in: the builder trusts only what it is told to.
+            let trust = TrustStore::load(&trusted_key, std::path::Path::new(HOST_TRUST_DIR), &[])
+                .map_err(|e| format_err(e.into()))?;
             if trust.keys.is_empty() {
                 return Err((
                     exit::UNTRUSTED,
                     format!("no trusted keys: pass --trusted-key PUB or provision {HOST_TRUST_DIR}"),
                 ));
             }
-            let f =
-                File::open(&file).map_err(|source| stub_err(stub::Error::ReadSelf { path: file.clone(), source }))?;
-            let v = verify::verify(&f, &file, &trust).map_err(stub_err)?;
-            stub::extract::check_payload(&v, &f, &|_| {}).map_err(stub_err)?;
+            let f = File::open(&file)
+                .map_err(|source| format_err(format::Error::ReadSelf { path: file.clone(), source }))?;
+            let v = verify::verify(&f, &file, &trust).map_err(format_err)?;
+            format::payload::check_payload(&v, &f, &|_| {}).map_err(format_err)?;
             let m = v.manifest();
             println!(
                 "ok: {} is {} for {}, signed by {} ({}); every digest matches",
@@ -361,9 +362,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 fn inspect(file: &std::path::Path, json: bool) -> Result<(), Failure> {
-    let f = File::open(file).map_err(|source| stub_err(stub::Error::ReadSelf { path: file.into(), source }))?;
-    let parts = verify::read_parts(&f, file).map_err(stub_err)?;
-    let m = Manifest::parse(&parts.manifest_bytes).map_err(|e| stub_err(e.into()))?;
+    let f = File::open(file).map_err(|source| format_err(format::Error::ReadSelf { path: file.into(), source }))?;
+    let parts = verify::read_parts(&f, file).map_err(format_err)?;
+    let m = Manifest::parse(&parts.manifest_bytes).map_err(|e| format_err(e.into()))?;
     let (files, dirs, links) = m.counts();
     if json {
         println!(

@@ -17,12 +17,12 @@ use std::{
 };
 
 use ed25519_dalek::SigningKey;
-use sha2::{Digest, Sha256};
-use stub::{
+use format::{
     keys,
-    manifest::{self, escape_module, Manifest, Module, Payload, Region, Source},
+    manifest::{self, escape_module, Manifest, Module, Payload, Product, Region, Source},
     platform::Target,
 };
+use sha2::{Digest, Sha256};
 
 use crate::{
     source::{Node, Tree},
@@ -69,7 +69,7 @@ struct Sums {
 pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError> {
     let signing_key: SigningKey = keys::read_private_key(&opts.key)?;
     let target = Target::from_triple(&opts.target).ok_or_else(|| {
-        let known: Vec<_> = stub::platform::TARGETS.iter().map(|t| t.triple).collect();
+        let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
         BuildError::Mismatch(format!("unknown target '{}': supported targets are {}", opts.target, known.join(", ")))
     })?;
     let stub_bytes = crate::read_stub(&target, opts.stub.as_deref())?;
@@ -92,7 +92,7 @@ pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError
     };
     let manifest = Manifest {
         format: manifest::MANIFEST_FORMAT,
-        product: manifest::MODULES_PRODUCT.into(),
+        product: Product::GoModules,
         go_version: String::new(),
         goos: target.goos.into(),
         goarch: target.goarch.into(),

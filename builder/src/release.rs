@@ -15,9 +15,9 @@ use std::{
 };
 
 use ed25519_dalek::Signer;
+use format::{keys, platform::Target};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use stub::{keys, platform::Target};
 
 use crate::{
     default_stub_path,

@@ -13,8 +13,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use format::manifest::{check_link_target, validate_path};
 use sha2::{Digest, Sha256};
-use stub::manifest::{check_link_target, validate_path};
 
 use crate::BuildError;
 
@@ -52,7 +52,7 @@ pub fn read(path: &Path) -> Result<(Tree, SourceInfo), BuildError> {
     } else {
         let sha256 = {
             let f = File::open(path).map_err(|e| BuildError::io("open", path, e))?;
-            stub::verify::sha256_reader(f).map_err(|e| BuildError::io("read", path, e))?
+            format::verify::sha256_reader(f).map_err(|e| BuildError::io("read", path, e))?
         };
         let tree = read_tarball(path)?;
         Ok((tree, SourceInfo { kind: "tarball", name, sha256: Some(sha256) }))
