@@ -230,57 +230,11 @@ pub fn default_stub_path(triple: &str) -> PathBuf {
 pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let signing_key = keys::read_private_key(&opts.key)?;
     let (mut tree, source) = source::read(&opts.go)?;
-
-    let go_version = tree
-        .file("VERSION")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.lines().next())
-        .map(str::to_string)
-        .filter(|v| manifest::is_go_version(v))
-        .ok_or_else(|| BuildError::Source {
-            path: opts.go.join("VERSION"),
-            problem: "is missing or does not start with a Go version line: not a Go distribution".into(),
-        })?;
-    let go_bin = tree.file("bin/go").ok_or_else(|| BuildError::Source {
-        path: opts.go.join("bin/go"),
-        problem: "is missing: not a Go distribution".into(),
-    })?;
-    let elf = elf_machine(go_bin).ok_or_else(|| BuildError::Source {
-        path: opts.go.join("bin/go"),
-        problem: "is not an ELF executable: only Linux Go distributions are supported".into(),
-    })?;
-    let goarch = elf.goarch().ok_or_else(|| BuildError::Source {
-        path: opts.go.join("bin/go"),
-        problem: format!("is for ELF machine {}, which Go does not support", elf.machine),
-    })?;
-    let goos = "linux";
-    let target = match &opts.target {
-        Some(t) => Target::from_triple(t).ok_or_else(|| {
-            let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
-            BuildError::Mismatch(format!("unknown target '{t}': supported targets are {}", known.join(", ")))
-        })?,
-        None => Target::from_go(goos, goarch)
-            .ok_or_else(|| BuildError::Mismatch(format!("no stub target exists for Go {goos}/{goarch}")))?,
-    };
-    if target.goarch != goarch || target.goos != goos {
-        return Err(BuildError::Mismatch(format!(
-            "the Go distribution is {go_version} {goos}/{goarch} but the target {} is {}/{}: build with the distribution for {}/{} or pass --target for {goos}/{goarch}",
-            target.triple, target.goos, target.goarch, target.goos, target.goarch
-        )));
-    }
+    let dist = identify(&tree, &opts.go)?;
+    let target = choose_target(opts.target.as_deref(), &dist)?;
     let stub_bytes = read_stub(&target, opts.stub.as_deref())?;
-
     if let Some(p) = &opts.provenance {
-        if source.sha256.as_deref() != Some(p.published_sha256.as_str()) {
-            return Err(BuildError::Mismatch(format!(
-                "'{}' has sha256 {} but {} publishes {} for {}: it is not the published tarball",
-                opts.go.display(),
-                source.sha256.as_deref().unwrap_or("(a directory, not a tarball)"),
-                p.published_by,
-                p.published_sha256,
-                p.url
-            )));
-        }
+        check_published(&opts.go, &source, p)?;
     }
     // Offline defaults go into go.env so they are signed and listed like every other file.
     let overrides = go_env_overrides(&opts.go_env)?;
@@ -292,16 +246,16 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let manifest = Manifest {
         format: manifest::MANIFEST_FORMAT,
         product: Product::Go,
-        go_version,
-        goos: goos.into(),
-        goarch: goarch.into(),
+        go_version: dist.go_version,
+        goos: dist.goos.into(),
+        goarch: dist.goarch.into(),
         target: target.triple.into(),
         created,
         signer_key_id: String::new(),
         stub: Region { len: 0, sha256: String::new() },
         payload: Payload::default(),
         source: Source {
-            kind: source.kind.into(),
+            kind: source.kind.name().into(),
             name: source.name.clone(),
             sha256: source.sha256.clone(),
             url: opts.provenance.as_ref().map(|p| p.url.clone()),
@@ -314,6 +268,73 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
         modules: None,
     };
     seal(manifest, &tree, &stub_bytes, &signing_key, Compression::of(opts), &opts.output)
+}
+
+/// What a Go distribution says it is.
+struct Distribution {
+    /// The first line of `VERSION`, e.g. `go1.27.3`.
+    go_version: String,
+    goos: &'static str,
+    /// From the ELF header of `bin/go`.
+    goarch: &'static str,
+}
+
+/// Reads the version and platform of the Go distribution `tree`, read from `go`; refuses a tree
+/// that is not a Linux Go distribution.
+fn identify(tree: &Tree, go: &Path) -> Result<Distribution, BuildError> {
+    let go_version = tree
+        .file("VERSION")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.lines().next())
+        .map(str::to_string)
+        .filter(|v| manifest::is_go_version(v))
+        .ok_or_else(|| BuildError::Source {
+            path: go.join("VERSION"),
+            problem: "is missing or does not start with a Go version line: not a Go distribution".into(),
+        })?;
+    let bad_go = |problem: String| BuildError::Source { path: go.join("bin/go"), problem };
+    let go_bin = tree.file("bin/go").ok_or_else(|| bad_go("is missing: not a Go distribution".into()))?;
+    let elf = elf_machine(go_bin)
+        .ok_or_else(|| bad_go("is not an ELF executable: only Linux Go distributions are supported".into()))?;
+    let goarch =
+        elf.goarch().ok_or_else(|| bad_go(format!("is for ELF machine {}, which Go does not support", elf.machine)))?;
+    Ok(Distribution { go_version, goos: "linux", goarch })
+}
+
+/// The stub target: `requested` (a triple), else the one for the distribution's platform; refuses
+/// a target for another platform than the distribution's.
+fn choose_target(requested: Option<&str>, dist: &Distribution) -> Result<Target, BuildError> {
+    let Distribution { go_version, goos, goarch } = dist;
+    let target = match requested {
+        Some(t) => Target::from_triple(t).ok_or_else(|| {
+            let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
+            BuildError::Mismatch(format!("unknown target '{t}': supported targets are {}", known.join(", ")))
+        })?,
+        None => Target::from_go(goos, goarch)
+            .ok_or_else(|| BuildError::Mismatch(format!("no stub target exists for Go {goos}/{goarch}")))?,
+    };
+    if target.goarch != *goarch || target.goos != *goos {
+        return Err(BuildError::Mismatch(format!(
+            "the Go distribution is {go_version} {goos}/{goarch} but the target {} is {}/{}: build with the distribution for {}/{} or pass --target for {goos}/{goarch}",
+            target.triple, target.goos, target.goarch, target.goos, target.goarch
+        )));
+    }
+    Ok(target)
+}
+
+/// Refuses a source (read from `go`) that is not the tarball its publisher lists.
+fn check_published(go: &Path, source: &source::SourceInfo, p: &Provenance) -> Result<(), BuildError> {
+    if source.sha256.as_deref() == Some(p.published_sha256.as_str()) {
+        return Ok(());
+    }
+    Err(BuildError::Mismatch(format!(
+        "'{}' has sha256 {} but {} publishes {} for {}: it is not the published tarball",
+        go.display(),
+        source.sha256.as_deref().unwrap_or("(a directory, not a tarball)"),
+        p.published_by,
+        p.published_sha256,
+        p.url
+    )))
 }
 
 /// How to compress a payload.
@@ -422,14 +443,41 @@ pub(crate) fn seal(
 /// never allocates more window than the frame needs); returns the frames back to back, the tar's
 /// length, the manifest entries in payload order and the frame table.
 fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed, BuildError> {
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
-        n => n,
-    };
+    let TarStream { stream, entries, ends } = tar_stream(tree, mtime)?;
+    let cuts = cut_points(&ends, stream.len(), opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize);
+    let mut payload = Vec::new();
+    let mut frames = Vec::with_capacity(cuts.len());
+    let (mut first_entry, mut start) = (0usize, 0usize);
+    for (entry_end, end) in cuts {
+        let part = &stream[start..end];
+        let compressed = compress_frame(part, opts)?;
+        frames.push(Frame {
+            len: compressed.len() as u64,
+            sha256: source::sha256_hex(&compressed),
+            uncompressed_len: part.len() as u64,
+            entries: (entry_end - first_entry) as u64,
+        });
+        payload.extend_from_slice(&compressed);
+        (first_entry, start) = (entry_end, end);
+    }
+    Ok(Packed { payload, uncompressed_len: stream.len() as u64, entries, frames })
+}
+
+/// A tree as one tar stream, with what [`pack`] needs to cut it into frames.
+struct TarStream {
+    /// The tar, with its end-of-archive blocks.
+    stream: Vec<u8>,
+    /// The manifest entries, in the tar's order.
+    entries: Vec<Entry>,
+    /// The tar offset where each entry ends.
+    ends: Vec<usize>,
+}
+
+/// The tree as one tar stream: fixed owners, one mtime, in path order.
+fn tar_stream(tree: &Tree, mtime: u64) -> Result<TarStream, BuildError> {
     let counter = CountingWriter { inner: Vec::new(), count: 0 };
     let mut tar = tar::Builder::new(counter);
     let mut entries = Vec::with_capacity(tree.nodes.len());
-    // The tar offset where each entry ends.
     let mut ends = Vec::with_capacity(tree.nodes.len());
     let terr = |e: io::Error| BuildError::io("write tar entry to", "payload", e);
     for (path, node) in &tree.nodes {
@@ -462,34 +510,28 @@ fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed, BuildError
         }
         ends.push(tar.get_ref().count as usize);
     }
-    let stream = tar.into_inner().map_err(terr)?.inner; // with the end-of-archive blocks
-    let cuts = cut_points(&ends, stream.len(), opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize);
+    let stream = tar.into_inner().map_err(terr)?.inner;
+    Ok(TarStream { stream, entries, ends })
+}
+
+/// One zstd frame of `part`: long-distance matching in the window of [`window_log`], the content
+/// size in the header, no checksum.
+fn compress_frame(part: &[u8], opts: Compression) -> Result<Vec<u8>, BuildError> {
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        n => n,
+    };
     let zio = |e: io::Error| BuildError::io("compress", "payload", e);
-    let mut payload = Vec::new();
-    let mut frames = Vec::with_capacity(cuts.len());
-    let (mut first_entry, mut start) = (0usize, 0usize);
-    for (entry_end, end) in cuts {
-        let part = &stream[start..end];
-        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level).map_err(zio)?;
-        encoder.long_distance_matching(true).map_err(zio)?;
-        encoder.window_log(window_log(opts.frames)).map_err(zio)?;
-        // No xxhash: the frame's sha256 and every file's are signed and checked.
-        encoder.include_checksum(false).map_err(zio)?;
-        encoder.include_contentsize(true).map_err(zio)?;
-        encoder.set_pledged_src_size(Some(part.len() as u64)).map_err(zio)?;
-        encoder.multithread(threads).map_err(zio)?;
-        encoder.write_all(part).map_err(zio)?;
-        let compressed = encoder.finish().map_err(zio)?;
-        frames.push(Frame {
-            len: compressed.len() as u64,
-            sha256: source::sha256_hex(&compressed),
-            uncompressed_len: part.len() as u64,
-            entries: (entry_end - first_entry) as u64,
-        });
-        payload.extend_from_slice(&compressed);
-        (first_entry, start) = (entry_end, end);
-    }
-    Ok(Packed { payload, uncompressed_len: stream.len() as u64, entries, frames })
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level).map_err(zio)?;
+    encoder.long_distance_matching(true).map_err(zio)?;
+    encoder.window_log(window_log(opts.frames)).map_err(zio)?;
+    // No xxhash: the frame's sha256 and every file's are signed and checked.
+    encoder.include_checksum(false).map_err(zio)?;
+    encoder.include_contentsize(true).map_err(zio)?;
+    encoder.set_pledged_src_size(Some(part.len() as u64)).map_err(zio)?;
+    encoder.multithread(threads).map_err(zio)?;
+    encoder.write_all(part).map_err(zio)?;
+    encoder.finish().map_err(zio)
 }
 
 /// What unpacking one entry costs beyond its bytes (creating, writing, closing and chmod-ing a
