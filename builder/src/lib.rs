@@ -4,12 +4,13 @@
 //! packs the tree into a zstd-compressed tar stream, writes the manifest, signs it and appends
 //! payload, manifest, signature and trailer to the stub. The byte layout, the signed message and
 //! the manifest belong to the `format` crate ([`format::layout`], [`format::manifest`]); this crate
-//! only fills them in.
+//! only fills them in. How each failure ends the program is [`BuildError::exit_code`] ([`exit`]).
 //!
 //! **Invariant:** same inputs and key give a byte-identical installer: entries are sorted, tar
 //! headers carry fixed owners and one mtime (`SOURCE_DATE_EPOCH`, else the newest in the source),
 //! and multi-threaded zstd output does not depend on the number of threads.
 
+pub mod exit;
 pub mod modules;
 pub mod release;
 pub mod source;
@@ -25,7 +26,7 @@ use std::{
 use ed25519_dalek::{Signer, SigningKey};
 use format::{
     keys,
-    layout::{self, Assembled},
+    layout::{self, Assembled, LayoutError},
     manifest::{self, Entry, Frame, Manifest, Payload, Product, Region, Source},
     platform::{elf_machine, Target},
 };
@@ -53,15 +54,23 @@ pub fn window_log(frames: u32) -> u32 {
     }
 }
 
-/// Everything that can stop the builder.
+/// Everything that can stop the builder. Each variant has one exit code
+/// ([`BuildError::exit_code`]), so a new variant has to choose one.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// Reading an input (key, tarball, GOROOT, stub, module cache, config) or writing the output
+    /// failed.
     #[error("could not {action} '{path}': {source}")]
     Io { action: &'static str, path: PathBuf, source: io::Error },
+    /// An input is not what it must be: not a Go distribution, a link leaving the tree, a bad
+    /// go.sum or module cache, a bad release config.
     #[error("Go distribution: '{path}' {problem}")]
     Source { path: PathBuf, problem: String },
+    /// A key file cannot be read or is not an ed25519 key in the expected PEM form.
     #[error("{0}")]
     Key(#[from] keys::KeyError),
+    /// Inputs that do not go together: a Go distribution and a stub or target for another
+    /// machine, an unknown target, a module file whose hash differs from go.sum.
     #[error("{0}")]
     Mismatch(String),
     #[error("no stub for target {triple} at '{path}': build it with `cargo xtask stubs --target {triple}` or pass --stub FILE")]
@@ -70,15 +79,52 @@ pub enum BuildError {
     GoEnv(String),
     #[error("refusing to overwrite the existing key '{0}': choose another --out or remove it first")]
     KeyExists(PathBuf),
+    /// A download, or the release index, failed; or the tarball does not have the published sha256.
     #[error("{0}")]
     Fetch(#[from] fetch::FetchError),
+    /// A tarball to build from does not have the sha256 its publisher lists for it (it changed in
+    /// the cache after it was fetched and checked).
+    #[error("'{path}' has sha256 {found} but {published_by} publishes {published_sha256} for {url}: it is not the published tarball")]
+    NotPublished { path: PathBuf, found: String, published_sha256: String, published_by: String, url: String },
+    /// `verify-sums`: SHA256SUMS.sig does not sign SHA256SUMS with the key, or a file differs
+    /// from its line in SHA256SUMS.
+    #[error("{0}")]
+    SumsMismatch(String),
+    /// Packing the payload failed (the tar stream and zstd write to memory: out of memory, or a
+    /// bug).
+    #[error("could not compress the payload: {0}")]
+    Compress(io::Error),
     #[error("the manifest built is invalid: {0} (this is a bug)")]
     Manifest(#[from] manifest::ManifestError),
+    #[error("the installer's regions do not fit a layout: {0} (this is a bug)")]
+    Layout(#[from] LayoutError),
 }
 
 impl BuildError {
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> BuildError {
         BuildError::Io { action, path: path.into(), source }
+    }
+
+    /// The exit code documented for this error in [`exit::TABLE`]: what the user gave us is
+    /// refused with [`exit::BAD_INPUT`] (a write to the output path counts: the user chose it and
+    /// the message names it); a failed or unfaithful download is [`exit::FETCH_FAILED`]; a
+    /// manifest or layout we built and cannot use is our bug, [`exit::INTERNAL`].
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BuildError::Io { .. }
+            | BuildError::Source { .. }
+            | BuildError::Key(_)
+            | BuildError::Mismatch(_)
+            | BuildError::NoStub { .. }
+            | BuildError::GoEnv(_)
+            | BuildError::KeyExists(_) => exit::BAD_INPUT,
+            // A malformed sha256 can only come from the release config's [sha256] table: the
+            // command line's --sha256 is checked when it is parsed.
+            BuildError::Fetch(fetch::FetchError::BadSha256(_)) => exit::BAD_INPUT,
+            BuildError::Fetch(_) | BuildError::NotPublished { .. } => exit::FETCH_FAILED,
+            BuildError::SumsMismatch(_) => exit::INTEGRITY,
+            BuildError::Compress(_) | BuildError::Manifest(_) | BuildError::Layout(_) => exit::INTERNAL,
+        }
     }
 }
 
@@ -327,14 +373,13 @@ fn check_published(go: &Path, source: &source::SourceInfo, p: &Provenance) -> Re
     if source.sha256.as_deref() == Some(p.published_sha256.as_str()) {
         return Ok(());
     }
-    Err(BuildError::Mismatch(format!(
-        "'{}' has sha256 {} but {} publishes {} for {}: it is not the published tarball",
-        go.display(),
-        source.sha256.as_deref().unwrap_or("(a directory, not a tarball)"),
-        p.published_by,
-        p.published_sha256,
-        p.url
-    )))
+    Err(BuildError::NotPublished {
+        path: go.to_path_buf(),
+        found: source.sha256.clone().unwrap_or_else(|| "(a directory, not a tarball)".into()),
+        published_sha256: p.published_sha256.clone(),
+        published_by: p.published_by.clone(),
+        url: p.url.clone(),
+    })
 }
 
 /// How to compress a payload.
@@ -414,8 +459,7 @@ pub(crate) fn seal(
     // Round-trip through the reader's parser: what we write is what the installer accepts.
     manifest = Manifest::parse(&manifest_bytes)?;
     let signature = signing_key.sign(&layout::signed_message(&manifest_bytes)).to_bytes();
-    let assembled = Assembled::new(stub_bytes, &payload, &manifest_bytes, &signature)
-        .map_err(|e| BuildError::Mismatch(e.to_string()))?;
+    let assembled = Assembled::new(stub_bytes, &payload, &manifest_bytes, &signature)?;
     let parts = assembled.parts();
     let mut whole = Sha256::new();
     for part in parts {
@@ -479,7 +523,7 @@ fn tar_stream(tree: &Tree, mtime: u64) -> Result<TarStream, BuildError> {
     let mut tar = tar::Builder::new(counter);
     let mut entries = Vec::with_capacity(tree.nodes.len());
     let mut ends = Vec::with_capacity(tree.nodes.len());
-    let terr = |e: io::Error| BuildError::io("write tar entry to", "payload", e);
+    let terr = BuildError::Compress;
     for (path, node) in &tree.nodes {
         let mut header = tar::Header::new_gnu();
         header.set_mtime(mtime);
@@ -521,7 +565,7 @@ fn compress_frame(part: &[u8], opts: Compression) -> Result<Vec<u8>, BuildError>
         0 => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
         n => n,
     };
-    let zio = |e: io::Error| BuildError::io("compress", "payload", e);
+    let zio = BuildError::Compress;
     let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level).map_err(zio)?;
     encoder.long_distance_matching(true).map_err(zio)?;
     encoder.window_log(window_log(opts.frames)).map_err(zio)?;

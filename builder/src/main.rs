@@ -17,7 +17,7 @@ use serde_json::json;
     name = "go-offline-builder",
     version,
     about = "Turn an official Go release into one signed, self-verifying installer file",
-    after_help = "Exit codes: 0 success, 1 build error, 2 bad command line, 3 download failed or sha256 mismatch (fetch, release); `verify` uses the installer's codes (see `go-offline-installer --help`)."
+    after_help = builder::exit::help_section()
 )]
 struct Cli {
     #[command(subcommand)]
@@ -114,7 +114,7 @@ enum Command {
         #[arg(long, value_name = "URL")]
         index: Option<String>,
         /// The expected sha256 (one version and arch only); the index is then not read.
-        #[arg(long, value_name = "HEX")]
+        #[arg(long, value_name = "HEX", value_parser = sha256_arg)]
         sha256: Option<String>,
         /// Download cache [default: $XDG_CACHE_HOME/go-offline-builder].
         #[arg(long, value_name = "DIR")]
@@ -164,10 +164,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// A failure's exit code (see `builder::exit::TABLE`) and message.
 type Failure = (i32, String);
 
-/// Exit code of a failed download or a sha256 mismatch (fetch, release).
-const FETCH_FAILED: i32 = 3;
+/// A `--sha256` value: 64 hex digits, in either case (a bad one is a command-line error, exit 2).
+fn sha256_arg(value: &str) -> Result<String, String> {
+    if format::manifest::is_sha256_hex(&value.to_ascii_lowercase()) {
+        Ok(value.to_string())
+    } else {
+        Err("expected 64 hex digits".into())
+    }
+}
 
 /// `SOURCE_DATE_EPOCH`, when set: the build time recorded, for reproducible output.
 fn source_date_epoch() -> Result<Option<u64>, Failure> {
@@ -182,7 +189,7 @@ fn source_date_epoch() -> Result<Option<u64>, Failure> {
 }
 
 fn build_err(e: builder::BuildError) -> Failure {
-    (exit::INTERNAL, e.to_string())
+    (e.exit_code(), e.to_string())
 }
 
 fn format_err(e: format::Error) -> Failure {
@@ -281,7 +288,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let mut all = Vec::new();
             for v in &versions {
                 for a in &arches {
-                    let f = fetcher.fetch(v, a, sha256.as_deref()).map_err(|e| (FETCH_FAILED, e.to_string()))?;
+                    let f = fetcher.fetch(v, a, sha256.as_deref()).map_err(|e| build_err(e.into()))?;
                     if !json {
                         println!(
                             "{} {}: {} (sha256 {}, as published by {})",
@@ -302,10 +309,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Release { config, json } => {
             let cfg = builder::release::read_config(&config).map_err(build_err)?;
-            let s = builder::release::release(&cfg, !json).map_err(|e| match e {
-                builder::BuildError::Fetch(f) => (FETCH_FAILED, f.to_string()),
-                e => build_err(e),
-            })?;
+            let s = builder::release::release(&cfg, !json).map_err(build_err)?;
             if json {
                 println!("{}", serde_json::to_string(&s).unwrap_or_default());
             } else {

@@ -173,7 +173,7 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
             Some(r) => (r.sha256.clone(), "unchanged"),
             None => {
                 build(&path)?;
-                (fetch::sha256_file(&path).map_err(|e| BuildError::Mismatch(e.to_string()))?, "built")
+                (sha256_of(&path)?, "built")
             }
         };
         state.outputs.insert(name.clone(), Recorded { fingerprint, sha256: sha256.clone() });
@@ -274,6 +274,11 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
     Ok(Summary { output: config.output.clone(), outputs, sums: sums_path, signature: sig_path, signer_key_id: key_id })
 }
 
+/// The sha256 of a file, as lowercase hex.
+fn sha256_of(path: &Path) -> Result<String, BuildError> {
+    fs::File::open(path).and_then(format::verify::sha256_reader).map_err(|e| BuildError::io("read", path, e))
+}
+
 /// sha256 of a directory's listing: every file's path, size and modification time.
 fn listing(dir: &Path) -> Result<String, BuildError> {
     let mut lines = Vec::new();
@@ -310,8 +315,9 @@ pub fn verify_sums(dir: &Path, public: &Path) -> Result<(), BuildError> {
     let sums = fs::read(dir.join(SUMS)).map_err(|e| BuildError::io("read", dir.join(SUMS), e))?;
     let sig = fs::read(dir.join(SUMS_SIG)).map_err(|e| BuildError::io("read", dir.join(SUMS_SIG), e))?;
     let key = keys::read_public_key(public)?;
-    let sig = ed25519_dalek::Signature::from_slice(&sig)
-        .map_err(|_| BuildError::Mismatch(format!("{} is not an ed25519 signature", dir.join(SUMS_SIG).display())))?;
+    let sig = ed25519_dalek::Signature::from_slice(&sig).map_err(|_| {
+        BuildError::SumsMismatch(format!("{} is not an ed25519 signature", dir.join(SUMS_SIG).display()))
+    })?;
     key.verify_strict(&sums, &sig)
-        .map_err(|_| BuildError::Mismatch(format!("{} does not sign {}", SUMS_SIG, dir.join(SUMS).display())))
+        .map_err(|_| BuildError::SumsMismatch(format!("{} does not sign {}", SUMS_SIG, dir.join(SUMS).display())))
 }
