@@ -314,7 +314,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 println!("{}", serde_json::to_string(&s).unwrap_or_default());
             } else {
                 for o in &s.outputs {
-                    println!("{:<9} {}  {}", o.status, o.sha256, o.name);
+                    println!("{:<9} {}  {}", o.status.name(), o.sha256, o.name);
                 }
                 println!("wrote {} and {} (signed by {})", s.sums.display(), s.signature.display(), s.signer_key_id);
             }
@@ -322,14 +322,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::VerifySums { dir, key } => {
             builder::release::verify_sums(&dir, &key).map_err(build_err)?;
-            let sums = std::fs::read_to_string(dir.join(builder::release::SUMS)).unwrap_or_default();
-            for line in sums.lines() {
-                let Some((want, name)) = line.split_once("  ") else { continue };
-                let found = fetch::sha256_file(&dir.join(name)).map_err(|e| (exit::INTEGRITY, e.to_string()))?;
-                if found != want {
-                    return Err((exit::INTEGRITY, format!("{name}: sha256 {found}, SHA256SUMS says {want}")));
-                }
-            }
             println!(
                 "ok: {} is signed by the key, and every file it lists matches",
                 dir.join(builder::release::SUMS).display()
