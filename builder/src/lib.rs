@@ -2,13 +2,15 @@
 //!
 //! [`build`] reads the distribution ([`source`]), writes the offline defaults into `go.env`,
 //! packs the tree into a zstd-compressed tar stream, writes the manifest, signs it and appends
-//! payload, manifest, signature and trailer to the stub. The byte layout and the manifest belong
-//! to the `stub` crate ([`stub::format`], [`stub::manifest`]); this crate only fills them in.
+//! payload, manifest, signature and trailer to the stub. The byte layout, the signed message and
+//! the manifest belong to the `format` crate ([`format::layout`], [`format::manifest`]); this crate
+//! only fills them in. How each failure ends the program is [`BuildError::exit_code`] ([`exit`]).
 //!
 //! **Invariant:** same inputs and key give a byte-identical installer: entries are sorted, tar
 //! headers carry fixed owners and one mtime (`SOURCE_DATE_EPOCH`, else the newest in the source),
 //! and multi-threaded zstd output does not depend on the number of threads.
 
+pub mod exit;
 pub mod modules;
 pub mod release;
 pub mod source;
@@ -22,13 +24,13 @@ use std::{
 };
 
 use ed25519_dalek::{Signer, SigningKey};
-use sha2::{Digest, Sha256};
-use stub::{
-    format::Layout,
-    keys::{self, SIGNATURE_CONTEXT},
-    manifest::{self, Entry, Frame, Manifest, Payload, Region, Source},
+use format::{
+    keys,
+    layout::{self, Assembled, LayoutError},
+    manifest::{self, Entry, Frame, Manifest, Payload, Product, Region, Source},
     platform::{elf_machine, Target},
 };
+use sha2::{Digest, Sha256};
 
 use crate::source::{Node, Tree};
 
@@ -52,15 +54,23 @@ pub fn window_log(frames: u32) -> u32 {
     }
 }
 
-/// Everything that can stop the builder.
+/// Everything that can stop the builder. Each variant has one exit code
+/// ([`BuildError::exit_code`]), so a new variant has to choose one.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// Reading an input (key, tarball, GOROOT, stub, module cache, config) or writing the output
+    /// failed.
     #[error("could not {action} '{path}': {source}")]
     Io { action: &'static str, path: PathBuf, source: io::Error },
+    /// An input is not what it must be: not a Go distribution, a link leaving the tree, a bad
+    /// go.sum or module cache, a bad release config.
     #[error("Go distribution: '{path}' {problem}")]
     Source { path: PathBuf, problem: String },
+    /// A key file cannot be read or is not an ed25519 key in the expected PEM form.
     #[error("{0}")]
     Key(#[from] keys::KeyError),
+    /// Inputs that do not go together: a Go distribution and a stub or target for another
+    /// machine, an unknown target, a module file whose hash differs from go.sum.
     #[error("{0}")]
     Mismatch(String),
     #[error("no stub for target {triple} at '{path}': build it with `cargo xtask stubs --target {triple}` or pass --stub FILE")]
@@ -69,15 +79,52 @@ pub enum BuildError {
     GoEnv(String),
     #[error("refusing to overwrite the existing key '{0}': choose another --out or remove it first")]
     KeyExists(PathBuf),
+    /// A download, or the release index, failed; or the tarball does not have the published sha256.
     #[error("{0}")]
     Fetch(#[from] fetch::FetchError),
+    /// A tarball to build from does not have the sha256 its publisher lists for it (it changed in
+    /// the cache after it was fetched and checked).
+    #[error("'{path}' has sha256 {found} but {published_by} publishes {published_sha256} for {url}: it is not the published tarball")]
+    NotPublished { path: PathBuf, found: String, published_sha256: String, published_by: String, url: String },
+    /// `verify-sums`: SHA256SUMS.sig does not sign SHA256SUMS with the key, or a file differs
+    /// from its line in SHA256SUMS.
+    #[error("{0}")]
+    SumsMismatch(String),
+    /// Packing the payload failed (the tar stream and zstd write to memory: out of memory, or a
+    /// bug).
+    #[error("could not compress the payload: {0}")]
+    Compress(io::Error),
     #[error("the manifest built is invalid: {0} (this is a bug)")]
     Manifest(#[from] manifest::ManifestError),
+    #[error("the installer's regions do not fit a layout: {0} (this is a bug)")]
+    Layout(#[from] LayoutError),
 }
 
 impl BuildError {
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> BuildError {
         BuildError::Io { action, path: path.into(), source }
+    }
+
+    /// The exit code documented for this error in [`exit::TABLE`]: what the user gave us is
+    /// refused with [`exit::BAD_INPUT`] (a write to the output path counts: the user chose it and
+    /// the message names it); a failed or unfaithful download is [`exit::FETCH_FAILED`]; a
+    /// manifest or layout we built and cannot use is our bug, [`exit::INTERNAL`].
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BuildError::Io { .. }
+            | BuildError::Source { .. }
+            | BuildError::Key(_)
+            | BuildError::Mismatch(_)
+            | BuildError::NoStub { .. }
+            | BuildError::GoEnv(_)
+            | BuildError::KeyExists(_) => exit::BAD_INPUT,
+            // A malformed sha256 can only come from the release config's [sha256] table: the
+            // command line's --sha256 is checked when it is parsed.
+            BuildError::Fetch(fetch::FetchError::BadSha256(_)) => exit::BAD_INPUT,
+            BuildError::Fetch(_) | BuildError::NotPublished { .. } => exit::FETCH_FAILED,
+            BuildError::SumsMismatch(_) => exit::INTEGRITY,
+            BuildError::Compress(_) | BuildError::Manifest(_) | BuildError::Layout(_) => exit::INTERNAL,
+        }
     }
 }
 
@@ -112,7 +159,7 @@ pub struct BuildOptions {
     pub provenance: Option<Provenance>,
 }
 
-/// Where a tarball came from (see [`stub::manifest::Source`]).
+/// Where a tarball came from (see [`format::manifest::Source`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provenance {
     pub url: String,
@@ -229,57 +276,11 @@ pub fn default_stub_path(triple: &str) -> PathBuf {
 pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let signing_key = keys::read_private_key(&opts.key)?;
     let (mut tree, source) = source::read(&opts.go)?;
-
-    let go_version = tree
-        .file("VERSION")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.lines().next())
-        .map(str::to_string)
-        .filter(|v| manifest::is_go_version(v))
-        .ok_or_else(|| BuildError::Source {
-            path: opts.go.join("VERSION"),
-            problem: "is missing or does not start with a Go version line: not a Go distribution".into(),
-        })?;
-    let go_bin = tree.file("bin/go").ok_or_else(|| BuildError::Source {
-        path: opts.go.join("bin/go"),
-        problem: "is missing: not a Go distribution".into(),
-    })?;
-    let elf = elf_machine(go_bin).ok_or_else(|| BuildError::Source {
-        path: opts.go.join("bin/go"),
-        problem: "is not an ELF executable: only Linux Go distributions are supported".into(),
-    })?;
-    let goarch = elf.goarch().ok_or_else(|| BuildError::Source {
-        path: opts.go.join("bin/go"),
-        problem: format!("is for ELF machine {}, which Go does not support", elf.machine),
-    })?;
-    let goos = "linux";
-    let target = match &opts.target {
-        Some(t) => Target::from_triple(t).ok_or_else(|| {
-            let known: Vec<_> = stub::platform::TARGETS.iter().map(|t| t.triple).collect();
-            BuildError::Mismatch(format!("unknown target '{t}': supported targets are {}", known.join(", ")))
-        })?,
-        None => Target::from_go(goos, goarch)
-            .ok_or_else(|| BuildError::Mismatch(format!("no stub target exists for Go {goos}/{goarch}")))?,
-    };
-    if target.goarch != goarch || target.goos != goos {
-        return Err(BuildError::Mismatch(format!(
-            "the Go distribution is {go_version} {goos}/{goarch} but the target {} is {}/{}: build with the distribution for {}/{} or pass --target for {goos}/{goarch}",
-            target.triple, target.goos, target.goarch, target.goos, target.goarch
-        )));
-    }
+    let dist = identify(&tree, &opts.go)?;
+    let target = choose_target(opts.target.as_deref(), &dist)?;
     let stub_bytes = read_stub(&target, opts.stub.as_deref())?;
-
     if let Some(p) = &opts.provenance {
-        if source.sha256.as_deref() != Some(p.published_sha256.as_str()) {
-            return Err(BuildError::Mismatch(format!(
-                "'{}' has sha256 {} but {} publishes {} for {}: it is not the published tarball",
-                opts.go.display(),
-                source.sha256.as_deref().unwrap_or("(a directory, not a tarball)"),
-                p.published_by,
-                p.published_sha256,
-                p.url
-            )));
-        }
+        check_published(&opts.go, &source, p)?;
     }
     // Offline defaults go into go.env so they are signed and listed like every other file.
     let overrides = go_env_overrides(&opts.go_env)?;
@@ -290,17 +291,17 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let created = opts.source_date_epoch.unwrap_or(tree.newest_mtime);
     let manifest = Manifest {
         format: manifest::MANIFEST_FORMAT,
-        product: manifest::PRODUCT.into(),
-        go_version,
-        goos: goos.into(),
-        goarch: goarch.into(),
+        product: Product::Go,
+        go_version: dist.go_version,
+        goos: dist.goos.into(),
+        goarch: dist.goarch.into(),
         target: target.triple.into(),
         created,
         signer_key_id: String::new(),
         stub: Region { len: 0, sha256: String::new() },
         payload: Payload::default(),
         source: Source {
-            kind: source.kind.into(),
+            kind: source.kind.name().into(),
             name: source.name.clone(),
             sha256: source.sha256.clone(),
             url: opts.provenance.as_ref().map(|p| p.url.clone()),
@@ -313,6 +314,72 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
         modules: None,
     };
     seal(manifest, &tree, &stub_bytes, &signing_key, Compression::of(opts), &opts.output)
+}
+
+/// What a Go distribution says it is.
+struct Distribution {
+    /// The first line of `VERSION`, e.g. `go1.27.3`.
+    go_version: String,
+    goos: &'static str,
+    /// From the ELF header of `bin/go`.
+    goarch: &'static str,
+}
+
+/// Reads the version and platform of the Go distribution `tree`, read from `go`; refuses a tree
+/// that is not a Linux Go distribution.
+fn identify(tree: &Tree, go: &Path) -> Result<Distribution, BuildError> {
+    let go_version = tree
+        .file("VERSION")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.lines().next())
+        .map(str::to_string)
+        .filter(|v| manifest::is_go_version(v))
+        .ok_or_else(|| BuildError::Source {
+            path: go.join("VERSION"),
+            problem: "is missing or does not start with a Go version line: not a Go distribution".into(),
+        })?;
+    let bad_go = |problem: String| BuildError::Source { path: go.join("bin/go"), problem };
+    let go_bin = tree.file("bin/go").ok_or_else(|| bad_go("is missing: not a Go distribution".into()))?;
+    let elf = elf_machine(go_bin)
+        .ok_or_else(|| bad_go("is not an ELF executable: only Linux Go distributions are supported".into()))?;
+    let goarch =
+        elf.goarch().ok_or_else(|| bad_go(format!("is for ELF machine {}, which Go does not support", elf.machine)))?;
+    Ok(Distribution { go_version, goos: "linux", goarch })
+}
+
+/// The stub target: `requested` (a triple), else the one for the distribution's platform; refuses
+/// a target for another platform than the distribution's.
+fn choose_target(requested: Option<&str>, dist: &Distribution) -> Result<Target, BuildError> {
+    let Distribution { go_version, goos, goarch } = dist;
+    let target = match requested {
+        Some(t) => Target::from_triple(t).ok_or_else(|| {
+            let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
+            BuildError::Mismatch(format!("unknown target '{t}': supported targets are {}", known.join(", ")))
+        })?,
+        None => Target::from_go(goos, goarch)
+            .ok_or_else(|| BuildError::Mismatch(format!("no stub target exists for Go {goos}/{goarch}")))?,
+    };
+    if target.goarch != *goarch || target.goos != *goos {
+        return Err(BuildError::Mismatch(format!(
+            "the Go distribution is {go_version} {goos}/{goarch} but the target {} is {}/{}: build with the distribution for {}/{} or pass --target for {goos}/{goarch}",
+            target.triple, target.goos, target.goarch, target.goos, target.goarch
+        )));
+    }
+    Ok(target)
+}
+
+/// Refuses a source (read from `go`) that is not the tarball its publisher lists.
+fn check_published(go: &Path, source: &source::SourceInfo, p: &Provenance) -> Result<(), BuildError> {
+    if source.sha256.as_deref() == Some(p.published_sha256.as_str()) {
+        return Ok(());
+    }
+    Err(BuildError::NotPublished {
+        path: go.to_path_buf(),
+        found: source.sha256.clone().unwrap_or_else(|| "(a directory, not a tarball)".into()),
+        published_sha256: p.published_sha256.clone(),
+        published_by: p.published_by.clone(),
+        url: p.url.clone(),
+    })
 }
 
 /// How to compress a payload.
@@ -391,25 +458,21 @@ pub(crate) fn seal(
     let manifest_bytes = manifest.to_canonical_json();
     // Round-trip through the reader's parser: what we write is what the installer accepts.
     manifest = Manifest::parse(&manifest_bytes)?;
-    let mut message = SIGNATURE_CONTEXT.to_vec();
-    message.extend_from_slice(&manifest_bytes);
-    let signature = signing_key.sign(&message).to_bytes();
-
-    let layout = Layout::for_lengths(stub_bytes.len() as u64, payload.len() as u64, manifest_bytes.len() as u64)
-        .map_err(|e| BuildError::Mismatch(e.to_string()))?;
-    let trailer = layout.encode_trailer();
+    let signature = signing_key.sign(&layout::signed_message(&manifest_bytes)).to_bytes();
+    let assembled = Assembled::new(stub_bytes, &payload, &manifest_bytes, &signature)?;
+    let parts = assembled.parts();
     let mut whole = Sha256::new();
-    for part in [stub_bytes, &payload, &manifest_bytes, &signature, &trailer] {
+    for part in parts {
         whole.update(part);
     }
-    write_output(output, &[stub_bytes, &payload, &manifest_bytes, &signature, &trailer])?;
+    write_output(output, &parts)?;
     Ok(BuildSummary {
         output: output.to_path_buf(),
         go_version: manifest.go_version,
         goos: manifest.goos,
         goarch: manifest.goarch,
         target: manifest.target,
-        installer_len: layout.file_len(),
+        installer_len: assembled.layout.file_len(),
         stub_len: stub_bytes.len() as u64,
         payload_len: payload.len() as u64,
         uncompressed_len,
@@ -424,16 +487,43 @@ pub(crate) fn seal(
 /// never allocates more window than the frame needs); returns the frames back to back, the tar's
 /// length, the manifest entries in payload order and the frame table.
 fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed, BuildError> {
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
-        n => n,
-    };
+    let TarStream { stream, entries, ends } = tar_stream(tree, mtime)?;
+    let cuts = cut_points(&ends, stream.len(), opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize);
+    let mut payload = Vec::new();
+    let mut frames = Vec::with_capacity(cuts.len());
+    let (mut first_entry, mut start) = (0usize, 0usize);
+    for (entry_end, end) in cuts {
+        let part = &stream[start..end];
+        let compressed = compress_frame(part, opts)?;
+        frames.push(Frame {
+            len: compressed.len() as u64,
+            sha256: source::sha256_hex(&compressed),
+            uncompressed_len: part.len() as u64,
+            entries: (entry_end - first_entry) as u64,
+        });
+        payload.extend_from_slice(&compressed);
+        (first_entry, start) = (entry_end, end);
+    }
+    Ok(Packed { payload, uncompressed_len: stream.len() as u64, entries, frames })
+}
+
+/// A tree as one tar stream, with what [`pack`] needs to cut it into frames.
+struct TarStream {
+    /// The tar, with its end-of-archive blocks.
+    stream: Vec<u8>,
+    /// The manifest entries, in the tar's order.
+    entries: Vec<Entry>,
+    /// The tar offset where each entry ends.
+    ends: Vec<usize>,
+}
+
+/// The tree as one tar stream: fixed owners, one mtime, in path order.
+fn tar_stream(tree: &Tree, mtime: u64) -> Result<TarStream, BuildError> {
     let counter = CountingWriter { inner: Vec::new(), count: 0 };
     let mut tar = tar::Builder::new(counter);
     let mut entries = Vec::with_capacity(tree.nodes.len());
-    // The tar offset where each entry ends.
     let mut ends = Vec::with_capacity(tree.nodes.len());
-    let terr = |e: io::Error| BuildError::io("write tar entry to", "payload", e);
+    let terr = BuildError::Compress;
     for (path, node) in &tree.nodes {
         let mut header = tar::Header::new_gnu();
         header.set_mtime(mtime);
@@ -464,34 +554,28 @@ fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed, BuildError
         }
         ends.push(tar.get_ref().count as usize);
     }
-    let stream = tar.into_inner().map_err(terr)?.inner; // with the end-of-archive blocks
-    let cuts = cut_points(&ends, stream.len(), opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize);
-    let zio = |e: io::Error| BuildError::io("compress", "payload", e);
-    let mut payload = Vec::new();
-    let mut frames = Vec::with_capacity(cuts.len());
-    let (mut first_entry, mut start) = (0usize, 0usize);
-    for (entry_end, end) in cuts {
-        let part = &stream[start..end];
-        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level).map_err(zio)?;
-        encoder.long_distance_matching(true).map_err(zio)?;
-        encoder.window_log(window_log(opts.frames)).map_err(zio)?;
-        // No xxhash: the frame's sha256 and every file's are signed and checked.
-        encoder.include_checksum(false).map_err(zio)?;
-        encoder.include_contentsize(true).map_err(zio)?;
-        encoder.set_pledged_src_size(Some(part.len() as u64)).map_err(zio)?;
-        encoder.multithread(threads).map_err(zio)?;
-        encoder.write_all(part).map_err(zio)?;
-        let compressed = encoder.finish().map_err(zio)?;
-        frames.push(Frame {
-            len: compressed.len() as u64,
-            sha256: source::sha256_hex(&compressed),
-            uncompressed_len: part.len() as u64,
-            entries: (entry_end - first_entry) as u64,
-        });
-        payload.extend_from_slice(&compressed);
-        (first_entry, start) = (entry_end, end);
-    }
-    Ok(Packed { payload, uncompressed_len: stream.len() as u64, entries, frames })
+    let stream = tar.into_inner().map_err(terr)?.inner;
+    Ok(TarStream { stream, entries, ends })
+}
+
+/// One zstd frame of `part`: long-distance matching in the window of [`window_log`], the content
+/// size in the header, no checksum.
+fn compress_frame(part: &[u8], opts: Compression) -> Result<Vec<u8>, BuildError> {
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        n => n,
+    };
+    let zio = BuildError::Compress;
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level).map_err(zio)?;
+    encoder.long_distance_matching(true).map_err(zio)?;
+    encoder.window_log(window_log(opts.frames)).map_err(zio)?;
+    // No xxhash: the frame's sha256 and every file's are signed and checked.
+    encoder.include_checksum(false).map_err(zio)?;
+    encoder.include_contentsize(true).map_err(zio)?;
+    encoder.set_pledged_src_size(Some(part.len() as u64)).map_err(zio)?;
+    encoder.multithread(threads).map_err(zio)?;
+    encoder.write_all(part).map_err(zio)?;
+    encoder.finish().map_err(zio)
 }
 
 /// What unpacking one entry costs beyond its bytes (creating, writing, closing and chmod-ing a

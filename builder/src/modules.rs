@@ -17,15 +17,15 @@ use std::{
 };
 
 use ed25519_dalek::SigningKey;
-use sha2::{Digest, Sha256};
-use stub::{
+use format::{
     keys,
-    manifest::{self, escape_module, Manifest, Module, Payload, Region, Source},
+    manifest::{self, escape_module, Manifest, Module, Payload, Product, Region, Source},
     platform::Target,
 };
+use sha2::{Digest, Sha256};
 
 use crate::{
-    source::{Node, Tree},
+    source::{Node, SourceKind, Tree},
     BuildError, BuildSummary, Compression,
 };
 
@@ -69,7 +69,7 @@ struct Sums {
 pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError> {
     let signing_key: SigningKey = keys::read_private_key(&opts.key)?;
     let target = Target::from_triple(&opts.target).ok_or_else(|| {
-        let known: Vec<_> = stub::platform::TARGETS.iter().map(|t| t.triple).collect();
+        let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
         BuildError::Mismatch(format!("unknown target '{}': supported targets are {}", opts.target, known.join(", ")))
     })?;
     let stub_bytes = crate::read_stub(&target, opts.stub.as_deref())?;
@@ -92,7 +92,7 @@ pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError
     };
     let manifest = Manifest {
         format: manifest::MANIFEST_FORMAT,
-        product: manifest::MODULES_PRODUCT.into(),
+        product: Product::GoModules,
         go_version: String::new(),
         goos: target.goos.into(),
         goarch: target.goarch.into(),
@@ -101,7 +101,7 @@ pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError
         signer_key_id: String::new(),
         stub: Region { len: 0, sha256: String::new() },
         payload: Payload::default(),
-        source: Source { kind: "modules".into(), name, ..Default::default() },
+        source: Source { kind: SourceKind::Modules.name().into(), name, ..Default::default() },
         go_env: BTreeMap::new(),
         file_count: 0,
         files: Vec::new(),
@@ -248,62 +248,8 @@ fn collect(dir: &Path, wanted: &BTreeMap<(String, String), Sums>) -> Result<(Tre
     let mut lists: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut go_sum = String::new();
     for ((path, version), sums) in wanted {
-        let esc = escape_module(path).unwrap_or_default();
-        let stem = format!("{esc}/@v/{}.", escape_module(version).unwrap_or_default());
-        let missing = |file: &Path| {
-            BuildError::Source {
-            path: file.to_path_buf(),
-            problem: format!(
-                "is missing, so {path}@{version} is not in the module cache: run `go mod download` in the project (or `go mod download {path}@{version}`) first"
-            ),
-        }
-        };
-        let read = |ext: &str| -> Result<(PathBuf, Option<Loaded>), BuildError> {
-            let file = dir.join(format!("{stem}{ext}"));
-            match fs::read(&file) {
-                Ok(data) => {
-                    let mtime = fs::metadata(&file)
-                        .ok()
-                        .and_then(|m| m.modified().ok())
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_secs());
-                    Ok((file, Some((data, mtime))))
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((file, None)),
-                Err(e) => Err(BuildError::io("read", file, e)),
-            }
-        };
-        let (mod_file, go_mod) = read("mod")?;
-        let (go_mod, mod_time) = go_mod.ok_or_else(|| missing(&mod_file))?;
-        let mod_h1 = h1(vec![("go.mod".to_string(), go_mod.as_slice())]);
-        check_sum(&mod_file, path, version, "go.mod", sums.go_mod.as_deref(), &mod_h1)?;
-        let mut zip_h1 = None;
-        let mut times = vec![mod_time];
-        if let Some(want) = &sums.zip {
-            let (zip_file, zip) = read("zip")?;
-            let (zip, zip_time) = zip.ok_or_else(|| missing(&zip_file))?;
-            let found = zip_h1_of(&zip).map_err(|problem| BuildError::Source {
-                path: zip_file.clone(),
-                problem: format!("is not a readable module zip ({problem}): the cache is damaged; run `go clean -modcache` and download again"),
-            })?;
-            check_sum(&zip_file, path, version, "zip", Some(want.as_str()).filter(|w| !w.is_empty()), &found)?;
-            tree.nodes.insert(format!("{stem}zip"), Node::File { mode: 0o444, data: zip });
-            times.push(zip_time);
-            zip_h1 = Some(found);
-        }
-        let info = match read("info")? {
-            (_, Some((data, t))) => {
-                times.push(t);
-                data
-            }
-            // Go reads .info for version queries; a cache filled by `go mod download` has it.
-            (_, None) => format!("{{\"Version\":\"{version}\"}}\n").into_bytes(),
-        };
-        tree.nodes.insert(format!("{stem}info"), Node::File { mode: 0o444, data: info });
-        tree.nodes.insert(format!("{stem}mod"), Node::File { mode: 0o444, data: go_mod });
-        tree.newest_mtime = times.into_iter().fold(tree.newest_mtime, u64::max);
-        lists.entry(esc).or_default().insert(version.clone());
-        let module = Module { path: path.clone(), version: version.clone(), mod_h1, zip_h1 };
+        let module = collect_module(dir, path, version, sums, &mut tree)?;
+        lists.entry(escape_module(path).unwrap_or_default()).or_default().insert(version.clone());
         go_sum.push_str(&module.sum_lines());
         modules.push(module);
     }
@@ -323,6 +269,72 @@ fn collect(dir: &Path, wanted: &BTreeMap<(String, String), Sums>) -> Result<(Tre
         tree.nodes.insert(d, Node::Dir);
     }
     Ok((tree, modules))
+}
+
+/// Reads the `.mod`, `.zip` (when wanted) and `.info` of module `path` at `version` from the proxy
+/// directory, checks their hashes against `sums`, and puts them into `tree`.
+fn collect_module(dir: &Path, path: &str, version: &str, sums: &Sums, tree: &mut Tree) -> Result<Module, BuildError> {
+    let stem =
+        format!("{}/@v/{}.", escape_module(path).unwrap_or_default(), escape_module(version).unwrap_or_default());
+    let read = |ext: &str| -> Result<(PathBuf, Option<Loaded>), BuildError> {
+        let file = dir.join(format!("{stem}{ext}"));
+        let loaded = read_cached(&file)?;
+        Ok((file, loaded))
+    };
+    let missing = |file: &Path| {
+        BuildError::Source {
+        path: file.to_path_buf(),
+        problem: format!(
+            "is missing, so {path}@{version} is not in the module cache: run `go mod download` in the project (or `go mod download {path}@{version}`) first"
+        ),
+    }
+    };
+    let (mod_file, go_mod) = read("mod")?;
+    let (go_mod, mod_time) = go_mod.ok_or_else(|| missing(&mod_file))?;
+    let mod_h1 = h1(vec![("go.mod".to_string(), go_mod.as_slice())]);
+    check_sum(&mod_file, path, version, "go.mod", sums.go_mod.as_deref(), &mod_h1)?;
+    let mut zip_h1 = None;
+    let mut times = vec![mod_time];
+    if let Some(want) = &sums.zip {
+        let (zip_file, zip) = read("zip")?;
+        let (zip, zip_time) = zip.ok_or_else(|| missing(&zip_file))?;
+        let found = zip_h1_of(&zip).map_err(|problem| BuildError::Source {
+            path: zip_file.clone(),
+            problem: format!("is not a readable module zip ({problem}): the cache is damaged; run `go clean -modcache` and download again"),
+        })?;
+        check_sum(&zip_file, path, version, "zip", Some(want.as_str()).filter(|w| !w.is_empty()), &found)?;
+        tree.nodes.insert(format!("{stem}zip"), Node::File { mode: 0o444, data: zip });
+        times.push(zip_time);
+        zip_h1 = Some(found);
+    }
+    let info = match read("info")? {
+        (_, Some((data, t))) => {
+            times.push(t);
+            data
+        }
+        // Go reads .info for version queries; a cache filled by `go mod download` has it.
+        (_, None) => format!("{{\"Version\":\"{version}\"}}\n").into_bytes(),
+    };
+    tree.nodes.insert(format!("{stem}info"), Node::File { mode: 0o444, data: info });
+    tree.nodes.insert(format!("{stem}mod"), Node::File { mode: 0o444, data: go_mod });
+    tree.newest_mtime = times.into_iter().fold(tree.newest_mtime, u64::max);
+    Ok(Module { path: path.into(), version: version.into(), mod_h1, zip_h1 })
+}
+
+/// A file of the module cache and its modification time, or `None` when it is not there.
+fn read_cached(file: &Path) -> Result<Option<Loaded>, BuildError> {
+    match fs::read(file) {
+        Ok(data) => {
+            let mtime = fs::metadata(file)
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            Ok(Some((data, mtime)))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(BuildError::io("read", file, e)),
+    }
 }
 
 /// Compares a computed `h1:` hash with go.sum's (none: the cache alone is the source).

@@ -14,10 +14,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ed25519_dalek::Signer;
+use ed25519_dalek::{Signer, SigningKey};
+use format::{keys, platform::Target};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use stub::{keys, platform::Target};
 
 use crate::{
     default_stub_path,
@@ -80,11 +80,30 @@ pub struct ModulesConfig {
 pub struct Output {
     pub name: String,
     pub sha256: String,
-    /// `built`, or `unchanged` (inputs and file as recorded: not rebuilt).
-    pub status: &'static str,
+    pub status: Status,
     /// Where the tarball came from (installers only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+/// What a release run did with one output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Built (`"built"`).
+    Built,
+    /// Its inputs and file are as recorded by the previous run: not rebuilt (`"unchanged"`).
+    Unchanged,
+}
+
+impl Status {
+    /// The name printed and written in `--json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Built => "built",
+            Status::Unchanged => "unchanged",
+        }
+    }
 }
 
 /// What a release run produced.
@@ -144,134 +163,193 @@ pub fn default_cache() -> PathBuf {
         .join("go-offline-builder")
 }
 
+/// What every output of one release run shares.
+struct Run<'a> {
+    config: &'a Config,
+    fetcher: fetch::Fetcher,
+    key_id: String,
+    level: i32,
+    frames: u32,
+    /// `config.go_env` as `--go-env` arguments.
+    go_env: Vec<String>,
+    /// What the previous run recorded (empty when there is no state or it is unreadable: then
+    /// everything is built).
+    old: State,
+}
+
 /// Runs a release.
 pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
     let signing_key = keys::read_private_key(&config.key)?;
-    let key_id = keys::key_id(&signing_key.verifying_key());
     fs::create_dir_all(&config.output).map_err(|e| BuildError::io("create", &config.output, e))?;
     let state_path = config.output.join(STATE);
-    let old: State = fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-    let mut state = State::default();
     let cache = config.cache.clone().unwrap_or_else(default_cache);
-    let fetcher = fetch::Fetcher::new(config.mirror.as_deref(), config.index.as_deref(), &cache, progress);
-    let level = config.level.unwrap_or(DEFAULT_LEVEL);
-    let frames = config.frames.unwrap_or(DEFAULT_FRAMES);
-    let go_env: Vec<String> = config.go_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let stub_for = |triple: &str| match &config.stubs {
-        Some(dir) => dir.join(triple).join("go-offline-installer"),
-        None => default_stub_path(triple),
+    let run = Run {
+        config,
+        fetcher: fetch::Fetcher::new(config.mirror.as_deref(), config.index.as_deref(), &cache, progress),
+        key_id: keys::key_id(&signing_key.verifying_key()),
+        level: config.level.unwrap_or(DEFAULT_LEVEL),
+        frames: config.frames.unwrap_or(DEFAULT_FRAMES),
+        go_env: config.go_env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        old: fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
     };
+    let mut state = State::default();
     let mut outputs = Vec::new();
-    let mut fresh = |name: String, fingerprint: String, build: &mut dyn FnMut(&Path) -> Result<(), BuildError>| {
-        let path = config.output.join(&name);
-        // Hashed once: the recorded sha256 of an unchanged output is its current one.
-        let unchanged = old
-            .outputs
-            .get(&name)
-            .filter(|r| r.fingerprint == fingerprint && fetch::sha256_file(&path).is_ok_and(|h| h == r.sha256));
-        let (sha256, status) = match unchanged {
-            Some(r) => (r.sha256.clone(), "unchanged"),
-            None => {
-                build(&path)?;
-                (fetch::sha256_file(&path).map_err(|e| BuildError::Mismatch(e.to_string()))?, "built")
-            }
-        };
-        state.outputs.insert(name.clone(), Recorded { fingerprint, sha256: sha256.clone() });
-        Ok::<_, BuildError>((name, sha256, status))
-    };
     for version in &config.versions {
         for arch in &config.arches {
-            let target = Target::from_go("linux", arch).ok_or_else(|| {
-                BuildError::Mismatch(format!("no stub target exists for linux/{arch} (supported: amd64, arm64)"))
-            })?;
-            let tarball = fetch::tarball_name(version, arch);
-            let fetched = fetcher
-                .fetch(version, arch, config.sha256.get(&tarball).map(String::as_str))
-                .map_err(BuildError::Fetch)?;
-            let stub = stub_for(target.triple);
-            let stub_sha = fetch::sha256_file(&stub)
-                .map_err(|_| BuildError::NoStub { triple: target.triple.into(), path: stub.clone() })?;
-            let fingerprint = fingerprint(&[
-                "installer",
-                env!("CARGO_PKG_VERSION"),
-                &fetched.sha256,
-                &fetched.url,
-                &stub_sha,
-                &key_id,
-                &go_env.join("\n"),
-                &level.to_string(),
-                &frames.to_string(),
-            ]);
-            let name = format!("go-offline-installer-go{}-linux-{arch}", version.trim_start_matches("go"));
-            let (name, sha256, status) = fresh(name, fingerprint, &mut |out| {
-                crate::build(&BuildOptions {
-                    go: fetched.path.clone(),
-                    key: config.key.clone(),
-                    target: Some(target.triple.into()),
-                    stub: Some(stub.clone()),
-                    output: out.to_path_buf(),
-                    go_env: go_env.clone(),
-                    level,
-                    threads: 0,
-                    frames,
-                    source_date_epoch: None,
-                    provenance: Some(Provenance {
-                        url: fetched.url.clone(),
-                        published_sha256: fetched.sha256.clone(),
-                        published_by: fetched.sha256_source.clone(),
-                    }),
-                })
-                .map(|_| ())
-            })?;
-            outputs.push(Output { name, sha256, status, source: Some(fetched.url.clone()) });
+            outputs.push(installer_output(&run, &mut state, version, arch)?);
         }
     }
     for m in &config.modules {
         for arch in &config.arches {
-            let target = Target::from_go("linux", arch)
-                .ok_or_else(|| BuildError::Mismatch(format!("no stub target exists for linux/{arch}")))?;
-            let stub = stub_for(target.triple);
-            let stub_sha = fetch::sha256_file(&stub)
-                .map_err(|_| BuildError::NoStub { triple: target.triple.into(), path: stub.clone() })?;
-            // go.sum pins every module's content; without projects the cache is the input: its
-            // listing (names, sizes, times) stands for it.
-            let mut parts = vec!["modules".to_string(), env!("CARGO_PKG_VERSION").into(), stub_sha, key_id.clone()];
-            parts.push(level.to_string());
-            if m.projects.is_empty() {
-                parts.push(listing(m.cache.as_deref().unwrap_or(Path::new("")))?);
-            }
-            for p in &m.projects {
-                let sum = fs::read(p.join("go.sum")).map_err(|e| BuildError::io("read", p.join("go.sum"), e))?;
-                parts.push(hex::encode(Sha256::digest(&sum)));
-            }
-            let fingerprint = fingerprint(&parts.iter().map(String::as_str).collect::<Vec<_>>());
-            let name = format!("go-modules-{}-linux-{arch}", m.name);
-            let (name, sha256, status) = fresh(name, fingerprint, &mut |out| {
-                build_modules(&ModulesOptions {
-                    projects: m.projects.clone(),
-                    cache: m.cache.clone(),
-                    key: config.key.clone(),
-                    target: target.triple.into(),
-                    stub: Some(stub.clone()),
-                    output: out.to_path_buf(),
-                    compression: Compression { level, threads: 0, frames: 1 },
-                    source_date_epoch: None,
-                })
-                .map(|_| ())
-            })?;
-            outputs.push(Output { name, sha256, status, source: None });
+            outputs.push(bundle_output(&run, &mut state, m, arch)?);
         }
     }
     outputs.sort_by(|a, b| a.name.cmp(&b.name));
-    let sums: String = outputs.iter().map(|o| format!("{}  {}\n", o.sha256, o.name)).collect();
-    let signature = signing_key.sign(sums.as_bytes()).to_bytes();
-    let sums_path = config.output.join(SUMS);
-    let sig_path = config.output.join(SUMS_SIG);
-    crate::write_output(&sums_path, &[sums.as_bytes()])?;
-    crate::write_output(&sig_path, &[&signature])?;
+    let (sums, signature) = write_sums(&config.output, &signing_key, &outputs)?;
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
     crate::write_output(&state_path, &[&state_bytes])?;
-    Ok(Summary { output: config.output.clone(), outputs, sums: sums_path, signature: sig_path, signer_key_id: key_id })
+    Ok(Summary { output: config.output.clone(), outputs, sums, signature, signer_key_id: run.key_id })
+}
+
+/// The stub target for GOARCH `arch` (releases are for Linux).
+fn target_of(arch: &str) -> Result<Target, BuildError> {
+    Target::from_go("linux", arch).ok_or_else(|| {
+        let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.goarch).collect();
+        BuildError::Mismatch(format!("no stub target exists for linux/{arch} (supported: {})", known.join(", ")))
+    })
+}
+
+/// The stub a release builds for `target` with, and its sha256 (an input of the fingerprint).
+fn stub_of(config: &Config, target: &Target) -> Result<(PathBuf, String), BuildError> {
+    let stub = match &config.stubs {
+        Some(dir) => dir.join(target.triple).join("go-offline-installer"),
+        None => default_stub_path(target.triple),
+    };
+    let sha256 = fetch::sha256_file(&stub)
+        .map_err(|_| BuildError::NoStub { triple: target.triple.into(), path: stub.clone() })?;
+    Ok((stub, sha256))
+}
+
+/// The installer of Go `version` for `arch`: the tarball fetched (or found in the cache) and
+/// checked, then the installer built unless it is unchanged.
+fn installer_output(run: &Run, state: &mut State, version: &str, arch: &str) -> Result<Output, BuildError> {
+    let target = target_of(arch)?;
+    let tarball = fetch::tarball_name(version, arch);
+    let fetched = run.fetcher.fetch(version, arch, run.config.sha256.get(&tarball).map(String::as_str))?;
+    let (stub, stub_sha) = stub_of(run.config, &target)?;
+    let fingerprint = fingerprint(&[
+        "installer",
+        env!("CARGO_PKG_VERSION"),
+        &fetched.sha256,
+        &fetched.url,
+        &stub_sha,
+        &run.key_id,
+        &run.go_env.join("\n"),
+        &run.level.to_string(),
+        &run.frames.to_string(),
+    ]);
+    let name = format!("go-offline-installer-go{}-linux-{arch}", version.trim_start_matches("go"));
+    let source = Some(fetched.url.clone());
+    fresh(run, state, name, fingerprint, source, |out| {
+        crate::build(&BuildOptions {
+            go: fetched.path.clone(),
+            key: run.config.key.clone(),
+            target: Some(target.triple.into()),
+            stub: Some(stub),
+            output: out.to_path_buf(),
+            go_env: run.go_env.clone(),
+            level: run.level,
+            threads: 0,
+            frames: run.frames,
+            source_date_epoch: None,
+            provenance: Some(Provenance {
+                url: fetched.url.clone(),
+                published_sha256: fetched.sha256.clone(),
+                published_by: fetched.sha256_source.clone(),
+            }),
+        })
+        .map(|_| ())
+    })
+}
+
+/// The module bundle `m` for `arch`, built unless it is unchanged.
+fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) -> Result<Output, BuildError> {
+    let target = target_of(arch)?;
+    let (stub, stub_sha) = stub_of(run.config, &target)?;
+    // go.sum pins every module's content; without projects the cache is the input: its
+    // listing (names, sizes, times) stands for it.
+    let mut parts = vec!["modules".to_string(), env!("CARGO_PKG_VERSION").into(), stub_sha, run.key_id.clone()];
+    parts.push(run.level.to_string());
+    if m.projects.is_empty() {
+        parts.push(listing(m.cache.as_deref().unwrap_or(Path::new("")))?);
+    }
+    for p in &m.projects {
+        let sum = fs::read(p.join("go.sum")).map_err(|e| BuildError::io("read", p.join("go.sum"), e))?;
+        parts.push(hex::encode(Sha256::digest(&sum)));
+    }
+    let fingerprint = fingerprint(&parts.iter().map(String::as_str).collect::<Vec<_>>());
+    let name = format!("go-modules-{}-linux-{arch}", m.name);
+    fresh(run, state, name, fingerprint, None, |out| {
+        build_modules(&ModulesOptions {
+            projects: m.projects.clone(),
+            cache: m.cache.clone(),
+            key: run.config.key.clone(),
+            target: target.triple.into(),
+            stub: Some(stub),
+            output: out.to_path_buf(),
+            compression: Compression { level: run.level, threads: 0, frames: 1 },
+            source_date_epoch: None,
+        })
+        .map(|_| ())
+    })
+}
+
+/// The output `name`, whose inputs have `fingerprint`: kept when the previous run recorded the
+/// same fingerprint and the file still has the sha256 recorded, else made by `build` at its
+/// path; recorded in `state` either way.
+fn fresh(
+    run: &Run,
+    state: &mut State,
+    name: String,
+    fingerprint: String,
+    source: Option<String>,
+    build: impl FnOnce(&Path) -> Result<(), BuildError>,
+) -> Result<Output, BuildError> {
+    let path = run.config.output.join(&name);
+    // Hashed once: the recorded sha256 of an unchanged output is its current one.
+    let unchanged = run
+        .old
+        .outputs
+        .get(&name)
+        .filter(|r| r.fingerprint == fingerprint && fetch::sha256_file(&path).is_ok_and(|h| h == r.sha256));
+    let (sha256, status) = match unchanged {
+        Some(r) => (r.sha256.clone(), Status::Unchanged),
+        None => {
+            build(&path)?;
+            (sha256_of(&path)?, Status::Built)
+        }
+    };
+    state.outputs.insert(name.clone(), Recorded { fingerprint, sha256: sha256.clone() });
+    Ok(Output { name, sha256, status, source })
+}
+
+/// Writes `SHA256SUMS` (a `SHA256  NAME` line per output, in the order given) and
+/// `SHA256SUMS.sig` into `dir`; returns their paths. The signature is ed25519 over the file's
+/// bytes as they are, not an installer's signed message, so `openssl pkeyutl -verify -rawin`
+/// checks it with nothing but the public key.
+fn write_sums(dir: &Path, signing_key: &SigningKey, outputs: &[Output]) -> Result<(PathBuf, PathBuf), BuildError> {
+    let sums: String = outputs.iter().map(|o| format!("{}  {}\n", o.sha256, o.name)).collect();
+    let signature = signing_key.sign(sums.as_bytes()).to_bytes();
+    let sums_path = dir.join(SUMS);
+    let sig_path = dir.join(SUMS_SIG);
+    crate::write_output(&sums_path, &[sums.as_bytes()])?;
+    crate::write_output(&sig_path, &[&signature])?;
+    Ok((sums_path, sig_path))
+}
+
+/// The sha256 of a file, as lowercase hex.
+fn sha256_of(path: &Path) -> Result<String, BuildError> {
+    fs::File::open(path).and_then(format::verify::sha256_reader).map_err(|e| BuildError::io("read", path, e))
 }
 
 /// sha256 of a directory's listing: every file's path, size and modification time.
@@ -305,13 +383,75 @@ fn fingerprint(parts: &[&str]) -> String {
 }
 
 /// Checks `SHA256SUMS.sig` against `SHA256SUMS` with the public key at `public` (the same check as
-/// `openssl pkeyutl -verify -pubin -inkey PUB -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig`).
+/// `openssl pkeyutl -verify -pubin -inkey PUB -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig`), then
+/// every file `SHA256SUMS` lists against its sha256.
 pub fn verify_sums(dir: &Path, public: &Path) -> Result<(), BuildError> {
-    let sums = fs::read(dir.join(SUMS)).map_err(|e| BuildError::io("read", dir.join(SUMS), e))?;
-    let sig = fs::read(dir.join(SUMS_SIG)).map_err(|e| BuildError::io("read", dir.join(SUMS_SIG), e))?;
+    let sums_path = dir.join(SUMS);
+    let sig_path = dir.join(SUMS_SIG);
+    let sums = fs::read(&sums_path).map_err(|e| BuildError::io("read", &sums_path, e))?;
+    let sig = fs::read(&sig_path).map_err(|e| BuildError::io("read", &sig_path, e))?;
     let key = keys::read_public_key(public)?;
     let sig = ed25519_dalek::Signature::from_slice(&sig)
-        .map_err(|_| BuildError::Mismatch(format!("{} is not an ed25519 signature", dir.join(SUMS_SIG).display())))?;
+        .map_err(|_| BuildError::SumsMismatch(format!("{} is not an ed25519 signature", sig_path.display())))?;
     key.verify_strict(&sums, &sig)
-        .map_err(|_| BuildError::Mismatch(format!("{} does not sign {}", SUMS_SIG, dir.join(SUMS).display())))
+        .map_err(|_| BuildError::SumsMismatch(format!("{SUMS_SIG} does not sign {}", sums_path.display())))?;
+    for (want, name) in sums_lines(&sums).map_err(|problem| BuildError::Source { path: sums_path.clone(), problem })? {
+        let found = sha256_of(&dir.join(name))
+            .map_err(|e| BuildError::SumsMismatch(format!("{name} is listed in {SUMS} but cannot be checked: {e}")))?;
+        if found != want {
+            return Err(BuildError::SumsMismatch(format!("{name}: sha256 {found}, {SUMS} says {want}")));
+        }
+    }
+    Ok(())
+}
+
+/// The `(sha256, name)` lines of a SHA256SUMS file as [`release`] writes it: `HEX  NAME`, NAME a
+/// file of the release directory itself.
+fn sums_lines(sums: &[u8]) -> Result<Vec<(&str, &str)>, String> {
+    let text = std::str::from_utf8(sums).map_err(|_| "is not UTF-8 text".to_string())?;
+    let mut lines = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let bad = |problem: &str| format!("line {}: {problem}: '{}'", n + 1, line.escape_debug());
+        let (sha256, name) = line.split_once("  ").ok_or_else(|| bad("expected SHA256  NAME"))?;
+        if !format::manifest::is_sha256_hex(sha256) {
+            return Err(bad("not a sha256"));
+        }
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(bad("not the name of a file in the release directory"));
+        }
+        lines.push((sha256, name));
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_lines_are_parsed_strictly() {
+        let hex = "ab".repeat(32);
+        let good = format!("{hex}  go-offline-installer-go1.27.3-linux-amd64\n{hex}  go-modules-app-linux-arm64\n");
+        assert_eq!(
+            sums_lines(good.as_bytes()),
+            Ok(vec![
+                (hex.as_str(), "go-offline-installer-go1.27.3-linux-amd64"),
+                (hex.as_str(), "go-modules-app-linux-arm64")
+            ])
+        );
+        let cases: &[(&str, String)] = &[
+            ("one space", format!("{hex} name")),
+            ("short hash", format!("{}  name", "ab".repeat(31))),
+            ("upper-case hash", format!("{}  name", "AB".repeat(32))),
+            ("a path", format!("{hex}  ../etc/passwd")),
+            ("an absolute path", format!("{hex}  /etc/passwd")),
+            ("no name", format!("{hex}  ")),
+            ("dot-dot", format!("{hex}  ..")),
+        ];
+        for (name, text) in cases {
+            assert!(sums_lines(text.as_bytes()).is_err(), "{name} was accepted");
+        }
+        assert!(sums_lines(&[0xff, 0xfe]).is_err(), "not UTF-8");
+        assert_eq!(sums_lines(b""), Ok(vec![]));
+    }
 }

@@ -13,8 +13,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use format::manifest::{check_link_target, validate_path};
 use sha2::{Digest, Sha256};
-use stub::manifest::{check_link_target, validate_path};
 
 use crate::BuildError;
 
@@ -37,9 +37,31 @@ pub struct Tree {
 /// Where the tree came from.
 #[derive(Debug, Clone)]
 pub struct SourceInfo {
-    pub kind: &'static str,
+    pub kind: SourceKind,
     pub name: String,
     pub sha256: Option<String>,
+}
+
+/// What a distribution was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A `.tar.gz` file (`"tarball"` in the manifest).
+    Tarball,
+    /// A GOROOT directory (`"directory"`).
+    Directory,
+    /// A module cache, for a module bundle (`"modules"`).
+    Modules,
+}
+
+impl SourceKind {
+    /// The name in the manifest's `source.kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Tarball => "tarball",
+            SourceKind::Directory => "directory",
+            SourceKind::Modules => "modules",
+        }
+    }
 }
 
 /// Reads a distribution from a `.tar.gz` file or a directory.
@@ -48,14 +70,14 @@ pub fn read(path: &Path) -> Result<(Tree, SourceInfo), BuildError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if meta.is_dir() {
         let tree = read_dir_tree(path)?;
-        Ok((tree, SourceInfo { kind: "directory", name, sha256: None }))
+        Ok((tree, SourceInfo { kind: SourceKind::Directory, name, sha256: None }))
     } else {
         let sha256 = {
             let f = File::open(path).map_err(|e| BuildError::io("open", path, e))?;
-            stub::verify::sha256_reader(f).map_err(|e| BuildError::io("read", path, e))?
+            format::verify::sha256_reader(f).map_err(|e| BuildError::io("read", path, e))?
         };
         let tree = read_tarball(path)?;
-        Ok((tree, SourceInfo { kind: "tarball", name, sha256: Some(sha256) }))
+        Ok((tree, SourceInfo { kind: SourceKind::Tarball, name, sha256: Some(sha256) }))
     }
 }
 

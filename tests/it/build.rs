@@ -30,7 +30,7 @@ fn keygen_writes_private_key_0600_and_refuses_to_overwrite() {
     assert_eq!(hex::encode(&sha2::Sha256::digest(&der.stdout[der.stdout.len() - 32..])[..8]), key.id);
     let before = fs::read(&key.private).unwrap();
     let out = run(builder().arg("keygen").arg("--out").arg(dir.path().join("org")));
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), builder::exit::BAD_INPUT);
     assert!(stderr(&out).contains("refusing to overwrite"));
     assert_eq!(fs::read(&key.private).unwrap(), before);
 }
@@ -105,7 +105,7 @@ fn platform_mismatches_are_refused_at_build_time() {
         let x86 = stub(AMD64);
         let extra: Vec<&str> = extra.iter().map(|a| if *a == "X86STUB" { x86.to_str().unwrap() } else { a }).collect();
         let out = build(&go_tarball(goarch), key, &out_file, &extra);
-        assert_eq!(code(&out), 1, "{name}");
+        assert_eq!(code(&out), builder::exit::BAD_INPUT, "{name}");
         assert!(stderr(&out).contains(message), "{name}: {}", stderr(&out));
         assert!(!out_file.exists(), "{name}: no output may be written");
     }
@@ -147,7 +147,7 @@ fn links_leaving_the_tree_are_refused() {
     // Debian's golang-1.19 links src, api, misc and test to ../../share/go-1.19: outside the tree.
     let dir = tempfile::tempdir().unwrap();
     let out = build(&debian_goroot(), &release_key().private, &dir.path().join("x"), &[]);
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), builder::exit::BAD_INPUT);
     let err = stderr(&out);
     assert!(err.contains("leaves the tree") && err.contains("../../share/go-1.19/"), "{err}");
     assert!(!dir.path().join("x").exists());

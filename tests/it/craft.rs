@@ -249,11 +249,12 @@ pub fn run_root_measured(ctx: &TestContext, installer: &Path, key: &Key) -> (Out
     let time = Path::new("/usr/bin/time");
     assert!(time.exists(), "{} is missing: install GNU time (package `time`)", time.display());
     let setup = format!(
-        "set -e; mount -t tmpfs -o noexec,nosuid,nodev tmpfs /tmp; \
-         mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; \
+        "set -e; {}\
+         mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc; \
          rm -rf /etc/go-offline-installer; exec \"$@\"",
-        ctx.etc().display(),
-        ctx.path("etc-work").display()
+        private_tmp("noexec,nosuid,nodev"),
+        sh_quote(&ctx.etc()),
+        sh_quote(&ctx.path("etc-work"))
     );
     let report = tempfile::NamedTempFile::new().unwrap();
     let out = run(Command::new(time)

@@ -92,17 +92,20 @@ fn start_host(ctx: &TestContext, i: usize, client_pub: &str) -> Host {
         ),
     )
     .unwrap();
-    let d = |p: &str| host.dir.join(p).display().to_string();
+    let d = |p: &str| sh_quote(&host.dir.join(p));
+    // The host's /tmp is a fresh tmpfs with tmpfs's defaults (mode 1777, executable), as on a
+    // usual machine.
     let setup = format!(
-        "set -e; mount --bind '{}' /usr/local; \
-         mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; \
-         mount --bind '{}' /var/log; mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run; mkdir -p /run/sshd; \
-         exec /usr/sbin/sshd -D -e -f '{}'",
+        "set -e; mount --bind {} /usr/local; \
+         mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc; \
+         mount --bind {} /var/log; {}mount -t tmpfs tmpfs /run; mkdir -p /run/sshd; \
+         exec /usr/sbin/sshd -D -e -f {}",
         d("usr-local"),
         d("etc-upper"),
         d("etc-work"),
         d("var-log"),
-        config.display()
+        private_tmp("mode=1777"),
+        sh_quote(&config)
     );
     let log = fs::File::create(host.dir.join("sshd.log")).unwrap();
     host.sshd = Some(

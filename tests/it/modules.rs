@@ -302,7 +302,7 @@ fn tampered_modules_are_refused() {
     fs::set_permissions(&zip, fs::Permissions::from_mode(0o644)).unwrap();
     fs::write(&zip, &evil).unwrap();
     let out = bundle(&[&s.app], &s.cache, &s.ctx.path("bin/never"));
-    assert_eq!(code(&out), exit::INTERNAL);
+    assert_eq!(code(&out), builder::exit::BAD_INPUT, "a cache that disagrees with go.sum is a refused input");
     assert!(stderr(&out).contains("example.com/greet@v1.1.0") && stderr(&out).contains("go.sum"), "{}", stderr(&out));
     assert!(!s.ctx.path("bin/never").exists());
 

@@ -167,7 +167,7 @@ fn tampered_tarballs_and_wrong_indexes_are_refused_and_deleted() {
         let mirror = Mirror::serve(&mirror_dir(&ctx.path(name), tamper, wrong_index));
         let cache = ctx.path(&format!("cache-{name}"));
         let out = fetch(&mirror, &cache, &["--version", "1.27.3", "--arch", "amd64"]);
-        assert_eq!(code(&out), 3, "{name}: {}", stderr(&out));
+        assert_eq!(code(&out), builder::exit::FETCH_FAILED, "{name}: {}", stderr(&out));
         assert!(stderr(&out).contains("SHA256 MISMATCH"), "{name}: {}", stderr(&out));
         // Nothing kept: no partial file, nothing under sha256/.
         let kept: Vec<_> = walk(&cache).into_iter().filter(|p| p.is_file()).collect();
@@ -176,7 +176,7 @@ fn tampered_tarballs_and_wrong_indexes_are_refused_and_deleted() {
     // A --sha256 that the honest tarball does not have is refused the same way.
     let mirror = Mirror::serve(&mirror_dir(&ctx.path("honest"), false, false));
     let out = fetch(&mirror, &ctx.path("cache-pinned"), &["--version", "1.27.3", "--sha256", &"ab".repeat(32)]);
-    assert_eq!(code(&out), 3);
+    assert_eq!(code(&out), builder::exit::FETCH_FAILED);
     assert!(stderr(&out).contains("--sha256"), "{}", stderr(&out));
 }
 
@@ -286,7 +286,7 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
     fs::write(&config, pinned).unwrap();
     fs::remove_dir_all(ctx.path("cache")).unwrap();
     let out = run_release();
-    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_eq!(code(&out), builder::exit::FETCH_FAILED, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("SHA256 MISMATCH") && stderr(&out).contains("go1.26.6.linux-amd64.tar.gz"),
         "{}",

@@ -2,8 +2,10 @@
 //!
 //! Root runs of the installer happen in private mount and network namespaces whose `/etc` is an
 //! overlay over the real one, so what the installer writes to `/etc/profile.d` lands in the test's
-//! own upper directory and the machine is never touched; `/tmp` there is a fresh `noexec` tmpfs and
-//! there is no network, which every root run thereby proves the installer does without. Non-root runs use `setpriv` to become `nobody`.
+//! own upper directory and the machine is never touched; `/tmp` there is a fresh `noexec` tmpfs (the
+//! workspace bound back into it when it lives under `/tmp`: [`private_tmp`]) and there is no
+//! network, which every root run thereby proves the installer does without. Non-root runs use
+//! `setpriv` to become `nobody`.
 //! Nothing here is skipped when a tool is missing: the test fails and says what to install.
 
 #![allow(dead_code)]
@@ -100,6 +102,41 @@ pub fn stderr(out: &Output) -> String {
 /// Exit code, or a panic if killed by a signal.
 pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or_else(|| panic!("killed by a signal: {:?}", out.status))
+}
+
+/// `p` quoted for `sh`: between single quotes, each single quote in it written `'\''`.
+pub fn sh_quote(p: &Path) -> String {
+    let s = p.to_str().unwrap_or_else(|| panic!("{} is not UTF-8: a test script cannot name it", p.display()));
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The part of an `sh -c` script, run as root in a fresh mount namespace, that mounts a new tmpfs
+/// (with `options`, e.g. `noexec,nosuid,nodev`) over `/tmp`.
+///
+/// When the workspace itself lives under `/tmp` (a fresh clone in `/tmp/x`), that tmpfs would
+/// hide it, and with it `target/`: the contexts, the overlay directories for `/etc`, the
+/// installers. So the script then keeps the old `/tmp` open (fd 9) while it mounts the tmpfs,
+/// makes the workspace's path inside the new `/tmp` and binds the workspace back there from the
+/// old one. The bind is recursive, for the tmpfs `cargo xtask test` mounts on `target/it-tmp`,
+/// and not canonicalized: `mount` would resolve `/proc/self/fd/9` to the path `/tmp`, which by
+/// then is the new tmpfs. Everything else in `/tmp` is the fresh tmpfs, so `noexec` still proves
+/// that the installer never needs an executable `/tmp`; the workspace keeps its own mount flags.
+pub fn private_tmp(options: &str) -> String {
+    assert!(!options.is_empty() && !options.contains([' ', '\'']), "tmpfs options '{options}'");
+    let mount = format!("mount -t tmpfs -o {options} tmpfs /tmp; ");
+    let tmp = fs::canonicalize("/tmp").expect("/tmp exists");
+    let workspace = fs::canonicalize(workspace()).expect("the workspace exists");
+    match workspace.strip_prefix(&tmp) {
+        Err(_) => mount,
+        Ok(rel) => {
+            assert!(!rel.as_os_str().is_empty(), "the workspace is /tmp itself: a tmpfs over /tmp cannot leave it");
+            let at = sh_quote(&workspace);
+            format!(
+                "exec 9</tmp; {mount}mkdir -p {at}; mount --no-canonicalize --rbind /proc/self/fd/9/{} {at}; exec 9<&-; ",
+                sh_quote(rel)
+            )
+        }
+    }
 }
 
 /// Where test contexts live: under `target/`, not `/tmp`, because root runs of the installer
@@ -322,18 +359,19 @@ impl TestContext {
         envs: &[(&str, &str)],
     ) -> Command {
         let mut setup = format!(
-            "set -e; mount -t tmpfs -o noexec,nosuid,nodev tmpfs /tmp; \
-             mount -t overlay overlay -o lowerdir=/etc,upperdir='{}',workdir='{}' /etc; \
-             mount --bind '{}' /var/log; ",
-            self.etc().display(),
-            self.path("etc-work").display(),
-            self.path("var-log").display()
+            "set -e; {}\
+             mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc; \
+             mount --bind {} /var/log; ",
+            private_tmp("noexec,nosuid,nodev"),
+            sh_quote(&self.etc()),
+            sh_quote(&self.path("etc-work")),
+            sh_quote(&self.path("var-log"))
         );
         setup.push_str("rm -rf /etc/go-offline-installer; ");
         if let Some(keys) = trust_dir {
             setup.push_str("mkdir -p /etc/go-offline-installer/trusted-keys; ");
             for k in keys {
-                setup.push_str(&format!("cp '{}' /etc/go-offline-installer/trusted-keys/; ", k.display()));
+                setup.push_str(&format!("cp {} /etc/go-offline-installer/trusted-keys/; ", sh_quote(k)));
             }
         }
         if let Some(revoked) = self.revoked.borrow().as_deref() {

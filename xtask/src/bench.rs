@@ -146,110 +146,176 @@ struct Row {
     build: Option<Timing>,
 }
 
+/// What the bench measures with, and where.
+struct Setup {
+    arch: &'static str,
+    /// The official release, canonical.
+    tarball: PathBuf,
+    stub: PathBuf,
+    builder: PathBuf,
+    /// `target/bench`, canonical: `inputs/`, `tmpfs/` and `disk/` are in it.
+    work: PathBuf,
+    inputs: PathBuf,
+}
+
+impl Setup {
+    /// A file of the inputs, as a string for scripts.
+    fn input(&self, name: &str) -> String {
+        self.inputs.join(name).display().to_string()
+    }
+    /// Our installer, as the bench builds it.
+    fn ours(&self) -> PathBuf {
+        self.inputs.join("go-offline-installer")
+    }
+}
+
+/// How long each artefact took to build (by name: `ours`, `makeself-gzip`, ..., `zstd`), and
+/// whether two builds of ours were byte-identical.
+struct Builds {
+    times: Vec<(String, Timing)>,
+    identical: bool,
+}
+
+impl Builds {
+    fn of(&self, name: &str) -> Option<Timing> {
+        self.times.iter().find(|(n, _)| n == name).map(|(_, t)| *t)
+    }
+}
+
+/// What the runs measured: each row's median on tmpfs and (unless `--disk-runs 0`) on disk, and
+/// each verification-only command's median on tmpfs.
+struct Measured {
+    installs: Vec<(Timing, Option<Timing>)>,
+    checks: Vec<(&'static str, Timing)>,
+}
+
 fn bench(o: &Options) -> Result {
+    let setup = prepare()?;
+    let builds_file = setup.inputs.join("builds.txt");
+    let saved = fs::read_to_string(&builds_file).ok().filter(|_| o.reuse);
+    let builds = match saved {
+        Some(text) => {
+            eprintln!("bench: reusing the artefacts and build times in {}", setup.inputs.display());
+            parse_builds(&text)
+        }
+        None => {
+            let (times, identical) =
+                build_all(&setup.inputs, &setup.tarball, &setup.builder, &setup.stub, &builds_file)?;
+            Builds { times, identical }
+        }
+    };
+    let rows = rows(&setup, &builds)?;
+    let measured = measure(o, &setup, &rows)?;
+    let md = report(o, &setup, &rows, &measured, &builds)?;
+    if let Some(dir) = o.out.parent() {
+        fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    fs::write(&o.out, &md).map_err(|e| e.to_string())?;
+    println!("{md}");
+    eprintln!("bench: written to {}", o.out.display());
+    Ok(())
+}
+
+/// Finds the release, builds the stub and the builder (release profile).
+fn prepare() -> Result<Setup> {
     let host = tools::host_target()?;
     let arch = if host.starts_with("aarch64") { "arm64" } else { "amd64" };
     let tarball = fs::canonicalize(fixtures::go_tarball(GO_VERSION, arch)?).map_err(|e| e.to_string())?;
     let stub = fs::canonicalize(build_stub(host, &[], None)?).map_err(|e| e.to_string())?;
     run(cargo().args(["build", "--release", "--locked", "-p", "builder"]))?;
     let builder = fs::canonicalize("target/release/go-offline-builder").map_err(|e| e.to_string())?;
-
     let work = fs::canonicalize("target").map_err(|e| e.to_string())?.join("bench");
     let inputs = work.join("inputs");
-    let p = |name: &str| inputs.join(name).display().to_string();
-    let tgz = tarball.display().to_string();
-    let ours = inputs.join("go-offline-installer");
-    let zst = inputs.join("go.tar.zst");
-    let makeself_out = |name: &str| inputs.join(format!("go-{name}.run"));
-    // Build times: (name, seconds, peak RSS KiB), and whether two builds of ours were identical.
-    let builds_file = inputs.join("builds.txt");
-    let saved = fs::read_to_string(&builds_file).ok().filter(|_| o.reuse);
-    let (builds, identical) = match saved {
-        Some(text) => {
-            eprintln!("bench: reusing the artefacts and build times in {}", inputs.display());
-            let mut builds = Vec::new();
-            let mut identical = false;
-            for l in text.lines() {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                match f.as_slice() {
-                    ["identical", v] => identical = *v == "true",
-                    [name, secs, rss] => builds.push((
-                        name.to_string(),
-                        Timing { secs: secs.parse().unwrap_or(0.0), rss_kib: rss.parse().unwrap_or(0) },
-                    )),
-                    _ => {}
-                }
-            }
-            (builds, identical)
-        }
-        None => build_all(&inputs, &tarball, &builder, &stub, &builds_file)?,
-    };
-    let build_of = |name: &str| builds.iter().find(|(n, _)| n == name).map(|(_, t)| *t);
-    let ours_build = build_of("ours").ok_or("bench: no build time of our installer")?;
-    let zst_build = build_of("zstd").unwrap_or_default();
-    let makeself: Vec<(&str, PathBuf, Timing)> = ["gzip", "zstd", "xz"]
-        .into_iter()
-        .map(|n| (n, makeself_out(n), build_of(&format!("makeself-{n}")).unwrap_or_default()))
-        .collect();
+    Ok(Setup { arch, tarball, stub, builder, work, inputs })
+}
 
-    let k = p("key.pub");
-    let installer = |extra: &str| {
-        format!("'{}' --yes --quiet --no-modify-path --no-build-check {extra} --trusted-key '{k}'", ours.display())
-    };
+/// The build times `build_all` wrote: `identical BOOL`, then `NAME SECONDS RSS_KIB` lines.
+fn parse_builds(text: &str) -> Builds {
+    let mut builds = Builds { times: Vec::new(), identical: false };
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f.as_slice() {
+            ["identical", v] => builds.identical = *v == "true",
+            [name, secs, rss] => builds.times.push((
+                name.to_string(),
+                Timing { secs: secs.parse().unwrap_or(0.0), rss_kib: rss.parse().unwrap_or(0) },
+            )),
+            _ => {}
+        }
+    }
+    builds
+}
+
+/// Our installer run unattended with `extra` flags, trusting the bench's key.
+fn installer_script(setup: &Setup, extra: &str) -> String {
+    format!(
+        "'{}' --yes --quiet --no-modify-path --no-build-check {extra} --trusted-key '{}'",
+        setup.ours().display(),
+        setup.input("key.pub")
+    )
+}
+
+/// The rows of the install table, anchors first; the first row is the 1.00 of every ratio, and
+/// the last three are the zstd pipe, the floor and ours, in that order ([`limits`] relies on it).
+fn rows(setup: &Setup, builds: &Builds) -> Result<Vec<Row>> {
+    let tgz = setup.tarball.display().to_string();
+    let ours_build = builds.of("ours").ok_or("bench: no build time of our installer")?;
+    let zst = setup.inputs.join("go.tar.zst");
     let mut rows = vec![
         Row {
             name: "official tar.gz, `tar -xzf`",
-            artifact: Some(tarball.clone()),
+            artifact: Some(setup.tarball.clone()),
             script: format!("tar -C {{DIR}} -xzf '{tgz}'"),
             build: None,
         },
         Row {
             name: "`sha256sum -c`, then `tar -xzf`",
-            artifact: Some(tarball.clone()),
+            artifact: Some(setup.tarball.clone()),
             script: format!(
                 "cd '{}' && sha256sum --quiet -c SHA256SUMS && tar -C {{DIR}} -xzf '{tgz}'",
-                inputs.display()
+                setup.inputs.display()
             ),
             build: None,
         },
     ];
-    for (name, out, t) in &makeself {
+    for (name, kind) in [("makeself gzip", "gzip"), ("makeself zstd", "zstd"), ("makeself xz", "xz")] {
+        let out = setup.inputs.join(format!("go-{kind}.run"));
         rows.push(Row {
-            name: match *name {
-                "gzip" => "makeself gzip",
-                "zstd" => "makeself zstd",
-                _ => "makeself xz",
-            },
-            artifact: Some(out.clone()),
+            name,
             script: format!("'{}' --quiet --nox11 --noexec --target {{DIR}} >/dev/null", out.display()),
-            build: Some(*t),
+            artifact: Some(out),
+            build: Some(builds.of(&format!("makeself-{kind}")).unwrap_or_default()),
         });
     }
     rows.push(Row {
         name: "`zstd -19 --long=27` piped to tar, no checks",
-        artifact: Some(zst.clone()),
         script: format!("zstd -q -d --long=27 -c '{}' | tar -C {{DIR}} -xf -", zst.display()),
-        build: Some(zst_build),
+        artifact: Some(zst),
+        build: Some(builds.of("zstd").unwrap_or_default()),
     });
     rows.push(Row {
         name: "floor: `tar -xf` of the uncompressed tar",
         artifact: None,
-        script: format!("tar -C {{DIR}} -xf '{}'", p("go.tar")),
+        script: format!("tar -C {{DIR}} -xf '{}'", setup.input("go.tar")),
         build: None,
     });
     rows.push(Row {
         name: "**go-offline-installer** (signature, every file's sha256, atomic)",
-        artifact: Some(ours.clone()),
-        script: installer("--prefix {DIR}"),
+        artifact: Some(setup.ours()),
+        script: installer_script(setup, "--prefix {DIR}"),
         build: Some(ours_build),
     });
+    Ok(rows)
+}
 
-    let tmpfs = work.join("tmpfs");
+/// Runs every row on the tmpfs and on the disk, then the verification-only commands on the tmpfs.
+fn measure(o: &Options, setup: &Setup, rows: &[Row]) -> Result<Measured> {
+    let tmpfs = setup.work.join("tmpfs");
     let on_tmpfs = first_line(Command::new("stat").args(["-f", "-c", "%T"]).arg(&tmpfs)) == "tmpfs";
     if !on_tmpfs {
         return Err(format!("bench: {} is not a tmpfs (run as root, or mount one there)", tmpfs.display()));
     }
-    let disk = work.join("disk");
+    let disk = setup.work.join("disk");
     fs::create_dir_all(&disk).map_err(|e| e.to_string())?;
     let scripts: Vec<&str> = rows.iter().map(|r| r.script.as_str()).collect();
     let on_tmpfs = repeat_all(&scripts, &tmpfs, o.runs, false)?;
@@ -258,40 +324,64 @@ fn bench(o: &Options) -> Result {
     } else {
         vec![None; rows.len()]
     };
-    let results: Vec<(Timing, Option<Timing>)> = on_tmpfs.into_iter().zip(on_disk).collect();
     let checks = [
-        ("`sha256sum -c` of the tar.gz", format!("cd '{}' && sha256sum --quiet -c SHA256SUMS", inputs.display())),
-        ("**go-offline-installer --check** (signature, every file's sha256)", installer("--check")),
+        ("`sha256sum -c` of the tar.gz", format!("cd '{}' && sha256sum --quiet -c SHA256SUMS", setup.inputs.display())),
+        ("**go-offline-installer --check** (signature, every file's sha256)", installer_script(setup, "--check")),
     ];
     let check_scripts: Vec<&str> = checks.iter().map(|(_, s)| s.as_str()).collect();
     let check_results = repeat_all(&check_scripts, &tmpfs, o.runs, false)?;
+    Ok(Measured {
+        installs: on_tmpfs.into_iter().zip(on_disk).collect(),
+        checks: checks.iter().map(|(name, _)| *name).zip(check_results).collect(),
+    })
+}
 
-    // The report.
-    let base_size = size(&tarball) as f64;
-    let (base_t, base_d) = results[0];
+/// docs/bench.md.
+fn report(o: &Options, setup: &Setup, rows: &[Row], measured: &Measured, builds: &Builds) -> Result<String> {
     let mut md = String::new();
-    let machine = machine_info(&disk);
-    let file_count = output(Command::new("tar").arg("-tzf").arg(&tarball)).map(|s| s.lines().count()).unwrap_or(0);
+    let machine = machine_info(&setup.work.join("disk"));
+    let file_count =
+        output(Command::new("tar").arg("-tzf").arg(&setup.tarball)).map(|s| s.lines().count()).unwrap_or(0);
     let _ = writeln!(md, "# Benchmark\n");
     let _ = writeln!(
         md,
-        "Go {GO_VERSION} linux/{arch} ({} files in the official tarball, {} bytes unpacked as a tar), written by \
+        "Go {GO_VERSION} linux/{} ({} files in the official tarball, {} bytes unpacked as a tar), written by \
          `cargo xtask bench` (medians of {} runs on tmpfs, {} on disk; ratios are to the official tar.gz and to \
          `tar -xzf` of it, measured in the same run).\n",
+        setup.arch,
         file_count,
-        size(&inputs.join("go.tar")),
+        size(&setup.inputs.join("go.tar")),
         o.runs,
         o.disk_runs
     );
     let _ = writeln!(md, "{machine}");
     let _ = writeln!(md, "Reproduce: `cargo xtask bench` (as root: it uses a private mount namespace and tmpfs).\n");
+    install_table(&mut md, rows, &measured.installs, size(&setup.tarball) as f64);
+    check_table(&mut md, measured);
+    let ours_build = builds.of("ours").ok_or("bench: no build time of our installer")?;
+    let goals = goals(setup, measured, ours_build, builds.identical);
+    let _ = writeln!(md, "\n## Goals\n\n| goal | measured | |\n|---|---|---|\n{goals}");
+    limits(&mut md, &measured.installs, file_count);
+    let _ = writeln!(
+        md,
+        "Builder peak RSS: {:.0} MiB. Disk runs end with `sync` (every row, ours included: the installer syncs \
+         its staging tree once before the swap anyway).",
+        ours_build.rss_kib as f64 / 1024.0
+    );
+    Ok(md)
+}
+
+/// The "Size and install time" table: each row's size, build time, times and ratios to the first
+/// row (`base_size` is the first row's artefact's size), and peak RSS.
+fn install_table(md: &mut String, rows: &[Row], results: &[(Timing, Option<Timing>)], base_size: f64) {
+    let (base_t, base_d) = results[0];
     let _ = writeln!(md, "## Size and install time\n");
     let _ = writeln!(
         md,
         "| what | size (bytes) | size | build (s) | install on tmpfs (s) | tmpfs | install on disk (s) | disk | peak RSS (MiB) |"
     );
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (row, (t, d)) in rows.iter().zip(&results) {
+    for (row, (t, d)) in rows.iter().zip(results) {
         let sz = row.artifact.as_deref().map(size);
         let _ = writeln!(
             md,
@@ -307,37 +397,41 @@ fn bench(o: &Options) -> Result {
             t.rss_kib as f64 / 1024.0,
         );
     }
+}
+
+/// The "Verification only" table, with ratios to `tar -xzf` on tmpfs.
+fn check_table(md: &mut String, measured: &Measured) {
+    let base_t = measured.installs[0].0;
     let _ = writeln!(md, "\n## Verification only\n");
     let _ = writeln!(md, "| what | time on tmpfs (s) | ratio to `tar -xzf` | peak RSS (MiB) |");
     let _ = writeln!(md, "|---|---:|---:|---:|");
-    for ((name, _), t) in checks.iter().zip(&check_results) {
+    for (name, t) in &measured.checks {
         let _ =
             writeln!(md, "| {name} | {:.2} | {:.2} | {:.0} |", t.secs, t.secs / base_t.secs, t.rss_kib as f64 / 1024.0);
     }
-    let ours_t = results.last().map(|r| r.0).unwrap_or_default();
-    let ours_d = results.last().and_then(|r| r.1);
-    let check_t = check_results[1];
-    let stub_size = size(&stub);
+}
+
+/// The rows of the goals table: each goal, what was measured, and whether it is met.
+fn goals(setup: &Setup, measured: &Measured, ours_build: Timing, identical: bool) -> String {
+    let (base_t, base_d) = measured.installs[0];
+    let ours_t = measured.installs.last().map(|r| r.0).unwrap_or_default();
+    let ours_d = measured.installs.last().and_then(|r| r.1);
+    let check_t = measured.checks[1].1;
+    let stub_size = size(&setup.stub);
     let mut goals = String::new();
     let mut goal = |what: &str, value: String, met: bool| {
         let _ = writeln!(goals, "| {what} | {value} | {} |", if met { "met" } else { "**not met**" });
     };
-    let size_ratio = size(&ours) as f64 / base_size;
+    let size_ratio = size(&setup.ours()) as f64 / size(&setup.tarball) as f64;
     goal("installer size ≤ 0.60 of the tar.gz", format!("{size_ratio:.3}"), size_ratio <= 0.60);
     goal("built in ≤ 120 s", format!("{:.1} s", ours_build.secs), ours_build.secs <= 120.0);
-    goal(
-        "install on tmpfs ≤ 0.35 of `tar -xzf`",
-        format!("{:.2}", ours_t.secs / base_t.secs),
-        ours_t.secs / base_t.secs <= 0.35,
-    );
+    let tmpfs_ratio = ours_t.secs / base_t.secs;
+    goal("install on tmpfs ≤ 0.35 of `tar -xzf`", format!("{tmpfs_ratio:.2}"), tmpfs_ratio <= 0.35);
     if let (Some(d), Some(b)) = (ours_d, base_d) {
         goal("install on disk ≤ 0.85 of `tar -xzf`", format!("{:.2}", d.secs / b.secs), d.secs / b.secs <= 0.85);
     }
-    goal(
-        "`--check` ≤ 0.25 of `tar -xzf`",
-        format!("{:.2}", check_t.secs / base_t.secs),
-        check_t.secs / base_t.secs <= 0.25,
-    );
+    let check_ratio = check_t.secs / base_t.secs;
+    goal("`--check` ≤ 0.25 of `tar -xzf`", format!("{check_ratio:.2}"), check_ratio <= 0.25);
     let rss = ours_t.rss_kib.max(check_t.rss_kib) as f64 / 1024.0;
     goal("installer peak RSS ≤ 160 MiB", format!("{rss:.0} MiB"), rss <= 160.0);
     goal(
@@ -350,10 +444,15 @@ fn bench(o: &Options) -> Result {
         if identical { "identical".into() } else { "differs".into() },
         identical,
     );
-    let _ = writeln!(md, "\n## Goals\n\n| goal | measured | |\n|---|---|---|\n{goals}");
-    // What the anchors say about this machine.
-    let floor = results[rows.len() - 2];
-    let zstd_pipe = results[rows.len() - 3];
+    goals
+}
+
+/// What the anchors say about this machine: how close the zstd pipe and the floor (the third and
+/// second rows from the end) come to `tar -xzf`, and whether the disk sets the pace.
+fn limits(md: &mut String, results: &[(Timing, Option<Timing>)], file_count: usize) {
+    let (base_t, base_d) = results[0];
+    let floor = results[results.len() - 2];
+    let zstd_pipe = results[results.len() - 3];
     let _ = writeln!(
         md,
         "What limits us here: `zstd -19 --long=27` piped to tar, with no check at all and both cores busy, takes \
@@ -374,19 +473,6 @@ fn bench(o: &Options) -> Result {
             );
         }
     }
-    let _ = writeln!(
-        md,
-        "Builder peak RSS: {:.0} MiB. Disk runs end with `sync` (every row, ours included: the installer syncs \
-         its staging tree once before the swap anyway).",
-        ours_build.rss_kib as f64 / 1024.0
-    );
-    if let Some(dir) = o.out.parent() {
-        fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    }
-    fs::write(&o.out, &md).map_err(|e| e.to_string())?;
-    println!("{md}");
-    eprintln!("bench: written to {}", o.out.display());
-    Ok(())
 }
 
 /// Prepares the inputs (the tar, the unpacked tree, SHA256SUMS, a key) and builds every

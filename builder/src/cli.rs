@@ -1,0 +1,220 @@
+//! The command line of `go-offline-builder`: every subcommand and flag, and the `--help` text
+//! (with the exit codes, from [`builder::exit::TABLE`]). Parsing only: what each command does is
+//! in `commands.rs`, and the work itself in the `builder` library.
+
+use std::path::PathBuf;
+
+use builder::{DEFAULT_FRAMES, DEFAULT_LEVEL};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "go-offline-builder",
+    version,
+    about = "Turn an official Go release into one signed, self-verifying installer file",
+    after_help = builder::exit::help_section()
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The key and the stub of an installer.
+#[derive(clap::Args, Debug)]
+pub struct Signing {
+    /// PKCS#8 PEM ed25519 private key to sign with.
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Stub executable [default: the one `cargo xtask stubs` built for the target].
+    #[arg(long, value_name = "FILE")]
+    pub stub: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a signing key pair: DIR/NAME.key (PKCS#8 PEM, 0600) and DIR/NAME.pub (SPKI PEM).
+    Keygen {
+        /// DIR/NAME of the key pair to create.
+        #[arg(long, value_name = "DIR/NAME")]
+        out: PathBuf,
+    },
+    /// Build an installer from a Go release tarball or GOROOT directory.
+    Build(Build),
+    /// Bundle the modules Go projects need (from their go.sum and a module cache) into a signed
+    /// installer that puts them beside an installed Go, for builds with no network.
+    Modules(Modules),
+    /// Download official Go tarballs, verified against the published sha256, into a cache.
+    Fetch(Fetch),
+    /// Fetch, build and sign every Go version × arch (and module bundle) of a TOML config; write
+    /// SHA256SUMS and its signature SHA256SUMS.sig. Unchanged inputs are not rebuilt.
+    Release {
+        /// The release config (see examples/release.toml).
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check SHA256SUMS.sig against SHA256SUMS in a release directory, and every file's sha256.
+    VerifySums {
+        /// The release directory.
+        dir: PathBuf,
+        /// The org's public key (SPKI PEM).
+        #[arg(long, value_name = "PUB")]
+        key: PathBuf,
+    },
+    /// Show what an installer carries (without verifying its signature: use `verify`).
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify an installer as it would verify itself, without installing.
+    Verify {
+        file: PathBuf,
+        /// Trust this SPKI PEM public key (repeatable) [default: the host trust directory].
+        #[arg(long, value_name = "PUB")]
+        trusted_key: Vec<PathBuf>,
+    },
+}
+
+/// `go-offline-builder build`.
+#[derive(clap::Args, Debug)]
+pub struct Build {
+    /// An official go*.tar.gz or a GOROOT directory.
+    #[arg(long, value_name = "PATH")]
+    pub go: PathBuf,
+    /// Stub target triple [default: the one matching the Go distribution].
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub signing: Signing,
+    /// Output file.
+    #[arg(long, short, value_name = "FILE", default_value = "go-offline-installer")]
+    pub output: PathBuf,
+    /// Set KEY=VALUE in $GOROOT/go.env (repeatable; defaults GOPROXY=off GOTOOLCHAIN=local).
+    #[arg(long = "go-env", value_name = "KEY=VALUE")]
+    pub go_env: Vec<String>,
+    /// zstd compression level, 1..=22.
+    #[arg(long, default_value_t = DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub level: i32,
+    /// Compression threads [default: all cores]. The output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: u32,
+    /// Split the payload into this many independent zstd frames (whole tar entries each), so
+    /// the installer extracts them on that many cores at once; 1 compresses best.
+    #[arg(long, default_value_t = DEFAULT_FRAMES, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub frames: u32,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `go-offline-builder modules`.
+#[derive(clap::Args, Debug)]
+pub struct Modules {
+    /// A Go project (a directory with go.mod and go.sum); repeatable. Without one, every
+    /// module version in the cache is bundled.
+    #[arg(long, value_name = "DIR")]
+    pub project: Vec<PathBuf>,
+    /// The module cache (GOMODCACHE, or a module proxy directory) [default: Go's, from
+    /// $GOMODCACHE, $GOPATH or $HOME].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Stub target triple: the machines the bundle is for [default: this machine's].
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub signing: Signing,
+    /// Output file.
+    #[arg(long, short, value_name = "FILE", default_value = "go-modules-installer")]
+    pub output: PathBuf,
+    /// zstd compression level, 1..=22.
+    #[arg(long, default_value_t = DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub level: i32,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `go-offline-builder fetch`.
+#[derive(clap::Args, Debug)]
+pub struct Fetch {
+    /// Go version(s), e.g. 1.27.3 (repeatable, or comma-separated).
+    #[arg(long = "version", value_name = "VERSION", required = true, value_delimiter = ',')]
+    pub versions: Vec<String>,
+    /// GOARCH value(s), e.g. amd64,arm64.
+    #[arg(long = "arch", value_name = "ARCH", default_value = "amd64", value_delimiter = ',')]
+    pub arches: Vec<String>,
+    /// Download site or mirror with the same layout [default: Go's download site].
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+    /// Release index (JSON) to take the sha256 from [default: the mirror's `?mode=json&include=all`].
+    #[arg(long, value_name = "URL")]
+    pub index: Option<String>,
+    /// The expected sha256 (one version and arch only); the index is then not read.
+    #[arg(long, value_name = "HEX", value_parser = sha256_arg)]
+    pub sha256: Option<String>,
+    /// Download cache [default: $XDG_CACHE_HOME/go-offline-builder].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A `--sha256` value: 64 hex digits, in either case (a bad one is a command-line error, exit 2).
+fn sha256_arg(value: &str) -> Result<String, String> {
+    if format::manifest::is_sha256_hex(&value.to_ascii_lowercase()) {
+        Ok(value.to_string())
+    } else {
+        Err("expected 64 hex digits".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        let help = Cli::command().render_long_help().to_string();
+        for (code, meaning) in builder::exit::TABLE {
+            assert!(help.contains(&format!("{code:>3}  {meaning}")), "--help lacks exit code {code}: {help}");
+        }
+    }
+
+    /// clap's own exit code for a bad command line is the documented one.
+    #[test]
+    fn bad_command_lines_exit_with_usage() {
+        let cases: &[&[&str]] = &[
+            &["frobnicate"],
+            &["build", "--key", "k"],
+            &["build", "--go", "g", "--key", "k", "--level", "23"],
+            &["fetch", "--version", "1.27.3", "--sha256", "xyz"],
+        ];
+        for args in cases {
+            let e = Cli::try_parse_from(std::iter::once("go-offline-builder").chain(args.iter().copied()))
+                .expect_err("a bad command line was accepted");
+            assert_eq!(e.exit_code(), builder::exit::USAGE, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn sha256_arguments() {
+        let cases: &[(&str, bool)] = &[
+            (&"ab".repeat(32), true),
+            (&"AB".repeat(32), true),
+            (&"ab".repeat(31), false),
+            (&"g".repeat(64), false),
+            ("", false),
+        ];
+        for (value, accepted) in cases {
+            assert_eq!(sha256_arg(value).is_ok(), *accepted, "{value}");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! One function per subcommand: turn the parsed flags into the library's options, call it, and
+//! print what it made. Failures come back as a [`Failure`]: the message and the exit code of
+//! [`builder::exit::TABLE`] that `main` ends with.
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+};
+
+use builder::{exit, release, BuildError, BuildOptions, Compression};
+use format::{
+    keys::{TrustStore, HOST_TRUST_DIR},
+    manifest::Manifest,
+};
+use serde_json::json;
+
+use crate::cli::{self, Command, Signing};
+
+/// Why a command failed: the message to print and the exit code to end with.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: i32, message: impl Into<String>) -> Failure {
+        Failure { code, message: message.into() }
+    }
+}
+
+impl From<BuildError> for Failure {
+    fn from(e: BuildError) -> Failure {
+        Failure::new(e.exit_code(), e.to_string())
+    }
+}
+
+impl From<format::Error> for Failure {
+    fn from(e: format::Error) -> Failure {
+        Failure::new(e.exit_code(), e.to_string())
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Keygen { out } => keygen(&out),
+        Command::Build(args) => build(args),
+        Command::Modules(args) => modules(args),
+        Command::Fetch(args) => fetch(args),
+        Command::Release { config, json } => release(&config, json),
+        Command::VerifySums { dir, key } => verify_sums(&dir, &key),
+        Command::Inspect { file, json } => inspect(&file, json),
+        Command::Verify { file, trusted_key } => verify(&file, &trusted_key),
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`, when set: the build time recorded, for reproducible output.
+fn source_date_epoch() -> Result<Option<u64>, Failure> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Failure::new(exit::USAGE, format!("SOURCE_DATE_EPOCH='{v}' is not a number of seconds"))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Prints `value` as one line of JSON. Our summaries are plain data: serializing cannot fail.
+fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string(value).unwrap_or_default());
+}
+
+fn keygen(out: &Path) -> Result<(), Failure> {
+    let id = builder::keygen(out)?;
+    println!("key id {id}");
+    eprintln!(
+        "wrote {} (keep it secret) and {}",
+        out.with_extension("key").display(),
+        out.with_extension("pub").display()
+    );
+    Ok(())
+}
+
+fn build(args: cli::Build) -> Result<(), Failure> {
+    let cli::Build { go, target, signing: Signing { key, stub }, output, go_env, level, threads, frames, json } = args;
+    let opts = BuildOptions {
+        go,
+        key,
+        target,
+        stub,
+        output,
+        go_env,
+        level,
+        threads,
+        frames,
+        source_date_epoch: source_date_epoch()?,
+        provenance: None,
+    };
+    let s = builder::build(&opts)?;
+    if json {
+        print_json(&s);
+    } else {
+        println!(
+            "built {} ({} {}/{}, {}): {} bytes (stub {}, payload {} from {} unpacked), {} entries, signed by {}",
+            s.output.display(),
+            s.go_version,
+            s.goos,
+            s.goarch,
+            s.target,
+            s.installer_len,
+            s.stub_len,
+            s.payload_len,
+            s.uncompressed_len,
+            s.file_count,
+            s.signer_key_id
+        );
+    }
+    Ok(())
+}
+
+fn modules(args: cli::Modules) -> Result<(), Failure> {
+    let cli::Modules { project, cache, target, signing: Signing { key, stub }, output, level, json } = args;
+    let target = target.unwrap_or_else(|| {
+        let arch = if cfg!(target_arch = "aarch64") { "aarch64" } else { "x86_64" };
+        format!("{arch}-unknown-linux-musl")
+    });
+    let opts = builder::modules::ModulesOptions {
+        projects: project,
+        cache,
+        key,
+        target,
+        stub,
+        output,
+        // One frame: bundles are small, and one window finds the most repeats.
+        compression: Compression { level, threads: 0, frames: 1 },
+        source_date_epoch: source_date_epoch()?,
+    };
+    let s = builder::modules::build_modules(&opts)?;
+    if json {
+        print_json(&s);
+    } else {
+        println!(
+            "built {} (module bundle for {}/{}, {}): {} modules ({} with their zip) from {}, {} bytes, signed by {}",
+            s.installer.output.display(),
+            s.installer.goos,
+            s.installer.goarch,
+            s.installer.target,
+            s.modules,
+            s.zips,
+            s.cache.display(),
+            s.installer.installer_len,
+            s.installer.signer_key_id
+        );
+    }
+    Ok(())
+}
+
+fn fetch(args: cli::Fetch) -> Result<(), Failure> {
+    let cli::Fetch { versions, arches, mirror, index, sha256, cache, json } = args;
+    if sha256.is_some() && versions.len() * arches.len() != 1 {
+        return Err(Failure::new(exit::USAGE, "--sha256 needs exactly one --version and one --arch"));
+    }
+    let cache = cache.unwrap_or_else(release::default_cache);
+    let fetcher = fetch::Fetcher::new(mirror.as_deref(), index.as_deref(), &cache, !json);
+    let mut all = Vec::new();
+    for v in &versions {
+        for a in &arches {
+            let f = fetcher.fetch(v, a, sha256.as_deref()).map_err(BuildError::Fetch)?;
+            if !json {
+                println!(
+                    "{} {}: {} (sha256 {}, as published by {})",
+                    if f.cached { "cached" } else { "fetched" },
+                    f.url,
+                    f.path.display(),
+                    f.sha256,
+                    f.sha256_source
+                );
+            }
+            all.push(f);
+        }
+    }
+    if json {
+        print_json(&all);
+    }
+    Ok(())
+}
+
+fn release(config: &Path, json: bool) -> Result<(), Failure> {
+    let config = release::read_config(config)?;
+    let s = release::release(&config, !json)?;
+    if json {
+        print_json(&s);
+    } else {
+        for o in &s.outputs {
+            println!("{:<9} {}  {}", o.status.name(), o.sha256, o.name);
+        }
+        println!("wrote {} and {} (signed by {})", s.sums.display(), s.signature.display(), s.signer_key_id);
+    }
+    Ok(())
+}
+
+fn verify_sums(dir: &Path, key: &Path) -> Result<(), Failure> {
+    release::verify_sums(dir, key)?;
+    println!("ok: {} is signed by the key, and every file it lists matches", dir.join(release::SUMS).display());
+    Ok(())
+}
+
+/// Opens an installer file to read, failing as the installer does when it cannot read itself.
+fn open_installer(file: &Path) -> Result<File, Failure> {
+    File::open(file).map_err(|source| format::Error::ReadSelf { path: file.into(), source }.into())
+}
+
+fn verify(file: &Path, trusted_keys: &[PathBuf]) -> Result<(), Failure> {
+    // No keys compiled in: the builder trusts only what it is told to.
+    let trust = TrustStore::load(trusted_keys, Path::new(HOST_TRUST_DIR), &[]).map_err(format::Error::from)?;
+    if trust.keys.is_empty() {
+        return Err(Failure::new(
+            exit::UNTRUSTED,
+            format!("no trusted keys: pass --trusted-key PUB or provision {HOST_TRUST_DIR}"),
+        ));
+    }
+    let f = open_installer(file)?;
+    let v = format::verify::verify(&f, file, &trust)?;
+    format::payload::check_payload(&v, &f, &|_| {})?;
+    let m = v.manifest();
+    println!(
+        "ok: {} is {} for {}, signed by {} ({}); every digest matches",
+        file.display(),
+        m.title(),
+        m.target,
+        v.signer().id,
+        v.signer().origin
+    );
+    Ok(())
+}
+
+fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
+    let f = open_installer(file)?;
+    let parts = format::verify::read_parts(&f, file)?;
+    let m = Manifest::parse(&parts.manifest_bytes).map_err(format::Error::from)?;
+    let (files, dirs, links) = m.counts();
+    if json {
+        println!(
+            "{}",
+            json!({
+                "verified": false,
+                "go_version": m.go_version, "goos": m.goos, "goarch": m.goarch, "target": m.target,
+                "installer_len": parts.layout.file_len(), "stub_len": m.stub.len, "payload_len": m.payload.len,
+                "uncompressed_len": m.payload.uncompressed_len, "manifest_len": parts.manifest_bytes.len(),
+                "files": files, "dirs": dirs, "symlinks": links, "file_count": m.file_count,
+                "signer_key_id": m.signer_key_id, "source": m.source, "go_env": m.go_env, "created": m.created,
+                "stub_sha256": m.stub.sha256, "payload_sha256": m.payload.sha256,
+            })
+        );
+        return Ok(());
+    }
+    println!("carries:     {}", m.title());
+    println!("target:      {}", m.target);
+    println!("signer:      {} (not verified here: run `go-offline-builder verify`)", m.signer_key_id);
+    println!("installer:   {} bytes", parts.layout.file_len());
+    println!("stub:        {} bytes, sha256 {}", m.stub.len, m.stub.sha256);
+    println!(
+        "payload:     {} bytes zstd (window 2^{}), {} bytes unpacked, sha256 {}",
+        m.payload.len, m.payload.window_log, m.payload.uncompressed_len, m.payload.sha256
+    );
+    println!("manifest:    {} bytes", parts.manifest_bytes.len());
+    println!("contents:    {} entries: {files} files, {dirs} directories, {links} symlinks", m.file_count);
+    println!("source:      {}", m.source_summary());
+    println!("go.env:      {}", m.go_env_summary());
+    println!("created:     {} (seconds since the epoch)", m.created);
+    Ok(())
+}
