@@ -11,12 +11,12 @@ use std::{
 };
 
 use ed25519_dalek::Signer;
-use sha2::{Digest, Sha256};
 use format::{
     keys,
     layout::{self, Assembled},
     manifest::{Entry, Manifest, Payload, Product, Region, Source},
 };
+use sha2::{Digest, Sha256};
 
 use crate::support::*;
 

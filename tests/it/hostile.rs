@@ -21,8 +21,7 @@ use std::{
 
 use ed25519_dalek::{Signer, VerifyingKey};
 use format::{
-    exit,
-    keys,
+    exit, keys,
     layout::{self, Assembled, Layout, MAX_MANIFEST_LEN},
     manifest::{Entry, Manifest},
 };

@@ -8,9 +8,9 @@ use std::{
     process::{Command, Output},
 };
 
-use serde_json::Value;
 use format::exit;
 use installer::failpoint::{SWITCH_POINTS, UNINSTALL_POINTS};
+use serde_json::Value;
 
 use crate::support::*;
 

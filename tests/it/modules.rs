@@ -12,8 +12,8 @@ use std::{
     process::{Command, Output},
 };
 
-use serde_json::Value;
 use format::exit;
+use serde_json::Value;
 
 use crate::support::*;
 
