@@ -8,7 +8,6 @@
 use std::{
     fs::File,
     io::{self, Read},
-    os::unix::fs::FileExt,
     path::{Path, PathBuf},
 };
 
@@ -69,12 +68,12 @@ pub fn read_parts(file: &File, path: &Path) -> Result<UnverifiedInstaller, Error
         return Err(layout::LayoutError::TooShort(file_len).into());
     }
     let mut trailer = [0u8; TRAILER_LEN as usize];
-    file.read_exact_at(&mut trailer, file_len - TRAILER_LEN).map_err(read_err)?;
+    read_exact_at(file, &mut trailer, file_len - TRAILER_LEN).map_err(read_err)?;
     let layout = Layout::parse(file_len, &trailer)?;
     let mut manifest_bytes = vec![0u8; layout::len(&layout.manifest) as usize];
-    file.read_exact_at(&mut manifest_bytes, layout.manifest.start).map_err(read_err)?;
+    read_exact_at(file, &mut manifest_bytes, layout.manifest.start).map_err(read_err)?;
     let mut signature = [0u8; 64];
-    file.read_exact_at(&mut signature, layout.signature.start).map_err(read_err)?;
+    read_exact_at(file, &mut signature, layout.signature.start).map_err(read_err)?;
     Ok(UnverifiedInstaller { layout, manifest_bytes, signature })
 }
 
@@ -98,7 +97,7 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
     bind("payload", manifest.payload.len, layout::len(&layout.payload))?;
     // The trailer is implied by the verified lengths; re-encode and compare so no byte is unsigned.
     let mut trailer = [0u8; TRAILER_LEN as usize];
-    file.read_exact_at(&mut trailer, layout.trailer.start)
+    read_exact_at(file, &mut trailer, layout.trailer.start)
         .map_err(|source| Error::ReadSelf { path: path.into(), source })?;
     if trailer != layout.encode_trailer() {
         return Err(Error::DigestMismatch {
@@ -183,6 +182,33 @@ pub fn check_platform(manifest: &Manifest) -> Result<(), Error> {
     }
 }
 
+/// Reads into `buf` from `offset` of `file` without moving its file offset (so threads can share
+/// one `File`): the one OS-specific call of this crate.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::read_at(file, buf, offset);
+    #[cfg(windows)]
+    return std::os::windows::fs::FileExt::seek_read(file, buf, offset);
+}
+
+/// `read_at` until `buf` is full.
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match read_at(file, buf, offset) {
+            Ok(0) => {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "installer file shrank while being read"))
+            }
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// A `Read` over one region of a file, by positioned reads (the file offset is not used, so
 /// several readers can share one `File`).
 pub struct RegionReader<'a> {
@@ -203,7 +229,7 @@ impl Read for RegionReader<'_> {
         if want == 0 {
             return Ok(0);
         }
-        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        let n = read_at(self.file, &mut buf[..want], self.pos)?;
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "installer file shrank while being read"));
         }

@@ -71,10 +71,8 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
 
 /// The modes that read this file's payload: verify it first, whatever is asked.
 fn with_installer(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
-    let (file, path) = os::own_executable().map_err(|source| format::Error::ReadSelf {
-        path: std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
-        source,
-    })?;
+    let path = os::own_executable_path();
+    let file = os::own_executable().map_err(|source| format::Error::ReadSelf { path: path.clone(), source })?;
     let embedded: Vec<EmbeddedKey> = EMBEDDED_KEYS
         .files()
         .filter(|f| f.path().extension().is_some_and(|e| e == "pub"))

@@ -545,3 +545,56 @@ fn key_rotation_two_trusted_keys_then_revoke_the_old_one() {
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// README's promises about the command line: every command takes the global options before or
+/// after its name, and under `--json` every command line, a bad one included, prints exactly one
+/// JSON object (a bad one: exit 2, `error.kind` `usage`), and a bad one changes nothing.
+#[test]
+fn global_options_anywhere_and_one_json_object_for_every_command_line() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let out = ctx.install_root(&inst, release_key(), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let prefix = ctx.prefix();
+    let p = prefix.to_str().unwrap();
+    let before = ctx.snapshot();
+    // (arguments, exit code, action, error kind)
+    type Case<'a> = (&'a [&'a str], i32, &'a str, Option<&'a str>);
+    let cases: &[Case] = &[
+        (&["--json", "--prefix", p, "status"], 0, "status", None),
+        (&["status", "--json", "--prefix", p], 0, "status", None),
+        (&["--prefix", p, "status", "--json", "--wait", "-q"], 0, "status", None),
+        (&["--json", "--prefix", p, "verify-installed", "1.27.3"], 0, "verify-installed", None),
+        (&["--json", "--prefix", p, "use", "1.27.3"], 0, "use", None),
+        (&["--json", "status", "--bogus", "--prefix", p], 2, "status", Some("usage")),
+        (&["--json", "--check", "status", "--prefix", p], 2, "status", Some("usage")),
+        (&["--json", "--prefix", p, "uninstall"], 2, "uninstall", Some("usage")),
+        (&["--json", "--frobnicate"], 2, "install", Some("usage")),
+        (&["--json", "--check", "--list"], 2, "check", Some("usage")),
+        (&["--json", "--prefix", p, "use", "latest"], 22, "use", Some("not-installed")),
+    ];
+    for (args, exit, action, kind) in cases {
+        let out = ctx.run_root(&inst, args, None, &[]);
+        assert_eq!(code(&out), *exit, "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one JSON object on stdout, not {text:?}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"));
+        assert_eq!((v["schema"].as_u64(), v["action"].as_str()), (Some(1), Some(*action)), "{args:?}: {v}");
+        assert_eq!(v["ok"].as_bool(), Some(*exit == 0), "{args:?}: {v}");
+        assert_eq!(v["changed"].as_bool(), Some(false), "{args:?}: {v}");
+        assert_eq!(v["error"]["kind"].as_str(), *kind, "{args:?}: {v}");
+        if let Some(code) = v["error"]["code"].as_i64() {
+            assert_eq!(code, i64::from(*exit), "{args:?}: {v}");
+        }
+        if *exit == 0 && *action != "verify-installed" {
+            assert_eq!(v["prefix"].as_str(), Some(p), "{args:?}: the prefix given before or after the command counts");
+        }
+    }
+    assert_eq!(ctx.snapshot(), before, "no command line of these changed anything");
+    // The human text is the same whichever side of the command the options stand.
+    let a = ctx.run_root(&inst, &["--prefix", p, "status"], None, &[]);
+    let b = ctx.run_root(&inst, &["status", "--prefix", p], None, &[]);
+    assert_eq!((code(&a), stdout(&a)), (code(&b), stdout(&b)));
+    assert!(stdout(&a).contains("active go1.27.3"), "{}", stdout(&a));
+}

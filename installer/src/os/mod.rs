@@ -18,7 +18,7 @@
 //! | [`sync_dir`], [`sync_fs`] | renames in the directory, files under it, are on disk once it returns |
 //! | [`lock`] | one exclusive holder or many shared ones per directory; released when the process dies |
 //! | [`free_space`] | bytes and inodes free for an unprivileged writer |
-//! | [`own_executable`] | the running file itself, even if its path was renamed or removed |
+//! | [`own_executable`], [`own_executable_path`] | the running file itself, even if its path was renamed or removed; the path to name it by |
 //! | [`switch_link`] | after a crash at any point, the link names the old target or the new one |
 //! | [`tree_id`] | the same value for one directory across renames on one file system |
 //! | [`walk`] | every entry under a root, parents first, never following a link |

@@ -210,11 +210,15 @@ pub fn free_space(dir: &Path) -> io::Result<FreeSpace> {
     })
 }
 
-/// The running executable, opened (`/proc/self/exe` is the running file even if it was renamed
-/// or its path is not readable), and the path to name it by.
-pub fn own_executable() -> io::Result<(File, PathBuf)> {
-    let path = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
-    Ok((File::open("/proc/self/exe")?, path))
+/// The path to name the running executable by (in messages and receipts).
+pub fn own_executable_path() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))
+}
+
+/// The running executable, opened: `/proc/self/exe` is the running file even if it was renamed
+/// or its path is not readable.
+pub fn own_executable() -> io::Result<File> {
+    File::open("/proc/self/exe")
 }
 
 /// Whether this process runs as root.
