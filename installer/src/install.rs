@@ -113,9 +113,7 @@ pub fn recover(prefix: &Prefix, wait: bool) -> Result<Outcome, Error> {
     };
     let warnings = recovered.iter().flat_map(|r| r.warnings.clone()).collect();
     let report = RecoverReport { prefix: prefix.path().into(), recovered };
-    let mut o = Outcome::new(Action::Recover, report.recovered.is_some(), Report::Recover(report));
-    o.warnings = warnings;
-    Ok(o)
+    Ok(Outcome::new(Action::Recover, report.recovered.is_some(), Report::Recover(report)).with_warnings(warnings))
 }
 
 /// What the install is, given what is installed.
@@ -189,9 +187,7 @@ fn install_in_prefix(
             true
         }
     };
-    let mut o = Outcome::new(Action::Install, changed, Report::Installer(report));
-    o.warnings = warnings;
-    Ok(o)
+    Ok(Outcome::new(Action::Install, changed, Report::Installer(report)).with_warnings(warnings))
 }
 
 /// The version policy: the same version again is a no-op (unless `--force`), an older one needs
@@ -246,24 +242,24 @@ fn install_tree(
 ) -> Result<Installed, Error> {
     let prefix = &config.prefix;
     let m = installer.manifest();
-    let (mut journal, adopted_receipt) = prepare(prefix, m, start)?;
-    journal::write(prefix, &journal)?;
+    let (mut txn, adopted_receipt) = prepare(prefix, m, start)?;
+    txn.write(prefix)?;
     failpoint::hit("journal-staging");
-    let staging = prefix.join(&plan(&journal).staging);
+    let staging = prefix.join(&txn.plan.staging);
     // mkdir, not "create or reuse": a directory someone else put at this name is never used,
     // and never deleted.
     if let Err(e) = os::create_dir(&staging, 0o700) {
         let _ = journal::remove(prefix);
         return Err(Error::io("create a staging directory in", prefix.path(), e));
     }
-    let steps = swap_and_check(installer, file, config, &mut journal, replacing, progress);
+    let steps = swap_and_check(installer, file, config, &mut txn, replacing, progress);
     let done = match steps {
         Ok(done) => done,
-        Err(error) => return Err(undo(prefix, &journal, error)),
+        Err(error) => return Err(undo(prefix, &txn, error)),
     };
-    let receipt = commit(installer, config, start, &mut journal, &done, adopted_receipt)?;
-    let adopted = plan(&journal).adopt.as_ref().filter(|a| a.keep).map(|a| a.name.clone());
-    let reinstalled = replacing || matches!(&plan(&journal).adopt, Some(a) if !a.keep);
+    let receipt = commit(installer, config, start, &mut txn, &done, adopted_receipt)?;
+    let adopted = txn.plan.adopt.as_ref().filter(|a| a.keep).map(|a| a.name.clone());
+    let reinstalled = replacing || matches!(&txn.plan.adopt, Some(a) if !a.keep);
     Ok(Installed {
         action: if reinstalled { InstallAction::Reinstalled } else { InstallAction::Installed },
         adopted,
@@ -275,25 +271,27 @@ fn install_tree(
     })
 }
 
-/// The install plan of a journal this module wrote.
-fn plan(j: &Journal) -> &InstallPlan {
-    match &j.plan {
-        Plan::Install(p) => p,
-        _ => unreachable!("install journals hold install plans"),
-    }
+/// An install in progress: its plan and how far it got, journaled as a [`Plan::Install`].
+struct Txn {
+    go_version: String,
+    phase: Phase,
+    plan: InstallPlan,
 }
 
-fn plan_mut(j: &mut Journal) -> &mut InstallPlan {
-    match &mut j.plan {
-        Plan::Install(p) => p,
-        _ => unreachable!("install journals hold install plans"),
+impl Txn {
+    fn journal(&self) -> Journal {
+        Journal::new(&self.go_version, self.phase, Plan::Install(self.plan.clone()))
+    }
+
+    fn write(&self, prefix: &Prefix) -> Result<(), Error> {
+        journal::write(prefix, &self.journal())
     }
 }
 
 /// The journal of a new install (phase `staging`), with the adoption of a plain `PREFIX/go` if
 /// there is one (and its receipt, listing its files as found); refuses before anything is
 /// written when the new tree cannot fit.
-fn prepare(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<(Journal, Option<Receipt>), Error> {
+fn prepare(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<(Txn, Option<Receipt>), Error> {
     let staging = os::unique_name(STAGING_PREFIX);
     let mut p = InstallPlan {
         dest: start.tree.clone(),
@@ -334,7 +332,7 @@ fn prepare(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<(Journal, Opt
         }
     }
     preflight(prefix, m)?;
-    Ok((Journal::new(&m.go_version, Phase::Staging, Plan::Install(p)), adopted_receipt))
+    Ok((Txn { go_version: m.go_version.clone(), phase: Phase::Staging, plan: p }, adopted_receipt))
 }
 
 /// What the steps before commit produced.
@@ -351,14 +349,14 @@ fn swap_and_check(
     installer: &VerifiedInstaller,
     file: &File,
     config: &InstallConfig,
-    journal: &mut Journal,
+    txn: &mut Txn,
     replacing: bool,
     progress: Progress,
 ) -> Result<Swapped, Error> {
     let prefix = &config.prefix;
     let m = installer.manifest();
     failpoint::hit("staging-created");
-    let staging = prefix.join(&plan(journal).staging);
+    let staging = prefix.join(&txn.plan.staging);
     stage(installer, file, &staging, progress)?;
     let bin = prefix.goroot().join("bin");
     let purpose = Purpose::Go { bin_dir: &bin };
@@ -366,26 +364,26 @@ fn swap_and_check(
         Some(scope) => env::plan(scope, purpose).map_err(Error::Environment)?,
         None => Vec::new(),
     };
-    let dest = prefix.join(&plan(journal).dest);
+    let dest = prefix.join(&txn.plan.dest);
     {
-        let p = plan_mut(journal);
+        let p = &mut txn.plan;
         p.env = env::backup(&edits).map_err(Error::Environment)?;
         p.new_tree = os::tree_id(&staging);
         p.old_tree = if replacing { os::tree_id(&dest) } else { None };
         p.scratch = config.build_check.then(|| os::unique_name(SCRATCH_PREFIX));
     }
-    journal.phase = Phase::Swapping;
-    journal::write(prefix, journal)?;
+    txn.phase = Phase::Swapping;
+    txn.write(prefix)?;
     failpoint::hit("journal-swapping");
-    place(prefix, plan(journal), replacing)?;
+    place(prefix, &txn.plan, replacing)?;
     failpoint::hit("swapped");
     let go_version_output = check::check_installed(&m.into(), &dest, &config.check_runner)?;
-    let build_check = match &plan(journal).scratch {
+    let build_check = match &txn.plan.scratch {
         Some(s) => Some(check::build_check(&dest, &prefix.join(s), &config.check_runner)?),
         None => None,
     };
     failpoint::hit("checked");
-    activate(prefix, plan(journal))?;
+    activate(prefix, &txn.plan)?;
     failpoint::hit("activated");
     let applied = env::apply(&edits).map_err(Error::Environment)?;
     failpoint::hit("env-written");
@@ -423,7 +421,7 @@ fn commit(
     installer: &VerifiedInstaller,
     config: &InstallConfig,
     start: &Start,
-    journal: &mut Journal,
+    txn: &mut Txn,
     done: &Swapped,
     adopted_receipt: Option<Receipt>,
 ) -> Result<(String, Vec<String>), Error> {
@@ -439,7 +437,7 @@ fn commit(
         signer_trusted_by: installer.signer().origin.clone(),
     });
     receipt.env = done.env_records.clone();
-    let mut state = receipt::read_state(prefix.path()).map_err(|e| undo(prefix, journal, e))?;
+    let mut state = receipt::read_state(prefix.path()).map_err(|e| undo(prefix, txn, e))?;
     if !start.is_active {
         state.previous = start.previous_version.clone();
         state.rolled_back = false;
@@ -458,11 +456,11 @@ fn commit(
         record.signer_key_id = Some(installer.signer().id.clone());
         (path.clone(), record)
     });
-    plan_mut(journal).commit = Commit { writes, deletes: Vec::new(), log };
-    journal.phase = Phase::Committing;
-    journal::write(prefix, journal).map_err(|e| undo(prefix, journal, e))?;
+    txn.plan.commit = Commit { writes, deletes: Vec::new(), log };
+    txn.phase = Phase::Committing;
+    txn.write(prefix).map_err(|e| undo(prefix, txn, e))?;
     failpoint::hit("journal-committing");
-    let warnings = match journal::commit(prefix, journal) {
+    let warnings = match journal::commit(prefix, &txn.journal()) {
         Ok(w) => w,
         Err(e) => vec![format!("{e}; the next run of the installer finishes the job")],
     };
@@ -492,9 +490,9 @@ fn activate(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
 
 /// Rolls an install back after `error`. Should that fail too, the old tree is never deleted:
 /// the error (exit 20) says where it is, and the journal stays so the next run tries again.
-fn undo(prefix: &Prefix, journal: &Journal, error: Error) -> Error {
-    let Err(undo) = journal::roll_back(prefix, journal) else { return error };
-    let p = plan(journal);
+fn undo(prefix: &Prefix, txn: &Txn, error: Error) -> Error {
+    let Err(undo) = journal::roll_back(prefix, &txn.journal()) else { return error };
+    let p = &txn.plan;
     let dest = prefix.join(&p.dest);
     let kept = [&p.staging, &p.aside]
         .into_iter()

@@ -110,9 +110,7 @@ fn switched(action: Action, mut r: SwitchReport, recovered: Option<Recovery>) ->
     let mut warnings = std::mem::take(&mut r.warnings);
     warnings.extend(recovered.iter().flat_map(|r| r.warnings.iter().cloned()));
     r.recovered = recovered;
-    let mut o = Outcome::new(action, r.changed, Report::Switch(r));
-    o.warnings = warnings;
-    o
+    Outcome::new(action, r.changed, Report::Switch(r)).with_warnings(warnings)
 }
 
 /// `use VERSION`: makes an installed version the active one, atomically.
@@ -191,9 +189,7 @@ pub fn uninstall(ctx: &Context, target: &Target) -> Result<Outcome, Error> {
     let mut warnings: Vec<String> = report.recovered.iter().flat_map(|r| r.warnings.clone()).collect();
     let plan = plan_uninstall(ctx, target, &mut report)?;
     let Some(plan) = plan else {
-        let mut o = Outcome::new(Action::Uninstall, false, Report::Uninstall(report));
-        o.warnings = warnings;
-        return Ok(o);
+        return Ok(Outcome::new(Action::Uninstall, false, Report::Uninstall(report)).with_warnings(warnings));
     };
     let j = Journal::new(target.name(), Phase::Committing, Plan::Uninstall(plan));
     journal::write(prefix, &j)?;
@@ -206,9 +202,7 @@ pub fn uninstall(ctx: &Context, target: &Target) -> Result<Outcome, Error> {
             }
         }
     }
-    let mut o = Outcome::new(Action::Uninstall, true, Report::Uninstall(report));
-    o.warnings = warnings;
-    Ok(o)
+    Ok(Outcome::new(Action::Uninstall, true, Report::Uninstall(report)).with_warnings(warnings))
 }
 
 /// What uninstalling `target` takes, as a journal plan; `None` when nothing is installed that it

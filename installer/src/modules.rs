@@ -172,9 +172,7 @@ pub fn install(
         let _ = remove_tree(&staging);
     }
     let r = report(added, receipt.modules.len(), applied.written);
-    let mut o = Outcome::new(Action::InstallModules, true, Report::Modules(r));
-    o.warnings = log(config, installer);
-    Ok(o)
+    Ok(Outcome::new(Action::InstallModules, true, Report::Modules(r)).with_warnings(log(config, installer)))
 }
 
 /// Extracts and merges the new tree into `staging`, writes the environment, and swaps the tree

@@ -68,6 +68,11 @@ impl Outcome {
         Outcome { action, changed, warnings: Vec::new(), report }
     }
 
+    /// The same outcome, with these warnings.
+    pub fn with_warnings(self, warnings: Vec<String>) -> Outcome {
+        Outcome { warnings, ..self }
+    }
+
     /// The failure the command found without being stopped by it: `verify-installed`'s drift.
     /// The binary exits with its code.
     pub fn failure(&self) -> Option<Error> {

@@ -97,21 +97,26 @@ fn with_installer(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
         return Ok(Outcome::new(Action::Check, false, Report::Installer(InstallerReport::of(&installer, None))));
     }
     let (prefix, scope) = destination(cli)?;
+    let job = Job { cli, mode, installer: &installer, file: &file, prefix, scope };
     match installer.manifest().product {
-        Product::Go => install_go(cli, mode, &installer, &file, prefix, scope),
-        Product::GoModules => install_modules(cli, mode, &installer, &file, prefix, scope),
+        Product::Go => install_go(job),
+        Product::GoModules => install_modules(job),
     }
 }
 
-/// Installs (or, with `--dry-run`, describes installing) the Go this file carries.
-fn install_go(
-    cli: &Cli,
-    mode: &Mode,
-    installer: &VerifiedInstaller,
-    file: &File,
+/// An install (or its dry run) of a verified file.
+struct Job<'a> {
+    cli: &'a Cli,
+    mode: &'a Mode,
+    installer: &'a VerifiedInstaller,
+    file: &'a File,
     prefix: Prefix,
     scope: Option<Scope>,
-) -> Result<Outcome, Error> {
+}
+
+/// Installs (or, with `--dry-run`, describes installing) the Go this file carries.
+fn install_go(job: Job) -> Result<Outcome, Error> {
+    let Job { cli, mode, installer, file, prefix, scope } = job;
     let m = installer.manifest();
     let current = prefix.active().ok().and_then(|a| receipt::active_version(prefix.path(), &a).ok().flatten());
     let bin = prefix.goroot().join("bin");
@@ -158,14 +163,8 @@ fn install_go(
 }
 
 /// Installs a module bundle into `PREFIX/go-modules`.
-fn install_modules(
-    cli: &Cli,
-    mode: &Mode,
-    installer: &VerifiedInstaller,
-    file: &File,
-    prefix: Prefix,
-    scope: Option<Scope>,
-) -> Result<Outcome, Error> {
+fn install_modules(job: Job) -> Result<Outcome, Error> {
+    let Job { cli, mode, installer, file, prefix, scope } = job;
     let count = installer.manifest().modules.as_ref().map_or(0, Vec::len);
     let dir = prefix.join(modules::DIR);
     let plan = format!(
