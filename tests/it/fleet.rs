@@ -80,10 +80,11 @@ fn start_host(ctx: &TestContext, i: usize, client_pub: &str) -> Host {
     ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(ssh.join("host_key")));
     fs::write(ssh.join("authorized_keys"), client_pub).unwrap();
     let config = ssh.join("sshd_config");
+    // Paths double-quoted: sshd splits arguments at white space, and the checkout may have a space.
     fs::write(
         &config,
         format!(
-            "ListenAddress {}\nPort 22\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\n\
+            "ListenAddress {}\nPort 22\nHostKey \"{}\"\nAuthorizedKeysFile \"{}\"\nPidFile none\n\
              PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              UsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n",
             host.address,
