@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{error::ErrorKind, CommandFactory, Parser, Subcommand};
 use format::exit;
-use installer::lifecycle::Target;
+use installer::{lifecycle::Target, outcome::Action};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -135,19 +135,19 @@ impl UninstallArg {
 
 impl Mode {
     /// The `action` a failure of this mode reports in `--json`.
-    pub fn action(&self) -> &'static str {
+    pub fn action(&self) -> Action {
         match self {
-            Mode::Install => "install",
-            Mode::Check => "check",
-            Mode::Info => "info",
-            Mode::List => "list",
-            Mode::DryRun => "dry-run",
-            Mode::Recover => "recover",
-            Mode::Status => "status",
-            Mode::Use(_) => "use",
-            Mode::Rollback => "rollback",
-            Mode::Uninstall(_) => "uninstall",
-            Mode::VerifyInstalled(_) => "verify-installed",
+            Mode::Install => Action::Install,
+            Mode::Check => Action::Check,
+            Mode::Info => Action::Info,
+            Mode::List => Action::List,
+            Mode::DryRun => Action::DryRun,
+            Mode::Recover => Action::Recover,
+            Mode::Status => Action::Status,
+            Mode::Use(_) => Action::Use,
+            Mode::Rollback => Action::Rollback,
+            Mode::Uninstall(_) => Action::Uninstall,
+            Mode::VerifyInstalled(_) => Action::VerifyInstalled,
         }
     }
 }
@@ -208,20 +208,14 @@ fn subcommand_name(cmd: &Cmd) -> &'static str {
 
 /// The action a command line that did not parse was for, from its words alone: the subcommand
 /// named, else the install mode flag given, else `install`.
-pub fn guess_action(args: &[String]) -> &'static str {
+pub fn guess_action(args: &[String]) -> Action {
     let words: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
-    let named = ["status", "use", "rollback", "uninstall", "verify-installed"];
-    if let Some(w) = words.iter().find(|w| named.contains(w)) {
-        return named.into_iter().find(|n| n == w).unwrap_or("install");
+    let named = [Action::Status, Action::Use, Action::Rollback, Action::Uninstall, Action::VerifyInstalled];
+    if let Some(a) = named.into_iter().find(|a| words.contains(&a.name())) {
+        return a;
     }
-    let flags = [
-        ("--recover", "recover"),
-        ("--check", "check"),
-        ("--info", "info"),
-        ("--list", "list"),
-        ("--dry-run", "dry-run"),
-    ];
-    flags.iter().find(|(f, _)| words.contains(f)).map_or("install", |(_, a)| a)
+    let flags = [Action::Recover, Action::Check, Action::Info, Action::List, Action::DryRun];
+    flags.into_iter().find(|a| words.contains(&format!("--{}", a.name()).as_str())).unwrap_or(Action::Install)
 }
 
 fn after_help() -> String {
@@ -288,7 +282,7 @@ mod tests {
             [("use", "use"), ("--json status --bogus", "status"), ("--check --bogus", "check"), ("--bogus", "install")];
         for (line, action) in cases {
             let args: Vec<String> = std::iter::once("x").chain(line.split_whitespace()).map(String::from).collect();
-            assert_eq!(guess_action(&args), action, "{line}");
+            assert_eq!(guess_action(&args).name(), action, "{line}");
         }
     }
 }

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             if cli.json {
-                println!("{}", json::failed(mode.action(), e.exit_code(), e.kind(), &e.to_string()));
+                println!("{}", json::failed(mode.action().name(), e.exit_code(), e.kind(), &e.to_string()));
             }
             ExitCode::from(e.exit_code() as u8)
         }
@@ -53,7 +53,7 @@ fn usage_error(args: &[String], e: &clap::Error) -> ExitCode {
     if args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json") {
         let text = e.to_string();
         let message = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
-        println!("{}", json::failed(cli::guess_action(args), exit::USAGE, "usage", message));
+        println!("{}", json::failed(cli::guess_action(args).name(), exit::USAGE, "usage", message));
     }
     ExitCode::from(exit::USAGE as u8)
 }
