@@ -111,7 +111,7 @@ pub fn recover(prefix: &Prefix, wait: bool) -> Result<Outcome, Error> {
     } else {
         None
     };
-    let warnings = recovered.iter().flat_map(|r| r.warnings.clone()).collect();
+    let warnings = Recovery::warnings_of(&recovered);
     let report = RecoverReport { prefix: prefix.path().into(), recovered };
     Ok(Outcome::new(Action::Recover, report.recovered.is_some(), Report::Recover(report)).with_warnings(warnings))
 }
@@ -132,7 +132,6 @@ struct Start {
     tree: String,
     previous_version: Option<String>,
     is_active: bool,
-    recovered: Option<Recovery>,
 }
 
 fn install_in_prefix(
@@ -146,24 +145,24 @@ fn install_in_prefix(
     let _lock = prefix.lock_exclusive(config.wait)?;
     let recovered = journal::recover(prefix)?;
     let active = prefix.active()?;
+    let tree = prefix::tree_name(&m.go_version);
     let start = Start {
-        tree: prefix::tree_name(&m.go_version),
         previous_version: receipt::active_version(prefix.path(), &active)?,
         is_active: match &active {
-            Active::Link(t) => t == &prefix::tree_name(&m.go_version),
+            Active::Link(t) => t == &tree,
             Active::Plain(v) => v.as_deref() == Some(m.go_version.as_str()),
             Active::None => false,
         },
         active,
-        recovered,
+        tree,
     };
     let mut report = InstallerReport::of(installer, Some(prefix.goroot()));
     report.tree = Some(prefix.join(&start.tree));
     report.install_action = Some(InstallAction::None);
     report.active_version = Some(m.go_version.clone());
     report.previous_version = start.previous_version.clone();
-    report.recovered = start.recovered.clone();
-    let mut warnings: Vec<String> = start.recovered.iter().flat_map(|r| r.warnings.clone()).collect();
+    let mut warnings = Recovery::warnings_of(&recovered);
+    report.recovered = recovered;
     let changed = match policy(prefix, m, &start, config)? {
         Decision::Nothing => false,
         Decision::Activate => {

@@ -306,6 +306,13 @@ pub struct Recovery {
     pub warnings: Vec<String>,
 }
 
+impl Recovery {
+    /// The warnings of a recovery, if one ran: what a command that recovered first passes on.
+    pub fn warnings_of(recovery: &Option<Recovery>) -> Vec<String> {
+        recovery.as_ref().map(|r| r.warnings.clone()).unwrap_or_default()
+    }
+}
+
 fn journal_path(prefix: &Prefix) -> PathBuf {
     prefix.join(JOURNAL_NAME)
 }
@@ -826,6 +833,25 @@ mod tests {
         assert_ne!(os::tree_id(&p.join("stage")), plan.new_tree);
         recover(&prefix).unwrap().unwrap();
         assert!(p.join("stage/keep").exists());
+    }
+
+    /// A host log that cannot be written does not undo a committed command: recovery finishes
+    /// it and hands the failure back as a warning.
+    #[test]
+    fn an_unwritable_host_log_is_a_warning() {
+        let (dir, prefix, mut j) = setup(Phase::Committing, true);
+        let p = dir.path();
+        fs::write(p.join("not-a-dir"), "").unwrap();
+        let record = LogRecord::new(receipt::LogAction::Install, p, Some("go1.2.3"), None);
+        let Plan::Install(plan) = &mut j.plan else { unreachable!() };
+        plan.commit.log = Some((p.join("not-a-dir/log.jsonl"), record));
+        write(&prefix, &j).unwrap();
+        let r = recover(&prefix).unwrap().unwrap();
+        assert_eq!(r.outcome, Outcome::Completed);
+        assert_eq!(version(p), "new");
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(r.warnings[0].contains("not-a-dir"), "{:?}", r.warnings);
+        assert_eq!(read(&prefix).unwrap(), None, "the journal is gone");
     }
 
     /// Journals of the previous formats, as an earlier release wrote them, are recovered; names

@@ -108,7 +108,7 @@ fn describe_actor(a: &receipt::Actor) -> String {
 /// The outcome of a switch, with what recovery did first.
 fn switched(action: Action, mut r: SwitchReport, recovered: Option<Recovery>) -> Outcome {
     let mut warnings = std::mem::take(&mut r.warnings);
-    warnings.extend(recovered.iter().flat_map(|r| r.warnings.iter().cloned()));
+    warnings.extend(Recovery::warnings_of(&recovered));
     r.recovered = recovered;
     Outcome::new(action, r.changed, Report::Switch(r)).with_warnings(warnings)
 }
@@ -186,7 +186,7 @@ pub fn uninstall(ctx: &Context, target: &Target) -> Result<Outcome, Error> {
     }
     let _lock = prefix.lock_exclusive(ctx.wait)?;
     report.recovered = journal::recover(prefix)?;
-    let mut warnings: Vec<String> = report.recovered.iter().flat_map(|r| r.warnings.clone()).collect();
+    let mut warnings = Recovery::warnings_of(&report.recovered);
     let plan = plan_uninstall(ctx, target, &mut report)?;
     let Some(plan) = plan else {
         return Ok(Outcome::new(Action::Uninstall, false, Report::Uninstall(report)).with_warnings(warnings));

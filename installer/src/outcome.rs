@@ -227,9 +227,6 @@ pub struct Info {
     pub source: format::manifest::Source,
     pub go_env: std::collections::BTreeMap<String, String>,
     pub created: u64,
-    /// Files only (`files` counts every entry). Not in `--json` (it has `files` of the manifest).
-    #[serde(skip)]
-    pub regular_files: u64,
     #[serde(skip)]
     pub source_summary: String,
     #[serde(skip)]
@@ -241,7 +238,7 @@ impl Info {
         let m = installer.manifest();
         let (files, dirs, symlinks) = m.counts();
         let mut carried = Carried::of(installer);
-        carried.files = files;
+        carried.files = files; // `--info` counts regular files only, as it always has
         Info {
             carried,
             signer_trusted_by: installer.signer().origin.clone(),
@@ -254,7 +251,6 @@ impl Info {
             source: m.source.clone(),
             go_env: m.go_env.clone(),
             created: m.created,
-            regular_files: files,
             source_summary: m.source_summary(),
             go_env_summary: m.go_env_summary(),
         }

@@ -70,17 +70,13 @@ pub fn diff_tree(root: &Path, tree: &str, files: &[Entry]) -> Result<Vec<Differe
             out.push(Difference::new(shown(&e.path), problems));
         }
     }
-    // Extra entries: walk the tree, never following links, into listed directories only.
+    // Extra entries: walk the tree, never following links, into listed directories only (the
+    // top of an unlisted subtree is one extra entry; what is below it is not read).
     let listed: BTreeMap<&str, &Entry> = files.iter().map(|e| (e.path.as_str(), e)).collect();
-    let found = os::walk(root).map_err(|e| Error::io("list", root, e))?;
-    let inside_listed_dirs = |path: &str| {
-        path.rsplit_once('/').is_none_or(|(parent, _)| listed.get(parent).is_some_and(|l| l.kind == EntryType::Dir))
-    };
+    let listed_dir = |path: &str| listed.get(path).is_some_and(|l| l.kind == EntryType::Dir);
+    let found = os::walk_where(root, listed_dir).map_err(|e| Error::io("list", root, e))?;
     for f in found.iter().filter(|f| !listed.contains_key(f.path.as_str())) {
-        // Only the top of an unlisted subtree counts, as one extra entry.
-        if inside_listed_dirs(&f.path) {
-            out.push(Difference::new(shown(&f.path), vec![Problem::Extra]));
-        }
+        out.push(Difference::new(shown(&f.path), vec![Problem::Extra]));
     }
     Ok(out)
 }

@@ -112,7 +112,7 @@ fn info(r: &Info) {
     println!("signed by:   {} (trusted: {})", c.signer_key_id, r.signer_trusted_by);
     println!("installer:   {} bytes, sha256 {}", r.installer_len, c.installer_sha256);
     println!("payload:     {} bytes zstd, {} bytes unpacked", r.payload_len, r.uncompressed_len);
-    println!("contents:    {} files, {} directories, {} symlinks", r.regular_files, r.dirs, r.symlinks);
+    println!("contents:    {} files, {} directories, {} symlinks", r.carried.files, r.dirs, r.symlinks);
     println!("source:      {}", r.source_summary);
     println!("go.env:      {}", r.go_env_summary);
 }

@@ -21,7 +21,7 @@
 //! | [`own_executable`], [`own_executable_path`] | the running file itself, even if its path was renamed or removed; the path to name it by |
 //! | [`switch_link`] | after a crash at any point, the link names the old target or the new one |
 //! | [`tree_id`] | the same value for one directory across renames on one file system |
-//! | [`walk`] | every entry under a root, parents first, never following a link |
+//! | [`walk`], [`walk_where`] | every entry under a root, parents first, never following a link |
 //! | [`go_command`] | the installed `go` run with no inherited environment, under the check runner if set |
 //! | [`shell`] | where the environment goes (root and user), the scripts and the lines written there |
 
