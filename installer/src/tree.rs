@@ -74,7 +74,7 @@ pub fn diff_tree(root: &Path, tree: &str, files: &[Entry]) -> Result<Vec<Differe
     // top of an unlisted subtree is one extra entry; what is below it is not read).
     let listed: BTreeMap<&str, &Entry> = files.iter().map(|e| (e.path.as_str(), e)).collect();
     let listed_dir = |path: &str| listed.get(path).is_some_and(|l| l.kind == EntryType::Dir);
-    let found = os::walk_where(root, listed_dir).map_err(|e| Error::io("list", root, e))?;
+    let found = os::walk_where(root, &listed_dir).map_err(|e| Error::io("list", root, e))?;
     for f in found.iter().filter(|f| !listed.contains_key(f.path.as_str())) {
         out.push(Difference::new(shown(&f.path), vec![Problem::Extra]));
     }

@@ -320,12 +320,12 @@ pub fn temp_link(dir: &Path, target: &str) -> io::Result<PathBuf> {
 /// Every entry under `root` (not `root` itself), sorted by path, so parents come before their
 /// children; symlinks are listed, never followed. Names that are not UTF-8 are listed lossily.
 pub fn walk(root: &Path) -> io::Result<Vec<Found>> {
-    walk_where(root, |_| true)
+    walk_where(root, &|_| true)
 }
 
 /// [`walk`], descending only into the directories (by relative path) `descend` accepts; the
 /// others are listed but not entered.
-pub fn walk_where(root: &Path, descend: impl Fn(&str) -> bool) -> io::Result<Vec<Found>> {
+pub fn walk_where(root: &Path, descend: &dyn Fn(&str) -> bool) -> io::Result<Vec<Found>> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
