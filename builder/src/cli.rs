@@ -1,10 +1,11 @@
 //! The command line of `go-offline-builder`: every subcommand and flag, and the `--help` text
-//! (with the exit codes, from [`builder::exit::TABLE`]). Parsing only: what each command does is
-//! in `commands.rs`, and the work itself in the `builder` library.
+//! (with the exit codes, from [`crate::exit::TABLE`]). Parsing only: what each command does is
+//! in the binary's `commands.rs`, and the work itself in the rest of this library. Public so that
+//! `cargo xtask dist` makes the man pages and shell completions from the same definitions.
 
 use std::path::PathBuf;
 
-use builder::{DEFAULT_FRAMES, DEFAULT_LEVEL};
+use crate::{DEFAULT_FRAMES, DEFAULT_LEVEL};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -12,7 +13,7 @@ use clap::{Parser, Subcommand};
     name = "go-offline-builder",
     version,
     about = "Turn an official Go release into one signed, self-verifying installer file",
-    after_help = builder::exit::help_section()
+    after_help = crate::exit::help_section()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -25,7 +26,8 @@ pub struct Signing {
     /// PKCS#8 PEM ed25519 private key to sign with.
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
-    /// Stub executable [default: the one `cargo xtask stubs` built for the target].
+    /// Stub executable [default: the one embedded in this builder for the target; in a
+    /// development checkout, the one `cargo xtask stubs` built]. See `targets`.
     #[arg(long, value_name = "FILE")]
     pub stub: Option<PathBuf>,
 }
@@ -60,6 +62,13 @@ pub enum Command {
         /// The org's public key (SPKI PEM).
         #[arg(long, value_name = "PUB")]
         key: PathBuf,
+    },
+    /// List the targets this builder makes installers for, and the stub of each: Go GOOS/GOARCH,
+    /// size, sha256, and the version and commit it was built from. Embedded stubs are checked
+    /// against their recorded sha256 (a damaged one makes the command fail).
+    Targets {
+        #[arg(long)]
+        json: bool,
     },
     /// Show what an installer carries (without verifying its signature: use `verify`).
     Inspect {
@@ -183,7 +192,7 @@ mod tests {
     #[test]
     fn help_lists_every_exit_code() {
         let help = Cli::command().render_long_help().to_string();
-        for (code, meaning) in builder::exit::TABLE {
+        for (code, meaning) in crate::exit::TABLE {
             assert!(help.contains(&format!("{code:>3}  {meaning}")), "--help lacks exit code {code}: {help}");
         }
     }
@@ -200,7 +209,7 @@ mod tests {
         for args in cases {
             let e = Cli::try_parse_from(std::iter::once("go-offline-builder").chain(args.iter().copied()))
                 .expect_err("a bad command line was accepted");
-            assert_eq!(e.exit_code(), builder::exit::USAGE, "{args:?}");
+            assert_eq!(e.exit_code(), crate::exit::USAGE, "{args:?}");
         }
     }
 

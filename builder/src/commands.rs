@@ -7,14 +7,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use builder::{exit, release, BuildError, BuildOptions, Compression};
+use builder::{
+    cli::{self, Command, Signing},
+    exit, release, BuildError, BuildOptions, Compression,
+};
 use format::{
     keys::{TrustStore, HOST_TRUST_DIR},
     manifest::Manifest,
 };
 use serde_json::json;
-
-use crate::cli::{self, Command, Signing};
 
 /// Why a command failed: the message to print and the exit code to end with.
 #[derive(Debug)]
@@ -50,6 +51,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Fetch(args) => fetch(args),
         Command::Release { config, json } => release(&config, json),
         Command::VerifySums { dir, key } => verify_sums(&dir, &key),
+        Command::Targets { json } => targets(json),
         Command::Inspect { file, json } => inspect(&file, json),
         Command::Verify { file, trusted_key } => verify(&file, &trusted_key),
     }
@@ -116,6 +118,38 @@ fn build(args: cli::Build) -> Result<(), Failure> {
             s.file_count,
             s.signer_key_id
         );
+        println!("stub {} from {}", s.stub_sha256, s.stub_origin.describe());
+    }
+    Ok(())
+}
+
+fn targets(json: bool) -> Result<(), Failure> {
+    let rows = builder::stubs::targets();
+    if json {
+        print_json(&json!({ "builder_version": env!("CARGO_PKG_VERSION"), "targets": rows }));
+    } else {
+        println!("{:<28} {:<12} {:>9}  {:<64}  from", "target", "go", "bytes", "stub sha256");
+        for r in &rows {
+            let go = format!("{}/{}", r.goos, r.goarch);
+            match &r.stub {
+                None => println!("{:<28} {go:<12} {:>9}  {:<64}  no stub: pass --stub FILE", r.triple, "-", "-"),
+                Some(s) => {
+                    let state = s.problem.as_deref().map(|p| format!(" DAMAGED: {p}")).unwrap_or_default();
+                    println!("{:<28} {go:<12} {:>9}  {}  {}{state}", r.triple, s.len, s.sha256, s.origin.describe());
+                }
+            }
+        }
+    }
+    let damaged: Vec<_> =
+        rows.iter().filter(|r| r.stub.as_ref().is_some_and(|s| !s.intact)).map(|r| r.triple).collect();
+    if !damaged.is_empty() {
+        return Err(Failure::new(
+            exit::INTEGRITY,
+            format!(
+                "the stubs embedded for {} are damaged: this builder cannot be trusted to make installers: download it again and check it against SHA256SUMS",
+                damaged.join(", ")
+            ),
+        ));
     }
     Ok(())
 }
@@ -236,6 +270,15 @@ fn verify(file: &Path, trusted_keys: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The release of this builder whose embedded stub has `sha256`, for `inspect --json`: `null`
+/// when none has (another builder release, a `--stub` file, a development build).
+fn stub_release(sha256: &str) -> serde_json::Value {
+    match builder::stubs::embedded_with_sha256(sha256) {
+        Some(e) => json!({ "triple": e.triple, "version": e.version, "commit": e.commit }),
+        None => serde_json::Value::Null,
+    }
+}
+
 fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
     let f = open_installer(file)?;
     let parts = format::verify::read_parts(&f, file)?;
@@ -252,6 +295,7 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
                 "files": files, "dirs": dirs, "symlinks": links, "file_count": m.file_count,
                 "signer_key_id": m.signer_key_id, "source": m.source, "go_env": m.go_env, "created": m.created,
                 "stub_sha256": m.stub.sha256, "payload_sha256": m.payload.sha256,
+                "stub_embedded_in_this_builder": stub_release(&m.stub.sha256),
             })
         );
         return Ok(());
@@ -261,6 +305,11 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
     println!("signer:      {} (not verified here: run `go-offline-builder verify`)", m.signer_key_id);
     println!("installer:   {} bytes", parts.layout.file_len());
     println!("stub:        {} bytes, sha256 {}", m.stub.len, m.stub.sha256);
+    if let Some(e) = builder::stubs::embedded_with_sha256(&m.stub.sha256) {
+        println!("             the stub this builder embeds for {} ({}, commit {})", e.triple, e.version, e.commit);
+    } else if !builder::stubs::embedded().is_empty() {
+        println!("             not one of this builder's stubs: made by another builder release, or with --stub");
+    }
     println!(
         "payload:     {} bytes zstd (window 2^{}), {} bytes unpacked, sha256 {}",
         m.payload.len, m.payload.window_log, m.payload.uncompressed_len, m.payload.sha256

@@ -10,10 +10,12 @@
 //! headers carry fixed owners and one mtime (`SOURCE_DATE_EPOCH`, else the newest in the source),
 //! and multi-threaded zstd output does not depend on the number of threads.
 
+pub mod cli;
 pub mod exit;
 pub mod modules;
 pub mod release;
 pub mod source;
+pub mod stubs;
 
 use std::{
     collections::BTreeMap,
@@ -33,6 +35,9 @@ use format::{
 use sha2::{Digest, Sha256};
 
 use crate::source::{Node, Tree};
+
+/// This builder's version (that of the workspace).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Default zstd level: the strongest level that does not need `--ultra` memory on the decoder.
 pub const DEFAULT_LEVEL: i32 = 19;
@@ -75,6 +80,13 @@ pub enum BuildError {
     Mismatch(String),
     #[error("no stub for target {triple} at '{path}': build it with `cargo xtask stubs --target {triple}` or pass --stub FILE")]
     NoStub { triple: String, path: PathBuf },
+    /// A release builder without a stub for the target asked for.
+    #[error("this builder embeds no stub for target {triple} (it embeds: {embedded}): pass --stub FILE")]
+    NotEmbedded { triple: String, embedded: String },
+    /// A stub embedded in this builder does not have its recorded length or sha256: the builder
+    /// file was damaged after it was made.
+    #[error("the stub for {triple} embedded in this builder is damaged: {problem}; this builder cannot be trusted to make installers: download it again and check it against SHA256SUMS")]
+    DamagedStub { triple: String, problem: String },
     #[error("bad --go-env '{0}': expected KEY=VALUE with KEY in capitals (for example GOPROXY=off)")]
     GoEnv(String),
     #[error("refusing to overwrite the existing key '{0}': choose another --out or remove it first")]
@@ -116,13 +128,14 @@ impl BuildError {
             | BuildError::Key(_)
             | BuildError::Mismatch(_)
             | BuildError::NoStub { .. }
+            | BuildError::NotEmbedded { .. }
             | BuildError::GoEnv(_)
             | BuildError::KeyExists(_) => exit::BAD_INPUT,
             // A malformed sha256 can only come from the release config's [sha256] table: the
             // command line's --sha256 is checked when it is parsed.
             BuildError::Fetch(fetch::FetchError::BadSha256(_)) => exit::BAD_INPUT,
             BuildError::Fetch(_) | BuildError::NotPublished { .. } => exit::FETCH_FAILED,
-            BuildError::SumsMismatch(_) => exit::INTEGRITY,
+            BuildError::SumsMismatch(_) | BuildError::DamagedStub { .. } => exit::INTEGRITY,
             BuildError::Compress(_) | BuildError::Manifest(_) | BuildError::Layout(_) => exit::INTERNAL,
         }
     }
@@ -141,7 +154,7 @@ pub struct BuildOptions {
     pub key: PathBuf,
     /// Stub target triple; by default the one matching the distribution.
     pub target: Option<String>,
-    /// Stub file; by default the one `cargo xtask stubs` built for the target.
+    /// Stub file; by default the one [`stubs::resolve`] picks for the target.
     pub stub: Option<PathBuf>,
     pub output: PathBuf,
     /// `--go-env KEY=VALUE` overrides, applied after [`OFFLINE_DEFAULTS`].
@@ -177,6 +190,9 @@ pub struct BuildSummary {
     pub target: String,
     pub installer_len: u64,
     pub stub_len: u64,
+    pub stub_sha256: String,
+    /// Where the stub came from (embedded, a file, the checkout).
+    pub stub_origin: stubs::Origin,
     pub payload_len: u64,
     pub uncompressed_len: u64,
     pub file_count: u64,
@@ -259,26 +275,13 @@ pub fn rewrite_go_env(original: &str, set: &BTreeMap<String, String>) -> (String
     (out, all)
 }
 
-/// Where `cargo xtask stubs` puts the stub for `triple`.
-pub fn default_stub_path(triple: &str) -> PathBuf {
-    let dir = match std::env::var_os("GO_OFFLINE_STUBS_DIR") {
-        Some(d) => PathBuf::from(d),
-        // The builder runs from target/{debug,release}/; stubs live in target/stubs/.
-        None => std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.parent().and_then(Path::parent).map(|t| t.join("stubs")))
-            .unwrap_or_else(|| PathBuf::from("target/stubs")),
-    };
-    dir.join(triple).join("go-offline-installer")
-}
-
 /// Builds an installer.
 pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
     let signing_key = keys::read_private_key(&opts.key)?;
     let (mut tree, source) = source::read(&opts.go)?;
     let dist = identify(&tree, &opts.go)?;
     let target = choose_target(opts.target.as_deref(), &dist)?;
-    let stub_bytes = read_stub(&target, opts.stub.as_deref())?;
+    let stub = stubs::resolve(&target, opts.stub.as_deref())?;
     if let Some(p) = &opts.provenance {
         check_published(&opts.go, &source, p)?;
     }
@@ -313,7 +316,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
         files: Vec::new(),
         modules: None,
     };
-    seal(manifest, &tree, &stub_bytes, &signing_key, Compression::of(opts), &opts.output)
+    seal(manifest, &tree, &stub, &signing_key, Compression::of(opts), &opts.output)
 }
 
 /// What a Go distribution says it is.
@@ -399,43 +402,12 @@ impl Compression {
     }
 }
 
-/// Reads the stub for `target` (the one `cargo xtask stubs` built unless `stub` names one) and
-/// checks that it is an executable for the target's machine.
-pub(crate) fn read_stub(target: &Target, stub: Option<&Path>) -> Result<Vec<u8>, BuildError> {
-    let stub_path = stub.map(Path::to_path_buf).unwrap_or_else(|| default_stub_path(target.triple));
-    let stub_bytes = fs::read(&stub_path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound if stub.is_none() => {
-            BuildError::NoStub { triple: target.triple.into(), path: stub_path.clone() }
-        }
-        _ => BuildError::io("read the stub", &stub_path, e),
-    })?;
-    match elf_machine(&stub_bytes) {
-        Some(e) if e.machine == target.elf_machine => {}
-        other => {
-            return Err(BuildError::Mismatch(format!(
-                "stub '{}' is {} but the target is {} ({}/{}): use the stub built for {}",
-                stub_path.display(),
-                other
-                    .and_then(|e| e.goarch())
-                    .map(|a| format!("a linux/{a} binary"))
-                    .unwrap_or_else(|| "not a supported ELF binary".into()),
-                target.triple,
-                target.goos,
-                target.goarch,
-                target.triple
-            )))
-        }
-    }
-
-    Ok(stub_bytes)
-}
-
 /// Packs `tree` into the payload, completes `manifest` with the payload, the stub, the entries
 /// and the signer, signs it, and writes the installer to `output`.
 pub(crate) fn seal(
     mut manifest: Manifest,
     tree: &Tree,
-    stub_bytes: &[u8],
+    stub: &stubs::Stub,
     signing_key: &SigningKey,
     compression: Compression,
     output: &Path,
@@ -443,7 +415,8 @@ pub(crate) fn seal(
     let key_id = keys::key_id(&signing_key.verifying_key());
     let Packed { payload, uncompressed_len, entries, frames } = pack(tree, manifest.created, compression)?;
     manifest.signer_key_id = key_id.clone();
-    manifest.stub = Region { len: stub_bytes.len() as u64, sha256: source::sha256_hex(stub_bytes) };
+    let stub_bytes = &stub.bytes;
+    manifest.stub = Region { len: stub_bytes.len() as u64, sha256: stub.sha256.clone() };
     manifest.payload = Payload {
         compression: "zstd".into(),
         len: payload.len() as u64,
@@ -474,6 +447,8 @@ pub(crate) fn seal(
         target: manifest.target,
         installer_len: assembled.layout.file_len(),
         stub_len: stub_bytes.len() as u64,
+        stub_sha256: stub.sha256.clone(),
+        stub_origin: stub.origin.clone(),
         payload_len: payload.len() as u64,
         uncompressed_len,
         file_count: manifest.file_count,

@@ -1,16 +1,15 @@
 //! `go-offline-builder`: keygen, build, modules, fetch, release, verify-sums, inspect, verify.
 //!
 //! Glue over the `builder` library (the work) and the `format` crate (reading installers): parse
-//! the command line ([`cli`]), run the command ([`commands`]), print its error and exit with the
-//! code [`builder::exit::TABLE`] documents. `cli.rs` and `commands.rs` belong to this binary; the
+//! the command line ([`builder::cli`]), run the command ([`commands`]), print its error and exit
+//! with the code [`builder::exit::TABLE`] documents. `commands.rs` belongs to this binary; the
 //! other files of `src/` are the library's.
 
-mod cli;
 mod commands;
 
 use std::process::ExitCode;
 
-use builder::exit;
+use builder::{cli, exit};
 use clap::Parser;
 
 fn main() -> ExitCode {

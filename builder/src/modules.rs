@@ -72,7 +72,7 @@ pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError
         let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
         BuildError::Mismatch(format!("unknown target '{}': supported targets are {}", opts.target, known.join(", ")))
     })?;
-    let stub_bytes = crate::read_stub(&target, opts.stub.as_deref())?;
+    let stub = crate::stubs::resolve(&target, opts.stub.as_deref())?;
     let cache = proxy_dir(opts.cache.as_deref())?;
     let wanted = if opts.projects.is_empty() { from_cache(&cache)? } else { from_projects(&opts.projects)? };
     if wanted.is_empty() {
@@ -107,7 +107,7 @@ pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError
         files: Vec::new(),
         modules: Some(modules),
     };
-    let installer = crate::seal(manifest, &tree, &stub_bytes, &signing_key, opts.compression, &opts.output)?;
+    let installer = crate::seal(manifest, &tree, &stub, &signing_key, opts.compression, &opts.output)?;
     Ok(ModulesSummary { installer, modules: count, zips, cache })
 }
 

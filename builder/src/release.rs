@@ -20,9 +20,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    default_stub_path,
     modules::{build_modules, ModulesOptions},
-    BuildError, BuildOptions, Compression, Provenance, DEFAULT_FRAMES, DEFAULT_LEVEL,
+    stubs, BuildError, BuildOptions, Compression, Provenance, DEFAULT_FRAMES, DEFAULT_LEVEL,
 };
 
 /// The release config (TOML). Relative paths are relative to the config file.
@@ -219,15 +218,15 @@ fn target_of(arch: &str) -> Result<Target, BuildError> {
     })
 }
 
-/// The stub a release builds for `target` with, and its sha256 (an input of the fingerprint).
-fn stub_of(config: &Config, target: &Target) -> Result<(PathBuf, String), BuildError> {
-    let stub = match &config.stubs {
-        Some(dir) => dir.join(target.triple).join("go-offline-installer"),
-        None => default_stub_path(target.triple),
-    };
-    let sha256 = fetch::sha256_file(&stub)
-        .map_err(|_| BuildError::NoStub { triple: target.triple.into(), path: stub.clone() })?;
-    Ok((stub, sha256))
+/// The stub file a release builds for `target` with (the config's `stubs` directory, else
+/// `None`: the one [`stubs::resolve`] picks), and its sha256 (an input of the fingerprint).
+fn stub_of(config: &Config, target: &Target) -> Result<(Option<PathBuf>, String), BuildError> {
+    let file = config.stubs.as_ref().map(|dir| dir.join(target.triple).join("go-offline-installer"));
+    if let Some(path) = file.as_ref().filter(|p| !p.exists()) {
+        return Err(BuildError::NoStub { triple: target.triple.into(), path: path.clone() });
+    }
+    let stub = stubs::resolve(target, file.as_deref())?;
+    Ok((file, stub.sha256))
 }
 
 /// The installer of Go `version` for `arch`: the tarball fetched (or found in the cache) and
@@ -255,7 +254,7 @@ fn installer_output(run: &Run, state: &mut State, version: &str, arch: &str) -> 
             go: fetched.path.clone(),
             key: run.config.key.clone(),
             target: Some(target.triple.into()),
-            stub: Some(stub),
+            stub,
             output: out.to_path_buf(),
             go_env: run.go_env.clone(),
             level: run.level,
@@ -295,7 +294,7 @@ fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) ->
             cache: m.cache.clone(),
             key: run.config.key.clone(),
             target: target.triple.into(),
-            stub: Some(stub),
+            stub,
             output: out.to_path_buf(),
             compression: Compression { level: run.level, threads: 0, frames: 1 },
             source_date_epoch: None,
@@ -338,7 +337,19 @@ fn fresh(
 /// bytes as they are, not an installer's signed message, so `openssl pkeyutl -verify -rawin`
 /// checks it with nothing but the public key.
 fn write_sums(dir: &Path, signing_key: &SigningKey, outputs: &[Output]) -> Result<(PathBuf, PathBuf), BuildError> {
-    let sums: String = outputs.iter().map(|o| format!("{}  {}\n", o.sha256, o.name)).collect();
+    let files: Vec<(&str, &str)> = outputs.iter().map(|o| (o.sha256.as_str(), o.name.as_str())).collect();
+    sign_sums(dir, signing_key, &files)
+}
+
+/// Writes `SHA256SUMS` (a `SHA256  NAME` line per `(sha256, name)`, in the order given) and its
+/// signature `SHA256SUMS.sig` into `dir`, as [`release`] does; returns their paths. `cargo xtask
+/// dist` signs the builder's own release with it.
+pub fn sign_sums(
+    dir: &Path,
+    signing_key: &SigningKey,
+    files: &[(&str, &str)],
+) -> Result<(PathBuf, PathBuf), BuildError> {
+    let sums: String = files.iter().map(|(sha256, name)| format!("{sha256}  {name}\n")).collect();
     let signature = signing_key.sign(sums.as_bytes()).to_bytes();
     let sums_path = dir.join(SUMS);
     let sig_path = dir.join(SUMS_SIG);

@@ -1,6 +1,7 @@
 //! `go-offline-installer`: the stub that, with a payload appended, installs Go offline.
 //!
-//! Glue only: parse the command line into a [`cli::Mode`], run it ([`commands`]), render the
+//! Glue only: parse the command line into a [`cli::Mode`] (`cli.rs`, also the library's one
+//! module, for the man page: see `lib.rs`), run it ([`commands`]), render the
 //! outcome (human text, [`render`], or one JSON object, [`json`]), exit with the documented code.
 
 mod cli;

@@ -5,6 +5,7 @@
 
 mod build;
 mod craft;
+mod dist;
 mod docs;
 mod faults;
 mod fleet;

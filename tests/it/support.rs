@@ -358,6 +358,21 @@ impl TestContext {
         trust_dir: Option<&[&Path]>,
         envs: &[(&str, &str)],
     ) -> Command {
+        let mut cmd = Command::new("unshare");
+        // --net: a fresh network namespace with no interfaces up proves no network is needed.
+        cmd.args(["--mount", "--net", "--propagation", "private", "sh", "-c", &self.root_setup(trust_dir), "sh"]);
+        cmd.arg(installer).args(args);
+        cmd.env("HOME", self.home());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// The `sh -c` script of [`TestContext::root_command`], run in a fresh mount namespace: a
+    /// private `/tmp`, the overlay `/etc` (with the host trust directory of `trust_dir`, the
+    /// revoked keys and the umask of the context) and the context's `/var/log`; then `exec "$@"`.
+    pub fn root_setup(&self, trust_dir: Option<&[&Path]>) -> String {
         let mut setup = format!(
             "set -e; {}\
              mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc; \
@@ -383,15 +398,7 @@ impl TestContext {
             setup.push_str(&format!("umask {umask}; "));
         }
         setup.push_str("exec \"$@\"");
-        let mut cmd = Command::new("unshare");
-        // --net: a fresh network namespace with no interfaces up proves no network is needed.
-        cmd.args(["--mount", "--net", "--propagation", "private", "sh", "-c", &setup, "sh"]);
-        cmd.arg(installer).args(args);
-        cmd.env("HOME", self.home());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        cmd
+        setup
     }
 
     /// The usual unattended root install: `--yes EXTRA... --prefix PREFIX --trusted-key KEY`.

@@ -6,6 +6,7 @@
 
 mod bench;
 mod deny;
+mod dist;
 mod fixtures;
 mod fuzz;
 mod tools;
@@ -27,6 +28,12 @@ tasks:
   fixtures [--version V]
                       make real Go release tarballs for tests under target/fixtures/
                       (default: the test release for amd64 and arm64, and an older one for amd64)
+  dist [--key KEY] [--out-dir DIR]
+                      the builder as people download it, into target/dist/ (or DIR): static
+                      x86_64 and aarch64 builders with every target's stub embedded, as
+                      .tar.gz (with README, licences, completions, man pages) and .deb, and
+                      SHA256SUMS signed with KEY (default: target/dist-keys/dist.key);
+                      reproducible (SOURCE_DATE_EPOCH, default the last commit's time)
   demo                the main job end to end: fixtures, stubs, key, installer, install
                       into a scratch prefix, go version, offline hello world
   test                everything CI runs: fmt, clippy, stubs, fixtures, all tests, deny, fuzz smoke
@@ -58,6 +65,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("stubs") => stubs_cmd(&args[1..]),
         Some("fixtures") => fixtures_cmd(&args[1..]),
+        Some("dist") => dist::dist_cmd(&args[1..]),
         Some("demo") => demo(),
         Some("test") => test(),
         Some("fuzz") => fuzz::fuzz_cmd(&args[1..]),
@@ -343,6 +351,11 @@ fn test() -> Result {
     for t in TARGETS {
         build_stub(t, &[], None)?;
     }
+    // The release builders (their stubs are the ones just built), made twice to show the same
+    // bytes come out; the dist tests run them in a clean, offline environment.
+    tools::apt(&["dpkg"], "dpkg-deb")?;
+    let dist = dist::dist(Path::new("target/dist"), None)?;
+    dist::check_reproducible(&dist)?;
     // A stub with a key compiled in, for the embedded-trust test. Built last: the plain stubs
     // above are what everything else uses.
     let key = test_key("embedded")?;
