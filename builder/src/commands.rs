@@ -187,6 +187,7 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
             s.installer.installer_len,
             s.installer.signer_key_id
         );
+        println!("stub {} from {}", s.installer.stub_sha256, s.installer.stub_origin.describe());
     }
     Ok(())
 }

@@ -37,7 +37,10 @@ pub const TABLE: &[(i32, &str)] = &[
         "refused: a bad input or output (missing or unreadable file, not a Go distribution, wrong stub or target, bad --go-env or config, key exists); the message names the file and the fix",
     ),
     (MALFORMED, "verify, inspect: not a well-formed installer (truncated, extended, corrupt trailer or manifest)"),
-    (INTEGRITY, "verify, verify-sums: signature or digest mismatch: the file was modified after signing"),
+    (
+        INTEGRITY,
+        "verify, verify-sums: signature or digest mismatch: the file was modified after signing; build, targets: a stub embedded in this builder is damaged (download the builder again)",
+    ),
     (UNTRUSTED, "verify: signer not trusted or revoked (its key id is printed), or no key is trusted"),
     (READ_FAILED, "verify, inspect: the installer file could not be read"),
 ];

@@ -39,6 +39,7 @@ pub struct ModulesOptions {
     pub key: PathBuf,
     /// Stub target triple (the machines the bundle is for).
     pub target: String,
+    /// Stub file; by default the one [`crate::stubs::resolve`] picks for the target.
     pub stub: Option<PathBuf>,
     pub output: PathBuf,
     pub compression: Compression,

@@ -47,7 +47,8 @@ pub struct Config {
     /// Download cache (default: the user's cache directory).
     #[serde(default)]
     pub cache: Option<PathBuf>,
-    /// Directory of stubs, `DIR/TRIPLE/go-offline-installer` (default: `cargo xtask stubs`').
+    /// Directory of stubs, `DIR/TRIPLE/go-offline-installer` (default: the builder's own, as
+    /// `build` picks them: see [`crate::stubs`]).
     #[serde(default)]
     pub stubs: Option<PathBuf>,
     /// `$GOROOT/go.env` overrides, as `build --go-env`.

@@ -261,8 +261,10 @@ mod tests {
             (stub_of(frame, data.len() as u64 - 1, sha), Some("do not decode")),
             (stub_of(frame, data.len() as u64 + 1, sha), Some("not the recorded")),
             (stub_of(&frame[..frame.len() - 3], data.len() as u64, sha), Some("do not decode")),
-            (stub_of(flipped, data.len() as u64, sha), Some("")),
-            (stub_of(b"", data.len() as u64, sha), Some("do not decode")),
+            // A flipped byte fails the frame's checksum, its decoding or the sha256: any refusal.
+            (stub_of(flipped, data.len() as u64, sha), Some("is damaged")),
+            // No bytes at all decode to no bytes, which the recorded length refuses.
+            (stub_of(b"", data.len() as u64, sha), Some("unpacks to 0 bytes, not the recorded")),
         ];
         for (i, (stub, problem)) in cases.iter().enumerate() {
             match (stub.unpack(), problem) {

@@ -197,17 +197,7 @@ fn the_dist_builder_needs_nothing_beside_it() {
 
     // The .deb, installed by dpkg into a throwaway root: the same builder, man pages and
     // completions where Debian puts them, and the same installers.
-    let root = ctx.path("debroot");
-    for d in ["var/lib/dpkg/info", "var/lib/dpkg/updates"] {
-        fs::create_dir_all(root.join(d)).unwrap();
-    }
-    fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
-    let deb = scratch.join("dist").join(dist_file("go-offline-builder_", "_amd64.deb").file_name().unwrap());
-    let root_arg = format!("--root={}", root.display());
-    ok(&mut clean(&ctx, &scratch, Path::new("/usr/bin/dpkg"), &[&root_arg, "-i", deb.to_str().unwrap()]));
-    let status =
-        stdout(&ok(&mut clean(&ctx, &scratch, Path::new("/usr/bin/dpkg"), &[&root_arg, "-s", "go-offline-builder"])));
-    assert!(status.contains("Status: install ok installed"), "{status}");
+    let root = dpkg_install(&ctx, &scratch, "amd64");
     let installed = root.join("usr/bin/go-offline-builder");
     assert_eq!(sha256_file(&installed), sha256_file(&builder), "the .deb's builder differs from the archive's");
     for f in [
@@ -253,19 +243,7 @@ fn the_aarch64_builder_makes_the_same_installers() {
         );
     }
 
-    let root = ctx.path("debroot-arm64");
-    for d in ["var/lib/dpkg/info", "var/lib/dpkg/updates"] {
-        fs::create_dir_all(root.join(d)).unwrap();
-    }
-    fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
-    let deb = scratch.join("dist").join(dist_file("go-offline-builder_", "_arm64.deb").file_name().unwrap());
-    let root_arg = format!("--root={}", root.display());
-    ok(&mut clean(
-        &ctx,
-        &scratch,
-        Path::new("/usr/bin/dpkg"),
-        &[&root_arg, "--force-architecture", "-i", deb.to_str().unwrap()],
-    ));
+    let root = dpkg_install(&ctx, &scratch, "arm64");
     assert_eq!(sha256_file(&root.join("usr/bin/go-offline-builder")), sha256_file(&arm));
 }
 
@@ -340,6 +318,29 @@ fn a_damaged_embedded_stub_is_refused() {
             ],
         ));
     }
+}
+
+/// Installs the dist's `.deb` for Debian architecture `arch` with dpkg into a new, empty root
+/// (`--force-architecture` for a foreign one), checks dpkg records it installed, and returns the
+/// root.
+fn dpkg_install(ctx: &TestContext, scratch: &Path, arch: &str) -> PathBuf {
+    let root = ctx.path(&format!("debroot-{arch}"));
+    for d in ["var/lib/dpkg/info", "var/lib/dpkg/updates"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    let deb = scratch.join("dist").join(dist_file("go-offline-builder_", &format!("_{arch}.deb")).file_name().unwrap());
+    let root_arg = format!("--root={}", root.display());
+    let mut args = vec![root_arg.as_str(), "-i", deb.to_str().unwrap()];
+    let native = if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" };
+    if arch != native {
+        args.insert(1, "--force-architecture");
+    }
+    let dpkg = Path::new("/usr/bin/dpkg");
+    ok(&mut clean(ctx, scratch, dpkg, &args));
+    let status = stdout(&ok(&mut clean(ctx, scratch, dpkg, &[&root_arg, "-s", "go-offline-builder"])));
+    assert!(status.contains("Status: install ok installed"), "{status}");
+    root
 }
 
 /// Where `needle` first occurs in `haystack`.
