@@ -20,12 +20,24 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The key and the stub of an installer.
+/// Who signs an installer, and its stub.
 #[derive(clap::Args, Debug)]
 pub struct Signing {
-    /// PKCS#8 PEM ed25519 private key to sign with.
-    #[arg(long, value_name = "KEY")]
-    pub key: PathBuf,
+    /// Who signs: a PKCS#8 PEM Ed25519 key file (PATH or file:PATH), a key in a PKCS#11 token
+    /// (an RFC 7512 pkcs11: URI; the PIN from pin-source=file:PATH or $GO_OFFLINE_PKCS11_PIN),
+    /// or a Vault/OpenBao transit key (vault:[MOUNT/]NAME[?addr=URL]; the token from
+    /// $VAULT_TOKEN).
+    #[arg(long, value_name = "SIGNER", required_unless_present = "unsigned")]
+    pub key: Option<String>,
+    /// The org's public key (SPKI PEM): refuse to sign unless the signer holds exactly this key.
+    /// With --unsigned: the key that will sign.
+    #[arg(long, value_name = "PUB")]
+    pub expect_key: Option<PathBuf>,
+    /// Sign later, outside the builder: write the installer with an empty signature and the
+    /// exact bytes to sign beside it (OUTPUT.tosign, pure Ed25519); `attach` puts the
+    /// signature in. Needs --expect-key.
+    #[arg(long, conflicts_with = "key", requires = "expect_key")]
+    pub unsigned: bool,
     /// Stub executable [default: the one embedded in this builder for the target; in a
     /// development checkout, the one `cargo xtask stubs` built]. See `targets`.
     #[arg(long, value_name = "FILE")]
@@ -34,11 +46,20 @@ pub struct Signing {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create a signing key pair: DIR/NAME.key (PKCS#8 PEM, 0600) and DIR/NAME.pub (SPKI PEM).
+    /// Create a signing key pair: DIR/NAME.key (PKCS#8 PEM, 0600) and DIR/NAME.pub (SPKI PEM);
+    /// or, with --key, an Ed25519 key inside a PKCS#11 token or a Vault transit engine. Prints
+    /// the key id and the public key (SPKI PEM) for trust directories.
     Keygen {
         /// DIR/NAME of the key pair to create.
-        #[arg(long, value_name = "DIR/NAME")]
-        out: PathBuf,
+        #[arg(long, value_name = "DIR/NAME", required_unless_present = "key", conflicts_with = "key")]
+        out: Option<PathBuf>,
+        /// Create the key in this signer (pkcs11:URI with object=LABEL, or vault:[MOUNT/]NAME);
+        /// an existing key of that label, id or name is refused.
+        #[arg(long, value_name = "SIGNER")]
+        key: Option<String>,
+        /// With --key: also write the public key (SPKI PEM) to this file.
+        #[arg(long = "pub", value_name = "FILE", conflicts_with = "out")]
+        public: Option<PathBuf>,
     },
     /// Build an installer from a Go release tarball or GOROOT directory.
     Build(Build),
@@ -52,6 +73,21 @@ pub enum Command {
     Release {
         /// The release config (see examples/release.toml).
         config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a signature made outside the builder into an installer built with --unsigned: the
+    /// signature must be --expect-key's over INSTALLER.tosign; the installer is then verified
+    /// completely before it replaces the unsigned one.
+    Attach {
+        /// The installer built with --unsigned.
+        installer: PathBuf,
+        /// The signature: 64 raw bytes, or their base64 (Vault's vault:vN: prefix allowed).
+        #[arg(long, value_name = "FILE")]
+        signature: PathBuf,
+        /// The public key it was built for (SPKI PEM).
+        #[arg(long, value_name = "PUB")]
+        expect_key: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -203,6 +239,13 @@ mod tests {
         let cases: &[&[&str]] = &[
             &["frobnicate"],
             &["build", "--key", "k"],
+            &["build", "--go", "g"],
+            &["build", "--go", "g", "--unsigned"],
+            &["build", "--go", "g", "--unsigned", "--key", "k", "--expect-key", "p"],
+            &["keygen"],
+            &["keygen", "--out", "o", "--key", "vault:k"],
+            &["keygen", "--out", "o", "--pub", "p"],
+            &["attach", "i", "--signature", "s"],
             &["build", "--go", "g", "--key", "k", "--level", "23"],
             &["fetch", "--version", "1.27.3", "--sha256", "xyz"],
         ];

@@ -9,10 +9,13 @@ use std::{
 
 use builder::{
     cli::{self, Command, Signing},
-    exit, release, BuildError, BuildOptions, Compression,
+    exit, release,
+    signer::{self, Signer, SignerSpec},
+    BuildError, BuildOptions, Compression, Seal,
 };
+use ed25519_dalek::VerifyingKey;
 use format::{
-    keys::{TrustStore, HOST_TRUST_DIR},
+    keys::{self, TrustStore, HOST_TRUST_DIR},
     manifest::Manifest,
 };
 use serde_json::json;
@@ -45,7 +48,8 @@ impl From<format::Error> for Failure {
 /// Runs one parsed command.
 pub fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Keygen { out } => keygen(&out),
+        Command::Keygen { out, key, public } => keygen(out.as_deref(), key.as_deref(), public.as_deref()),
+        Command::Attach { installer, signature, expect_key, json } => attach(&installer, &signature, &expect_key, json),
         Command::Build(args) => build(args),
         Command::Modules(args) => modules(args),
         Command::Fetch(args) => fetch(args),
@@ -74,24 +78,98 @@ fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string(value).unwrap_or_default());
 }
 
-fn keygen(out: &Path) -> Result<(), Failure> {
-    let id = builder::keygen(out)?;
-    println!("key id {id}");
+fn keygen(out: Option<&Path>, key: Option<&str>, public: Option<&Path>) -> Result<(), Failure> {
+    let Some(spec) = key else {
+        let out = out.ok_or_else(|| Failure::new(exit::USAGE, "keygen needs --out DIR/NAME or --key SIGNER"))?;
+        let id = builder::keygen(out)?;
+        println!("key id {id}");
+        eprintln!(
+            "wrote {} (keep it secret) and {}",
+            out.with_extension("key").display(),
+            out.with_extension("pub").display()
+        );
+        return Ok(());
+    };
+    let spec = SignerSpec::parse(spec).map_err(BuildError::from)?;
+    if let Some(path) = public.filter(|p| p.exists()) {
+        return Err(BuildError::KeyExists(path.into()).into());
+    }
+    let key = signer::keygen(&spec).map_err(BuildError::from)?;
+    let pem = keys::public_key_pem(&key);
+    if let Some(path) = public {
+        builder::write_public_key(path, &pem)?;
+    }
+    println!("key id {}", keys::key_id(&key));
+    print!("{pem}");
     eprintln!(
-        "wrote {} (keep it secret) and {}",
-        out.with_extension("key").display(),
-        out.with_extension("pub").display()
+        "created the key in {spec}; it never leaves it{}",
+        public.map(|p| format!("; wrote its public key to {}", p.display())).unwrap_or_default()
     );
     Ok(())
 }
 
+/// What signs an installer: a signer opened now, or the key that will sign it later.
+enum Sealer {
+    Now(Box<Signer>),
+    Later(VerifyingKey),
+}
+
+impl Sealer {
+    fn open(signing: &Signing) -> Result<Sealer, Failure> {
+        let expect = signing.expect_key.as_deref().map(keys::read_public_key).transpose().map_err(BuildError::from)?;
+        match (&signing.key, expect) {
+            (_, Some(key)) if signing.unsigned => Ok(Sealer::Later(key)),
+            (Some(spec), expect) => {
+                let spec = SignerSpec::parse(spec).map_err(BuildError::from)?;
+                Ok(Sealer::Now(Box::new(signer::open(&spec, expect.as_ref()).map_err(BuildError::from)?)))
+            }
+            _ => Err(Failure::new(exit::USAGE, "pass --key SIGNER, or --unsigned with --expect-key PUB")),
+        }
+    }
+
+    fn seal(&self) -> Seal<'_> {
+        match self {
+            Sealer::Now(signer) => Seal::Now(signer),
+            Sealer::Later(key) => Seal::Later(key),
+        }
+    }
+}
+
+/// How a build was signed: "signed by ID", or "to be signed by ID" and what to do.
+fn signed_by(s: &builder::BuildSummary) -> String {
+    match &s.to_sign {
+        None => format!("signed by {}", s.signer_key_id),
+        Some(path) => format!(
+            "to be signed by {}\nNOT SIGNED YET: sign the bytes of {} with that key (pure Ed25519), then: go-offline-builder attach {} --signature SIG --expect-key PUB",
+            s.signer_key_id,
+            path.display(),
+            s.output.display()
+        ),
+    }
+}
+
+fn attach(installer: &Path, signature: &Path, expect_key: &Path, json: bool) -> Result<(), Failure> {
+    let s = builder::attach(installer, signature, expect_key)?;
+    if json {
+        print_json(&s);
+    } else {
+        println!(
+            "attached the signature of key {} to {}: it verifies (sha256 {})",
+            s.signer_key_id,
+            s.installer.display(),
+            s.installer_sha256
+        );
+    }
+    Ok(())
+}
+
 fn build(args: cli::Build) -> Result<(), Failure> {
-    let cli::Build { go, target, signing: Signing { key, stub }, output, go_env, level, threads, frames, json } = args;
+    let cli::Build { go, target, signing, output, go_env, level, threads, frames, json } = args;
+    let sealer = Sealer::open(&signing)?;
     let opts = BuildOptions {
         go,
-        key,
         target,
-        stub,
+        stub: signing.stub,
         output,
         go_env,
         level,
@@ -100,12 +178,12 @@ fn build(args: cli::Build) -> Result<(), Failure> {
         source_date_epoch: source_date_epoch()?,
         provenance: None,
     };
-    let s = builder::build(&opts)?;
+    let s = builder::build(&opts, sealer.seal())?;
     if json {
         print_json(&s);
     } else {
         println!(
-            "built {} ({} {}/{}, {}): {} bytes (stub {}, payload {} from {} unpacked), {} entries, signed by {}",
+            "built {} ({} {}/{}, {}): {} bytes (stub {}, payload {} from {} unpacked), {} entries, {}",
             s.output.display(),
             s.go_version,
             s.goos,
@@ -116,7 +194,7 @@ fn build(args: cli::Build) -> Result<(), Failure> {
             s.payload_len,
             s.uncompressed_len,
             s.file_count,
-            s.signer_key_id
+            signed_by(&s)
         );
         println!("stub {} from {}", s.stub_sha256, s.stub_origin.describe());
     }
@@ -155,7 +233,8 @@ fn targets(json: bool) -> Result<(), Failure> {
 }
 
 fn modules(args: cli::Modules) -> Result<(), Failure> {
-    let cli::Modules { project, cache, target, signing: Signing { key, stub }, output, level, json } = args;
+    let cli::Modules { project, cache, target, signing, output, level, json } = args;
+    let sealer = Sealer::open(&signing)?;
     let target = target.unwrap_or_else(|| {
         let arch = if cfg!(target_arch = "aarch64") { "aarch64" } else { "x86_64" };
         format!("{arch}-unknown-linux-musl")
@@ -163,20 +242,19 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
     let opts = builder::modules::ModulesOptions {
         projects: project,
         cache,
-        key,
         target,
-        stub,
+        stub: signing.stub,
         output,
         // One frame: bundles are small, and one window finds the most repeats.
         compression: Compression { level, threads: 0, frames: 1 },
         source_date_epoch: source_date_epoch()?,
     };
-    let s = builder::modules::build_modules(&opts)?;
+    let s = builder::modules::build_modules(&opts, sealer.seal())?;
     if json {
         print_json(&s);
     } else {
         println!(
-            "built {} (module bundle for {}/{}, {}): {} modules ({} with their zip) from {}, {} bytes, signed by {}",
+            "built {} (module bundle for {}/{}, {}): {} modules ({} with their zip) from {}, {} bytes, {}",
             s.installer.output.display(),
             s.installer.goos,
             s.installer.goarch,
@@ -185,7 +263,7 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
             s.zips,
             s.cache.display(),
             s.installer.installer_len,
-            s.installer.signer_key_id
+            signed_by(&s.installer)
         );
         println!("stub {} from {}", s.installer.stub_sha256, s.installer.stub_origin.describe());
     }
@@ -285,6 +363,7 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
     let parts = format::verify::read_parts(&f, file)?;
     let m = Manifest::parse(&parts.manifest_bytes).map_err(format::Error::from)?;
     let (files, dirs, links) = m.counts();
+    let signed = parts.signature != [0u8; 64];
     if json {
         println!(
             "{}",
@@ -297,13 +376,25 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
                 "signer_key_id": m.signer_key_id, "source": m.source, "go_env": m.go_env, "created": m.created,
                 "stub_sha256": m.stub.sha256, "payload_sha256": m.payload.sha256,
                 "stub_embedded_in_this_builder": stub_release(&m.stub.sha256),
+                "format_version": parts.layout.version, "statement_len": parts.statement.len(), "signed": signed,
             })
         );
         return Ok(());
     }
     println!("carries:     {}", m.title());
     println!("target:      {}", m.target);
-    println!("signer:      {} (not verified here: run `go-offline-builder verify`)", m.signer_key_id);
+    if signed {
+        println!("signer:      {} (not verified here: run `go-offline-builder verify`)", m.signer_key_id);
+    } else {
+        println!(
+            "signer:      NOT SIGNED YET, to be signed by {} (built with --unsigned: see `attach`)",
+            m.signer_key_id
+        );
+    }
+    match parts.layout.version {
+        format::layout::FORMAT_V1 => println!("format:      1 (the signature covers the manifest)"),
+        v => println!("format:      {v} (the signature covers a {}-byte statement)", parts.statement.len()),
+    }
     println!("installer:   {} bytes", parts.layout.file_len());
     println!("stub:        {} bytes, sha256 {}", m.stub.len, m.stub.sha256);
     if let Some(e) = builder::stubs::embedded_with_sha256(&m.stub.sha256) {

@@ -17,6 +17,10 @@ pub const FETCH_FAILED: i32 = 3;
 /// cache that disagrees with go.sum), or the output cannot be written. The message names the file
 /// and the fix.
 pub const BAD_INPUT: i32 = 4;
+/// Signing failed: the signer (a key file's PKCS#11 token or Vault transit engine) could not be
+/// reached, refused the PIN or token, has no such key or one of another type, holds another key
+/// than `--expect-key`, or returned a signature that does not verify. Nothing was written.
+pub const SIGN_FAILED: i32 = 5;
 /// `verify`, `inspect`: the installer file could not be read. The number is the installer's
 /// [`format::exit::IO`], for the same failure; the meaning is the builder's own (it writes
 /// nothing when it verifies).
@@ -36,10 +40,14 @@ pub const TABLE: &[(i32, &str)] = &[
         BAD_INPUT,
         "refused: a bad input or output (missing or unreadable file, not a Go distribution, wrong stub or target, bad --go-env or config, key exists); the message names the file and the fix",
     ),
+    (
+        SIGN_FAILED,
+        "signing failed: the PKCS#11 token or Vault could not be reached, refused the PIN or token, has no such Ed25519 key, holds another key than --expect-key, or returned a bad signature; nothing was written",
+    ),
     (MALFORMED, "verify, inspect: not a well-formed installer (truncated, extended, corrupt trailer or manifest)"),
     (
         INTEGRITY,
-        "verify, verify-sums: signature or digest mismatch: the file was modified after signing; build, targets: a stub embedded in this builder is damaged (download the builder again)",
+        "verify, verify-sums: signature or digest mismatch: the file was modified after signing (or is not signed yet); attach: the signature is not --expect-key's over the installer's statement; build, targets: a stub embedded in this builder is damaged (download the builder again)",
     ),
     (UNTRUSTED, "verify: signer not trusted or revoked (its key id is printed), or no key is trusted"),
     (READ_FAILED, "verify, inspect: the installer file could not be read"),

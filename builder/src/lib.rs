@@ -14,6 +14,7 @@ pub mod cli;
 pub mod exit;
 pub mod modules;
 pub mod release;
+pub mod signer;
 pub mod source;
 pub mod stubs;
 
@@ -25,16 +26,20 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use format::{
     keys,
     layout::{self, Assembled, LayoutError},
     manifest::{self, Entry, Frame, Manifest, Payload, Product, Region, Source},
     platform::{elf_machine, Target},
+    statement::Statement,
 };
 use sha2::{Digest, Sha256};
 
-use crate::source::{Node, Tree};
+use crate::{
+    signer::Signer,
+    source::{Node, Tree},
+};
 
 /// This builder's version (that of the workspace).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -106,6 +111,20 @@ pub enum BuildError {
     /// bug).
     #[error("could not compress the payload: {0}")]
     Compress(io::Error),
+    /// `attach`: the installer, the signature or the key do not go together.
+    #[error("attach: {0}")]
+    Attach(String),
+    /// `attach`: the signature is not the expected key's over the installer's statement.
+    #[error("attach: the signature '{signature}' is not key {key_id}'s signature of this installer's statement: it was made by another key or over other bytes; sign exactly the bytes of '{statement}' with the private key of --expect-key (pure Ed25519, e.g. openssl pkeyutl -sign -rawin)")]
+    ForeignSignature { signature: PathBuf, key_id: String, statement: PathBuf },
+    /// An installer read by `attach` is not well formed or does not verify.
+    #[error("{0}")]
+    Installer(#[from] format::Error),
+    /// A signer could not sign (see [`signer::SignError`]).
+    #[error("{0}")]
+    Sign(#[from] signer::SignError),
+    #[error("the statement built is invalid: {0} (this is a bug)")]
+    Statement(format::statement::StatementError),
     #[error("the manifest built is invalid: {0} (this is a bug)")]
     Manifest(#[from] manifest::ManifestError),
     #[error("the installer's regions do not fit a layout: {0} (this is a bug)")]
@@ -136,7 +155,13 @@ impl BuildError {
             BuildError::Fetch(fetch::FetchError::BadSha256(_)) => exit::BAD_INPUT,
             BuildError::Fetch(_) | BuildError::NotPublished { .. } => exit::FETCH_FAILED,
             BuildError::SumsMismatch(_) | BuildError::DamagedStub { .. } => exit::INTEGRITY,
-            BuildError::Compress(_) | BuildError::Manifest(_) | BuildError::Layout(_) => exit::INTERNAL,
+            BuildError::Sign(e) => e.exit_code(),
+            BuildError::Attach(_) => exit::BAD_INPUT,
+            BuildError::ForeignSignature { .. } => exit::INTEGRITY,
+            BuildError::Installer(e) => e.exit_code(),
+            BuildError::Compress(_) | BuildError::Manifest(_) | BuildError::Statement(_) | BuildError::Layout(_) => {
+                exit::INTERNAL
+            }
         }
     }
 }
@@ -150,8 +175,6 @@ pub const OFFLINE_DEFAULTS: &[(&str, &str)] = &[("GOPROXY", "off"), ("GOTOOLCHAI
 pub struct BuildOptions {
     /// A `go*.tar.gz` or a GOROOT directory.
     pub go: PathBuf,
-    /// PKCS#8 PEM private key.
-    pub key: PathBuf,
     /// Stub target triple; by default the one matching the distribution.
     pub target: Option<String>,
     /// Stub file; by default the one [`stubs::resolve`] picks for the target.
@@ -198,6 +221,9 @@ pub struct BuildSummary {
     pub file_count: u64,
     pub signer_key_id: String,
     pub installer_sha256: String,
+    /// `build --unsigned`: the statement to sign (the installer's signature is empty until
+    /// `attach`).
+    pub to_sign: Option<PathBuf>,
 }
 
 /// Writes a new key pair `NAME.key` (0600) and `NAME.pub` for `out` = `DIR/NAME`; returns the key id.
@@ -222,6 +248,100 @@ pub fn keygen(out: &Path) -> Result<String, BuildError> {
     f.write_all(keys::private_key_pem(&key).as_bytes()).map_err(|e| BuildError::io("write", &private, e))?;
     fs::write(&public, keys::public_key_pem(&key.verifying_key())).map_err(|e| BuildError::io("write", &public, e))?;
     Ok(keys::key_id(&key.verifying_key()))
+}
+
+/// Writes a public key file (SPKI PEM), refusing to overwrite one.
+pub fn write_public_key(path: &Path, pem: &str) -> Result<(), BuildError> {
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => BuildError::KeyExists(path.into()),
+        _ => BuildError::io("create", path, e),
+    })?;
+    f.write_all(pem.as_bytes()).map_err(|e| BuildError::io("write", path, e))
+}
+
+/// What [`attach`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttachSummary {
+    pub installer: PathBuf,
+    pub signer_key_id: String,
+    pub installer_sha256: String,
+}
+
+/// Puts a signature made outside the builder into an installer built with `--unsigned`: checks
+/// that the installer was built for `expect` (its public key), that the signature is that key's
+/// over the installer's statement, writes it into a copy, verifies the copy completely as an
+/// installer signed by `expect`, and only then replaces the installer with it. Any failure leaves
+/// the installer as it was.
+pub fn attach(installer: &Path, signature: &Path, expect: &Path) -> Result<AttachSummary, BuildError> {
+    let key = keys::read_public_key(expect)?;
+    let key_id = keys::key_id(&key);
+    let file = fs::File::open(installer).map_err(|e| BuildError::io("read", installer, e))?;
+    let parts = format::verify::read_parts(&file, installer)?;
+    if parts.layout.version == layout::FORMAT_V1 {
+        return Err(BuildError::Attach(format!(
+            "'{}' is an installer of format version 1, which is signed when it is built: there is nothing to attach",
+            installer.display()
+        )));
+    }
+    if parts.signature != [0u8; 64] {
+        return Err(BuildError::Attach(format!(
+            "'{}' is signed already: attach signs only what `build --unsigned` wrote",
+            installer.display()
+        )));
+    }
+    let statement = Statement::parse(&parts.statement).map_err(format::Error::from)?;
+    let manifest = Manifest::parse(&parts.manifest_bytes).map_err(format::Error::from)?;
+    if manifest.signer_key_id != key_id {
+        return Err(BuildError::Attach(format!(
+            "'{}' was built to be signed by key {} but --expect-key '{}' is key {key_id}: pass the public key it was built for",
+            installer.display(),
+            manifest.signer_key_id,
+            expect.display()
+        )));
+    }
+    let bytes = fs::read(signature).map_err(|e| BuildError::io("read the signature", signature, e))?;
+    let raw = signer::parse_detached_signature(&bytes).map_err(|problem| {
+        BuildError::Attach(format!("the signature '{}' is unusable: {problem}", signature.display()))
+    })?;
+    if key.verify_strict(&parts.statement, &ed25519_dalek::Signature::from_bytes(&raw)).is_err() {
+        return Err(BuildError::ForeignSignature {
+            signature: signature.into(),
+            key_id,
+            statement: to_sign_path(installer),
+        });
+    }
+    let dir = installer.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".go-offline-installer.")
+        .tempfile_in(dir)
+        .map_err(|e| BuildError::io("create a file in", dir, e))?;
+    let mut source = &file;
+    io::copy(&mut source, tmp.as_file_mut()).map_err(|e| BuildError::io("copy", installer, e))?;
+    std::os::unix::fs::FileExt::write_all_at(tmp.as_file(), &raw, parts.layout.signature.start)
+        .map_err(|e| BuildError::io("write", tmp.path(), e))?;
+    let mode = file.metadata().map_err(|e| BuildError::io("read", installer, e))?.permissions();
+    tmp.as_file().set_permissions(mode).map_err(|e| BuildError::io("chmod", tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| BuildError::io("sync", tmp.path(), e))?;
+    let trust = format::keys::TrustStore::from_keys(vec![format::keys::TrustedKey {
+        key,
+        id: key_id.clone(),
+        origin: expect.display().to_string(),
+    }]);
+    let verified = format::verify::verify(tmp.as_file(), tmp.path(), &trust)?;
+    let (go_version, target) = (&verified.manifest().go_version, &verified.manifest().target);
+    if (go_version, target) != (&statement.go_version, &statement.target) {
+        return Err(BuildError::Attach(
+            "the statement and the manifest disagree after attaching (this is a bug)".into(),
+        ));
+    }
+    let installer_sha256 = verified.file_sha256().to_string();
+    tmp.persist(installer).map_err(|e| BuildError::io("write", installer, e.error))?;
+    // The statement beside it has served its purpose; one that differs is not ours to remove.
+    let beside = to_sign_path(installer);
+    if fs::read(&beside).is_ok_and(|b| b == parts.statement) {
+        let _ = fs::remove_file(&beside);
+    }
+    Ok(AttachSummary { installer: installer.into(), signer_key_id: key_id, installer_sha256 })
 }
 
 /// Parses `--go-env` arguments on top of the offline defaults.
@@ -275,9 +395,35 @@ pub fn rewrite_go_env(original: &str, set: &BTreeMap<String, String>) -> (String
     (out, all)
 }
 
+/// How an installer gets its signature.
+#[derive(Debug, Clone, Copy)]
+pub enum Seal<'a> {
+    /// Signed now, by this signer (the signature is verified before anything is written).
+    Now(&'a Signer),
+    /// Signed later, outside the builder, by this key: the installer is written with an empty
+    /// signature and the statement to sign beside it, `OUTPUT.tosign`; `attach` puts the
+    /// signature in.
+    Later(&'a VerifyingKey),
+}
+
+impl Seal<'_> {
+    fn public_key(&self) -> &VerifyingKey {
+        match self {
+            Seal::Now(signer) => signer.public_key(),
+            Seal::Later(key) => key,
+        }
+    }
+}
+
+/// The file beside an unsigned installer that holds the statement to sign: `OUTPUT.tosign`.
+pub fn to_sign_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".tosign");
+    PathBuf::from(name)
+}
+
 /// Builds an installer.
-pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
-    let signing_key = keys::read_private_key(&opts.key)?;
+pub fn build(opts: &BuildOptions, seal_with: Seal) -> Result<BuildSummary, BuildError> {
     let (mut tree, source) = source::read(&opts.go)?;
     let dist = identify(&tree, &opts.go)?;
     let target = choose_target(opts.target.as_deref(), &dist)?;
@@ -316,7 +462,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary, BuildError> {
         files: Vec::new(),
         modules: None,
     };
-    seal(manifest, &tree, &stub, &signing_key, Compression::of(opts), &opts.output)
+    seal(manifest, &tree, &stub, seal_with, Compression::of(opts), &opts.output)
 }
 
 /// What a Go distribution says it is.
@@ -403,16 +549,17 @@ impl Compression {
 }
 
 /// Packs `tree` into the payload, completes `manifest` with the payload, the stub, the entries
-/// and the signer, signs it, and writes the installer to `output`.
+/// and the signer, signs its statement (or leaves that for later, see [`Seal::Later`]), and
+/// writes the installer to `output`.
 pub(crate) fn seal(
     mut manifest: Manifest,
     tree: &Tree,
     stub: &stubs::Stub,
-    signing_key: &SigningKey,
+    seal_with: Seal,
     compression: Compression,
     output: &Path,
 ) -> Result<BuildSummary, BuildError> {
-    let key_id = keys::key_id(&signing_key.verifying_key());
+    let key_id = keys::key_id(seal_with.public_key());
     let Packed { payload, uncompressed_len, entries, frames } = pack(tree, manifest.created, compression)?;
     manifest.signer_key_id = key_id.clone();
     let stub_bytes = &stub.bytes;
@@ -431,12 +578,21 @@ pub(crate) fn seal(
     let manifest_bytes = manifest.to_canonical_json();
     // Round-trip through the reader's parser: what we write is what the installer accepts.
     manifest = Manifest::parse(&manifest_bytes)?;
-    let signature = signing_key.sign(&layout::signed_message(&manifest_bytes)).to_bytes();
-    let assembled = Assembled::new(stub_bytes, &payload, &manifest_bytes, &signature)?;
+    let statement = Statement::for_manifest(&manifest_bytes).map_err(BuildError::Statement)?.encode();
+    // Signed (and the signature verified) before anything is written: a signer that fails
+    // leaves no output.
+    let (signature, to_sign) = match seal_with {
+        Seal::Now(signer) => (signer.sign(&statement)?, None),
+        Seal::Later(_) => ([0u8; 64], Some(to_sign_path(output))),
+    };
+    let assembled = Assembled::new(stub_bytes, &payload, &manifest_bytes, &statement, &signature)?;
     let parts = assembled.parts();
     let mut whole = Sha256::new();
     for part in parts {
         whole.update(part);
+    }
+    if let Some(path) = &to_sign {
+        write_file(path, &statement, 0o644)?;
     }
     write_output(output, &parts)?;
     Ok(BuildSummary {
@@ -454,6 +610,7 @@ pub(crate) fn seal(
         file_count: manifest.file_count,
         signer_key_id: key_id,
         installer_sha256: hex::encode(whole.finalize()),
+        to_sign,
     })
 }
 
@@ -590,6 +747,15 @@ struct Packed {
 
 /// Writes the installer atomically (temp file beside it, then rename), mode 0755.
 pub(crate) fn write_output(output: &Path, parts: &[&[u8]]) -> Result<(), BuildError> {
+    write_parts(output, parts, 0o755)
+}
+
+/// Writes `bytes` to `path` atomically with `mode`.
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), BuildError> {
+    write_parts(path, &[bytes], mode)
+}
+
+fn write_parts(output: &Path, parts: &[&[u8]], mode: u32) -> Result<(), BuildError> {
     let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".go-offline-installer.")
@@ -598,7 +764,7 @@ pub(crate) fn write_output(output: &Path, parts: &[&[u8]]) -> Result<(), BuildEr
     for part in parts {
         tmp.write_all(part).map_err(|e| BuildError::io("write", output, e))?;
     }
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(0o755)).map_err(|e| BuildError::io("chmod", output, e))?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| BuildError::io("chmod", output, e))?;
     tmp.as_file().sync_all().map_err(|e| BuildError::io("sync", output, e))?;
     tmp.persist(output).map_err(|e| BuildError::io("write", output, e.error))?;
     Ok(())

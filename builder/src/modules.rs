@@ -16,9 +16,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ed25519_dalek::SigningKey;
 use format::{
-    keys,
     manifest::{self, escape_module, Manifest, Module, Payload, Product, Region, Source},
     platform::Target,
 };
@@ -26,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     source::{Node, SourceKind, Tree},
-    BuildError, BuildSummary, Compression,
+    BuildError, BuildSummary, Compression, Seal,
 };
 
 /// Options of [`build_modules`].
@@ -36,7 +34,6 @@ pub struct ModulesOptions {
     pub projects: Vec<PathBuf>,
     /// The module cache (`GOMODCACHE`, or its `cache/download`); by default the one Go uses.
     pub cache: Option<PathBuf>,
-    pub key: PathBuf,
     /// Stub target triple (the machines the bundle is for).
     pub target: String,
     /// Stub file; by default the one [`crate::stubs::resolve`] picks for the target.
@@ -67,8 +64,7 @@ struct Sums {
 }
 
 /// Builds a module bundle installer.
-pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError> {
-    let signing_key: SigningKey = keys::read_private_key(&opts.key)?;
+pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSummary, BuildError> {
     let target = Target::from_triple(&opts.target).ok_or_else(|| {
         let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
         BuildError::Mismatch(format!("unknown target '{}': supported targets are {}", opts.target, known.join(", ")))
@@ -108,7 +104,7 @@ pub fn build_modules(opts: &ModulesOptions) -> Result<ModulesSummary, BuildError
         files: Vec::new(),
         modules: Some(modules),
     };
-    let installer = crate::seal(manifest, &tree, &stub, &signing_key, opts.compression, &opts.output)?;
+    let installer = crate::seal(manifest, &tree, &stub, seal_with, opts.compression, &opts.output)?;
     Ok(ModulesSummary { installer, modules: count, zips, cache })
 }
 

@@ -14,14 +14,14 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ed25519_dalek::{Signer, SigningKey};
-use format::{keys, platform::Target};
+use format::{keys, layout, platform::Target};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
     modules::{build_modules, ModulesOptions},
-    stubs, BuildError, BuildOptions, Compression, Provenance, DEFAULT_FRAMES, DEFAULT_LEVEL,
+    signer::{self, Signer, SignerSpec},
+    stubs, BuildError, BuildOptions, Compression, Provenance, Seal, DEFAULT_FRAMES, DEFAULT_LEVEL,
 };
 
 /// The release config (TOML). Relative paths are relative to the config file.
@@ -30,8 +30,12 @@ use crate::{
 pub struct Config {
     /// Where the installers, SHA256SUMS and SHA256SUMS.sig go.
     pub output: PathBuf,
-    /// The org's private key (PKCS#8 PEM).
-    pub key: PathBuf,
+    /// The signer (see [`crate::signer`]): a PKCS#8 key file (relative to the config), or
+    /// `pkcs11:…`, or `vault:…`.
+    pub key: String,
+    /// The org's public key (SPKI PEM): when given, the signer must hold exactly this key.
+    #[serde(default)]
+    pub expect_key: Option<PathBuf>,
     /// Go versions, e.g. `["1.27.3", "1.26.6"]`.
     pub versions: Vec<String>,
     /// GOARCH values, e.g. `["amd64", "arm64"]`.
@@ -141,7 +145,8 @@ pub fn read_config(path: &Path) -> Result<Config, BuildError> {
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let at = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
     config.output = at(&config.output);
-    config.key = at(&config.key);
+    config.key = SignerSpec::parse(&config.key)?.relative_to(base).to_string();
+    config.expect_key = config.expect_key.as_deref().map(at);
     config.cache = config.cache.as_deref().map(at);
     config.stubs = config.stubs.as_deref().map(at);
     for m in &mut config.modules {
@@ -166,6 +171,7 @@ pub fn default_cache() -> PathBuf {
 /// What every output of one release run shares.
 struct Run<'a> {
     config: &'a Config,
+    signer: &'a Signer,
     fetcher: fetch::Fetcher,
     key_id: String,
     level: i32,
@@ -179,14 +185,17 @@ struct Run<'a> {
 
 /// Runs a release.
 pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
-    let signing_key = keys::read_private_key(&config.key)?;
+    let expect = config.expect_key.as_deref().map(keys::read_public_key).transpose()?;
+    // Opened once: a token logs in once, and every installer and SHA256SUMS are signed alike.
+    let signer = signer::open(&SignerSpec::parse(&config.key)?, expect.as_ref())?;
     fs::create_dir_all(&config.output).map_err(|e| BuildError::io("create", &config.output, e))?;
     let state_path = config.output.join(STATE);
     let cache = config.cache.clone().unwrap_or_else(default_cache);
     let run = Run {
         config,
         fetcher: fetch::Fetcher::new(config.mirror.as_deref(), config.index.as_deref(), &cache, progress),
-        key_id: keys::key_id(&signing_key.verifying_key()),
+        signer: &signer,
+        key_id: signer.key_id().to_string(),
         level: config.level.unwrap_or(DEFAULT_LEVEL),
         frames: config.frames.unwrap_or(DEFAULT_FRAMES),
         go_env: config.go_env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
@@ -205,7 +214,7 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
         }
     }
     outputs.sort_by(|a, b| a.name.cmp(&b.name));
-    let (sums, signature) = write_sums(&config.output, &signing_key, &outputs)?;
+    let (sums, signature) = write_sums(&config.output, &signer, &outputs)?;
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
     crate::write_output(&state_path, &[&state_bytes])?;
     Ok(Summary { output: config.output.clone(), outputs, sums, signature, signer_key_id: run.key_id })
@@ -237,9 +246,11 @@ fn installer_output(run: &Run, state: &mut State, version: &str, arch: &str) -> 
     let tarball = fetch::tarball_name(version, arch);
     let fetched = run.fetcher.fetch(version, arch, run.config.sha256.get(&tarball).map(String::as_str))?;
     let (stub, stub_sha) = stub_of(run.config, &target)?;
+    let format_version = layout::FORMAT_VERSION.to_string();
     let fingerprint = fingerprint(&[
         "installer",
         env!("CARGO_PKG_VERSION"),
+        &format_version,
         &fetched.sha256,
         &fetched.url,
         &stub_sha,
@@ -251,23 +262,25 @@ fn installer_output(run: &Run, state: &mut State, version: &str, arch: &str) -> 
     let name = format!("go-offline-installer-go{}-linux-{arch}", version.trim_start_matches("go"));
     let source = Some(fetched.url.clone());
     fresh(run, state, name, fingerprint, source, |out| {
-        crate::build(&BuildOptions {
-            go: fetched.path.clone(),
-            key: run.config.key.clone(),
-            target: Some(target.triple.into()),
-            stub,
-            output: out.to_path_buf(),
-            go_env: run.go_env.clone(),
-            level: run.level,
-            threads: 0,
-            frames: run.frames,
-            source_date_epoch: None,
-            provenance: Some(Provenance {
-                url: fetched.url.clone(),
-                published_sha256: fetched.sha256.clone(),
-                published_by: fetched.sha256_source.clone(),
-            }),
-        })
+        crate::build(
+            &BuildOptions {
+                go: fetched.path.clone(),
+                target: Some(target.triple.into()),
+                stub,
+                output: out.to_path_buf(),
+                go_env: run.go_env.clone(),
+                level: run.level,
+                threads: 0,
+                frames: run.frames,
+                source_date_epoch: None,
+                provenance: Some(Provenance {
+                    url: fetched.url.clone(),
+                    published_sha256: fetched.sha256.clone(),
+                    published_by: fetched.sha256_source.clone(),
+                }),
+            },
+            Seal::Now(run.signer),
+        )
         .map(|_| ())
     })
 }
@@ -278,7 +291,13 @@ fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) ->
     let (stub, stub_sha) = stub_of(run.config, &target)?;
     // go.sum pins every module's content; without projects the cache is the input: its
     // listing (names, sizes, times) stands for it.
-    let mut parts = vec!["modules".to_string(), env!("CARGO_PKG_VERSION").into(), stub_sha, run.key_id.clone()];
+    let mut parts = vec![
+        "modules".to_string(),
+        env!("CARGO_PKG_VERSION").into(),
+        layout::FORMAT_VERSION.to_string(),
+        stub_sha,
+        run.key_id.clone(),
+    ];
     parts.push(run.level.to_string());
     if m.projects.is_empty() {
         parts.push(listing(m.cache.as_deref().unwrap_or(Path::new("")))?);
@@ -290,16 +309,18 @@ fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) ->
     let fingerprint = fingerprint(&parts.iter().map(String::as_str).collect::<Vec<_>>());
     let name = format!("go-modules-{}-linux-{arch}", m.name);
     fresh(run, state, name, fingerprint, None, |out| {
-        build_modules(&ModulesOptions {
-            projects: m.projects.clone(),
-            cache: m.cache.clone(),
-            key: run.config.key.clone(),
-            target: target.triple.into(),
-            stub,
-            output: out.to_path_buf(),
-            compression: Compression { level: run.level, threads: 0, frames: 1 },
-            source_date_epoch: None,
-        })
+        build_modules(
+            &ModulesOptions {
+                projects: m.projects.clone(),
+                cache: m.cache.clone(),
+                target: target.triple.into(),
+                stub,
+                output: out.to_path_buf(),
+                compression: Compression { level: run.level, threads: 0, frames: 1 },
+                source_date_epoch: None,
+            },
+            Seal::Now(run.signer),
+        )
         .map(|_| ())
     })
 }
@@ -337,21 +358,17 @@ fn fresh(
 /// `SHA256SUMS.sig` into `dir`; returns their paths. The signature is ed25519 over the file's
 /// bytes as they are, not an installer's signed message, so `openssl pkeyutl -verify -rawin`
 /// checks it with nothing but the public key.
-fn write_sums(dir: &Path, signing_key: &SigningKey, outputs: &[Output]) -> Result<(PathBuf, PathBuf), BuildError> {
+fn write_sums(dir: &Path, signer: &Signer, outputs: &[Output]) -> Result<(PathBuf, PathBuf), BuildError> {
     let files: Vec<(&str, &str)> = outputs.iter().map(|o| (o.sha256.as_str(), o.name.as_str())).collect();
-    sign_sums(dir, signing_key, &files)
+    sign_sums(dir, signer, &files)
 }
 
 /// Writes `SHA256SUMS` (a `SHA256  NAME` line per `(sha256, name)`, in the order given) and its
 /// signature `SHA256SUMS.sig` into `dir`, as [`release`] does; returns their paths. `cargo xtask
 /// dist` signs the builder's own release with it.
-pub fn sign_sums(
-    dir: &Path,
-    signing_key: &SigningKey,
-    files: &[(&str, &str)],
-) -> Result<(PathBuf, PathBuf), BuildError> {
+pub fn sign_sums(dir: &Path, signer: &Signer, files: &[(&str, &str)]) -> Result<(PathBuf, PathBuf), BuildError> {
     let sums: String = files.iter().map(|(sha256, name)| format!("{sha256}  {name}\n")).collect();
-    let signature = signing_key.sign(sums.as_bytes()).to_bytes();
+    let signature = signer.sign(sums.as_bytes())?;
     let sums_path = dir.join(SUMS);
     let sig_path = dir.join(SUMS_SIG);
     crate::write_output(&sums_path, &[sums.as_bytes()])?;

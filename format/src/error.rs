@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::{keys::KeyError, layout::LayoutError, manifest::ManifestError};
+use crate::{keys::KeyError, layout::LayoutError, manifest::ManifestError, statement::StatementError};
 
 /// Exit codes of the installer, one per class of failure.
 pub mod exit {
@@ -56,7 +56,7 @@ pub mod exit {
         (INTERNAL, "internal error"),
         (USAGE, "bad command line"),
         (MALFORMED, "not a well-formed installer (truncated, extended, corrupt trailer or manifest)"),
-        (INTEGRITY, "signature or digest mismatch: the file was modified after signing"),
+        (INTEGRITY, "signature or digest mismatch: the file was modified after signing (or it is not signed yet)"),
         (UNTRUSTED, "signer not trusted or revoked (its key id is printed)"),
         (WRONG_PLATFORM, "installer is for another OS or architecture"),
         (DESTINATION, "destination unusable (symlink, not a directory, no permission)"),
@@ -83,8 +83,12 @@ pub enum Error {
     Layout(#[from] LayoutError),
     #[error("malformed installer: {0}")]
     Manifest(#[from] ManifestError),
+    #[error("malformed installer: {0}")]
+    Statement(#[from] StatementError),
     #[error("signature check failed: the manifest was not signed by key {key_id} or was modified after signing; the file cannot be trusted (get a fresh copy from its publisher)")]
     BadSignature { key_id: String },
+    #[error("this installer is not signed yet: it was built with --unsigned, and its publisher must sign it and `go-offline-builder attach` the signature before it can be installed")]
+    NotSigned,
     #[error("{region} digest mismatch: expected sha256 {expected}, found {found}; the file was modified after signing (get a fresh copy from its publisher)")]
     DigestMismatch { region: String, expected: String, found: String },
     #[error("payload does not match the signed manifest: {0} (the installer was built wrongly or tampered with; nothing was installed)")]
@@ -104,8 +108,11 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::ReadSelf { .. } => exit::IO,
-            Error::Layout(_) | Error::Manifest(_) => exit::MALFORMED,
-            Error::BadSignature { .. } | Error::DigestMismatch { .. } | Error::PayloadMismatch(_) => exit::INTEGRITY,
+            Error::Layout(_) | Error::Manifest(_) | Error::Statement(_) => exit::MALFORMED,
+            Error::BadSignature { .. }
+            | Error::NotSigned
+            | Error::DigestMismatch { .. }
+            | Error::PayloadMismatch(_) => exit::INTEGRITY,
             Error::Untrusted { .. } | Error::Key(_) | Error::Revoked { .. } => exit::UNTRUSTED,
             Error::WrongPlatform { .. } => exit::WRONG_PLATFORM,
         }
@@ -115,8 +122,9 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::ReadSelf { .. } => "io",
-            Error::Layout(_) | Error::Manifest(_) => "malformed",
+            Error::Layout(_) | Error::Manifest(_) | Error::Statement(_) => "malformed",
             Error::BadSignature { .. } => "bad-signature",
+            Error::NotSigned => "unsigned",
             Error::DigestMismatch { .. } | Error::PayloadMismatch(_) => "digest-mismatch",
             Error::Untrusted { .. } | Error::Key(_) => "untrusted",
             Error::Revoked { .. } => "revoked",

@@ -17,7 +17,7 @@ use std::{
 };
 
 use ed25519_dalek::{
-    pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey},
+    pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey},
     SigningKey, VerifyingKey,
 };
 use sha2::{Digest, Sha256};
@@ -83,9 +83,14 @@ pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyError> {
         .map_err(|e| KeyError::BadPrivate { path: path.into(), problem: e.to_string() })
 }
 
-/// PKCS#8 PEM text of a private key.
+/// PKCS#8 PEM text of a private key: version 1 (RFC 8410's form, the private key alone), which
+/// every tool reads; OpenSSL 3.0 refuses version 2, which appends the public key.
 pub fn private_key_pem(key: &SigningKey) -> String {
-    key.to_pkcs8_pem(Default::default()).expect("ed25519 key encodes").to_string()
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
+    KeypairBytes { secret_key: key.to_bytes(), public_key: None }
+        .to_pkcs8_pem(Default::default())
+        .expect("ed25519 key encodes")
+        .to_string()
 }
 
 /// SPKI PEM text of a public key.
@@ -240,6 +245,8 @@ mod tests {
         let sk = SigningKey::from_bytes(&[7u8; 32]);
         let pem = private_key_pem(&sk);
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        // Version 1: 48 bytes of DER, `30 2e 02 01 00`, no public key after the private one.
+        assert!(pem.contains("\nMC4CAQAwBQYDK2VwBCIEI"), "{pem}");
         let back = SigningKey::from_pkcs8_pem(&pem).unwrap();
         assert_eq!(back.to_bytes(), sk.to_bytes());
         let public = public_key_pem(&sk.verifying_key());

@@ -1,29 +1,38 @@
 //! The byte layout of an installer file. This module is the only place that knows it: the builder,
-//! the tests and the fuzz targets assemble files with [`Assembled`] and sign [`signed_message`];
-//! the installer reads them through [`Layout::parse`].
+//! the tests and the fuzz targets assemble files with [`Assembled`]; the installer reads them
+//! through [`Layout::parse`].
 //!
 //! ```text
-//! +-----------+----------------------+----------------+-----------+-------------------+
-//! | stub (ELF)| payload (zstd of tar)| manifest (JSON)| signature | trailer (96 bytes)|
-//! +-----------+----------------------+----------------+-----------+-------------------+
-//! 0                                                                          file length
+//! +-----------+----------------------+----------------+-----------+-----------+-------------------+
+//! | stub (ELF)| payload (zstd of tar)| manifest (JSON)| statement | signature | trailer (96 bytes)|
+//! +-----------+----------------------+----------------+-----------+-----------+-------------------+
+//! 0                                                                                      file length
 //! ```
 //!
 //! The trailer holds a magic, the format version and the offset and length of every region. The
 //! regions are contiguous and cover the file exactly: a gap, an overlap, a byte too many or too few
-//! is refused. The trailer itself is not signed, but every value in it is implied by the signed
-//! manifest (stub and payload lengths) and the manifest and signature lengths; after verification
-//! the installer re-encodes the trailer from the verified values and compares it byte for byte, so
-//! the signature covers every byte of the file.
+//! is refused. The signature covers the statement ([`crate::statement`]), which names the
+//! manifest by its sha256; the manifest names the stub and payload by theirs. The trailer itself is
+//! not signed, but every value in it is implied by the signed lengths; after verification the
+//! installer re-encodes the trailer from the verified values and compares it byte for byte, so the
+//! signature covers every byte of the file.
+//!
+//! Format version 1 (the first release) has no statement region: its signature covers
+//! [`V1_SIGNATURE_CONTEXT`] ‖ manifest ([`v1_signed_message`]). It is still read and verified,
+//! since such installers are in the field; it is written only by tests that prove so.
 
 use std::ops::Range;
+
+use crate::statement::MAX_STATEMENT_LEN;
 
 /// First eight bytes of the trailer.
 pub const MAGIC: [u8; 8] = *b"GOOFFLN\x01";
 /// Last eight bytes of the trailer (and of the file).
 pub const END_MAGIC: [u8; 8] = *b"\x01NLFFOOG";
-/// The only format version this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this code writes: the signature covers a statement.
+pub const FORMAT_VERSION: u32 = 2;
+/// The first format version, still read: the signature covers the whole manifest.
+pub const FORMAT_V1: u32 = 1;
 /// Size of the trailer in bytes.
 pub const TRAILER_LEN: u64 = 96;
 /// Size of an ed25519 signature.
@@ -32,16 +41,16 @@ pub const SIGNATURE_LEN: u64 = 64;
 /// file can make the installer allocate before its signature is checked.
 pub const MAX_MANIFEST_LEN: u64 = 64 << 20;
 
-/// The context string that prefixes the manifest in the signed message. It binds a signature to
-/// this purpose: a signature made by the same key over the same bytes for anything else does not
-/// verify here.
-pub const SIGNATURE_CONTEXT: &[u8] = b"go-offline-installer manifest v1\0";
+/// Format version 1: the context string that prefixes the manifest in the signed message. It binds
+/// a signature to this purpose: a signature made by the same key over the same bytes for anything
+/// else does not verify here.
+pub const V1_SIGNATURE_CONTEXT: &[u8] = b"go-offline-installer manifest v1\0";
 
-/// The message an installer's signature covers: [`SIGNATURE_CONTEXT`] then the manifest bytes.
-/// Built here only; the builder signs it and verification checks it.
-pub fn signed_message(manifest: &[u8]) -> Vec<u8> {
-    let mut message = Vec::with_capacity(SIGNATURE_CONTEXT.len() + manifest.len());
-    message.extend_from_slice(SIGNATURE_CONTEXT);
+/// Format version 1: the message an installer's signature covers, [`V1_SIGNATURE_CONTEXT`] then
+/// the manifest bytes.
+pub fn v1_signed_message(manifest: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(V1_SIGNATURE_CONTEXT.len() + manifest.len());
+    message.extend_from_slice(V1_SIGNATURE_CONTEXT);
     message.extend_from_slice(manifest);
     message
 }
@@ -51,27 +60,45 @@ pub fn signed_message(manifest: &[u8]) -> Vec<u8> {
 #[derive(Debug, Clone)]
 pub struct Assembled<'a> {
     pub layout: Layout,
-    regions: [&'a [u8]; 4],
+    regions: [&'a [u8]; 5],
     trailer: [u8; TRAILER_LEN as usize],
 }
 
 impl<'a> Assembled<'a> {
-    /// stub ‖ payload ‖ manifest ‖ signature ‖ trailer.
+    /// stub ‖ payload ‖ manifest ‖ statement ‖ signature ‖ trailer (format version 2). The
+    /// signature is over `statement` (see [`crate::statement::Statement::encode`]).
     pub fn new(
+        stub: &'a [u8],
+        payload: &'a [u8],
+        manifest: &'a [u8],
+        statement: &'a [u8],
+        signature: &'a [u8; SIGNATURE_LEN as usize],
+    ) -> Result<Assembled<'a>, LayoutError> {
+        let lengths = [stub, payload, manifest, statement].map(|r| r.len() as u64);
+        let layout = Layout::for_lengths(FORMAT_VERSION, lengths)?;
+        let trailer = layout.encode_trailer();
+        Ok(Assembled { layout, regions: [stub, payload, manifest, statement, signature], trailer })
+    }
+
+    /// stub ‖ payload ‖ manifest ‖ signature ‖ trailer of format version 1, the signature over
+    /// [`v1_signed_message`]: only for tests that prove such files still verify.
+    pub fn v1(
         stub: &'a [u8],
         payload: &'a [u8],
         manifest: &'a [u8],
         signature: &'a [u8; SIGNATURE_LEN as usize],
     ) -> Result<Assembled<'a>, LayoutError> {
-        let layout = Layout::for_lengths(stub.len() as u64, payload.len() as u64, manifest.len() as u64)?;
+        let lengths = [stub.len() as u64, payload.len() as u64, manifest.len() as u64, 0];
+        let layout = Layout::for_lengths(FORMAT_V1, lengths)?;
         let trailer = layout.encode_trailer();
-        Ok(Assembled { layout, regions: [stub, payload, manifest, signature], trailer })
+        Ok(Assembled { layout, regions: [stub, payload, manifest, &[], signature], trailer })
     }
 
-    /// The five parts, in file order, to write one after the other.
-    pub fn parts(&self) -> [&[u8]; 5] {
-        let [stub, payload, manifest, signature] = self.regions;
-        [stub, payload, manifest, signature, &self.trailer]
+    /// The six parts, in file order, to write one after the other (the statement is empty in
+    /// format version 1).
+    pub fn parts(&self) -> [&[u8]; 6] {
+        let [stub, payload, manifest, statement, signature] = self.regions;
+        [stub, payload, manifest, statement, signature, &self.trailer]
     }
 
     /// The whole file.
@@ -87,7 +114,7 @@ pub enum LayoutError {
     TooShort(u64),
     #[error("no installer trailer at the end of the file (bad magic): the file is truncated, has bytes appended, or is not an installer")]
     BadMagic,
-    #[error("installer format version {0} is not supported by this program (it reads version {FORMAT_VERSION})")]
+    #[error("installer format version {0} is not supported by this program (it reads versions {FORMAT_V1} and {FORMAT_VERSION}): use a newer go-offline release to read it")]
     UnsupportedVersion(u32),
     #[error("trailer field {field} is invalid: {problem}")]
     BadField { field: &'static str, problem: String },
@@ -97,23 +124,32 @@ pub enum LayoutError {
 /// [`Layout::for_lengths`] (writing); both guarantee the regions are contiguous and cover the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// [`FORMAT_VERSION`], or [`FORMAT_V1`] for a file of the first format.
+    pub version: u32,
     pub stub: Range<u64>,
     pub payload: Range<u64>,
     pub manifest: Range<u64>,
+    /// Empty in format version 1.
+    pub statement: Range<u64>,
     pub signature: Range<u64>,
     pub trailer: Range<u64>,
 }
 
 impl Layout {
-    /// The layout of a file made of regions of these lengths, in order.
-    pub fn for_lengths(stub_len: u64, payload_len: u64, manifest_len: u64) -> Result<Layout, LayoutError> {
+    /// The layout of a file of format `version` made of regions of these lengths (stub, payload,
+    /// manifest, statement), in order, then the signature and the trailer.
+    pub fn for_lengths(
+        version: u32,
+        [stub_len, payload_len, manifest_len, statement_len]: [u64; 4],
+    ) -> Result<Layout, LayoutError> {
         let overflow = |field| LayoutError::BadField { field, problem: "offset overflows".into() };
         let stub = 0..stub_len;
         let payload = stub.end..stub.end.checked_add(payload_len).ok_or(overflow("payload_len"))?;
         let manifest = payload.end..payload.end.checked_add(manifest_len).ok_or(overflow("manifest_len"))?;
-        let signature = manifest.end..manifest.end.checked_add(SIGNATURE_LEN).ok_or(overflow("signature_len"))?;
+        let statement = manifest.end..manifest.end.checked_add(statement_len).ok_or(overflow("statement_len"))?;
+        let signature = statement.end..statement.end.checked_add(SIGNATURE_LEN).ok_or(overflow("signature_len"))?;
         let trailer = signature.end..signature.end.checked_add(TRAILER_LEN).ok_or(overflow("trailer"))?;
-        Ok(Layout { stub, payload, manifest, signature, trailer })
+        Ok(Layout { version, stub, payload, manifest, statement, signature, trailer })
     }
 
     /// Total length of the file this layout describes.
@@ -144,7 +180,16 @@ impl Layout {
         if t.signature_len != SIGNATURE_LEN {
             return Err(bad("signature_len", format!("is {}, must be {SIGNATURE_LEN}", t.signature_len)));
         }
-        let expected = Layout::for_lengths(t.stub_len, t.payload_len, t.manifest_len)?;
+        match t.version {
+            FORMAT_V1 if t.statement_len != 0 => {
+                return Err(bad("reserved", "is not zero (format version 1 has no statement)".into()))
+            }
+            FORMAT_VERSION if t.statement_len == 0 || t.statement_len > MAX_STATEMENT_LEN => {
+                return Err(bad("statement_len", format!("{} is outside 1..={MAX_STATEMENT_LEN}", t.statement_len)))
+            }
+            _ => {}
+        }
+        let expected = Layout::for_lengths(t.version, [t.stub_len, t.payload_len, t.manifest_len, t.statement_len])?;
         for (field, got, want) in [
             ("payload_offset", t.payload_off, expected.payload.start),
             ("manifest_offset", t.manifest_off, expected.manifest.start),
@@ -169,6 +214,7 @@ impl Layout {
     /// The trailer bytes that describe this layout.
     pub fn encode_trailer(&self) -> [u8; TRAILER_LEN as usize] {
         Trailer {
+            version: self.version,
             stub_off: self.stub.start,
             stub_len: len(&self.stub),
             payload_off: self.payload.start,
@@ -177,6 +223,7 @@ impl Layout {
             manifest_len: len(&self.manifest),
             signature_off: self.signature.start,
             signature_len: len(&self.signature),
+            statement_len: len(&self.statement),
         }
         .encode()
     }
@@ -201,11 +248,13 @@ pub fn len(r: &Range<u64>) -> u64 {
 /// 56  manifest length  8
 /// 64  signature offset 8
 /// 72  signature length 8   always 64
-/// 80  reserved         8   zero
+/// 80  statement length 8   1..=4096 (format version 1: reserved, zero); the statement lies
+///                          between the manifest and the signature
 /// 88  end magic        8   END_MAGIC
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Trailer {
+    version: u32,
     stub_off: u64,
     stub_len: u64,
     payload_off: u64,
@@ -214,13 +263,14 @@ struct Trailer {
     manifest_len: u64,
     signature_off: u64,
     signature_len: u64,
+    statement_len: u64,
 }
 
 impl Trailer {
     fn encode(&self) -> [u8; TRAILER_LEN as usize] {
         let mut b = [0u8; TRAILER_LEN as usize];
         b[0..8].copy_from_slice(&MAGIC);
-        b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&self.version.to_le_bytes());
         b[12..16].copy_from_slice(&(TRAILER_LEN as u32).to_le_bytes());
         let fields = [
             self.stub_off,
@@ -231,6 +281,7 @@ impl Trailer {
             self.manifest_len,
             self.signature_off,
             self.signature_len,
+            self.statement_len,
         ];
         for (i, v) in fields.iter().enumerate() {
             b[16 + 8 * i..24 + 8 * i].copy_from_slice(&v.to_le_bytes());
@@ -250,16 +301,14 @@ impl Trailer {
             return Err(LayoutError::BadMagic);
         }
         let version = u32_at(8);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_V1 {
             return Err(LayoutError::UnsupportedVersion(version));
         }
         if u64::from(u32_at(12)) != TRAILER_LEN {
             return Err(LayoutError::BadField { field: "trailer_len", problem: format!("is {}", u32_at(12)) });
         }
-        if b[80..88] != [0u8; 8] {
-            return Err(LayoutError::BadField { field: "reserved", problem: "is not zero".into() });
-        }
         Ok(Trailer {
+            version,
             stub_off: u64_at(16),
             stub_len: u64_at(24),
             payload_off: u64_at(32),
@@ -268,6 +317,7 @@ impl Trailer {
             manifest_len: u64_at(56),
             signature_off: u64_at(64),
             signature_len: u64_at(72),
+            statement_len: u64_at(80),
         })
     }
 }
@@ -277,14 +327,38 @@ mod tests {
     use super::*;
 
     fn good() -> Layout {
-        Layout::for_lengths(1000, 500, 200).unwrap()
+        Layout::for_lengths(FORMAT_VERSION, [1000, 500, 200, 180]).unwrap()
     }
 
     #[test]
     fn round_trip() {
         let l = good();
-        assert_eq!(l.file_len(), 1000 + 500 + 200 + 64 + 96);
+        assert_eq!(l.file_len(), 1000 + 500 + 200 + 180 + 64 + 96);
         assert_eq!(Layout::parse(l.file_len(), &l.encode_trailer()), Ok(l));
+        let v1 = Layout::for_lengths(FORMAT_V1, [1000, 500, 200, 0]).unwrap();
+        assert_eq!(v1.statement, 1700..1700);
+        assert_eq!(Layout::parse(v1.file_len(), &v1.encode_trailer()), Ok(v1));
+    }
+
+    /// A statement length in a version 1 trailer, or none in a version 2 one, is refused: the
+    /// version decides what the signature covers, and the lengths must agree with it.
+    #[test]
+    fn the_version_and_the_statement_agree() {
+        let v1 = Layout::for_lengths(FORMAT_V1, [1000, 500, 200, 0]).unwrap();
+        let v2 = good();
+        let cases: &[(&str, &Layout, u32, u64, &str)] = &[
+            ("v1 with a statement", &v1, FORMAT_V1, 16, "reserved"),
+            ("v2 without one", &v2, FORMAT_VERSION, 0, "statement_len"),
+            ("v2 with a huge one", &v2, FORMAT_VERSION, MAX_STATEMENT_LEN + 1, "statement_len"),
+            ("version 3", &v2, 3, 180, "version 3"),
+        ];
+        for (name, l, version, statement_len, says) in cases {
+            let mut t = l.encode_trailer();
+            t[8..12].copy_from_slice(&version.to_le_bytes());
+            t[80..88].copy_from_slice(&statement_len.to_le_bytes());
+            let e = Layout::parse(l.file_len(), &t).expect_err(name);
+            assert!(e.to_string().contains(says), "{name}: {e}");
+        }
     }
 
     /// Each row patches one little-endian u64 field at `offset` of a good trailer.
@@ -311,7 +385,7 @@ mod tests {
         // Appended and missing bytes.
         assert!(Layout::parse(l.file_len() + 1, &l.encode_trailer()).is_err());
         assert!(Layout::parse(l.file_len() - 1, &l.encode_trailer()).is_err());
-        // Magic, version, reserved.
+        // Magic, version, statement length.
         for offset in [0, 8, 12, 80, 95] {
             let mut t = l.encode_trailer();
             t[offset] ^= 0x40;

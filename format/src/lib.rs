@@ -2,17 +2,18 @@
 //! installing it.
 //!
 //! ```text
-//! stub ‖ payload ‖ manifest ‖ signature ‖ trailer      (layout)
+//! stub ‖ payload ‖ manifest ‖ statement ‖ signature ‖ trailer      (layout)
 //!        zstd frames of one tar stream (payload), every entry listed with its sha256 (manifest),
-//!        ed25519 over SIGNATURE_CONTEXT ‖ manifest (layout::signed_message, keys)
+//!        the manifest's sha256, product, Go version and target (statement),
+//!        ed25519 over the statement (statement, keys)
 //! ```
 //!
 //! Reading, in order: [`verify::verify`] (trailer, signature against a [`keys::TrustStore`],
 //! manifest parse and validation, region digests) gives a [`verify::VerifiedInstaller`], the only
 //! value [`payload::walk`] accepts; the walk checks every entry and every byte and hands them to a
 //! [`payload::Sink`] (the installer's writes files, [`payload::check_payload`]'s drops them).
-//! Writing: the builder fills a [`manifest::Manifest`], signs [`layout::signed_message`] and puts
-//! the parts together with [`layout::Assembled`].
+//! Writing: the builder fills a [`manifest::Manifest`], signs its [`statement::Statement`] and
+//! puts the parts together with [`layout::Assembled`].
 //!
 //! **Invariant: this crate is the only one that knows the byte layout and the signed message;
 //! the builder, the installer, the tests and the fuzz targets all call it.** It touches the file
@@ -24,6 +25,7 @@ pub mod layout;
 pub mod manifest;
 pub mod payload;
 pub mod platform;
+pub mod statement;
 pub mod verify;
 pub mod version;
 

@@ -1,8 +1,10 @@
 //! Verification of an installer file, before anything is written.
 //!
-//! [`verify`] reads the trailer, the manifest and the signature, checks the signature against the
-//! trust store (strict ed25519), parses and validates the manifest, re-encodes the trailer from the
-//! verified lengths, and hashes the stub and payload regions. Its result, [`VerifiedInstaller`], is
+//! [`verify`] reads the trailer, the manifest, the statement and the signature, checks the
+//! signature over the statement against the trust store (strict ed25519), then the manifest's
+//! sha256 against the statement (format version 1: the signature over the manifest itself),
+//! parses and validates the manifest, re-encodes the trailer from the verified lengths, and hashes
+//! the stub and payload regions. Its result, [`VerifiedInstaller`], is
 //! the only value [`crate::payload`] accepts: there is no way to extract an unchecked payload.
 
 use std::{
@@ -17,9 +19,10 @@ use sha2::{Digest, Sha256};
 use crate::{
     error::Error,
     keys::{TrustStore, TrustedKey},
-    layout::{self, Layout, TRAILER_LEN},
+    layout::{self, Layout, FORMAT_V1, TRAILER_LEN},
     manifest::Manifest,
     platform::Target,
+    statement::Statement,
 };
 
 /// An installer whose signature, manifest and region digests have been checked.
@@ -57,10 +60,24 @@ impl VerifiedInstaller {
 pub struct UnverifiedInstaller {
     pub layout: Layout,
     pub manifest_bytes: Vec<u8>,
+    /// Empty in format version 1.
+    pub statement: Vec<u8>,
     pub signature: [u8; 64],
 }
 
-/// Reads the trailer, manifest and signature of `file` without checking them.
+impl UnverifiedInstaller {
+    /// The bytes the signature must cover: the statement, or in format version 1 the context and
+    /// the manifest.
+    pub fn signed_message(&self) -> std::borrow::Cow<'_, [u8]> {
+        if self.layout.version == FORMAT_V1 {
+            layout::v1_signed_message(&self.manifest_bytes).into()
+        } else {
+            self.statement.as_slice().into()
+        }
+    }
+}
+
+/// Reads the trailer, manifest, statement and signature of `file` without checking them.
 pub fn read_parts(file: &File, path: &Path) -> Result<UnverifiedInstaller, Error> {
     let read_err = |source| Error::ReadSelf { path: path.into(), source };
     let file_len = file.metadata().map_err(read_err)?.len();
@@ -72,16 +89,33 @@ pub fn read_parts(file: &File, path: &Path) -> Result<UnverifiedInstaller, Error
     let layout = Layout::parse(file_len, &trailer)?;
     let mut manifest_bytes = vec![0u8; layout::len(&layout.manifest) as usize];
     read_exact_at(file, &mut manifest_bytes, layout.manifest.start).map_err(read_err)?;
+    let mut statement = vec![0u8; layout::len(&layout.statement) as usize];
+    read_exact_at(file, &mut statement, layout.statement.start).map_err(read_err)?;
     let mut signature = [0u8; 64];
     read_exact_at(file, &mut signature, layout.signature.start).map_err(read_err)?;
-    Ok(UnverifiedInstaller { layout, manifest_bytes, signature })
+    Ok(UnverifiedInstaller { layout, manifest_bytes, statement, signature })
 }
 
 /// Verifies an installer file completely. Reads it, writes nothing.
 pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedInstaller, Error> {
     let parts = read_parts(file, path)?;
     let signer = check_signature(&parts, trust)?;
+    let statement = if parts.layout.version == FORMAT_V1 { None } else { Some(check_statement(&parts)?) };
     let manifest = Manifest::parse(&parts.manifest_bytes)?;
+    if let Some(statement) = statement {
+        let named = (manifest.product, &manifest.go_version, &manifest.target);
+        if (statement.product, &statement.go_version, &statement.target) != named {
+            return Err(Error::PayloadMismatch(format!(
+                "the signed statement is for {} {} ({}) but the manifest is for {} {} ({})",
+                statement.product.name(),
+                statement.go_version,
+                statement.target,
+                manifest.product.name(),
+                manifest.go_version,
+                manifest.target
+            )));
+        }
+    }
     if manifest.signer_key_id != signer.id {
         return Err(Error::BadSignature { key_id: signer.id.clone() });
     }
@@ -130,6 +164,7 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
         Err(panic) => std::panic::resume_unwind(panic),
     };
     whole.update(&parts.manifest_bytes);
+    whole.update(&parts.statement);
     whole.update(parts.signature);
     whole.update(trailer);
     Ok(VerifiedInstaller { layout, manifest, signer, path: path.into(), file_sha256: hex::encode(whole.finalize()) })
@@ -138,8 +173,11 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
 /// Checks the signature against every trusted key. On failure, tells an untrusted signer from a
 /// bad signature using the key id the (unverified) manifest claims, for the message only.
 fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<TrustedKey, Error> {
+    if parts.signature == [0u8; 64] {
+        return Err(Error::NotSigned);
+    }
     let signature = Signature::from_bytes(&parts.signature);
-    let message = layout::signed_message(&parts.manifest_bytes);
+    let message = parts.signed_message();
     for key in &trust.keys {
         if key.key.verify_strict(&message, &signature).is_ok() {
             return Ok(key.clone());
@@ -158,6 +196,17 @@ fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<Tr
         Some(id) => Err(Error::BadSignature { key_id: id }),
         None => Err(Error::BadSignature { key_id: "(unreadable: the manifest is damaged)".into() }),
     }
+}
+
+/// Format version 2, after the signature verified: the statement is well formed and names the
+/// manifest region by its sha256.
+fn check_statement(parts: &UnverifiedInstaller) -> Result<Statement, Error> {
+    let statement = Statement::parse(&parts.statement)?;
+    let found = hex::encode(Sha256::digest(&parts.manifest_bytes));
+    if found != statement.manifest_sha256 {
+        return Err(Error::DigestMismatch { region: "manifest".into(), expected: statement.manifest_sha256, found });
+    }
+    Ok(statement)
 }
 
 /// The key id an unverified manifest claims, if it can be read at all.

@@ -37,8 +37,9 @@ pub const DUMMY_STUB: &[u8] = b"\x7fELF dummy stub for fuzzing\n";
 // ---------------------------------------------------------------------------------------------
 // layout
 
-/// Input: file length (u64 LE) then the trailer bytes. Also reads three u64 LE lengths from the
-/// bytes after the file length, for the writer's side ([`Layout::for_lengths`]).
+/// Input: file length (u64 LE) then the trailer bytes. Also reads four u64 LE lengths from the
+/// bytes after the file length, for the writer's side ([`Layout::for_lengths`]): a statement
+/// length of 0 writes format version 1, any other format version 2.
 pub fn layout(data: &[u8]) {
     if data.len() < 8 {
         return;
@@ -50,13 +51,17 @@ pub fn layout(data: &[u8]) {
         assert_eq!(l.file_len(), file_len, "layout does not cover the file");
         assert_eq!(&l.encode_trailer()[..], trailer, "re-encoding gives another trailer");
     }
-    if trailer.len() >= 24 {
+    if trailer.len() >= 32 {
         let u = |i: usize| u64::from_le_bytes(trailer[i * 8..i * 8 + 8].try_into().unwrap());
-        let (stub_len, payload_len, manifest_len) = (u(0), u(1), u(2));
-        if let Ok(l) = Layout::for_lengths(stub_len, payload_len, manifest_len) {
+        let lengths @ [stub_len, payload_len, manifest_len, statement_len] = [u(0), u(1), u(2), u(3)];
+        let version = if statement_len == 0 { layout::FORMAT_V1 } else { layout::FORMAT_VERSION };
+        if let Ok(l) = Layout::for_lengths(version, lengths) {
             check_layout(&l);
             let parsed = Layout::parse(l.file_len(), &l.encode_trailer());
-            let readable = stub_len > 0 && payload_len > 0 && (1..=layout::MAX_MANIFEST_LEN).contains(&manifest_len);
+            let readable = stub_len > 0
+                && payload_len > 0
+                && (1..=layout::MAX_MANIFEST_LEN).contains(&manifest_len)
+                && statement_len <= format::statement::MAX_STATEMENT_LEN;
             match parsed {
                 Ok(p) => {
                     assert!(readable, "a layout with an empty or huge region was read back");
@@ -72,7 +77,7 @@ pub fn layout(data: &[u8]) {
 }
 
 fn check_layout(l: &Layout) {
-    let regions = [&l.stub, &l.payload, &l.manifest, &l.signature, &l.trailer];
+    let regions = [&l.stub, &l.payload, &l.manifest, &l.statement, &l.signature, &l.trailer];
     assert_eq!(l.stub.start, 0, "stub does not start the file");
     for pair in regions.windows(2) {
         assert_eq!(pair[0].end, pair[1].start, "regions are not contiguous: {l:?}");
@@ -286,8 +291,9 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
     tweak(&mut manifest);
     manifest.validate().ok()?;
     let manifest_bytes = manifest.to_canonical_json();
-    let signature = sk.sign(&layout::signed_message(&manifest_bytes)).to_bytes();
-    Some(Assembled::new(DUMMY_STUB, &payload, &manifest_bytes, &signature).expect("small lengths").to_vec())
+    let statement = format::statement::Statement::for_manifest(&manifest_bytes).ok()?.encode();
+    let signature = sk.sign(&statement).to_bytes();
+    Some(Assembled::new(DUMMY_STUB, &payload, &manifest_bytes, &statement, &signature).expect("small lengths").to_vec())
 }
 
 /// How one run ended.
@@ -447,12 +453,12 @@ pub fn seeds_files() -> Vec<Entry> {
 }
 
 /// Seed inputs for each target: (target, file name, bytes). Written to `fuzz/regressions/` by
-/// `UPDATE_FUZZ_SEEDS=1 cargo test -p stub --test fuzz_regressions seeds_are_current`.
+/// `UPDATE_FUZZ_SEEDS=1 cargo test -p installer --test fuzz_regressions seeds_are_current`.
 pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let (files, _) = parse_spec(SEED_SPEC).unwrap();
     let tar = seed_tar(&files);
     let installer = build_installer(files.clone(), &tar, |_| {}).unwrap();
-    let layout = Layout::for_lengths(1000, 500, 200).unwrap();
+    let layout = Layout::for_lengths(layout::FORMAT_VERSION, [1000, 500, 200, 180]).unwrap();
     let mut layout_seed = layout.file_len().to_le_bytes().to_vec();
     layout_seed.extend_from_slice(&layout.encode_trailer());
     let n = installer.len() as u64;

@@ -13,8 +13,9 @@ use std::{
 use ed25519_dalek::Signer;
 use format::{
     keys,
-    layout::{self, Assembled},
+    layout::Assembled,
     manifest::{Entry, Manifest, Payload, Product, Region, Source},
+    statement::Statement,
 };
 use sha2::{Digest, Sha256};
 
@@ -183,16 +184,17 @@ fn stub_bytes() -> Vec<u8> {
     fs::read(stub(AMD64)).unwrap()
 }
 
-/// Signs `context ‖ manifest` with the release key.
+/// Signs a message (a statement) with the release key.
 pub fn release_signer(message: &[u8]) -> [u8; 64] {
     keys::read_private_key(&release_key().private).unwrap().sign(message).to_bytes()
 }
 
-/// stub ‖ payload ‖ manifest ‖ sign(SIGNATURE_CONTEXT ‖ manifest) ‖ trailer.
+/// stub ‖ payload ‖ manifest ‖ statement ‖ sign(statement) ‖ trailer.
 pub fn assemble(compressed: &[u8], manifest_bytes: &[u8], sign: &dyn Fn(&[u8]) -> [u8; 64]) -> Vec<u8> {
     let stub = stub_bytes();
-    let sig = sign(&layout::signed_message(manifest_bytes));
-    Assembled::new(&stub, compressed, manifest_bytes, &sig).unwrap().to_vec()
+    let statement = Statement::for_manifest(manifest_bytes).unwrap().encode();
+    let sig = sign(&statement);
+    Assembled::new(&stub, compressed, manifest_bytes, &statement, &sig).unwrap().to_vec()
 }
 
 /// A zstd frame made by hand: the header declares a window of 2^`window_log` (no content size),

@@ -24,6 +24,7 @@ use format::{
     exit, keys,
     layout::{self, Assembled, Layout, MAX_MANIFEST_LEN},
     manifest::{Entry, Manifest},
+    statement::{self, Statement},
 };
 
 use crate::{
@@ -41,18 +42,48 @@ fn layout(bytes: &[u8]) -> Layout {
 /// produce.
 pub fn resign(bytes: &[u8], key: &Key, edit: impl FnOnce(&mut Manifest)) -> Vec<u8> {
     let signing = keys::read_private_key(&key.private).unwrap();
-    resign_raw(bytes, edit, &|manifest| signing.sign(&layout::signed_message(manifest)).to_bytes())
+    resign_raw(bytes, edit, &|statement, _| signing.sign(statement).to_bytes())
 }
 
-/// As [`resign`], with the signature computed by `sign` from the canonical manifest bytes.
-fn resign_raw(bytes: &[u8], edit: impl FnOnce(&mut Manifest), sign: &dyn Fn(&[u8]) -> [u8; 64]) -> Vec<u8> {
+/// Signs `(statement, manifest bytes)`.
+type SignFn<'a> = dyn Fn(&[u8], &[u8]) -> [u8; 64] + 'a;
+
+/// As [`resign`], with the signature computed by `sign` from the statement and the manifest
+/// bytes (which the statement names by their sha256).
+fn resign_raw(bytes: &[u8], edit: impl FnOnce(&mut Manifest), sign: &SignFn) -> Vec<u8> {
+    resign_with(bytes, edit, |_| {}, sign)
+}
+
+/// As [`resign_raw`], with the statement changed by `edit_statement` before it is signed.
+fn resign_with(
+    bytes: &[u8],
+    edit: impl FnOnce(&mut Manifest),
+    edit_statement: impl FnOnce(&mut Vec<u8>),
+    sign: &SignFn,
+) -> Vec<u8> {
     let l = layout(bytes);
     let r = |r: &std::ops::Range<u64>| &bytes[r.start as usize..r.end as usize];
     let mut manifest = Manifest::parse(r(&l.manifest)).unwrap();
     edit(&mut manifest);
     let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
-    let sig = sign(&manifest_bytes);
-    Assembled::new(r(&l.stub), r(&l.payload), &manifest_bytes, &sig).unwrap().to_vec()
+    let mut statement = Statement::for_manifest(&manifest_bytes).unwrap().encode();
+    edit_statement(&mut statement);
+    let sig = sign(&statement, &manifest_bytes);
+    Assembled::new(r(&l.stub), r(&l.payload), &manifest_bytes, &statement, &sig).unwrap().to_vec()
+}
+
+/// A statement naming a manifest digest one bit away from the real one.
+fn flip_digest(statement: &mut [u8]) {
+    let text = String::from_utf8(statement.to_vec()).unwrap();
+    let at = text.find("manifest-sha256: ").unwrap() + "manifest-sha256: ".len();
+    statement[at] = if statement[at] == b'0' { b'1' } else { b'0' };
+}
+
+/// A statement's text with `from` replaced by `to` (the case must change something).
+fn replace_in(statement: &mut Vec<u8>, from: &str, to: &str) {
+    let text = String::from_utf8(statement.clone()).unwrap();
+    assert!(text.contains(from), "{from} is not in {text}");
+    *statement = text.replacen(from, to, 1).into_bytes();
 }
 
 /// The real Go 1.27.3 amd64 installer, read once.
@@ -295,20 +326,46 @@ fn cases() -> Vec<Case> {
         case("manifest names another signer", INTEGRITY, || {
             resign(good(), release_key(), |m| m.signer_key_id = other_key().id.clone())
         }),
-        case("signed without the context string", INTEGRITY, || {
+        case("signed without the context line", INTEGRITY, || {
             let k = keys::read_private_key(&release_key().private).unwrap();
-            resign_raw(good(), |_| {}, &|m| k.sign(m).to_bytes())
+            resign_raw(good(), |_| {}, &|s, _| k.sign(&s[statement::CONTEXT.len() + 1..]).to_bytes())
         }),
-        case("signed for another context", INTEGRITY, || {
+        case("signed as the manifest of format version 1", INTEGRITY, || {
             let k = keys::read_private_key(&release_key().private).unwrap();
-            resign_raw(good(), |_| {}, &|m| k.sign(&[b"go-offline-installer manifest v2\0", m].concat()).to_bytes())
+            resign_raw(good(), |_| {}, &|_, m| k.sign(&layout::v1_signed_message(m)).to_bytes())
         }),
+        case("signed statement names another manifest", INTEGRITY, || {
+            let k = keys::read_private_key(&release_key().private).unwrap();
+            resign_with(good(), |_| {}, |s| flip_digest(s.as_mut_slice()), &|s, _| k.sign(s).to_bytes())
+        })
+        .says("manifest digest mismatch"),
+        case("signed statement for another Go version", INTEGRITY, || {
+            let k = keys::read_private_key(&release_key().private).unwrap();
+            resign_with(good(), |_| {}, |s| replace_in(s, "go-version: go1.27.3", "go-version: go1.27.4"), &|s, _| {
+                k.sign(s).to_bytes()
+            })
+        })
+        .says("signed statement is for go go1.27.4"),
+        case("signed statement for another target", INTEGRITY, || {
+            let k = keys::read_private_key(&release_key().private).unwrap();
+            resign_with(good(), |_| {}, |s| replace_in(s, "target: x86_64", "target: aarch64"), &|s, _| {
+                k.sign(s).to_bytes()
+            })
+        })
+        .says("aarch64-unknown-linux-musl"),
+        case("signed statement not in canonical form", MALFORMED, || {
+            let k = keys::read_private_key(&release_key().private).unwrap();
+            resign_with(good(), |_| {}, |s| replace_in(s, "format: 2", "format: 02"), &|s, _| k.sign(s).to_bytes())
+        })
+        .says("canonical"),
+        case("not signed yet (built with --unsigned)", INTEGRITY, || resign_raw(good(), |_| {}, &|_, _| [0u8; 64]))
+            .says("not signed yet"),
         // Non-strict verification would accept R = identity, S = 0 under a small-order key; the
         // trust store refuses such a key outright.
         case("weak key trusted, identity signature", UNTRUSTED, || {
             let mut sig = [0u8; 64];
             sig[0] = 1;
-            resign_raw(good(), |m| m.signer_key_id = weak_key().id, &|_| sig)
+            resign_raw(good(), |m| m.signer_key_id = weak_key().id, &|_, _| sig)
         })
         .trust(weak_key)
         .says("weak"),
@@ -765,15 +822,24 @@ fn hostile_inputs_are_refused() {
 
 #[test]
 fn openssl_alone_verifies_the_signature() {
-    // An auditor needs no code of ours: the manifest and signature are at offsets in the trailer,
-    // and the signed message is the context string followed by the manifest.
+    // An auditor needs no code of ours: the statement and signature are at offsets in the
+    // trailer, the signed message is the statement, and the statement names the manifest's sha256.
     let bytes = fs::read(installer("amd64")).unwrap();
     let l = layout(&bytes);
     let dir = tempfile::tempdir().unwrap();
-    // The context string written out, as README's recipe has it: not the code's constant.
-    let mut message = b"go-offline-installer manifest v1\0".to_vec();
-    message.extend_from_slice(&bytes[l.manifest.start as usize..l.manifest.end as usize]);
-    fs::write(dir.path().join("msg"), &message).unwrap();
+    let message = &bytes[l.statement.start as usize..l.statement.end as usize];
+    // The statement's text written out, as ARCHITECTURE.md documents it: not the code's encoder.
+    let m = Manifest::parse(&bytes[l.manifest.start as usize..l.manifest.end as usize]).unwrap();
+    use sha2::Digest;
+    let digest = |r: &std::ops::Range<u64>| hex::encode(sha2::Sha256::digest(&bytes[r.start as usize..r.end as usize]));
+    let documented = format!(
+        "go-offline-installer signed statement\nformat: 2\nmanifest-sha256: {}\nproduct: go\ngo-version: {}\ntarget: {}\n",
+        digest(&l.manifest),
+        m.go_version,
+        m.target
+    );
+    assert_eq!(String::from_utf8_lossy(message), documented);
+    fs::write(dir.path().join("msg"), message).unwrap();
     fs::write(dir.path().join("sig"), &bytes[l.signature.start as usize..l.signature.end as usize]).unwrap();
     let verify = |pubkey: &Path| {
         run(std::process::Command::new("openssl")
@@ -787,9 +853,6 @@ fn openssl_alone_verifies_the_signature() {
     assert!(verify(&release_key().public).status.success());
     assert!(!verify(&other_key().public).status.success());
     // And the manifest's digests match the regions, checked with sha256 alone.
-    let m = Manifest::parse(&bytes[l.manifest.start as usize..l.manifest.end as usize]).unwrap();
-    use sha2::Digest;
-    let digest = |r: &std::ops::Range<u64>| hex::encode(sha2::Sha256::digest(&bytes[r.start as usize..r.end as usize]));
     assert_eq!(digest(&l.stub), m.stub.sha256);
     assert_eq!(digest(&l.payload), m.payload.sha256);
 }
@@ -807,8 +870,53 @@ fn readme_openssl_recipe_works_as_written() {
     let out = run(std::process::Command::new("bash").arg("-ec").arg(script).current_dir(dir.path()));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("Signature Verified Successfully"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("the manifest is the signed one"), "{}", stdout(&out));
+    // A manifest changed after signing fails the recipe at the digest.
+    let mut changed = fs::read(installer("amd64")).unwrap();
+    let l = layout(&changed);
+    changed[l.manifest.start as usize + 10] ^= 0x01;
+    fs::write(dir.path().join("go-offline-installer"), &changed).unwrap();
+    let out = run(std::process::Command::new("bash").arg("-ec").arg(script).current_dir(dir.path()));
+    assert!(!out.status.success() && !stdout(&out).contains("the manifest is the signed one"), "{}", stdout(&out));
     // With another key the same recipe fails.
+    fs::copy(installer("amd64"), dir.path().join("go-offline-installer")).unwrap();
     fs::copy(&other_key().public, dir.path().join("keys/org.pub")).unwrap();
     let out = run(std::process::Command::new("bash").arg("-ec").arg(script).current_dir(dir.path()));
     assert!(!out.status.success());
+}
+
+/// Installers of format version 1 (the signature over the context and the whole manifest, no
+/// statement) are in the field: this verifier and the installer still accept them, and still
+/// refuse one changed after signing.
+#[test]
+fn installers_of_format_version_1_still_verify_and_install() {
+    let bytes = good();
+    let l = layout(bytes);
+    let r = |r: &std::ops::Range<u64>| &bytes[r.start as usize..r.end as usize];
+    let k = keys::read_private_key(&release_key().private).unwrap();
+    let manifest = r(&l.manifest);
+    let sig = k.sign(&layout::v1_signed_message(manifest)).to_bytes();
+    let v1 = Assembled::v1(r(&l.stub), r(&l.payload), manifest, &sig).unwrap().to_vec();
+    let trailer = &v1[v1.len() - 96..];
+    assert_eq!(
+        (&trailer[8..12], &trailer[80..88]),
+        (&1u32.to_le_bytes()[..], &[0u8; 8][..]),
+        "not a version 1 trailer"
+    );
+    let ctx = TestContext::new();
+    let file = ctx.path("go-offline-installer-v1");
+    fs::write(&file, &v1).unwrap();
+    fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = ok(builder().arg("verify").arg(&file).arg("--trusted-key").arg(&release_key().public));
+    assert!(stdout(&out).contains("every digest matches"), "{}", stdout(&out));
+    let out = ctx.install_root(&file, release_key(), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let go = ok(std::process::Command::new(ctx.goroot().join("bin/go")).arg("version"));
+    assert!(stdout(&go).contains(GO_VERSION));
+    // One manifest byte changed after signing: refused as before.
+    let mut changed = v1.clone();
+    changed[l.manifest.start as usize + 20] ^= 0x01;
+    fs::write(&file, &changed).unwrap();
+    let out = run(builder().arg("verify").arg(&file).arg("--trusted-key").arg(&release_key().public));
+    assert_eq!(code(&out), exit::INTEGRITY, "{}", stderr(&out));
 }

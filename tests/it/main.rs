@@ -15,4 +15,5 @@ mod lifecycle;
 mod modules;
 mod release;
 mod salt;
+mod signers;
 mod support;

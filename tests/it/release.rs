@@ -17,13 +17,13 @@ use crate::support::*;
 
 /// A tiny HTTP/1.1 file server: `GET /NAME` (with an optional `Range: bytes=N-`) serves
 /// `ROOT/NAME`; `GET /?…` serves `ROOT/index.json`. Every request line (and its range) is logged.
-struct Mirror {
-    url: String,
+pub struct Mirror {
+    pub url: String,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Mirror {
-    fn serve(root: &Path) -> Mirror {
+    pub fn serve(root: &Path) -> Mirror {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/dl/", listener.local_addr().unwrap());
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -77,7 +77,7 @@ fn answer(stream: TcpStream, root: &Path, log: &Mutex<Vec<String>>) -> std::io::
 /// A mirror directory with the real tarballs (hard links) and an index listing them; `tamper`
 /// changes one byte of the amd64 tarball after the index was written; `wrong_index` lists a wrong
 /// sha256 for it.
-fn mirror_dir(dir: &Path, tamper: bool, wrong_index: bool) -> PathBuf {
+pub fn mirror_dir(dir: &Path, tamper: bool, wrong_index: bool) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
     let mut files = Vec::new();
     for (version, arch, tarball) in [

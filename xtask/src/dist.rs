@@ -48,16 +48,19 @@ pub fn dist_cmd(args: &[String]) -> Result {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out-dir" => out = PathBuf::from(it.next().ok_or("--out-dir needs a directory")?),
-            "--key" => key = Some(PathBuf::from(it.next().ok_or("--key needs a PKCS#8 PEM private key")?)),
+            "--key" => {
+                key = Some(it.next().ok_or("--key needs a signer (a key file, pkcs11:URI or vault:KEY)")?.clone())
+            }
             other => return Err(format!("dist: unknown argument '{other}'")),
         }
     }
     dist(&out, key.as_deref()).map(|_| ())
 }
 
-/// Makes every dist file into `out` (emptied first), signing SHA256SUMS with `key` (default: a
-/// key of this checkout, `target/dist-keys/dist.key`, made on first use); returns the files.
-pub fn dist(out: &Path, key: Option<&Path>) -> Result<Vec<PathBuf>> {
+/// Makes every dist file into `out` (emptied first), signing SHA256SUMS with the signer `key`
+/// names, as `go-offline-builder --key` does (default: a key of this checkout,
+/// `target/dist-keys/dist.key`, made on first use); returns the files.
+pub fn dist(out: &Path, key: Option<&str>) -> Result<Vec<PathBuf>> {
     let started = Instant::now();
     let epoch = source_date_epoch()?;
     let commit = commit();
@@ -91,7 +94,7 @@ pub fn dist(out: &Path, key: Option<&Path>) -> Result<Vec<PathBuf>> {
             .env("SOURCE_DATE_EPOCH", epoch.to_string()))?;
         files.push(deb);
     }
-    let (key, public) = signing_key(key)?;
+    let signer = signer(key)?;
     let mut sums = Vec::new();
     for f in &files {
         let name = f.file_name().and_then(|n| n.to_str()).ok_or("dist file names are UTF-8")?.to_string();
@@ -99,7 +102,7 @@ pub fn dist(out: &Path, key: Option<&Path>) -> Result<Vec<PathBuf>> {
     }
     sums.sort_by(|a, b| a.1.cmp(&b.1));
     let lines: Vec<(&str, &str)> = sums.iter().map(|(s, n)| (s.as_str(), n.as_str())).collect();
-    let (sums_path, sig_path) = builder::release::sign_sums(out, &key, &lines).map_err(|e| e.to_string())?;
+    let (sums_path, sig_path) = builder::release::sign_sums(out, &signer, &lines).map_err(|e| e.to_string())?;
     files.extend([sums_path, sig_path]);
 
     println!(
@@ -116,7 +119,7 @@ pub fn dist(out: &Path, key: Option<&Path>) -> Result<Vec<PathBuf>> {
     for f in &files {
         println!("  {} ({} bytes)", f.display(), size(f));
     }
-    println!("  SHA256SUMS.sig verifies with {}", public.display());
+    println!("  SHA256SUMS.sig verifies with key {} ({})", signer.key_id(), signer.spec());
     Ok(files)
 }
 
@@ -309,21 +312,21 @@ fn commit() -> String {
     }
 }
 
-/// The key SHA256SUMS is signed with, and its public key: `key` and the `.pub` beside it, or
-/// this checkout's own `target/dist-keys/dist.{key,pub}` (made on first use).
-fn signing_key(key: Option<&Path>) -> Result<(ed25519_dalek::SigningKey, PathBuf)> {
-    let private = match key {
-        Some(k) => k.to_path_buf(),
+/// The signer of SHA256SUMS: the one `key` names, or this checkout's own key
+/// `target/dist-keys/dist.key` (made on first use; its public key is `dist.pub` beside it).
+fn signer(key: Option<&str>) -> Result<builder::signer::Signer> {
+    use builder::signer::{self, SignerSpec};
+    let spec = match key {
+        Some(k) => SignerSpec::parse(k).map_err(|e| e.to_string())?,
         None => {
             let base = Path::new("target/dist-keys/dist");
             if !base.with_extension("key").exists() {
                 builder::keygen(base).map_err(|e| e.to_string())?;
             }
-            base.with_extension("key")
+            SignerSpec::File(base.with_extension("key"))
         }
     };
-    let signing = format::keys::read_private_key(&private).map_err(|e| e.to_string())?;
-    Ok((signing, private.with_extension("pub")))
+    signer::open(&spec, None).map_err(|e| e.to_string())
 }
 
 fn sha256_file(p: &Path) -> Result<String> {

@@ -348,6 +348,7 @@ fn test() -> Result {
     tools::test_programs()?;
     tools::fleet_programs()?;
     tools::salt()?;
+    tools::signers()?;
     for t in TARGETS {
         build_stub(t, &[], None)?;
     }

