@@ -323,6 +323,27 @@ mod tests {
         }
     }
 
+    /// A signer whose signatures are not its public key's is refused at the first signature, and
+    /// nothing comes back to be written (the check every backend's signature goes through).
+    #[test]
+    fn a_signature_that_does_not_verify_is_refused() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let claimed = SigningKey::from_bytes(&[4; 32]).verifying_key();
+        let signer = Signer {
+            spec: SignerSpec::File("hsm-that-lies".into()),
+            public: claimed,
+            key_id: keys::key_id(&claimed),
+            backend: Backend::File(key),
+        };
+        let e = signer.sign(b"statement").unwrap_err();
+        assert!(matches!(e, SignError::BadSignature { .. }), "{e}");
+        assert!(
+            e.to_string().contains("does not verify with its public key")
+                && e.to_string().contains("nothing was written")
+        );
+        assert_eq!(e.exit_code(), exit::SIGN_FAILED);
+    }
+
     /// A file signer signs what verifies; `--expect-key` of another key is refused at open.
     #[test]
     fn a_file_signer_checks_the_expected_key() {

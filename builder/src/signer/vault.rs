@@ -3,11 +3,13 @@
 //! `vault:[MOUNT/]NAME[?addr=URL]`: the key `NAME` of the transit engine mounted at `MOUNT`
 //! (default `transit`) of the server at `URL` (default `$VAULT_ADDR`, then `$BAO_ADDR`). The token
 //! comes from `$VAULT_TOKEN` (then `$BAO_TOKEN`), never from the command line; `$VAULT_NAMESPACE`
-//! is sent when set. The private key never leaves the server: the builder sends the statement
+//! is sent when set. Over `https://` the server must prove itself to the public web roots built
+//! into the builder, or to the CA certificates (PEM) in `$VAULT_CACERT` (then `$BAO_CACERT`);
+//! there is no way to skip that check (`VAULT_SKIP_VERIFY` is not read). The private key never leaves the server: the builder sends the statement
 //! (base64) to `MOUNT/sign/NAME` and gets a pure Ed25519 signature back, pinned to the key version
 //! whose public key it read.
 
-use std::{fmt, time::Duration};
+use std::{fmt, path::Path, sync::Arc, time::Duration};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use ed25519_dalek::VerifyingKey;
@@ -134,6 +136,29 @@ pub fn keygen(key: &KeyRef) -> Result<VerifyingKey, SignError> {
     Ok(client.read_key()?.1)
 }
 
+/// TLS that trusts the public web roots and the CA certificates in the PEM file `ca`.
+fn tls_with_ca(ca: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let mut added = 0;
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("cannot be read ({e})"))? {
+        let cert = cert.map_err(|e| format!("is not PEM ({e})"))?;
+        roots.add(cert).map_err(|e| format!("holds a certificate that is not a usable CA ({e})"))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err("holds no certificate".into());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot be used ({e})"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 struct Client {
     key: KeyRef,
     addr: String,
@@ -167,8 +192,17 @@ impl Client {
             fix: "set VAULT_TOKEN to a token allowed to use this transit key (it is never read from the command line)"
                 .into(),
         })?;
-        let agent =
-            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(10)).timeout(Duration::from_secs(60)).build();
+        let mut agent =
+            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(10)).timeout(Duration::from_secs(60));
+        if let Some(ca) = env(&["VAULT_CACERT", "BAO_CACERT"]) {
+            let tls = tls_with_ca(Path::new(&ca)).map_err(|problem| SignError::Spec {
+                spec: signer.clone(),
+                problem: format!("VAULT_CACERT '{ca}' {problem}"),
+                fix: "set VAULT_CACERT to the PEM file of the CA that signed the server's certificate".into(),
+            })?;
+            agent = agent.tls_config(tls);
+        }
+        let agent = agent.build();
         Ok(Client { key: key.clone(), addr, token, namespace: env(&["VAULT_NAMESPACE"]), agent })
     }
 
@@ -242,11 +276,17 @@ impl Client {
                 });
             }
             Err(ureq::Error::Transport(t)) => {
+                let text = t.to_string();
+                let fix = if text.contains("certificate") {
+                    "the server's certificate is not trusted: set VAULT_CACERT to the PEM file of its CA"
+                } else {
+                    "check that it runs and that the address is right (VAULT_ADDR or addr=)"
+                };
                 return Err(SignError::Unreachable {
                     signer,
-                    problem: format!("cannot reach the server ({t})"),
-                    fix: "check that it runs and that the address is right (VAULT_ADDR or addr=)".into(),
-                })
+                    problem: format!("cannot reach the server ({text})"),
+                    fix: fix.into(),
+                });
             }
         };
         let text = response.into_string().map_err(|e| self.refused(&format!("its body cannot be read ({e})")))?;
