@@ -28,11 +28,12 @@ tasks:
   fixtures [--version V]
                       make real Go release tarballs for tests under target/fixtures/
                       (default: the test release for amd64 and arm64, and an older one for amd64)
-  dist [--key KEY] [--out-dir DIR]
+  dist [--key SIGNER] [--out-dir DIR]
                       the builder as people download it, into target/dist/ (or DIR): static
                       x86_64 and aarch64 builders with every target's stub embedded, as
                       .tar.gz (with README, licences, completions, man pages) and .deb, and
-                      SHA256SUMS signed with KEY (default: target/dist-keys/dist.key);
+                      SHA256SUMS signed by SIGNER, as go-offline-builder --key names it
+                      (default: the key file target/dist-keys/dist.key);
                       reproducible (SOURCE_DATE_EPOCH, default the last commit's time)
   demo                the main job end to end: fixtures, stubs, key, installer, install
                       into a scratch prefix, go version, offline hello world
