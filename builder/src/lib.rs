@@ -487,10 +487,20 @@ fn identify(tree: &Tree, go: &Path) -> Result<Distribution, BuildError> {
             path: go.join("VERSION"),
             problem: "is missing or does not start with a Go version line: not a Go distribution".into(),
         })?;
+    // A Windows distribution has bin/go.exe (a PE file), every other one bin/go (ELF here).
+    if let Some(exe) = tree.file("bin/go.exe").filter(|_| tree.file("bin/go").is_none()) {
+        let bad_exe = |problem: String| BuildError::Source { path: go.join("bin/go.exe"), problem };
+        let machine = format::platform::pe_machine(exe).ok_or_else(|| bad_exe("is not a PE executable".into()))?;
+        let goarch = format::platform::pe_goarch(machine)
+            .ok_or_else(|| bad_exe(format!("is for PE machine {machine:#06x}, which Go does not ship for Windows")))?;
+        return Ok(Distribution { go_version, goos: "windows", goarch });
+    }
     let bad_go = |problem: String| BuildError::Source { path: go.join("bin/go"), problem };
-    let go_bin = tree.file("bin/go").ok_or_else(|| bad_go("is missing: not a Go distribution".into()))?;
-    let elf = elf_machine(go_bin)
-        .ok_or_else(|| bad_go("is not an ELF executable: only Linux Go distributions are supported".into()))?;
+    let go_bin =
+        tree.file("bin/go").ok_or_else(|| bad_go("is missing (and so is bin/go.exe): not a Go distribution".into()))?;
+    let elf = elf_machine(go_bin).ok_or_else(|| {
+        bad_go("is not an ELF executable: only Linux and Windows Go distributions are supported".into())
+    })?;
     let goarch =
         elf.goarch().ok_or_else(|| bad_go(format!("is for ELF machine {}, which Go does not support", elf.machine)))?;
     Ok(Distribution { go_version, goos: "linux", goarch })
@@ -505,8 +515,13 @@ fn choose_target(requested: Option<&str>, dist: &Distribution) -> Result<Target,
             let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
             BuildError::Mismatch(format!("unknown target '{t}': supported targets are {}", known.join(", ")))
         })?,
-        None => Target::from_go(goos, goarch)
-            .ok_or_else(|| BuildError::Mismatch(format!("no stub target exists for Go {goos}/{goarch}")))?,
+        None => Target::from_go(goos, goarch).ok_or_else(|| {
+            let known: Vec<_> = format::platform::TARGETS.iter().map(|t| format!("{}/{}", t.goos, t.goarch)).collect();
+            BuildError::Mismatch(format!(
+                "the Go distribution is {go_version} {goos}/{goarch}, and this builder makes installers for {} only: there is no stub for {goos}/{goarch} yet",
+                known.join(", ")
+            ))
+        })?,
     };
     if target.goarch != *goarch || target.goos != *goos {
         return Err(BuildError::Mismatch(format!(

@@ -1,4 +1,5 @@
-//! Reading a Go distribution: an official `go*.tar.gz` or a GOROOT directory.
+//! Reading a Go distribution: an official `go*.tar.gz`, an official Windows `go*.zip`, or a
+//! GOROOT directory.
 //!
 //! Both become the same [`Tree`]: entries keyed by their path relative to GOROOT, sorted, with
 //! normalised modes (0755 for directories and executables, 0644 for other files), so the same
@@ -47,6 +48,8 @@ pub struct SourceInfo {
 pub enum SourceKind {
     /// A `.tar.gz` file (`"tarball"` in the manifest).
     Tarball,
+    /// A `.zip` file, as Go ships for Windows (`"zip"`).
+    Zip,
     /// A GOROOT directory (`"directory"`).
     Directory,
     /// A module cache, for a module bundle (`"modules"`).
@@ -58,13 +61,15 @@ impl SourceKind {
     pub fn name(self) -> &'static str {
         match self {
             SourceKind::Tarball => "tarball",
+            SourceKind::Zip => "zip",
             SourceKind::Directory => "directory",
             SourceKind::Modules => "modules",
         }
     }
 }
 
-/// Reads a distribution from a `.tar.gz` file or a directory.
+/// Reads a distribution from a `.tar.gz` or `.zip` file (told apart by their first bytes, not
+/// their names) or a directory.
 pub fn read(path: &Path) -> Result<(Tree, SourceInfo), BuildError> {
     let meta = fs::metadata(path).map_err(|e| BuildError::io("read the Go distribution", path, e))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -76,8 +81,14 @@ pub fn read(path: &Path) -> Result<(Tree, SourceInfo), BuildError> {
             let f = File::open(path).map_err(|e| BuildError::io("open", path, e))?;
             format::verify::sha256_reader(f).map_err(|e| BuildError::io("read", path, e))?
         };
-        let tree = read_tarball(path)?;
-        Ok((tree, SourceInfo { kind: SourceKind::Tarball, name, sha256: Some(sha256) }))
+        let mut magic = [0u8; 4];
+        let n = File::open(path).and_then(|mut f| f.read(&mut magic)).map_err(|e| BuildError::io("read", path, e))?;
+        let (tree, kind) = if magic[..n] == *b"PK\x03\x04" {
+            (read_zip(path)?, SourceKind::Zip)
+        } else {
+            (read_tarball(path)?, SourceKind::Tarball)
+        };
+        Ok((tree, SourceInfo { kind, name, sha256: Some(sha256) }))
     }
 }
 
@@ -134,6 +145,58 @@ impl Tree {
 }
 
 /// Reads an official tarball: every entry under a single top-level `go/`.
+/// An official Go `.zip` (Windows): entries under one top-level `go/`, files and directories
+/// only (a zip records no symlinks Go ships); modes are normalised as for a tarball.
+fn read_zip(path: &Path) -> Result<Tree, BuildError> {
+    let f = File::open(path).map_err(|e| BuildError::io("open", path, e))?;
+    let bad_zip = |e: zip::result::ZipError| BuildError::Source {
+        path: path.into(),
+        problem: format!("is not a readable zip ({e})"),
+    };
+    let mut archive = zip::ZipArchive::new(io::BufReader::new(f)).map_err(bad_zip)?;
+    let mut tree = Tree::default();
+    let bad = |p: &str, problem: String| BuildError::Source { path: path.join(p), problem };
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(bad_zip)?;
+        let name = entry.name().to_string();
+        if entry.is_symlink() {
+            return Err(bad(&name, "is a symlink: an official Go zip has none".into()));
+        }
+        if let Some(t) = entry.last_modified() {
+            let mtime = civil_to_unix(t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second());
+            tree.newest_mtime = tree.newest_mtime.max(mtime);
+        }
+        let trimmed = name.trim_end_matches('/');
+        let rel = match trimmed.strip_prefix("go") {
+            Some("") => continue,
+            Some(rest) if rest.starts_with('/') => rest[1..].to_string(),
+            _ => return Err(bad(&name, "is not under the top-level 'go/' directory: not an official Go zip".into())),
+        };
+        let node = if entry.is_dir() {
+            Node::Dir
+        } else {
+            let mut data = Vec::with_capacity(entry.size().min(1 << 30) as usize);
+            entry.read_to_end(&mut data).map_err(|e| BuildError::io("read zip", path, e))?;
+            Node::File { mode: normal_mode(entry.unix_mode().unwrap_or(0o644)), data }
+        };
+        tree.insert(rel, node, Path::new("go"))?;
+    }
+    Ok(tree)
+}
+
+/// Seconds since the epoch of a UTC civil time (a zip's timestamps are civil time).
+fn civil_to_unix(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> u64 {
+    let (y, m) =
+        if month <= 2 { (i64::from(year) - 1, i64::from(month) + 9) } else { (i64::from(year), i64::from(month) - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    u64::try_from(secs).unwrap_or(0)
+}
+
 fn read_tarball(path: &Path) -> Result<Tree, BuildError> {
     let f = File::open(path).map_err(|e| BuildError::io("open", path, e))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(f)));

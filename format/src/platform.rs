@@ -118,3 +118,63 @@ mod tests {
         assert_eq!(Target::from_go("windows", "amd64"), None);
     }
 }
+
+/// The COFF machine of a PE (Windows) executable, from its bytes: the `MZ` header, the offset of
+/// the PE header at 0x3c, `PE\0\0`, then the machine. `None` if the bytes are not a PE file.
+pub fn pe_machine(bytes: &[u8]) -> Option<u16> {
+    if bytes.get(0..2)? != b"MZ" {
+        return None;
+    }
+    let at = u32::from_le_bytes(bytes.get(0x3c..0x40)?.try_into().ok()?) as usize;
+    if bytes.get(at..at.checked_add(4)?)? != b"PE\0\0" {
+        return None;
+    }
+    let machine = bytes.get(at + 4..at + 6)?;
+    Some(u16::from_le_bytes([machine[0], machine[1]]))
+}
+
+/// Go's GOARCH name for a PE machine, when it is one Go ships Windows builds for.
+pub fn pe_goarch(machine: u16) -> Option<&'static str> {
+    Some(match machine {
+        0x8664 => "amd64",
+        0xaa64 => "arm64",
+        0x014c => "386",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod pe_tests {
+    use super::*;
+
+    /// A minimal PE header: `MZ`, the PE offset at 0x3c, `PE\0\0` and the machine there.
+    fn pe(at: u32, machine: u16) -> Vec<u8> {
+        let mut b = vec![0u8; at as usize + 6];
+        b[0..2].copy_from_slice(b"MZ");
+        b[0x3c..0x40].copy_from_slice(&at.to_le_bytes());
+        b[at as usize..at as usize + 4].copy_from_slice(b"PE\0\0");
+        b[at as usize + 4..].copy_from_slice(&machine.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn pe_headers_name_their_machine() {
+        let cases: &[(Vec<u8>, Option<&str>)] = &[
+            (pe(0x80, 0x8664), Some("amd64")),
+            (pe(0x100, 0xaa64), Some("arm64")),
+            (pe(0x40, 0x014c), Some("386")),
+            (pe(0x80, 0x01c4), None),
+        ];
+        for (bytes, goarch) in cases {
+            assert_eq!(pe_machine(bytes).and_then(pe_goarch), *goarch);
+        }
+        let mut not_pe = pe(0x80, 0x8664);
+        not_pe[0x80] = b'X';
+        assert_eq!(pe_machine(&not_pe), None);
+        let mut beyond = pe(0x80, 0x8664);
+        beyond[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(pe_machine(&beyond), None);
+        assert_eq!(pe_machine(b"MZ"), None);
+        assert_eq!(pe_machine(b"\x7fELF\x02\x01\x01"), None);
+    }
+}

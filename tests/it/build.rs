@@ -111,6 +111,39 @@ fn platform_mismatches_are_refused_at_build_time() {
     }
 }
 
+/// Go's official Windows zip is read (its version and GOOS/GOARCH from the PE header of
+/// `bin/go.exe`) and refused, naming what it is, until a Windows stub exists; a zip that is not
+/// Go's layout is refused as such. Nothing is written.
+#[test]
+fn the_official_windows_zip_is_read_and_refused_without_a_windows_stub() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = &release_key().private;
+    let out_file = dir.path().join("x");
+    // A zip of the right shape with the wrong root, made here.
+    let odd = dir.path().join("odd.zip");
+    let mut w = zip::ZipWriter::new(fs::File::create(&odd).unwrap());
+    w.start_file("golang/VERSION", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut w, b"go1.27.3\n").unwrap();
+    w.finish().unwrap();
+    let zip = go_zip();
+    let cases: &[(&str, &Path, &[&str], &str)] = &[
+        (
+            "the Windows zip on its own",
+            &zip,
+            &[],
+            "the Go distribution is go1.27.3 windows/amd64, and this builder makes installers for linux/amd64, linux/arm64 only",
+        ),
+        ("the Windows zip on the Linux stub", &zip, &["--target", AMD64], "is go1.27.3 windows/amd64 but the target"),
+        ("a zip not in Go's layout", &odd, &[], "is not under the top-level 'go/' directory: not an official Go zip"),
+    ];
+    for (name, go, extra, message) in cases {
+        let out = build(go, key, &out_file, extra);
+        assert_eq!(code(&out), builder::exit::BAD_INPUT, "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{name}: {}", stderr(&out));
+        assert!(!out_file.exists(), "{name}: no output may be written");
+    }
+}
+
 /// Extracts the official tarball into `dir/go` with the system tar.
 fn unpack_official(dir: &Path) -> PathBuf {
     ok(Command::new("tar").arg("-xzf").arg(go_tarball("amd64")).arg("-C").arg(dir));

@@ -62,6 +62,13 @@ pub fn go_tarball(goarch: &str) -> PathBuf {
     p
 }
 
+/// The Windows amd64 release as Go ships it, a `.zip` (`cargo xtask fixtures` makes it).
+pub fn go_zip() -> PathBuf {
+    let p = workspace().join(format!("target/fixtures/{GO_VERSION}.windows-amd64.zip"));
+    assert!(p.exists(), "missing fixture {}: run `cargo xtask fixtures`", p.display());
+    p
+}
+
 pub fn debian_goroot() -> PathBuf {
     let p = workspace().join("target/fixtures/debian/root/usr/lib/go-1.19");
     assert!(p.exists(), "missing fixture {}: run `cargo xtask fixtures`", p.display());

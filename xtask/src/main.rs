@@ -27,7 +27,8 @@ tasks:
                       the crash-test stub into target/stubs-failpoints/ instead
   fixtures [--version V]
                       make real Go release tarballs for tests under target/fixtures/
-                      (default: the test release for amd64 and arm64, and an older one for amd64)
+                      (default: the test release for amd64 and arm64 and its Windows amd64
+                      zip, and an older one for amd64)
   dist [--key SIGNER] [--out-dir DIR]
                       the builder as people download it, into target/dist/ (or DIR): static
                       x86_64 and aarch64 builders with every target's stub embedded, as
@@ -201,6 +202,7 @@ fn fixtures_cmd(args: &[String]) -> Result {
         let p = fixtures::go_tarball(&version, arch)?;
         println!("fixture {}", p.display());
     }
+    println!("fixture {}", fixtures::go_zip(&version, "amd64")?.display());
     if args.is_empty() {
         println!("fixture {}", fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?.display());
     }
@@ -367,6 +369,7 @@ fn test() -> Result {
         fixtures::go_tarball(GO_VERSION, arch)?;
     }
     fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?;
+    fixtures::go_zip(GO_VERSION, "amd64")?;
     fixtures::debian_goroot()?;
     cargo_test()?;
     deny::deny_in_test()?;
