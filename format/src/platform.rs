@@ -20,6 +20,8 @@ pub struct Target {
 pub const TARGETS: &[Target] = &[
     Target { triple: "x86_64-unknown-linux-musl", goos: "linux", goarch: "amd64", elf_machine: 62 },
     Target { triple: "aarch64-unknown-linux-musl", goos: "linux", goarch: "arm64", elf_machine: 183 },
+    // 32-bit x86: file offsets and sizes stay u64 throughout (std's pread64 and friends).
+    Target { triple: "i686-unknown-linux-musl", goos: "linux", goarch: "386", elf_machine: 3 },
 ];
 
 impl Target {

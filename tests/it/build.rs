@@ -99,6 +99,8 @@ fn platform_mismatches_are_refused_at_build_time() {
         ("arm64 Go onto the x86_64 stub", "arm64", &["--target", AMD64], "linux/arm64"),
         ("arm64 Go with an x86_64 stub file", "arm64", &["--stub", "X86STUB"], "is a linux/amd64 binary"),
         ("amd64 Go onto the aarch64 stub", "amd64", &["--target", ARM64], "linux/amd64"),
+        ("386 Go onto the x86_64 stub", "386", &["--target", AMD64], "linux/386"),
+        ("amd64 Go onto the i686 stub", "amd64", &["--target", I686], "is linux/386"),
         ("unknown target", "amd64", &["--target", "loongarch64-unknown-linux-musl"], "unknown target"),
     ];
     for (name, goarch, extra, message) in cases {

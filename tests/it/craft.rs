@@ -250,14 +250,8 @@ impl Frame {
 pub fn run_root_measured(ctx: &TestContext, installer: &Path, key: &Key) -> (Output, u64) {
     let time = Path::new("/usr/bin/time");
     assert!(time.exists(), "{} is missing: install GNU time (package `time`)", time.display());
-    let setup = format!(
-        "set -e; {}\
-         mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc; \
-         rm -rf /etc/go-offline-installer; exec \"$@\"",
-        private_tmp("noexec,nosuid,nodev"),
-        sh_quote(&ctx.etc()),
-        sh_quote(&ctx.path("etc-work"))
-    );
+    // The context's private /etc and /var/log, as every root run has: the machine is not touched.
+    let setup = ctx.root_setup(None);
     let report = tempfile::NamedTempFile::new().unwrap();
     let out = run(Command::new(time)
         .arg("-v")

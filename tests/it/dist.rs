@@ -71,7 +71,7 @@ fn unpack(ctx: &TestContext, arch: &str) -> (PathBuf, PathBuf) {
 /// The Go tarballs, copied into `scratch/go/`.
 fn go_inputs(scratch: &Path) -> Vec<(&'static str, PathBuf)> {
     fs::create_dir_all(scratch.join("go")).unwrap();
-    [(AMD64, "amd64"), (ARM64, "arm64")]
+    [(AMD64, "amd64"), (ARM64, "arm64"), (I686, "386")]
         .into_iter()
         .map(|(triple, goarch)| {
             let from = go_tarball(goarch);

@@ -81,6 +81,65 @@ fn amd64_check_install_and_offline_hello_world() {
     assert!(ctx.staging_dirs().is_empty());
 }
 
+/// linux/386: the i686 stub (static, no program interpreter) verifies and installs the real 386
+/// release, whose `go` then reports linux/386; a changed byte is refused with amd64's exit code.
+/// On an x86_64 host both run natively (its kernel runs 32-bit x86 programs), so the installer's
+/// own build check runs too; elsewhere they run under qemu-i386-static with the check runner.
+#[test]
+fn i386_installs_and_refuses_tampering() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("386"), "go-offline-installer");
+    let key = release_key();
+    let program_headers = stdout(&ok(std::process::Command::new("readelf").arg("-lW").arg(&inst)));
+    assert!(!program_headers.contains("INTERP"), "the i686 stub asks for a program interpreter: {program_headers}");
+    let emulated = !cfg!(target_arch = "x86_64");
+    let qemu = Path::new("/usr/bin/qemu-i386-static");
+    let (program, mut args): (&Path, Vec<&str>) =
+        if emulated { (qemu, vec![inst.to_str().unwrap()]) } else { (inst.as_path(), vec![]) };
+    let check = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args).args(["--check", "--trusted-key", key.public.to_str().unwrap()]);
+        run(&mut cmd)
+    };
+    let out = check(&args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("go1.27.3 linux/386 verified"), "{}", stdout(&out));
+
+    let prefix = ctx.prefix();
+    args.extend([
+        "--yes",
+        "--json",
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "--trusted-key",
+        key.public.to_str().unwrap(),
+    ]);
+    let runner = if emulated { vec![("GO_OFFLINE_INSTALLER_CHECK_RUNNER", "qemu-i386-static")] } else { vec![] };
+    let out = run(&mut ctx.root_command(program, &args, None, &runner));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(result["build_check"], "hello, world", "{result}");
+    let go = ctx.goroot().join("bin/go");
+    let mut version = if emulated { std::process::Command::new(qemu) } else { std::process::Command::new(&go) };
+    if emulated {
+        version.arg(&go);
+    }
+    assert_eq!(stdout(&ok(version.arg("version"))).trim(), format!("go version {GO_VERSION} linux/386"));
+
+    // One byte of the payload changed: refused with the code amd64 gives, nothing written.
+    let tampered = ctx.copy_installer(&installer("386"), "tampered");
+    let mut bytes = fs::read(&tampered).unwrap();
+    let at = fs::metadata(stub(I686)).unwrap().len() as usize + 4096;
+    bytes[at] ^= 0x01;
+    fs::write(&tampered, &bytes).unwrap();
+    let tampered_args: Vec<&str> = if emulated { vec![tampered.to_str().unwrap()] } else { vec![] };
+    let program = if emulated { qemu } else { tampered.as_path() };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(&tampered_args).args(["--check", "--trusted-key", key.public.to_str().unwrap()]);
+    let out = run(&mut cmd);
+    assert_eq!(code(&out), format::exit::INTEGRITY, "{}", stderr(&out));
+}
+
 #[test]
 fn arm64_under_qemu() {
     let ctx = TestContext::new();
@@ -95,12 +154,25 @@ fn arm64_under_qemu() {
 
     // The installer checks `go version` after placing the tree, then builds and runs hello world
     // with it, offline; under emulation go, its tools (-toolexec) and the program run through qemu.
-    let mut install = std::process::Command::new(qemu);
-    install
-        .arg(&inst)
-        .args(["--yes", "--json", "--no-modify-path", "--prefix", ctx.prefix().to_str().unwrap()])
-        .args(["--trusted-key", key.public.to_str().unwrap()])
-        .env("GO_OFFLINE_INSTALLER_CHECK_RUNNER", qemu);
+    // Root runs go through the context's private /etc and /var/log, as every root test does.
+    let emulator = Path::new("/usr/bin/qemu-aarch64-static");
+    let (inst_arg, key_arg) = (inst.to_str().unwrap(), key.public.to_str().unwrap());
+    let prefix = ctx.prefix();
+    let mut install = ctx.root_command(
+        emulator,
+        &[
+            inst_arg,
+            "--yes",
+            "--json",
+            "--no-modify-path",
+            "--prefix",
+            prefix.to_str().unwrap(),
+            "--trusted-key",
+            key_arg,
+        ],
+        None,
+        &[("GO_OFFLINE_INSTALLER_CHECK_RUNNER", qemu)],
+    );
     let out = ok(&mut install);
     let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(result["build_check"], "hello, world", "{result}");
@@ -112,19 +184,33 @@ fn arm64_under_qemu() {
     // and put everything back.
     let ctx2 = TestContext::new();
     let before = ctx2.snapshot();
-    let out = run(std::process::Command::new(qemu)
-        .arg(&inst)
-        .args(["--yes", "--no-modify-path", "--prefix", ctx2.prefix().to_str().unwrap()])
-        .args(["--trusted-key", key.public.to_str().unwrap()]));
+    let prefix2 = ctx2.prefix();
+    let out = run(&mut ctx2.root_command(
+        emulator,
+        &[inst_arg, "--yes", "--no-modify-path", "--prefix", prefix2.to_str().unwrap(), "--trusted-key", key_arg],
+        None,
+        &[],
+    ));
     assert_eq!(code(&out), format::exit::CHECK_FAILED, "{}", stderr(&out));
     assert_eq!(ctx2.snapshot(), before);
 
     // A failed check over an existing Go puts the old tree back, byte for byte.
     let before = ctx.snapshot();
-    let out = run(std::process::Command::new(qemu)
-        .arg(&inst)
-        .args(["--yes", "--force", "--no-modify-path", "--prefix", ctx.prefix().to_str().unwrap()])
-        .args(["--trusted-key", key.public.to_str().unwrap()]));
+    let out = run(&mut ctx.root_command(
+        emulator,
+        &[
+            inst_arg,
+            "--yes",
+            "--force",
+            "--no-modify-path",
+            "--prefix",
+            prefix.to_str().unwrap(),
+            "--trusted-key",
+            key_arg,
+        ],
+        None,
+        &[],
+    ));
     assert_eq!(code(&out), format::exit::CHECK_FAILED, "{}", stderr(&out));
     assert!(stderr(&out).contains("previous state was restored"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);

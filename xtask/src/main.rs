@@ -27,7 +27,7 @@ tasks:
                       the crash-test stub into target/stubs-failpoints/ instead
   fixtures [--version V]
                       make real Go release tarballs for tests under target/fixtures/
-                      (default: the test release for amd64 and arm64 and its Windows amd64
+                      (default: the test release for amd64, arm64 and 386 and its Windows amd64
                       zip, and an older one for amd64)
   dist [--key SIGNER] [--out-dir DIR]
                       the builder as people download it, into target/dist/ (or DIR): static
@@ -50,7 +50,7 @@ tasks:
 ";
 
 /// The stub targets.
-pub const TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+pub const TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "i686-unknown-linux-musl"];
 /// The Go release the tests and the demo use.
 pub const GO_VERSION: &str = "1.27.3";
 /// An older real release (amd64 only), for downgrade and side-by-side tests.
@@ -198,7 +198,7 @@ fn fixtures_cmd(args: &[String]) -> Result {
         [flag, v] if flag == "--version" => v.clone(),
         _ => return Err("usage: cargo xtask fixtures [--version V]".into()),
     };
-    for arch in ["amd64", "arm64"] {
+    for arch in ["amd64", "arm64", "386"] {
         let p = fixtures::go_tarball(&version, arch)?;
         println!("fixture {}", p.display());
     }
@@ -365,7 +365,7 @@ fn test() -> Result {
     let key = test_key("embedded")?;
     build_stub(TARGETS[0], &[key], Some(Path::new("target/stubs-trusted")))?;
     build_failpoint_stub(TARGETS[0])?;
-    for arch in ["amd64", "arm64"] {
+    for arch in ["amd64", "arm64", "386"] {
         fixtures::go_tarball(GO_VERSION, arch)?;
     }
     fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?;

@@ -75,10 +75,11 @@ pub fn qemu_aarch64() -> Result {
     apt(&["qemu-user-static"], "qemu-aarch64-static")
 }
 
-/// The other programs the tests call: GNU time (peak memory of the zstd-bomb case) and openssl
-/// (independent signature checks). Both are in Debian's base images; installed when missing.
+/// The other programs the tests call: GNU time (peak memory of the zstd-bomb case), readelf
+/// (a stub has no program interpreter) and openssl (independent signature checks). Both are in Debian's base images; installed when missing.
 pub fn test_programs() -> Result {
     apt(&["time"], "/usr/bin/time")?;
+    apt(&["binutils"], "readelf")?;
     apt(&["openssl"], "openssl")
 }
 
