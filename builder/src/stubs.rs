@@ -155,7 +155,8 @@ pub fn checkout_dir() -> Option<PathBuf> {
 /// Refuses a stub that is not an executable for `target`'s machine.
 fn check_machine(bytes: &[u8], target: &Target, origin: &Origin) -> Result<(), BuildError> {
     match elf_machine(bytes) {
-        Some(e) if e.machine == target.elf_machine => Ok(()),
+        // Machine, class and byte order together: ppc64le and ppc64 share a machine number.
+        Some(e) if e.goarch() == Some(target.goarch) => Ok(()),
         other => Err(BuildError::Mismatch(format!(
             "the stub from {} is {} but the target is {} ({}/{}): use the stub built for {}",
             origin.describe(),

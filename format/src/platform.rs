@@ -22,6 +22,10 @@ pub const TARGETS: &[Target] = &[
     Target { triple: "aarch64-unknown-linux-musl", goos: "linux", goarch: "arm64", elf_machine: 183 },
     // 32-bit x86: file offsets and sizes stay u64 throughout (std's pread64 and friends).
     Target { triple: "i686-unknown-linux-musl", goos: "linux", goarch: "386", elf_machine: 3 },
+    // No musl standard library is served for these: glibc, linked statically (+crt-static).
+    Target { triple: "powerpc64le-unknown-linux-gnu", goos: "linux", goarch: "ppc64le", elf_machine: 21 },
+    // Big-endian: the trailer and the manifest are byte-order independent (little-endian fields).
+    Target { triple: "s390x-unknown-linux-gnu", goos: "linux", goarch: "s390x", elf_machine: 22 },
 ];
 
 impl Target {
@@ -49,21 +53,23 @@ pub const BUILD_TARGET: &str = env!("GO_OFFLINE_BUILD_TARGET");
 pub struct ElfInfo {
     pub machine: u16,
     pub is_64_bit: bool,
+    pub little_endian: bool,
 }
 
 impl ElfInfo {
     /// Go's GOARCH name for this machine, when it is one Go supports.
     pub fn goarch(&self) -> Option<&'static str> {
-        Some(match (self.machine, self.is_64_bit) {
-            (62, true) => "amd64",
-            (3, false) => "386",
-            (183, true) => "arm64",
-            (40, false) => "arm",
-            (243, true) => "riscv64",
-            (21, true) => "ppc64le",
-            (22, true) => "s390x",
-            (258, true) => "loong64",
-            (8, _) => "mips",
+        Some(match (self.machine, self.is_64_bit, self.little_endian) {
+            (62, true, true) => "amd64",
+            (3, false, true) => "386",
+            (183, true, true) => "arm64",
+            (40, false, true) => "arm",
+            (243, true, true) => "riscv64",
+            (21, true, true) => "ppc64le",
+            (21, true, false) => "ppc64",
+            (22, true, false) => "s390x",
+            (258, true, true) => "loong64",
+            (8, _, _) => "mips",
             _ => return None,
         })
     }
@@ -80,12 +86,12 @@ pub fn elf_machine(head: &[u8]) -> Option<ElfInfo> {
         2 => true,
         _ => return None,
     };
-    let machine = match head[5] {
-        1 => u16::from_le_bytes([head[18], head[19]]),
-        2 => u16::from_be_bytes([head[18], head[19]]),
+    let (machine, little_endian) = match head[5] {
+        1 => (u16::from_le_bytes([head[18], head[19]]), true),
+        2 => (u16::from_be_bytes([head[18], head[19]]), false),
         _ => return None,
     };
-    Some(ElfInfo { machine, is_64_bit })
+    Some(ElfInfo { machine, is_64_bit, little_endian })
 }
 
 #[cfg(test)]
@@ -101,6 +107,10 @@ mod tests {
             (2, 1, [183, 0], Some("arm64")),
             (1, 1, [3, 0], Some("386")),
             (2, 2, [0, 22], Some("s390x")),
+            (2, 1, [21, 0], Some("ppc64le")),
+            (2, 2, [0, 21], Some("ppc64")),
+            (2, 1, [22, 0], None),
+            (1, 1, [62, 0], None),
             (2, 1, [0xff, 0xff], None),
         ];
         for (class, data, machine, goarch) in cases {

@@ -101,11 +101,20 @@ fn platform_mismatches_are_refused_at_build_time() {
         ("amd64 Go onto the aarch64 stub", "amd64", &["--target", ARM64], "linux/amd64"),
         ("386 Go onto the x86_64 stub", "386", &["--target", AMD64], "linux/386"),
         ("amd64 Go onto the i686 stub", "amd64", &["--target", I686], "is linux/386"),
+        ("s390x Go onto the ppc64le stub", "s390x", &["--target", PPC64LE], "linux/s390x"),
+        ("ppc64le Go with an s390x stub file", "ppc64le", &["--stub", "S390XSTUB"], "is a linux/s390x binary"),
         ("unknown target", "amd64", &["--target", "loongarch64-unknown-linux-musl"], "unknown target"),
     ];
     for (name, goarch, extra, message) in cases {
-        let x86 = stub(AMD64);
-        let extra: Vec<&str> = extra.iter().map(|a| if *a == "X86STUB" { x86.to_str().unwrap() } else { a }).collect();
+        let (x86, s390x) = (stub(AMD64), stub(S390X));
+        let extra: Vec<&str> = extra
+            .iter()
+            .map(|a| match *a {
+                "X86STUB" => x86.to_str().unwrap(),
+                "S390XSTUB" => s390x.to_str().unwrap(),
+                a => a,
+            })
+            .collect();
         let out = build(&go_tarball(goarch), key, &out_file, &extra);
         assert_eq!(code(&out), builder::exit::BAD_INPUT, "{name}");
         assert!(stderr(&out).contains(message), "{name}: {}", stderr(&out));
@@ -133,7 +142,7 @@ fn the_official_windows_zip_is_read_and_refused_without_a_windows_stub() {
             "the Windows zip on its own",
             &zip,
             &[],
-            "the Go distribution is go1.27.3 windows/amd64, and this builder makes installers for linux/amd64, linux/arm64 only",
+            "the Go distribution is go1.27.3 windows/amd64, and this builder makes installers for linux/amd64, linux/arm64, linux/386",
         ),
         ("the Windows zip on the Linux stub", &zip, &["--target", AMD64], "is go1.27.3 windows/amd64 but the target"),
         ("a zip not in Go's layout", &odd, &[], "is not under the top-level 'go/' directory: not an official Go zip"),

@@ -140,6 +140,45 @@ fn i386_installs_and_refuses_tampering() {
     assert_eq!(code(&out), format::exit::INTEGRITY, "{}", stderr(&out));
 }
 
+/// linux/ppc64le and linux/s390x (big-endian: the format must not depend on the host's byte
+/// order), each a static glibc stub under its qemu, called explicitly: `--check`, a root install
+/// (`go version` checked through the check runner; no build check, since a Go under qemu cannot
+/// run its own child tools), `go version` reports the platform, a changed byte refused with
+/// amd64's exit code.
+#[test]
+fn ppc64le_and_s390x_under_qemu() {
+    for (goarch, qemu) in [("ppc64le", "/usr/bin/qemu-ppc64le-static"), ("s390x", "/usr/bin/qemu-s390x-static")] {
+        let ctx = TestContext::new();
+        let inst = ctx.copy_installer(&installer(goarch), "go-offline-installer");
+        let key = release_key();
+        let qemu = Path::new(qemu);
+        assert!(qemu.exists(), "missing {}: install qemu-user-static", qemu.display());
+        let headers = stdout(&ok(std::process::Command::new("readelf").arg("-lW").arg(&inst)));
+        assert!(!headers.contains("INTERP"), "{goarch}: the stub asks for a program interpreter: {headers}");
+        let (inst_arg, key_arg) = (inst.to_str().unwrap(), key.public.to_str().unwrap());
+        let out = ok(std::process::Command::new(qemu).args([inst_arg, "--check", "--trusted-key", key_arg]));
+        assert!(stdout(&out).contains(&format!("go1.27.3 linux/{goarch} verified")), "{}", stdout(&out));
+
+        let prefix = ctx.prefix();
+        let args =
+            [inst_arg, "--yes", "--no-build-check", "--prefix", prefix.to_str().unwrap(), "--trusted-key", key_arg];
+        let runner = [("GO_OFFLINE_INSTALLER_CHECK_RUNNER", qemu.to_str().unwrap())];
+        let out = run(&mut ctx.root_command(qemu, &args, None, &runner));
+        assert_eq!(code(&out), 0, "{goarch}: {}", stderr(&out));
+        let go = ctx.goroot().join("bin/go");
+        let version = stdout(&ok(std::process::Command::new(qemu).arg(&go).arg("version")));
+        assert_eq!(version.trim(), format!("go version {GO_VERSION} linux/{goarch}"));
+
+        let tampered = ctx.copy_installer(&installer(goarch), "tampered");
+        let mut bytes = fs::read(&tampered).unwrap();
+        let at = fs::metadata(stub(triple_of(goarch))).unwrap().len() as usize + 4096;
+        bytes[at] ^= 0x01;
+        fs::write(&tampered, &bytes).unwrap();
+        let out = run(std::process::Command::new(qemu).arg(&tampered).args(["--check", "--trusted-key", key_arg]));
+        assert_eq!(code(&out), format::exit::INTEGRITY, "{goarch}: {}", stderr(&out));
+    }
+}
+
 #[test]
 fn arm64_under_qemu() {
     let ctx = TestContext::new();

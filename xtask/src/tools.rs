@@ -70,6 +70,21 @@ fn apt_install(packages: &[&str]) -> Result {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// For a glibc target, Debian's cross gcc (and the target's libc headers and static libraries,
+/// named explicitly: `--no-install-recommends` would leave them out and linking would fail on
+/// `Scrt1.o`), installed when missing; `None` for a target zig links (musl).
+pub fn cross_gcc(triple: &str) -> Result<Option<String>> {
+    let (gcc, packages): (&str, &[&str]) = match triple {
+        "powerpc64le-unknown-linux-gnu" => {
+            ("powerpc64le-linux-gnu-gcc", &["gcc-powerpc64le-linux-gnu", "libc6-dev-ppc64el-cross"])
+        }
+        "s390x-unknown-linux-gnu" => ("s390x-linux-gnu-gcc", &["gcc-s390x-linux-gnu", "libc6-dev-s390x-cross"]),
+        _ => return Ok(None),
+    };
+    apt(packages, gcc)?;
+    Ok(Some(gcc.to_string()))
+}
+
 /// qemu-aarch64-static, to run the aarch64 stub (called explicitly; no binfmt).
 pub fn qemu_aarch64() -> Result {
     apt(&["qemu-user-static"], "qemu-aarch64-static")
