@@ -475,12 +475,22 @@ fn terminal_prompt_asks_and_respects_the_answer() {
     // `script` gives the installer a real terminal; the answer is typed on it.
     let ctx = TestContext::new();
     let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
-    let cmdline = format!(
-        "'{}' --no-modify-path --no-build-check --prefix '{}' --trusted-key '{}'",
-        inst.display(),
-        ctx.prefix().display(),
-        release_key().public.display()
-    );
+    // The root run goes through the context's private /etc and /var/log, as every root test does.
+    let (prefix, key) = (ctx.prefix(), release_key().public.clone());
+    let args = [
+        "--no-modify-path",
+        "--no-build-check",
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "--trusted-key",
+        key.to_str().unwrap(),
+    ];
+    let root = ctx.root_command(&inst, &args, None, &[]);
+    let cmdline = std::iter::once(root.get_program())
+        .chain(root.get_args())
+        .map(|a| sh_quote(Path::new(a)))
+        .collect::<Vec<_>>()
+        .join(" ");
     let answer = |text: &str| {
         use std::io::Write;
         let mut child = std::process::Command::new("script")
