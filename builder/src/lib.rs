@@ -289,7 +289,6 @@ pub fn attach(installer: &Path, signature: &Path, expect: &Path) -> Result<Attac
             installer.display()
         )));
     }
-    let statement = Statement::parse(&parts.statement).map_err(format::Error::from)?;
     let manifest = Manifest::parse(&parts.manifest_bytes).map_err(format::Error::from)?;
     if manifest.signer_key_id != key_id {
         return Err(BuildError::Attach(format!(
@@ -327,13 +326,8 @@ pub fn attach(installer: &Path, signature: &Path, expect: &Path) -> Result<Attac
         id: key_id.clone(),
         origin: expect.display().to_string(),
     }]);
+    // The whole check, statement against manifest included, as the installer will make it.
     let verified = format::verify::verify(tmp.as_file(), tmp.path(), &trust)?;
-    let (go_version, target) = (&verified.manifest().go_version, &verified.manifest().target);
-    if (go_version, target) != (&statement.go_version, &statement.target) {
-        return Err(BuildError::Attach(
-            "the statement and the manifest disagree after attaching (this is a bug)".into(),
-        ));
-    }
     let installer_sha256 = verified.file_sha256().to_string();
     tmp.persist(installer).map_err(|e| BuildError::io("write", installer, e.error))?;
     // The statement beside it has served its purpose; one that differs is not ours to remove.

@@ -81,6 +81,16 @@ fn amd64_check_install_and_offline_hello_world() {
     assert!(ctx.staging_dirs().is_empty());
 }
 
+/// A copy of the shared installer for `goarch` in the context, one payload byte flipped.
+fn tampered_copy(ctx: &TestContext, goarch: &str) -> std::path::PathBuf {
+    let tampered = ctx.copy_installer(&installer(goarch), "tampered");
+    let mut bytes = fs::read(&tampered).unwrap();
+    let at = fs::metadata(stub(triple_of(goarch))).unwrap().len() as usize + 4096;
+    bytes[at] ^= 0x01;
+    fs::write(&tampered, &bytes).unwrap();
+    tampered
+}
+
 /// linux/386: the i686 stub (static, no program interpreter) verifies and installs the real 386
 /// release, whose `go` then reports linux/386; a changed byte is refused with amd64's exit code.
 /// On an x86_64 host both run natively (its kernel runs 32-bit x86 programs), so the installer's
@@ -127,11 +137,7 @@ fn i386_installs_and_refuses_tampering() {
     assert_eq!(stdout(&ok(version.arg("version"))).trim(), format!("go version {GO_VERSION} linux/386"));
 
     // One byte of the payload changed: refused with the code amd64 gives, nothing written.
-    let tampered = ctx.copy_installer(&installer("386"), "tampered");
-    let mut bytes = fs::read(&tampered).unwrap();
-    let at = fs::metadata(stub(I686)).unwrap().len() as usize + 4096;
-    bytes[at] ^= 0x01;
-    fs::write(&tampered, &bytes).unwrap();
+    let tampered = tampered_copy(&ctx, "386");
     let tampered_args: Vec<&str> = if emulated { vec![tampered.to_str().unwrap()] } else { vec![] };
     let program = if emulated { qemu } else { tampered.as_path() };
     let mut cmd = std::process::Command::new(program);
@@ -169,11 +175,7 @@ fn ppc64le_and_s390x_under_qemu() {
         let version = stdout(&ok(std::process::Command::new(qemu).arg(&go).arg("version")));
         assert_eq!(version.trim(), format!("go version {GO_VERSION} linux/{goarch}"));
 
-        let tampered = ctx.copy_installer(&installer(goarch), "tampered");
-        let mut bytes = fs::read(&tampered).unwrap();
-        let at = fs::metadata(stub(triple_of(goarch))).unwrap().len() as usize + 4096;
-        bytes[at] ^= 0x01;
-        fs::write(&tampered, &bytes).unwrap();
+        let tampered = tampered_copy(&ctx, goarch);
         let out = run(std::process::Command::new(qemu).arg(&tampered).args(["--check", "--trusted-key", key_arg]));
         assert_eq!(code(&out), format::exit::INTEGRITY, "{goarch}: {}", stderr(&out));
     }
@@ -196,23 +198,15 @@ fn arm64_under_qemu() {
     // Root runs go through the context's private /etc and /var/log, as every root test does.
     let emulator = Path::new("/usr/bin/qemu-aarch64-static");
     let (inst_arg, key_arg) = (inst.to_str().unwrap(), key.public.to_str().unwrap());
-    let prefix = ctx.prefix();
-    let mut install = ctx.root_command(
-        emulator,
-        &[
-            inst_arg,
-            "--yes",
-            "--json",
-            "--no-modify-path",
-            "--prefix",
-            prefix.to_str().unwrap(),
-            "--trusted-key",
-            key_arg,
-        ],
-        None,
-        &[("GO_OFFLINE_INSTALLER_CHECK_RUNNER", qemu)],
-    );
-    let out = ok(&mut install);
+    let install = |ctx: &TestContext, extra: &[&str], envs: &[(&str, &str)]| {
+        let prefix = ctx.prefix();
+        let mut args = vec![inst_arg, "--yes", "--no-modify-path"];
+        args.extend(extra);
+        args.extend(["--prefix", prefix.to_str().unwrap(), "--trusted-key", key_arg]);
+        run(&mut ctx.root_command(emulator, &args, None, envs))
+    };
+    let out = install(&ctx, &["--json"], &[("GO_OFFLINE_INSTALLER_CHECK_RUNNER", qemu)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(result["build_check"], "hello, world", "{result}");
     let go = ctx.goroot().join("bin/go");
@@ -223,33 +217,13 @@ fn arm64_under_qemu() {
     // and put everything back.
     let ctx2 = TestContext::new();
     let before = ctx2.snapshot();
-    let prefix2 = ctx2.prefix();
-    let out = run(&mut ctx2.root_command(
-        emulator,
-        &[inst_arg, "--yes", "--no-modify-path", "--prefix", prefix2.to_str().unwrap(), "--trusted-key", key_arg],
-        None,
-        &[],
-    ));
+    let out = install(&ctx2, &[], &[]);
     assert_eq!(code(&out), format::exit::CHECK_FAILED, "{}", stderr(&out));
     assert_eq!(ctx2.snapshot(), before);
 
     // A failed check over an existing Go puts the old tree back, byte for byte.
     let before = ctx.snapshot();
-    let out = run(&mut ctx.root_command(
-        emulator,
-        &[
-            inst_arg,
-            "--yes",
-            "--force",
-            "--no-modify-path",
-            "--prefix",
-            prefix.to_str().unwrap(),
-            "--trusted-key",
-            key_arg,
-        ],
-        None,
-        &[],
-    ));
+    let out = install(&ctx, &["--force"], &[]);
     assert_eq!(code(&out), format::exit::CHECK_FAILED, "{}", stderr(&out));
     assert!(stderr(&out).contains("previous state was restored"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
