@@ -183,11 +183,12 @@ fn build(args: cli::Build) -> Result<(), Failure> {
         print_json(&s);
     } else {
         println!(
-            "built {} ({} {}/{}, {}): {} bytes (stub {}, payload {} from {} unpacked), {} entries, {}",
+            "built {} ({} {}/{}{}, {}): {} bytes (stub {}, payload {} from {} unpacked), {} entries, {}",
             s.output.display(),
             s.go_version,
             s.goos,
             s.goarch,
+            s.goarm.as_deref().map(|l| format!(" GOARM={l}")).unwrap_or_default(),
             s.target,
             s.installer_len,
             s.stub_len,
@@ -369,7 +370,7 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
             "{}",
             json!({
                 "verified": false,
-                "go_version": m.go_version, "goos": m.goos, "goarch": m.goarch, "target": m.target,
+                "go_version": m.go_version, "goos": m.goos, "goarch": m.goarch, "goarm": m.goarm, "target": m.target,
                 "installer_len": parts.layout.file_len(), "stub_len": m.stub.len, "payload_len": m.payload.len,
                 "uncompressed_len": m.payload.uncompressed_len, "manifest_len": parts.manifest_bytes.len(),
                 "files": files, "dirs": dirs, "symlinks": links, "file_count": m.file_count,

@@ -210,6 +210,9 @@ pub struct BuildSummary {
     pub go_version: String,
     pub goos: String,
     pub goarch: String,
+    /// For `arm`, the Go toolchain's `GOARM` level, when its build information records one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goarm: Option<String>,
     pub target: String,
     pub installer_len: u64,
     pub stub_len: u64,
@@ -438,6 +441,7 @@ pub fn build(opts: &BuildOptions, seal_with: Seal) -> Result<BuildSummary, Build
         go_version: dist.go_version,
         goos: dist.goos.into(),
         goarch: dist.goarch.into(),
+        goarm: dist.goarm.clone(),
         target: target.triple.into(),
         created,
         signer_key_id: String::new(),
@@ -466,6 +470,8 @@ struct Distribution {
     goos: &'static str,
     /// From the ELF header of `bin/go`.
     goarch: &'static str,
+    /// For `arm`, the `GOARM` level in `bin/go`'s build information, when it records one.
+    goarm: Option<String>,
 }
 
 /// Reads the version and platform of the Go distribution `tree`, read from `go`; refuses a tree
@@ -487,7 +493,7 @@ fn identify(tree: &Tree, go: &Path) -> Result<Distribution, BuildError> {
         let machine = format::platform::pe_machine(exe).ok_or_else(|| bad_exe("is not a PE executable".into()))?;
         let goarch = format::platform::pe_goarch(machine)
             .ok_or_else(|| bad_exe(format!("is for PE machine {machine:#06x}, which Go does not ship for Windows")))?;
-        return Ok(Distribution { go_version, goos: "windows", goarch });
+        return Ok(Distribution { go_version, goos: "windows", goarch, goarm: None });
     }
     let bad_go = |problem: String| BuildError::Source { path: go.join("bin/go"), problem };
     let go_bin =
@@ -497,13 +503,15 @@ fn identify(tree: &Tree, go: &Path) -> Result<Distribution, BuildError> {
     })?;
     let goarch =
         elf.goarch().ok_or_else(|| bad_go(format!("is for ELF machine {}, which Go does not support", elf.machine)))?;
-    Ok(Distribution { go_version, goos: "linux", goarch })
+    let goarm =
+        (goarch == "arm").then(|| format::platform::go_build_setting(go_bin, "GOARM").map(str::to_string)).flatten();
+    Ok(Distribution { go_version, goos: "linux", goarch, goarm })
 }
 
 /// The stub target: `requested` (a triple), else the one for the distribution's platform; refuses
 /// a target for another platform than the distribution's.
 fn choose_target(requested: Option<&str>, dist: &Distribution) -> Result<Target, BuildError> {
-    let Distribution { go_version, goos, goarch } = dist;
+    let Distribution { go_version, goos, goarch, .. } = dist;
     let target = match requested {
         Some(t) => Target::from_triple(t).ok_or_else(|| {
             let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
@@ -609,6 +617,7 @@ pub(crate) fn seal(
         go_version: manifest.go_version,
         goos: manifest.goos,
         goarch: manifest.goarch,
+        goarm: manifest.goarm,
         target: manifest.target,
         installer_len: assembled.layout.file_len(),
         stub_len: stub_bytes.len() as u64,

@@ -93,6 +93,7 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
         go_version: String::new(),
         goos: target.goos.into(),
         goarch: target.goarch.into(),
+        goarm: None,
         target: target.triple.into(),
         created: opts.source_date_epoch.unwrap_or(tree.newest_mtime),
         signer_key_id: String::new(),

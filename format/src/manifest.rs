@@ -52,6 +52,10 @@ pub struct Manifest {
     pub go_version: String,
     pub goos: String,
     pub goarch: String,
+    /// For `arm`, the `GOARM` level the Go toolchain was built for (from its build information),
+    /// e.g. `6` for Go's armv6l release; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goarm: Option<String>,
     /// Target triple of the stub, e.g. `x86_64-unknown-linux-musl`.
     pub target: String,
     /// Build time in seconds since the epoch (`SOURCE_DATE_EPOCH` when set).
@@ -264,7 +268,10 @@ impl Manifest {
     pub fn title(&self) -> String {
         match &self.modules {
             Some(m) => format!("module bundle ({} modules) for {}/{}", m.len(), self.goos, self.goarch),
-            None => format!("{} {}/{}", self.go_version, self.goos, self.goarch),
+            None => match &self.goarm {
+                Some(level) => format!("{} {}/{} (GOARM={level})", self.go_version, self.goos, self.goarch),
+                None => format!("{} {}/{}", self.go_version, self.goos, self.goarch),
+            },
         }
     }
 
@@ -309,6 +316,14 @@ impl Manifest {
         for (name, v) in [("goos", &self.goos), ("goarch", &self.goarch)] {
             if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(field(name, "is not a plain identifier"));
+            }
+        }
+        if let Some(level) = &self.goarm {
+            if self.goarch != "arm" {
+                return Err(field("goarm", "is only recorded for goarch arm"));
+            }
+            if level.is_empty() || level.len() > 16 || !level.bytes().all(|b| b.is_ascii_alphanumeric() || b == b',') {
+                return Err(field("goarm", "is not a GOARM level such as 6 or 7,softfloat"));
             }
         }
         for (name, digest) in [("stub.sha256", &self.stub.sha256), ("payload.sha256", &self.payload.sha256)] {
@@ -708,6 +723,7 @@ mod tests {
             go_version: "go1.27.3".into(),
             goos: "linux".into(),
             goarch: "amd64".into(),
+            goarm: None,
             target: "x86_64-unknown-linux-musl".into(),
             created: 0,
             signer_key_id: "0123456789abcdef".into(),
@@ -726,6 +742,29 @@ mod tests {
             files,
             modules: None,
         }
+    }
+
+    #[test]
+    fn goarm_is_a_level_of_arm_only() {
+        // (goarch, target, goarm, accepted)
+        let arm = "armv7-unknown-linux-gnueabihf";
+        let cases = [
+            ("arm", arm, Some("6"), true),
+            ("arm", arm, Some("7,softfloat"), true),
+            ("arm", arm, None, true),
+            ("arm", arm, Some(""), false),
+            ("arm", arm, Some("6;rm"), false),
+            ("arm", arm, Some("66666666666666666"), false),
+            ("amd64", "x86_64-unknown-linux-musl", Some("6"), false),
+        ];
+        for (goarch, target, goarm, ok) in cases {
+            let mut m = with_entries(vec![]);
+            (m.goarch, m.target, m.goarm) = (goarch.into(), target.into(), goarm.map(String::from));
+            assert_eq!(m.validate().is_ok(), ok, "{goarch} {goarm:?}: {:?}", m.validate().err());
+        }
+        let mut m = with_entries(vec![]);
+        (m.goarch, m.target, m.goarm) = ("arm".into(), arm.into(), Some("6".into()));
+        assert_eq!(m.title(), "go1.27.3 linux/arm (GOARM=6)");
     }
 
     #[test]

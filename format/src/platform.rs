@@ -26,6 +26,13 @@ pub const TARGETS: &[Target] = &[
     Target { triple: "powerpc64le-unknown-linux-gnu", goos: "linux", goarch: "ppc64le", elf_machine: 21 },
     // Big-endian: the trailer and the manifest are byte-order independent (little-endian fields).
     Target { triple: "s390x-unknown-linux-gnu", goos: "linux", goarch: "s390x", elf_machine: 22 },
+    Target { triple: "riscv64gc-unknown-linux-gnu", goos: "linux", goarch: "riscv64", elf_machine: 243 },
+    // Go's linux/armv6l release (GOARM=6) on ARMv7 boards: the stub itself needs ARMv7 with VFP.
+    Target { triple: "armv7-unknown-linux-gnueabihf", goos: "linux", goarch: "arm", elf_machine: 40 },
+    // Not built here, for want of a Rust standard library served to this machine; each is one row
+    // once it is (the ELF machines are known to `ElfInfo::goarch` already):
+    // Target { triple: "loongarch64-unknown-linux-gnu", goos: "linux", goarch: "loong64", elf_machine: 258 },
+    // Target { triple: "arm-unknown-linux-gnueabihf", goos: "linux", goarch: "arm", elf_machine: 40 }, (ARMv6)
 ];
 
 impl Target {
@@ -94,6 +101,22 @@ pub fn elf_machine(head: &[u8]) -> Option<ElfInfo> {
     Some(ElfInfo { machine, is_64_bit, little_endian })
 }
 
+/// A build setting Go records in a binary's build information (`go version -m` shows them as
+/// `build KEY=VALUE` lines), e.g. `GOARM` of an ARM toolchain: `Some("6")`. Only short values of
+/// letters, digits, `,` and `.` are taken, the first time the key appears.
+pub fn go_build_setting<'a>(binary: &'a [u8], key: &str) -> Option<&'a str> {
+    let needle = format!("\nbuild\t{key}=");
+    let at = binary.windows(needle.len()).position(|w| w == needle.as_bytes())? + needle.len();
+    let rest = &binary[at..binary.len().min(at + 32)];
+    let value = &rest[..rest.iter().position(|&b| b == b'\n')?];
+    let ok = !value.is_empty() && value.iter().all(|b| b.is_ascii_alphanumeric() || b",.".contains(b));
+    if ok {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +132,10 @@ mod tests {
             (2, 2, [0, 22], Some("s390x")),
             (2, 1, [21, 0], Some("ppc64le")),
             (2, 2, [0, 21], Some("ppc64")),
+            (2, 1, [243, 0], Some("riscv64")),
+            (1, 1, [40, 0], Some("arm")),
+            (2, 1, [2, 1], Some("loong64")),
+            (1, 2, [0, 40], None),
             (2, 1, [22, 0], None),
             (1, 1, [62, 0], None),
             (2, 1, [0xff, 0xff], None),
@@ -121,6 +148,23 @@ mod tests {
         }
         assert_eq!(elf_machine(b"#!/bin/sh\n echo hello there"), None);
         assert_eq!(elf_machine(b"\x7fELF"), None);
+    }
+
+    #[test]
+    fn build_settings() {
+        let info = b"\x00path\tcmd/go\nbuild\tGOARCH=arm\nbuild\tGOOS=linux\nbuild\tGOARM=6\n\x00";
+        let cases: &[(&[u8], &str, Option<&str>)] = &[
+            (info, "GOARM", Some("6")),
+            (info, "GOOS", Some("linux")),
+            (info, "GOAMD64", None),
+            (b"\nbuild\tGOARM=7,softfloat\n", "GOARM", Some("7,softfloat")),
+            (b"\nbuild\tGOARM=\n", "GOARM", None),
+            (b"\nbuild\tGOARM=6 rm -rf\n", "GOARM", None),
+            (b"\nbuild\tGOARM=6", "GOARM", None),
+        ];
+        for (bytes, key, want) in cases {
+            assert_eq!(go_build_setting(bytes, key), *want, "{key} in {bytes:?}");
+        }
     }
 
     #[test]

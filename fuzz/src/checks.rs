@@ -270,6 +270,7 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
         go_version: "go1.27.3".into(),
         goos: "linux".into(),
         goarch: "amd64".into(),
+        goarm: None,
         target: "x86_64-unknown-linux-musl".into(),
         created: 0,
         signer_key_id: keys::key_id(&sk.verifying_key()),

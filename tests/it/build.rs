@@ -45,7 +45,7 @@ fn openssl_keys_work_as_they_are_and_output_is_deterministic() {
         .arg(d.join("ossl.key"))
         .arg("-out")
         .arg(d.join("ossl.pub")));
-    let go = go_tarball("amd64");
+    let go = go_release("amd64");
     let out = build(&go, &d.join("ossl.key"), &d.join("a"), &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     ok(builder().arg("verify").arg(d.join("a")).arg("--trusted-key").arg(d.join("ossl.pub")));
@@ -103,19 +103,22 @@ fn platform_mismatches_are_refused_at_build_time() {
         ("amd64 Go onto the i686 stub", "amd64", &["--target", I686], "is linux/386"),
         ("s390x Go onto the ppc64le stub", "s390x", &["--target", PPC64LE], "linux/s390x"),
         ("ppc64le Go with an s390x stub file", "ppc64le", &["--stub", "S390XSTUB"], "is a linux/s390x binary"),
+        ("arm Go onto the riscv64 stub", "arm", &["--target", RISCV64], "linux/arm"),
+        ("riscv64 Go with an armv7 stub file", "riscv64", &["--stub", "ARMSTUB"], "is a linux/arm binary"),
         ("unknown target", "amd64", &["--target", "loongarch64-unknown-linux-musl"], "unknown target"),
     ];
     for (name, goarch, extra, message) in cases {
-        let (x86, s390x) = (stub(AMD64), stub(S390X));
+        let (x86, s390x, armv7) = (stub(AMD64), stub(S390X), stub(ARMV7));
         let extra: Vec<&str> = extra
             .iter()
             .map(|a| match *a {
                 "X86STUB" => x86.to_str().unwrap(),
                 "S390XSTUB" => s390x.to_str().unwrap(),
+                "ARMSTUB" => armv7.to_str().unwrap(),
                 a => a,
             })
             .collect();
-        let out = build(&go_tarball(goarch), key, &out_file, &extra);
+        let out = build(&go_release(goarch), key, &out_file, &extra);
         assert_eq!(code(&out), builder::exit::BAD_INPUT, "{name}");
         assert!(stderr(&out).contains(message), "{name}: {}", stderr(&out));
         assert!(!out_file.exists(), "{name}: no output may be written");
@@ -157,7 +160,7 @@ fn the_official_windows_zip_is_read_and_refused_without_a_windows_stub() {
 
 /// Extracts the official tarball into `dir/go` with the system tar.
 fn unpack_official(dir: &Path) -> PathBuf {
-    ok(Command::new("tar").arg("-xzf").arg(go_tarball("amd64")).arg("-C").arg(dir));
+    ok(Command::new("tar").arg("-xzf").arg(go_release("amd64")).arg("-C").arg(dir));
     dir.join("go")
 }
 

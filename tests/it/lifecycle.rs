@@ -306,7 +306,7 @@ fn a_plain_official_tree_is_adopted_not_destroyed() {
     let newer = ctx.copy_installer(&installer("amd64"), "newer");
     let (_, fp_older) = failpoint_lifecycle_installers();
     let older = ctx.copy_installer(fp_older, "older");
-    ok(Command::new("tar").arg("-C").arg(ctx.prefix()).arg("-xzf").arg(go_tarball("amd64")));
+    ok(Command::new("tar").arg("-C").arg(ctx.prefix()).arg("-xzf").arg(go_release("amd64")));
     let plain = tree_hash(&ctx.goroot());
     let untouched = ctx.snapshot();
 
@@ -359,7 +359,7 @@ fn a_failing_build_check_rolls_back() {
     let good = ctx.copy_installer(&installer("amd64"), "good");
     let src = ctx.path("src");
     fs::create_dir(&src).unwrap();
-    ok(Command::new("tar").arg("-C").arg(&src).arg("-xzf").arg(go_tarball("amd64")));
+    ok(Command::new("tar").arg("-C").arg(&src).arg("-xzf").arg(go_release("amd64")));
     let compile = src.join("go/pkg/tool/linux_amd64/compile");
     fs::write(&compile, "#!/bin/sh\necho 'compile: broken on purpose' >&2\nexit 3\n").unwrap();
     let broken = ctx.path("bin/broken");

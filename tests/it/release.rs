@@ -81,8 +81,8 @@ pub fn mirror_dir(dir: &Path, tamper: bool, wrong_index: bool) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
     let mut files = Vec::new();
     for (version, arch, tarball) in [
-        (GO_VERSION, "amd64", go_tarball("amd64")),
-        (GO_VERSION, "arm64", go_tarball("arm64")),
+        (GO_VERSION, "amd64", go_release("amd64")),
+        (GO_VERSION, "arm64", go_release("arm64")),
         (OLDER_GO_VERSION, "amd64", older_go_tarball()),
     ] {
         let name = format!("{version}.linux-{arch}.tar.gz");
@@ -125,8 +125,8 @@ fn fetch_verifies_against_the_index_caches_by_hash_and_resumes() {
     let fetched: Value = serde_json::from_str(&stdout(&out)).unwrap();
     for (f, arch) in fetched.as_array().unwrap().iter().zip(["amd64", "arm64"]) {
         let path = PathBuf::from(f["path"].as_str().unwrap());
-        assert_eq!(sha256_file(&path), sha256_file(&go_tarball(arch)));
-        assert_eq!(f["sha256"], sha256_file(&go_tarball(arch)));
+        assert_eq!(sha256_file(&path), sha256_file(&go_release(arch)));
+        assert_eq!(f["sha256"], sha256_file(&go_release(arch)));
         assert!(path.starts_with(cache.join("sha256").join(f["sha256"].as_str().unwrap())));
         assert_eq!(f["cached"], false);
     }
@@ -246,7 +246,7 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
     // Provenance: where the tarball came from and whose sha256 it has, signed and shown.
     let out = ok(builder().arg("inspect").arg(dist.join(names[2])).arg("--json"));
     let info: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let tarball_sha = sha256_file(&go_tarball("amd64"));
+    let tarball_sha = sha256_file(&go_release("amd64"));
     assert_eq!(info["source"]["url"], format!("{}go1.27.3.linux-amd64.tar.gz", mirror.url));
     assert_eq!(info["source"]["published_sha256"], tarball_sha);
     assert!(info["source"]["published_by"].as_str().unwrap().starts_with("release index "));

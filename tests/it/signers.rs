@@ -114,7 +114,7 @@ fn keygen_in(cmd: &mut Command, spec: &str, public: &Path) -> Key {
 fn build_cmd(cmd: &mut Command, key_args: &[&str], out: &Path) -> Output {
     run(cmd
         .args(["build", "--go"])
-        .arg(go_tarball("amd64"))
+        .arg(go_release("amd64"))
         .args(key_args)
         .args(["--level", TEST_LEVEL, "--stub"])
         .arg(stub(AMD64))
@@ -461,7 +461,7 @@ fn signing_later_with_openssl_and_attach() {
     // Only the 64 signature bytes changed: the same installer as one signed at build time.
     let signed_now = ctx.path("go-now");
     let out =
-        build_with(&go_tarball("amd64"), &org.private, &signed_now, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
+        build_with(&go_release("amd64"), &org.private, &signed_now, &["--stub".as_ref(), stub(AMD64).as_os_str()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(sha256_file(&installer), sha256_file(&signed_now));
     // Attaching again is refused.

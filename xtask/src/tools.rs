@@ -79,6 +79,12 @@ pub fn cross_gcc(triple: &str) -> Result<Option<String>> {
             ("powerpc64le-linux-gnu-gcc", &["gcc-powerpc64le-linux-gnu", "libc6-dev-ppc64el-cross"])
         }
         "s390x-unknown-linux-gnu" => ("s390x-linux-gnu-gcc", &["gcc-s390x-linux-gnu", "libc6-dev-s390x-cross"]),
+        "riscv64gc-unknown-linux-gnu" => {
+            ("riscv64-linux-gnu-gcc", &["gcc-riscv64-linux-gnu", "libc6-dev-riscv64-cross"])
+        }
+        "armv7-unknown-linux-gnueabihf" => {
+            ("arm-linux-gnueabihf-gcc", &["gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross"])
+        }
         _ => return Ok(None),
     };
     apt(packages, gcc)?;
