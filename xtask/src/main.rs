@@ -234,8 +234,15 @@ fn fixtures_cmd(args: &[String]) -> Result {
         println!("fixture {}", p.display());
     }
     println!("fixture {}", fixtures::go_zip(&version, "amd64")?.display());
-    for name in ["riscv64", "armv6l"] {
-        println!("fixture {}", fixtures::go_bootstrap(&version, name)?.display());
+    // The two cross-builds at once: each has long single-threaded stretches (cmd/dist, linking,
+    // bootstrap.bash's bzip2), which the other fills.
+    let bootstraps: Vec<Result<PathBuf>> = std::thread::scope(|s| {
+        let builds: Vec<_> =
+            ["riscv64", "armv6l"].map(|name| s.spawn(|| fixtures::go_bootstrap(&version, name))).into_iter().collect();
+        builds.into_iter().map(|b| b.join().unwrap_or_else(|_| Err("a bootstrap build panicked".into()))).collect()
+    });
+    for b in bootstraps {
+        println!("fixture {}", b?.display());
     }
     if args.is_empty() {
         println!("fixture {}", fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?.display());

@@ -118,6 +118,8 @@ impl Uri {
         Ok(uri)
     }
 
+    // Used by the token session, which a static (musl) builder compiles out.
+    #[cfg_attr(target_env = "musl", allow(dead_code))]
     fn module_path(&self) -> Result<PathBuf, SignError> {
         self.module
             .clone()
@@ -130,6 +132,8 @@ impl Uri {
     }
 
     /// The PIN, from its source.
+    // Used by the token session, which a static (musl) builder compiles out.
+    #[cfg_attr(target_env = "musl", allow(dead_code))]
     fn pin(&self) -> Result<String, SignError> {
         let denied = |problem: String, fix: String| SignError::Denied { signer: self.text.clone(), problem, fix };
         match &self.pin {
@@ -148,6 +152,8 @@ impl Uri {
     }
 
     /// What names the key, for messages.
+    // Used by the token session, which a static (musl) builder compiles out.
+    #[cfg_attr(target_env = "musl", allow(dead_code))]
     fn key_name(&self) -> String {
         match (&self.object, &self.id) {
             (Some(label), _) => format!("labelled '{label}'"),
