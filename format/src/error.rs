@@ -101,6 +101,8 @@ pub enum Error {
     Revoked { key_id: String, list: String },
     #[error("this installer is for {wanted} but this machine is {have}: use the installer built for {have}")]
     WrongPlatform { wanted: String, have: String },
+    #[error("Authenticode-signed installer: {0}")]
+    SignedPe(#[from] crate::authenticode::SignedPeError),
 }
 
 impl Error {
@@ -115,6 +117,9 @@ impl Error {
             | Error::PayloadMismatch(_) => exit::INTEGRITY,
             Error::Untrusted { .. } | Error::Key(_) | Error::Revoked { .. } => exit::UNTRUSTED,
             Error::WrongPlatform { .. } => exit::WRONG_PLATFORM,
+            // A header field changed is a modification; bytes added or moved, a malformed file.
+            Error::SignedPe(crate::authenticode::SignedPeError::CheckSum { .. }) => exit::INTEGRITY,
+            Error::SignedPe(_) => exit::MALFORMED,
         }
     }
 
@@ -129,6 +134,8 @@ impl Error {
             Error::Untrusted { .. } | Error::Key(_) => "untrusted",
             Error::Revoked { .. } => "revoked",
             Error::WrongPlatform { .. } => "wrong-platform",
+            Error::SignedPe(crate::authenticode::SignedPeError::CheckSum { .. }) => "digest-mismatch",
+            Error::SignedPe(_) => "malformed",
         }
     }
 }

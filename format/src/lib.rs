@@ -19,6 +19,7 @@
 //! the builder, the installer, the tests and the fuzz targets all call it.** It touches the file
 //! system only to read the installer file and key files: it never writes.
 
+pub mod authenticode;
 pub mod error;
 pub mod keys;
 pub mod layout;

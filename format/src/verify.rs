@@ -17,6 +17,7 @@ use ed25519_dalek::Signature;
 use sha2::{Digest, Sha256};
 
 use crate::{
+    authenticode::{self, Checksum, PeHeader, SignedPeError},
     error::Error,
     keys::{TrustStore, TrustedKey},
     layout::{self, Layout, FORMAT_V1, TRAILER_LEN},
@@ -63,6 +64,8 @@ pub struct UnverifiedInstaller {
     /// Empty in format version 1.
     pub statement: Vec<u8>,
     pub signature: [u8; 64],
+    /// A PE (Windows) stub's header fields that Authenticode signing rewrites; `None` for ELF.
+    pub pe: Option<PeHeader>,
 }
 
 impl UnverifiedInstaller {
@@ -84,16 +87,50 @@ pub fn read_parts(file: &File, path: &Path) -> Result<UnverifiedInstaller, Error
     if file_len < TRAILER_LEN {
         return Err(layout::LayoutError::TooShort(file_len).into());
     }
-    let mut trailer = [0u8; TRAILER_LEN as usize];
-    read_exact_at(file, &mut trailer, file_len - TRAILER_LEN).map_err(read_err)?;
-    let layout = Layout::parse(file_len, &trailer)?;
+    let mut head = vec![0u8; file_len.min(authenticode::HEAD_LEN as u64) as usize];
+    read_exact_at(file, &mut head, 0).map_err(read_err)?;
+    let pe = authenticode::pe_header(&head);
+    let layout = match &pe {
+        Some(pe) if pe.table().is_some() => signed_pe_layout(file, pe, file_len, path)?,
+        _ => {
+            if let Some(pe) = &pe {
+                authenticode::regions_end_candidates(pe, file_len)?;
+            }
+            let mut trailer = [0u8; TRAILER_LEN as usize];
+            read_exact_at(file, &mut trailer, file_len - TRAILER_LEN).map_err(read_err)?;
+            Layout::parse(file_len, &trailer)?
+        }
+    };
     let mut manifest_bytes = vec![0u8; layout::len(&layout.manifest) as usize];
     read_exact_at(file, &mut manifest_bytes, layout.manifest.start).map_err(read_err)?;
     let mut statement = vec![0u8; layout::len(&layout.statement) as usize];
     read_exact_at(file, &mut statement, layout.statement.start).map_err(read_err)?;
     let mut signature = [0u8; 64];
     read_exact_at(file, &mut signature, layout.signature.start).map_err(read_err)?;
-    Ok(UnverifiedInstaller { layout, manifest_bytes, statement, signature })
+    Ok(UnverifiedInstaller { layout, manifest_bytes, statement, signature, pe })
+}
+
+/// The layout of an Authenticode-signed PE installer: the trailer ends where only zero padding
+/// (fewer than 8 bytes) separates it from the certificate table, which ends the file.
+fn signed_pe_layout(file: &File, pe: &PeHeader, file_len: u64, path: &Path) -> Result<Layout, Error> {
+    let candidates = authenticode::regions_end_candidates(pe, file_len)?;
+    let table_start = candidates.end - 1;
+    if candidates.start < TRAILER_LEN {
+        return Err(SignedPeError::NoTrailer.into());
+    }
+    let from = candidates.start - TRAILER_LEN;
+    let mut tail = vec![0u8; (table_start - from) as usize];
+    read_exact_at(file, &mut tail, from).map_err(|source| Error::ReadSelf { path: path.into(), source })?;
+    for end in candidates {
+        let (trailer_at, padding_at) = ((end - TRAILER_LEN - from) as usize, (end - from) as usize);
+        if tail[padding_at..].iter().any(|&b| b != 0) {
+            continue;
+        }
+        if let Ok(layout) = Layout::parse(end, &tail[trailer_at..padding_at]) {
+            return Ok(layout);
+        }
+    }
+    Err(SignedPeError::NoTrailer.into())
 }
 
 /// Verifies an installer file completely. Reads it, writes nothing.
@@ -142,16 +179,26 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
     }
     // The signed digests of the stub and payload, and the whole file's sha256 (for receipts), on
     // two threads: each reads the file once.
+    // two threads: each reads the file once. A PE stub's digest leaves out the header fields
+    // Authenticode signing rewrites; a signed one's PE checksum is computed on a third.
     let read_err = |source| Error::ReadSelf { path: path.into(), source };
     let body = layout.stub.start..layout.payload.end;
-    let (regions, whole) = std::thread::scope(|s| {
-        let whole = s.spawn(|| sha256_region(file, body));
-        let regions =
-            [("stub", &layout.stub, &manifest.stub.sha256), ("payload", &layout.payload, &manifest.payload.sha256)]
-                .map(|(region, range, expected)| {
-                    (region, sha256_region(file, range.clone()).map(|h| hex::encode(h.finalize())), expected)
-                });
-        (regions, whole.join())
+    let pe = parts.pe;
+    let signed_table = pe.and_then(|p| p.table());
+    let (regions, whole, checksum) = std::thread::scope(|s| {
+        let whole = s.spawn(|| sha256_region(file, body, None));
+        let checksum = pe.filter(|_| signed_table.is_some()).map(|p| {
+            let end = signed_table.as_ref().map_or(0, |t| t.end);
+            s.spawn(move || pe_checksum(file, &p, end))
+        });
+        let regions = [
+            ("stub", &layout.stub, &manifest.stub.sha256, pe),
+            ("payload", &layout.payload, &manifest.payload.sha256, None),
+        ]
+        .map(|(region, range, expected, mask)| {
+            (region, sha256_region(file, range.clone(), mask.as_ref()).map(|h| hex::encode(h.finalize())), expected)
+        });
+        (regions, joined(whole), checksum.map(joined))
     });
     for (region, found, expected) in regions {
         let found = found.map_err(read_err)?;
@@ -159,14 +206,20 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
             return Err(Error::DigestMismatch { region: region.into(), expected: expected.clone(), found });
         }
     }
-    let mut whole = match whole {
-        Ok(hasher) => hasher.map_err(read_err)?,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
+    if let Some(pe) = &pe {
+        authenticode::check_checksum(pe, checksum.transpose().map_err(read_err)?)?;
+    }
+    let mut whole = whole.map_err(read_err)?;
     whole.update(&parts.manifest_bytes);
     whole.update(&parts.statement);
     whole.update(parts.signature);
     whole.update(trailer);
+    // A signed file's sha256 is of all of it: the padding and the certificate table too.
+    if let Some(table) = signed_table {
+        let mut tail = vec![0u8; (table.end - layout.file_len()) as usize];
+        read_exact_at(file, &mut tail, layout.file_len()).map_err(read_err)?;
+        whole.update(&tail);
+    }
     Ok(VerifiedInstaller { layout, manifest, signer, path: path.into(), file_sha256: hex::encode(whole.finalize()) })
 }
 
@@ -287,11 +340,31 @@ impl Read for RegionReader<'_> {
     }
 }
 
-/// The hasher of a region, to finish or to feed on.
-fn sha256_region(file: &File, range: std::ops::Range<u64>) -> io::Result<Sha256> {
+/// The hasher of a region, to finish or to feed on; with `mask`, the PE header fields that
+/// Authenticode signing rewrites are hashed as zeros.
+fn sha256_region(file: &File, range: std::ops::Range<u64>, mask: Option<&PeHeader>) -> io::Result<Sha256> {
     let mut hasher = Sha256::new();
-    for_each_chunk(RegionReader::new(file, range), |chunk| hasher.update(chunk))?;
+    let mut at = range.start;
+    for_each_chunk(RegionReader::new(file, range), |chunk| {
+        if let Some(pe) = mask {
+            authenticode::masked(pe, at, chunk);
+        }
+        at += chunk.len() as u64;
+        hasher.update(chunk)
+    })?;
     Ok(hasher)
+}
+
+/// A scoped thread's result (its panic goes on in the caller).
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// The PE checksum of the first `len` bytes of the file (all of a signed one).
+fn pe_checksum(file: &File, pe: &PeHeader, len: u64) -> io::Result<u32> {
+    let mut sum = Checksum::new(pe);
+    for_each_chunk(RegionReader::new(file, 0..len), |chunk| sum.update(chunk))?;
+    Ok(sum.finish())
 }
 
 /// sha256 of a whole reader, as lowercase hex.
@@ -302,13 +375,13 @@ pub fn sha256_reader(reader: impl Read) -> io::Result<String> {
 }
 
 /// Reads `reader` to the end in 1 MiB chunks.
-fn for_each_chunk(mut reader: impl Read, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+fn for_each_chunk(mut reader: impl Read, mut f: impl FnMut(&mut [u8])) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = reader.read(&mut buf)?;
         if n == 0 {
             return Ok(());
         }
-        f(&buf[..n]);
+        f(&mut buf[..n]);
     }
 }

@@ -143,11 +143,16 @@ impl Tree {
     }
     /// As [`Tree::installer`], with the manifest edited before signing.
     pub fn installer_with(&self, edit: impl FnOnce(&mut Manifest)) -> Vec<u8> {
+        self.installer_on(&stub_bytes(), edit)
+    }
+    /// As [`Tree::installer_with`], on the program `stub` instead of the amd64 stub.
+    pub fn installer_on(&self, stub: &[u8], edit: impl FnOnce(&mut Manifest)) -> Vec<u8> {
         let tar = self.tar.finish();
         let compressed = zstd::encode_all(&tar[..], 3).unwrap();
         let mut m = manifest(&compressed, tar.len() as u64, self.files.clone());
+        m.stub = Region { len: stub.len() as u64, sha256: sha256(stub) };
         edit(&mut m);
-        assemble(&compressed, &serde_json::to_vec(&m).unwrap(), &release_signer)
+        assemble_on(stub, &compressed, &serde_json::to_vec(&m).unwrap(), &release_signer)
     }
 }
 
@@ -192,10 +197,14 @@ pub fn release_signer(message: &[u8]) -> [u8; 64] {
 
 /// stub ‖ payload ‖ manifest ‖ statement ‖ sign(statement) ‖ trailer.
 pub fn assemble(compressed: &[u8], manifest_bytes: &[u8], sign: &dyn Fn(&[u8]) -> [u8; 64]) -> Vec<u8> {
-    let stub = stub_bytes();
+    assemble_on(&stub_bytes(), compressed, manifest_bytes, sign)
+}
+
+/// [`assemble`] on the program `stub`.
+pub fn assemble_on(stub: &[u8], compressed: &[u8], manifest_bytes: &[u8], sign: &dyn Fn(&[u8]) -> [u8; 64]) -> Vec<u8> {
     let statement = Statement::for_manifest(manifest_bytes).unwrap().encode();
     let sig = sign(&statement);
-    Assembled::new(&stub, compressed, manifest_bytes, &statement, &sig).unwrap().to_vec()
+    Assembled::new(stub, compressed, manifest_bytes, &statement, &sig).unwrap().to_vec()
 }
 
 /// A zstd frame made by hand: the header declares a window of 2^`window_log` (no content size),

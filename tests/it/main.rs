@@ -3,6 +3,7 @@
 //! systems. Root installs run in a private mount namespace with an overlay `/etc`, so tests never
 //! touch the machine; `cargo xtask test` prepares everything and runs them.
 
+mod authenticode;
 mod build;
 mod craft;
 mod dist;

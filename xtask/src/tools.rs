@@ -97,11 +97,13 @@ pub fn qemu_aarch64() -> Result {
 }
 
 /// The other programs the tests call: GNU time (peak memory of the zstd-bomb case), readelf
-/// (a stub has no program interpreter) and openssl (independent signature checks). Both are in Debian's base images; installed when missing.
+/// (a stub has no program interpreter), openssl (independent signature checks) and osslsigncode. Both are in Debian's base images; installed when missing.
 pub fn test_programs() -> Result {
     apt(&["time"], "/usr/bin/time")?;
     apt(&["binutils"], "readelf")?;
-    apt(&["openssl"], "openssl")
+    apt(&["openssl"], "openssl")?;
+    // Authenticode signatures over a PE installer, as an organisation adds them after building.
+    apt(&["osslsigncode"], "osslsigncode")
 }
 
 /// What the fleet test runs: Debian's Ansible, and sshd with the ssh client for the test hosts.
