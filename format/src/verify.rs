@@ -178,7 +178,6 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
         });
     }
     // The signed digests of the stub and payload, and the whole file's sha256 (for receipts), on
-    // two threads: each reads the file once.
     // two threads: each reads the file once. A PE stub's digest leaves out the header fields
     // Authenticode signing rewrites; a signed one's PE checksum is computed on a third.
     let read_err = |source| Error::ReadSelf { path: path.into(), source };

@@ -229,26 +229,35 @@ fn fixtures_cmd(args: &[String]) -> Result {
         [flag, v] if flag == "--version" => v.clone(),
         _ => return Err("usage: cargo xtask fixtures [--version V]".into()),
     };
-    for arch in ["amd64", "arm64", "386", "ppc64le", "s390x"] {
-        let p = fixtures::go_tarball(&version, arch)?;
+    for p in all_fixtures(&version, args.is_empty())? {
         println!("fixture {}", p.display());
     }
-    println!("fixture {}", fixtures::go_zip(&version, "amd64")?.display());
+    Ok(())
+}
+
+/// Every fixture the tests read, for Go `version` (and, with `older`, the older release too),
+/// made where missing: the tarballs, the Windows zip, the bootstrap builds, Debian's GOROOT.
+fn all_fixtures(version: &str, older: bool) -> Result<Vec<PathBuf>> {
+    let mut made = Vec::new();
+    for arch in ["amd64", "arm64", "386", "ppc64le", "s390x"] {
+        made.push(fixtures::go_tarball(version, arch)?);
+    }
+    made.push(fixtures::go_zip(version, "amd64")?);
     // The two cross-builds at once: each has long single-threaded stretches (cmd/dist, linking,
     // bootstrap.bash's bzip2), which the other fills.
     let bootstraps: Vec<Result<PathBuf>> = std::thread::scope(|s| {
         let builds: Vec<_> =
-            ["riscv64", "armv6l"].map(|name| s.spawn(|| fixtures::go_bootstrap(&version, name))).into_iter().collect();
+            ["riscv64", "armv6l"].map(|name| s.spawn(|| fixtures::go_bootstrap(version, name))).into_iter().collect();
         builds.into_iter().map(|b| b.join().unwrap_or_else(|_| Err("a bootstrap build panicked".into()))).collect()
     });
     for b in bootstraps {
-        println!("fixture {}", b?.display());
+        made.push(b?);
     }
-    if args.is_empty() {
-        println!("fixture {}", fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?.display());
+    if older {
+        made.push(fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?);
     }
-    println!("fixture {}", fixtures::debian_goroot()?.display());
-    Ok(())
+    made.push(fixtures::debian_goroot()?);
+    Ok(made)
 }
 
 /// The main job end to end, on a fresh machine.
@@ -406,12 +415,8 @@ fn test() -> Result {
     let key = test_key("embedded")?;
     build_stub(TARGETS[0], &[key], Some(Path::new("target/stubs-trusted")))?;
     build_failpoint_stub(TARGETS[0])?;
-    for arch in ["amd64", "arm64", "386", "ppc64le", "s390x"] {
-        fixtures::go_tarball(GO_VERSION, arch)?;
-    }
-    fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?;
-    fixtures::go_zip(GO_VERSION, "amd64")?;
-    fixtures::debian_goroot()?;
+    // All of them, the bootstrap builds of riscv64 and armv6l included (cached under target/).
+    all_fixtures(GO_VERSION, true)?;
     cargo_test()?;
     deny::deny_in_test()?;
     fuzz::smoke()
