@@ -579,8 +579,8 @@ pub(crate) fn seal(
     let key_id = keys::key_id(seal_with.public_key());
     let Packed { payload, uncompressed_len, entries, frames } = pack(tree, manifest.created, compression)?;
     manifest.signer_key_id = key_id.clone();
-    let stub_bytes = &stub.bytes;
-    manifest.stub = Region { len: stub_bytes.len() as u64, sha256: stub.sha256.clone() };
+    let stub_bytes = &*format::authenticode::as_built(&stub.bytes);
+    manifest.stub = Region { len: stub_bytes.len() as u64, sha256: source::sha256_hex(stub_bytes) };
     manifest.payload = Payload {
         compression: "zstd".into(),
         len: payload.len() as u64,

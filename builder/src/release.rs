@@ -231,7 +231,7 @@ fn target_of(arch: &str) -> Result<Target, BuildError> {
 /// The stub file a release builds for `target` with (the config's `stubs` directory, else
 /// `None`: the one [`stubs::resolve`] picks), and its sha256 (an input of the fingerprint).
 fn stub_of(config: &Config, target: &Target) -> Result<(Option<PathBuf>, String), BuildError> {
-    let file = config.stubs.as_ref().map(|dir| dir.join(target.triple).join("go-offline-installer"));
+    let file = config.stubs.as_ref().map(|dir| dir.join(target.triple).join(target.stub_name()));
     if let Some(path) = file.as_ref().filter(|p| !p.exists()) {
         return Err(BuildError::NoStub { triple: target.triple.into(), path: path.clone() });
     }

@@ -19,7 +19,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use format::platform::{elf_machine, Target};
+use format::platform::{exe_platform, Target};
 use serde::Serialize;
 
 use crate::{source::sha256_hex, BuildError};
@@ -120,7 +120,7 @@ pub fn resolve(target: &Target, explicit: Option<&Path>) -> Result<Stub, BuildEr
         let bytes = fs::read(path).map_err(|e| BuildError::io("read the stub", path, e))?;
         (bytes, Origin::File { path: path.to_path_buf() })
     } else if let Some(dir) = checkout_dir() {
-        let path = dir.join(target.triple).join("go-offline-installer");
+        let path = dir.join(target.triple).join(target.stub_name());
         let bytes = fs::read(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => BuildError::NoStub { triple: target.triple.into(), path: path.clone() },
             _ => BuildError::io("read the stub", &path, e),
@@ -154,16 +154,15 @@ pub fn checkout_dir() -> Option<PathBuf> {
 
 /// Refuses a stub that is not an executable for `target`'s machine.
 fn check_machine(bytes: &[u8], target: &Target, origin: &Origin) -> Result<(), BuildError> {
-    match elf_machine(bytes) {
+    match exe_platform(bytes) {
         // Machine, class and byte order together: ppc64le and ppc64 share a machine number.
-        Some(e) if e.goarch() == Some(target.goarch) => Ok(()),
+        Some((goos, goarch)) if goos == target.goos && goarch == target.goarch => Ok(()),
         other => Err(BuildError::Mismatch(format!(
             "the stub from {} is {} but the target is {} ({}/{}): use the stub built for {}",
             origin.describe(),
             other
-                .and_then(|e| e.goarch())
-                .map(|a| format!("a linux/{a} binary"))
-                .unwrap_or_else(|| "not a supported ELF binary".into()),
+                .map(|(goos, goarch)| format!("a {goos}/{goarch} binary"))
+                .unwrap_or_else(|| "not a supported ELF or PE binary".into()),
             target.triple,
             target.goos,
             target.goarch,
@@ -208,7 +207,7 @@ pub fn targets() -> Vec<TargetRow> {
 
 fn stub_row(target: &Target) -> Option<StubRow> {
     if let Some(dir) = checkout_dir() {
-        let path = dir.join(target.triple).join("go-offline-installer");
+        let path = dir.join(target.triple).join(target.stub_name());
         let bytes = fs::read(&path).ok()?;
         return Some(StubRow {
             len: bytes.len() as u64,

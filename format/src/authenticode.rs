@@ -138,6 +138,20 @@ pub fn check_checksum(pe: &PeHeader, checksum: Option<u32>) -> Result<(), Signed
     }
 }
 
+/// A stub as an installer carries it: a PE stub with the fields signing rewrites (`CheckSum`,
+/// the certificate table entry) zeroed, as an unsigned installer must have them (a linker may
+/// have set a checksum); any other stub as it is.
+pub fn as_built(stub: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match pe_header(stub) {
+        Some(pe) => {
+            let mut copy = stub.to_vec();
+            masked(&pe, 0, &mut copy);
+            std::borrow::Cow::Owned(copy)
+        }
+        None => std::borrow::Cow::Borrowed(stub),
+    }
+}
+
 /// `bytes`, which start at file offset `at`, with the fields signing rewrites zeroed.
 pub fn masked(pe: &PeHeader, at: u64, bytes: &mut [u8]) {
     let span = at..at + bytes.len() as u64;

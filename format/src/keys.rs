@@ -22,8 +22,22 @@ use ed25519_dalek::{
 };
 use sha2::{Digest, Sha256};
 
-/// The host trust directory: `*.pub` files, one SPKI PEM public key each.
+/// The host trust directory on Unix: `*.pub` files, one SPKI PEM public key each.
 pub const HOST_TRUST_DIR: &str = "/etc/go-offline-installer/trusted-keys";
+
+/// The host trust directory of this OS: [`HOST_TRUST_DIR`] on Unix; on Windows
+/// `%ProgramFiles%\go-offline-installer\trusted-keys`, which only administrators may write
+/// (unlike `%ProgramData%` or a drive's root, where any user may create a directory, and so
+/// could make a policy of their own authoritative).
+pub fn host_trust_dir() -> std::path::PathBuf {
+    if cfg!(windows) {
+        let base =
+            std::env::var_os("ProgramFiles").filter(|p| !p.is_empty()).unwrap_or_else(|| r"C:\Program Files".into());
+        std::path::PathBuf::from(base).join("go-offline-installer").join("trusted-keys")
+    } else {
+        std::path::PathBuf::from(HOST_TRUST_DIR)
+    }
+}
 /// Name of the revocation list beside the trust directory: one key id a line, `#` comments. A
 /// key listed there is never trusted, whichever source offers it.
 pub const REVOKED_FILE: &str = "revoked-keys";
@@ -203,7 +217,9 @@ impl TrustStore {
         let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
         let ids = if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
         match self.source {
-            TrustSource::HostDirectory => format!("trusted keys from {HOST_TRUST_DIR} (authoritative): {ids}"),
+            TrustSource::HostDirectory => {
+                format!("trusted keys from {} (authoritative): {ids}", host_trust_dir().display())
+            }
             TrustSource::CommandLineAndEmbedded => {
                 format!("trusted keys from --trusted-key and the installer itself: {ids}")
             }

@@ -506,6 +506,7 @@ impl Manifest {
             }
         }
         let required: &[&str] = match self.product {
+            Product::Go if self.goos == "windows" => &["VERSION", "go.env", "bin/go.exe"],
             Product::Go => &["VERSION", "go.env", "bin/go"],
             Product::GoModules => &["go.sum"],
         };

@@ -12,27 +12,39 @@ pub struct Target {
     pub goos: &'static str,
     /// Go's name for the architecture.
     pub goarch: &'static str,
-    /// ELF `e_machine` of binaries for this target.
-    pub elf_machine: u16,
+    /// The executable format of the target's binaries, and its machine number.
+    pub exe: Exe,
 }
 
-/// Every supported stub target. The stubs are static musl binaries so they run on any Linux.
+/// An executable format and the machine number its header records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exe {
+    /// ELF `e_machine`.
+    Elf(u16),
+    /// PE/COFF `Machine`.
+    Pe(u16),
+}
+
+/// Every supported stub target. The Linux stubs are fully static (musl, or glibc linked
+/// statically), so they run on any Linux.
 pub const TARGETS: &[Target] = &[
-    Target { triple: "x86_64-unknown-linux-musl", goos: "linux", goarch: "amd64", elf_machine: 62 },
-    Target { triple: "aarch64-unknown-linux-musl", goos: "linux", goarch: "arm64", elf_machine: 183 },
+    Target { triple: "x86_64-unknown-linux-musl", goos: "linux", goarch: "amd64", exe: Exe::Elf(62) },
+    Target { triple: "aarch64-unknown-linux-musl", goos: "linux", goarch: "arm64", exe: Exe::Elf(183) },
     // 32-bit x86: file offsets and sizes stay u64 throughout (std's pread64 and friends).
-    Target { triple: "i686-unknown-linux-musl", goos: "linux", goarch: "386", elf_machine: 3 },
+    Target { triple: "i686-unknown-linux-musl", goos: "linux", goarch: "386", exe: Exe::Elf(3) },
     // No musl standard library is served for these: glibc, linked statically (+crt-static).
-    Target { triple: "powerpc64le-unknown-linux-gnu", goos: "linux", goarch: "ppc64le", elf_machine: 21 },
+    Target { triple: "powerpc64le-unknown-linux-gnu", goos: "linux", goarch: "ppc64le", exe: Exe::Elf(21) },
     // Big-endian: the trailer and the manifest are byte-order independent (little-endian fields).
-    Target { triple: "s390x-unknown-linux-gnu", goos: "linux", goarch: "s390x", elf_machine: 22 },
-    Target { triple: "riscv64gc-unknown-linux-gnu", goos: "linux", goarch: "riscv64", elf_machine: 243 },
+    Target { triple: "s390x-unknown-linux-gnu", goos: "linux", goarch: "s390x", exe: Exe::Elf(22) },
+    Target { triple: "riscv64gc-unknown-linux-gnu", goos: "linux", goarch: "riscv64", exe: Exe::Elf(243) },
     // Go's linux/armv6l release (GOARM=6) on ARMv7 boards: the stub itself needs ARMv7 with VFP.
-    Target { triple: "armv7-unknown-linux-gnueabihf", goos: "linux", goarch: "arm", elf_machine: 40 },
+    Target { triple: "armv7-unknown-linux-gnueabihf", goos: "linux", goarch: "arm", exe: Exe::Elf(40) },
+    // Windows on x86_64: MinGW-w64, the C runtime linked statically (+crt-static).
+    Target { triple: "x86_64-pc-windows-gnu", goos: "windows", goarch: "amd64", exe: Exe::Pe(0x8664) },
     // Not built here, for want of a Rust standard library served to this machine; each is one row
     // once it is (the ELF machines are known to `ElfInfo::goarch` already):
-    // Target { triple: "loongarch64-unknown-linux-gnu", goos: "linux", goarch: "loong64", elf_machine: 258 },
-    // Target { triple: "arm-unknown-linux-gnueabihf", goos: "linux", goarch: "arm", elf_machine: 40 }, (ARMv6)
+    // Target { triple: "loongarch64-unknown-linux-gnu", goos: "linux", goarch: "loong64", exe: Exe::Elf(258) },
+    // Target { triple: "arm-unknown-linux-gnueabihf", goos: "linux", goarch: "arm", exe: Exe::Elf(40) }, (ARMv6)
 ];
 
 impl Target {
@@ -44,6 +56,14 @@ impl Target {
     /// The target for a Go GOOS/GOARCH pair.
     pub fn from_go(goos: &str, goarch: &str) -> Option<Target> {
         TARGETS.iter().copied().find(|t| t.goos == goos && t.goarch == goarch)
+    }
+
+    /// The file name of the target's stub (and of an installer made for it by default).
+    pub fn stub_name(&self) -> &'static str {
+        match self.exe {
+            Exe::Elf(_) => "go-offline-installer",
+            Exe::Pe(_) => "go-offline-installer.exe",
+        }
     }
 
     /// The target this program was compiled for.
@@ -99,6 +119,15 @@ pub fn elf_machine(head: &[u8]) -> Option<ElfInfo> {
         _ => return None,
     };
     Some(ElfInfo { machine, is_64_bit, little_endian })
+}
+
+/// The Go platform (GOOS, GOARCH) a binary is for, from its ELF or PE header; `None` for
+/// anything else, or a machine Go does not ship for.
+pub fn exe_platform(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    if let Some(elf) = elf_machine(bytes) {
+        return Some(("linux", elf.goarch()?));
+    }
+    Some(("windows", pe_goarch(pe_machine(bytes)?)?))
 }
 
 /// A build setting Go records in a binary's build information (`go version -m` shows them as
@@ -171,7 +200,25 @@ mod tests {
     fn targets() {
         assert_eq!(Target::from_go("linux", "arm64").map(|t| t.triple), Some("aarch64-unknown-linux-musl"));
         assert_eq!(Target::from_triple("x86_64-unknown-linux-musl").map(|t| t.goarch), Some("amd64"));
-        assert_eq!(Target::from_go("windows", "amd64"), None);
+        assert_eq!(Target::from_go("windows", "amd64").map(|t| t.stub_name()), Some("go-offline-installer.exe"));
+        assert_eq!(Target::from_go("windows", "arm64"), None);
+        for t in TARGETS {
+            let (kind, machine) = match t.exe {
+                Exe::Elf(m) => ("elf", m),
+                Exe::Pe(m) => ("pe", m),
+            };
+            // Each row's machine is the one its GOARCH names, so a stub is checked against it.
+            let goarch = match kind {
+                "elf" => ElfInfo {
+                    machine,
+                    is_64_bit: !matches!(t.goarch, "386" | "arm"),
+                    little_endian: t.goarch != "s390x",
+                }
+                .goarch(),
+                _ => pe_goarch(machine),
+            };
+            assert_eq!(goarch, Some(t.goarch), "{}", t.triple);
+        }
     }
 }
 

@@ -52,7 +52,7 @@ fn run_check(mut cmd: Command, what: &str) -> Result<String, Error> {
 /// Runs the tree's `go version` and `go env GOROOT` and compares them with what is expected;
 /// returns what `go version` printed.
 pub fn check_installed(m: &Expected<'_>, goroot: &Path, runner: &[String]) -> Result<String, Error> {
-    let go = goroot.join("bin/go");
+    let go = goroot.join("bin").join(if m.goos == "windows" { "go.exe" } else { "go" });
     let run = |args: &[&str]| {
         let mut cmd = os::go_command(goroot, runner);
         cmd.args(args);

@@ -51,7 +51,7 @@ fn action(name: &str) -> Option<String> {
 }
 
 /// Stops the process here if the failpoint `name` is armed.
-#[cfg(feature = "failpoints")]
+#[cfg(all(feature = "failpoints", unix))]
 pub fn hit(name: &str) {
     use rustix::process::{getpid, kill_process, Signal};
     match action(name).as_deref() {
@@ -61,6 +61,23 @@ pub fn hit(name: &str) {
         Some("pause") => {
             let _ = kill_process(getpid(), Signal::STOP);
         }
+        _ => {}
+    }
+}
+
+/// Stops the process here if the failpoint `name` is armed: `kill` ends it as `TerminateProcess`
+/// does (no destructor, no flush), `pause` sleeps until the test kills it.
+#[cfg(all(feature = "failpoints", windows))]
+pub fn hit(name: &str) {
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, TerminateProcess};
+    match action(name).as_deref() {
+        // SAFETY: ends this process; nothing runs after it.
+        Some("kill") => unsafe {
+            TerminateProcess(GetCurrentProcess(), 137);
+        },
+        Some("pause") => loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        },
         _ => {}
     }
 }

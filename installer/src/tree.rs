@@ -91,12 +91,12 @@ fn entry_problems(e: &Entry, p: &Path, kind: os::Kind, mode: u32, len: u64) -> R
             } else if Some(sha256_file(p)?) != e.sha256 {
                 problems.push(Problem::Digest);
             }
-            if mode != e.mode {
+            if os::KEEPS_MODES && mode != e.mode {
                 problems.push(Problem::Mode);
             }
         }
         (EntryType::Dir, os::Kind::Dir) => {
-            if mode != e.mode {
+            if os::KEEPS_MODES && mode != e.mode {
                 problems.push(Problem::Mode);
             }
         }

@@ -1,13 +1,10 @@
 //! Each mode of the command line, run: the engine's calls with the options they need, and the
 //! plan shown before an install. Returns the outcome; printing is `render`'s.
 
-use std::{
-    fs::File,
-    path::{Path, PathBuf},
-};
+use std::{fs::File, path::PathBuf};
 
 use format::{
-    keys::{EmbeddedKey, TrustStore, HOST_TRUST_DIR},
+    keys::{host_trust_dir, EmbeddedKey, TrustStore},
     manifest::Product,
     verify::{self, VerifiedInstaller},
 };
@@ -78,9 +75,9 @@ fn with_installer(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
         .filter(|f| f.path().extension().is_some_and(|e| e == "pub"))
         .map(|f| EmbeddedKey { name: f.path().to_str().unwrap_or("key"), pem: f.contents_utf8().unwrap_or_default() })
         .collect();
-    let trust = TrustStore::load(&cli.trusted_key, Path::new(HOST_TRUST_DIR), &embedded)?;
+    let trust = TrustStore::load(&cli.trusted_key, &host_trust_dir(), &embedded)?;
     if !trust.ignored_cli_keys.is_empty() {
-        say(cli, &format!("note: {HOST_TRUST_DIR} exists and is authoritative; --trusted-key ignored"));
+        say(cli, &format!("note: {} exists and is authoritative; --trusted-key ignored", host_trust_dir().display()));
     }
     let installer = verify::verify(&file, &path, &trust)?;
     match mode {
@@ -239,9 +236,10 @@ fn prefix_of(cli: &Cli) -> Result<Prefix, Error> {
 }
 
 fn home() -> Result<PathBuf, Error> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).ok_or_else(|| Error::Destination {
-        path: PathBuf::from("$HOME"),
-        problem: "is not set: set HOME, or pass --prefix and --no-modify-path".into(),
+    let var = os::HOME_VAR;
+    std::env::var_os(var).filter(|h| !h.is_empty()).map(PathBuf::from).ok_or_else(|| Error::Destination {
+        path: PathBuf::from(format!("${var}")),
+        problem: format!("is not set: set {var}, or pass --prefix and --no-modify-path"),
     })
 }
 

@@ -17,6 +17,16 @@ use format::exit;
 use crate::cli::Cli;
 
 fn main() -> ExitCode {
+    let code = run();
+    // Started by a double click (Windows makes a console for it alone and closes it when the
+    // program exits): keep the window until the person has read the result.
+    if installer::os::owns_console() {
+        prompt::wait_for_enter();
+    }
+    code
+}
+
+fn run() -> ExitCode {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let (cli, mode) = match Cli::parse_mode(std::env::args_os()) {
         Ok(parsed) => parsed,

@@ -31,6 +31,14 @@ pub fn confirm(what: &str) -> Result<(), Error> {
     }
 }
 
+/// "Press Enter to close this window." and waits for the line (or the end of input).
+pub fn wait_for_enter() {
+    eprint!("\nPress Enter to close this window.");
+    let _ = io::stderr().flush();
+    let mut line = String::new();
+    let _ = io::stdin().lock().read_line(&mut line);
+}
+
 /// A one-line progress bar on stderr (a terminal), redrawn at most ten times a second; fed from
 /// the extraction threads.
 pub struct Progress {

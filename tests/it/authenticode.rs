@@ -3,8 +3,9 @@
 //! The installer must still verify then, and every other appended or changed byte must still be
 //! refused.
 //!
-//! There is no Windows stub yet, so the PE program in the stub's place is Go's own
-//! `bin/gofmt.exe` from the official Windows zip; payload, manifest, statement and ed25519
+//! The PE program in the stub's place here is Go's own `bin/gofmt.exe` from the official
+//! Windows zip (so the cases can aim at its bytes; `windows.rs` signs the real Windows
+//! installer and runs it under Wine); payload, manifest, statement and ed25519
 //! signature are real, the Authenticode signature is Debian's `osslsigncode` with a code-signing
 //! certificate made here by openssl. The file is checked by `go-offline-builder verify`, which
 //! runs the same `format::verify` the stub runs on itself.
@@ -32,6 +33,26 @@ fn pe_installer() -> Vec<u8> {
         .unwrap()
 }
 
+/// Signs `input` into `output` with Debian's osslsigncode and a code-signing certificate made
+/// here by openssl (`dir/cs.crt`, the CA file for `osslsigncode verify`).
+pub fn authenticode_sign(dir: &Path, input: &Path, output: &Path) {
+    ok(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=Test Code Signing"])
+        .args(["-addext", "extendedKeyUsage=codeSigning", "-keyout"])
+        .arg(dir.join("cs.key"))
+        .arg("-out")
+        .arg(dir.join("cs.crt")));
+    ok(Command::new("osslsigncode")
+        .args(["sign", "-n", "go-offline-installer", "-certs"])
+        .arg(dir.join("cs.crt"))
+        .arg("-key")
+        .arg(dir.join("cs.key"))
+        .arg("-in")
+        .arg(input)
+        .arg("-out")
+        .arg(output));
+}
+
 fn verify(file: &Path) -> std::process::Output {
     run(builder().arg("verify").arg(file).arg("--trusted-key").arg(&release_key().public))
 }
@@ -46,23 +67,8 @@ fn an_authenticode_signed_installer_verifies_and_nothing_else_may_change() {
     let out = verify(&unsigned);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 
-    // A self-made code-signing certificate, and osslsigncode's signature with it.
-    ok(Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=Test Code Signing"])
-        .args(["-addext", "extendedKeyUsage=codeSigning", "-keyout"])
-        .arg(d.join("cs.key"))
-        .arg("-out")
-        .arg(d.join("cs.crt")));
     let signed = d.join("signed.exe");
-    ok(Command::new("osslsigncode")
-        .args(["sign", "-n", "go-offline-installer", "-certs"])
-        .arg(d.join("cs.crt"))
-        .arg("-key")
-        .arg(d.join("cs.key"))
-        .arg("-in")
-        .arg(&unsigned)
-        .arg("-out")
-        .arg(&signed));
+    authenticode_sign(d, &unsigned, &signed);
     let authenticode =
         || run(Command::new("osslsigncode").arg("verify").arg("-CAfile").arg(d.join("cs.crt")).arg(&signed));
     assert!(stdout(&authenticode()).contains("Signature verification: ok"));

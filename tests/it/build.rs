@@ -125,11 +125,11 @@ fn platform_mismatches_are_refused_at_build_time() {
     }
 }
 
-/// Go's official Windows zip is read (its version and GOOS/GOARCH from the PE header of
-/// `bin/go.exe`) and refused, naming what it is, until a Windows stub exists; a zip that is not
-/// Go's layout is refused as such. Nothing is written.
+/// The official Windows zip is read as Go ships it (version from `VERSION`, platform from the PE
+/// header of `bin/go.exe`); a stub of the other OS is refused either way round, naming both, and
+/// a zip that is not Go's layout is refused as such. Nothing is written when refused.
 #[test]
-fn the_official_windows_zip_is_read_and_refused_without_a_windows_stub() {
+fn the_official_windows_zip_is_read_and_a_stub_of_the_other_os_refused() {
     let dir = tempfile::tempdir().unwrap();
     let key = &release_key().private;
     let out_file = dir.path().join("x");
@@ -140,14 +140,23 @@ fn the_official_windows_zip_is_read_and_refused_without_a_windows_stub() {
     std::io::Write::write_all(&mut w, b"go1.27.3\n").unwrap();
     w.finish().unwrap();
     let zip = go_zip();
+    let linux = go_release("amd64");
+    let win_stub = stub(WIN64);
+    let linux_stub = stub(AMD64);
     let cases: &[(&str, &Path, &[&str], &str)] = &[
-        (
-            "the Windows zip on its own",
-            &zip,
-            &[],
-            "the Go distribution is go1.27.3 windows/amd64, and this builder makes installers for linux/amd64, linux/arm64, linux/386",
-        ),
         ("the Windows zip on the Linux stub", &zip, &["--target", AMD64], "is go1.27.3 windows/amd64 but the target"),
+        (
+            "a Linux Go on the Windows stub",
+            &linux,
+            &["--target", WIN64],
+            "is go1.27.3 linux/amd64 but the target x86_64-pc-windows-gnu is windows/amd64",
+        ),
+        (
+            "the Linux stub file given for the Windows zip",
+            &zip,
+            &["--target", WIN64, "--stub", linux_stub.to_str().unwrap()],
+            "is a linux/amd64 binary but the target is x86_64-pc-windows-gnu",
+        ),
         ("a zip not in Go's layout", &odd, &[], "is not under the top-level 'go/' directory: not an official Go zip"),
     ];
     for (name, go, extra, message) in cases {
@@ -156,6 +165,14 @@ fn the_official_windows_zip_is_read_and_refused_without_a_windows_stub() {
         assert!(stderr(&out).contains(message), "{name}: {}", stderr(&out));
         assert!(!out_file.exists(), "{name}: no output may be written");
     }
+    // On its own, the zip picks the Windows stub.
+    let out = build(&zip, key, &out_file, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let head = fs::read(&out_file).unwrap();
+    assert_eq!(format::platform::exe_platform(&head), Some(("windows", "amd64")));
+    // (with the PE fields Authenticode signing rewrites zeroed, as an unsigned installer has them)
+    let as_built = format::authenticode::as_built(&fs::read(&win_stub).unwrap()).into_owned();
+    assert!(head.starts_with(&as_built), "the installer starts with the Windows stub");
 }
 
 /// Extracts the official tarball into `dir/go` with the system tar.

@@ -68,22 +68,24 @@ fn unpack(ctx: &TestContext, arch: &str) -> (PathBuf, PathBuf) {
     (scratch, builder)
 }
 
-/// The real Go for every target: the tarballs copied into `scratch/go/`, the bootstrap-built
-/// GOROOT directories (riscv64, arm) read where the fixtures keep them.
+/// The real Go for every target: the tarballs and the Windows zip copied into `scratch/go/`, the
+/// bootstrap-built GOROOT directories (riscv64, arm) read where the fixtures keep them.
 fn go_inputs(scratch: &Path) -> Vec<(&'static str, PathBuf)> {
     fs::create_dir_all(scratch.join("go")).unwrap();
     let goarchs = ["amd64", "arm64", "386", "ppc64le", "s390x", "riscv64", "arm"];
-    assert_eq!(goarchs.len(), format::platform::TARGETS.len(), "a target without a Go here");
-    goarchs
+    let mut inputs: Vec<(&'static str, PathBuf)> =
+        goarchs.into_iter().map(|goarch| (triple_of(goarch), go_release(goarch))).collect();
+    inputs.push((WIN64, go_zip()));
+    assert_eq!(inputs.len(), format::platform::TARGETS.len(), "a target without a Go here");
+    inputs
         .into_iter()
-        .map(|goarch| {
-            let from = go_release(goarch);
+        .map(|(triple, from)| {
             if from.is_dir() {
-                return (triple_of(goarch), from);
+                return (triple, from);
             }
             let to = scratch.join("go").join(from.file_name().unwrap());
             fs::copy(&from, &to).unwrap();
-            (triple_of(goarch), to)
+            (triple, to)
         })
         .collect()
 }

@@ -18,3 +18,4 @@ mod release;
 mod salt;
 mod signers;
 mod support;
+mod windows;

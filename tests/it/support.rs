@@ -29,6 +29,7 @@ pub const PPC64LE: &str = "powerpc64le-unknown-linux-gnu";
 pub const S390X: &str = "s390x-unknown-linux-gnu";
 pub const RISCV64: &str = "riscv64gc-unknown-linux-gnu";
 pub const ARMV7: &str = "armv7-unknown-linux-gnueabihf";
+pub const WIN64: &str = "x86_64-pc-windows-gnu";
 
 /// The stub triple for a Linux GOARCH the tests build for.
 pub fn triple_of(goarch: &str) -> &'static str {
@@ -59,7 +60,8 @@ pub fn failpoint_stub() -> PathBuf {
 
 /// A stub built by `cargo xtask stubs`.
 pub fn stub(triple: &str) -> PathBuf {
-    let p = workspace().join("target/stubs").join(triple).join("go-offline-installer");
+    let name = format::platform::Target::from_triple(triple).map_or("go-offline-installer", |t| t.stub_name());
+    let p = workspace().join("target/stubs").join(triple).join(name);
     assert!(p.exists(), "missing stub {}: run `cargo xtask stubs` (or `cargo xtask test`)", p.display());
     p
 }
@@ -189,7 +191,7 @@ fn scratch(rel: &str) -> PathBuf {
 }
 
 /// A directory that lives for the whole test run (shared artefacts).
-fn shared_dir() -> &'static Path {
+pub fn shared_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let d = tempfile::Builder::new().prefix("go-offline-it.").tempdir_in(scratch_root()).unwrap();

@@ -59,6 +59,7 @@ pub const TARGETS: &[&str] = &[
     "s390x-unknown-linux-gnu",
     "riscv64gc-unknown-linux-gnu",
     "armv7-unknown-linux-gnueabihf",
+    "x86_64-pc-windows-gnu",
 ];
 /// The Go release the tests and the demo use.
 pub const GO_VERSION: &str = "1.27.3";
@@ -195,8 +196,8 @@ fn stub_with(triple: &str, trust_keys: &[PathBuf], profile: &str, extra: &[&str]
             tools::zigbuild()?;
             cmd.arg("zigbuild");
         }
-        // glibc targets (no musl standard library is served for them): Debian's cross gcc,
-        // linking glibc statically, so the stub needs no program interpreter either.
+        // glibc targets (no musl standard library is served for them) and Windows: Debian's cross
+        // gcc, linking the C runtime statically (a Linux stub needs no program interpreter either).
         Some(gcc) => {
             let upper = triple.to_uppercase().replace('-', "_");
             cmd.arg("build")
@@ -210,17 +211,27 @@ fn stub_with(triple: &str, trust_keys: &[PathBuf], profile: &str, extra: &[&str]
         .args(["--target", triple])
         .args(extra)
         .env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
-    let built = Path::new("target").join(triple).join(profile).join("go-offline-installer");
+    let name = stub_name(triple);
+    let built = Path::new("target").join(triple).join(profile).join(name);
     let dir = out_dir.join(triple);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let dest = dir.join("go-offline-installer");
+    let dest = dir.join(name);
     std::fs::copy(&built, &dest).map_err(|e| format!("copy {}: {e}", built.display()))?;
     if let Some(gcc) = &cross {
-        // The release profile's strip does not reach a cross-linked glibc program: the cross
+        // The release profile's strip does not reach a cross-linked program: the cross
         // binutils' strip does (about 15% smaller).
         run(Command::new(gcc.replace("-gcc", "-strip")).arg(&dest))?;
     }
     std::fs::canonicalize(dest).map_err(|e| e.to_string())
+}
+
+/// The file name of the stub for `triple` (Windows programs end in `.exe`).
+pub fn stub_name(triple: &str) -> &'static str {
+    if triple.contains("-windows-") {
+        "go-offline-installer.exe"
+    } else {
+        "go-offline-installer"
+    }
 }
 
 fn fixtures_cmd(args: &[String]) -> Result {
@@ -417,7 +428,11 @@ fn test() -> Result {
     build_failpoint_stub(TARGETS[0])?;
     // All of them, the bootstrap builds of riscv64 and armv6l included (cached under target/).
     all_fixtures(GO_VERSION, true)?;
-    cargo_test()?;
+    // The Windows stub's tests run under Wine, in this prefix.
+    let wine = tools::wine()?;
+    let tested = cargo_test();
+    tools::wine_stop(&wine);
+    tested?;
     deny::deny_in_test()?;
     fuzz::smoke()
 }

@@ -70,7 +70,7 @@ fn apt_install(packages: &[&str]) -> Result {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-/// For a glibc target, Debian's cross gcc (and the target's libc headers and static libraries,
+/// For a glibc or Windows target, Debian's cross gcc (and the target's libc headers and static libraries,
 /// named explicitly: `--no-install-recommends` would leave them out and linking would fail on
 /// `Scrt1.o`), installed when missing; `None` for a target zig links (musl).
 pub fn cross_gcc(triple: &str) -> Result<Option<String>> {
@@ -85,6 +85,9 @@ pub fn cross_gcc(triple: &str) -> Result<Option<String>> {
         "armv7-unknown-linux-gnueabihf" => {
             ("arm-linux-gnueabihf-gcc", &["gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross"])
         }
+        // MinGW-w64: the C runtime and winpthreads are linked in (+crt-static), so the .exe needs
+        // no DLL beside it.
+        "x86_64-pc-windows-gnu" => ("x86_64-w64-mingw32-gcc", &["gcc-mingw-w64-x86-64", "binutils-mingw-w64-x86-64"]),
         _ => return Ok(None),
     };
     apt(packages, gcc)?;
@@ -194,3 +197,65 @@ pub fn can_unshare_mount() -> bool {
 pub fn can_unshare_net() -> bool {
     works(Command::new("unshare").args(["--net", "true"]))
 }
+
+/// The Wine prefix the Windows stub's tests run in (`target/wine/prefix`), made when missing:
+/// Debian's wine64, and in the prefix's `system32` a shim `bcryptprimitives.dll` (built here with
+/// MinGW) whose one export, `ProcessPrng`, forwards to advapi32's `SystemFunction036`. Rust's
+/// standard library needs `ProcessPrng`, which Wine 8 lacks: test set-up only, nothing shipped.
+/// A persistent wineserver is started for the prefix, so the tests do not each start one.
+pub fn wine() -> Result<std::path::PathBuf> {
+    use std::{fs, path::Path};
+    apt(&["wine64"], WINE)?;
+    cross_gcc("x86_64-pc-windows-gnu")?;
+    let dir = Path::new("target/wine");
+    let prefix = dir.join("prefix");
+    let dll = prefix.join("drive_c/windows/system32/bcryptprimitives.dll");
+    if !dll.exists() {
+        let _ = fs::remove_dir_all(&prefix);
+        fs::create_dir_all(dir.join("shim")).map_err(|e| e.to_string())?;
+        let shim = dir.join("shim");
+        fs::write(shim.join("shim.c"), SHIM_C).map_err(|e| e.to_string())?;
+        fs::write(shim.join("shim.def"), "LIBRARY bcryptprimitives\nEXPORTS\n  ProcessPrng\n")
+            .map_err(|e| e.to_string())?;
+        run(Command::new("x86_64-w64-mingw32-gcc")
+            .args(["-shared", "-O2", "-s", "shim.c", "shim.def", "-ladvapi32", "-o", "bcryptprimitives.dll"])
+            .current_dir(&shim))?;
+        fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
+        let abs = fs::canonicalize(&prefix).map_err(|e| e.to_string())?;
+        run(wine_env(Command::new(WINE).args(["wineboot", "-i"]), &abs))?;
+        run(wine_env(Command::new(WINESERVER).arg("-w"), &abs))?;
+        fs::copy(shim.join("bcryptprimitives.dll"), &dll).map_err(|e| format!("copy the shim: {e}"))?;
+    }
+    let abs = fs::canonicalize(&prefix).map_err(|e| e.to_string())?;
+    run(wine_env(Command::new(WINESERVER).arg("-p"), &abs))?;
+    Ok(abs)
+}
+
+/// Stops the persistent wineserver [`wine`] started.
+pub fn wine_stop(prefix: &std::path::Path) {
+    let _ = wine_env(Command::new(WINESERVER).arg("-k"), prefix).status();
+}
+
+fn wine_env<'a>(cmd: &'a mut Command, prefix: &std::path::Path) -> &'a mut Command {
+    cmd.env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all")
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+}
+
+/// Debian's Wine loader and server (not on PATH: Debian installs them under /usr/lib/wine).
+pub const WINE: &str = "/usr/lib/wine/wine64";
+const WINESERVER: &str = "/usr/lib/wine/wineserver";
+
+const SHIM_C: &str = r#"#include <windows.h>
+BOOLEAN WINAPI SystemFunction036(PVOID, ULONG);
+BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
+  while (len) {
+    ULONG n = len > 0x40000000 ? 0x40000000 : (ULONG)len;
+    if (!SystemFunction036(data, n)) return FALSE;
+    data += n; len -= n;
+  }
+  return TRUE;
+}
+"#;

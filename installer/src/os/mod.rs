@@ -25,12 +25,67 @@
 //! | [`go_command`] | the installed `go` run with no inherited environment, under the check runner if set |
 //! | [`shell`] | where the environment goes (root and user), the scripts and the lines written there |
 
-#[cfg(unix)]
 pub mod shell;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
 pub use unix::*;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::*;
+
+/// `mkdir -p`, each directory it makes with exactly `mode` ([`create_dir`]); returns those made,
+/// outermost first.
+pub fn create_dirs(path: &std::path::Path, mode: u32) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut missing = Vec::new();
+    let mut p = path;
+    while std::fs::symlink_metadata(p).is_err() {
+        missing.push(p.to_path_buf());
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+            _ => break,
+        }
+    }
+    missing.reverse();
+    let mut made = Vec::new();
+    for dir in missing {
+        match create_dir(&dir, mode) {
+            Ok(()) => made.push(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(made)
+}
+
+/// The contents of `path`, or `None` when nothing is there.
+pub fn read_if_exists(path: &std::path::Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `PREFIX` + pid + time: a name no other command uses (callers make it with `mkdir` or
+/// `O_EXCL`, which refuse to reuse a name anyway).
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}{:x}.{:x}", std::process::id(), nanos)
+}
+
+/// `program`, or `runner... program` when a check runner is set.
+pub fn under_runner(program: &std::path::Path, runner: &[String]) -> std::process::Command {
+    match runner.split_first() {
+        Some((first, rest)) => {
+            let mut c = std::process::Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        None => std::process::Command::new(program),
+    }
+}
 
 /// Prefix of the temp files of atomic writes and temp links (removed by recovery when a crash
 /// left one).

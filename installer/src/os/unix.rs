@@ -8,13 +8,19 @@ use std::{
     os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     process::Command,
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use rustix::fs::{FlockOperation, RenameFlags, CWD};
 
 use super::{Exchange, Found, FreeSpace, Kind, LockError, LockMode, ReadError, TreeId, TEMP_PREFIX};
 use crate::failpoint;
+
+/// Whether the file system keeps the permission bits the manifest records (`verify-installed`
+/// compares them).
+pub const KEEPS_MODES: bool = true;
+
+/// The variable naming the user's home directory: `HOME`.
+pub const HOME_VAR: &str = "HOME";
 
 /// Writes `contents` to `path` by temp file + fsync + rename + fsync of the directory. The mode
 /// is `mode`, else the replaced file's, else 0644.
@@ -42,29 +48,6 @@ fn parent(path: &Path) -> &Path {
 pub fn create_dir(path: &Path, mode: u32) -> io::Result<()> {
     DirBuilder::new().mode(mode).create(path)?;
     set_mode(path, mode)
-}
-
-/// `mkdir -p`, each directory it makes with exactly `mode`; returns those made, outermost first.
-pub fn create_dirs(path: &Path, mode: u32) -> io::Result<Vec<PathBuf>> {
-    let mut missing = Vec::new();
-    let mut p = path;
-    while fs::symlink_metadata(p).is_err() {
-        missing.push(p.to_path_buf());
-        match p.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
-            _ => break,
-        }
-    }
-    missing.reverse();
-    let mut made = Vec::new();
-    for dir in missing {
-        match create_dir(&dir, mode) {
-            Ok(()) => made.push(dir),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(made)
 }
 
 /// Gives `path` exactly these permission bits.
@@ -101,15 +84,6 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .mode(0o644)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
-}
-
-/// The contents of `path`, or `None` when nothing is there.
-pub fn read_if_exists(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// Reads a file of ours (`None` when missing), refusing a symlink at its name, anything but a
@@ -255,13 +229,6 @@ pub fn entropy() -> String {
     s
 }
 
-/// `PREFIX` + pid + time: a name no other command uses (callers make it with `mkdir` or
-/// `O_EXCL`, which refuse to reuse a name anyway).
-pub fn unique_name(prefix: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}{:x}.{:x}", std::process::id(), nanos)
-}
-
 /// The identity of the directory at `path`, if a directory (not a symlink) is there.
 pub fn tree_id(path: &Path) -> Option<TreeId> {
     let m = fs::symlink_metadata(path).ok()?;
@@ -374,7 +341,7 @@ fn kind(meta: &fs::Metadata) -> Kind {
 /// the user's GOROOT, GOFLAGS or GOTOOLCHAIN must not change the answer, and with no HOME go has
 /// nowhere to write telemetry or caches of its own.
 pub fn go_command(goroot: &Path, runner: &[String]) -> Command {
-    let mut cmd = under_runner(&goroot.join("bin/go"), runner);
+    let mut cmd = super::under_runner(&goroot.join("bin/go"), runner);
     cmd.current_dir("/")
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -383,18 +350,6 @@ pub fn go_command(goroot: &Path, runner: &[String]) -> Command {
         .env("GOPROXY", "off")
         .env("GOCACHE", "off");
     cmd
-}
-
-/// `program`, or `runner... program` when a check runner is set.
-pub fn under_runner(program: &Path, runner: &[String]) -> Command {
-    match runner.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(program);
-            c
-        }
-        None => Command::new(program),
-    }
 }
 
 /// The host log: `/var/log/go-offline-installer.log` for root, else
@@ -416,4 +371,10 @@ pub fn default_prefix(home: Option<&Path>) -> Option<PathBuf> {
     } else {
         home.map(|h| h.join(".local"))
     }
+}
+
+/// Whether this process is alone on a console it will close on exit (a Windows notion: a
+/// terminal on Unix stays open after the program).
+pub fn owns_console() -> bool {
+    false
 }
