@@ -222,6 +222,12 @@ fn stub_with(triple: &str, trust_keys: &[PathBuf], profile: &str, extra: &[&str]
         // binutils' strip does (about 15% smaller).
         run(Command::new(gcc.replace("-gcc", "-strip")).arg(&dest))?;
     }
+    // A PE stub as an unsigned installer carries it (the linker sets a CheckSum, which only
+    // Authenticode signing may set): then its sha256 is also the one installers record.
+    let bytes = std::fs::read(&dest).map_err(|e| e.to_string())?;
+    if let std::borrow::Cow::Owned(zeroed) = format::authenticode::as_built(&bytes) {
+        std::fs::write(&dest, zeroed).map_err(|e| e.to_string())?;
+    }
     std::fs::canonicalize(dest).map_err(|e| e.to_string())
 }
 
