@@ -223,9 +223,15 @@ fn stub_with(triple: &str, trust_keys: &[PathBuf], profile: &str, extra: &[&str]
         run(Command::new(gcc.replace("-gcc", "-strip")).arg(&dest))?;
     }
     // A PE stub as an unsigned installer carries it (the linker sets a CheckSum, which only
-    // Authenticode signing may set): then its sha256 is also the one installers record.
+    // Authenticode signing may set): then its sha256 is also the one installers record. Its
+    // COFF TimeDateStamp, which strip sets to the time of the run, is zeroed: the same source
+    // makes the same bytes (the dist is checked to be reproducible).
     let bytes = std::fs::read(&dest).map_err(|e| e.to_string())?;
-    if let std::borrow::Cow::Owned(zeroed) = format::authenticode::as_built(&bytes) {
+    if let std::borrow::Cow::Owned(mut zeroed) = format::authenticode::as_built(&bytes) {
+        let pe = zeroed.get(0x3c..0x40).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        if let Some(stamp) = pe.and_then(|pe| zeroed.get_mut(pe + 8..pe + 12)) {
+            stamp.fill(0);
+        }
         std::fs::write(&dest, zeroed).map_err(|e| e.to_string())?;
     }
     std::fs::canonicalize(dest).map_err(|e| e.to_string())
