@@ -202,7 +202,9 @@ pub fn can_unshare_net() -> bool {
 /// Debian's wine64, and in the prefix's `system32` a shim `bcryptprimitives.dll` (built here with
 /// MinGW) whose one export, `ProcessPrng`, forwards to advapi32's `SystemFunction036`. Rust's
 /// standard library needs `ProcessPrng`, which Wine 8 lacks: test set-up only, nothing shipped.
-/// A persistent wineserver is started for the prefix, so the tests do not each start one.
+/// No wineserver is started here: the tests run in a private mount namespace (their scratch
+/// tmpfs), and a wineserver started outside it would not see their files; the first test's wine
+/// starts one inside, which ends a few seconds after its last client.
 pub fn wine() -> Result<std::path::PathBuf> {
     use std::{fs, path::Path};
     apt(&["wine64"], WINE)?;
@@ -226,14 +228,7 @@ pub fn wine() -> Result<std::path::PathBuf> {
         run(wine_env(Command::new(WINESERVER).arg("-w"), &abs))?;
         fs::copy(shim.join("bcryptprimitives.dll"), &dll).map_err(|e| format!("copy the shim: {e}"))?;
     }
-    let abs = fs::canonicalize(&prefix).map_err(|e| e.to_string())?;
-    run(wine_env(Command::new(WINESERVER).arg("-p"), &abs))?;
-    Ok(abs)
-}
-
-/// Stops the persistent wineserver [`wine`] started.
-pub fn wine_stop(prefix: &std::path::Path) {
-    let _ = wine_env(Command::new(WINESERVER).arg("-k"), prefix).status();
+    fs::canonicalize(&prefix).map_err(|e| e.to_string())
 }
 
 fn wine_env<'a>(cmd: &'a mut Command, prefix: &std::path::Path) -> &'a mut Command {
