@@ -87,6 +87,46 @@ pub fn under_runner(program: &std::path::Path, runner: &[String]) -> std::proces
     }
 }
 
+/// Every entry under `root` (not `root` itself), sorted by path, so parents come before their
+/// children; links are listed, never followed. Names that are not Unicode are listed lossily.
+pub fn walk(root: &std::path::Path) -> std::io::Result<Vec<Found>> {
+    walk_where(root, &|_| true)
+}
+
+/// [`walk`], descending only into the directories (by relative path) `descend` accepts; the
+/// others are listed but not entered.
+pub fn walk_where(root: &std::path::Path, descend: &dyn Fn(&str) -> bool) -> std::io::Result<Vec<Found>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let full = e.path();
+            let meta = std::fs::symlink_metadata(&full)?;
+            let kind = kind(&meta);
+            if kind == Kind::Dir && descend(&path) {
+                stack.push((full.clone(), path.clone()));
+            }
+            out.push(Found { path, kind, mode: mode(&meta), len: meta.len(), full });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// What is at `path` (a link is not followed): its type, permission bits (0 where the OS keeps
+/// none) and length; `None` when nothing is.
+pub fn kind_of(path: &std::path::Path) -> std::io::Result<Option<(Kind, u32, u64)>> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some((kind(&meta), mode(&meta), meta.len())))
+}
+
 /// Prefix of the temp files of atomic writes and temp links (removed by recovery when a crash
 /// left one).
 pub const TEMP_PREFIX: &str = ".go-offline-tmp.";

@@ -12,7 +12,7 @@ use std::{
 
 use rustix::fs::{FlockOperation, RenameFlags, CWD};
 
-use super::{Exchange, Found, FreeSpace, Kind, LockError, LockMode, ReadError, TreeId, TEMP_PREFIX};
+use super::{Exchange, FreeSpace, Kind, LockError, LockMode, ReadError, TreeId, TEMP_PREFIX};
 use crate::failpoint;
 
 /// Whether the file system keeps the permission bits the manifest records (`verify-installed`
@@ -284,47 +284,13 @@ pub fn temp_link(dir: &Path, target: &str) -> io::Result<PathBuf> {
     Err(io::Error::from(ErrorKind::AlreadyExists))
 }
 
-/// Every entry under `root` (not `root` itself), sorted by path, so parents come before their
-/// children; symlinks are listed, never followed. Names that are not UTF-8 are listed lossily.
-pub fn walk(root: &Path) -> io::Result<Vec<Found>> {
-    walk_where(root, &|_| true)
-}
-
-/// [`walk`], descending only into the directories (by relative path) `descend` accepts; the
-/// others are listed but not entered.
-pub fn walk_where(root: &Path, descend: &dyn Fn(&str) -> bool) -> io::Result<Vec<Found>> {
-    let mut out = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        for e in fs::read_dir(&dir)? {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-            let full = e.path();
-            let meta = fs::symlink_metadata(&full)?;
-            let kind = kind(&meta);
-            if kind == Kind::Dir && descend(&path) {
-                stack.push((full.clone(), path.clone()));
-            }
-            out.push(Found { path, kind, mode: meta.permissions().mode() & 0o7777, len: meta.len(), full });
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-/// What is at `path` (a symlink is not followed); `None` when nothing is.
-pub fn kind_of(path: &Path) -> io::Result<Option<(Kind, u32, u64)>> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    Ok(Some((kind(&meta), meta.permissions().mode() & 0o7777, meta.len())))
+/// The permission bits of what `meta` describes.
+pub(super) fn mode(meta: &fs::Metadata) -> u32 {
+    meta.permissions().mode() & 0o7777
 }
 
 /// The type of what `meta` describes (from `symlink_metadata`).
-fn kind(meta: &fs::Metadata) -> Kind {
+pub(super) fn kind(meta: &fs::Metadata) -> Kind {
     let t = meta.file_type();
     if t.is_symlink() {
         Kind::Symlink

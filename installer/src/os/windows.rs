@@ -37,7 +37,7 @@ use windows_sys::Win32::{
     },
 };
 
-use super::{Exchange, Found, FreeSpace, Kind, LockError, LockMode, ReadError, TreeId, TEMP_PREFIX};
+use super::{Exchange, FreeSpace, Kind, LockError, LockMode, ReadError, TreeId, TEMP_PREFIX};
 
 /// Whether the file system keeps the permission bits the manifest records (it does not here:
 /// `verify-installed` compares contents, sizes and types, not modes).
@@ -157,7 +157,7 @@ pub fn sync_dir(_dir: &Path) -> io::Result<()> {
 /// Flushes every file under `dir` (`FlushFileBuffers` each: Windows has no `syncfs` an
 /// unprivileged process may call).
 pub fn sync_fs(dir: &Path) -> io::Result<()> {
-    for f in walk(dir)? {
+    for f in super::walk(dir)? {
         if f.kind == Kind::File {
             let file = OpenOptions::new().write(true).open(&f.full)?;
             // SAFETY: the handle is open for writing for the duration of the call.
@@ -353,46 +353,13 @@ pub fn temp_link(_dir: &Path, _target: &str) -> io::Result<PathBuf> {
     Err(no_links())
 }
 
-/// Every entry under `root` (not `root` itself), sorted by path, so parents come before their
-/// children; links are listed, never followed. Names that are not Unicode are listed lossily.
-pub fn walk(root: &Path) -> io::Result<Vec<Found>> {
-    walk_where(root, &|_| true)
-}
-
-/// [`walk`], descending only into the directories (by relative path) `descend` accepts.
-pub fn walk_where(root: &Path, descend: &dyn Fn(&str) -> bool) -> io::Result<Vec<Found>> {
-    let mut out = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        for e in fs::read_dir(&dir)? {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-            let full = e.path();
-            let meta = fs::symlink_metadata(&full)?;
-            let kind = kind(&meta);
-            if kind == Kind::Dir && descend(&path) {
-                stack.push((full.clone(), path.clone()));
-            }
-            out.push(Found { path, kind, mode: 0, len: meta.len(), full });
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-/// What is at `path` (a link is not followed); `None` when nothing is. The mode is 0.
-pub fn kind_of(path: &Path) -> io::Result<Option<(Kind, u32, u64)>> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    Ok(Some((kind(&meta), 0, meta.len())))
+/// No permission bits on Windows: 0 (see [`KEEPS_MODES`]).
+pub(super) fn mode(_meta: &fs::Metadata) -> u32 {
+    0
 }
 
 /// The type of what `meta` describes: any reparse point is a link to the installer.
-fn kind(meta: &fs::Metadata) -> Kind {
+pub(super) fn kind(meta: &fs::Metadata) -> Kind {
     if meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
         Kind::Symlink
     } else if meta.is_dir() {
