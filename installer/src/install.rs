@@ -52,7 +52,7 @@ use crate::{
         shell::{Purpose, Scope},
     },
     outcome::{Action, InstallAction, InstallerReport, Outcome, RecoverReport, Report},
-    prefix::{self, Active, Prefix},
+    prefix::{self, Active, Layout, Prefix},
     receipt::{self, InstallerInfo, LogAction, LogRecord, Origin, Receipt},
     switch::{self, Switch, SwitchConfig},
     tree,
@@ -157,7 +157,7 @@ fn install_in_prefix(
         tree,
     };
     let mut report = InstallerReport::of(installer, Some(prefix.goroot()));
-    report.tree = Some(prefix.join(&start.tree));
+    report.tree = Some(prefix.tree_path(&start.tree));
     report.install_action = Some(InstallAction::None);
     report.active_version = Some(m.go_version.clone());
     report.previous_version = start.previous_version.clone();
@@ -186,6 +186,7 @@ fn install_in_prefix(
             true
         }
     };
+    report.tree = Some(prefix.tree_path(&start.tree)); // where it is now (`go` in `Layout::Tree`)
     Ok(Outcome::new(Action::Install, changed, Report::Installer(report)).with_warnings(warnings))
 }
 
@@ -202,7 +203,7 @@ fn policy(prefix: &Prefix, m: &Manifest, start: &Start, config: &InstallConfig) 
             _ => {}
         }
     }
-    let dest = prefix.join(&start.tree);
+    let dest = prefix.tree_path(&start.tree);
     let replacing = prefix.has_tree(&start.tree)?;
     if !replacing || config.force {
         return Ok(Decision::Install { replacing });
@@ -293,7 +294,7 @@ impl Txn {
 fn prepare(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<(Txn, Option<Receipt>), Error> {
     let staging = os::unique_name(STAGING_PREFIX);
     let mut p = InstallPlan {
-        dest: start.tree.clone(),
+        dest: prefix.tree_location(&start.tree),
         aside: format!("{staging}.old"),
         staging,
         new_tree: None,
@@ -467,22 +468,31 @@ fn commit(
 }
 
 /// Points `PREFIX/go` at the new tree. A plain `go/` directory is exchanged with a new link in
-/// one step (it lands at the adoption's temp name; commit gives it its versioned name).
+/// one step (it lands at the adoption's temp name; commit gives it its versioned name); without
+/// an exchange, or in [`Layout::Tree`], it is moved to that name first, then the link made.
 fn activate(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
     let after = p.link.as_ref().and_then(|l| l.after.as_deref()).unwrap_or(&p.dest);
     let Some(a) = &p.adopt else { return prefix.set_link(Some(after)) };
     let go = prefix.goroot();
     let tmp = prefix.join(&a.tmp);
-    os::symlink(after, &tmp).map_err(|e| Error::io("create a link at", &tmp, e))?;
-    match os::rename_exchange(&tmp, &go) {
-        Ok(()) => {}
-        Err(os::Exchange::Unsupported) => {
-            let _ = std::fs::remove_file(&tmp);
-            prefix.rename_noreplace(&go, &tmp)?;
-            failpoint::hit("fallback-aside");
-            prefix.set_link(Some(after))?;
+    let exchanged = match prefix.layout() {
+        Layout::Link => {
+            os::symlink(after, &tmp).map_err(|e| Error::io("create a link at", &tmp, e))?;
+            match os::rename_exchange(&tmp, &go) {
+                Ok(()) => true,
+                Err(os::Exchange::Unsupported) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    false
+                }
+                Err(os::Exchange::Io(e)) => return Err(Error::io("move the link into place at", &go, e)),
+            }
         }
-        Err(os::Exchange::Io(e)) => return Err(Error::io("move the link into place at", &go, e)),
+        Layout::Tree => false,
+    };
+    if !exchanged {
+        prefix.rename_noreplace(&go, &tmp)?;
+        failpoint::hit("fallback-aside");
+        prefix.set_link(Some(after))?;
     }
     prefix.sync()
 }

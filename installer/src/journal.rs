@@ -36,7 +36,7 @@ use crate::{
     error::Error,
     failpoint,
     os::{self, TreeId},
-    prefix::{Prefix, LINK},
+    prefix::{Layout, Prefix, LINK},
     receipt::{self, LogRecord},
 };
 
@@ -339,7 +339,7 @@ pub fn read(prefix: &Prefix) -> Result<Option<Journal>, Error> {
         other => return Err(corrupt(format!("has format {other}"))),
     };
     for name in journal.plan.names() {
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        if name.is_empty() || name.contains(['/', '\\', ':']) || name == "." || name == ".." {
             return Err(corrupt(format!("names '{}', which is not a plain name in the prefix", name.escape_debug())));
         }
     }
@@ -409,16 +409,22 @@ pub fn roll_back(prefix: &Prefix, j: &Journal) -> Result<(), Error> {
     finish(prefix, j)
 }
 
-/// The link goes back (or away, if there was none and it is ours).
+/// The link goes back (or away, if there was none and it is ours): when it stands for the new
+/// tree, or, in [`Layout::Tree`], for none because the switch stopped between its two renames.
 fn link_back(prefix: &Prefix, l: &LinkChange) -> Result<(), Error> {
-    if l.before != l.after && prefix.link_target() == l.after {
+    let target = prefix.link_target();
+    let between = prefix.layout() == Layout::Tree && target.is_none() && !prefix.goroot().exists();
+    if l.before != l.after && (target == l.after || between) {
         prefix.set_link(l.before.as_deref())?;
     }
     Ok(())
 }
 
 fn roll_back_install(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
-    if let Some(l) = &p.link {
+    // A plain tree still at `go/` stays there (in `Layout::Tree` it could have the new
+    // version's name).
+    let adopted_at_go = p.adopt.as_ref().is_some_and(|a| os::tree_id(&prefix.goroot()) == Some(a.id));
+    if let Some(l) = p.link.as_ref().filter(|_| !adopted_at_go) {
         link_back(prefix, l)?;
     }
     // An adopted plain tree returns to `go/`.

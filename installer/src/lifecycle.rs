@@ -72,7 +72,7 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
     for r in &receipts {
         status.versions.push(VersionStatus {
             go_version: r.go_version.clone(),
-            tree: prefix.join(&r.tree),
+            tree: prefix.tree_path(&r.tree),
             active: active.tree() == Some(r.tree.as_str()),
             origin: r.origin,
             platform: format!("{}/{}", r.goos, r.goarch),
@@ -90,7 +90,7 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
     }
     for name in prefix.tree_names()? {
         if !known.contains(name.as_str()) {
-            status.unmanaged.push(prefix.join(name));
+            status.unmanaged.push(prefix.tree_path(&name));
         }
     }
     status.unmanaged.sort();
@@ -244,7 +244,7 @@ fn plan_uninstall(
     let mut plan = UninstallPlan { removals: Vec::new(), link: None, env_final: Vec::new(), commit: Commit::default() };
     let trash = os::unique_name(".go-offline-trash.");
     for r in &selected {
-        if let Some(id) = os::tree_id(&prefix.join(&r.tree)) {
+        if let Some(id) = os::tree_id(&prefix.tree_path(&r.tree)) {
             plan.removals.push(Removal { tree: r.tree.clone(), id, trash: format!("{trash}.{}", r.tree) });
         }
         plan.commit.deletes.push(receipt::receipt_rel_path(&r.tree));
@@ -335,10 +335,11 @@ pub fn verify_installed(ctx: &Context, what: &Checked) -> Result<Outcome, Error>
         });
     }
     for r in selected {
-        let differences = tree::diff_tree(&prefix.join(&r.tree), &r.tree, &r.files)?;
+        let at = prefix.tree_path(&r.tree);
+        let differences = tree::diff_tree(&at, &r.tree, &r.files)?;
         report.versions.push(TreeCheck {
             go_version: r.go_version.clone(),
-            tree: prefix.join(&r.tree),
+            tree: at,
             files: r.files.len(),
             ok: differences.is_empty(),
             differences,

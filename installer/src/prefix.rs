@@ -1,4 +1,4 @@
-//! The prefix: its layout, its locks, and the link to the active version.
+//! The prefix: its layout, its locks, and the one name of the active version.
 //!
 //! ```text
 //! PREFIX/
@@ -17,26 +17,91 @@
 //! moves to its versioned name, untouched. A symlink at `PREFIX/go` that this tool did not make
 //! (pointing anywhere but a plain `go-*` name beside it) is refused and left alone.
 //!
-//! **Invariant:** a switch of the active version is one atomic rename; a tree in place is never
-//! modified.
+//! That is [`Layout::Link`]. Where no link can be relied on ([`Layout::Tree`]: Windows, where a
+//! junction or a directory symbolic link needs rights, a file system and a Wine that not every
+//! machine has, and where a shell holding the old target's `bin` open would keep it anyway),
+//! `PREFIX\go` *is* the active version's tree, and the others wait beside it as `go-VERSION`:
+//!
+//! ```text
+//! PREFIX\
+//!   go\                    the active version's tree itself (its name comes from its VERSION)
+//!   go-1.26.6\             the others, parked
+//! ```
+//!
+//! A switch there is two renames, `go` to its own `go-VERSION` and the new version's
+//! `go-VERSION` to `go`, each idempotent, under the journal: after a crash between them the next
+//! run finds no `go`, and puts back the tree the journal names. Which tree is at `go` is read off
+//! its `VERSION` (tree names are made from it in both layouts); it is ours when a receipt of
+//! that name exists, else a plain tree to adopt. [`Prefix::tree_path`] is the one place that
+//! says where a tree of a name is. A tree in use (a program running from it, a file open in it)
+//! cannot be renamed on Windows: the switch then fails before anything moved and says so.
+//!
+//! **Invariant:** a switch of the active version is one atomic rename, or two journaled ones; a
+//! tree in place is never modified.
 
 use std::path::{Path, PathBuf};
 
-use crate::{error::Error, os};
+use crate::{error::Error, failpoint, os};
 
-/// Name of the active version's link under the prefix.
+/// Name of the active version under the prefix (a link, or the tree itself: [`Layout`]).
 pub const LINK: &str = "go";
+
+/// Directory of receipts and state in the prefix (receipt.rs writes what is in it).
+pub const STATE_DIR: &str = ".go-offline";
+/// Directory of the receipts in [`STATE_DIR`].
+pub const RECEIPTS: &str = "receipts";
+
+/// `PREFIX/.go-offline`.
+pub fn state_dir(prefix: &Path) -> PathBuf {
+    prefix.join(STATE_DIR)
+}
+
+/// Path of the receipt of tree `tree`.
+pub fn receipt_path(prefix: &Path, tree: &str) -> PathBuf {
+    state_dir(prefix).join(RECEIPTS).join(format!("{tree}.json"))
+}
+
+/// How the active version is reached (see the module's comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `PREFIX/go` is a symlink to `go-VERSION`, switched by one rename.
+    Link,
+    /// `PREFIX/go` is the active tree; the others are parked as `go-VERSION`.
+    Tree,
+}
+
+impl Layout {
+    /// This OS's layout: [`Layout::Tree`] on Windows. A crash-test build also takes it on Unix
+    /// with the failpoint switch `tree-layout`, so the crash tests cover it where they run.
+    pub fn native() -> Layout {
+        if cfg!(windows) || failpoint::enabled("tree-layout") {
+            Layout::Tree
+        } else {
+            Layout::Link
+        }
+    }
+}
 
 /// A prefix directory. Commands that change it hold [`Prefix::lock_exclusive`], commands that
 /// only read it [`Prefix::lock_shared`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prefix {
     root: PathBuf,
+    layout: Layout,
 }
 
 impl Prefix {
+    /// The prefix at `root`, in this OS's layout.
     pub fn new(root: impl Into<PathBuf>) -> Prefix {
-        Prefix { root: root.into() }
+        Prefix::with_layout(root, Layout::native())
+    }
+
+    pub fn with_layout(root: impl Into<PathBuf>, layout: Layout) -> Prefix {
+        Prefix { root: root.into(), layout }
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     pub fn path(&self) -> &Path {
@@ -101,7 +166,16 @@ impl Prefix {
         let refuse = |problem: String| Error::Destination { path: link.clone(), problem };
         match os::kind_of(&link).map_err(|e| Error::io("inspect", &link, e))? {
             None => Ok(Active::None),
-            Some((os::Kind::Dir, ..)) => Ok(Active::Plain(read_version(&link))),
+            Some((os::Kind::Dir, ..)) => match self.layout {
+                Layout::Link => Ok(Active::Plain(read_version(&link))),
+                Layout::Tree => Ok(match self.parked_name() {
+                    Some(name) if receipt_path(&self.root, &name).is_file() => Active::Link(name),
+                    _ => Active::Plain(read_version(&link)),
+                }),
+            },
+            Some((os::Kind::Symlink, ..)) if self.layout == Layout::Tree => Err(refuse(
+                "is a link (a junction or a symbolic link), which this installer does not make here; it is left alone: remove it or choose another --prefix".into(),
+            )),
             Some((os::Kind::Symlink, ..)) => {
                 let target = std::fs::read_link(&link).map_err(|e| Error::io("read the link", &link, e))?;
                 let name = target.to_str().filter(|t| is_tree_name(t)).ok_or_else(|| {
@@ -121,20 +195,97 @@ impl Prefix {
         }
     }
 
-    /// The target of `PREFIX/go` if it is a symlink (whatever it points to).
+    /// The tree name `PREFIX/go` stands for: the target of the link ([`Layout::Link`],
+    /// whatever it points to), or the name the tree there is parked under ([`Layout::Tree`]).
     pub fn link_target(&self) -> Option<String> {
-        os::link_target(&self.goroot())
+        match self.layout {
+            Layout::Link => os::link_target(&self.goroot()),
+            Layout::Tree => os::tree_id(&self.goroot()).and_then(|_| self.parked_name()),
+        }
     }
 
-    /// Makes `PREFIX/go` a link to `target`, or removes the link for `None`. Atomic and
-    /// idempotent; never touches a directory at `PREFIX/go`.
+    /// In [`Layout::Tree`], the name the tree at `PREFIX/go` is parked under: `go-` and its
+    /// `VERSION` (a name that is not a plain tree name, as a `VERSION` planted with a `/`
+    /// would give, is none).
+    fn parked_name(&self) -> Option<String> {
+        read_version(&self.goroot()).map(|v| tree_name(&v)).filter(|n| is_tree_name(n))
+    }
+
+    /// Makes `PREFIX/go` stand for the tree `target`, or for none. Idempotent, and after a crash
+    /// at any point the next call finishes it. [`Layout::Link`]: one atomic rename of a new link;
+    /// never touches a directory at `PREFIX/go`. [`Layout::Tree`]: the tree at `PREFIX/go` goes
+    /// to its parked name, then `target` comes to `PREFIX/go` (the journal covers the moment
+    /// between).
     pub fn set_link(&self, target: Option<&str>) -> Result<(), Error> {
-        os::switch_link(&self.root, LINK, target).map_err(|e| Error::io("switch the link", self.goroot(), e))
+        match self.layout {
+            Layout::Link => {
+                os::switch_link(&self.root, LINK, target).map_err(|e| Error::io("switch the link", self.goroot(), e))
+            }
+            Layout::Tree => self.switch_tree(target),
+        }
     }
 
-    /// Whether a plain directory is at `PREFIX/name`; refuses anything else that is there.
+    fn switch_tree(&self, target: Option<&str>) -> Result<(), Error> {
+        let go = self.goroot();
+        match os::kind_of(&go).map_err(|e| Error::io("inspect", &go, e))? {
+            None => {}
+            Some((os::Kind::Dir, ..)) => {
+                let name = self.parked_name().ok_or_else(|| Error::Destination {
+                    path: go.clone(),
+                    problem: "has no VERSION file naming its Go version, so it cannot be put under its versioned name: move it away".into(),
+                })?;
+                if Some(name.as_str()) == target {
+                    return Ok(());
+                }
+                self.move_tree(&go, &self.join(&name))?;
+                failpoint::hit("fallback-aside");
+            }
+            Some(_) => {
+                return Err(Error::Destination {
+                    path: go,
+                    problem: "is not a directory: remove it or choose another --prefix".into(),
+                })
+            }
+        }
+        if let Some(t) = target {
+            self.move_tree(&self.join(t), &go)?;
+        }
+        self.sync()
+    }
+
+    /// Renames a version tree; one in use says so (Windows refuses to rename a directory a
+    /// program runs from or holds a file open in).
+    fn move_tree(&self, from: &Path, to: &Path) -> Result<(), Error> {
+        os::rename_noreplace(from, to).map_err(|e| match os::in_use(&e) {
+            true => Error::Destination {
+                path: from.into(),
+                problem: format!(
+                    "cannot be moved while a program runs from it or holds a file in it open ({e}): close the shells, editors, language servers and builds using this Go, and run the command again"
+                ),
+            },
+            false => Error::io("move a tree to", to, e),
+        })
+    }
+
+    /// Where the tree of name `name` is: `PREFIX/name`, except for the active tree of
+    /// [`Layout::Tree`] (ours: a plain tree at `PREFIX/go` is not a tree of any name yet), which
+    /// is at `PREFIX/go`.
+    pub fn tree_path(&self, name: &str) -> PathBuf {
+        self.join(self.tree_location(name))
+    }
+
+    /// [`Prefix::tree_path`], relative to the prefix (what a journal records).
+    pub fn tree_location(&self, name: &str) -> String {
+        match self.layout {
+            Layout::Tree if matches!(self.active(), Ok(Active::Link(t)) if t == name) => LINK.to_string(),
+            _ => name.to_string(),
+        }
+    }
+
+    /// Whether a plain directory is the tree `name` ([`Prefix::tree_path`]); refuses anything
+    /// else that is there.
     pub fn has_tree(&self, name: &str) -> Result<bool, Error> {
-        let dest = self.join(name);
+        let dest = self.tree_path(name);
         match os::kind_of(&dest).map_err(|e| Error::io("inspect", &dest, e))? {
             None => Ok(false),
             Some((os::Kind::Dir, ..)) => Ok(true),
@@ -154,7 +305,7 @@ impl Prefix {
         os::rename_noreplace(from, to).map_err(|e| Error::io("move a tree to", to, e))
     }
 
-    /// Names of the version trees in the prefix (`go-*`).
+    /// Names of the version trees in the prefix (`go-*`, and the active one of [`Layout::Tree`]).
     pub fn tree_names(&self) -> Result<Vec<String>, Error> {
         let list = std::fs::read_dir(&self.root).map_err(|e| Error::io("list", &self.root, e))?;
         let mut names: Vec<String> = list
@@ -162,7 +313,11 @@ impl Prefix {
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
             .filter(|n| is_tree_name(n))
             .collect();
+        if self.layout == Layout::Tree {
+            names.extend(self.active()?.tree().map(str::to_string));
+        }
         names.sort();
+        names.dedup();
         Ok(names)
     }
 }
@@ -259,5 +414,87 @@ mod tests {
         assert_eq!(p.active().unwrap(), Active::Plain(Some("go1.25.0".into())));
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 3, "no temp link left: {names:?}");
+    }
+
+    /// A tree of `version` at `PREFIX/name`, and (`ours`) its receipt.
+    fn tree_at(p: &Prefix, name: &str, version: &str, ours: bool) {
+        fs::create_dir(p.join(name)).unwrap();
+        fs::write(p.join(name).join("VERSION"), format!("{version}\ntime x\n")).unwrap();
+        if ours {
+            let r = receipt_path(p.path(), &tree_name(version));
+            fs::create_dir_all(r.parent().unwrap()).unwrap();
+            fs::write(r, "{}").unwrap();
+        }
+    }
+
+    fn listing(p: &Prefix) -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(p.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.retain(|n| n != STATE_DIR);
+        names.sort();
+        names
+    }
+
+    /// The Windows layout, run here: `go` is the active tree, switched by two renames; every
+    /// state a crash can leave between them is finished by the next call, which is idempotent.
+    #[test]
+    fn in_the_tree_layout_go_is_the_active_tree_and_switches_by_two_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Prefix::with_layout(dir.path(), Layout::Tree);
+        assert_eq!(p.active().unwrap(), Active::None);
+        tree_at(&p, "go-1.27.3", "go1.27.3", true);
+        tree_at(&p, "go-1.26.6", "go1.26.6", true);
+        assert_eq!(p.tree_path("go-1.27.3"), p.join("go-1.27.3"));
+        p.set_link(Some("go-1.27.3")).unwrap();
+        p.set_link(Some("go-1.27.3")).unwrap();
+        assert_eq!(listing(&p), ["go", "go-1.26.6"]);
+        assert_eq!(p.active().unwrap(), Active::Link("go-1.27.3".into()));
+        assert_eq!((p.tree_path("go-1.27.3"), p.tree_path("go-1.26.6")), (p.goroot(), p.join("go-1.26.6")));
+        assert_eq!(p.tree_location("go-1.27.3"), LINK);
+        assert_eq!(p.tree_names().unwrap(), ["go-1.26.6", "go-1.27.3"]);
+        p.set_link(Some("go-1.26.6")).unwrap();
+        assert_eq!(listing(&p), ["go", "go-1.27.3"]);
+        assert_eq!(read_version(&p.goroot()).as_deref(), Some("go1.26.6"));
+        // A crash between the two renames: nothing at `go`; either way finishes.
+        fs::rename(p.goroot(), p.join("go-1.26.6")).unwrap();
+        assert_eq!((p.link_target(), p.active().unwrap()), (None, Active::None));
+        p.set_link(Some("go-1.27.3")).unwrap();
+        assert_eq!(p.active().unwrap().tree(), Some("go-1.27.3"));
+        p.set_link(None).unwrap();
+        p.set_link(None).unwrap();
+        assert_eq!(listing(&p), ["go-1.26.6", "go-1.27.3"]);
+
+        // (what is at `go`, what `active` says, or the start of its error)
+        let cases: &[(&str, Result<Active, &str>)] = &[
+            ("a plain tree without a receipt", Ok(Active::Plain(Some("go1.25.0".into())))),
+            ("a tree whose VERSION names a path", Ok(Active::Plain(Some("go1.25.0/../../x".into())))),
+            ("a directory without VERSION", Ok(Active::Plain(None))),
+            ("a symbolic link", Err("is a link (a junction or a symbolic link)")),
+            ("a file", Err("exists and is not a directory")),
+        ];
+        for (what, want) in cases {
+            let go = p.goroot();
+            match *what {
+                "a plain tree without a receipt" => tree_at(&p, "go", "go1.25.0", false),
+                "a tree whose VERSION names a path" => tree_at(&p, "go", "go1.25.0/../../x", false),
+                "a directory without VERSION" => fs::create_dir(&go).unwrap(),
+                "a symbolic link" => std::os::unix::fs::symlink("go-1.27.3", &go).unwrap(),
+                _ => fs::write(&go, "").unwrap(),
+            }
+            match (p.active(), want) {
+                (Ok(got), Ok(want)) => assert_eq!(&got, want, "{what}"),
+                (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{what}: {e}"),
+                (got, want) => panic!("{what}: {got:?}, want {want:?}"),
+            }
+            if !matches!(want, Ok(Active::Plain(Some(v))) if v == "go1.25.0") {
+                assert!(p.set_link(Some("go-1.27.3")).is_err(), "{what}: must not be moved away");
+                assert!(os::kind_of(&go).unwrap().is_some(), "{what}: left in place");
+            }
+            match os::kind_of(&go).unwrap() {
+                Some((os::Kind::Dir, ..)) => fs::remove_dir_all(&go).unwrap(),
+                _ => fs::remove_file(&go).unwrap(),
+            }
+        }
+        assert_eq!(listing(&p), ["go-1.26.6", "go-1.27.3"], "nothing left behind");
     }
 }

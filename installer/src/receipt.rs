@@ -29,11 +29,9 @@ use format::manifest::Entry;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::prefix::{receipt_path, state_dir, RECEIPTS, STATE_DIR};
 use crate::{error::Error, os};
 
-/// Directory of receipts and state in the prefix.
-pub const STATE_DIR: &str = ".go-offline";
-const RECEIPTS: &str = "receipts";
 const STATE_FILE: &str = "state.json";
 const RECEIPT_FORMAT: u32 = 1;
 /// Receipts list every file of a tree; anything bigger than this is not ours.
@@ -247,16 +245,6 @@ pub fn rfc3339(secs: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
-}
-
-/// `PREFIX/.go-offline`.
-pub fn state_dir(prefix: &Path) -> PathBuf {
-    prefix.join(STATE_DIR)
-}
-
-/// Path of the receipt of tree `tree`.
-pub fn receipt_path(prefix: &Path, tree: &str) -> PathBuf {
-    state_dir(prefix).join(RECEIPTS).join(format!("{tree}.json"))
 }
 
 /// Path of the prefix state.

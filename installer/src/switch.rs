@@ -41,12 +41,12 @@ pub fn switch_locked(
 ) -> Result<SwitchReport, Error> {
     let tree = prefix::tree_name(go_version);
     let receipt = receipt::read_receipt(prefix.path(), &tree)?
-        .filter(|_| os::tree_id(&prefix.join(&tree)).is_some())
+        .filter(|_| os::tree_id(&prefix.tree_path(&tree)).is_some())
         .ok_or_else(|| Error::NotInstalled {
-        version: go_version.into(),
-        prefix: prefix.path().into(),
-        installed: receipt::installed_list(prefix.path()),
-    })?;
+            version: go_version.into(),
+            prefix: prefix.path().into(),
+            installed: receipt::installed_list(prefix.path()),
+        })?;
     let active = prefix.active()?;
     if let Active::Plain(v) = &active {
         return Err(Error::Destination {
@@ -58,7 +58,7 @@ pub fn switch_locked(
         });
     }
     let before = receipt::active_version(prefix.path(), &active)?;
-    let output = check::check_installed(&(&receipt).into(), &prefix.join(&tree), config.check_runner)?;
+    let output = check::check_installed(&(&receipt).into(), &prefix.tree_path(&tree), config.check_runner)?;
     let mut report = SwitchReport {
         prefix: prefix.path().into(),
         changed: false,

@@ -18,7 +18,7 @@ use installer::{
         shell::{self, Purpose, Scope},
     },
     outcome::{Action, FileList, Info, InstallerReport, Outcome, Report},
-    prefix::{self, Prefix},
+    prefix::{self, Layout, Prefix},
     receipt, Error,
 };
 
@@ -118,12 +118,14 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
     let current = prefix.active().ok().and_then(|a| receipt::active_version(prefix.path(), &a).ok().flatten());
     let bin = prefix.goroot().join("bin");
     let plan = format!(
-        "Go {} for {}/{}\n  destination: {} -> {}{}\n  signed by:   {} ({})\n  environment: {}",
+        "Go {} for {}/{}\n  destination: {}{}\n  signed by:   {} ({})\n  environment: {}",
         m.go_version,
         m.goos,
         m.goarch,
-        prefix.goroot().display(),
-        prefix::tree_name(&m.go_version),
+        match prefix.layout() {
+            Layout::Link => format!("{} -> {}", prefix.goroot().display(), prefix::tree_name(&m.go_version)),
+            Layout::Tree => prefix.goroot().display().to_string(),
+        },
         match current.as_deref() {
             Some(v) if v == m.go_version => " (replaces the tree of the same version)".to_string(),
             Some(v) => format!(" (active now: {v}, which stays installed)"),
@@ -215,7 +217,9 @@ fn context(cli: &Cli) -> Result<Context, Error> {
 /// The prefix and environment scope from the flags, the user id and HOME.
 fn destination(cli: &Cli) -> Result<(Prefix, Option<Scope>), Error> {
     let prefix = prefix_of(cli)?;
-    let scope = if cli.no_modify_path {
+    let scope = if cli.no_modify_path || cfg!(windows) {
+        // Windows: PATH goes in the registry, which is not written yet; `status` shows where
+        // Go is (PREFIX\go\bin).
         None
     } else if os::is_root() {
         Some(Scope::System { profile_d: PathBuf::from(shell::SYSTEM_PROFILE_D) })

@@ -77,11 +77,15 @@ fn installed(changed: bool, r: &InstallerReport) {
         let prefix = tree.parent().unwrap_or(tree);
         println!("kept the Go tree that was at {goroot} as {}", prefix.join(a).display());
     }
+    // The tree the link points to; none to show where `go` is the tree itself (Windows).
+    let target = match r.tree.as_deref() {
+        Some(tree) if Some(tree) != r.goroot.as_deref() => format!(" -> {}", tree.display()),
+        _ => String::new(),
+    };
     println!(
-        "{} {} at {goroot} -> {} ({}{})",
+        "{} {} at {goroot}{target} ({}{})",
         r.install_action.map_or("installed", |a| a.name()),
         r.carried.go_version,
-        r.tree.as_deref().unwrap_or(std::path::Path::new("")).display(),
         r.go_version_output,
         r.build_check.as_deref().map(|h| format!("; hello world built and ran: {h}")).unwrap_or_default()
     );

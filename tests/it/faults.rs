@@ -45,15 +45,21 @@ struct Crashable {
     new: PathBuf,
     with_old: BTreeMap<String, String>,
     with_new: BTreeMap<String, String>,
+    /// Failpoint switches every run of this prefix gets (`tree-layout,` for Windows's layout).
+    base: &'static str,
 }
 
 impl Crashable {
     fn new() -> Crashable {
+        Crashable::with_switches("")
+    }
+
+    fn with_switches(base: &'static str) -> Crashable {
         let ctx = TestContext::new();
         let (old, new) = failpoint_installers();
         let old = ctx.copy_installer(old, "old");
         let new = ctx.copy_installer(new, "new");
-        let c = Crashable { ctx, old, new, with_old: BTreeMap::new(), with_new: BTreeMap::new() };
+        let c = Crashable { ctx, old, new, with_old: BTreeMap::new(), with_new: BTreeMap::new(), base };
         c.install(&c.new);
         let with_new = c.ctx.snapshot();
         c.install(&c.old);
@@ -63,12 +69,26 @@ impl Crashable {
     }
 
     fn install(&self, which: &Path) {
-        let out = self.ctx.install_root(which, release_key(), &["--force"]);
+        let envs = self.envs(&[]);
+        let out = run(&mut self.ctx.install_command(which, release_key(), &["--force"], &pairs(&envs)));
         assert_eq!(code(&out), 0, "{}", stderr(&out));
     }
 
     fn new_install(&self, envs: &[(&str, &str)]) -> Command {
-        self.ctx.install_command(&self.new, release_key(), &["--force"], envs)
+        self.ctx.install_command(&self.new, release_key(), &["--force"], &pairs(&self.envs(envs)))
+    }
+
+    /// `envs` with this prefix's switches put before any failpoints they arm.
+    fn envs(&self, envs: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = vec![("GO_OFFLINE_FAILPOINT", self.base.to_string())];
+        for (k, v) in envs {
+            match *k {
+                "GO_OFFLINE_FAILPOINT" => out[0].1.push_str(v),
+                "GO_OFFLINE_INSTALLER_CHECK_RUNNER" => out.push(("GO_OFFLINE_INSTALLER_CHECK_RUNNER", v.to_string())),
+                other => panic!("no such variable in these tests: {other}"),
+            }
+        }
+        out
     }
 
     /// The journal's phase, if an install was interrupted.
@@ -83,11 +103,13 @@ impl Crashable {
     /// back for the next round.
     fn recover_and_check(&self, case: &str) -> &'static str {
         let prefix = self.ctx.prefix();
+        let envs = self.envs(&[]);
+        let envs = pairs(&envs);
         let out =
-            self.ctx.run_root(&self.new, &["--recover", "--json", "--prefix", prefix.to_str().unwrap()], None, &[]);
+            self.ctx.run_root(&self.new, &["--recover", "--json", "--prefix", prefix.to_str().unwrap()], None, &envs);
         assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
         let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-        let again = self.ctx.run_root(&self.new, &["--recover", "--prefix", prefix.to_str().unwrap()], None, &[]);
+        let again = self.ctx.run_root(&self.new, &["--recover", "--prefix", prefix.to_str().unwrap()], None, &envs);
         assert!(stdout(&again).starts_with("nothing to recover"), "{case}: recovery must be done in one run");
         let snapshot = self.ctx.snapshot();
         let state = if snapshot == self.with_old {
@@ -107,6 +129,10 @@ impl Crashable {
     }
 }
 
+fn pairs<'a>(envs: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    envs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 fn killed_by_sigkill(status: std::process::ExitStatus) -> bool {
     status.signal() == Some(9)
 }
@@ -115,7 +141,21 @@ fn killed_by_sigkill(status: std::process::ExitStatus) -> bool {
 /// run rolls back to the old tree before the commit point and finishes the new one after it.
 #[test]
 fn kill_at_every_failpoint_then_recover() {
-    let c = Crashable::new();
+    kill_at_every_failpoint("");
+}
+
+/// The same in the layout of Windows (`PREFIX/go` is the active tree itself), which the
+/// crash-test stub takes with the switch `tree-layout`.
+#[test]
+fn kill_at_every_failpoint_in_the_windows_layout_then_recover() {
+    kill_at_every_failpoint("tree-layout,");
+}
+
+fn kill_at_every_failpoint(base: &'static str) {
+    let c = Crashable::with_switches(base);
+    if !base.is_empty() {
+        assert!(c.ctx.goroot().symlink_metadata().unwrap().is_dir(), "go is the tree itself");
+    }
     let mut kills = 0;
     for switches in ["", "no-renameat2,"] {
         for point in POINTS.iter().filter(|p| **p != "recovered") {
@@ -133,7 +173,7 @@ fn kill_at_every_failpoint_then_recover() {
             assert_eq!(state, if committed { "new" } else { "old" }, "{case}");
         }
     }
-    eprintln!("kill -9 at failpoints: {kills} kills, every one recovered");
+    eprintln!("kill -9 at failpoints ({base}): {kills} kills, every one recovered");
     // Every point but "recovered" twice, and "fallback-aside" only on the fallback path.
     assert_eq!(kills, 2 * (POINTS.len() - 1) - 1);
 }

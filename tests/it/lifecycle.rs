@@ -9,7 +9,10 @@ use std::{
 };
 
 use format::exit;
-use installer::failpoint::{SWITCH_POINTS, UNINSTALL_POINTS};
+use installer::{
+    failpoint::{SWITCH_POINTS, UNINSTALL_POINTS},
+    prefix::Layout,
+};
 use serde_json::Value;
 
 use crate::support::*;
@@ -392,52 +395,82 @@ fn a_failing_build_check_rolls_back() {
 /// after it, and running the command again ends exactly as after it.
 #[test]
 fn kill_during_use_rollback_and_uninstall_then_recover() {
+    kill_during_switches(Layout::Link);
+}
+
+/// The same in the layout of Windows (`PREFIX/go` is the active tree, a switch is two renames),
+/// which the crash-test stub takes with the switch `tree-layout`: one more point, between the
+/// two renames.
+#[test]
+fn kill_during_use_rollback_and_uninstall_in_the_windows_layout_then_recover() {
+    kill_during_switches(Layout::Tree);
+}
+
+fn kill_during_switches(layout: Layout) {
     let ctx = TestContext::new();
+    let base = match layout {
+        Layout::Link => "",
+        Layout::Tree => "tree-layout,",
+    };
+    let armed = |point: &str| format!("{base}{point}");
+    let switch_points: Vec<&str> = match layout {
+        Layout::Link => SWITCH_POINTS.to_vec(),
+        Layout::Tree => {
+            let mut v = SWITCH_POINTS.to_vec();
+            v.insert(1, "fallback-aside"); // the old tree parked, the new one not yet at `go`
+            v
+        }
+    };
     let (fp_newer, fp_older) = failpoint_lifecycle_installers();
     let newer = ctx.copy_installer(fp_newer, "newer");
     let older = ctx.copy_installer(fp_older, "older");
+    let in_layout = [("GO_OFFLINE_FAILPOINT", base)];
     let install = |inst: &PathBuf, extra: &[&str]| {
-        let out = ctx.install_root(inst, release_key(), extra);
+        let out = run(&mut ctx.install_command(inst, release_key(), extra, &in_layout));
         assert_eq!(code(&out), 0, "{}", stderr(&out));
     };
-    let cmd = |args: &[&str], envs: &[(&str, &str)]| lc(&ctx, &newer, args, envs);
+    let cmd = |args: &[&str], point: &str| lc(&ctx, &newer, args, &[("GO_OFFLINE_FAILPOINT", &armed(point))]);
     install(&newer, &[]);
     install(&older, &["--allow-downgrade"]);
     let start = ctx.snapshot(); // older active, newer previous
     let back_to_start = || {
-        assert_eq!(code(&cmd(&["use", "1.26.6"], &[])), 0);
+        assert_eq!(code(&cmd(&["use", "1.26.6"], "")), 0);
         assert_eq!(ctx.snapshot(), start, "the start state is reached again");
     };
     let recover = |case: &str| {
-        let out = cmd(&["--recover", "--json"], &[]);
+        let out = cmd(&["--recover", "--json"], "");
         assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
-        let again = cmd(&["--recover"], &[]);
+        let again = cmd(&["--recover"], "");
         assert!(stdout(&again).starts_with("nothing to recover"), "{case}: recovery is done in one run");
         assert!(ctx.staging_dirs().is_empty(), "{case}: left {:?}", ctx.staging_dirs());
     };
 
     let mut kills = 0;
-    for (args, points) in [(&["use", "1.27.3"][..], SWITCH_POINTS), (&["rollback"][..], SWITCH_POINTS)] {
-        assert_eq!(code(&cmd(args, &[])), 0);
+    if layout == Layout::Tree {
+        assert_eq!(ctx.goroot().symlink_metadata().map(|m| m.is_dir()).ok(), Some(true), "go is a tree");
+    }
+    let points = &switch_points[..];
+    for args in [&["use", "1.27.3"][..], &["rollback"][..]] {
+        assert_eq!(code(&cmd(args, "")), 0);
         let done = ctx.snapshot();
         back_to_start();
         for point in points {
             let case = format!("{} at {point}", args.join(" "));
-            let out = cmd(args, &[("GO_OFFLINE_FAILPOINT", point)]);
+            let out = cmd(args, point);
             assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{case}: {}", stderr(&out));
             kills += 1;
             recover(&case);
             let committed =
                 points.iter().position(|p| p == point) >= points.iter().position(|p| *p == "journal-committing");
             assert_eq!(ctx.snapshot(), if committed { done.clone() } else { start.clone() }, "{case}");
-            let out = cmd(args, &[]);
+            let out = cmd(args, "");
             assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
             assert_eq!(ctx.snapshot(), done, "{case}: the command run again ends as if run once");
             back_to_start();
         }
     }
     // uninstall runs forward: every crash is finished by recovery.
-    assert_eq!(code(&cmd(&["uninstall", "1.27.3", "--yes"], &[])), 0);
+    assert_eq!(code(&cmd(&["uninstall", "1.27.3", "--yes"], "")), 0);
     let done = ctx.snapshot();
     let reinstall = || {
         install(&newer, &[]);
@@ -446,15 +479,15 @@ fn kill_during_use_rollback_and_uninstall_then_recover() {
     reinstall();
     for point in UNINSTALL_POINTS {
         let case = format!("uninstall at {point}");
-        let out = cmd(&["uninstall", "1.27.3", "--yes"], &[("GO_OFFLINE_FAILPOINT", point)]);
+        let out = cmd(&["uninstall", "1.27.3", "--yes"], point);
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "{case}: {}", stderr(&out));
         kills += 1;
         recover(&case);
         assert_eq!(ctx.snapshot(), done, "{case}");
-        let r = json(&cmd(&["uninstall", "1.27.3", "--yes", "--json"], &[]));
+        let r = json(&cmd(&["uninstall", "1.27.3", "--yes", "--json"], ""));
         assert_eq!(r["changed"], false, "{case}: {r}");
         reinstall();
     }
-    eprintln!("kill -9 during use, rollback and uninstall: {kills} kills, every one recovered");
-    assert_eq!(kills, 2 * SWITCH_POINTS.len() + UNINSTALL_POINTS.len());
+    eprintln!("kill -9 during use, rollback and uninstall ({layout:?} layout): {kills} kills, every one recovered");
+    assert_eq!(kills, 2 * points.len() + UNINSTALL_POINTS.len());
 }

@@ -92,7 +92,12 @@ pub fn go_release(goarch: &str) -> PathBuf {
 
 /// The Windows amd64 release as Go ships it, a `.zip` (`cargo xtask fixtures` makes it).
 pub fn go_zip() -> PathBuf {
-    let p = workspace().join(format!("target/fixtures/{GO_VERSION}.windows-amd64.zip"));
+    go_zip_of(GO_VERSION)
+}
+
+/// The Windows amd64 zip of `go_version` (this one or [`OLDER_GO_VERSION`]).
+pub fn go_zip_of(go_version: &str) -> PathBuf {
+    let p = workspace().join(format!("target/fixtures/{go_version}.windows-amd64.zip"));
     assert!(p.exists(), "missing fixture {}: run `cargo xtask fixtures`", p.display());
     p
 }

@@ -29,13 +29,22 @@ fn wine_prefix() -> PathBuf {
 
 /// `program args` under Wine, with no input (as a script runs it, not a double click).
 fn wine(program: &Path, args: &[&str]) -> Output {
-    run(Command::new("/usr/lib/wine/wine64")
-        .arg(program)
+    wine_with(program, args, &[])
+}
+
+/// [`wine`] with more environment variables (Wine passes them to the Windows program).
+fn wine_with(program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new("/usr/lib/wine/wine64");
+    cmd.arg(program)
         .args(args)
         .env("WINEPREFIX", wine_prefix())
         .env("WINEDEBUG", "-all")
         .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-        .stdin(Stdio::null()))
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
 }
 
 /// A Unix path as the Windows program sees it (Wine maps `/` to drive Z:).
@@ -46,14 +55,79 @@ fn win_path(p: &Path) -> String {
 /// The Windows installer of the real release, built once per run.
 fn windows_installer() -> PathBuf {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let out = shared_dir().join("go-offline-installer-windows-amd64.exe");
-        let stub = stub(WIN64);
-        let o = build_with(&go_zip(), &release_key().private, &out, &["--stub".as_ref(), stub.as_os_str()]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        out
-    })
-    .clone()
+    EXE.get_or_init(|| windows_installer_of(GO_VERSION, &stub(WIN64), "go-offline-installer-windows-amd64.exe")).clone()
+}
+
+/// The installer of the official Windows zip of `go_version` on `stub`, as `name` in the
+/// shared directory.
+fn windows_installer_of(go_version: &str, stub: &Path, name: &str) -> PathBuf {
+    let out = shared_dir().join(name);
+    let o = build_with(&go_zip_of(go_version), &release_key().private, &out, &["--stub".as_ref(), stub.as_os_str()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
+/// The Windows crash-test stub (`cargo xtask stubs --failpoints --target x86_64-pc-windows-gnu`).
+fn windows_failpoint_stub() -> PathBuf {
+    let p = workspace().join("target/stubs-failpoints").join(WIN64).join("go-offline-installer.exe");
+    assert!(p.exists(), "missing stub {}: run `cargo xtask test`", p.display());
+    p
+}
+
+/// A prefix under Wine (its path has a space) and the commands run on it.
+struct WinPrefix {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl WinPrefix {
+    fn new() -> WinPrefix {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("go prefix");
+        WinPrefix { _dir: dir, path }
+    }
+
+    /// `exe args... --prefix PREFIX`, with `GO_OFFLINE_FAILPOINT` set to `failpoint`.
+    fn run(&self, exe: &Path, args: &[&str], failpoint: &str) -> Output {
+        let prefix = win_path(&self.path);
+        let mut all = args.to_vec();
+        all.extend(["--prefix", &prefix]);
+        wine_with(exe, &all, &[("GO_OFFLINE_FAILPOINT", failpoint)])
+    }
+
+    /// An unattended install trusting the release key. The build check is skipped: `go build`
+    /// under Wine 8 builds a working program but exits 1 while deleting its work directory.
+    fn install(&self, exe: &Path, extra: &[&str], failpoint: &str) -> Output {
+        let key = win_path(&release_key().public);
+        let mut args = vec!["--yes", "--no-build-check", "--trusted-key", &key];
+        args.extend_from_slice(extra);
+        self.run(exe, &args, failpoint)
+    }
+
+    /// The version of the tree at `PREFIX\go` (the active one), by its `VERSION` file.
+    fn active(&self) -> Option<String> {
+        let text = fs::read_to_string(self.path.join("go/VERSION")).ok()?;
+        text.lines().next().map(str::to_string)
+    }
+
+    /// What `PREFIX\go\bin\go.exe version` says.
+    fn go_version(&self) -> String {
+        let out = wine(&self.path.join("go/bin/go.exe"), &["version"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out)
+    }
+
+    /// The names in the prefix, sorted.
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> =
+            fs::read_dir(&self.path).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    }
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(stdout(out).trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
 }
 
 /// `file` with one byte flipped at `at` (from the end when negative).
@@ -142,4 +216,107 @@ fn an_authenticode_signed_windows_installer_checks_itself_under_wine() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let changed = flipped(&signed, 0x2000, &d.join("changed.exe"));
     assert_eq!(code(&wine(&changed, &["--check", "--trusted-key", &trusted])), format::exit::INTEGRITY);
+}
+
+/// Two real Windows releases under Wine, side by side: `PREFIX\go` is the active version's tree
+/// itself (no junction: the switch is two journaled renames), the same install again changes no
+/// byte, `use` and `rollback` switch, `status` and `verify-installed` tell the truth, and
+/// `uninstall --all` leaves only the lock file.
+#[test]
+fn under_wine_two_versions_side_by_side_use_rollback_and_uninstall() {
+    let p = WinPrefix::new();
+    let newer = windows_installer();
+    let older = windows_installer_of(OLDER_GO_VERSION, &stub(WIN64), "older-windows-amd64.exe");
+    let newer_tree = format!("go-{}", GO_VERSION.trim_start_matches("go"));
+    let older_tree = format!("go-{}", OLDER_GO_VERSION.trim_start_matches("go"));
+
+    let out = p.install(&newer, &["--json"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["changed"], true);
+    assert_eq!(p.active().as_deref(), Some(GO_VERSION));
+    assert!(fs::symlink_metadata(p.path.join("go")).unwrap().is_dir(), "PREFIX\\go is a plain directory");
+    assert!(p.go_version().contains(&format!("{GO_VERSION} windows/amd64")), "{}", p.go_version());
+    let once = tree_hash(&p.path);
+    let again = p.install(&newer, &["--json"], "");
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_eq!(json(&again)["changed"], false);
+    assert_eq!(tree_hash(&p.path), once, "the same install again changes no byte");
+
+    let out = p.install(&older, &["--allow-downgrade"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(p.active().as_deref(), Some(OLDER_GO_VERSION));
+    assert!(p.path.join(&newer_tree).join("bin/go.exe").is_file(), "{:?}", p.names());
+    let status = json(&p.run(&newer, &["status", "--json"], ""));
+    assert_eq!(status["active_version"], OLDER_GO_VERSION, "{status}");
+    let trees: Vec<&str> = status["versions"].as_array().unwrap().iter().map(|v| v["tree"].as_str().unwrap()).collect();
+    let go = win_path(&p.path.join("go"));
+    assert!(trees.contains(&go.as_str()), "the active tree is at PREFIX\\go: {trees:?}");
+
+    // (command, the version active after it, the tree parked beside it)
+    let steps: [(&[&str], &str, &str); 3] = [
+        (&["use", "1.27.3"], GO_VERSION, &older_tree),
+        (&["rollback"], OLDER_GO_VERSION, &newer_tree),
+        (&["use", "go1.27.3"], GO_VERSION, &older_tree),
+    ];
+    for (args, active, parked) in steps {
+        let out = p.run(&newer, args, "");
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert_eq!(p.active().as_deref(), Some(active), "{args:?}");
+        assert!(p.go_version().contains(active), "{args:?}");
+        assert!(p.path.join(parked).is_dir(), "{args:?}: {:?}", p.names());
+    }
+    let out = p.run(&newer, &["verify-installed"], "");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let parked = p.path.join(&older_tree).join("VERSION");
+    let text = fs::read(&parked).unwrap();
+    fs::write(&parked, b"go9.9.9\n").unwrap();
+    let out = p.run(&newer, &["verify-installed"], "");
+    assert_eq!(code(&out), format::exit::DRIFT, "{}", stdout(&out));
+    fs::write(&parked, text).unwrap();
+
+    let out = p.run(&newer, &["uninstall", "--all", "--yes"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(p.names(), [".go-offline-lock"], "only the lock file stays");
+}
+
+/// kill at points of an install under Wine (the crash-test stub ends itself with
+/// `TerminateProcess`, which runs no destructor and flushes nothing): the next run finds the
+/// whole old version or the whole new one, byte for byte, and Go runs.
+#[test]
+fn under_wine_a_kill_during_an_install_is_recovered_by_the_next_run() {
+    let fp = windows_failpoint_stub();
+    let newer = windows_installer_of(GO_VERSION, &fp, "fp-newer-windows-amd64.exe");
+    let older = windows_installer_of(OLDER_GO_VERSION, &fp, "fp-older-windows-amd64.exe");
+    let p = WinPrefix::new();
+    let out = p.install(&older, &[], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let before = tree_hash(&p.path);
+    // (the point, whether the install had committed there): every kill before the commit point
+    // is rolled back to the same bytes, so the one prefix serves them all.
+    let cases = [
+        ("journal-swapping", false),
+        ("fallback-aside", false), // the old tree parked, the new one not yet at PREFIX\go
+        ("activated", false),
+        ("journal-committing", true),
+    ];
+    for (point, committed) in cases {
+        let out = p.install(&newer, &[], point);
+        assert_eq!(code(&out), 137, "{point}: the failpoint was not reached: {}", stderr(&out));
+        assert!(p.path.join(installer::journal::JOURNAL_NAME).exists(), "{point}: the journal stays");
+        let out = p.run(&newer, &["--recover", "--json"], "");
+        assert_eq!(code(&out), 0, "{point}: {}", stderr(&out));
+        let want = if committed { "completed" } else { "rolled-back" };
+        assert_eq!(json(&out)["recovered"]["outcome"], want, "{point}: {}", stdout(&out));
+        let version = if committed { GO_VERSION } else { OLDER_GO_VERSION };
+        assert_eq!(p.active().as_deref(), Some(version), "{point}");
+        assert!(p.go_version().contains(version), "{point}");
+        if !committed {
+            assert_eq!(tree_hash(&p.path), before, "{point}: not byte for byte as before: {:?}", p.names());
+        }
+    }
+    // The committed one: both trees as their receipts say, nothing else in the prefix.
+    let out = p.run(&newer, &["verify-installed"], "");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let names = [".go-offline", ".go-offline-lock", "go", "go-1.26.6"];
+    assert_eq!(p.names(), names, "nothing but the trees, receipts and lock");
 }

@@ -278,6 +278,7 @@ fn all_fixtures(version: &str, older: bool) -> Result<Vec<PathBuf>> {
     }
     if older {
         made.push(fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?);
+        made.push(fixtures::go_zip(OLDER_GO_VERSION, "amd64")?);
     }
     made.push(fixtures::debian_goroot()?);
     Ok(made)
@@ -438,6 +439,8 @@ fn test() -> Result {
     let key = test_key("embedded")?;
     build_stub(TARGETS[0], &[key], Some(Path::new("target/stubs-trusted")))?;
     build_failpoint_stub(TARGETS[0])?;
+    // The Windows crash-test stub, for the kills under Wine.
+    build_failpoint_stub("x86_64-pc-windows-gnu")?;
     // All of them, the bootstrap builds of riscv64 and armv6l included (cached under target/).
     all_fixtures(GO_VERSION, true)?;
     // The Windows stub's tests run under Wine, in this prefix.

@@ -14,6 +14,7 @@
 //! | [`create_new_file`] | fails if anything (a symlink included) is at the name; never follows a link |
 //! | [`read_nofollow`] | a symlink at the name is refused, never followed |
 //! | [`rename_noreplace`] | never replaces what is at the destination |
+//! | [`in_use`] | true only for a rename refused because a program uses the file or directory |
 //! | [`rename_exchange`] | swaps two names in one step, or says it cannot ([`Exchange::Unsupported`]) and changes nothing |
 //! | [`sync_dir`], [`sync_fs`] | renames in the directory, files under it, are on disk once it returns |
 //! | [`lock`] | one exclusive holder or many shared ones per directory; released when the process dies |

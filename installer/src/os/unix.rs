@@ -131,6 +131,12 @@ pub fn rename_exchange(a: &Path, b: &Path) -> Result<(), Exchange> {
     }
 }
 
+/// Whether an error of a rename says a program uses what was to be renamed: never on Unix,
+/// where a directory in use can be renamed.
+pub fn in_use(_e: &io::Error) -> bool {
+    false
+}
+
 /// `renameat2` with flags; the `no-renameat2` failpoint switch makes it fail as on a file system
 /// that does not support flags.
 fn renameat2(from: &Path, to: &Path, flags: RenameFlags) -> Result<(), rustix::io::Errno> {

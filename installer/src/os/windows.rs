@@ -22,7 +22,8 @@ use std::{
 
 use windows_sys::Win32::{
     Foundation::{
-        CloseHandle, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_IO_PENDING, ERROR_LOCK_VIOLATION, HANDLE,
+        CloseHandle, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_IO_PENDING,
+        ERROR_LOCK_VIOLATION, ERROR_SHARING_VIOLATION, HANDLE,
     },
     Security::{GetTokenInformation, TokenElevation, TOKEN_ELEVATION, TOKEN_QUERY},
     Storage::FileSystem::{
@@ -142,6 +143,13 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         Some(ERROR_ALREADY_EXISTS | ERROR_FILE_EXISTS) => Err(io::Error::from(ErrorKind::AlreadyExists)),
         _ => Err(e),
     }
+}
+
+/// Whether an error of a rename says a program uses what was to be renamed: Windows refuses to
+/// rename a directory holding a running image or a file open without delete sharing
+/// (`ERROR_ACCESS_DENIED`, `ERROR_SHARING_VIOLATION`).
+pub fn in_use(e: &io::Error) -> bool {
+    matches!(e.raw_os_error().map(|c| c as u32), Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION))
 }
 
 /// Windows cannot swap two names in one step: the engine falls back to two renames, journaled.
@@ -323,7 +331,7 @@ pub fn tree_id(path: &Path) -> Option<TreeId> {
 fn no_links() -> io::Error {
     io::Error::new(
         ErrorKind::Unsupported,
-        "links are not made on Windows yet: this installer can verify (--check, --info, --list) but not install",
+        "symbolic links are not made on Windows (Go's Windows trees have none, and the active version is the tree at PREFIX\\go itself)",
     )
 }
 
@@ -340,7 +348,8 @@ pub fn link_target(path: &Path) -> Option<String> {
     fs::read_link(path).ok().and_then(|t| t.to_str().map(str::to_string))
 }
 
-/// The active version's name is not switched on Windows yet.
+/// Not used on Windows: the prefix is in `Layout::Tree` there (see prefix.rs), where a switch
+/// is two journaled renames of trees, not a link.
 pub fn switch_link(dir: &Path, name: &str, target: Option<&str>) -> io::Result<()> {
     if link_target(&dir.join(name)).as_deref() == target {
         return Ok(());
