@@ -79,7 +79,8 @@ impl Sink for Staging<'_> {
 
     fn close_file(&self, file: Option<File>, e: &Entry) -> Result<(), Error> {
         let (Some(f), Some(p)) = (file, self.path(e)) else { return Ok(()) };
-        os::set_file_mode(&f, e.mode).map_err(|err| Error::io("set mode of", &p, err))
+        os::set_file_mode(&f, e.mode).map_err(|err| Error::io("set mode of", &p, err))?;
+        os::flush_extracted(&f).map_err(|err| Error::io("flush", &p, err))
     }
 
     fn finish_dir(&self, e: &Entry) -> Result<(), Error> {

@@ -17,6 +17,7 @@
 //! | [`in_use`] | true only for a rename refused because a program uses the file or directory |
 //! | [`rename_exchange`] | swaps two names in one step, or says it cannot ([`Exchange::Unsupported`]) and changes nothing |
 //! | [`sync_dir`], [`sync_fs`] | renames in the directory, files under it, are on disk once it returns |
+//! | [`flush_extracted`] | with [`sync_fs`] of the tree afterwards, an extracted file is on disk |
 //! | [`lock`] | one exclusive holder or many shared ones per directory; released when the process dies |
 //! | [`free_space`] | bytes and inodes free for an unprivileged writer |
 //! | [`own_executable`], [`own_executable_path`] | the running file itself, even if its path was renamed or removed; the path to name it by |

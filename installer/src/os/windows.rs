@@ -162,18 +162,20 @@ pub fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Flushes every file under `dir` (`FlushFileBuffers` each: Windows has no `syncfs` an
-/// unprivileged process may call).
-pub fn sync_fs(dir: &Path) -> io::Result<()> {
-    for f in super::walk(dir)? {
-        if f.kind == Kind::File {
-            let file = OpenOptions::new().write(true).open(&f.full)?;
-            // SAFETY: the handle is open for writing for the duration of the call.
-            if unsafe { FlushFileBuffers(file.as_raw_handle() as HANDLE) } == 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
+/// Flushes a file extraction just wrote, while it is still open (`FlushFileBuffers`): Windows has
+/// no `syncfs` an unprivileged process may call, and flushing each file as it closes costs no
+/// second open (under Wine, the install took 2.5 times as long when each file was reopened).
+pub fn flush_extracted(file: &File) -> io::Result<()> {
+    // SAFETY: the handle is open for writing for the duration of the call.
+    if unsafe { FlushFileBuffers(file.as_raw_handle() as HANDLE) } == 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(())
+}
+
+/// Every file extraction wrote under `dir` was flushed as it closed ([`flush_extracted`]), and
+/// NTFS journals the directory entries: nothing is left to do.
+pub fn sync_fs(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
