@@ -222,10 +222,15 @@ fn after_help() -> String {
     let mut s = String::from("Trust:\n");
     s.push_str(&format!(
         "  The signer must be trusted. When {} exists, only its *.pub keys are trusted;\n  otherwise keys given with --trusted-key and keys compiled into this installer are.\n\n",
-        format::keys::HOST_TRUST_DIR
+        format::keys::host_trust_dir().display()
     ));
+    s.push_str(if cfg!(windows) {
+        "Versions:\n  The active version is the tree at PREFIX\\go; the others wait beside it as PREFIX\\go-VERSION.\n  Receipts in PREFIX\\.go-offline list every file; status, use, rollback, uninstall and\n  verify-installed manage them. Every install, use, rollback and uninstall is logged to the host log.\n\n"
+    } else {
+        "Versions:\n  Each version lives in PREFIX/go-VERSION; PREFIX/go links to the active one. Receipts in\n  PREFIX/.go-offline list every file; status, use, rollback, uninstall and verify-installed\n  manage them. Every install, use, rollback and uninstall is logged to the host log.\n\n"
+    });
     s.push_str(
-        "Versions:\n  Each version lives in PREFIX/go-VERSION; PREFIX/go links to the active one. Receipts in\n  PREFIX/.go-offline list every file; status, use, rollback, uninstall and verify-installed\n  manage them. Every install, use, rollback and uninstall is logged to the host log.\n\nCrash safety:\n  Every step that changes the prefix is journaled in PREFIX/.go-offline-journal first. If a\n  command is interrupted (kill -9, power loss), the next run (or --recover) puts the previous\n  state back, or finishes the command if it was already committed, and says so.\n\n",
+        "Crash safety:\n  Every step that changes the prefix is journaled in PREFIX/.go-offline-journal first. If a\n  command is interrupted (kill -9, power loss), the next run (or --recover) puts the previous\n  state back, or finishes the command if it was already committed, and says so.\n\n",
     );
     s.push_str("Exit codes:\n");
     for (code, meaning) in exit::TABLE {

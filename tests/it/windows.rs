@@ -163,6 +163,11 @@ fn the_windows_installer_verifies_itself_under_wine_with_the_linux_exit_codes() 
     assert_eq!(code(&listing), 0, "{}", stderr(&listing));
     assert!(stdout(&listing).lines().any(|l| l.ends_with(" bin/go.exe")), "{}", stdout(&listing));
 
+    // Its help speaks of Windows: the layout and the host trust directory.
+    let help = stdout(&wine(&exe, &["--help"]));
+    assert!(help.contains(r"The active version is the tree at PREFIX\go;"), "{help}");
+    assert!(help.contains(r"\go-offline-installer\trusted-keys exists"), "{help}");
+
     // (case, the installer, the key trusted, the exit code, both on Windows and on Linux)
     let linux = installer("amd64");
     let cases: Vec<(&str, PathBuf, PathBuf, &str, i32)> = vec![
