@@ -260,7 +260,7 @@ impl Prefix {
             true => Error::Destination {
                 path: from.into(),
                 problem: format!(
-                    "cannot be moved while a program runs from it or holds a file in it open ({e}): close the shells, editors, language servers and builds using this Go, and run the command again"
+                    "cannot be moved ({e}): a program runs from it or holds a file in it open (close the shells, editors, language servers and builds using this Go, and run the command again), or this account may not change the prefix (run it elevated for a prefix under Program Files)"
                 ),
             },
             false => Error::io("move a tree to", to, e),
