@@ -7,6 +7,11 @@
 //! one, and only when the line is not already there. Running the installer twice therefore leaves
 //! every file byte-identical to running it once. [`backup`] and [`restore`] let the journal undo
 //! an environment after a crash; [`removal_plan`] and [`apply_final`] are uninstall's part.
+//!
+//! On Windows the environment is the registry's `Path` value of a store: it gets our entries
+//! appended (after a `;` if it lacks one at its end), only those not already there in any case,
+//! kept `REG_EXPAND_SZ`; uninstall takes out exactly what it added, `;` included, and deletes the
+//! value if it made it. The value is read and written whole, like a file.
 
 use std::{
     io::Write,
@@ -20,6 +25,7 @@ use crate::{
     os::{
         self,
         shell::{self, Piece, Purpose, Scope},
+        Store, StoredValue,
     },
     receipt::EnvRecord,
 };
@@ -37,14 +43,65 @@ pub enum Edit {
     Replace { path: PathBuf, contents: String },
     /// Append this text to a user's file (which may not exist yet).
     Append { path: PathBuf, text: String },
+    /// Set a store's `Path` (`path` names it) to `value`, which is what it was (`created`: it
+    /// was not there; `was_plain`: it was `REG_SZ`) with `added` appended: each entry, and
+    /// whether a `;` was put before it.
+    Stored {
+        path: PathBuf,
+        store: Store,
+        value: StoredValue,
+        created: bool,
+        was_plain: bool,
+        added: Vec<(String, bool)>,
+    },
 }
 
 impl Edit {
     pub fn path(&self) -> &Path {
         match self {
-            Edit::Replace { path, .. } | Edit::Append { path, .. } => path,
+            Edit::Replace { path, .. } | Edit::Append { path, .. } | Edit::Stored { path, .. } => path,
         }
     }
+}
+
+/// How Windows compares two `Path` entries: case-insensitively, a trailing `\` ignored.
+fn same_entry(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim().trim_end_matches('\\').to_lowercase();
+    norm(a) == norm(b)
+}
+
+/// Whether the `;`-separated `data` lists `entry`.
+pub fn has_entry(data: &str, entry: &str) -> bool {
+    data.split(';').any(|e| same_entry(e, entry))
+}
+
+/// `data` with `entry` appended, and whether a `;` was put before it.
+pub fn with_entry(data: &str, entry: &str) -> (String, bool) {
+    if data.is_empty() || data.ends_with(';') {
+        (format!("{data}{entry}"), false)
+    } else {
+        (format!("{data};{entry}"), true)
+    }
+}
+
+/// `data` without the first entry that is exactly `entry`, and the `;` added with it (the one
+/// before it, or, should it now come first, the one after it); `None` when it has no such
+/// entry. Each entry takes out only its own `;`, so entries come out exactly in any order.
+pub fn without_entry(data: &str, entry: &str, separator_added: bool) -> Option<String> {
+    let items: Vec<&str> = data.split(';').collect();
+    let i = items.iter().position(|e| *e == entry)?;
+    let mut start: usize = items[..i].iter().map(|e| e.len() + 1).sum();
+    let mut end = start + entry.len();
+    if separator_added && i > 0 {
+        start -= 1;
+    } else if separator_added && end < data.len() {
+        end += 1;
+    }
+    Some(format!("{}{}", &data[..start], &data[end..]))
+}
+
+fn read_stored(store: Store) -> Result<Option<StoredValue>, EnvError> {
+    os::read_stored_path(store).map_err(io_err("read", &store.path_value()))
 }
 
 /// The edits that give `scope` the environment `purpose` needs. Reads the files concerned (to
@@ -76,6 +133,36 @@ pub fn plan(scope: &Scope, purpose: Purpose) -> Result<Vec<Edit>, EnvError> {
                 text.push('\n');
                 edits.push(Edit::Append { path, text });
             }
+            Piece::PathEntry { store, entry } => {
+                let pending = edits.iter_mut().find_map(|e| match e {
+                    Edit::Stored { store: s, value, added, .. } if *s == store => Some((value, added)),
+                    _ => None,
+                });
+                match pending {
+                    Some((value, added)) => {
+                        if !has_entry(&value.data, &entry) {
+                            let (data, sep) = with_entry(&value.data, &entry);
+                            value.data = data;
+                            added.push((entry, sep));
+                        }
+                    }
+                    None => {
+                        let old = read_stored(store)?;
+                        let data = old.as_ref().map_or("", |v| v.data.as_str());
+                        if !has_entry(data, &entry) {
+                            let (data, sep) = with_entry(data, &entry);
+                            edits.push(Edit::Stored {
+                                path: store.path_value(),
+                                store,
+                                value: StoredValue { data, expand: true },
+                                created: old.is_none(),
+                                was_plain: old.as_ref().is_some_and(|v| !v.expand),
+                                added: vec![(entry, sep)],
+                            });
+                        }
+                    }
+                }
+            }
         }
     }
     Ok(edits)
@@ -105,6 +192,23 @@ pub fn records(scope: &Scope, purpose: Purpose, edits: &[Edit]) -> Vec<EnvRecord
                     out.push(EnvRecord::Line { path, line, newline_added });
                 }
             }
+            // Only entries this tool added: one already there (the official installer's
+            // `%USERPROFILE%\go\bin`, say) is not ours to take out.
+            Piece::PathEntry { store, entry } => {
+                for e in edits {
+                    let Edit::Stored { store: s, created, was_plain, added, .. } = e else { continue };
+                    if let Some((_, sep)) = added.iter().find(|(a, _)| *s == store && *a == entry) {
+                        out.push(EnvRecord::PathEntry {
+                            path: store.path_value(),
+                            store,
+                            entry: entry.clone(),
+                            separator_added: *sep,
+                            created: *created,
+                            was_plain: *was_plain,
+                        });
+                    }
+                }
+            }
         }
     }
     out
@@ -124,6 +228,7 @@ pub struct Applied {
 
 #[derive(Debug)]
 enum Undo {
+    Stored { store: Store, value: Option<StoredValue> },
     Restore { path: PathBuf, contents: Vec<u8> },
     Remove(PathBuf),
     Truncate { path: PathBuf, len: u64 },
@@ -136,6 +241,7 @@ impl Applied {
     pub fn rollback(self) {
         for u in self.undo.into_iter().rev() {
             let _ = match u {
+                Undo::Stored { store, value } => os::write_stored_path(store, value.as_ref()),
                 Undo::Restore { path, contents } => os::write_atomic(&path, &contents, None),
                 Undo::Remove(path) => std::fs::remove_file(path),
                 Undo::Truncate { path, len } => truncate(&path, len),
@@ -166,13 +272,17 @@ pub fn apply(edits: &[Edit]) -> Result<Applied, EnvError> {
 
 fn apply_one(edit: &Edit, applied: &mut Applied) -> Result<(), EnvError> {
     let path = edit.path();
-    if let Some(parent) = path.parent() {
-        // 0755 whatever the umask: a umask of 000 must not make a world-writable directory.
-        let made = os::create_dirs(parent, 0o755).map_err(io_err("create the directory of", path))?;
-        applied.undo.extend(made.into_iter().map(Undo::RemoveDir));
-    }
+    let make_parent = |applied: &mut Applied| -> Result<(), EnvError> {
+        if let Some(parent) = path.parent() {
+            // 0755 whatever the umask: a umask of 000 must not make a world-writable directory.
+            let made = os::create_dirs(parent, 0o755).map_err(io_err("create the directory of", path))?;
+            applied.undo.extend(made.into_iter().map(Undo::RemoveDir));
+        }
+        Ok(())
+    };
     match edit {
         Edit::Replace { contents, .. } => {
+            make_parent(applied)?;
             match os::read_if_exists(path) {
                 Ok(Some(old)) => applied.undo.push(Undo::Restore { path: path.into(), contents: old }),
                 _ => applied.undo.push(Undo::Remove(path.into())),
@@ -180,6 +290,7 @@ fn apply_one(edit: &Edit, applied: &mut Applied) -> Result<(), EnvError> {
             os::write_atomic(path, contents.as_bytes(), Some(0o644)).map_err(io_err("write", path))?;
         }
         Edit::Append { text, .. } => {
+            make_parent(applied)?;
             let mut f = os::open_append(path).map_err(io_err("open", path))?;
             let len = f.metadata().map_err(io_err("stat", path))?.len();
             applied.undo.push(if len == 0 {
@@ -189,6 +300,11 @@ fn apply_one(edit: &Edit, applied: &mut Applied) -> Result<(), EnvError> {
             });
             f.write_all(text.as_bytes()).map_err(io_err("append to", path))?;
             f.sync_all().map_err(io_err("sync", path))?;
+        }
+        Edit::Stored { store, value, .. } => {
+            let before = read_stored(*store)?;
+            applied.undo.push(Undo::Stored { store: *store, value: before });
+            os::write_stored_path(*store, Some(value)).map_err(io_err("write", path))?;
         }
     }
     applied.written.push(path.into());
@@ -204,6 +320,16 @@ pub struct Backup {
     pub contents: Option<String>,
     /// Directories [`apply`] would create for it, outermost first.
     pub created_dirs: Vec<PathBuf>,
+    /// For a store's `Path` (not a file): which store, and its previous value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<StoredState>,
+}
+
+/// A store's `Path` (`None`: it has none): before [`apply`], or as uninstall leaves it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredState {
+    pub store: Store,
+    pub value: Option<StoredValue>,
 }
 
 /// Records what `edits` are about to change.
@@ -211,6 +337,11 @@ pub fn backup(edits: &[Edit]) -> Result<Vec<Backup>, EnvError> {
     let mut backups = Vec::new();
     for edit in edits {
         let path = edit.path();
+        if let Edit::Stored { store, .. } = edit {
+            let stored = Some(StoredState { store: *store, value: read_stored(*store)? });
+            backups.push(Backup { path: path.into(), contents: None, created_dirs: Vec::new(), stored });
+            continue;
+        }
         let contents = os::read_if_exists(path).map_err(io_err("read", path))?.map(hex::encode);
         let mut created_dirs = Vec::new();
         let mut dir = path.parent();
@@ -218,7 +349,7 @@ pub fn backup(edits: &[Edit]) -> Result<Vec<Backup>, EnvError> {
             created_dirs.insert(0, d.to_path_buf());
             dir = d.parent();
         }
-        backups.push(Backup { path: path.into(), contents, created_dirs });
+        backups.push(Backup { path: path.into(), contents, created_dirs, stored: None });
     }
     Ok(backups)
 }
@@ -232,6 +363,12 @@ fn unhex(path: &Path, h: &str) -> Result<Vec<u8>, EnvError> {
 /// a file that differs otherwise is rewritten whole.
 pub fn restore(backups: &[Backup]) -> Result<(), EnvError> {
     for b in backups.iter().rev() {
+        if let Some(s) = &b.stored {
+            if read_stored(s.store)? != s.value {
+                os::write_stored_path(s.store, s.value.as_ref()).map_err(io_err("restore", &b.path))?;
+            }
+            continue;
+        }
         let current = os::read_if_exists(&b.path).map_err(io_err("read", &b.path))?;
         let previous = b.contents.as_deref().map(|h| unhex(&b.path, h)).transpose()?;
         match (previous, current) {
@@ -267,29 +404,51 @@ pub struct Final {
     pub path: PathBuf,
     /// Hex of the new contents; `None` removes the file.
     pub contents: Option<String>,
+    /// For a store's `Path` (not a file): its new value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<StoredState>,
 }
 
 /// What uninstalling `records` does to each file, and the files kept because the user changed
 /// them. Our scripts go when they are exactly as written; our line leaves each rc file and
 /// every other byte of it stays (the newline put before it goes too, when nothing follows).
 pub fn removal_plan(records: &[EnvRecord]) -> (Vec<Final>, Vec<String>) {
-    let mut finals = Vec::new();
+    let mut finals: Vec<Final> = Vec::new();
     let mut kept = Vec::new();
     for r in records {
+        if let EnvRecord::PathEntry { path, store, entry, separator_added, created, was_plain } = r {
+            // Entries of one store come out one after the other, from one value.
+            let at = finals.iter().position(|f| f.stored.as_ref().is_some_and(|s| s.store == *store));
+            let current = match at {
+                Some(i) => finals[i].stored.as_ref().and_then(|s| s.value.clone()),
+                None => os::read_stored_path(*store).ok().flatten(),
+            };
+            let Some(current) = current else { continue };
+            let Some(data) = without_entry(&current.data, entry, *separator_added) else { continue };
+            let value =
+                (!(data.is_empty() && *created)).then_some(StoredValue { data, expand: current.expand && !*was_plain });
+            let f = Final { path: path.clone(), contents: None, stored: Some(StoredState { store: *store, value }) };
+            match at {
+                Some(i) => finals[i] = f,
+                None => finals.push(f),
+            }
+            continue;
+        }
         let Ok(Some(bytes)) = os::read_if_exists(r.path()) else { continue };
         match r {
             EnvRecord::Script { path, sha256 } => {
                 if &sha256_hex(&bytes) == sha256 {
-                    finals.push(Final { path: path.clone(), contents: None });
+                    finals.push(Final { path: path.clone(), contents: None, stored: None });
                 } else {
                     kept.push(format!("{} (changed since it was written; remove it by hand)", path.display()));
                 }
             }
             EnvRecord::Line { path, line, newline_added } => {
                 if let Some(new) = without_line(&bytes, line, *newline_added) {
-                    finals.push(Final { path: path.clone(), contents: Some(hex::encode(new)) });
+                    finals.push(Final { path: path.clone(), contents: Some(hex::encode(new)), stored: None });
                 }
             }
+            EnvRecord::PathEntry { .. } => {} // above
         }
     }
     (finals, kept)
@@ -318,6 +477,12 @@ fn without_line(text: &[u8], line: &str, newline_added: bool) -> Option<Vec<u8>>
 /// the user env script goes when it is left empty.
 pub fn apply_final(finals: &[Final]) -> Result<(), EnvError> {
     for f in finals {
+        if let Some(s) = &f.stored {
+            if read_stored(s.store)? != s.value {
+                os::write_stored_path(s.store, s.value.as_ref()).map_err(io_err("rewrite", &f.path))?;
+            }
+            continue;
+        }
         match &f.contents {
             None => {
                 match std::fs::remove_file(&f.path) {
@@ -345,6 +510,7 @@ pub fn apply_final(finals: &[Final]) -> Result<(), EnvError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::shell::USER_GO_BIN;
     use std::fs::{self, OpenOptions};
 
     fn go(bin: &Path) -> Purpose<'_> {
@@ -465,5 +631,33 @@ mod tests {
         assert!(fish.contains("if not contains -- '/g/bin' $PATH\n    set -gx PATH '/g/bin' $PATH\nend\n"), "{fish}");
         let m = modules_script(Path::new("/usr/local/go-modules"));
         assert!(m.contains("    off) export GOPROXY='file:///usr/local/go-modules' ;;\n"), "{m}");
+    }
+
+    /// The registry's `Path` edits, as data: appended once (in any case, with or without a
+    /// trailing `\`), and taken out exactly, `;` included, whatever came before.
+    #[test]
+    fn path_entries_are_added_once_and_removed_exactly() {
+        let x = r"C:\Go Offline\go\bin";
+        // (the value before, what adding x gives, whether a ';' was put before it)
+        let cases = [
+            ("", r"C:\Go Offline\go\bin", false),
+            (r"C:\Windows", r"C:\Windows;C:\Go Offline\go\bin", true),
+            (r"C:\Windows;", r"C:\Windows;C:\Go Offline\go\bin", false),
+            (r"%SystemRoot%;;C:\x", r"%SystemRoot%;;C:\x;C:\Go Offline\go\bin", true),
+        ];
+        for (before, want, sep) in cases {
+            let (after, added) = with_entry(before, x);
+            assert_eq!((after.as_str(), added), (want, sep), "{before:?}");
+            assert!(has_entry(&after, x) && !has_entry(before, x));
+            assert_eq!(without_entry(&after, x, added).as_deref(), Some(before), "{before:?}");
+            // Two entries, taken out in either order.
+            let (two, second) = with_entry(&after, USER_GO_BIN);
+            let first_out = without_entry(&two, x, added).unwrap();
+            assert_eq!(without_entry(&first_out, USER_GO_BIN, second).as_deref(), Some(before), "{before:?}");
+            let second_out = without_entry(&two, USER_GO_BIN, second).unwrap();
+            assert_eq!(without_entry(&second_out, x, added).as_deref(), Some(before), "{before:?}");
+        }
+        assert!(has_entry(r"c:\go offline\GO\bin\;C:\y", x), "Windows paths compare without case");
+        assert_eq!(without_entry(r"C:\a;C:\b", x, true), None, "an entry not there changes nothing");
     }
 }

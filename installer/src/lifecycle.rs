@@ -362,8 +362,15 @@ fn link_and_environment(prefix: &Prefix, receipts: &[Receipt]) -> Result<Vec<Dif
         Ok(_) | Err(_) => other.push(one(LINK.into(), Problem::Link)),
     }
     for e in receipt::read_state(prefix.path())?.env {
-        let bytes = os::read_if_exists(e.path()).ok().flatten();
         let shown = e.path().display().to_string();
+        if let EnvRecord::PathEntry { store, entry, .. } = &e {
+            let data = os::read_stored_path(*store).ok().flatten().map(|v| v.data);
+            if !data.is_some_and(|d| d.split(';').any(|x| x == entry)) {
+                other.push(one(format!("{shown} ({entry})"), Problem::Missing));
+            }
+            continue;
+        }
+        let bytes = os::read_if_exists(e.path()).ok().flatten();
         match (&e, bytes) {
             (_, None) => other.push(one(shown, Problem::Missing)),
             (EnvRecord::Script { sha256, .. }, Some(b)) => {
@@ -376,6 +383,7 @@ fn link_and_environment(prefix: &Prefix, receipts: &[Receipt]) -> Result<Vec<Dif
                     other.push(one(shown, Problem::Missing));
                 }
             }
+            (EnvRecord::PathEntry { .. }, Some(_)) => {} // above
         }
     }
     Ok(other)

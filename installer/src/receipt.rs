@@ -89,12 +89,34 @@ pub enum EnvRecord {
     /// One line appended to a user's rc file; `newline_added` when a newline was put before it
     /// because the file did not end with one.
     Line { path: PathBuf, line: String, newline_added: bool },
+    /// One entry this tool added to the registry's `Path` of a store (`path` names the value);
+    /// `separator_added` when a `;` was put before it, `created` when the value did not exist,
+    /// `was_plain` when it was `REG_SZ` (made `REG_EXPAND_SZ` for `%USERPROFILE%`).
+    PathEntry {
+        path: PathBuf,
+        store: os::Store,
+        entry: String,
+        separator_added: bool,
+        created: bool,
+        #[serde(default)]
+        was_plain: bool,
+    },
 }
 
 impl EnvRecord {
     pub fn path(&self) -> &Path {
         match self {
-            EnvRecord::Script { path, .. } | EnvRecord::Line { path, .. } => path,
+            EnvRecord::Script { path, .. } | EnvRecord::Line { path, .. } | EnvRecord::PathEntry { path, .. } => path,
+        }
+    }
+
+    /// Whether two records are of the same thing (the same file and kind, the same entry).
+    pub fn same(&self, other: &EnvRecord) -> bool {
+        match (self, other) {
+            (EnvRecord::PathEntry { store: a, entry: x, .. }, EnvRecord::PathEntry { store: b, entry: y, .. }) => {
+                a == b && x == y
+            }
+            _ => self.path() == other.path() && std::mem::discriminant(self) == std::mem::discriminant(other),
         }
     }
 }
@@ -155,13 +177,11 @@ pub struct State {
 }
 
 impl State {
-    /// Adds environment records not yet listed (the first record of a path and kind wins, so
-    /// `newline_added` stays what the first install did).
+    /// Adds environment records not yet listed (the first record of a thing wins, so
+    /// `newline_added` and `separator_added` stay what the first install did).
     pub fn add_env(&mut self, records: &[EnvRecord]) {
         for r in records {
-            let known =
-                self.env.iter().any(|e| e.path() == r.path() && std::mem::discriminant(e) == std::mem::discriminant(r));
-            if !known {
+            if !self.env.iter().any(|e| e.same(r)) {
                 self.env.push(r.clone());
             }
         }

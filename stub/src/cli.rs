@@ -42,9 +42,12 @@ pub struct Cli {
     /// Print one machine-readable JSON result on stdout (and nothing else there).
     #[arg(long, global = true)]
     pub json: bool,
-    /// Do not write shell profile or rc files.
+    /// Do not write shell profile or rc files (on Windows: the registry's Path).
     #[arg(long)]
     pub no_modify_path: bool,
+    /// Windows, elevated: put Go on the machine's Path instead of the user's.
+    #[arg(long)]
+    pub system: bool,
     /// Trust this SPKI PEM public key (repeatable). Ignored when the host trust directory exists.
     #[arg(long, value_name = "FILE")]
     pub trusted_key: Vec<PathBuf>,
@@ -167,8 +170,15 @@ impl Cli {
             ("--allow-downgrade", cli.allow_downgrade),
             ("--no-build-check", cli.no_build_check),
             ("--no-modify-path", cli.no_modify_path),
+            ("--system", cli.system),
             ("--trusted-key", !cli.trusted_key.is_empty()),
         ];
+        if cli.system && !cfg!(windows) {
+            return Err(Cli::command().error(
+                ErrorKind::ArgumentConflict,
+                "the argument '--system' is for Windows (the machine's Path in the registry); on Unix, root writes /etc/profile.d/go.sh",
+            ));
+        }
         if let (Some(cmd), Some((flag, _))) = (&cli.command, install_only.iter().find(|(_, set)| *set)) {
             let name = subcommand_name(cmd);
             return Err(Cli::command().error(

@@ -217,10 +217,10 @@ fn context(cli: &Cli) -> Result<Context, Error> {
 /// The prefix and environment scope from the flags, the user id and HOME.
 fn destination(cli: &Cli) -> Result<(Prefix, Option<Scope>), Error> {
     let prefix = prefix_of(cli)?;
-    let scope = if cli.no_modify_path || cfg!(windows) {
-        // Windows: PATH goes in the registry, which is not written yet; `status` shows where
-        // Go is (PREFIX\go\bin).
+    let scope = if cli.no_modify_path {
         None
+    } else if cfg!(windows) {
+        Some(Scope::Registry { store: if cli.system { os::Store::Machine } else { os::Store::User } })
     } else if os::is_root() {
         Some(Scope::System { profile_d: PathBuf::from(shell::SYSTEM_PROFILE_D) })
     } else {

@@ -90,7 +90,11 @@ fn installed(changed: bool, r: &InstallerReport) {
         r.build_check.as_deref().map(|h| format!("; hello world built and ran: {h}")).unwrap_or_default()
     );
     if let Some(first) = r.env_files.first() {
-        println!("open a new shell (or source {}) to use it", first.display());
+        if cfg!(windows) {
+            println!("open a new command prompt or terminal to use it ({} was changed)", first.display());
+        } else {
+            println!("open a new shell (or source {}) to use it", first.display());
+        }
     }
 }
 

@@ -95,9 +95,16 @@ impl WinPrefix {
         wine_with(exe, &all, &[("GO_OFFLINE_FAILPOINT", failpoint)])
     }
 
-    /// An unattended install trusting the release key. The build check is skipped: `go build`
-    /// under Wine 8 builds a working program but exits 1 while deleting its work directory.
+    /// An unattended install trusting the release key, leaving the registry alone (only
+    /// [`under_wine_the_registry_path_gets_go_once_and_gets_it_back_exactly`] writes it). The
+    /// build check is skipped: `go build` under Wine 8 builds a working program but exits 1
+    /// while deleting its work directory.
     fn install(&self, exe: &Path, extra: &[&str], failpoint: &str) -> Output {
+        self.install_with_path(exe, &[&["--no-modify-path"], extra].concat(), failpoint)
+    }
+
+    /// [`WinPrefix::install`], putting Go on the registry's Path.
+    fn install_with_path(&self, exe: &Path, extra: &[&str], failpoint: &str) -> Output {
         let key = win_path(&release_key().public);
         let mut args = vec!["--yes", "--no-build-check", "--trusted-key", &key];
         args.extend_from_slice(extra);
@@ -235,6 +242,10 @@ fn under_wine_two_versions_side_by_side_use_rollback_and_uninstall() {
     let newer_tree = format!("go-{}", GO_VERSION.trim_start_matches("go"));
     let older_tree = format!("go-{}", OLDER_GO_VERSION.trim_start_matches("go"));
 
+    let plan = p.install(&newer, &["--dry-run"], "");
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    assert!(stdout(&plan).contains(&win_path(&p.path.join("go"))), "{}", stdout(&plan));
+    assert!(!p.path.exists(), "--dry-run writes nothing");
     let out = p.install(&newer, &["--json"], "");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["changed"], true);
@@ -324,4 +335,72 @@ fn under_wine_a_kill_during_an_install_is_recovered_by_the_next_run() {
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let names = [".go-offline", ".go-offline-lock", "go", "go-1.26.6"];
     assert_eq!(p.names(), names, "nothing but the trees, receipts and lock");
+}
+
+/// The `Path` value under `key`, as `reg query` shows it (its type and data); `None` if absent.
+fn reg_path(key: &str) -> Option<String> {
+    let out = wine(Path::new("reg"), &["query", key, "/v", "Path"]);
+    if code(&out) != 0 {
+        return None;
+    }
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.trim_start().starts_with("Path "))?;
+    Some(line.trim().trim_start_matches("Path").trim().to_string())
+}
+
+/// The registry's Path under Wine: the user's value gets `PREFIX\go\bin` and
+/// `%USERPROFILE%\go\bin` once, `REG_EXPAND_SZ`, after the entries already there; a new
+/// `cmd /c` finds this Go; installing again changes nothing; uninstall puts the value back
+/// exactly, or deletes it if the install made it. `--system` does the same to the machine's.
+/// (Only this test writes the registry of the Wine prefix the tests share.)
+#[test]
+fn under_wine_the_registry_path_gets_go_once_and_gets_it_back_exactly() {
+    const USER: &str = r"HKCU\Environment";
+    const MACHINE: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment";
+    let exe = windows_installer();
+    let reg = |args: &[&str]| wine(Path::new("reg"), args);
+    reg(&["delete", USER, "/v", "Path", "/f"]); // a failed run before may have left one
+    let user_set = "C:\\tools;%USERPROFILE%\\bin";
+    // (the user's Path before: none, or one of two entries)
+    for before in [None, Some(user_set)] {
+        if let Some(data) = before {
+            assert_eq!(code(&reg(&["add", USER, "/v", "Path", "/t", "REG_EXPAND_SZ", "/d", data, "/f"])), 0);
+        }
+        let was = reg_path(USER);
+        assert_eq!(was, before.map(|d| format!("REG_EXPAND_SZ    {d}")));
+        let p = WinPrefix::new();
+        let bin = win_path(&p.path.join("go").join("bin"));
+        let out = p.install_with_path(&exe, &[], "");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let ours = format!("{bin};%USERPROFILE%\\go\\bin");
+        let want = match before {
+            None => ours.clone(),
+            Some(d) => format!("{d};{ours}"),
+        };
+        assert_eq!(reg_path(USER), Some(format!("REG_EXPAND_SZ    {want}")), "{before:?}");
+        let found = wine(Path::new("cmd"), &["/c", "go", "version"]);
+        assert!(stdout(&found).contains(&format!("go version {GO_VERSION} windows/amd64")), "{}", stdout(&found));
+        let again = p.install_with_path(&exe, &["--force"], "");
+        assert_eq!(code(&again), 0, "{}", stderr(&again));
+        assert_eq!(reg_path(USER), Some(format!("REG_EXPAND_SZ    {want}")), "{before:?}: added once");
+        let out = p.run(&exe, &["verify-installed"], "");
+        assert_eq!(code(&out), 0, "{}", stdout(&out));
+        let out = p.run(&exe, &["uninstall", "--all", "--yes"], "");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(reg_path(USER), was, "{before:?}: back exactly");
+    }
+    reg(&["delete", USER, "/v", "Path", "/f"]);
+
+    let machine = reg_path(MACHINE);
+    assert!(machine.is_some(), "Wine's machine Path");
+    let p = WinPrefix::new();
+    let bin = win_path(&p.path.join("go").join("bin"));
+    let out = p.install_with_path(&exe, &["--system"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let now = reg_path(MACHINE).unwrap();
+    assert!(now.starts_with("REG_EXPAND_SZ") && now.ends_with(&format!(";{bin};%USERPROFILE%\\go\\bin")), "{now}");
+    assert_eq!(reg_path(USER), None, "--system leaves the user's Path alone");
+    let out = p.run(&exe, &["uninstall", "--all", "--yes"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(reg_path(MACHINE), machine, "the machine's Path back exactly");
 }

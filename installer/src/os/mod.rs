@@ -25,6 +25,7 @@
 //! | [`tree_id`] | the same value for one directory across renames on one file system |
 //! | [`walk`], [`walk_where`] | every entry under a root, parents first, never following a link |
 //! | [`go_command`] | the installed `go` run with no inherited environment, under the check runner if set |
+//! | [`read_stored_path`], [`write_stored_path`] | the registry's `Path` value of a [`Store`], read and written whole (Windows only); a write is announced to running programs |
 //! | [`shell`] | where the environment goes (root and user), the scripts and the lines written there |
 
 pub mod shell;
@@ -167,6 +168,42 @@ pub enum ReadError {
     /// Not a regular file, or longer than allowed.
     NotRegular,
     Io(std::io::Error),
+}
+
+/// Where a persistent environment variable lives on Windows (the registry): the user's
+/// (`HKEY_CURRENT_USER\Environment`) or the machine's
+/// (`HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Session Manager\Environment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Store {
+    User,
+    Machine,
+}
+
+impl Store {
+    /// The key of its variables.
+    pub fn key(self) -> &'static str {
+        match self {
+            Store::User => r"HKEY_CURRENT_USER\Environment",
+            Store::Machine => r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Session Manager\Environment",
+        }
+    }
+
+    /// The `Path` value, as a path for reports (`KEY\Path`).
+    pub fn path_value(self) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!(r"{}\{PATH_VALUE}", self.key()))
+    }
+}
+
+/// The name of the PATH value in a [`Store`].
+pub const PATH_VALUE: &str = "Path";
+
+/// A string value of a [`Store`]: its data, and whether it is `REG_EXPAND_SZ` (its `%VAR%`s
+/// expanded when read) rather than `REG_SZ`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredValue {
+    pub data: String,
+    pub expand: bool,
 }
 
 /// A directory's identity, stable across renames on one file system.

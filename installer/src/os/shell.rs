@@ -1,6 +1,7 @@
-//! Where the shell environment goes on Unix, and what is written there: a profile script for
+//! Where the shell environment goes, and what is written there: on Unix a profile script for
 //! root, an env script under HOME sourced by one line in the user's rc files (and a fish script)
-//! for a user. One description ([`pieces`]) serves Go and module bundles alike; the engine's
+//! for a user; on Windows two entries of the registry's `Path` (the user's, or with `--system`
+//! the machine's): `PREFIX\go\bin` and `%USERPROFILE%\go\bin`. One description ([`pieces`]) serves Go and module bundles alike; the engine's
 //! `env` module turns it into edits, applies them, journals and undoes them.
 //!
 //! The scripts are templates (`os/templates/`) with the one value they need filled in, quoted.
@@ -8,6 +9,8 @@
 //! never set: Go finds it from its own path.
 
 use std::path::{Path, PathBuf};
+
+use super::Store;
 
 /// The comment that marks what we wrote.
 pub const MARKER: &str = "go-offline-installer";
@@ -25,6 +28,8 @@ pub enum Scope {
     System { profile_d: PathBuf },
     /// A user: an env script under HOME, sourced from the rc files.
     User { home: PathBuf, shell: Option<String> },
+    /// Windows: the `Path` value of the user's or the machine's environment.
+    Registry { store: Store },
 }
 
 /// What an environment is for.
@@ -43,7 +48,12 @@ pub enum Piece {
     Script { path: PathBuf, contents: String },
     /// One exact line in a user's file; `create` says whether a missing file is created for it.
     Line { path: PathBuf, line: String, create: bool },
+    /// One entry of the `;`-separated `Path` value of a store, kept `REG_EXPAND_SZ`.
+    PathEntry { store: Store, entry: String },
 }
+
+/// The entry for the user's own Go programs (`go install`'s default GOBIN), expanded per user.
+pub const USER_GO_BIN: &str = r"%USERPROFILE%\go\bin";
 
 /// The rc files of a user, and when each gets the source line.
 ///
@@ -89,6 +99,14 @@ pub fn pieces(scope: &Scope, purpose: Purpose) -> Vec<Piece> {
             v.extend(rc_lines(home, &modules_source_line()));
             v
         }
+        (Scope::Registry { store }, Purpose::Go { bin_dir }) => {
+            [bin_dir.to_string_lossy().into_owned(), USER_GO_BIN.into()]
+                .into_iter()
+                .map(|entry| Piece::PathEntry { store: *store, entry })
+                .collect()
+        }
+        // Module bundles are not installed on Windows yet.
+        (Scope::Registry { .. }, Purpose::Modules { .. }) => Vec::new(),
     }
 }
 
@@ -115,6 +133,10 @@ pub fn describe(scope: Option<&Scope>, purpose: Purpose) -> String {
         (Some(Scope::User { home, .. }), Purpose::Modules { .. }) => {
             format!("{} and your shell rc files", user_modules_script(home).display())
         }
+        (Some(Scope::Registry { store }), Purpose::Go { bin_dir }) => {
+            format!("{} (adds {} and {USER_GO_BIN})", store.path_value().display(), bin_dir.display())
+        }
+        (Some(Scope::Registry { .. }), Purpose::Modules { .. }) => "unchanged (not on Windows yet)".to_string(),
     }
 }
 

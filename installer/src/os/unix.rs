@@ -12,7 +12,7 @@ use std::{
 
 use rustix::fs::{FlockOperation, RenameFlags, CWD};
 
-use super::{Exchange, FreeSpace, Kind, LockError, LockMode, ReadError, TreeId, TEMP_PREFIX};
+use super::{Exchange, FreeSpace, Kind, LockError, LockMode, ReadError, Store, StoredValue, TreeId, TEMP_PREFIX};
 use crate::failpoint;
 
 /// Whether the file system keeps the permission bits the manifest records (`verify-installed`
@@ -355,4 +355,14 @@ pub fn default_prefix(home: Option<&Path>) -> Option<PathBuf> {
 /// terminal on Unix stays open after the program).
 pub fn owns_console() -> bool {
     false
+}
+
+/// Unix keeps no environment in a store: the environment is in files (see `shell.rs`).
+pub fn read_stored_path(_store: Store) -> io::Result<Option<StoredValue>> {
+    Err(io::Error::new(ErrorKind::Unsupported, "Unix keeps no environment in a registry"))
+}
+
+/// See [`read_stored_path`].
+pub fn write_stored_path(_store: Store, _value: Option<&StoredValue>) -> io::Result<()> {
+    Err(io::Error::new(ErrorKind::Unsupported, "Unix keeps no environment in a registry"))
 }

@@ -22,8 +22,8 @@ use std::{
 
 use windows_sys::Win32::{
     Foundation::{
-        CloseHandle, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_IO_PENDING,
-        ERROR_LOCK_VIOLATION, ERROR_SHARING_VIOLATION, HANDLE,
+        CloseHandle, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
+        ERROR_IO_PENDING, ERROR_LOCK_VIOLATION, ERROR_SHARING_VIOLATION, HANDLE,
     },
     Security::{GetTokenInformation, TokenElevation, TOKEN_ELEVATION, TOKEN_QUERY},
     Storage::FileSystem::{
@@ -33,12 +33,17 @@ use windows_sys::Win32::{
     },
     System::{
         Console::GetConsoleProcessList,
+        Registry::{
+            RegCloseKey, RegDeleteValueW, RegOpenKeyExW, RegQueryValueExW, RegSetValueExW, HKEY, HKEY_CURRENT_USER,
+            HKEY_LOCAL_MACHINE, KEY_QUERY_VALUE, KEY_SET_VALUE, REG_EXPAND_SZ, REG_SAM_FLAGS, REG_SZ,
+        },
         Threading::{GetCurrentProcess, OpenProcessToken},
         IO::OVERLAPPED,
     },
+    UI::WindowsAndMessaging::{SendMessageTimeoutW, HWND_BROADCAST, SMTO_ABORTIFHUNG, WM_SETTINGCHANGE},
 };
 
-use super::{Exchange, FreeSpace, Kind, LockError, LockMode, ReadError, TreeId, TEMP_PREFIX};
+use super::{Exchange, FreeSpace, Kind, LockError, LockMode, ReadError, Store, StoredValue, TreeId, TEMP_PREFIX};
 
 /// Whether the file system keeps the permission bits the manifest records (it does not here:
 /// `verify-installed` compares contents, sizes and types, not modes).
@@ -425,4 +430,110 @@ pub fn owns_console() -> bool {
     // SAFETY: the buffer holds two ids, and its length is passed.
     let n = unsafe { GetConsoleProcessList(ids.as_mut_ptr(), ids.len() as u32) };
     n == 1
+}
+
+/// Opens the key of `store`'s variables.
+fn store_key(store: Store, access: REG_SAM_FLAGS) -> io::Result<HKEY> {
+    let (root, sub) = match store {
+        Store::User => (HKEY_CURRENT_USER, "Environment"),
+        Store::Machine => (HKEY_LOCAL_MACHINE, r"SYSTEM\CurrentControlSet\Control\Session Manager\Environment"),
+    };
+    let sub: Vec<u16> = sub.encode_utf16().chain(Some(0)).collect();
+    let mut key: HKEY = std::ptr::null_mut();
+    // SAFETY: the subkey is NUL-terminated; key is a valid out-pointer.
+    match unsafe { RegOpenKeyExW(root, sub.as_ptr(), 0, access, &mut key) } {
+        0 => Ok(key),
+        e => Err(io::Error::from_raw_os_error(e as i32)),
+    }
+}
+
+/// Closes a key opened by [`store_key`] when dropped.
+struct Key(HKEY);
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        // SAFETY: the key was opened by store_key and is closed once.
+        unsafe { RegCloseKey(self.0) };
+    }
+}
+
+fn path_value_name() -> Vec<u16> {
+    super::PATH_VALUE.encode_utf16().chain(Some(0)).collect()
+}
+
+/// The `Path` value of `store` (`None` when it has none); one that is not a string, or not
+/// UTF-16, is an error: it is never rewritten.
+pub fn read_stored_path(store: Store) -> io::Result<Option<StoredValue>> {
+    let key = Key(store_key(store, KEY_QUERY_VALUE)?);
+    let name = path_value_name();
+    let (mut kind, mut len) = (0u32, 0u32);
+    // SAFETY: a null data pointer asks for the length only; the out-pointers are valid.
+    let r =
+        unsafe { RegQueryValueExW(key.0, name.as_ptr(), std::ptr::null(), &mut kind, std::ptr::null_mut(), &mut len) };
+    if r == ERROR_FILE_NOT_FOUND {
+        return Ok(None);
+    }
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r as i32));
+    }
+    if kind != REG_SZ && kind != REG_EXPAND_SZ {
+        return Err(io::Error::new(
+            ErrorKind::InvalidData,
+            format!("{}\\Path is not a string (type {kind})", store.key()),
+        ));
+    }
+    let mut buf = vec![0u16; (len as usize).div_ceil(2) + 1];
+    let mut bytes = (buf.len() * 2) as u32;
+    // SAFETY: the buffer holds `bytes` bytes; the out-pointers are valid.
+    let r = unsafe {
+        RegQueryValueExW(key.0, name.as_ptr(), std::ptr::null(), &mut kind, buf.as_mut_ptr().cast(), &mut bytes)
+    };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r as i32));
+    }
+    buf.truncate(bytes as usize / 2);
+    while buf.last() == Some(&0) {
+        buf.pop();
+    }
+    let data = String::from_utf16(&buf)
+        .map_err(|_| io::Error::new(ErrorKind::InvalidData, format!("{}\\Path is not valid UTF-16", store.key())))?;
+    Ok(Some(StoredValue { data, expand: kind == REG_EXPAND_SZ }))
+}
+
+/// Sets (or, for `None`, deletes) the `Path` value of `store`, then tells running programs
+/// (Explorer, so that new shells see it) with a `WM_SETTINGCHANGE` broadcast for "Environment".
+pub fn write_stored_path(store: Store, value: Option<&StoredValue>) -> io::Result<()> {
+    let key = Key(store_key(store, KEY_SET_VALUE)?);
+    let name = path_value_name();
+    let r = match value {
+        Some(v) => {
+            let data: Vec<u16> = v.data.encode_utf16().chain(Some(0)).collect();
+            let kind = if v.expand { REG_EXPAND_SZ } else { REG_SZ };
+            // SAFETY: data is a NUL-terminated UTF-16 string of the length passed, in bytes.
+            unsafe { RegSetValueExW(key.0, name.as_ptr(), 0, kind, data.as_ptr().cast(), (data.len() * 2) as u32) }
+        }
+        // SAFETY: the name is NUL-terminated.
+        None => match unsafe { RegDeleteValueW(key.0, name.as_ptr()) } {
+            ERROR_FILE_NOT_FOUND => 0,
+            r => r,
+        },
+    };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r as i32));
+    }
+    let what: Vec<u16> = "Environment".encode_utf16().chain(Some(0)).collect();
+    let mut result = 0usize;
+    // SAFETY: the string outlives the call, which waits at most 5 s for each window.
+    unsafe {
+        SendMessageTimeoutW(
+            HWND_BROADCAST,
+            WM_SETTINGCHANGE,
+            0,
+            what.as_ptr() as isize,
+            SMTO_ABORTIFHUNG,
+            5000,
+            &mut result,
+        )
+    };
+    Ok(())
 }
