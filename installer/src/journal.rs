@@ -627,8 +627,11 @@ fn remove_temp_files(prefix: &Prefix, j: &Journal) {
     let receipts = state.join("receipts");
     let mut dirs: Vec<&Path> = vec![prefix.path(), &state, &receipts];
     match &j.plan {
-        Plan::Install(p) => dirs.extend(p.env.iter().filter_map(|b| b.path.parent())),
-        Plan::Uninstall(p) => dirs.extend(p.env_final.iter().filter_map(|b| b.path.parent())),
+        // Files only: a registry value (`stored`) has no directory.
+        Plan::Install(p) => dirs.extend(p.env.iter().filter(|b| b.stored.is_none()).filter_map(|b| b.path.parent())),
+        Plan::Uninstall(p) => {
+            dirs.extend(p.env_final.iter().filter(|f| f.stored.is_none()).filter_map(|f| f.path.parent()))
+        }
         Plan::Use(_) | Plan::Rollback(_) => {}
     }
     dirs.dedup();
