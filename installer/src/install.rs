@@ -157,7 +157,6 @@ fn install_in_prefix(
         tree,
     };
     let mut report = InstallerReport::of(installer, Some(prefix.goroot()));
-    report.tree = Some(prefix.tree_path(&start.tree));
     report.install_action = Some(InstallAction::None);
     report.active_version = Some(m.go_version.clone());
     report.previous_version = start.previous_version.clone();
@@ -186,7 +185,8 @@ fn install_in_prefix(
             true
         }
     };
-    report.tree = Some(prefix.tree_path(&start.tree)); // where it is now (`go` in `Layout::Tree`)
+    // Where the tree is once installed: `PREFIX/go` itself in `Layout::Tree`.
+    report.tree = Some(prefix.tree_path(&start.tree));
     Ok(Outcome::new(Action::Install, changed, Report::Installer(report)).with_warnings(warnings))
 }
 
