@@ -127,14 +127,26 @@ pub struct Build {
     /// An official go*.tar.gz or a GOROOT directory.
     #[arg(long, value_name = "PATH")]
     pub go: PathBuf,
+    /// Build a delta installer: only what changed since this base version (its Go tarball or
+    /// GOROOT, or a full installer of it signed by the same key), installable only onto that
+    /// base, installed and intact. Default output: go-offline-installer-BASE-to-NEW-OS-ARCH.
+    #[arg(long, value_name = "PATH")]
+    pub base: Option<PathBuf>,
+    /// With --base: the full installer of the new version, whose size the delta is weighed
+    /// against [default: estimated].
+    #[arg(long, value_name = "FILE", requires = "base")]
+    pub full: Option<PathBuf>,
+    /// With --base: write the delta even when it is more than half the full installer's size.
+    #[arg(long, requires = "base")]
+    pub force_delta: bool,
     /// Stub target triple [default: the one matching the Go distribution].
     #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
     #[command(flatten)]
     pub signing: Signing,
-    /// Output file.
-    #[arg(long, short, value_name = "FILE", default_value = "go-offline-installer")]
-    pub output: PathBuf,
+    /// Output file [default: go-offline-installer].
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Set KEY=VALUE in $GOROOT/go.env (repeatable; defaults GOPROXY=off GOTOOLCHAIN=local).
     #[arg(long = "go-env", value_name = "KEY=VALUE")]
     pub go_env: Vec<String>,

@@ -3,12 +3,13 @@
 //! [`builder::exit::TABLE`] that `main` ends with.
 
 use std::{
-    fs::File,
+    fs::{self, File},
     path::{Path, PathBuf},
 };
 
 use builder::{
     cli::{self, Command, Signing},
+    delta::DeltaOptions,
     exit, release,
     signer::{self, Signer, SignerSpec},
     BuildError, BuildOptions, Compression, Seal,
@@ -164,13 +165,14 @@ fn attach(installer: &Path, signature: &Path, expect_key: &Path, json: bool) -> 
 }
 
 fn build(args: cli::Build) -> Result<(), Failure> {
-    let cli::Build { go, target, signing, output, go_env, level, threads, frames, json } = args;
+    let cli::Build { go, base, full, force_delta, target, signing, output, go_env, level, threads, frames, json } =
+        args;
     let sealer = Sealer::open(&signing)?;
-    let opts = BuildOptions {
+    let mut opts = BuildOptions {
         go,
         target,
         stub: signing.stub,
-        output,
+        output: output.clone().unwrap_or_else(|| PathBuf::from("go-offline-installer")),
         go_env,
         level,
         threads,
@@ -178,28 +180,62 @@ fn build(args: cli::Build) -> Result<(), Failure> {
         source_date_epoch: source_date_epoch()?,
         provenance: None,
     };
+    if let Some(base) = base {
+        // No -o: the delta's release name, here.
+        opts.output = output.unwrap_or_default();
+        let full_len = match &full {
+            Some(f) => Some(fs::metadata(f).map_err(|e| BuildError::io("read", f, e))?.len()),
+            None => None,
+        };
+        let d =
+            builder::delta::build_delta(&opts, &DeltaOptions { base, full_len, force: force_delta }, sealer.seal())?;
+        if json {
+            print_json(&d);
+        } else {
+            print_built(&d.build);
+            println!(
+                "delta from {}: {} entries differ ({} patched, {} whole, {} from the base with another mode), {} removed; {} changed bytes carried in {}; {:.1}% of the full installer ({} bytes{})",
+                d.base_version,
+                d.changes,
+                d.patches,
+                d.whole_files,
+                d.from_base,
+                d.removed,
+                d.changed_bytes,
+                d.carried_bytes,
+                d.ratio * 100.0,
+                d.full_len,
+                if d.full_len_estimated { ", estimated" } else { "" }
+            );
+        }
+        return Ok(());
+    }
     let s = builder::build(&opts, sealer.seal())?;
     if json {
         print_json(&s);
     } else {
-        println!(
-            "built {} ({} {}/{}{}, {}): {} bytes (stub {}, payload {} from {} unpacked), {} entries, {}",
-            s.output.display(),
-            s.go_version,
-            s.goos,
-            s.goarch,
-            s.goarm.as_deref().map(|l| format!(" GOARM={l}")).unwrap_or_default(),
-            s.target,
-            s.installer_len,
-            s.stub_len,
-            s.payload_len,
-            s.uncompressed_len,
-            s.file_count,
-            signed_by(&s)
-        );
-        println!("stub {} from {}", s.stub_sha256, s.stub_origin.describe());
+        print_built(&s);
     }
     Ok(())
+}
+
+fn print_built(s: &builder::BuildSummary) {
+    println!(
+        "built {} ({} {}/{}{}, {}): {} bytes (stub {}, payload {} from {} unpacked), {} entries, {}",
+        s.output.display(),
+        s.go_version,
+        s.goos,
+        s.goarch,
+        s.goarm.as_deref().map(|l| format!(" GOARM={l}")).unwrap_or_default(),
+        s.target,
+        s.installer_len,
+        s.stub_len,
+        s.payload_len,
+        s.uncompressed_len,
+        s.file_count,
+        signed_by(s)
+    );
+    println!("stub {} from {}", s.stub_sha256, s.stub_origin.describe());
 }
 
 fn targets(json: bool) -> Result<(), Failure> {

@@ -11,6 +11,7 @@
 //! and multi-threaded zstd output does not depend on the number of threads.
 
 pub mod cli;
+pub mod delta;
 pub mod exit;
 pub mod modules;
 pub mod release;
@@ -123,6 +124,9 @@ pub enum BuildError {
     /// A signer could not sign (see [`signer::SignError`]).
     #[error("{0}")]
     Sign(#[from] signer::SignError),
+    /// A delta larger than [`delta::WORTH`] of the full installer, not asked for.
+    #[error("the delta is {delta_len} bytes, {percent}% of the full installer ({full_len} bytes{}): not worth it (a full installer carries everything for little more); pass --force-delta to write it anyway", if *estimated { ", estimated at zstd level 3; pass --full FILE for its exact size" } else { "" })]
+    NotWorthIt { delta_len: u64, full_len: u64, estimated: bool, percent: u32 },
     #[error("the statement built is invalid: {0} (this is a bug)")]
     Statement(format::statement::StatementError),
     #[error("the manifest built is invalid: {0} (this is a bug)")]
@@ -149,7 +153,8 @@ impl BuildError {
             | BuildError::NoStub { .. }
             | BuildError::NotEmbedded { .. }
             | BuildError::GoEnv(_)
-            | BuildError::KeyExists(_) => exit::BAD_INPUT,
+            | BuildError::KeyExists(_)
+            | BuildError::NotWorthIt { .. } => exit::BAD_INPUT,
             // A malformed sha256 can only come from the release config's [sha256] table: the
             // command line's --sha256 is checked when it is parsed.
             BuildError::Fetch(fetch::FetchError::BadSha256(_)) => exit::BAD_INPUT,
@@ -421,6 +426,22 @@ pub fn to_sign_path(output: &Path) -> PathBuf {
 
 /// Builds an installer.
 pub fn build(opts: &BuildOptions, seal_with: Seal) -> Result<BuildSummary, BuildError> {
+    let Prepared { tree, manifest, stub, .. } = prepare(opts)?;
+    seal(manifest, &tree, &stub, seal_with, Compression::of(opts), &opts.output)
+}
+
+/// A Go distribution read and made ready to pack: its tree with the offline `go.env`, the
+/// manifest to complete, the stub.
+pub(crate) struct Prepared {
+    pub tree: Tree,
+    pub manifest: Manifest,
+    pub stub: stubs::Stub,
+    /// The `--go-env` overrides applied (a delta's base gets the same).
+    pub overrides: BTreeMap<String, String>,
+}
+
+/// Reads, identifies and checks the distribution of `opts`, and writes its `go.env`.
+pub(crate) fn prepare(opts: &BuildOptions) -> Result<Prepared, BuildError> {
     let (mut tree, source) = source::read(&opts.go)?;
     let dist = identify(&tree, &opts.go)?;
     let target = choose_target(opts.target.as_deref(), &dist)?;
@@ -428,12 +449,8 @@ pub fn build(opts: &BuildOptions, seal_with: Seal) -> Result<BuildSummary, Build
     if let Some(p) = &opts.provenance {
         check_published(&opts.go, &source, p)?;
     }
-    // Offline defaults go into go.env so they are signed and listed like every other file.
     let overrides = go_env_overrides(&opts.go_env)?;
-    let original_env = tree.file("go.env").map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-    let (go_env_text, go_env) = rewrite_go_env(&original_env, &overrides);
-    tree.nodes.insert("go.env".into(), Node::File { mode: 0o644, data: go_env_text.into_bytes() });
-
+    let go_env = offline_go_env(&mut tree, &overrides);
     let created = opts.source_date_epoch.unwrap_or(tree.newest_mtime);
     let manifest = Manifest {
         format: manifest::MANIFEST_FORMAT,
@@ -459,8 +476,18 @@ pub fn build(opts: &BuildOptions, seal_with: Seal) -> Result<BuildSummary, Build
         file_count: 0,
         files: Vec::new(),
         modules: None,
+        delta: None,
     };
-    seal(manifest, &tree, &stub, seal_with, Compression::of(opts), &opts.output)
+    Ok(Prepared { tree, manifest, stub, overrides })
+}
+
+/// Writes the offline defaults and `overrides` into the tree's `go.env`, so they are signed and
+/// listed like every other file; returns every setting it holds.
+pub(crate) fn offline_go_env(tree: &mut Tree, overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let original_env = tree.file("go.env").map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let (go_env_text, go_env) = rewrite_go_env(&original_env, overrides);
+    tree.nodes.insert("go.env".into(), Node::File { mode: 0o644, data: go_env_text.into_bytes() });
+    go_env
 }
 
 /// What a Go distribution says it is.
@@ -569,12 +596,26 @@ impl Compression {
 /// and the signer, signs its statement (or leaves that for later, see [`Seal::Later`]), and
 /// writes the installer to `output`.
 pub(crate) fn seal(
+    manifest: Manifest,
+    tree: &Tree,
+    stub: &stubs::Stub,
+    seal_with: Seal,
+    compression: Compression,
+    output: &Path,
+) -> Result<BuildSummary, BuildError> {
+    seal_checked(manifest, tree, stub, seal_with, compression, output, &|_| Ok(()))
+}
+
+/// [`seal`], with `admit` asked, before anything is signed or written, whether an installer of
+/// that many bytes is wanted.
+pub(crate) fn seal_checked(
     mut manifest: Manifest,
     tree: &Tree,
     stub: &stubs::Stub,
     seal_with: Seal,
     compression: Compression,
     output: &Path,
+    admit: &dyn Fn(u64) -> Result<(), BuildError>,
 ) -> Result<BuildSummary, BuildError> {
     let key_id = keys::key_id(seal_with.public_key());
     let Packed { payload, uncompressed_len, entries, frames } = pack(tree, manifest.created, compression)?;
@@ -596,6 +637,9 @@ pub(crate) fn seal(
     // Round-trip through the reader's parser: what we write is what the installer accepts.
     manifest = Manifest::parse(&manifest_bytes)?;
     let statement = Statement::for_manifest(&manifest_bytes).map_err(BuildError::Statement)?.encode();
+    let len =
+        [stub_bytes.len(), payload.len(), manifest_bytes.len(), statement.len(), 64, layout::TRAILER_LEN as usize];
+    admit(len.iter().map(|&n| n as u64).sum())?;
     // Signed (and the signature verified) before anything is written: a signer that fails
     // leaves no output.
     let (signature, to_sign) = match seal_with {
@@ -685,27 +729,34 @@ fn tar_stream(tree: &Tree, mtime: u64) -> Result<TarStream, BuildError> {
                 header.set_mode(*mode);
                 header.set_size(data.len() as u64);
                 tar.append_data(&mut header, path, &data[..]).map_err(terr)?;
-                entries.push(Entry::file(path.clone(), *mode, data.len() as u64, source::sha256_hex(data)));
             }
             Node::Dir => {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o755);
                 header.set_size(0);
                 tar.append_data(&mut header, path, io::empty()).map_err(terr)?;
-                entries.push(Entry::dir(path.clone(), 0o755));
             }
             Node::Symlink { target } => {
                 header.set_entry_type(tar::EntryType::Symlink);
                 header.set_mode(0o777);
                 header.set_size(0);
                 tar.append_link(&mut header, path, target).map_err(terr)?;
-                entries.push(Entry::symlink(path.clone(), target.clone()));
             }
         }
+        entries.push(entry_of(path, node));
         ends.push(tar.get_ref().count as usize);
     }
     let stream = tar.into_inner().map_err(terr)?.inner;
     Ok(TarStream { stream, entries, ends })
+}
+
+/// The manifest entry of one node of a tree.
+pub(crate) fn entry_of(path: &str, node: &Node) -> Entry {
+    match node {
+        Node::File { mode, data } => Entry::file(path.into(), *mode, data.len() as u64, source::sha256_hex(data)),
+        Node::Dir => Entry::dir(path.into(), 0o755),
+        Node::Symlink { target } => Entry::symlink(path.into(), target.clone()),
+    }
 }
 
 /// One zstd frame of `part`: long-distance matching in the window of [`window_log`], the content

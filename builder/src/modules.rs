@@ -104,6 +104,7 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
         file_count: 0,
         files: Vec::new(),
         modules: Some(modules),
+        delta: None,
     };
     let installer = crate::seal(manifest, &tree, &stub, seal_with, opts.compression, &opts.output)?;
     Ok(ModulesSummary { installer, modules: count, zips, cache })

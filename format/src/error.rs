@@ -49,6 +49,9 @@ pub mod exit {
     pub const IN_USE: i32 = 24;
     /// A module bundle holds a module version whose files differ from the installed ones.
     pub const MODULE_CONFLICT: i32 = 25;
+    /// A delta installer whose base is not installed in the prefix, or not intact: the full
+    /// installer is needed.
+    pub const NO_BASE: i32 = 26;
 
     /// Every code with a one-line meaning, for `--help` and the docs.
     pub const TABLE: &[(i32, &str)] = &[
@@ -71,6 +74,7 @@ pub mod exit {
         (DRIFT, "verify-installed: installed files differ from their receipt (listed)"),
         (IN_USE, "cannot uninstall the active version while others are installed: switch to another first"),
         (MODULE_CONFLICT, "a module version in the bundle differs from the installed one; nothing was changed"),
+        (NO_BASE, "a delta installer whose base version is not installed here intact: use the full installer named"),
     ];
 }
 

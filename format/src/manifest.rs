@@ -76,6 +76,11 @@ pub struct Manifest {
     /// A module bundle's modules with their `go.sum` hashes; absent in a Go installer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modules: Option<Vec<Module>>,
+    /// A delta installer: the base it applies to and how the new tree differs from it (see
+    /// [`crate::delta`]). Then `files` lists only what the payload carries (whole files and
+    /// patches); absent in a full installer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<crate::delta::Delta>,
 }
 
 /// One module version of a bundle and the hashes `go.sum` records for it.
@@ -254,11 +259,11 @@ pub enum ManifestError {
     Entry { path: String, problem: String },
 }
 
-fn field(field: &'static str, problem: impl Into<String>) -> ManifestError {
+pub(crate) fn field(field: &'static str, problem: impl Into<String>) -> ManifestError {
     ManifestError::Field { field, problem: problem.into() }
 }
 
-fn entry_err(path: &str, problem: impl Into<String>) -> ManifestError {
+pub(crate) fn entry_err(path: &str, problem: impl Into<String>) -> ManifestError {
     ManifestError::Entry { path: path.escape_debug().to_string(), problem: problem.into() }
 }
 
@@ -367,6 +372,9 @@ impl Manifest {
             }
         }
         self.validate_frames()?;
+        if let Some(delta) = &self.delta {
+            return delta.validate(self);
+        }
         if self.file_count != self.files.len() as u64 {
             return Err(field(
                 "file_count",
@@ -465,56 +473,7 @@ impl Manifest {
     }
 
     fn validate_entries(&self) -> Result<(), ManifestError> {
-        // Paths seen so far and their type: a parent must be a directory listed before its child.
-        let mut seen: HashMap<&str, EntryType> = HashMap::with_capacity(self.files.len());
-        // Paths folded to lower case: two names that differ only by case would overwrite each other
-        // on a case-insensitive file system, so such a tree is refused wherever it is installed.
-        let mut folded: HashMap<String, &str> = HashMap::with_capacity(self.files.len());
-        let mut total: u64 = 0;
-        for e in &self.files {
-            validate_path(&e.path).map_err(|p| entry_err(&e.path, p))?;
-            if let Some((parent, _)) = e.path.rsplit_once('/') {
-                match seen.get(parent) {
-                    Some(EntryType::Dir) => {}
-                    Some(_) => return Err(entry_err(&e.path, format!("parent '{parent}' is not a directory"))),
-                    None => return Err(entry_err(&e.path, format!("parent '{parent}' is not listed before it"))),
-                }
-            }
-            if seen.insert(&e.path, e.kind).is_some() {
-                return Err(entry_err(&e.path, "is listed twice"));
-            }
-            if let Some(other) = folded.insert(e.path.to_lowercase(), &e.path) {
-                return Err(entry_err(
-                    &e.path,
-                    format!(
-                        "differs only by case from '{}': such a tree cannot be installed on a case-insensitive file system (rename one of them in the source)",
-                        other.escape_debug()
-                    ),
-                ));
-            }
-            total = total.checked_add(validate_entry(e)?).ok_or_else(|| entry_err(&e.path, "sizes overflow"))?;
-        }
-        // A target read lexically stays inside the tree only if it passes through no symlink:
-        // `up -> l/..` with `l -> ..` resolves above the root.
-        for e in self.files.iter().filter(|e| e.kind == EntryType::Symlink) {
-            let target = e.target.as_deref().unwrap_or_default();
-            if let Some(via) = symlink_on_the_way(&e.path, target, &seen) {
-                return Err(entry_err(
-                    &e.path,
-                    format!("symlink target '{target}' passes through the symlink '{via}'"),
-                ));
-            }
-        }
-        let required: &[&str] = match self.product {
-            Product::Go if self.goos == "windows" => &["VERSION", "go.env", "bin/go.exe"],
-            Product::Go => &["VERSION", "go.env", "bin/go"],
-            Product::GoModules => &["go.sum"],
-        };
-        for &required in required {
-            if seen.get(required) != Some(&EntryType::File) {
-                return Err(entry_err(required, format!("is missing: not a {} installer", self.product.name())));
-            }
-        }
+        let total = validate_tree(&self.files, self.product, &self.goos)?;
         if total > self.payload.uncompressed_len {
             return Err(field("payload.uncompressed_len", "is smaller than the files it holds"));
         }
@@ -556,8 +515,63 @@ impl Manifest {
     }
 }
 
+/// The rules of a whole tree's entry list (of a manifest, or rebuilt from a delta and its base):
+/// each entry valid for its type, plain relative paths, each parent a directory listed earlier,
+/// no name twice or twice but for case, symlinks that stay inside the tree and pass through no
+/// other symlink, and the files a `product` needs. Returns the sum of the file sizes.
+pub fn validate_tree(files: &[Entry], product: Product, goos: &str) -> Result<u64, ManifestError> {
+    // Paths seen so far and their type: a parent must be a directory listed before its child.
+    let mut seen: HashMap<&str, EntryType> = HashMap::with_capacity(files.len());
+    // Paths folded to lower case: two names that differ only by case would overwrite each other
+    // on a case-insensitive file system, so such a tree is refused wherever it is installed.
+    let mut folded: HashMap<String, &str> = HashMap::with_capacity(files.len());
+    let mut total: u64 = 0;
+    for e in files {
+        validate_path(&e.path).map_err(|p| entry_err(&e.path, p))?;
+        if let Some((parent, _)) = e.path.rsplit_once('/') {
+            match seen.get(parent) {
+                Some(EntryType::Dir) => {}
+                Some(_) => return Err(entry_err(&e.path, format!("parent '{parent}' is not a directory"))),
+                None => return Err(entry_err(&e.path, format!("parent '{parent}' is not listed before it"))),
+            }
+        }
+        if seen.insert(&e.path, e.kind).is_some() {
+            return Err(entry_err(&e.path, "is listed twice"));
+        }
+        if let Some(other) = folded.insert(e.path.to_lowercase(), &e.path) {
+            return Err(entry_err(
+                &e.path,
+                format!(
+                    "differs only by case from '{}': such a tree cannot be installed on a case-insensitive file system (rename one of them in the source)",
+                    other.escape_debug()
+                ),
+            ));
+        }
+        total = total.checked_add(validate_entry(e)?).ok_or_else(|| entry_err(&e.path, "sizes overflow"))?;
+    }
+    // A target read lexically stays inside the tree only if it passes through no symlink:
+    // `up -> l/..` with `l -> ..` resolves above the root.
+    for e in files.iter().filter(|e| e.kind == EntryType::Symlink) {
+        let target = e.target.as_deref().unwrap_or_default();
+        if let Some(via) = symlink_on_the_way(&e.path, target, &seen) {
+            return Err(entry_err(&e.path, format!("symlink target '{target}' passes through the symlink '{via}'")));
+        }
+    }
+    let required: &[&str] = match product {
+        Product::Go if goos == "windows" => &["VERSION", "go.env", "bin/go.exe"],
+        Product::Go => &["VERSION", "go.env", "bin/go"],
+        Product::GoModules => &["go.sum"],
+    };
+    for &required in required {
+        if seen.get(required) != Some(&EntryType::File) {
+            return Err(entry_err(required, format!("is missing: not a {} installer", product.name())));
+        }
+    }
+    Ok(total)
+}
+
 /// Checks one entry's fields for its type; returns a file's size (0 for the others).
-fn validate_entry(e: &Entry) -> Result<u64, ManifestError> {
+pub(crate) fn validate_entry(e: &Entry) -> Result<u64, ManifestError> {
     match e.kind {
         EntryType::File => {
             let (Some(size), Some(digest), None) = (e.size, &e.sha256, &e.target) else {
@@ -742,6 +756,7 @@ mod tests {
             file_count: files.len() as u64,
             files,
             modules: None,
+            delta: None,
         }
     }
 

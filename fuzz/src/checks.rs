@@ -288,6 +288,7 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
         file_count: files.len() as u64,
         files,
         modules: None,
+        delta: None,
     };
     tweak(&mut manifest);
     manifest.validate().ok()?;

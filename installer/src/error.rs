@@ -30,6 +30,9 @@ pub enum Error {
     InUse { version: String, others: String },
     #[error("module {module}: {problem}; module versions never change, so one of the two bundles was built from a corrupt cache: nothing was changed (check both with `verify-installed` and the bundle's publisher)")]
     ModuleConflict { module: String, problem: String },
+    /// A delta installer that cannot be applied here: the full installer is needed.
+    #[error("{installer} is a delta installer from {base} to {go_version}, and {problem}; nothing was changed: install with the full installer {full} instead")]
+    NoBase { installer: String, base: String, go_version: String, problem: String, full: String },
     #[error("installed Go failed its check: {0}; the previous state was restored")]
     CheckFailed(String),
     #[error(
@@ -60,6 +63,7 @@ impl Error {
             Error::Drift(_) => exit::DRIFT,
             Error::InUse { .. } => exit::IN_USE,
             Error::ModuleConflict { .. } => exit::MODULE_CONFLICT,
+            Error::NoBase { .. } => exit::NO_BASE,
             Error::CheckFailed(_) => exit::CHECK_FAILED,
             Error::Busy(_) => exit::BUSY,
             Error::Declined(_) => exit::DECLINED,
@@ -80,6 +84,7 @@ impl Error {
             Error::Drift(_) => "drift",
             Error::InUse { .. } => "in-use",
             Error::ModuleConflict { .. } => "module-conflict",
+            Error::NoBase { .. } => "no-base",
             Error::Destination { .. } => "destination",
             Error::CheckFailed(_) => "check-failed",
             Error::Busy(_) => "busy",

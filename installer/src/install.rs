@@ -92,6 +92,17 @@ pub fn install(
     config: &InstallConfig,
     progress: Progress,
 ) -> Result<Outcome, Error> {
+    let m = installer.manifest();
+    if let Some(d) = &m.delta {
+        // Checked before the prefix is made or locked: nothing is written.
+        return Err(Error::NoBase {
+            installer: installer.path().display().to_string(),
+            base: d.base.go_version.clone(),
+            go_version: m.go_version.clone(),
+            problem: "this installer does not apply deltas yet".into(),
+            full: format::delta::full_installer_name(&m.go_version, &m.goos, &m.goarch),
+        });
+    }
     let created = config.prefix.create()?;
     let result = install_in_prefix(installer, file, config, progress);
     if result.is_err() {

@@ -183,6 +183,7 @@ pub fn manifest(compressed: &[u8], uncompressed_len: u64, files: Vec<Entry>) -> 
         file_count: files.len() as u64,
         files,
         modules: None,
+        delta: None,
     }
 }
 

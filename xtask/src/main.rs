@@ -65,6 +65,8 @@ pub const TARGETS: &[&str] = &[
 pub const GO_VERSION: &str = "1.27.3";
 /// An older real release (amd64 only), for downgrade and side-by-side tests.
 pub const OLDER_GO_VERSION: &str = "1.26.6";
+/// The point release before [`GO_VERSION`] (amd64 only), the base of the delta tests.
+pub const BASE_GO_VERSION: &str = "1.27.2";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -279,6 +281,7 @@ fn all_fixtures(version: &str, older: bool) -> Result<Vec<PathBuf>> {
     if older {
         made.push(fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?);
         made.push(fixtures::go_zip(OLDER_GO_VERSION, "amd64")?);
+        made.push(fixtures::go_tarball(BASE_GO_VERSION, "amd64")?);
     }
     made.push(fixtures::debian_goroot()?);
     Ok(made)

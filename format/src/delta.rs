@@ -1,0 +1,367 @@
+//! Delta installers: a Go tree carried as its differences from a base tree installed before.
+//!
+//! A delta is an installer whose manifest has a [`Delta`]: the base it applies to and the tree
+//! it makes, each named by version, entry count and [`tree_digest`] (the sha256 of the canonical
+//! JSON of its entry list, exactly as a full installer's manifest lists it), and every entry of
+//! the new tree that is not identical in the base ([`Change`]), with where its bytes come from
+//! ([`Data`]), and the base's paths the new tree does not have. The manifest's `files` list only
+//! what the payload carries: whole files, and patches (zstd frames whose reference is the base's
+//! file of the same path, as `zstd --patch-from` makes them), each with its own sha256, so the
+//! payload walk checks them as it checks any file.
+//!
+//! The installer rebuilds the new tree's entry list from the base's and the delta ([`rebuild`]):
+//! the base's must hash to the signed base digest, the result to the signed tree digest, so the
+//! tree it installs is listed, file by file, exactly as the full installer's manifest lists it.
+//!
+//! **Invariant: a delta installs only onto the base it names, proven by digest, and what it
+//! makes is checked against the digest of the full tree's entry list before anything is
+//! switched.**
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    io::{self, Read, Write},
+};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{
+    self, field, is_go_version, is_sha256_hex, validate_entry, Entry, EntryType, Manifest, ManifestError, Product,
+    MAX_WINDOW_LOG,
+};
+
+/// What a delta applies to and what it makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delta {
+    /// The tree the delta needs, installed and intact.
+    pub base: TreeRef,
+    /// The tree it makes (its Go version is the manifest's).
+    pub tree: TreeRef,
+    /// Every entry of the new tree that is new, or differs from the base's entry of its path, in
+    /// path order.
+    pub changes: Vec<Change>,
+    /// The base's paths that the new tree does not have, in path order.
+    pub removed: Vec<String>,
+}
+
+/// A whole tree, named by its entry list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeRef {
+    pub go_version: String,
+    pub file_count: u64,
+    /// [`tree_digest`] of its entries.
+    pub files_sha256: String,
+}
+
+impl TreeRef {
+    /// The reference of the tree `files` of Go `go_version`.
+    pub fn of(go_version: &str, files: &[Entry]) -> TreeRef {
+        TreeRef { go_version: go_version.into(), file_count: files.len() as u64, files_sha256: tree_digest(files) }
+    }
+}
+
+/// One entry of the new tree that the base does not have as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// The entry as the new tree lists it (a file's size and sha256 are of its final bytes).
+    pub entry: Entry,
+    pub data: Data,
+}
+
+/// Where a changed entry's bytes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Data {
+    /// A directory or a symlink: the entry says everything.
+    Entry,
+    /// A file carried whole in the payload.
+    Whole,
+    /// A file carried as a patch in the payload: one zstd frame that decodes, with the base's
+    /// file of the same path as its reference prefix, into the file's bytes, in a window of
+    /// 2^`window_log` bytes at most.
+    Patch { window_log: u32 },
+    /// The base's file of the same path, with the same bytes and another mode.
+    Base,
+}
+
+/// The release name of a full installer: `go-offline-installer-go1.27.3-linux-amd64` (with
+/// `.exe` for Windows), which a delta's refusal names.
+pub fn full_installer_name(go_version: &str, goos: &str, goarch: &str) -> String {
+    let exe = if goos == "windows" { ".exe" } else { "" };
+    format!("go-offline-installer-{go_version}-{goos}-{goarch}{exe}")
+}
+
+/// The release name of a delta installer, for both versions:
+/// `go-offline-installer-go1.27.2-to-go1.27.3-linux-amd64`.
+pub fn delta_installer_name(base_version: &str, go_version: &str, goos: &str, goarch: &str) -> String {
+    full_installer_name(&format!("{base_version}-to-{go_version}"), goos, goarch)
+}
+
+/// sha256 (lower-case hex) of the canonical JSON of an entry list: what names a tree.
+pub fn tree_digest(files: &[Entry]) -> String {
+    // Plain structs and strings: serializing cannot fail.
+    let bytes = serde_json::to_vec(files).expect("entries serialize");
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Delta {
+    /// The rules of a delta manifest (called by [`Manifest::validate`]): a Go tree, both trees
+    /// named well, changes and removals in path order and disjoint, each change valid and its
+    /// data fitting its type, and the payload's entries exactly the whole files and patches of
+    /// the changes, in their order.
+    pub fn validate(&self, m: &Manifest) -> Result<(), ManifestError> {
+        if m.product != Product::Go || m.modules.is_some() {
+            return Err(field("delta", "only a Go installer can be a delta"));
+        }
+        for (name, t) in [("delta.base", &self.base), ("delta.tree", &self.tree)] {
+            if !is_go_version(&t.go_version) || !is_sha256_hex(&t.files_sha256) {
+                return Err(field(name, "needs a Go version and a sha256 hex digest"));
+            }
+        }
+        if self.tree.go_version != m.go_version {
+            return Err(field("delta.tree", "is not the installer's Go version"));
+        }
+        let ordered = |a: &str, b: &str| a < b;
+        for pair in self.changes.windows(2) {
+            if !ordered(&pair[0].entry.path, &pair[1].entry.path) {
+                return Err(field(
+                    "delta.changes",
+                    format!("'{}' is out of order or listed twice", pair[1].entry.path),
+                ));
+            }
+        }
+        for pair in self.removed.windows(2) {
+            if !ordered(&pair[0], &pair[1]) {
+                return Err(field("delta.removed", format!("'{}' is out of order or listed twice", pair[1])));
+            }
+        }
+        let changed: HashSet<&str> = self.changes.iter().map(|c| c.entry.path.as_str()).collect();
+        for path in &self.removed {
+            manifest::validate_path(path).map_err(|p| manifest::entry_err(path, p))?;
+            if changed.contains(path.as_str()) {
+                return Err(manifest::entry_err(path, "is both removed and changed"));
+            }
+        }
+        let mut carried = m.files.iter();
+        for c in &self.changes {
+            let e = &c.entry;
+            manifest::validate_path(&e.path).map_err(|p| manifest::entry_err(&e.path, p))?;
+            validate_entry(e)?;
+            let fits = match c.data {
+                Data::Entry => e.kind != EntryType::File,
+                Data::Whole | Data::Base => e.kind == EntryType::File,
+                Data::Patch { window_log } => e.kind == EntryType::File && (10..=MAX_WINDOW_LOG).contains(&window_log),
+            };
+            if !fits {
+                return Err(manifest::entry_err(&e.path, format!("{:?} data does not fit a {:?}", c.data, e.kind)));
+            }
+            if !matches!(c.data, Data::Whole | Data::Patch { .. }) {
+                continue;
+            }
+            let Some(p) = carried.next() else {
+                return Err(manifest::entry_err(&e.path, "its bytes are missing from the payload's entries"));
+            };
+            let whole_differs = c.data == Data::Whole && (p.size != e.size || p.sha256 != e.sha256);
+            if p.path != e.path || p.kind != EntryType::File || p.mode != e.mode || whole_differs {
+                return Err(manifest::entry_err(&p.path, "the payload's entry is not the next change's bytes"));
+            }
+        }
+        if let Some(p) = carried.next() {
+            return Err(manifest::entry_err(&p.path, "is in the payload but is no change's bytes"));
+        }
+        let mut total = 0u64;
+        for p in &m.files {
+            total = total.checked_add(validate_entry(p)?).ok_or_else(|| field("files", "sizes overflow"))?;
+        }
+        if m.file_count != m.files.len() as u64 {
+            return Err(field("file_count", "is not the number of entries the payload carries"));
+        }
+        if total > m.payload.uncompressed_len {
+            return Err(field("payload.uncompressed_len", "is smaller than the files it holds"));
+        }
+        Ok(())
+    }
+
+    /// Bytes the payload carries for each kind: (whole files, patches).
+    pub fn carried(&self, m: &Manifest) -> (u64, u64) {
+        let patched: HashSet<&str> = self
+            .changes
+            .iter()
+            .filter(|c| matches!(c.data, Data::Patch { .. }))
+            .map(|c| c.entry.path.as_str())
+            .collect();
+        m.files.iter().fold((0, 0), |(w, p), e| {
+            let n = e.size.unwrap_or(0);
+            if patched.contains(e.path.as_str()) {
+                (w, p + n)
+            } else {
+                (w + n, p)
+            }
+        })
+    }
+
+    /// One line for people: `delta from go1.27.2: 15 changed, 0 removed (1 whole, 14 patches)`.
+    pub fn summary(&self) -> String {
+        let count = |f: fn(&Data) -> bool| self.changes.iter().filter(|c| f(&c.data)).count();
+        format!(
+            "delta from {}: {} entries changed or added, {} removed ({} whole files, {} patches, {} from the base with another mode)",
+            self.base.go_version,
+            self.changes.len(),
+            self.removed.len(),
+            count(|d| *d == Data::Whole),
+            count(|d| matches!(d, Data::Patch { .. })),
+            count(|d| *d == Data::Base),
+        )
+    }
+}
+
+/// Why a delta does not rebuild onto a base's entry list.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// The base's entries are not the ones the delta was made from.
+    #[error("the base tree's entry list has sha256 {found}, the delta needs {expected}")]
+    OtherBase { expected: String, found: String },
+    /// The signed delta does not add up with its own base: it was built wrongly.
+    #[error("the delta does not rebuild the signed tree: {0}")]
+    Inconsistent(String),
+}
+
+/// The new tree's entry list: `base` (which must be the delta's base) with the delta's removals
+/// and changes applied, in path order, checked against the signed tree digest and the rules of
+/// a tree ([`manifest::validate_tree`]).
+pub fn rebuild(base: &[Entry], delta: &Delta, goos: &str) -> Result<Vec<Entry>, RebuildError> {
+    let found = tree_digest(base);
+    if found != delta.base.files_sha256 || base.len() as u64 != delta.base.file_count {
+        return Err(RebuildError::OtherBase { expected: delta.base.files_sha256.clone(), found });
+    }
+    let bad = RebuildError::Inconsistent;
+    let mut tree: BTreeMap<&str, &Entry> = base.iter().map(|e| (e.path.as_str(), e)).collect();
+    for path in &delta.removed {
+        tree.remove(path.as_str()).ok_or_else(|| bad(format!("'{path}' is removed but the base has no such entry")))?;
+    }
+    for c in &delta.changes {
+        if matches!(c.data, Data::Patch { .. } | Data::Base) {
+            let from = tree.get(c.entry.path.as_str()).filter(|e| e.kind == EntryType::File);
+            if from.is_none() {
+                return Err(bad(format!(
+                    "'{}' comes from the base's file, which the base does not have",
+                    c.entry.path
+                )));
+            }
+        }
+        tree.insert(&c.entry.path, &c.entry);
+    }
+    let files: Vec<Entry> = tree.into_values().cloned().collect();
+    manifest::validate_tree(&files, Product::Go, goos).map_err(|e| bad(e.to_string()))?;
+    let digest = tree_digest(&files);
+    if digest != delta.tree.files_sha256 || files.len() as u64 != delta.tree.file_count {
+        return Err(bad(format!(
+            "it lists {} entries of sha256 {digest}, the delta signs {} of {}",
+            files.len(),
+            delta.tree.file_count,
+            delta.tree.files_sha256
+        )));
+    }
+    Ok(files)
+}
+
+/// Decodes a patch (a zstd frame made with `reference` as its prefix) into `out`, with a window of
+/// at most 2^`window_log` bytes, stopping one byte past `limit`; returns the bytes written.
+pub fn apply_patch(
+    reference: &[u8],
+    patch: &[u8],
+    window_log: u32,
+    limit: u64,
+    out: &mut dyn Write,
+) -> io::Result<u64> {
+    let mut decoder = zstd::stream::read::Decoder::with_ref_prefix(patch, reference)?;
+    decoder.window_log_max(window_log.min(MAX_WINDOW_LOG))?;
+    io::copy(&mut decoder.take(limit.saturating_add(1)), out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, mode: u32, data: &str) -> Entry {
+        Entry::file(path.into(), mode, data.len() as u64, hex::encode(Sha256::digest(data)))
+    }
+
+    fn base() -> Vec<Entry> {
+        vec![
+            file("VERSION", 0o644, "go1.27.2"),
+            Entry::dir("bin".into(), 0o755),
+            file("bin/go", 0o755, "old go"),
+            file("go.env", 0o644, "GOPROXY=off"),
+            file("old", 0o644, "gone"),
+        ]
+    }
+
+    fn delta(changes: Vec<Change>, removed: &[&str], tree: &[Entry]) -> Delta {
+        Delta {
+            base: TreeRef::of("go1.27.2", &base()),
+            tree: TreeRef::of("go1.27.3", tree),
+            changes,
+            removed: removed.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn rebuilds_the_signed_tree_and_refuses_anything_else() {
+        let new = vec![
+            file("VERSION", 0o644, "go1.27.3"),
+            Entry::dir("bin".into(), 0o755),
+            file("bin/go", 0o755, "new go"),
+            file("go.env", 0o600, "GOPROXY=off"),
+        ];
+        let changes = vec![
+            Change { entry: new[0].clone(), data: Data::Whole },
+            Change { entry: new[2].clone(), data: Data::Patch { window_log: 20 } },
+            Change { entry: new[3].clone(), data: Data::Base },
+        ];
+        let good = delta(changes.clone(), &["old"], &new);
+        assert_eq!(rebuild(&base(), &good, "linux").unwrap(), new);
+
+        let mut drifted = base();
+        drifted[2] = file("bin/go", 0o755, "other go");
+        // (base entries, delta, what the error says)
+        let cases: Vec<(Vec<Entry>, Delta, &str)> = vec![
+            (drifted, good.clone(), "entry list has sha256"),
+            (base()[..4].to_vec(), good.clone(), "entry list has sha256"),
+            (base(), delta(changes.clone(), &[], &new), "does not rebuild"),
+            (base(), delta(changes[..2].to_vec(), &["old"], &new), "does not rebuild"),
+            (base(), delta(changes.clone(), &["old", "nothing"], &new), "no such entry"),
+            (
+                base(),
+                delta(vec![Change { entry: file("new", 0o644, "x"), data: Data::Patch { window_log: 20 } }], &[], &new),
+                "which the base does not have",
+            ),
+        ];
+        for (i, (entries, d, want)) in cases.iter().enumerate() {
+            let err = rebuild(entries, d, "linux").unwrap_err().to_string();
+            assert!(err.contains(want), "case {i}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_patch_decodes_only_with_its_reference() {
+        let reference: Vec<u8> = (0..200_000u32).flat_map(|i| (i * 7919).to_le_bytes()).collect();
+        let mut new = reference.clone();
+        new[1000..1010].copy_from_slice(b"0123456789");
+        let mut enc = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), 3, &reference).unwrap();
+        enc.write_all(&new).unwrap();
+        let patch = enc.finish().unwrap();
+        assert!(patch.len() < 200, "a 10-byte change patches small: {}", patch.len());
+        let mut out = Vec::new();
+        apply_patch(&reference, &patch, 27, new.len() as u64, &mut out).unwrap();
+        assert_eq!(out, new);
+        let mut other = reference.clone();
+        other[5000] ^= 1;
+        let mut out = Vec::new();
+        let decoded = apply_patch(&other, &patch, 27, new.len() as u64, &mut out);
+        assert!(decoded.is_err() || out != new, "another reference gives other bytes");
+    }
+}
