@@ -113,8 +113,20 @@ pub fn builder() -> Command {
 }
 
 /// Runs a command and returns its output, printing it for the test log.
+///
+/// An exec refused with ETXTBSY is tried again: a file the test has just written and closed can
+/// still be open for writing in a child another test thread forked at that moment (until that
+/// child execs), so the program never started and nothing happened.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    for _ in 0..20 {
+        let busy = out.status.code() == Some(126) && String::from_utf8_lossy(&out.stderr).contains("Text file busy");
+        if !busy {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    }
     eprintln!(
         "$ {cmd:?}\n  -> {}\n  stdout: {}\n  stderr: {}",
         out.status,
