@@ -83,7 +83,7 @@ pub fn build_delta(opts: &BuildOptions, d: &DeltaOptions, seal_with: Seal) -> Re
     let (base, base_version) = read_base(&d.base, &overrides, seal_with.public_key(), &manifest)?;
     let new_entries: Vec<Entry> = tree.nodes.iter().map(|(p, n)| entry_of(p, n)).collect();
     let base_entries: Vec<Entry> = base.nodes.iter().map(|(p, n)| entry_of(p, n)).collect();
-    let diff = diff(&tree, &base, opts.level)?;
+    let diff = diff(&tree, &new_entries, &base, &base_entries, opts.level)?;
     let full_len = match d.full_len {
         Some(len) => len,
         None => {
@@ -238,16 +238,24 @@ struct Diff {
     carried: Tree,
 }
 
-/// Compares the trees and encodes the patches (on every core, one file each).
-fn diff(new: &Tree, base: &Tree, level: i32) -> Result<Diff, BuildError> {
+/// Compares the trees (with their entries, in the same order as their nodes: each file is
+/// hashed once) and encodes the patches (on every core, one file each).
+fn diff(
+    new: &Tree,
+    new_entries: &[Entry],
+    base: &Tree,
+    base_entries: &[Entry],
+    level: i32,
+) -> Result<Diff, BuildError> {
+    let old_entries: BTreeMap<&str, &Entry> = base_entries.iter().map(|e| (e.path.as_str(), e)).collect();
     let mut changes = Vec::new();
     let mut patch_jobs: Vec<(usize, &[u8], &[u8])> = Vec::new();
-    for (path, node) in &new.nodes {
-        let entry = entry_of(path, node);
-        let old = base.nodes.get(path);
-        if old.is_some_and(|o| entry_of(path, o) == entry) {
+    for ((path, node), entry) in new.nodes.iter().zip(new_entries) {
+        if old_entries.get(path.as_str()) == Some(&entry) {
             continue;
         }
+        let entry = entry.clone();
+        let old = base.nodes.get(path);
         let data = match (node, old) {
             (Node::File { data, .. }, Some(Node::File { data: was, .. })) if data == was => Data::Base,
             (Node::File { data, .. }, Some(Node::File { data: was, .. })) => {
@@ -393,7 +401,8 @@ mod tests {
             ("moded", b"m", 0o755),
             ("added", b"a", 0o644),
         ]);
-        let d = diff(&new, &base, 3).unwrap();
+        let entries = |t: &Tree| t.nodes.iter().map(|(p, n)| entry_of(p, n)).collect::<Vec<_>>();
+        let d = diff(&new, &entries(&new), &base, &entries(&base), 3).unwrap();
         let how: Vec<(&str, Data)> = d.changes.iter().map(|c| (c.entry.path.as_str(), c.data)).collect();
         assert_eq!(
             how,

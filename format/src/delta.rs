@@ -184,38 +184,6 @@ impl Delta {
         }
         Ok(())
     }
-
-    /// Bytes the payload carries for each kind: (whole files, patches).
-    pub fn carried(&self, m: &Manifest) -> (u64, u64) {
-        let patched: HashSet<&str> = self
-            .changes
-            .iter()
-            .filter(|c| matches!(c.data, Data::Patch { .. }))
-            .map(|c| c.entry.path.as_str())
-            .collect();
-        m.files.iter().fold((0, 0), |(w, p), e| {
-            let n = e.size.unwrap_or(0);
-            if patched.contains(e.path.as_str()) {
-                (w, p + n)
-            } else {
-                (w + n, p)
-            }
-        })
-    }
-
-    /// One line for people: `delta from go1.27.2: 15 changed, 0 removed (1 whole, 14 patches)`.
-    pub fn summary(&self) -> String {
-        let count = |f: fn(&Data) -> bool| self.changes.iter().filter(|c| f(&c.data)).count();
-        format!(
-            "delta from {}: {} entries changed or added, {} removed ({} whole files, {} patches, {} from the base with another mode)",
-            self.base.go_version,
-            self.changes.len(),
-            self.removed.len(),
-            count(|d| *d == Data::Whole),
-            count(|d| matches!(d, Data::Patch { .. })),
-            count(|d| *d == Data::Base),
-        )
-    }
 }
 
 /// Why a delta does not rebuild onto a base's entry list.
