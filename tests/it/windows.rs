@@ -153,6 +153,7 @@ fn the_windows_installer_verifies_itself_under_wine_with_the_linux_exit_codes() 
     let d = dir.path();
     let exe = windows_installer();
     let stub_len = fs::metadata(stub(WIN64)).unwrap().len() as i64;
+    let linux_stub_len = fs::metadata(stub(AMD64)).unwrap().len() as i64;
     let trusted = win_path(&release_key().public);
     let other = win_path(&other_key().public);
 
@@ -182,7 +183,7 @@ fn the_windows_installer_verifies_itself_under_wine_with_the_linux_exit_codes() 
         (
             "a byte of the payload changed",
             flipped(&exe, stub_len + 4096, &d.join("payload.exe")),
-            flipped(&linux, 1_600_000 + 4096, &d.join("payload")),
+            flipped(&linux, linux_stub_len + 4096, &d.join("payload")),
             &trusted,
             format::exit::INTEGRITY,
         ),
