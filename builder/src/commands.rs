@@ -414,6 +414,7 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
                 "stub_sha256": m.stub.sha256, "payload_sha256": m.payload.sha256,
                 "stub_embedded_in_this_builder": stub_release(&m.stub.sha256),
                 "format_version": parts.layout.version, "statement_len": parts.statement.len(), "signed": signed,
+                "delta": m.delta.as_ref().map(|d| d.summary()),
             })
         );
         return Ok(());
@@ -445,6 +446,13 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
     );
     println!("manifest:    {} bytes", parts.manifest_bytes.len());
     println!("contents:    {} entries: {files} files, {dirs} directories, {links} symlinks", m.file_count);
+    if let Some(d) = &m.delta {
+        println!("delta:       {}", d.summary());
+        println!(
+            "             applies only onto {} installed intact; the full tree's entry list has sha256 {}",
+            d.base.go_version, d.tree.files_sha256
+        );
+    }
     println!("source:      {}", m.source_summary());
     println!("go.env:      {}", m.go_env_summary());
     println!("created:     {} (seconds since the epoch)", m.created);

@@ -87,6 +87,85 @@ pub enum Data {
     Base,
 }
 
+/// What a delta carries, in numbers: for `--info`, `inspect` and receipts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The base it applies to: its Go version and the digest of its entry list.
+    pub base_version: String,
+    pub base_files_sha256: String,
+    /// Entries of the tree it makes.
+    pub tree_entries: u64,
+    /// Entries that differ from the base's, and of those: files carried whole, as patches, and
+    /// the base's bytes with another mode; the base's paths removed.
+    pub changes: u64,
+    pub whole_files: u64,
+    pub patches: u64,
+    pub from_base: u64,
+    pub removed: u64,
+    /// Bytes of the changed files as installed.
+    pub changed_bytes: u64,
+}
+
+impl std::fmt::Display for Summary {
+    /// One line, as `--info` and `inspect` show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "from {}: {} of the {} entries differ ({} patched, {} whole, {} with another mode only), {} removed; {} bytes of changed files",
+            self.base_version,
+            self.changes,
+            self.tree_entries,
+            self.patches,
+            self.whole_files,
+            self.from_base,
+            self.removed,
+            self.changed_bytes
+        )
+    }
+}
+
+impl Delta {
+    /// The numbers of this delta.
+    pub fn summary(&self) -> Summary {
+        let count = |f: fn(&Data) -> bool| self.changes.iter().filter(|c| f(&c.data)).count() as u64;
+        Summary {
+            base_version: self.base.go_version.clone(),
+            base_files_sha256: self.base.files_sha256.clone(),
+            tree_entries: self.tree.file_count,
+            changes: self.changes.len() as u64,
+            whole_files: count(|d| *d == Data::Whole),
+            patches: count(|d| matches!(d, Data::Patch { .. })),
+            from_base: count(|d| *d == Data::Base),
+            removed: self.removed.len() as u64,
+            changed_bytes: self
+                .changes
+                .iter()
+                .filter(|c| c.entry.kind == EntryType::File)
+                .filter_map(|c| c.entry.size)
+                .sum(),
+        }
+    }
+
+    /// The payload's entries that are patches, by path, with their window log and the entry
+    /// they decode into.
+    pub fn patches(&self) -> BTreeMap<&str, (u32, &Entry)> {
+        self.changes
+            .iter()
+            .filter_map(|c| match c.data {
+                Data::Patch { window_log } => Some((c.entry.path.as_str(), (window_log, &c.entry))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether the payload carries the bytes of `path` (whole or as a patch).
+    pub fn carries(&self, path: &str) -> bool {
+        self.changes
+            .binary_search_by(|c| c.entry.path.as_str().cmp(path))
+            .is_ok_and(|i| matches!(self.changes[i].data, Data::Whole | Data::Patch { .. }))
+    }
+}
+
 /// The release name of a full installer: `go-offline-installer-go1.27.3-linux-amd64` (with
 /// `.exe` for Windows), which a delta's refusal names.
 pub fn full_installer_name(go_version: &str, goos: &str, goarch: &str) -> String {

@@ -273,10 +273,12 @@ impl Manifest {
     pub fn title(&self) -> String {
         match &self.modules {
             Some(m) => format!("module bundle ({} modules) for {}/{}", m.len(), self.goos, self.goarch),
-            None => match &self.goarm {
-                Some(level) => format!("{} {}/{} (GOARM={level})", self.go_version, self.goos, self.goarch),
-                None => format!("{} {}/{}", self.go_version, self.goos, self.goarch),
-            },
+            None => {
+                let goarm = self.goarm.as_ref().map(|level| format!(" (GOARM={level})")).unwrap_or_default();
+                let delta =
+                    self.delta.as_ref().map(|d| format!(", a delta from {}", d.base.go_version)).unwrap_or_default();
+                format!("{} {}/{}{goarm}{delta}", self.go_version, self.goos, self.goarch)
+            }
         }
     }
 

@@ -373,9 +373,11 @@ pub fn sha256_reader(reader: impl Read) -> io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Reads `reader` to the end in 1 MiB chunks.
+/// Reads `reader` to the end in 64 KiB chunks. Not larger: this hashes every file of a tree
+/// (`verify-installed`, a delta's base), and a buffer past the allocator's mmap threshold
+/// (musl's is 128 KiB) would be mapped, zeroed page by page and unmapped for each small file.
 fn for_each_chunk(mut reader: impl Read, mut f: impl FnMut(&mut [u8])) -> io::Result<()> {
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = reader.read(&mut buf)?;
         if n == 0 {

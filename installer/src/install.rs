@@ -42,7 +42,7 @@ use format::{
 };
 
 use crate::{
-    check,
+    check, delta,
     env::{self, Edit},
     error::Error,
     extract, failpoint,
@@ -92,16 +92,10 @@ pub fn install(
     config: &InstallConfig,
     progress: Progress,
 ) -> Result<Outcome, Error> {
-    let m = installer.manifest();
-    if let Some(d) = &m.delta {
+    if installer.manifest().delta.is_some() && !config.prefix.exists() {
         // Checked before the prefix is made or locked: nothing is written.
-        return Err(Error::NoBase {
-            installer: installer.path().display().to_string(),
-            base: d.base.go_version.clone(),
-            go_version: m.go_version.clone(),
-            problem: "this installer does not apply deltas yet".into(),
-            full: format::delta::full_installer_name(&m.go_version, &m.goos, &m.goarch),
-        });
+        let problem = format!("nothing is installed in '{}'", config.prefix.path().display());
+        return Err(delta::no_base(installer, problem));
     }
     let created = config.prefix.create()?;
     let result = install_in_prefix(installer, file, config, progress);
@@ -253,7 +247,13 @@ fn install_tree(
 ) -> Result<Installed, Error> {
     let prefix = &config.prefix;
     let m = installer.manifest();
-    let (mut txn, adopted_receipt) = prepare(prefix, m, start)?;
+    // A delta's base is proven (every file hashed) under the lock, before anything is written.
+    let planned = match &m.delta {
+        Some(d) => Some(delta::prove_base(prefix, installer, d)?),
+        None => None,
+    };
+    let new = NewTree { files: planned.as_ref().map_or(&m.files, |p| &p.files), delta: planned.as_ref() };
+    let (mut txn, adopted_receipt) = prepare(prefix, m, new.files, start)?;
     txn.write(prefix)?;
     failpoint::hit("journal-staging");
     let staging = prefix.join(&txn.plan.staging);
@@ -263,12 +263,12 @@ fn install_tree(
         let _ = journal::remove(prefix);
         return Err(Error::io("create a staging directory in", prefix.path(), e));
     }
-    let steps = swap_and_check(installer, file, config, &mut txn, replacing, progress);
+    let steps = swap_and_check(installer, file, config, &new, &mut txn, replacing, progress);
     let done = match steps {
         Ok(done) => done,
         Err(error) => return Err(undo(prefix, &txn, error)),
     };
-    let receipt = commit(installer, config, start, &mut txn, &done, adopted_receipt)?;
+    let receipt = commit(installer, config, &new, start, &mut txn, &done, adopted_receipt)?;
     let adopted = txn.plan.adopt.as_ref().filter(|a| a.keep).map(|a| a.name.clone());
     let reinstalled = replacing || matches!(&txn.plan.adopt, Some(a) if !a.keep);
     Ok(Installed {
@@ -280,6 +280,14 @@ fn install_tree(
         receipt_id: receipt.0,
         warnings: receipt.1,
     })
+}
+
+/// The tree an install puts in place: its entries (a delta's rebuilt from its base), and for a
+/// delta the base it is made from.
+#[derive(Clone, Copy)]
+struct NewTree<'a> {
+    files: &'a [format::manifest::Entry],
+    delta: Option<&'a delta::Planned>,
 }
 
 /// An install in progress: its plan and how far it got, journaled as a [`Plan::Install`].
@@ -302,7 +310,12 @@ impl Txn {
 /// The journal of a new install (phase `staging`), with the adoption of a plain `PREFIX/go` if
 /// there is one (and its receipt, listing its files as found); refuses before anything is
 /// written when the new tree cannot fit.
-fn prepare(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<(Txn, Option<Receipt>), Error> {
+fn prepare(
+    prefix: &Prefix,
+    m: &Manifest,
+    files: &[format::manifest::Entry],
+    start: &Start,
+) -> Result<(Txn, Option<Receipt>), Error> {
     let staging = os::unique_name(STAGING_PREFIX);
     let mut p = InstallPlan {
         dest: prefix.tree_location(&start.tree),
@@ -342,7 +355,7 @@ fn prepare(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<(Txn, Option<
             adopted_receipt = Some(Receipt::new(&version, &m.goos, &m.goarch, &name, Origin::Adopted, files));
         }
     }
-    preflight(prefix, m)?;
+    preflight(prefix, files)?;
     Ok((Txn { go_version: m.go_version.clone(), phase: Phase::Staging, plan: p }, adopted_receipt))
 }
 
@@ -360,6 +373,7 @@ fn swap_and_check(
     installer: &VerifiedInstaller,
     file: &File,
     config: &InstallConfig,
+    new: &NewTree,
     txn: &mut Txn,
     replacing: bool,
     progress: Progress,
@@ -368,7 +382,7 @@ fn swap_and_check(
     let m = installer.manifest();
     failpoint::hit("staging-created");
     let staging = prefix.join(&txn.plan.staging);
-    stage(installer, file, &staging, progress)?;
+    stage(installer, file, new, &staging, progress)?;
     let bin = prefix.goroot().join("bin");
     let purpose = Purpose::Go { bin_dir: &bin };
     let edits: Vec<Edit> = match &config.env {
@@ -406,6 +420,7 @@ fn swap_and_check(
 fn stage(
     installer: &VerifiedInstaller,
     file: &File,
+    new: &NewTree,
     staging: &std::path::Path,
     progress: Progress,
 ) -> Result<PayloadStats, Error> {
@@ -418,7 +433,10 @@ fn stage(
         }
         progress(n)
     };
-    let stats = extract::extract(installer, file, staging, &tick)?;
+    let stats = match new.delta {
+        Some(planned) => delta::stage(installer, file, planned, staging, &tick)?,
+        None => extract::extract(installer, file, staging, &tick)?,
+    };
     failpoint::hit("extracted");
     os::sync_fs(staging).map_err(|e| Error::io("sync", staging, e))?;
     failpoint::hit("synced");
@@ -431,6 +449,7 @@ fn stage(
 fn commit(
     installer: &VerifiedInstaller,
     config: &InstallConfig,
+    new: &NewTree,
     start: &Start,
     txn: &mut Txn,
     done: &Swapped,
@@ -438,7 +457,16 @@ fn commit(
 ) -> Result<(String, Vec<String>), Error> {
     let prefix = &config.prefix;
     let m = installer.manifest();
-    let mut receipt = Receipt::new(&m.go_version, &m.goos, &m.goarch, &start.tree, Origin::Installed, m.files.clone());
+    let mut receipt =
+        Receipt::new(&m.go_version, &m.goos, &m.goarch, &start.tree, Origin::Installed, new.files.to_vec());
+    receipt.from_delta = match (&m.delta, new.delta) {
+        (Some(d), Some(p)) => Some(receipt::FromDelta {
+            base_version: d.base.go_version.clone(),
+            base_files_sha256: d.base.files_sha256.clone(),
+            base_receipt_id: p.base_receipt_id.clone(),
+        }),
+        _ => None,
+    };
     receipt.installer = Some(InstallerInfo {
         path: installer.path().to_path_buf(),
         sha256: installer.file_sha256().to_string(),
@@ -538,14 +566,13 @@ fn undo(prefix: &Prefix, txn: &Txn, error: Error) -> Error {
 }
 
 /// Refuses before writing anything when the new tree cannot fit beside the old one.
-fn preflight(prefix: &Prefix, m: &Manifest) -> Result<(), Error> {
+fn preflight(prefix: &Prefix, files: &[format::manifest::Entry]) -> Result<(), Error> {
     if failpoint::enabled("no-preflight") {
         return Ok(());
     }
     let space = os::free_space(prefix.path()).map_err(|e| Error::io("query the free space of", prefix.path(), e))?;
     let block = space.block;
-    let need: u64 = m
-        .files
+    let need: u64 = files
         .iter()
         .map(|e| match e.kind {
             EntryType::File => e.size.unwrap_or(0).div_ceil(block).saturating_mul(block),
@@ -556,10 +583,11 @@ fn preflight(prefix: &Prefix, m: &Manifest) -> Result<(), Error> {
     if need > space.bytes {
         return Err(Error::NoSpace { path: prefix.path().into(), need: mib(need), have: mib(space.bytes) });
     }
-    if let Some(inodes) = space.inodes.filter(|&free| m.file_count > free) {
+    let count = files.len() as u64;
+    if let Some(inodes) = space.inodes.filter(|&free| count > free) {
         return Err(Error::NoSpace {
             path: prefix.path().into(),
-            need: format!("{} inodes", m.file_count),
+            need: format!("{count} inodes"),
             have: format!("{inodes} inodes"),
         });
     }

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod check;
+pub mod delta;
 pub mod env;
 pub mod error;
 pub mod extract;

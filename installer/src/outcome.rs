@@ -110,6 +110,9 @@ pub struct Carried {
     pub installer_sha256: String,
     /// Entries in the manifest.
     pub files: u64,
+    /// A delta installer: what it applies to and carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<format::delta::Summary>,
     /// For messages: what it carries and who signed it (not in `--json`).
     #[serde(skip)]
     pub title: String,
@@ -128,6 +131,7 @@ impl Carried {
             signer_key_id: installer.signer().id.clone(),
             installer_sha256: installer.file_sha256().to_string(),
             files: m.file_count,
+            delta: m.delta.as_ref().map(|d| d.summary()),
             title: m.title(),
             signer_origin: installer.signer().origin.clone(),
         }

@@ -142,6 +142,18 @@ pub struct Receipt {
     pub env: Vec<EnvRecord>,
     /// Every entry of the tree, as the signed manifest lists it (or as found, when adopted).
     pub files: Vec<Entry>,
+    /// Installed from a delta installer: the base it was applied onto.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_delta: Option<FromDelta>,
+}
+
+/// The base a tree installed from a delta was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FromDelta {
+    /// The base's Go version, the digest of its entry list, and the id of its receipt then.
+    pub base_version: String,
+    pub base_files_sha256: String,
+    pub base_receipt_id: String,
 }
 
 impl Receipt {
@@ -160,6 +172,7 @@ impl Receipt {
             installer: None,
             env: Vec::new(),
             files,
+            from_delta: None,
         }
     }
 }

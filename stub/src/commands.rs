@@ -83,7 +83,13 @@ fn with_installer(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
     match mode {
         Mode::Info => return Ok(Outcome::new(Action::Info, false, Report::Info(Info::of(&installer)))),
         Mode::List => {
-            let list = FileList { files: installer.manifest().files.clone() };
+            // A delta lists the entries it changes, as the new tree has them.
+            let m = installer.manifest();
+            let files = match &m.delta {
+                Some(d) => d.changes.iter().map(|c| c.entry.clone()).collect(),
+                None => m.files.clone(),
+            };
+            let list = FileList { files };
             return Ok(Outcome::new(Action::List, false, Report::List(list)));
         }
         _ => {}
@@ -135,6 +141,13 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         installer.signer().origin,
         shell::describe(scope.as_ref(), Purpose::Go { bin_dir: &bin })
     );
+    let plan = match &m.delta {
+        Some(d) => format!(
+            "{plan}\n  delta:       onto the installed {}, every file of which is checked first",
+            d.base.go_version
+        ),
+        None => plan,
+    };
     if let Some(o) = before_install(cli, mode, installer, prefix.goroot(), &plan)? {
         return Ok(o);
     }

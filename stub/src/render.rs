@@ -121,6 +121,13 @@ fn info(r: &Info) {
     println!("installer:   {} bytes, sha256 {}", r.installer_len, c.installer_sha256);
     println!("payload:     {} bytes zstd, {} bytes unpacked", r.payload_len, r.uncompressed_len);
     println!("contents:    {} files, {} directories, {} symlinks", r.carried.files, r.dirs, r.symlinks);
+    if let Some(d) = &c.delta {
+        println!("delta:       {d}");
+        println!(
+            "             applies only onto {} installed in the prefix and intact (every file is checked first)",
+            d.base_version
+        );
+    }
     println!("source:      {}", r.source_summary);
     println!("go.env:      {}", r.go_env_summary);
 }

@@ -6,6 +6,7 @@
 mod authenticode;
 mod build;
 mod craft;
+mod delta;
 mod dist;
 mod docs;
 mod faults;

@@ -25,7 +25,7 @@ tasks:
                       build the static release stubs into target/stubs/<triple>/ (or DIR),
                       with the public keys PUB compiled in as trusted; --failpoints builds
                       the crash-test stub into target/stubs-failpoints/ instead
-  fixtures [--version V]
+  fixtures [--version V | --amd64 V]
                       make real Go release tarballs for tests under target/fixtures/
                       (default: the test release for amd64, arm64, 386, ppc64le and s390x, its Windows amd64
                       zip, bootstrap builds of its source for riscv64 and armv6l (Go's
@@ -67,6 +67,8 @@ pub const GO_VERSION: &str = "1.27.3";
 pub const OLDER_GO_VERSION: &str = "1.26.6";
 /// The point release before [`GO_VERSION`] (amd64 only), the base of the delta tests.
 pub const BASE_GO_VERSION: &str = "1.27.2";
+/// The point release before [`OLDER_GO_VERSION`] (amd64 only), the base of the second delta pair.
+pub const OLDER_BASE_GO_VERSION: &str = "1.26.5";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -252,7 +254,12 @@ fn fixtures_cmd(args: &[String]) -> Result {
     let version = match args {
         [] => GO_VERSION.to_string(),
         [flag, v] if flag == "--version" => v.clone(),
-        _ => return Err("usage: cargo xtask fixtures [--version V]".into()),
+        // One release's amd64 tarball alone (a delta's base, say).
+        [flag, v] if flag == "--amd64" => {
+            println!("fixture {}", fixtures::go_tarball(v, "amd64")?.display());
+            return Ok(());
+        }
+        _ => return Err("usage: cargo xtask fixtures [--version V | --amd64 V]".into()),
     };
     for p in all_fixtures(&version, args.is_empty())? {
         println!("fixture {}", p.display());
@@ -282,6 +289,7 @@ fn all_fixtures(version: &str, older: bool) -> Result<Vec<PathBuf>> {
         made.push(fixtures::go_tarball(OLDER_GO_VERSION, "amd64")?);
         made.push(fixtures::go_zip(OLDER_GO_VERSION, "amd64")?);
         made.push(fixtures::go_tarball(BASE_GO_VERSION, "amd64")?);
+        made.push(fixtures::go_tarball(OLDER_BASE_GO_VERSION, "amd64")?);
     }
     made.push(fixtures::debian_goroot()?);
     Ok(made)
