@@ -5,13 +5,14 @@
 
 use std::{
     fs,
-    os::unix::fs::PermissionsExt,
+    os::unix::{fs::PermissionsExt, process::ExitStatusExt},
     path::{Path, PathBuf},
     process::Command,
     sync::OnceLock,
 };
 
 use format::{delta, exit, manifest::Manifest};
+use installer::failpoint::POINTS;
 
 use crate::{craft, support::*};
 
@@ -48,11 +49,22 @@ fn full_installer(go_version: &'static str) -> PathBuf {
 }
 
 /// `build --base` from `base` to `new` (tarballs), with the full installer's size for the worth
-/// check; returns the delta and the builder's JSON summary.
+/// check, on the amd64 stub; returns the delta and the builder's JSON summary.
 fn build_delta(base: &Path, new: &Path, full: &Path, out: &Path, extra: &[&str]) -> (PathBuf, serde_json::Value) {
+    build_delta_on(&stub(AMD64), base, new, full, out, extra)
+}
+
+/// [`build_delta`] on the program `stub`.
+fn build_delta_on(
+    stub: &Path,
+    base: &Path,
+    new: &Path,
+    full: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (PathBuf, serde_json::Value) {
     let mut args: Vec<&std::ffi::OsStr> =
         vec!["--base".as_ref(), base.as_os_str(), "--full".as_ref(), full.as_os_str(), "--json".as_ref()];
-    let stub = stub(AMD64);
     args.extend(["--stub".as_ref(), stub.as_os_str()]);
     args.extend(extra.iter().map(std::ffi::OsStr::new));
     let o = build_with(new, &release_key().private, out, &args);
@@ -315,5 +327,67 @@ fn a_delta_is_refused_without_its_intact_base_and_nothing_changes() {
     let before = ctx.snapshot();
     let out = ctx.install_root(delta_file, release_key(), &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ctx.snapshot(), before);
+}
+
+/// kill -9 at every failpoint of a delta install (on the crash-test stub): before the commit
+/// point the next run puts the machine back byte for byte, after it the run finishes the new
+/// version, whose tree is the full installer's. A check that fails rolls back the same way.
+#[test]
+fn a_killed_delta_install_recovers_like_a_full_install() {
+    let fp = failpoint_stub();
+    let base_full = shared_dir().join("fp-base-1.27.2");
+    let o =
+        build_with(&tarball(BASE_VERSION), &release_key().private, &base_full, &["--stub".as_ref(), fp.as_os_str()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (delta_file, _) = build_delta_on(
+        &fp,
+        &tarball(BASE_VERSION),
+        &go_release("amd64"),
+        &installer("amd64"),
+        &shared_dir().join("fp-delta-1.27.2-1.27.3"),
+        &[],
+    );
+    let reference = TestContext::new();
+    let out = reference.install_root(&installer("amd64"), release_key(), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let want = tree_hash(&reference.tree(GO_VERSION));
+
+    let commit_at = POINTS.iter().position(|p| *p == "journal-committing").unwrap();
+    let fresh = || {
+        let ctx = TestContext::new();
+        let base = ctx.copy_installer(&base_full, "base");
+        let out = ctx.install_root(&base, release_key(), &[]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let delta = ctx.copy_installer(&delta_file, "delta");
+        let before = ctx.snapshot();
+        (ctx, delta, before)
+    };
+    let (mut ctx, mut delta, mut before) = fresh();
+    let base_hash = tree_hash(&ctx.tree(BASE_VERSION));
+    let mut kills = 0;
+    for (i, point) in POINTS.iter().enumerate().filter(|(_, p)| !matches!(**p, "recovered" | "fallback-aside")) {
+        let out = run(&mut ctx.install_command(&delta, release_key(), &[], &[("GO_OFFLINE_FAILPOINT", point)]));
+        assert_eq!(out.status.signal(), Some(9), "{point}: the failpoint was not reached: {}", stderr(&out));
+        kills += 1;
+        let prefix = ctx.prefix();
+        let out = ctx.run_root(&delta, &["--recover", "--prefix", prefix.to_str().unwrap()], None, &[]);
+        assert_eq!(code(&out), 0, "{point}: {}", stderr(&out));
+        assert!(ctx.staging_dirs().is_empty(), "{point}: left {:?}", ctx.staging_dirs());
+        assert_eq!(tree_hash(&ctx.tree(BASE_VERSION)), base_hash, "{point}: the base is only read");
+        if i >= commit_at {
+            assert_eq!(tree_hash(&ctx.tree(GO_VERSION)), want, "{point}: finished, as the full installer makes it");
+            assert_eq!(fs::read_link(ctx.goroot()).unwrap(), Path::new("go-1.27.3"), "{point}");
+            assert_eq!(verify_installed(&ctx, &delta), 0, "{point}");
+            (ctx, delta, before) = fresh();
+        } else {
+            assert_eq!(ctx.snapshot(), before, "{point}: rolled back, byte for byte");
+        }
+    }
+    assert_eq!(kills, POINTS.len() - 2);
+    // A check that fails after the tree is placed: rolled back, nothing changed.
+    let runner = [("GO_OFFLINE_INSTALLER_CHECK_RUNNER", "/bin/false")];
+    let out = run(&mut ctx.install_command(&delta, release_key(), &[], &runner));
+    assert_eq!(code(&out), exit::CHECK_FAILED, "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
 }
