@@ -1,7 +1,12 @@
 //! Trees on disk against their lists of entries: what `verify-installed` reports, what adoption
 //! and module bundles record.
 
-use std::{collections::BTreeMap, fs::File, path::Path};
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    path::Path,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 use format::manifest::{Entry, EntryType};
 use serde::Serialize;
@@ -59,17 +64,10 @@ pub fn diff_tree(root: &Path, tree: &str, files: &[Entry]) -> Result<Vec<Differe
     if os::tree_id(root).is_none() {
         return Ok(vec![Difference::new(shown(""), vec![Problem::Missing])]);
     }
-    let mut out = Vec::new();
-    for e in files {
-        let p = root.join(&e.path);
-        let problems = match os::kind_of(&p).map_err(|err| Error::io("inspect", &p, err))? {
-            None => vec![Problem::Missing],
-            Some((kind, mode, len)) => entry_problems(e, &p, kind, mode, len)?,
-        };
-        if !problems.is_empty() {
-            out.push(Difference::new(shown(&e.path), problems));
-        }
-    }
+    let mut out: Vec<Difference> = listed_problems(root, files)?
+        .into_iter()
+        .map(|(i, problems)| Difference::new(shown(&files[i].path), problems))
+        .collect();
     // Extra entries: walk the tree, never following links, into listed directories only (the
     // top of an unlisted subtree is one extra entry; what is below it is not read).
     let listed: BTreeMap<&str, &Entry> = files.iter().map(|e| (e.path.as_str(), e)).collect();
@@ -79,6 +77,41 @@ pub fn diff_tree(root: &Path, tree: &str, files: &[Entry]) -> Result<Vec<Differe
         out.push(Difference::new(shown(&f.path), vec![Problem::Extra]));
     }
     Ok(out)
+}
+
+/// Entries with problems, by index.
+type Found = Vec<(usize, Vec<Problem>)>;
+
+/// The problems of every listed entry that has any, by index in `files`, in order. The files
+/// are hashed on up to four threads, each taking the next entry.
+fn listed_problems(root: &Path, files: &[Entry]) -> Result<Found, Error> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<Found, Error> {
+        let mut found = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(e) = files.get(i) else { return Ok(found) };
+            let p = root.join(&e.path);
+            let problems = match os::kind_of(&p).map_err(|err| Error::io("inspect", &p, err))? {
+                None => vec![Problem::Missing],
+                Some((kind, mode, len)) => entry_problems(e, &p, kind, mode, len)?,
+            };
+            if !problems.is_empty() {
+                found.push((i, problems));
+            }
+        }
+    };
+    let parts: Vec<Result<Found, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    let mut all = Vec::new();
+    for part in parts {
+        all.extend(part?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all)
 }
 
 /// What differs between a listed entry and what is at its path.

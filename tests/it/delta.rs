@@ -391,3 +391,41 @@ fn a_killed_delta_install_recovers_like_a_full_install() {
     assert_eq!(code(&out), exit::CHECK_FAILED, "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
 }
+
+/// Across minor versions nearly every file differs: the builder says the delta is not worth it
+/// and writes nothing, unless asked; then it writes one, which still installs onto its base.
+#[test]
+fn a_delta_across_minor_versions_is_written_only_when_asked() {
+    let dir = tempfile::tempdir_in(shared_dir()).unwrap();
+    let out = dir.path().join("cross");
+    let args = |force: bool| {
+        let mut a: Vec<std::ffi::OsString> = ["--base".into(), older_go_tarball().into(), "--full".into()].into();
+        a.extend([installer("amd64").into(), "--stub".into(), stub(AMD64).into()]);
+        if force {
+            a.push("--force-delta".into());
+        }
+        a
+    };
+    let refused = build_with(&go_release("amd64"), &release_key().private, &out, &os_args(&args(false)));
+    assert_eq!(code(&refused), builder::exit::BAD_INPUT, "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("not worth it") && stderr(&refused).contains("--force-delta"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!out.exists(), "nothing is written");
+    let forced = build_with(&go_release("amd64"), &release_key().private, &out, &os_args(&args(true)));
+    assert_eq!(code(&forced), 0, "{}", stderr(&forced));
+    let ctx = TestContext::new();
+    let o = ctx.install_root(&older_installer(), release_key(), &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = ctx.install_root(&ctx.copy_installer(&out, "cross"), release_key(), &[]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(verify_installed(&ctx, &installer("amd64")), 0);
+    let version = ok(Command::new(ctx.goroot().join("bin/go")).arg("version"));
+    assert!(stdout(&version).contains(GO_VERSION), "{}", stdout(&version));
+}
+
+fn os_args(a: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    a.iter().map(|s| s.as_os_str()).collect()
+}
