@@ -17,7 +17,7 @@ use std::{
     time::Instant,
 };
 
-use crate::{build_stub, cargo, fixtures, output, run, tools, Result, GO_VERSION};
+use crate::{build_stub, cargo, fixtures, output, run, tools, Result, BASE_GO_VERSION, GO_VERSION};
 
 const NS_ENV: &str = "GO_OFFLINE_BENCH_IN_NS";
 
@@ -206,7 +206,8 @@ fn bench(o: &Options) -> Result {
     };
     let rows = rows(&setup, &builds)?;
     let measured = measure(o, &setup, &rows)?;
-    let md = report(o, &setup, &rows, &measured, &builds)?;
+    let mut md = report(o, &setup, &rows, &measured, &builds)?;
+    md.push_str(&delta_section(o, &setup)?);
     if let Some(dir) = o.out.parent() {
         fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
@@ -559,4 +560,84 @@ fn machine_info(disk: &Path) -> String {
         if sha_ni { ", SHA-NI" } else { "" },
         first_line(Command::new("date").args(["-u", "+%Y-%m-%d"]))
     )
+}
+
+/// The delta from the point release before ([`BASE_GO_VERSION`]) to this one: its size beside the
+/// full installer and the official tarball, how long it takes to build, and how long applying it
+/// onto the installed base takes beside the full installer into the same prefix (tmpfs, medians
+/// of the runs, each into a fresh prefix holding the base), with peak RSS.
+fn delta_section(o: &Options, setup: &Setup) -> Result<String> {
+    let base_tgz = fs::canonicalize(fixtures::go_tarball(BASE_GO_VERSION, setup.arch)?).map_err(|e| e.to_string())?;
+    let p = |name: &str| setup.inputs.join(name);
+    let q = |path: &Path| format!("'{}'", path.display());
+    let build = |extra: String, out: &Path| {
+        timed(
+            &format!(
+                "{} build --key {} --stub {} --output {} {extra} >/dev/null",
+                q(&setup.builder),
+                q(&p("key.key")),
+                q(&setup.stub),
+                q(out)
+            ),
+            &setup.inputs.join("build"),
+        )
+    };
+    let base_full = p("go-offline-installer-base");
+    build(format!("--go {}", q(&base_tgz)), &base_full)?;
+    let delta = p("go-offline-installer-delta");
+    let delta_build =
+        build(format!("--go {} --base {} --full {}", q(&setup.tarball), q(&base_tgz), q(&setup.ours())), &delta)?;
+    let install = |installer: &Path, prefix: &Path| {
+        format!(
+            "{} --yes --quiet --no-modify-path --no-build-check --prefix {} --trusted-key {}",
+            q(installer),
+            q(prefix),
+            q(&p("key.pub"))
+        )
+    };
+    let prefix = setup.work.join("tmpfs").join("delta");
+    let (mut delta_secs, mut full_secs, mut delta_rss, mut full_rss) = (Vec::new(), Vec::new(), 0, 0);
+    for round in 0..o.runs {
+        eprintln!("bench: delta round {} of {}", round + 1, o.runs);
+        for (which, secs, rss) in
+            [(&delta, &mut delta_secs, &mut delta_rss), (&setup.ours(), &mut full_secs, &mut full_rss)]
+        {
+            let _ = fs::remove_dir_all(&prefix);
+            fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
+            run(Command::new("sh").args(["-c", &install(&base_full, &prefix)]))?;
+            let t = timed(&install(which, &prefix), &setup.work.join("tmpfs").join("delta-run"))?;
+            secs.push(t.secs);
+            *rss = (*rss).max(t.rss_kib);
+        }
+    }
+    let _ = fs::remove_dir_all(&prefix);
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (d, f) = (median(&mut delta_secs), median(&mut full_secs));
+    let full_len = size(&setup.ours()) as f64;
+    let mut md = String::new();
+    let _ = writeln!(md, "\n## Delta installer: go{BASE_GO_VERSION} to go{GO_VERSION}\n");
+    let _ = writeln!(md, "| file | bytes | of the full installer |\n|---|---:|---:|");
+    for (name, path) in [
+        ("official tar.gz", &setup.tarball),
+        ("full installer", &setup.ours()),
+        ("**delta installer** (`build --base`)", &delta),
+    ] {
+        let _ = writeln!(md, "| {name} | {} | {:.3} |", size(path), size(path) as f64 / full_len);
+    }
+    let _ = writeln!(
+        md,
+        "\nDelta build: {:.1} s, {:.0} MiB peak. Onto a prefix holding the base, on tmpfs (median of {}): \
+         the delta {d:.2} s ({:.0} MiB peak: proves every base file, decodes the patches, checks the whole new \
+         tree), the full installer {f:.2} s ({:.0} MiB peak); ratio {:.2}.",
+        delta_build.secs,
+        delta_build.rss_kib as f64 / 1024.0,
+        o.runs,
+        delta_rss as f64 / 1024.0,
+        full_rss as f64 / 1024.0,
+        d / f
+    );
+    Ok(md)
 }
