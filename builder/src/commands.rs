@@ -194,14 +194,8 @@ fn build(args: cli::Build) -> Result<(), Failure> {
         } else {
             print_built(&d.build);
             println!(
-                "delta from {}: {} entries differ ({} patched, {} whole, {} from the base with another mode), {} removed; {} changed bytes carried in {}; {:.1}% of the full installer ({} bytes{})",
-                d.base_version,
-                d.changes,
-                d.patches,
-                d.whole_files,
-                d.from_base,
-                d.removed,
-                d.changed_bytes,
+                "delta {}; {} bytes carried for them; {:.1}% of the full installer ({} bytes{})",
+                d.delta,
                 d.carried_bytes,
                 d.ratio * 100.0,
                 d.full_len,

@@ -58,16 +58,10 @@ pub struct DeltaOptions {
 pub struct DeltaSummary {
     #[serde(flatten)]
     pub build: BuildSummary,
-    pub base_version: String,
-    /// Entries of the new tree that differ from the base, and of those: files carried whole,
-    /// files carried as patches, files whose bytes are the base's; paths removed.
-    pub changes: u64,
-    pub whole_files: u64,
-    pub patches: u64,
-    pub from_base: u64,
-    pub removed: u64,
-    /// Bytes of the changed files as installed, and what the payload carries for them.
-    pub changed_bytes: u64,
+    /// What the delta applies to and carries, as `inspect` shows it.
+    #[serde(flatten)]
+    pub delta: format::delta::Summary,
+    /// What the payload carries for the changed files (patches and whole files), unpacked.
     pub carried_bytes: u64,
     /// The full installer's size: as built (`--full`) or estimated.
     pub full_len: u64,
@@ -91,29 +85,22 @@ pub fn build_delta(opts: &BuildOptions, d: &DeltaOptions, seal_with: Seal) -> Re
             stub.bytes.len() as u64 + pack(&tree, 0, fast)?.payload.len() as u64
         }
     };
-    let summary = |build: BuildSummary| {
-        let count = |f: fn(&Data) -> bool| diff.changes.iter().filter(|c| f(&c.data)).count() as u64;
-        DeltaSummary {
-            ratio: build.installer_len as f64 / full_len.max(1) as f64,
-            build,
-            base_version: base_version.clone(),
-            changes: diff.changes.len() as u64,
-            whole_files: count(|d| *d == Data::Whole),
-            patches: count(|d| matches!(d, Data::Patch { .. })),
-            from_base: count(|d| *d == Data::Base),
-            removed: diff.removed.len() as u64,
-            changed_bytes: diff.changes.iter().filter_map(|c| c.entry.size).sum(),
-            carried_bytes: diff.carried.nodes.values().map(Node::len).sum(),
-            full_len,
-            full_len_estimated: d.full_len.is_none(),
-        }
-    };
-    manifest.delta = Some(Delta {
+    let made = Delta {
         base: TreeRef::of(&base_version, &base_entries),
         tree: TreeRef::of(&manifest.go_version, &new_entries),
         changes: diff.changes.clone(),
         removed: diff.removed.clone(),
-    });
+    };
+    let facts = made.summary();
+    manifest.delta = Some(made);
+    let summary = |build: BuildSummary| DeltaSummary {
+        ratio: build.installer_len as f64 / full_len.max(1) as f64,
+        build,
+        delta: facts,
+        carried_bytes: diff.carried.nodes.values().map(Node::len).sum(),
+        full_len,
+        full_len_estimated: d.full_len.is_none(),
+    };
     let mut output = opts.output.clone();
     if output.as_os_str().is_empty() || output.is_dir() {
         output.push(delta::delta_installer_name(&base_version, &manifest.go_version, &manifest.goos, &manifest.goarch));
