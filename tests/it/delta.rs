@@ -18,7 +18,7 @@ use crate::{craft, support::*};
 
 /// The base release of the main pair, and of the second.
 const BASE_VERSION: &str = "go1.27.2";
-const OLDER_BASE_VERSION: &str = "go1.26.5";
+pub const OLDER_BASE_VERSION: &str = "go1.26.5";
 
 fn tarball(go_version: &str) -> PathBuf {
     let p = workspace().join(format!("target/fixtures/{go_version}.linux-amd64.tar.gz"));
@@ -27,7 +27,7 @@ fn tarball(go_version: &str) -> PathBuf {
 }
 
 /// A full installer of `go_version` (amd64) with the release key, built once per run.
-fn full_installer(go_version: &'static str) -> PathBuf {
+pub fn full_installer(go_version: &'static str) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<Vec<(&'static str, PathBuf)>>> = OnceLock::new();
     if go_version == GO_VERSION {
         return installer("amd64");
@@ -78,6 +78,16 @@ fn main_delta() -> &'static (PathBuf, serde_json::Value) {
     DELTA.get_or_init(|| {
         let out = shared_dir().join("delta-1.27.2-1.27.3");
         build_delta(&tarball(BASE_VERSION), &go_release("amd64"), &full_installer(GO_VERSION), &out, &[])
+    })
+}
+
+/// The delta go1.26.5 → go1.26.6 with the release key, built once per run (the fleet test uses
+/// it too).
+pub fn older_delta() -> &'static (PathBuf, serde_json::Value) {
+    static DELTA: OnceLock<(PathBuf, serde_json::Value)> = OnceLock::new();
+    DELTA.get_or_init(|| {
+        let out = shared_dir().join("go-offline-installer-go1.26.5-to-go1.26.6-linux-amd64");
+        build_delta(&tarball(OLDER_BASE_VERSION), &older_go_tarball(), &full_installer(OLDER_GO_VERSION), &out, &[])
     })
 }
 

@@ -136,6 +136,11 @@ fn ssh(ctx: &TestContext, host: &Host, command: &str) -> Output {
 /// (h3), the release's installer and sha256 for all, and for `odd` one host given another file
 /// (with that file's own sha256).
 fn write_inventory(ctx: &TestContext, hosts: &[Host], installer: &Path, odd: Option<(&str, &Path)>) {
+    write_inventory_with(ctx, hosts, installer, odd, serde_json::json!({}));
+}
+
+/// [`write_inventory`] with more variables for all hosts (`vars`, an object).
+fn write_inventory_with(ctx: &TestContext, hosts: &[Host], installer: &Path, odd: Option<(&str, &Path)>, vars: Value) {
     let host = |h: &Host| {
         let mut v = serde_json::json!({ "ansible_host": h.address });
         if let Some((_, file)) = odd.filter(|(n, _)| *n == h.name) {
@@ -145,7 +150,7 @@ fn write_inventory(ctx: &TestContext, hosts: &[Host], installer: &Path, odd: Opt
         (h.name.clone(), v)
     };
     let group = |hs: &[Host]| serde_json::json!({ "hosts": hs.iter().map(host).collect::<serde_json::Map<_, _>>() });
-    let inventory = serde_json::json!({
+    let mut inventory = serde_json::json!({
         "all": {
             "vars": {
                 "ansible_user": "root",
@@ -166,15 +171,26 @@ fn write_inventory(ctx: &TestContext, hosts: &[Host], installer: &Path, odd: Opt
             },
         },
     });
+    for (k, v) in vars.as_object().into_iter().flatten() {
+        inventory["all"]["vars"][k] = v.clone();
+    }
     fs::write(ctx.path("inventory.yml"), serde_json::to_string_pretty(&inventory).unwrap()).unwrap();
 }
 
 /// `ansible-playbook PLAYBOOK` from examples/ansible with the JSON callback; returns the per-host
 /// stats (`ok`, `changed`, `failures`, ...) and the whole JSON result.
 fn playbook(ctx: &TestContext, name: &str) -> (BTreeMap<String, Value>, Value) {
+    playbook_on(ctx, name, None)
+}
+
+/// [`playbook`] on the hosts `limit` names only (`--limit`).
+fn playbook_on(ctx: &TestContext, name: &str, limit: Option<&str>) -> (BTreeMap<String, Value>, Value) {
     let examples = workspace().join("examples/ansible");
     let mut cmd = Command::new("ansible-playbook");
     cmd.current_dir(&examples).arg("-i").arg(ctx.path("inventory.yml")).arg(name);
+    if let Some(l) = limit {
+        cmd.args(["--limit", l]);
+    }
     cmd.env("ANSIBLE_CONFIG", examples.join("ansible.cfg"))
         .env("ANSIBLE_STDOUT_CALLBACK", "json")
         .env("ANSIBLE_SSH_ARGS", "-o ControlMaster=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null")
@@ -208,6 +224,25 @@ fn failures(result: &Value, host: &str) -> Vec<String> {
     out
 }
 
+/// The installers the role ran on `host`, in order: each file's name and its exit code.
+fn installers_run(result: &Value, host: &str) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for play in result["plays"].as_array().into_iter().flatten() {
+        for task in play["tasks"].as_array().into_iter().flatten() {
+            let r = &task["hosts"][host];
+            if let (Some(argv), Some(rc)) = (r["cmd"].as_array(), r["rc"].as_i64()) {
+                let file = argv.first().and_then(|a| a.as_str()).unwrap_or_default();
+                out.push((file.rsplit('/').next().unwrap_or_default().to_string(), rc));
+            }
+        }
+    }
+    out
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
 /// The Go version active on a host, from its own `/usr/local` seen from outside.
 fn active(host: &Host) -> String {
     let link = fs::read_link(host.dir.join("usr-local/go")).unwrap();
@@ -238,9 +273,44 @@ fn ansible_rolls_out_in_batches_rolls_back_and_fails_only_the_tampered_host() {
     let older = older_installer();
     let newer = installer("amd64");
 
-    // 1. Everyone gets the older Go.
+    // 0. h1 and h2 get go1.26.5, the base of a delta; then a byte of h2's tree changes.
+    let base = crate::delta::full_installer(crate::delta::OLDER_BASE_VERSION);
+    write_inventory(&ctx, &hosts, &base, None);
+    let (stats, _) = playbook_on(&ctx, "site.yml", Some("h1,h2"));
+    for h in &hosts[..2] {
+        assert_eq!(count(&stats, &h.name, "failures"), 0, "{stats:?}");
+        assert_eq!(active(h), "go-1.26.5");
+    }
+    let drifted = hosts[1].dir.join("usr-local/go-1.26.5/src/fmt/print.go");
+    let mut bytes = fs::read(&drifted).unwrap();
+    bytes[100] ^= 0x20;
+    fs::write(&drifted, bytes).unwrap();
+
+    // 1. Everyone gets the older Go, with the delta from go1.26.5 on offer: h1 takes the delta,
+    // h2's drifted base is refused (exit 26) and it takes the full installer, h3 has no base.
+    let (delta, _) = crate::delta::older_delta();
+    let deltas = serde_json::json!({
+        "go_offline_version": OLDER_GO_VERSION,
+        "go_offline_deltas": [{ "base": crate::delta::OLDER_BASE_VERSION, "installer": delta, "sha256": sha256_file(delta) }],
+    });
+    write_inventory_with(&ctx, &hosts, &older, None, deltas.clone());
+    let (stats, result) = playbook(&ctx, "site.yml");
+    let (delta_name, full_name) = (file_name(delta), file_name(&older));
+    assert_eq!(installers_run(&result, "h1"), [(delta_name.clone(), 0)]);
+    assert_eq!(installers_run(&result, "h2"), [(delta_name, 26), (full_name.clone(), 0)]);
+    assert_eq!(installers_run(&result, "h3"), [(full_name, 0)]);
+    let receipt = |h: &Host| -> Value {
+        serde_json::from_slice(&fs::read(h.dir.join("usr-local/.go-offline/receipts/go-1.26.6.json")).unwrap()).unwrap()
+    };
+    assert_eq!(receipt(&hosts[0])["from_delta"]["base_version"], "go1.26.5");
+    assert!(receipt(&hosts[1]).get("from_delta").is_none());
+    // Again: the version is active everywhere, so nothing is copied or run.
+    let (again, again_result) = playbook(&ctx, "site.yml");
+    for h in &hosts {
+        assert_eq!((count(&again, &h.name, "changed"), count(&again, &h.name, "failures")), (0, 0), "{again:?}");
+        assert!(installers_run(&again_result, &h.name).is_empty(), "{}", h.name);
+    }
     write_inventory(&ctx, &hosts, &older, None);
-    let (stats, _) = playbook(&ctx, "site.yml");
     for h in &hosts {
         assert_eq!(count(&stats, &h.name, "failures"), 0, "{stats:?}");
         assert!(count(&stats, &h.name, "changed") > 0);
