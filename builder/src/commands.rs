@@ -338,7 +338,11 @@ fn release(config: &Path, json: bool) -> Result<(), Failure> {
         print_json(&s);
     } else {
         for o in &s.outputs {
-            println!("{:<9} {}  {}", o.status.name(), o.sha256, o.name);
+            let delta = o.delta_from.as_ref().map(|b| format!(" (delta from {b})")).unwrap_or_default();
+            println!("{:<9} {}  {}{delta}", o.status.name(), o.sha256, o.name);
+        }
+        for skip in &s.skipped {
+            println!("skipped   {}: {}", skip.name, skip.reason);
         }
         println!("wrote {} and {} (signed by {})", s.sums.display(), s.signature.display(), s.signer_key_id);
     }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    delta::{build_delta, DeltaOptions},
     modules::{build_modules, ModulesOptions},
     signer::{self, Signer, SignerSpec},
     stubs, BuildError, BuildOptions, Compression, Provenance, Seal, DEFAULT_FRAMES, DEFAULT_LEVEL,
@@ -65,6 +66,14 @@ pub struct Config {
     /// Module bundles, one per entry and arch.
     #[serde(default)]
     pub modules: Vec<ModulesConfig>,
+    /// Base versions of delta installers, e.g. `["1.27.2"]`: a delta to each version of
+    /// `versions` newer than the base, for each arch (see [`crate::delta`]).
+    #[serde(default)]
+    pub deltas: Vec<String>,
+    /// Write deltas that are not worth it too (more than half the full installer), instead of
+    /// leaving them out of the release.
+    #[serde(default)]
+    pub force_deltas: bool,
 }
 
 /// One module bundle of a release.
@@ -88,6 +97,16 @@ pub struct Output {
     /// Where the tarball came from (installers only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// A delta installer: the Go version of its base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta_from: Option<String>,
+}
+
+/// A delta a release leaves out, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
 }
 
 /// What a release run did with one output.
@@ -115,6 +134,8 @@ impl Status {
 pub struct Summary {
     pub output: PathBuf,
     pub outputs: Vec<Output>,
+    /// Deltas not worth it (see [`Config::force_deltas`]).
+    pub skipped: Vec<Skipped>,
     pub sums: PathBuf,
     pub signature: PathBuf,
     pub signer_key_id: String,
@@ -123,6 +144,10 @@ pub struct Summary {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     outputs: BTreeMap<String, Recorded>,
+    /// Deltas left out as not worth it, with the reason (in `sha256`'s place): not encoded again
+    /// while their inputs are unchanged.
+    #[serde(default)]
+    skipped: BTreeMap<String, Recorded>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +233,18 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
             outputs.push(installer_output(&run, &mut state, version, arch)?);
         }
     }
+    // Deltas after the full installers: each is measured against its full installer.
+    let mut skipped = Vec::new();
+    for base in &config.deltas {
+        for version in config.versions.iter().filter(|v| newer(v, base)) {
+            for arch in &config.arches {
+                match delta_output(&run, &mut state, base, version, arch)? {
+                    Ok(output) => outputs.push(output),
+                    Err(skip) => skipped.push(skip),
+                }
+            }
+        }
+    }
     for m in &config.modules {
         for arch in &config.arches {
             outputs.push(bundle_output(&run, &mut state, m, arch)?);
@@ -217,7 +254,7 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
     let (sums, signature) = write_sums(&config.output, &signer, &outputs)?;
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
     crate::write_output(&state_path, &[&state_bytes])?;
-    Ok(Summary { output: config.output.clone(), outputs, sums, signature, signer_key_id: run.key_id })
+    Ok(Summary { output: config.output.clone(), outputs, skipped, sums, signature, signer_key_id: run.key_id })
 }
 
 /// The stub target for GOARCH `arch` (releases are for Linux).
@@ -259,7 +296,7 @@ fn installer_output(run: &Run, state: &mut State, version: &str, arch: &str) -> 
         &run.level.to_string(),
         &run.frames.to_string(),
     ]);
-    let name = format!("go-offline-installer-go{}-linux-{arch}", version.trim_start_matches("go"));
+    let name = format::delta::full_installer_name(&go_version(version), "linux", arch);
     let source = Some(fetched.url.clone());
     fresh(run, state, name, fingerprint, source, |out| {
         crate::build(
@@ -283,6 +320,84 @@ fn installer_output(run: &Run, state: &mut State, version: &str, arch: &str) -> 
         )
         .map(|_| ())
     })
+}
+
+/// `go1.27.3` for `1.27.3` or `go1.27.3`.
+fn go_version(version: &str) -> String {
+    format!("go{}", version.trim_start_matches("go"))
+}
+
+/// Whether `version` is newer than `base`.
+fn newer(version: &str, base: &str) -> bool {
+    format::version::compare(&go_version(version), &go_version(base)) == Some(std::cmp::Ordering::Greater)
+}
+
+/// The delta installer from `base` to `version` for `arch` (after the full installer of
+/// `version`, whose size it is measured against), built unless it is unchanged; `Err` when it
+/// is not worth it and the config does not force it.
+fn delta_output(
+    run: &Run,
+    state: &mut State,
+    base: &str,
+    version: &str,
+    arch: &str,
+) -> Result<Result<Output, Skipped>, BuildError> {
+    let target = target_of(arch)?;
+    let sha = |v: &str| run.config.sha256.get(&fetch::tarball_name(v, arch)).map(String::as_str);
+    let fetched = run.fetcher.fetch(version, arch, sha(version))?;
+    let fetched_base = run.fetcher.fetch(base, arch, sha(base))?;
+    let (stub, stub_sha) = stub_of(run.config, &target)?;
+    let full = run.config.output.join(format::delta::full_installer_name(&go_version(version), "linux", arch));
+    let full_len = fs::metadata(&full).map_err(|e| BuildError::io("read", &full, e))?.len();
+    let format_version = layout::FORMAT_VERSION.to_string();
+    let fingerprint = fingerprint(&[
+        "delta",
+        env!("CARGO_PKG_VERSION"),
+        &format_version,
+        &fetched.sha256,
+        &fetched.url,
+        &fetched_base.sha256,
+        &fetched_base.url,
+        &stub_sha,
+        &run.key_id,
+        &run.go_env.join("\n"),
+        &run.level.to_string(),
+        &run.config.force_deltas.to_string(),
+    ]);
+    let name = format::delta::delta_installer_name(&go_version(base), &go_version(version), "linux", arch);
+    if let Some(r) = run.old.skipped.get(&name).filter(|r| r.fingerprint == fingerprint) {
+        state.skipped.insert(name.clone(), r.clone());
+        return Ok(Err(Skipped { name, reason: r.sha256.clone() }));
+    }
+    let made = fresh(run, state, name.clone(), fingerprint.clone(), Some(fetched.url.clone()), |out| {
+        let opts = BuildOptions {
+            go: fetched.path.clone(),
+            target: Some(target.triple.into()),
+            stub,
+            output: out.to_path_buf(),
+            go_env: run.go_env.clone(),
+            level: run.level,
+            threads: 0,
+            frames: 1,
+            source_date_epoch: None,
+            provenance: Some(Provenance {
+                url: fetched.url.clone(),
+                published_sha256: fetched.sha256.clone(),
+                published_by: fetched.sha256_source.clone(),
+            }),
+        };
+        let d =
+            DeltaOptions { base: fetched_base.path.clone(), full_len: Some(full_len), force: run.config.force_deltas };
+        build_delta(&opts, &d, Seal::Now(run.signer)).map(|_| ())
+    });
+    match made {
+        Ok(output) => Ok(Ok(Output { delta_from: Some(go_version(base)), ..output })),
+        Err(e @ BuildError::NotWorthIt { .. }) => {
+            state.skipped.insert(name.clone(), Recorded { fingerprint, sha256: e.to_string() });
+            Ok(Err(Skipped { name, reason: e.to_string() }))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The module bundle `m` for `arch`, built unless it is unchanged.
@@ -351,7 +466,7 @@ fn fresh(
         }
     };
     state.outputs.insert(name.clone(), Recorded { fingerprint, sha256: sha256.clone() });
-    Ok(Output { name, sha256, status, source })
+    Ok(Output { name, sha256, status, source, delta_from: None })
 }
 
 /// Writes `SHA256SUMS` (a `SHA256  NAME` line per output, in the order given) and

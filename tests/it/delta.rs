@@ -20,7 +20,7 @@ use crate::{craft, support::*};
 const BASE_VERSION: &str = "go1.27.2";
 pub const OLDER_BASE_VERSION: &str = "go1.26.5";
 
-fn tarball(go_version: &str) -> PathBuf {
+pub fn tarball(go_version: &str) -> PathBuf {
     let p = workspace().join(format!("target/fixtures/{go_version}.linux-amd64.tar.gz"));
     assert!(p.exists(), "missing fixture {}: run `cargo xtask fixtures`", p.display());
     p

@@ -84,6 +84,7 @@ pub fn mirror_dir(dir: &Path, tamper: bool, wrong_index: bool) -> PathBuf {
         (GO_VERSION, "amd64", go_release("amd64")),
         (GO_VERSION, "arm64", go_release("arm64")),
         (OLDER_GO_VERSION, "amd64", older_go_tarball()),
+        (crate::delta::OLDER_BASE_VERSION, "amd64", crate::delta::tarball(crate::delta::OLDER_BASE_VERSION)),
     ] {
         let name = format!("{version}.linux-{arch}.tar.gz");
         let to = dir.join(&name);
@@ -103,7 +104,7 @@ pub fn mirror_dir(dir: &Path, tamper: bool, wrong_index: bool) -> PathBuf {
         files.push((version, json!({"filename": name, "os": "linux", "arch": arch, "version": version, "sha256": sha, "size": size, "kind": "archive"})));
     }
     let mut releases: Vec<Value> = Vec::new();
-    for version in [GO_VERSION, OLDER_GO_VERSION] {
+    for version in [GO_VERSION, OLDER_GO_VERSION, crate::delta::OLDER_BASE_VERSION] {
         let f: Vec<Value> = files.iter().filter(|(v, _)| *v == version).map(|(_, f)| f.clone()).collect();
         releases.push(json!({"version": version, "stable": true, "files": f}));
     }
@@ -205,7 +206,8 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
         &config,
         format!(
             "output = \"dist\"\nkey = \"{}\"\nversions = [\"1.27.3\", \"1.26.6\"]\narches = [\"amd64\"]\n\
-             mirror = \"{}\"\ncache = \"cache\"\nstubs = \"{}\"\nlevel = 3\n\n[go_env]\nGOFLAGS = \"-mod=mod\"\n\n\
+             mirror = \"{}\"\ncache = \"cache\"\nstubs = \"{}\"\nlevel = 3\ndeltas = [\"1.26.5\"]\n\n\
+             [go_env]\nGOFLAGS = \"-mod=mod\"\n\n\
              [[modules]]\nname = \"deps\"\ncache = \"proxy\"\n",
             release_key().private.display(),
             mirror.url,
@@ -222,11 +224,18 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
         names,
         [
             "go-modules-deps-linux-amd64",
+            "go-offline-installer-go1.26.5-to-go1.26.6-linux-amd64",
             "go-offline-installer-go1.26.6-linux-amd64",
             "go-offline-installer-go1.27.3-linux-amd64"
         ]
     );
     assert!(summary["outputs"].as_array().unwrap().iter().all(|o| o["status"] == "built"));
+    // The delta of the point release is made; the one across minor versions is not worth it.
+    assert_eq!(summary["outputs"][1]["delta_from"], "go1.26.5", "{summary}");
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{summary}");
+    assert_eq!(skipped[0]["name"], "go-offline-installer-go1.26.5-to-go1.27.3-linux-amd64");
+    assert!(skipped[0]["reason"].as_str().unwrap().contains("not worth it"), "{summary}");
     let dist = ctx.path("dist");
 
     // SHA256SUMS lists every output; its signature verifies with openssl alone and with the builder.
@@ -244,13 +253,13 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
     ok(builder().arg("verify-sums").arg(&dist).arg("--key").arg(&release_key().public));
 
     // Provenance: where the tarball came from and whose sha256 it has, signed and shown.
-    let out = ok(builder().arg("inspect").arg(dist.join(names[2])).arg("--json"));
+    let out = ok(builder().arg("inspect").arg(dist.join(names[3])).arg("--json"));
     let info: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let tarball_sha = sha256_file(&go_release("amd64"));
     assert_eq!(info["source"]["url"], format!("{}go1.27.3.linux-amd64.tar.gz", mirror.url));
     assert_eq!(info["source"]["published_sha256"], tarball_sha);
     assert!(info["source"]["published_by"].as_str().unwrap().starts_with("release index "));
-    let text = stdout(&ok(builder().arg("inspect").arg(dist.join(names[2]))));
+    let text = stdout(&ok(builder().arg("inspect").arg(dist.join(names[3]))));
     assert!(text.contains(&format!("downloaded from {}go1.27.3", mirror.url)), "{text}");
     // The installers verify and carry the go.env override.
     for name in &names {
@@ -265,18 +274,19 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(summary["outputs"].as_array().unwrap().iter().all(|o| o["status"] == "unchanged"), "{summary}");
+    assert_eq!(summary["skipped"].as_array().map(Vec::len), Some(1), "a skipped delta stays skipped: {summary}");
     assert_eq!(names.iter().map(|n| sha256_file(&dist.join(n))).collect::<Vec<_>>(), before);
     assert!(mirror.requests()[requests..].iter().all(|r| !r.contains(".tar.gz")));
     assert_eq!(fs::read_to_string(dist.join("SHA256SUMS")).unwrap(), sums);
 
     // A changed input rebuilds only what it touches; a damaged output is rebuilt to the same bytes.
-    fs::write(dist.join(names[1]), b"damaged").unwrap();
+    fs::write(dist.join(names[2]), b"damaged").unwrap();
     let out = run_release();
     let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let status: Vec<&str> =
         summary["outputs"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
-    assert_eq!(status, ["unchanged", "built", "unchanged"]);
-    assert_eq!(sha256_file(&dist.join(names[1])), before[1], "a rebuild of the same inputs is byte-identical");
+    assert_eq!(status, ["unchanged", "unchanged", "built", "unchanged"]);
+    assert_eq!(sha256_file(&dist.join(names[2])), before[2], "a rebuild of the same inputs is byte-identical");
 
     // A bad sha256 for a tarball stops the release with the fetch exit code and names the file.
     let pinned = fs::read_to_string(&config).unwrap().replace(
