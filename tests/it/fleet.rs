@@ -19,6 +19,11 @@ use crate::support::*;
 
 const HOSTS: usize = 3;
 
+/// Debian's `ansible-playbook`, which carries the `ansible.posix` collection (its `json`
+/// callback): by path, since a pip-installed `ansible-core` (as `ansible-lint` brings) earlier
+/// on PATH has no collections.
+const ANSIBLE_PLAYBOOK: &str = "/usr/bin/ansible-playbook";
+
 /// One test host: a network namespace and the sshd serving it.
 struct Host {
     name: String,
@@ -186,7 +191,7 @@ fn playbook(ctx: &TestContext, name: &str) -> (BTreeMap<String, Value>, Value) {
 /// [`playbook`] on the hosts `limit` names only (`--limit`).
 fn playbook_on(ctx: &TestContext, name: &str, limit: Option<&str>) -> (BTreeMap<String, Value>, Value) {
     let examples = workspace().join("examples/ansible");
-    let mut cmd = Command::new("ansible-playbook");
+    let mut cmd = Command::new(ANSIBLE_PLAYBOOK);
     cmd.current_dir(&examples).arg("-i").arg(ctx.path("inventory.yml")).arg(name);
     if let Some(l) = limit {
         cmd.args(["--limit", l]);
@@ -253,7 +258,7 @@ fn active(host: &Host) -> String {
 fn ansible_rolls_out_in_batches_rolls_back_and_fails_only_the_tampered_host() {
     require("network namespaces", works(Command::new("ip").args(["netns", "list"])), "`ip netns` does not work");
     require("sshd", Path::new("/usr/sbin/sshd").exists(), "install Debian's openssh-server");
-    require("ansible-playbook", works(Command::new("ansible-playbook").arg("--version")), "install Debian's ansible");
+    require("ansible-playbook", works(Command::new(ANSIBLE_PLAYBOOK).arg("--version")), "install Debian's ansible");
     let ctx = TestContext::new();
     ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(ctx.path("client_key")));
     let client_pub = fs::read_to_string(ctx.path("client_key.pub")).unwrap();
