@@ -313,7 +313,7 @@ impl Txn {
 fn prepare(
     prefix: &Prefix,
     m: &Manifest,
-    files: &[format::manifest::Entry],
+    new_files: &[format::manifest::Entry],
     start: &Start,
 ) -> Result<(Txn, Option<Receipt>), Error> {
     let staging = os::unique_name(STAGING_PREFIX);
@@ -355,7 +355,7 @@ fn prepare(
             adopted_receipt = Some(Receipt::new(&version, &m.goos, &m.goarch, &name, Origin::Adopted, files));
         }
     }
-    preflight(prefix, files)?;
+    preflight(prefix, new_files)?;
     Ok((Txn { go_version: m.go_version.clone(), phase: Phase::Staging, plan: p }, adopted_receipt))
 }
 
