@@ -28,21 +28,91 @@ const ANSIBLE_PLAYBOOK: &str = "/usr/bin/ansible-playbook";
 struct Host {
     name: String,
     netns: String,
-    veth: String,
+    /// The interfaces this host added to the root namespace (deleted with it).
+    links: Vec<String>,
     address: String,
     dir: PathBuf,
+    /// The shell line that mounts the host's private directories and runs its sshd.
+    setup: String,
     sshd: Option<Child>,
 }
 
 impl Drop for Host {
     fn drop(&mut self) {
+        self.stop();
+        // Deleting the namespace deletes its ends of the veth pairs, and with them ours.
+        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
+        for link in &self.links {
+            let _ = Command::new("ip").args(["link", "del", link]).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+impl Host {
+    /// The host's directories, ssh host key and sshd configuration (listening on `address`); the
+    /// network namespace is the caller's to make.
+    fn new(ctx: &TestContext, name: &str, netns: String, address: String, client_pub: &str) -> Host {
+        let dir = ctx.path(&format!("hosts/{name}"));
+        for d in ["usr-local", "etc-upper", "etc-work", "var-log", "var-cache", "ssh"] {
+            fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let ssh = dir.join("ssh");
+        ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(ssh.join("host_key")));
+        fs::write(ssh.join("authorized_keys"), client_pub).unwrap();
+        let config = ssh.join("sshd_config");
+        // Paths double-quoted: sshd splits arguments at white space, and the checkout may have a space.
+        fs::write(
+            &config,
+            format!(
+                "ListenAddress {address}\nPort 22\nHostKey \"{}\"\nAuthorizedKeysFile \"{}\"\nPidFile none\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes no\nMaxStartups 100\nSubsystem sftp internal-sftp\n",
+                ssh.join("host_key").display(),
+                ssh.join("authorized_keys").display()
+            ),
+        )
+        .unwrap();
+        let d = |p: &str| sh_quote(&dir.join(p));
+        // The host's /tmp is a fresh tmpfs with tmpfs's defaults (mode 1777, executable), as on a
+        // usual machine.
+        let setup = format!(
+            "set -e; mount --bind {} /usr/local; \
+             mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc; \
+             mount --bind {} /var/log; mount --bind {} /var/cache; {}mount -t tmpfs tmpfs /run; mkdir -p /run/sshd; \
+             exec /usr/sbin/sshd -D -e -f {}",
+            d("usr-local"),
+            d("etc-upper"),
+            d("etc-work"),
+            d("var-log"),
+            d("var-cache"),
+            private_tmp("mode=1777"),
+            sh_quote(&config)
+        );
+        Host { name: name.to_string(), netns, links: Vec::new(), address, dir, setup, sshd: None }
+    }
+
+    /// Starts the host's sshd in its namespaces.
+    fn start(&mut self) {
+        assert!(self.sshd.is_none(), "{} is running", self.name);
+        let log = fs::OpenOptions::new().create(true).append(true).open(self.dir.join("sshd.log")).unwrap();
+        self.sshd = Some(
+            Command::new("ip")
+                .args(["netns", "exec", &self.netns, "unshare", "--mount", "--propagation", "private", "sh", "-c"])
+                .arg(&self.setup)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+    }
+
+    /// Stops the host's sshd (its namespace, addresses and files stay).
+    fn stop(&mut self) {
         if let Some(mut c) = self.sshd.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // Deleting the namespace deletes its end of the veth pair, and with it ours.
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
-        let _ = Command::new("ip").args(["link", "del", &self.veth]).stderr(Stdio::null()).status();
     }
 }
 
@@ -54,76 +124,41 @@ fn works(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
-/// Starts host `i` (1-based): namespace, veth, addresses, directories, sshd.
+fn ip(args: &[&str]) {
+    ok(Command::new("ip").args(args));
+}
+
+/// Starts host `i` (1-based) of the three-host test: namespace, a veth pair to the root
+/// namespace (10.231.i.0/24), directories, sshd.
 fn start_host(ctx: &TestContext, i: usize, client_pub: &str) -> Host {
     let tag = format!("{}{}", std::process::id() % 100_000, i);
-    let mut host = Host {
-        name: format!("h{i}"),
-        netns: format!("goo-fleet-{tag}"),
-        veth: format!("goo{tag}a"),
-        address: format!("10.231.{i}.2"),
-        dir: ctx.path(&format!("hosts/h{i}")),
-        sshd: None,
-    };
-    for d in ["usr-local", "etc-upper", "etc-work", "var-log", "ssh"] {
-        fs::create_dir_all(host.dir.join(d)).unwrap();
-    }
-    let peer = format!("goo{tag}b");
-    for args in [
-        vec!["netns", "add", &host.netns],
-        vec!["link", "add", &host.veth, "type", "veth", "peer", "name", &peer],
-        vec!["link", "set", &peer, "netns", &host.netns],
-        vec!["addr", "add", &format!("10.231.{i}.1/24"), "dev", &host.veth],
-        vec!["link", "set", &host.veth, "up"],
-        vec!["-n", &host.netns, "addr", "add", &format!("{}/24", host.address), "dev", &peer],
-        vec!["-n", &host.netns, "link", "set", &peer, "up"],
-        vec!["-n", &host.netns, "link", "set", "lo", "up"],
-    ] {
-        ok(Command::new("ip").args(&args));
-    }
-    let ssh = host.dir.join("ssh");
-    ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(ssh.join("host_key")));
-    fs::write(ssh.join("authorized_keys"), client_pub).unwrap();
-    let config = ssh.join("sshd_config");
-    // Paths double-quoted: sshd splits arguments at white space, and the checkout may have a space.
-    fs::write(
-        &config,
-        format!(
-            "ListenAddress {}\nPort 22\nHostKey \"{}\"\nAuthorizedKeysFile \"{}\"\nPidFile none\n\
-             PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-             UsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n",
-            host.address,
-            ssh.join("host_key").display(),
-            ssh.join("authorized_keys").display()
-        ),
-    )
-    .unwrap();
-    let d = |p: &str| sh_quote(&host.dir.join(p));
-    // The host's /tmp is a fresh tmpfs with tmpfs's defaults (mode 1777, executable), as on a
-    // usual machine.
-    let setup = format!(
-        "set -e; mount --bind {} /usr/local; \
-         mount -t overlay overlay -o lowerdir=/etc,upperdir={},workdir={} /etc; \
-         mount --bind {} /var/log; {}mount -t tmpfs tmpfs /run; mkdir -p /run/sshd; \
-         exec /usr/sbin/sshd -D -e -f {}",
-        d("usr-local"),
-        d("etc-upper"),
-        d("etc-work"),
-        d("var-log"),
-        private_tmp("mode=1777"),
-        sh_quote(&config)
-    );
-    let log = fs::File::create(host.dir.join("sshd.log")).unwrap();
-    host.sshd = Some(
-        Command::new("ip")
-            .args(["netns", "exec", &host.netns, "unshare", "--mount", "--propagation", "private", "sh", "-c", &setup])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    let mut host = Host::new(ctx, &format!("h{i}"), format!("goo-fleet-{tag}"), format!("10.231.{i}.2"), client_pub);
+    let (ours, peer) = (format!("goo{tag}a"), format!("goo{tag}b"));
+    ip(&["netns", "add", &host.netns]);
+    host.links.push(ours.clone());
+    ip(&["link", "add", &ours, "type", "veth", "peer", "name", &peer]);
+    ip(&["link", "set", &peer, "netns", &host.netns]);
+    ip(&["addr", "add", &format!("10.231.{i}.1/24"), "dev", &ours]);
+    ip(&["link", "set", &ours, "up"]);
+    ip(&["-n", &host.netns, "addr", "add", &format!("{}/24", host.address), "dev", &peer]);
+    ip(&["-n", &host.netns, "link", "set", &peer, "up"]);
+    ip(&["-n", &host.netns, "link", "set", "lo", "up"]);
+    host.start();
     host
+}
+
+/// Waits until every host's sshd answers (a guard against a hang, not a speed check).
+fn wait_for_sshd(ctx: &TestContext, hosts: &[&Host]) {
+    for h in hosts {
+        let up = (0..200).any(|_| {
+            let o = ssh(ctx, h, "true");
+            o.status.success() || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                false
+            }
+        });
+        assert!(up, "sshd of {} never answered: {}", h.name, fs::read_to_string(h.dir.join("sshd.log")).unwrap());
+    }
 }
 
 /// Runs `ssh root@host COMMAND` with the test's key.
@@ -190,19 +225,42 @@ fn playbook(ctx: &TestContext, name: &str) -> (BTreeMap<String, Value>, Value) {
 
 /// [`playbook`] on the hosts `limit` names only (`--limit`).
 fn playbook_on(ctx: &TestContext, name: &str, limit: Option<&str>) -> (BTreeMap<String, Value>, Value) {
+    playbook_with(ctx, name, limit, None)
+}
+
+/// [`playbook_on`], logging in with the keys of the ssh agent at `agent` (forwarded: a relay's
+/// rsync logs in to its hosts with them) when there is one. The fleet report goes to
+/// `report.json` in the test's directory.
+fn playbook_with(
+    ctx: &TestContext,
+    name: &str,
+    limit: Option<&str>,
+    agent: Option<&Path>,
+) -> (BTreeMap<String, Value>, Value) {
     let examples = workspace().join("examples/ansible");
     let mut cmd = Command::new(ANSIBLE_PLAYBOOK);
     cmd.current_dir(&examples).arg("-i").arg(ctx.path("inventory.yml")).arg(name);
     if let Some(l) = limit {
         cmd.args(["--limit", l]);
     }
+    let mut ssh_args = "-o ControlMaster=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null".to_string();
+    match agent {
+        Some(sock) => {
+            ssh_args.push_str(" -o ForwardAgent=yes -o LogLevel=ERROR");
+            cmd.env("SSH_AUTH_SOCK", sock);
+        }
+        None => {
+            cmd.env_remove("SSH_AUTH_SOCK");
+        }
+    }
     cmd.env("ANSIBLE_CONFIG", examples.join("ansible.cfg"))
         .env("ANSIBLE_STDOUT_CALLBACK", "json")
-        .env("ANSIBLE_SSH_ARGS", "-o ControlMaster=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null")
+        .env("ANSIBLE_SSH_ARGS", ssh_args)
         .env("ANSIBLE_HOST_KEY_CHECKING", "False")
         .env("ANSIBLE_REMOTE_TMP", "/tmp/.ansible-remote")
         .env("ANSIBLE_LOCAL_TEMP", ctx.path("ansible-local"))
         .env("ANSIBLE_NOCOLOR", "1")
+        .env("GO_OFFLINE_REPORT", ctx.path("report.json"))
         .env("HOME", ctx.path("controller-home"));
     let out = run(&mut cmd);
     let result: Value = serde_json::from_slice(&out.stdout)
@@ -263,17 +321,7 @@ fn ansible_rolls_out_in_batches_rolls_back_and_fails_only_the_tampered_host() {
     ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(ctx.path("client_key")));
     let client_pub = fs::read_to_string(ctx.path("client_key.pub")).unwrap();
     let hosts: Vec<Host> = (1..=HOSTS).map(|i| start_host(&ctx, i, &client_pub)).collect();
-    // Wait until every sshd answers (a guard against a hang, not a speed check).
-    for h in &hosts {
-        let up = (0..200).any(|_| {
-            let o = ssh(&ctx, h, "true");
-            o.status.success() || {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                false
-            }
-        });
-        assert!(up, "sshd of {} never answered: {}", h.name, fs::read_to_string(h.dir.join("sshd.log")).unwrap());
-    }
+    wait_for_sshd(&ctx, &hosts.iter().collect::<Vec<_>>());
 
     let older = older_installer();
     let newer = installer("amd64");
@@ -374,4 +422,241 @@ fn ansible_rolls_out_in_batches_rolls_back_and_fails_only_the_tampered_host() {
         assert!(stdout(&v).contains("go1.26.6"), "{}", stderr(&v));
     }
     drop(hosts);
+}
+
+/// Relays: clusters of hosts behind a relay each, and how many bytes the control node sends.
+const CLUSTERS: usize = 3;
+const HOSTS_PER_CLUSTER: usize = 8;
+
+/// A cluster: its relay (a host on a veth to the root namespace, 10.232.c.0/24, routing for the
+/// cluster's network, a bridge on 10.233.c.0/24) and the hosts behind it. Everything the control
+/// node sends to the cluster crosses `wan`, the root namespace's end of the relay's veth.
+struct Cluster {
+    relay: Host,
+    hosts: Vec<Host>,
+    wan: String,
+}
+
+impl Cluster {
+    /// Bytes the control node has sent into this cluster so far.
+    fn sent(&self) -> u64 {
+        let counter = format!("/sys/class/net/{}/statistics/tx_bytes", self.wan);
+        fs::read_to_string(&counter).unwrap().trim().parse().unwrap()
+    }
+}
+
+fn start_cluster(ctx: &TestContext, c: usize, client_pub: &str) -> Cluster {
+    let tag = format!("{}{c}", std::process::id() % 100_000);
+    let mut relay = Host::new(ctx, &format!("r{c}"), format!("goo-relay-{tag}"), format!("10.232.{c}.2"), client_pub);
+    let (wan, peer) = (format!("gor{tag}w"), format!("gor{tag}v"));
+    let r = relay.netns.clone();
+    ip(&["netns", "add", &r]);
+    relay.links.push(wan.clone());
+    ip(&["link", "add", &wan, "type", "veth", "peer", "name", &peer]);
+    ip(&["link", "set", &peer, "netns", &r]);
+    ip(&["addr", "add", &format!("10.232.{c}.1/24"), "dev", &wan]);
+    ip(&["link", "set", &wan, "up"]);
+    ip(&["-n", &r, "addr", "add", &format!("{}/24", relay.address), "dev", &peer]);
+    ip(&["-n", &r, "link", "set", &peer, "up"]);
+    ip(&["-n", &r, "link", "set", "lo", "up"]);
+    ip(&["-n", &r, "link", "add", "br0", "type", "bridge"]);
+    ip(&["-n", &r, "addr", "add", &format!("10.233.{c}.1/24"), "dev", "br0"]);
+    ip(&["-n", &r, "link", "set", "br0", "up"]);
+    ok(Command::new("ip").args(["netns", "exec", &r, "sysctl", "-qw", "net.ipv4.ip_forward=1"]));
+    ip(&["route", "add", &format!("10.233.{c}.0/24"), "via", &relay.address]);
+    relay.start();
+    let hosts = (1..=HOSTS_PER_CLUSTER)
+        .map(|i| {
+            let tag = format!("{tag}{i:02}");
+            let name = format!("c{c}h{i}");
+            let mut host =
+                Host::new(ctx, &name, format!("goo-host-{tag}"), format!("10.233.{c}.{}", 10 + i), client_pub);
+            let (on_bridge, peer) = (format!("goh{tag}a"), format!("goh{tag}b"));
+            ip(&["netns", "add", &host.netns]);
+            ip(&["link", "add", &on_bridge, "type", "veth", "peer", "name", &peer]);
+            ip(&["link", "set", &on_bridge, "netns", &r]);
+            ip(&["-n", &r, "link", "set", &on_bridge, "master", "br0"]);
+            ip(&["-n", &r, "link", "set", &on_bridge, "up"]);
+            ip(&["link", "set", &peer, "netns", &host.netns]);
+            ip(&["-n", &host.netns, "addr", "add", &format!("{}/24", host.address), "dev", &peer]);
+            ip(&["-n", &host.netns, "link", "set", &peer, "up"]);
+            ip(&["-n", &host.netns, "link", "set", "lo", "up"]);
+            ip(&["-n", &host.netns, "route", "add", "default", "via", &format!("10.233.{c}.1")]);
+            host.start();
+            host
+        })
+        .collect();
+    Cluster { relay, hosts, wan }
+}
+
+/// An ssh agent holding the test's client key, as an operator's workstation has: Ansible logs in
+/// with it and forwards it, so a relay's rsync logs in to its hosts with the same key.
+struct Agent {
+    process: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn start_agent(ctx: &TestContext) -> Agent {
+    let socket = ctx.path("agent.sock");
+    let process = Command::new("ssh-agent").arg("-D").arg("-a").arg(&socket).stdout(Stdio::null()).spawn().unwrap();
+    let added = (0..100).any(|_| {
+        works(Command::new("ssh-add").arg(ctx.path("client_key")).env("SSH_AUTH_SOCK", &socket)) || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
+        }
+    });
+    assert!(added, "ssh-add could not add the test key to the agent");
+    Agent { process, socket }
+}
+
+/// The inventory of the relay test: group `relays`, and under `clusters` one group per cluster
+/// naming its relay (`go_offline_relay`). No key file: Ansible logs in with the agent's key.
+fn write_relay_inventory(ctx: &TestContext, clusters: &[Cluster], installer: &Path) {
+    let host = |h: &Host| (h.name.clone(), serde_json::json!({ "ansible_host": h.address }));
+    let groups: serde_json::Map<_, _> = clusters
+        .iter()
+        .enumerate()
+        .map(|(c, cl)| {
+            let group = serde_json::json!({
+                "vars": { "go_offline_relay": cl.relay.name },
+                "hosts": cl.hosts.iter().map(host).collect::<serde_json::Map<_, _>>(),
+            });
+            (format!("cluster_{}", c + 1), group)
+        })
+        .collect();
+    let inventory = serde_json::json!({
+        "all": {
+            "vars": {
+                "ansible_user": "root",
+                "ansible_become": false,
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "go_offline_installer": installer,
+                "go_offline_installer_sha256": sha256_file(installer),
+                "go_offline_org_keys": [release_key().public.clone()],
+                "go_offline_extra_args": ["--no-build-check"],
+            },
+            "children": {
+                "relays": { "hosts": clusters.iter().map(|cl| host(&cl.relay)).collect::<serde_json::Map<_, _>>() },
+                "clusters": { "children": groups },
+            },
+        },
+    });
+    fs::write(ctx.path("inventory.yml"), serde_json::to_string_pretty(&inventory).unwrap()).unwrap();
+}
+
+/// The fleet report the run wrote, by host.
+fn report(ctx: &TestContext) -> BTreeMap<String, Value> {
+    let report: Value = serde_json::from_slice(&fs::read(ctx.path("report.json")).unwrap()).unwrap();
+    report["hosts"].as_array().unwrap().iter().map(|h| (h["host"].as_str().unwrap().to_string(), h.clone())).collect()
+}
+
+#[test]
+fn relays_carry_one_installer_per_cluster_and_a_dead_relay_fails_only_its_cluster() {
+    require("network namespaces", works(Command::new("ip").args(["netns", "list"])), "`ip netns` does not work");
+    require("sshd", Path::new("/usr/sbin/sshd").exists(), "install Debian's openssh-server");
+    require("rsync", works(Command::new("rsync").arg("--version")), "install Debian's rsync");
+    require("ansible-playbook", works(Command::new(ANSIBLE_PLAYBOOK).arg("--version")), "install Debian's ansible");
+    let ctx = TestContext::new();
+    ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(ctx.path("client_key")));
+    let client_pub = fs::read_to_string(ctx.path("client_key.pub")).unwrap();
+    let agent = start_agent(&ctx);
+    let mut clusters: Vec<Cluster> = (1..=CLUSTERS).map(|c| start_cluster(&ctx, c, &client_pub)).collect();
+    wait_for_sshd(&ctx, &clusters.iter().flat_map(|c| std::iter::once(&c.relay).chain(&c.hosts)).collect::<Vec<_>>());
+    let installer = older_installer();
+    let size = fs::metadata(&installer).unwrap().len();
+    write_relay_inventory(&ctx, &clusters, &installer);
+    let sent = |clusters: &[Cluster]| clusters.iter().map(Cluster::sent).collect::<Vec<_>>();
+    let run = |clusters: &[Cluster]| {
+        let (before, started) = (sent(clusters), std::time::Instant::now());
+        let (stats, _) = playbook_with(&ctx, "site.yml", None, Some(&agent.socket));
+        let after = sent(clusters);
+        eprintln!("site.yml on {} hosts took {:.1?}", CLUSTERS * HOSTS_PER_CLUSTER, started.elapsed());
+        (stats, before.iter().zip(after).map(|(b, a)| a - b).collect::<Vec<u64>>(), report(&ctx))
+    };
+    let hosts_of = |c: usize| (1..=HOSTS_PER_CLUSTER).map(move |i| format!("c{c}h{i}"));
+
+    // 1. The relay of cluster 3 is down: cluster 3 fails, naming it, and is not touched; the
+    // others are rolled out, their installer crossing each cluster's link once.
+    clusters[2].relay.stop();
+    let (stats, bytes, by_host) = run(&clusters);
+    eprintln!("relays, cluster 3's down: bytes sent per cluster {bytes:?} (installer {size})");
+    assert_eq!(by_host.len(), CLUSTERS * HOSTS_PER_CLUSTER, "the report lists every host: {by_host:?}");
+    for c in 1..=2 {
+        for h in hosts_of(c) {
+            assert_eq!(count(&stats, &h, "failures"), 0, "{h}: {stats:?}");
+            let e = &by_host[&h];
+            assert_eq!(
+                (e["before"].as_str(), e["after"].as_str(), e["changed"].as_bool()),
+                (Some(""), Some(OLDER_GO_VERSION), Some(true)),
+                "{e}"
+            );
+            assert!(e["receipt_id"].as_str().is_some_and(|r| !r.is_empty()) && e["error"].is_null(), "{e}");
+        }
+        let b = bytes[c - 1];
+        assert!(b >= size && b < size + size / 2, "cluster {c}: {b} bytes sent for one installer of {size}");
+    }
+    for h in hosts_of(3) {
+        assert_eq!(count(&stats, &h, "failures"), 1, "{h}: {stats:?}");
+        let e = &by_host[&h];
+        assert_eq!(e["error"]["kind"], "relay-unreachable", "{e}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.contains("relay r3 (10.232.3.2) did not answer") && message.contains("run again"), "{message}");
+    }
+    assert!(bytes[2] < size / 10, "cluster 3's relay is down, yet {} bytes went its way", bytes[2]);
+    for h in &clusters[2].hosts {
+        assert_eq!(fs::read_dir(h.dir.join("usr-local")).unwrap().count(), 0, "{} was touched", h.name);
+    }
+
+    // 2. The relay is back: the run completes cluster 3 and leaves the others as they are.
+    clusters[2].relay.start();
+    wait_for_sshd(&ctx, &[&clusters[2].relay]);
+    let (stats, bytes, by_host) = run(&clusters);
+    eprintln!("relays, all up: bytes sent per cluster {bytes:?} (installer {size})");
+    for c in 1..=CLUSTERS {
+        for h in hosts_of(c) {
+            assert_eq!(count(&stats, &h, "failures"), 0, "{h}: {stats:?}");
+            assert_eq!(
+                (by_host[&h]["after"].as_str(), by_host[&h]["changed"].as_bool()),
+                (Some(OLDER_GO_VERSION), Some(c == 3)),
+                "{h}"
+            );
+        }
+    }
+    assert!(
+        bytes[2] >= size && bytes[2] < size + size / 2,
+        "cluster 3: {} bytes for one installer of {size}",
+        bytes[2]
+    );
+    // Ansible's own traffic (its modules, sent per task and host) is about a megabyte per host
+    // and run; no installer crossed.
+    assert!(bytes[0] < size / 2 && bytes[1] < size / 2, "the done clusters were sent {bytes:?}");
+    for h in &clusters[2].hosts {
+        assert_eq!(active(h), "go-1.26.6");
+        assert!(h.dir.join(format!("var-cache/go-offline-installer/{}", file_name(&installer))).exists());
+    }
+    assert!(clusters[2]
+        .relay
+        .dir
+        .join(format!("var-cache/go-offline-installer/relay/{}", file_name(&installer)))
+        .exists());
+
+    // 3. Again: nothing changes anywhere.
+    let (stats, bytes, by_host) = run(&clusters);
+    eprintln!("relays, nothing to do: bytes sent per cluster {bytes:?}");
+    assert!(bytes.iter().all(|b| *b < size / 2), "nothing to do, yet {bytes:?} bytes were sent");
+    for c in 1..=CLUSTERS {
+        for h in hosts_of(c) {
+            assert_eq!((count(&stats, &h, "changed"), count(&stats, &h, "failures")), (0, 0), "{h}: {stats:?}");
+            assert_eq!(by_host[&h]["changed"], false);
+        }
+    }
+    drop(clusters);
+    drop(agent);
 }

@@ -39,13 +39,15 @@ tasks:
                       reproducible (SOURCE_DATE_EPOCH, default the last commit's time)
   demo                the main job end to end: fixtures, stubs, key, installer, install
                       into a scratch prefix, go version, offline hello world
-  test                everything CI runs: fmt, clippy, stubs, fixtures, all tests, deny, fuzz smoke
+  test                everything CI runs: fmt, clippy, ansible-lint, stubs, fixtures, all tests, deny, fuzz smoke
   fuzz [--seconds N] [--target NAME]...
                       replay fuzz/regressions/, then run each cargo-fuzz target N s (default 60)
   bench [--runs N] [--disk-runs N] [--out FILE]
                       size, build time, install time (tmpfs and disk) and peak memory of our
                       installer against tar.gz, sha256sum + tar, makeself and zstd, written to
                       docs/bench.md (default 5 runs on tmpfs, 3 on disk; medians)
+  ansible-lint        ansible-lint (PyPI, in target/tools) at its production profile on
+                      examples/ansible, offline
   deny                supply-chain checks of deny.toml with cargo-deny (advisories when the
                       RustSec database can be had)
 ";
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::fuzz_cmd(&args[1..]),
         Some("bench") => bench::bench_cmd(&args[1..]),
         Some("deny") => deny::deny_cmd(&args[1..]),
+        Some("ansible-lint") => lint_ansible(),
         Some("-h" | "--help") | None => {
             print!("{TASKS}");
             Ok(())
@@ -435,6 +438,7 @@ fn test() -> Result {
     tools::qemu_aarch64()?;
     tools::test_programs()?;
     tools::fleet_programs()?;
+    lint_ansible()?;
     tools::salt()?;
     tools::signers()?;
     for t in TARGETS {
@@ -459,6 +463,24 @@ fn test() -> Result {
     cargo_test()?;
     deny::deny_in_test()?;
     fuzz::smoke()
+}
+
+/// `ansible-lint` at its `production` profile on examples/ansible (the role and playbooks), offline,
+/// with the collections of Debian's ansible (ansible.posix).
+fn lint_ansible() -> Result {
+    let lint = std::fs::canonicalize(tools::ansible_lint()?).map_err(|e| e.to_string())?;
+    let home = std::fs::canonicalize("target").map_err(|e| e.to_string())?.join("tools/ansible-lint-home");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    let venv_bin = lint.parent().ok_or("ansible-lint has no directory")?.to_path_buf();
+    let path =
+        env::join_paths(std::iter::once(venv_bin).chain(env::split_paths(&env::var_os("PATH").unwrap_or_default())))
+            .map_err(|e| e.to_string())?;
+    run(Command::new(&lint)
+        .args(["--offline", "--profile", "production", "--nocolor", "--strict"])
+        .current_dir("examples/ansible")
+        .env("PATH", path)
+        .env("HOME", home)
+        .env("ANSIBLE_COLLECTIONS_PATH", "/usr/lib/python3/dist-packages"))
 }
 
 /// `cargo test --workspace`, passing its output through, then one closing line with the totals

@@ -113,7 +113,9 @@ pub fn test_programs() -> Result {
 pub fn fleet_programs() -> Result {
     apt(&["ansible"], "ansible-playbook")?;
     apt(&["openssh-server", "openssh-client"], "/usr/sbin/sshd")?;
-    apt(&["openssh-client"], "ssh")
+    apt(&["openssh-client"], "ssh")?;
+    // A relay passes installers on to its cluster's hosts with rsync (ansible.posix.synchronize).
+    apt(&["rsync"], "rsync")
 }
 
 /// The real signers the signer tests use: SoftHSM2 (a PKCS#11 token in files) with OpenSC's
@@ -170,6 +172,26 @@ pub fn salt() -> Result {
     run(Command::new(&pip).args(["install", "-q", "--no-deps", SALT]))?;
     run(Command::new(&pip).args(["install", "-q"]).args(SALT_RUNTIME))
 }
+
+/// ansible-lint (PyPI) in its own virtualenv under target/tools, with the ansible-core it
+/// brings: never on PATH, so it cannot shadow Debian's ansible-playbook, whose collections
+/// (ansible.posix) the fleet tests use and the linter is pointed at. Returns the program.
+pub fn ansible_lint() -> Result<std::path::PathBuf> {
+    let venv = std::path::Path::new("target/tools/ansible-lint");
+    let program = venv.join("bin/ansible-lint");
+    if works(Command::new(&program).arg("--version")) {
+        return Ok(program);
+    }
+    let _ = std::fs::remove_dir_all(venv);
+    if !works(Command::new("python3").args(["-c", "import ensurepip"])) {
+        apt_install(&["python3-venv"])?;
+    }
+    run(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
+    run(Command::new(venv.join("bin/pip")).args(["install", "-q"]).args(ANSIBLE_LINT))?;
+    Ok(program)
+}
+
+const ANSIBLE_LINT: &[&str] = &["ansible-lint==26.10.1", "ansible-core==2.19.14"];
 
 /// The Salt release the test runs, and what `salt-call --local` needs of its dependencies.
 const SALT: &str = "salt==3008.4";
