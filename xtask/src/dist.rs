@@ -26,7 +26,7 @@ use std::{
 use clap::CommandFactory;
 use sha2::{Digest, Sha256};
 
-use crate::{build_stub, cargo, run, tools, Result, TARGETS};
+use crate::{build_stubs, cargo, run, tools, Result, TARGETS};
 
 /// The builders made: Rust triple, the archive's architecture name, Debian's.
 pub const HOSTS: &[(&str, &str, &str)] =
@@ -69,14 +69,15 @@ pub fn dist(out: &Path, key: Option<&str>) -> Result<Vec<PathBuf>> {
     let _ = fs::remove_dir_all(&work);
 
     let stubs = embed_stubs(&work.join("stubs"), version, &commit)?;
+    // Both builders in one cargo run: their link-time optimisations run side by side.
+    tools::zigbuild()?;
+    let mut build = cargo();
+    build.args(["zigbuild", "--release", "--locked", "-p", "builder", "--bin", "go-offline-builder"]);
     for (triple, _, _) in HOSTS {
         tools::rust_target(triple)?;
-        tools::zigbuild()?;
-        run(cargo()
-            .args(["zigbuild", "--release", "--locked", "-p", "builder", "--bin", "go-offline-builder"])
-            .args(["--target", triple])
-            .env("GO_OFFLINE_EMBED_STUBS", work.join("stubs")))?;
+        build.args(["--target", triple]);
     }
+    run(build.env("GO_OFFLINE_EMBED_STUBS", work.join("stubs")))?;
     docs(&work.join("doc"))?;
 
     empty_out_dir(out)?;
@@ -169,8 +170,7 @@ fn embed_stubs(dir: &Path, version: &str, commit: &str) -> Result<Vec<(String, u
     fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let mut index = String::new();
     let mut made = Vec::new();
-    for triple in TARGETS {
-        let stub = build_stub(triple, &[], None)?;
+    for (triple, stub) in TARGETS.iter().zip(build_stubs(TARGETS, &[], None)?) {
         let bytes = fs::read(&stub).map_err(|e| format!("read {}: {e}", stub.display()))?;
         let compressed = compress_checked(&bytes).map_err(|e| format!("compress {}: {e}", stub.display()))?;
         let file = format!("{triple}.zst");

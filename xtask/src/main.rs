@@ -162,8 +162,13 @@ fn stubs_cmd(args: &[String]) -> Result {
     if targets.is_empty() {
         targets = TARGETS.iter().map(|t| t.to_string()).collect();
     }
-    for t in &targets {
-        let path = if failpoints { build_failpoint_stub(t)? } else { build_stub(t, &keys, out_dir.as_deref())? };
+    let refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let built = if failpoints {
+        refs.iter().map(|t| build_failpoint_stub(t)).collect::<Result<Vec<_>>>()?
+    } else {
+        build_stubs(&refs, &keys, out_dir.as_deref())?
+    };
+    for (t, path) in refs.iter().zip(built) {
         let len = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
         println!("stub {t}: {} ({len} bytes, {:.2} MiB)", path.display(), len as f64 / (1 << 20) as f64);
     }
@@ -173,20 +178,35 @@ fn stubs_cmd(args: &[String]) -> Result {
 /// Builds the static release stub for `triple` with these compiled-in trust keys into
 /// `out_dir/<triple>/` (default `target/stubs`); returns its path.
 pub fn build_stub(triple: &str, trust_keys: &[PathBuf], out_dir: Option<&Path>) -> Result<PathBuf> {
-    stub_with(triple, trust_keys, "release", &[], out_dir.unwrap_or(Path::new("target/stubs")))
+    let mut built = build_stubs(&[triple], trust_keys, out_dir)?;
+    built.pop().ok_or_else(|| format!("no stub was built for {triple}"))
+}
+
+/// [`build_stub`] for several targets at once: one cargo run for the targets zig links and one for
+/// those Debian's cross gcc links, so that their link-time optimisation (one thread each, with
+/// `codegen-units = 1`) runs side by side. Returns the stubs' paths in the order of `triples`.
+pub fn build_stubs(triples: &[&str], trust_keys: &[PathBuf], out_dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+    stubs_with(triples, trust_keys, "release", &[], out_dir.unwrap_or(Path::new("target/stubs")))
 }
 
 /// Builds the crash-test stub (failpoints compiled in, see installer/src/failpoint.rs) into
 /// `target/stubs-failpoints/<triple>/`. Never shipped: the builder is only pointed at it by tests.
 pub fn build_failpoint_stub(triple: &str) -> Result<PathBuf> {
-    stub_with(triple, &[], "failpoints", &["--features", "failpoints"], Path::new("target/stubs-failpoints"))
+    let mut built =
+        stubs_with(&[triple], &[], "failpoints", &["--features", "failpoints"], Path::new("target/stubs-failpoints"))?;
+    built.pop().ok_or_else(|| format!("no crash-test stub was built for {triple}"))
 }
 
-fn stub_with(triple: &str, trust_keys: &[PathBuf], profile: &str, extra: &[&str], out_dir: &Path) -> Result<PathBuf> {
-    if !TARGETS.contains(&triple) {
-        return Err(format!("unsupported stub target '{triple}' (supported: {})", TARGETS.join(", ")));
+fn stubs_with(
+    triples: &[&str],
+    trust_keys: &[PathBuf],
+    profile: &str,
+    extra: &[&str],
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    if let Some(t) = triples.iter().find(|t| !TARGETS.contains(t)) {
+        return Err(format!("unsupported stub target '{t}' (supported: {})", TARGETS.join(", ")));
     }
-    tools::rust_target(triple)?;
     let keys: Vec<String> = trust_keys
         .iter()
         .map(|k| {
@@ -195,36 +215,64 @@ fn stub_with(triple: &str, trust_keys: &[PathBuf], profile: &str, extra: &[&str]
                 .map_err(|e| format!("trust key '{}': {e}", k.display()))
         })
         .collect::<Result<_>>()?;
-    let mut cmd = cargo();
-    let cross = tools::cross_gcc(triple)?;
-    match &cross {
-        // musl targets: zig links them statically.
-        None => {
-            tools::zigbuild()?;
-            cmd.arg("zigbuild");
-        }
-        // glibc targets (no musl standard library is served for them) and Windows: Debian's cross
-        // gcc, linking the C runtime statically (a Linux stub needs no program interpreter either).
-        Some(gcc) => {
-            let upper = triple.to_uppercase().replace('-', "_");
-            cmd.arg("build")
-                .env(format!("CARGO_TARGET_{upper}_LINKER"), gcc)
-                .env(format!("CARGO_TARGET_{upper}_RUSTFLAGS"), "-C target-feature=+crt-static")
-                .env(format!("CC_{}", triple.replace('-', "_")), gcc);
+    let mut zig = Vec::new();
+    let mut gcc = Vec::new();
+    for &t in triples {
+        tools::rust_target(t)?;
+        match tools::cross_gcc(t)? {
+            None => zig.push(t),
+            Some(cc) => gcc.push((t, cc)),
         }
     }
-    run(cmd
-        .args(["--profile", profile, "--locked", "-p", "stub", "--bin", "go-offline-installer"])
-        .args(["--target", triple])
-        .args(extra)
-        .env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
+    if !zig.is_empty() {
+        // musl targets: zig links them statically.
+        tools::zigbuild()?;
+        let mut cmd = cargo();
+        cmd.arg("zigbuild");
+        for t in &zig {
+            cmd.args(["--target", t]);
+        }
+        run(cmd
+            .args(["--profile", profile, "--locked", "-p", "stub", "--bin", "go-offline-installer"])
+            .args(extra)
+            .env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
+    }
+    if !gcc.is_empty() {
+        // glibc targets (no musl standard library is served for them) and Windows: Debian's cross
+        // gcc, linking the C runtime statically (a Linux stub needs no program interpreter either).
+        let mut cmd = cargo();
+        cmd.arg("build");
+        for (t, cc) in &gcc {
+            let upper = t.to_uppercase().replace('-', "_");
+            cmd.args(["--target", t])
+                .env(format!("CARGO_TARGET_{upper}_LINKER"), cc)
+                .env(format!("CARGO_TARGET_{upper}_RUSTFLAGS"), "-C target-feature=+crt-static")
+                .env(format!("CC_{}", t.replace('-', "_")), cc);
+        }
+        run(cmd
+            .args(["--profile", profile, "--locked", "-p", "stub", "--bin", "go-offline-installer"])
+            .args(extra)
+            .env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
+    }
+    triples
+        .iter()
+        .map(|&t| {
+            let cross = gcc.iter().find(|(g, _)| *g == t).map(|(_, cc)| cc.as_str());
+            finish_stub(t, profile, out_dir, cross)
+        })
+        .collect()
+}
+
+/// Copies the stub cargo built for `triple` into `out_dir/<triple>/`, made ready to ship: stripped
+/// by the cross binutils when `cross_gcc` linked it, a PE's build stamp zeroed.
+fn finish_stub(triple: &str, profile: &str, out_dir: &Path, cross_gcc: Option<&str>) -> Result<PathBuf> {
     let name = stub_name(triple);
     let built = Path::new("target").join(triple).join(profile).join(name);
     let dir = out_dir.join(triple);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let dest = dir.join(name);
     std::fs::copy(&built, &dest).map_err(|e| format!("copy {}: {e}", built.display()))?;
-    if let Some(gcc) = &cross {
+    if let Some(gcc) = cross_gcc {
         // The release profile's strip does not reach a cross-linked program: the cross
         // binutils' strip does (about 15% smaller).
         run(Command::new(gcc.replace("-gcc", "-strip")).arg(&dest))?;
@@ -441,9 +489,7 @@ fn test() -> Result {
     lint_ansible()?;
     tools::salt()?;
     tools::signers()?;
-    for t in TARGETS {
-        build_stub(t, &[], None)?;
-    }
+    build_stubs(TARGETS, &[], None)?;
     // The release builders (their stubs are the ones just built), made twice to show the same
     // bytes come out; the dist tests run them in a clean, offline environment.
     tools::apt(&["dpkg"], "dpkg-deb")?;
