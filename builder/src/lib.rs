@@ -173,7 +173,9 @@ impl BuildError {
 
 /// The offline defaults written into `$GOROOT/go.env`: the go command never downloads a
 /// toolchain, and never reaches a module proxy; checksum verification (GOSUMDB) stays as shipped.
-pub const OFFLINE_DEFAULTS: &[(&str, &str)] = &[("GOPROXY", "off"), ("GOTOOLCHAIN", "local")];
+/// `local+path`: a go.mod asking for a newer Go than this one runs the installed one of that
+/// name found on PATH (the installer's `PREFIX/bin/go1.N.P` links), or fails naming it.
+pub const OFFLINE_DEFAULTS: &[(&str, &str)] = &[("GOPROXY", "off"), ("GOTOOLCHAIN", "local+path")];
 
 /// Options of [`build`].
 #[derive(Debug, Clone)]
@@ -891,7 +893,7 @@ mod tests {
         let (text, all) = rewrite_go_env(shipped, &set);
         assert_eq!(
             text,
-            "# comment\nGOPROXY=off\nGOSUMDB=sum.example\n\nGOTOOLCHAIN=local\n\n# Offline defaults set by go-offline-builder. The environment and 'go env -w' override them.\nGOFLAGS=-mod=mod\n"
+            "# comment\nGOPROXY=off\nGOSUMDB=sum.example\n\nGOTOOLCHAIN=local+path\n\n# Offline defaults set by go-offline-builder. The environment and 'go env -w' override them.\nGOFLAGS=-mod=mod\n"
         );
         assert_eq!(all.get("GOSUMDB").map(String::as_str), Some("sum.example"));
         assert_eq!(all.get("GOPROXY").map(String::as_str), Some("off"));

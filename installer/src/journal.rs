@@ -38,6 +38,7 @@ use crate::{
     os::{self, TreeId},
     prefix::{Layout, Prefix, LINK},
     receipt::{self, LogRecord},
+    toolchains,
 };
 
 /// File name of the journal in the prefix.
@@ -509,13 +510,18 @@ pub fn commit(prefix: &Prefix, j: &Journal) -> Result<Vec<String>, Error> {
             Err(e) => return Err(Error::io("remove", &p, e)),
         }
     }
+    // The toolchain links follow the receipts now on disk (a link it cannot write is a warning:
+    // the next command, or verify-installed, finds it).
+    let mut warnings = match receipt::read_receipts(prefix.path()) {
+        Ok(receipts) => toolchains::sync(prefix, &receipts),
+        Err(e) => vec![format!("the toolchain links are not updated: {e}")],
+    };
     if j.action() == Action::Uninstall {
         // Empty directories of receipts and state go with the last receipt.
         let dir = receipt::state_dir(prefix.path());
         let _ = fs::remove_dir(dir.join("receipts"));
         let _ = fs::remove_dir(&dir);
     }
-    let mut warnings = Vec::new();
     if let Some((path, record)) = &c.log {
         // The host log is for audit; a log that cannot be written does not undo the command.
         if let Err(e) = receipt::append_log(path, record) {

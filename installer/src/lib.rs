@@ -6,7 +6,8 @@
 //! lock the [`prefix`], [`journal::recover`] an interrupted command, decide (the version policy),
 //! [`extract`] into a staging directory, place the tree, [`check`] it, switch the link, write the
 //! [`env`]ironment, commit [`receipt`]s. [`lifecycle`] has what follows: status, use, rollback,
-//! uninstall, verify-installed; [`modules`] installs module bundles. Every change to a prefix
+//! uninstall, verify-installed; [`modules`] installs module bundles; [`toolchains`] keeps
+//! `PREFIX/bin/go1.N.P` beside them, for go.mod files that ask for an installed version. Every change to a prefix
 //! goes through the [`journal`]; every call to the operating system goes through [`os`].
 //!
 //! Every command returns an [`outcome::Outcome`]: the action, whether it changed anything,
@@ -15,7 +16,7 @@
 //! Imports flow one way, each module using only those on later lines:
 //!
 //! ```text
-//! lifecycle → install, modules → switch → outcome → journal → env → receipt → prefix
+//! lifecycle → install, modules → switch → outcome → journal → toolchains → env → receipt → prefix
 //!             check, tree, extract (beside them)                          → error → os → failpoint
 //! ```
 
@@ -34,6 +35,7 @@ pub mod outcome;
 pub mod prefix;
 pub mod receipt;
 pub mod switch;
+pub mod toolchains;
 pub mod tree;
 
 pub use error::Error;

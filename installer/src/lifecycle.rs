@@ -18,10 +18,14 @@ use crate::{
     failpoint,
     journal::{self, Commit, Journal, Json, LinkChange, PendingWrite, Phase, Plan, Recovery, Removal, UninstallPlan},
     modules, os,
-    outcome::{Action, Outcome, Report, Status, SwitchReport, TreeCheck, UninstallReport, VerifyReport, VersionStatus},
+    outcome::{
+        Action, Outcome, Report, Status, SwitchReport, ToolchainStatus, TreeCheck, UninstallReport, VerifyReport,
+        VersionStatus,
+    },
     prefix::{Active, Prefix, LINK},
     receipt::{self, EnvRecord, LogAction, LogRecord, Receipt},
     switch::{self, Switch, SwitchConfig},
+    toolchains::{self, Toolchain},
     tree::{self, Difference, Problem},
 };
 
@@ -55,6 +59,7 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
         unmanaged: Vec::new(),
         interrupted: None,
         env: Vec::new(),
+        toolchains: Vec::new(),
     };
     if !prefix.exists() {
         return Ok(Outcome::new(Action::Status, false, Report::Status(status)));
@@ -94,6 +99,15 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
         }
     }
     status.unmanaged.sort();
+    for (name, t) in toolchains::present(prefix) {
+        let (tree, shim) = match t {
+            Toolchain::Link { tree } => (tree, false),
+            Toolchain::Shim { tree } => (tree, true),
+        };
+        let go_version = receipts.iter().find(|r| r.tree == tree).map_or(tree.clone(), |r| r.go_version.clone());
+        let path = toolchains::dir(prefix).join(&name);
+        status.toolchains.push(ToolchainStatus { name, path, go_version, shim });
+    }
     Ok(Outcome::new(Action::Status, false, Report::Status(status)))
 }
 
@@ -347,6 +361,7 @@ pub fn verify_installed(ctx: &Context, what: &Checked) -> Result<Outcome, Error>
     }
     if *what == Checked::Everything {
         report.other = link_and_environment(prefix, &receipts)?;
+        report.other.extend(toolchains::differences(prefix, &receipts));
     }
     report.ok = report.drift() == 0;
     Ok(Outcome::new(Action::VerifyInstalled, false, Report::Verify(report)))

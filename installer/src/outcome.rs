@@ -306,6 +306,21 @@ pub struct Status {
     /// An interrupted command waits for recovery (the next command, or `--recover`, does it).
     pub interrupted: Option<String>,
     pub env: Vec<EnvRecord>,
+    /// The names under `PREFIX/bin` a go.mod can select (`GOTOOLCHAIN=local+path`), each with
+    /// the version that answers it (toolchains.rs).
+    pub toolchains: Vec<ToolchainStatus>,
+}
+
+/// One name under `PREFIX/bin` a go.mod can select.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolchainStatus {
+    /// `go1.27.3`: what the go command looks for on PATH.
+    pub name: String,
+    pub path: PathBuf,
+    /// The installed version that runs for it.
+    pub go_version: String,
+    /// A link to that version (its own name), or a shim (a lower patch release of it).
+    pub shim: bool,
 }
 
 /// What `use` or `rollback` did.

@@ -191,6 +191,21 @@ fn status(s: &Status) {
     for u in &s.unmanaged {
         println!("  unmanaged: {} (no receipt: not installed by this installer)", u.display());
     }
+    if !s.toolchains.is_empty() {
+        let links: Vec<&str> = s.toolchains.iter().filter(|t| !t.shim).map(|t| t.name.as_str()).collect();
+        let dir = s.toolchains[0].path.parent().map(|d| d.display().to_string()).unwrap_or_default();
+        println!("a go.mod can select (GOTOOLCHAIN=local+path, {dir} on PATH): {}", links.join(", "));
+        let mut shims: Vec<(&str, Vec<&str>)> = Vec::new();
+        for t in s.toolchains.iter().filter(|t| t.shim) {
+            match shims.iter_mut().find(|(v, _)| *v == t.go_version) {
+                Some((_, names)) => names.push(&t.name),
+                None => shims.push((&t.go_version, vec![&t.name])),
+            }
+        }
+        for (v, names) in shims {
+            println!("  {} run {v} (the newest of its language version here)", names.join(", "));
+        }
+    }
     if let Some(i) = &s.interrupted {
         println!("interrupted: {i}; the next command (or --recover) finishes or undoes it");
     }

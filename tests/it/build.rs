@@ -82,7 +82,7 @@ fn openssl_keys_work_as_they_are_and_output_is_deterministic() {
     assert_eq!(info["target"], AMD64);
     assert_eq!(info["files"], 12086);
     assert_eq!(info["go_env"]["GOPROXY"], "off");
-    assert_eq!(info["go_env"]["GOTOOLCHAIN"], "local");
+    assert_eq!(info["go_env"]["GOTOOLCHAIN"], "local+path");
     assert_eq!(info["go_env"]["GOSUMDB"], "sum.golang.org", "checksum verification stays on");
     assert_eq!(info["source"]["kind"], "tarball");
     let tarball_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(fs::read(&go).unwrap()));

@@ -48,7 +48,7 @@ fn amd64_check_install_and_offline_hello_world() {
     let env = ok(std::process::Command::new(ctx.goroot().join("bin/go"))
         .args(["env", "GOPROXY", "GOTOOLCHAIN", "GOSUMDB"])
         .env_clear());
-    assert_eq!(stdout(&env), "off\nlocal\nsum.golang.org\n");
+    assert_eq!(stdout(&env), "off\nlocal+path\nsum.golang.org\n");
     // Root's environment goes to /etc/profile.d/go.sh, and nowhere in HOME.
     let profile = fs::read_to_string(ctx.etc().join("profile.d/go.sh")).expect("profile.d/go.sh written");
     assert!(profile.contains(&format!("'{}'", ctx.goroot().join("bin").display())), "{profile}");
@@ -467,7 +467,7 @@ fn info_list_and_dry_run_change_nothing() {
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["go_version"], GO_VERSION);
     assert_eq!(info["files"], 12086);
-    assert_eq!(info["go_env"]["GOTOOLCHAIN"], "local");
+    assert_eq!(info["go_env"]["GOTOOLCHAIN"], "local+path");
     assert_eq!(info["go_env"]["GOPROXY"], "off");
     assert_eq!(info["signer_key_id"], release_key().id);
     let out = ctx.run_root(&inst, &["--list", "--trusted-key", &k], None, &[]);

@@ -19,4 +19,5 @@ mod release;
 mod salt;
 mod signers;
 mod support;
+mod toolchains;
 mod windows;

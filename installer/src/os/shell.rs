@@ -140,14 +140,24 @@ pub fn describe(scope: Option<&Scope>, purpose: Purpose) -> String {
     }
 }
 
-/// The POSIX sh script that puts Go on PATH. `bin_dir` is `GOROOT/bin`.
+/// The POSIX sh script that puts Go on PATH. `bin_dir` is `PREFIX/go/bin`; `PREFIX/bin`, the
+/// toolchain links, comes right after it.
 pub fn posix_script(bin_dir: &Path) -> String {
-    GO_SH.replace("@BIN_DIR@", &shell_quote(&bin_dir.to_string_lossy()))
+    GO_SH
+        .replace("@BIN_DIR@", &shell_quote(&bin_dir.to_string_lossy()))
+        .replace("@TOOLCHAINS_DIR@", &shell_quote(&toolchains_dir(bin_dir).to_string_lossy()))
 }
 
 /// The fish script that does the same.
 pub fn fish_script(bin_dir: &Path) -> String {
-    GO_FISH.replace("@BIN_DIR@", &shell_quote(&bin_dir.to_string_lossy()))
+    GO_FISH
+        .replace("@BIN_DIR@", &shell_quote(&bin_dir.to_string_lossy()))
+        .replace("@TOOLCHAINS_DIR@", &shell_quote(&toolchains_dir(bin_dir).to_string_lossy()))
+}
+
+/// `PREFIX/bin` of `PREFIX/go/bin`.
+fn toolchains_dir(bin_dir: &Path) -> PathBuf {
+    bin_dir.parent().and_then(Path::parent).unwrap_or(Path::new("/")).join("bin")
 }
 
 /// The POSIX sh script that points the go command at an installed module bundle (a module

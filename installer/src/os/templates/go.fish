@@ -1,4 +1,8 @@
 # Written by go-offline-installer: puts Go on PATH. Do not edit; re-run the installer instead.
+# After it, PREFIX/bin: the go1.N.P names a go.mod can select (GOTOOLCHAIN=local+path).
+if not contains -- @TOOLCHAINS_DIR@ $PATH
+    set -gx PATH @TOOLCHAINS_DIR@ $PATH
+end
 if not contains -- @BIN_DIR@ $PATH
     set -gx PATH @BIN_DIR@ $PATH
 end
