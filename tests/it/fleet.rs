@@ -192,18 +192,7 @@ fn write_inventory_with(ctx: &TestContext, hosts: &[Host], installer: &Path, odd
     let group = |hs: &[Host]| serde_json::json!({ "hosts": hs.iter().map(host).collect::<serde_json::Map<_, _>>() });
     let mut inventory = serde_json::json!({
         "all": {
-            "vars": {
-                "ansible_user": "root",
-                // Ansible logs in as root (these hosts have no sudo); variables override the
-                // playbooks' `become: true`.
-                "ansible_become": false,
-                "ansible_ssh_private_key_file": ctx.path("client_key"),
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "go_offline_installer": installer,
-                "go_offline_installer_sha256": sha256_file(installer),
-                "go_offline_org_keys": [release_key().public.clone()],
-                "go_offline_extra_args": ["--no-build-check"],
-            },
+            "vars": common_vars(installer, Some(&ctx.path("client_key"))),
             "children": {
                 "clusters": {
                     "children": { "cluster_a": group(&hosts[..2]), "cluster_b": group(&hosts[2..]) },
@@ -215,6 +204,24 @@ fn write_inventory_with(ctx: &TestContext, hosts: &[Host], installer: &Path, odd
         inventory["all"]["vars"][k] = v.clone();
     }
     fs::write(ctx.path("inventory.yml"), serde_json::to_string_pretty(&inventory).unwrap()).unwrap();
+}
+
+/// The variables every test host gets: root login (these hosts have no sudo; variables override
+/// the playbooks' `become: true`), with `key` (else the ssh agent's), and the release's installer.
+fn common_vars(installer: &Path, key: Option<&Path>) -> Value {
+    let mut vars = serde_json::json!({
+        "ansible_user": "root",
+        "ansible_become": false,
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "go_offline_installer": installer,
+        "go_offline_installer_sha256": sha256_file(installer),
+        "go_offline_org_keys": [release_key().public.clone()],
+        "go_offline_extra_args": ["--no-build-check"],
+    });
+    if let Some(k) = key {
+        vars["ansible_ssh_private_key_file"] = k.display().to_string().into();
+    }
+    vars
 }
 
 /// `ansible-playbook PLAYBOOK` from examples/ansible with the JSON callback; returns the per-host
@@ -533,15 +540,7 @@ fn write_relay_inventory(ctx: &TestContext, clusters: &[Cluster], installer: &Pa
         .collect();
     let inventory = serde_json::json!({
         "all": {
-            "vars": {
-                "ansible_user": "root",
-                "ansible_become": false,
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "go_offline_installer": installer,
-                "go_offline_installer_sha256": sha256_file(installer),
-                "go_offline_org_keys": [release_key().public.clone()],
-                "go_offline_extra_args": ["--no-build-check"],
-            },
+            "vars": common_vars(installer, None),
             "children": {
                 "relays": { "hosts": clusters.iter().map(|cl| host(&cl.relay)).collect::<serde_json::Map<_, _>>() },
                 "clusters": { "children": groups },

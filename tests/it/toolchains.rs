@@ -16,21 +16,15 @@ use crate::support::*;
 /// user's login shell does, then the command they type.
 fn shell(ctx: &TestContext, env_script: &Path, dir: &Path, script: &str, as_user: bool) -> Output {
     let line = format!(". {}; {script}", sh_quote(env_script));
-    let mut cmd = Command::new("unshare");
-    cmd.arg("--net");
-    if as_user {
-        cmd.args(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]);
-    }
-    cmd.args(["sh", "-c", &line])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        // Not the context's HOME (its snapshot must not see go's telemetry files).
-        .env("HOME", ctx.path("gohome"))
-        .env("GOCACHE", ctx.path("gocache"))
-        .env("GOPATH", ctx.path("gopath"))
-        .env("GOTELEMETRY", "off");
-    run(&mut cmd)
+    let mut cmd = match as_user {
+        true => {
+            let mut c = offline_go(ctx, Path::new("setpriv"), None);
+            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--", "sh"]);
+            c
+        }
+        false => offline_go(ctx, Path::new("sh"), None),
+    };
+    run(cmd.args(["-c", &line]).current_dir(dir))
 }
 
 /// A module in `ctx/projects/NAME` whose go.mod says `go GO_LINE`.
