@@ -552,7 +552,8 @@ mod tests {
             .env_remove("GOPATH")
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "/x y/go/bin:/usr/bin:/bin:/home/u/go/bin");
+        // PREFIX/bin (the toolchain links) right after PREFIX/go/bin, each once.
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "/x y/go/bin:/x y/bin:/usr/bin:/bin:/home/u/go/bin");
     }
 
     #[test]
@@ -620,15 +621,25 @@ mod tests {
         assert!(!home.path().join(".config").exists());
     }
 
-    /// The templates give exactly the scripts earlier releases wrote, so an upgrade rewrites none.
+    /// The templates give exactly the scripts this release writes, so an upgrade rewrites none.
+    /// (Changed once, deliberately: PREFIX/bin, the toolchain links, joined PATH; an install by
+    /// this release rewrites an earlier release's script once, under the journal.)
     #[test]
     fn scripts_are_the_ones_released() {
         let sh = shell::posix_script(Path::new("/usr/local/go/bin"));
         assert!(sh.starts_with("# Written by go-offline-installer: puts Go on PATH."), "{sh}");
-        assert!(sh.contains("_go_offline_root_bin='/usr/local/go/bin'\ncase \":${PATH}:\" in\n"), "{sh}");
+        assert!(
+            sh.contains("_go_offline_root_bin='/usr/local/go/bin'\n_go_offline_toolchains='/usr/local/bin'\ncase \":${PATH}:\" in\n"),
+            "{sh}"
+        );
         assert!(sh.contains("\"${_go_offline_gopath%%:*}/bin\""), "{sh}");
-        let fish = shell::fish_script(Path::new("/g/bin"));
-        assert!(fish.contains("if not contains -- '/g/bin' $PATH\n    set -gx PATH '/g/bin' $PATH\nend\n"), "{fish}");
+        let fish = shell::fish_script(Path::new("/g/go/bin"));
+        assert!(
+            fish.contains(
+                "if not contains -- '/g/bin' $PATH\n    set -gx PATH '/g/bin' $PATH\nend\nif not contains -- '/g/go/bin' $PATH\n    set -gx PATH '/g/go/bin' $PATH\nend\n"
+            ),
+            "{fish}"
+        );
         let m = modules_script(Path::new("/usr/local/go-modules"));
         assert!(m.contains("    off) export GOPROXY='file:///usr/local/go-modules' ;;\n"), "{m}");
     }
