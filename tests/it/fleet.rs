@@ -501,6 +501,9 @@ fn start_cluster(ctx: &TestContext, c: usize, client_pub: &str) -> Cluster {
 struct Agent {
     process: Child,
     socket: PathBuf,
+    /// The socket's directory: under /tmp, since a unix socket's path has at most 107 bytes and
+    /// the checkout's may be long.
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for Agent {
@@ -511,7 +514,8 @@ impl Drop for Agent {
 }
 
 fn start_agent(ctx: &TestContext) -> Agent {
-    let socket = ctx.path("agent.sock");
+    let dir = tempfile::Builder::new().prefix("goo-agent.").tempdir_in("/tmp").unwrap();
+    let socket = dir.path().join("sock");
     let process = Command::new("ssh-agent").arg("-D").arg("-a").arg(&socket).stdout(Stdio::null()).spawn().unwrap();
     let added = (0..100).any(|_| {
         works(Command::new("ssh-add").arg(ctx.path("client_key")).env("SSH_AUTH_SOCK", &socket)) || {
@@ -520,7 +524,7 @@ fn start_agent(ctx: &TestContext) -> Agent {
         }
     });
     assert!(added, "ssh-add could not add the test key to the agent");
-    Agent { process, socket }
+    Agent { process, socket, _dir: dir }
 }
 
 /// The inventory of the relay test: group `relays`, and under `clusters` one group per cluster
