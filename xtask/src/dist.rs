@@ -26,7 +26,7 @@ use std::{
 use clap::CommandFactory;
 use sha2::{Digest, Sha256};
 
-use crate::{build_stubs, cargo, run, tools, Result, TARGETS};
+use crate::{build_stubs, cargo, feature_runs, run, tools, Result, TARGETS};
 
 /// The builders made: Rust triple, the archive's architecture name, Debian's.
 pub const HOSTS: &[(&str, &str, &str)] =
@@ -69,15 +69,21 @@ pub fn dist(out: &Path, key: Option<&str>) -> Result<Vec<PathBuf>> {
     let _ = fs::remove_dir_all(&work);
 
     let stubs = embed_stubs(&work.join("stubs"), version, &commit)?;
-    // Both builders in one cargo run: their link-time optimisations run side by side.
+    // The builders in as few cargo runs as make the same bytes: their link-time optimisations
+    // run side by side.
     tools::zigbuild()?;
-    let mut build = cargo();
-    build.args(["zigbuild", "--release", "--locked", "-p", "builder", "--bin", "go-offline-builder"]);
-    for (triple, _, _) in HOSTS {
+    let triples: Vec<&str> = HOSTS.iter().map(|(triple, _, _)| *triple).collect();
+    for triple in &triples {
         tools::rust_target(triple)?;
-        build.args(["--target", triple]);
     }
-    run(build.env("GO_OFFLINE_EMBED_STUBS", work.join("stubs")))?;
+    for run_of in feature_runs(cargo, "builder", &[], &triples)? {
+        let mut build = cargo();
+        build.args(["zigbuild", "--release", "--locked", "-p", "builder", "--bin", "go-offline-builder"]);
+        for triple in run_of {
+            build.args(["--target", triple]);
+        }
+        run(build.env("GO_OFFLINE_EMBED_STUBS", work.join("stubs")))?;
+    }
     docs(&work.join("doc"))?;
 
     empty_out_dir(out)?;

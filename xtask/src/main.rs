@@ -224,35 +224,39 @@ fn stubs_with(
             Some(cc) => gcc.push((t, cc)),
         }
     }
+    let stub = ["--profile", profile, "--locked", "-p", "stub", "--bin", "go-offline-installer"];
     if !zig.is_empty() {
         // musl targets: zig links them statically.
         tools::zigbuild()?;
+    }
+    for run_of in feature_runs(cargo, "stub", extra, &zig)? {
         let mut cmd = cargo();
         cmd.arg("zigbuild");
-        for t in &zig {
+        for t in &run_of {
             cmd.args(["--target", t]);
         }
-        run(cmd
-            .args(["--profile", profile, "--locked", "-p", "stub", "--bin", "go-offline-installer"])
-            .args(extra)
-            .env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
+        run(cmd.args(stub).args(extra).env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
     }
-    if !gcc.is_empty() {
-        // glibc targets (no musl standard library is served for them) and Windows: Debian's cross
-        // gcc, linking the C runtime statically (a Linux stub needs no program interpreter either).
+    // glibc targets (no musl standard library is served for them) and Windows: Debian's cross
+    // gcc, linking the C runtime statically (a Linux stub needs no program interpreter either).
+    let cross = |targets: &[&str]| {
         let mut cmd = cargo();
-        cmd.arg("build");
-        for (t, cc) in &gcc {
+        for (t, cc) in gcc.iter().filter(|(t, _)| targets.contains(t)) {
             let upper = t.to_uppercase().replace('-', "_");
-            cmd.args(["--target", t])
-                .env(format!("CARGO_TARGET_{upper}_LINKER"), cc)
+            cmd.env(format!("CARGO_TARGET_{upper}_LINKER"), cc)
                 .env(format!("CARGO_TARGET_{upper}_RUSTFLAGS"), "-C target-feature=+crt-static")
                 .env(format!("CC_{}", t.replace('-', "_")), cc);
         }
-        run(cmd
-            .args(["--profile", profile, "--locked", "-p", "stub", "--bin", "go-offline-installer"])
-            .args(extra)
-            .env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
+        cmd
+    };
+    let gcc_triples: Vec<&str> = gcc.iter().map(|(t, _)| *t).collect();
+    for run_of in feature_runs(|| cross(&gcc_triples), "stub", extra, &gcc_triples)? {
+        let mut cmd = cross(&run_of);
+        cmd.arg("build");
+        for t in &run_of {
+            cmd.args(["--target", t]);
+        }
+        run(cmd.args(stub).args(extra).env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
     }
     triples
         .iter()
@@ -261,6 +265,51 @@ fn stubs_with(
             finish_stub(t, profile, out_dir, cross)
         })
         .collect()
+}
+
+/// Splits `triples` into the runs cargo can build `package` for together (`extra`: more cargo
+/// arguments, such as features), each run one cargo invocation with several `--target`s, so that
+/// the single-threaded link-time optimisations of its programs run side by side.
+///
+/// With several `--target`s cargo resolves each dependency's features once, over all of them: a
+/// dependency one target has turns on features of a crate the others build too (rustix asks more
+/// of linux-raw-sys on riscv64 or armv7 than on powerpc64le, and for Windows it turns on more of
+/// windows-sys), and a program built with other features is other bytes. So a target joins a run
+/// only when `cargo tree` shows every crate it builds with the same features there as alone: each
+/// program comes out as it does from a cargo run of its own. `cargo` makes the cargo command with
+/// the environment of the build (rustflags can change a target's `cfg`).
+pub fn feature_runs<'a>(
+    cargo: impl Fn() -> Command,
+    package: &str,
+    extra: &[&str],
+    triples: &[&'a str],
+) -> Result<Vec<Vec<&'a str>>> {
+    let features = |targets: &[&str]| -> Result<std::collections::BTreeSet<String>> {
+        let mut cmd = cargo();
+        cmd.args(["tree", "--locked", "-p", package, "-e", "normal,build", "--prefix", "none", "-f", "{p} [{f}]"])
+            .args(extra);
+        for t in targets {
+            cmd.args(["--target", t]);
+        }
+        Ok(output(&mut cmd)?.lines().map(|l| l.trim_end_matches(" (*)").to_string()).collect())
+    };
+    if triples.len() < 2 {
+        return Ok(triples.iter().map(|&t| vec![t]).collect());
+    }
+    let alone = triples.iter().map(|t| features(&[t])).collect::<Result<Vec<_>>>()?;
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    'triple: for i in 0..triples.len() {
+        for run_of in &mut runs {
+            let members: Vec<usize> = run_of.iter().copied().chain([i]).collect();
+            let together = features(&members.iter().map(|&j| triples[j]).collect::<Vec<_>>())?;
+            if members.iter().all(|&j| alone[j].is_subset(&together)) {
+                run_of.push(i);
+                continue 'triple;
+            }
+        }
+        runs.push(vec![i]);
+    }
+    Ok(runs.into_iter().map(|r| r.into_iter().map(|j| triples[j]).collect()).collect())
 }
 
 /// Copies the stub cargo built for `triple` into `out_dir/<triple>/`, made ready to ship: stripped
