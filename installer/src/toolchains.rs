@@ -96,6 +96,11 @@ pub fn wanted(versions: &[&str]) -> BTreeMap<String, Toolchain> {
     want
 }
 
+/// [`wanted`] for the versions these receipts describe.
+fn wanted_by(receipts: &[Receipt]) -> BTreeMap<String, Toolchain> {
+    wanted(&receipts.iter().map(|r| r.go_version.as_str()).collect::<Vec<_>>())
+}
+
 /// The link target of [`Toolchain::Link`], relative to `PREFIX/bin`.
 fn link_target(tree: &str) -> String {
     format!("../{tree}/bin/go")
@@ -147,8 +152,7 @@ pub fn sync(prefix: &Prefix, receipts: &[Receipt]) -> Vec<String> {
     if prefix.layout() == Layout::Tree {
         return Vec::new();
     }
-    let versions: Vec<&str> = receipts.iter().map(|r| r.go_version.as_str()).collect();
-    let want = wanted(&versions);
+    let want = wanted_by(receipts);
     let bin = dir(prefix);
     let mut warnings = Vec::new();
     let present: Vec<String> = match fs::read_dir(&bin) {
@@ -218,8 +222,7 @@ pub fn differences(prefix: &Prefix, receipts: &[Receipt]) -> Vec<Difference> {
     if prefix.layout() == Layout::Tree {
         return Vec::new();
     }
-    let versions: Vec<&str> = receipts.iter().map(|r| r.go_version.as_str()).collect();
-    let want = wanted(&versions);
+    let want = wanted_by(receipts);
     let shown = |name: &str| format!("{BIN}/{name}");
     let mut out = Vec::new();
     for (name, t) in &want {

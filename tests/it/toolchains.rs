@@ -177,6 +177,11 @@ fn a_go_mod_picks_the_installed_go_it_needs_with_no_network() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("is not one of ours; it is left alone"), "{}", stdout(&out));
     assert_eq!(fs::read_to_string(prefix.join("bin/go1.27.0")).unwrap(), "#!/bin/sh\necho theirs\n");
+    // verify-installed calls it drift of type (T), and leaves it as it is.
+    let foreign = ctx.run_root(&newer, &["verify-installed", "--prefix", p], None, &[]);
+    assert_eq!(code(&foreign), format::exit::DRIFT, "{}", stdout(&foreign));
+    assert!(stdout(&foreign).lines().any(|l| l.contains("bin/go1.27.0") && l.contains('T')), "{}", stdout(&foreign));
+    assert_eq!(fs::read_to_string(prefix.join("bin/go1.27.0")).unwrap(), "#!/bin/sh\necho theirs\n");
     fs::remove_file(prefix.join("bin/go1.27.0")).unwrap();
 
     // Uninstalling go1.27.3 takes its link and shims; the 1.27 project then fails clearly.
