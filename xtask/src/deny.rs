@@ -32,6 +32,14 @@ pub fn deny_in_test() -> Result {
     deny()
 }
 
+/// cargo-deny, installed when missing (unless [`SKIP_ENV`] skips the task); returns it.
+pub fn install() -> Result {
+    if std::env::var(SKIP_ENV).is_ok_and(|v| v == "0") {
+        return Ok(());
+    }
+    install_tool("cargo-deny", CARGO_DENY_VERSION).map(drop)
+}
+
 fn deny() -> Result {
     let cargo_deny = install_tool("cargo-deny", CARGO_DENY_VERSION)?;
     let deny = || {

@@ -66,7 +66,10 @@ pub fn dist(out: &Path, key: Option<&str>) -> Result<Vec<PathBuf>> {
     let commit = commit();
     let version = builder::VERSION;
     let work = std::path::absolute(WORK).map_err(|e| e.to_string())?;
-    let _ = fs::remove_dir_all(&work);
+    // Not emptied: a stub file rewritten with the same bytes would still be newer than the
+    // builder's build script, which would run again and link the builders anew (minutes of
+    // link-time optimisation) for nothing. `embed_stubs` writes only what changed.
+    let _ = fs::remove_dir_all(work.join("doc"));
 
     let stubs = embed_stubs(&work.join("stubs"), version, &commit)?;
     // The builders in as few cargo runs as make the same bytes: their link-time optimisations
@@ -180,13 +183,29 @@ fn embed_stubs(dir: &Path, version: &str, commit: &str) -> Result<Vec<(String, u
         let bytes = fs::read(&stub).map_err(|e| format!("read {}: {e}", stub.display()))?;
         let compressed = compress_checked(&bytes).map_err(|e| format!("compress {}: {e}", stub.display()))?;
         let file = format!("{triple}.zst");
-        fs::write(dir.join(&file), &compressed).map_err(|e| e.to_string())?;
+        write_if_changed(&dir.join(&file), &compressed)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         index.push_str(&format!("{triple}\t{}\t{sha256}\t{version}\t{commit}\t{file}\n", bytes.len()));
         made.push((triple.to_string(), bytes.len() as u64, compressed.len() as u64));
     }
-    fs::write(dir.join("stubs.tsv"), index).map_err(|e| e.to_string())?;
+    write_if_changed(&dir.join("stubs.tsv"), index.as_bytes())?;
+    // Stubs of targets no longer built.
+    let wanted: Vec<String> = TARGETS.iter().map(|t| format!("{t}.zst")).chain(["stubs.tsv".into()]).collect();
+    for entry in fs::read_dir(dir).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if !wanted.iter().any(|w| entry.file_name() == w.as_str()) {
+            fs::remove_file(entry.path()).map_err(|e| format!("remove {}: {e}", entry.path().display()))?;
+        }
+    }
     Ok(made)
+}
+
+/// Writes `bytes` to `path` unless it holds them already (its time then stays as it was).
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result {
+    if fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    fs::write(path, bytes).map_err(|e| format!("write {}: {e}", path.display()))
 }
 
 /// One zstd frame with its content checksum: a damaged byte fails the decoding itself, before the

