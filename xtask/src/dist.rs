@@ -95,7 +95,7 @@ pub fn dist(out: &Path, key: Option<&str>) -> Result<Vec<PathBuf>> {
     for (triple, arch, _) in HOSTS {
         files.push(archive(out, triple, arch, version, epoch, &work.join("doc"))?);
     }
-    let cargo_deb = crate::fuzz::install_tool("cargo-deb", CARGO_DEB_VERSION)?;
+    let cargo_deb = cargo_deb()?;
     for (triple, _, deb_arch) in HOSTS {
         let deb = out.join(format!("go-offline-builder_{version}-1_{deb_arch}.deb"));
         run(Command::new(&cargo_deb)
@@ -171,6 +171,11 @@ fn empty_out_dir(out: &Path) -> Result {
 /// Where cargo puts the builder for `triple`.
 pub fn builder_path(triple: &str) -> PathBuf {
     Path::new("target").join(triple).join("release/go-offline-builder")
+}
+
+/// cargo-deb, installed when missing; returns it.
+pub fn cargo_deb() -> Result<PathBuf> {
+    crate::fuzz::install_tool("cargo-deb", CARGO_DEB_VERSION)
 }
 
 /// Builds the release stubs and writes each, zstd-compressed, into `dir` with the `stubs.tsv`

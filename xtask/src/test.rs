@@ -96,6 +96,8 @@ fn full(r: &Report) -> Result {
         r.phase("build tests", build_tests)
     };
     let inputs = || -> Result {
+        // First what the release lane needs soonest (dist packs the .deb with it).
+        r.phase("cargo-deb: install", || dist::cargo_deb().map(drop))?;
         r.phase("ansible-lint", crate::lint_ansible)?;
         r.phase("salt, OpenBao", || {
             tools::salt()?;
