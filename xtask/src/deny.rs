@@ -1,5 +1,5 @@
-//! `cargo xtask deny`: the supply-chain checks of `deny.toml` with cargo-deny (installed under
-//! `target/tools/`).
+//! `cargo xtask deny`: the supply-chain checks of `deny.toml` with cargo-deny (installed in the
+//! cache, see `cache`).
 //!
 //! Licences, bans and sources need only `Cargo.lock` and the local registry cache, so they always
 //! run and fail the task when violated. Advisories need the RustSec database, a git repository

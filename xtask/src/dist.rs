@@ -32,7 +32,7 @@ use crate::{build_stubs, cargo, feature_runs, run, tools, Result, TARGETS};
 pub const HOSTS: &[(&str, &str, &str)] =
     &[("x86_64-unknown-linux-musl", "x86_64", "amd64"), ("aarch64-unknown-linux-musl", "aarch64", "arm64")];
 
-/// cargo-deb, installed under target/tools when missing.
+/// The cargo-deb release `cargo_deb` installs (in the cache, see `cache`).
 const CARGO_DEB_VERSION: &str = "3.8.0";
 
 /// zstd level of the embedded stubs (they are small: the strongest level costs a second).

@@ -1,8 +1,8 @@
 //! `cargo xtask fuzz`: the cargo-fuzz targets of `fuzz/`, on the stable toolchain.
 //!
 //! cargo-fuzz needs nightly flags (`-Zsanitizer`, sancov passes); `RUSTC_BOOTSTRAP=1` lets the
-//! stable compiler accept them. cargo-fuzz itself is installed under `target/tools/` (cached with
-//! the rest of `target/`). Every file of `fuzz/regressions/<target>/` (seeds and past findings)
+//! stable compiler accept them. cargo-fuzz itself is installed in the cache (`cache`; `target/tools/` with
+//! the cache off). Every file of `fuzz/regressions/<target>/` (seeds and past findings)
 //! is replayed first; then each target runs for the time asked, one process at a time, with its
 //! growing corpus under `target/fuzz-corpus/<target>/` and its log under `target/fuzz-logs/`.
 
@@ -144,7 +144,7 @@ fn cargo_fuzz_cmd(cargo_fuzz: &Path, sub: &str) -> Command {
     c
 }
 
-/// `target/tools/bin/cargo-fuzz`, installed when missing.
+/// cargo-fuzz, installed when missing (see `install_tool`).
 fn install_cargo_fuzz() -> Result<PathBuf> {
     install_tool("cargo-fuzz", CARGO_FUZZ_VERSION)
 }

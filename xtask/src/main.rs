@@ -52,7 +52,7 @@ tasks:
                       size, build time, install time (tmpfs and disk) and peak memory of our
                       installer against tar.gz, sha256sum + tar, makeself and zstd, written to
                       docs/bench.md (default 5 runs on tmpfs, 3 on disk; medians)
-  ansible-lint        ansible-lint (PyPI, in target/tools) at its production profile on
+  ansible-lint        ansible-lint (PyPI, in the cache) at its production profile on
                       examples/ansible, offline
   deny                supply-chain checks of deny.toml with cargo-deny (advisories when the
                       RustSec database can be had)
