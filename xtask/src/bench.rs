@@ -224,7 +224,8 @@ fn prepare() -> Result<Setup> {
     let tarball = fs::canonicalize(fixtures::go_tarball(GO_VERSION, arch)?).map_err(|e| e.to_string())?;
     let stub = fs::canonicalize(build_stub(host, &[], None)?).map_err(|e| e.to_string())?;
     run(cargo().args(["build", "--release", "--locked", "-p", "builder"]))?;
-    let builder = fs::canonicalize("target/release/go-offline-builder").map_err(|e| e.to_string())?;
+    let builder =
+        fs::canonicalize(crate::cargo_target_dir().join("release/go-offline-builder")).map_err(|e| e.to_string())?;
     let work = fs::canonicalize("target").map_err(|e| e.to_string())?.join("bench");
     let inputs = work.join("inputs");
     Ok(Setup { arch, tarball, stub, builder, work, inputs })

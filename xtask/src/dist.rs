@@ -170,7 +170,7 @@ fn empty_out_dir(out: &Path) -> Result {
 
 /// Where cargo puts the builder for `triple`.
 pub fn builder_path(triple: &str) -> PathBuf {
-    Path::new("target").join(triple).join("release/go-offline-builder")
+    crate::cargo_target_dir().join(triple).join("release/go-offline-builder")
 }
 
 /// cargo-deb, installed when missing; returns it.

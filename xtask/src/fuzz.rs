@@ -132,10 +132,13 @@ fn last_status(log: &str) -> String {
 
 /// `cargo-fuzz SUBCOMMAND` with the settings every call shares: stable compiler, no sanitizer
 /// (the code under test is safe Rust; a plain build runs several times faster), debug assertions
-/// and overflow checks on, build products under `target/fuzz`, temporary files in memory.
+/// and overflow checks on, build products under `fuzz/` of the cargo target directory
+/// ([`crate::cargo_target_dir`]), temporary files in memory.
 fn cargo_fuzz_cmd(cargo_fuzz: &Path, sub: &str) -> Command {
     let mut c = Command::new(cargo_fuzz);
-    c.arg(sub).args(["--sanitizer", "none", "--debug-assertions", "--target-dir", "target/fuzz"]);
+    c.arg(sub)
+        .args(["--sanitizer", "none", "--debug-assertions", "--target-dir"])
+        .arg(crate::cargo_target_dir().join("fuzz"));
     c.env("RUSTC_BOOTSTRAP", "1");
     // The installer targets make and remove a few files per run: keep that off the disk.
     if Path::new("/dev/shm").is_dir() {

@@ -131,8 +131,33 @@ fn is_workspace_root(dir: &Path) -> bool {
 }
 
 /// `cargo`, as the one that runs us.
+///
+/// It builds in [`cargo_target_dir`], shared by the checkouts of this machine.
 pub fn cargo() -> Command {
-    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.env("CARGO_TARGET_DIR", cargo_target_dir());
+    cmd
+}
+
+/// Where the cargo runs of the tasks build: `CARGO_TARGET_DIR` when set, else `cargo-target/` in
+/// the cache (see `cache`), else `target/`.
+///
+/// In the cache, a fresh clone on a machine that built before compiles only what changed: cargo
+/// keys every artefact by what built it (crate, version, features, profile, target, compiler)
+/// and rebuilds this workspace's own crates when their sources differ, so clones at other paths
+/// share it safely (cargo's lock makes two of them take turns). What the tasks make of cargo's
+/// output (`target/stubs`, `target/dist`, ...) stays in the checkout.
+pub fn cargo_target_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+            return std::path::absolute(PathBuf::from(dir)).unwrap_or_default();
+        }
+        cache::root()
+            .map(|c| c.join("cargo-target"))
+            .unwrap_or_else(|| std::path::absolute("target").unwrap_or_else(|_| PathBuf::from("target")))
+    })
+    .clone()
 }
 
 /// Runs a command, failing with its description when it fails.
@@ -348,7 +373,7 @@ pub fn feature_runs<'a>(
 /// by the cross binutils when `cross_gcc` linked it, a PE's build stamp zeroed.
 fn finish_stub(triple: &str, profile: &str, out_dir: &Path, cross_gcc: Option<&str>) -> Result<PathBuf> {
     let name = stub_name(triple);
-    let built = Path::new("target").join(triple).join(profile).join(name);
+    let built = cargo_target_dir().join(triple).join(profile).join(name);
     let dir = out_dir.join(triple);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let dest = dir.join(name);
@@ -434,7 +459,8 @@ fn demo() -> Result {
     let tarball = fixtures::go_tarball(GO_VERSION, arch)?;
     let stub = build_stub(host, &[], None)?;
     run(cargo().args(["build", "--release", "--locked", "-p", "builder"]))?;
-    let builder = std::fs::canonicalize("target/release/go-offline-builder").map_err(|e| e.to_string())?;
+    let builder =
+        std::fs::canonicalize(cargo_target_dir().join("release/go-offline-builder")).map_err(|e| e.to_string())?;
 
     let demo = std::fs::canonicalize("target").map_err(|e| e.to_string())?.join("demo");
     let _ = std::fs::remove_dir_all(&demo);

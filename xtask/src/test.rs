@@ -104,8 +104,7 @@ fn full(r: &Report) -> Result {
             tools::openbao()
         })?;
         r.phase("wine prefix", || tools::wine().map(drop))?;
-        // All of them, the bootstrap builds of riscv64 and armv6l included.
-        r.phase("fixtures: real Go releases", || crate::all_fixtures(crate::GO_VERSION, true).map(drop))?;
+        fixture_phases(r)?;
         r.phase("cargo-deny, cargo-fuzz: install, fuzz build", || {
             crate::deny::install()?;
             fuzz::build().map(drop)
@@ -123,6 +122,61 @@ fn full(r: &Report) -> Result {
     run_tests(r, &binaries, &[], &[])?;
     r.phase("cargo deny", crate::deny::deny_in_test)?;
     r.phase("fuzz smoke", fuzz::smoke)
+}
+
+/// Every fixture the tests read (what `crate::all_fixtures` makes), a phase per kind; each
+/// phase makes its fixtures two at a time (a download, a gzip: one core each).
+fn fixture_phases(r: &Report) -> Result {
+    use crate::{
+        BASE_GO_VERSION as BASE, GO_VERSION as V, OLDER_BASE_GO_VERSION as OLDER_BASE, OLDER_GO_VERSION as OLDER,
+    };
+    r.phase(&format!("fixtures: go{V} linux tarballs (5), windows zip"), || {
+        let mut jobs: Vec<Box<dyn Fn() -> Result + Send + Sync>> = ["amd64", "arm64", "386", "ppc64le", "s390x"]
+            .into_iter()
+            .map(|arch| {
+                Box::new(move || fixtures::go_tarball(V, arch).map(drop)) as Box<dyn Fn() -> Result + Send + Sync>
+            })
+            .collect();
+        jobs.push(Box::new(|| fixtures::go_zip(V, "amd64").map(drop)));
+        two_at_a_time(&jobs)
+    })?;
+    r.phase(&format!("fixtures: go{V} bootstrap builds (riscv64, armv6l)"), || {
+        // Side by side: each has long single-threaded stretches (cmd/dist, linking, bzip2).
+        let jobs: Vec<Box<dyn Fn() -> Result + Send + Sync>> = ["riscv64", "armv6l"]
+            .into_iter()
+            .map(|name| {
+                Box::new(move || fixtures::go_bootstrap(V, name).map(drop)) as Box<dyn Fn() -> Result + Send + Sync>
+            })
+            .collect();
+        two_at_a_time(&jobs)
+    })?;
+    r.phase(&format!("fixtures: go{OLDER} tarball and zip, go{BASE}, go{OLDER_BASE}"), || {
+        let jobs: Vec<Box<dyn Fn() -> Result + Send + Sync>> = vec![
+            Box::new(|| fixtures::go_tarball(OLDER, "amd64").map(drop)),
+            Box::new(|| fixtures::go_zip(OLDER, "amd64").map(drop)),
+            Box::new(|| fixtures::go_tarball(BASE, "amd64").map(drop)),
+            Box::new(|| fixtures::go_tarball(OLDER_BASE, "amd64").map(drop)),
+        ];
+        two_at_a_time(&jobs)
+    })?;
+    r.phase("fixtures: Debian's golang-1.19", || fixtures::debian_goroot().map(drop))
+}
+
+/// Runs `jobs` on two threads; the first error, if any.
+fn two_at_a_time(jobs: &[Box<dyn Fn() -> Result + Send + Sync>]) -> Result {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || -> Result {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let Some(job) = jobs.get(i) else { return Ok(()) };
+            job()?;
+        }
+    };
+    std::thread::scope(|s| {
+        let other = s.spawn(worker);
+        let mine = worker();
+        mine.and(join(other))
+    })
 }
 
 /// The result of a lane's thread (a panic is an error of its own).
