@@ -981,6 +981,48 @@ mod tests {
         }
     }
 
+    /// Every way an output can be an input is refused, with or without force; an existing
+    /// output needs force; a new one is fine.
+    #[test]
+    fn outputs_that_are_inputs_or_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (key, tarball, goroot, other) = (d.join("org.key"), d.join("go.tar.gz"), d.join("goroot"), d.join("other"));
+        fs::write(&key, "key").unwrap();
+        fs::write(&tarball, "tarball").unwrap();
+        fs::write(&other, "someone's").unwrap();
+        fs::create_dir_all(goroot.join("bin")).unwrap();
+        std::os::unix::fs::symlink(&key, d.join("key-link")).unwrap();
+        fs::hard_link(&tarball, d.join("tarball-link")).unwrap();
+        let inputs: &[&Path] = &[&key, &tarball, &goroot, &d.join("missing-input")];
+        // (output, force, refused as)
+        let cases: &[(PathBuf, bool, Option<&str>)] = &[
+            (key.clone(), false, Some("it is '")),
+            (key.clone(), true, Some("it is '")),
+            (d.join("key-link"), true, Some("it is '")),
+            (d.join("tarball-link"), true, Some("it is '")),
+            (d.join("./go.tar.gz"), true, Some("it is '")),
+            (goroot.join("bin/go-offline-installer"), true, Some("it is inside '")),
+            (goroot.clone(), true, Some("it is '")),
+            (other.clone(), false, Some("refusing to overwrite the existing file")),
+            (other.clone(), true, None),
+            (d.to_path_buf(), true, Some("it is a directory")),
+            (d.join("new"), false, None),
+        ];
+        for (output, force, refused) in cases {
+            let got = check_output(output, inputs, *force);
+            match (got, refused) {
+                (Ok(()), None) => {}
+                (Err(e), Some(said)) => {
+                    assert_eq!(e.exit_code(), exit::BAD_INPUT, "{output:?}");
+                    assert!(e.to_string().contains(said), "{output:?} {force}: {e}");
+                }
+                (got, _) => panic!("{output:?} (force {force}): {got:?}, want {refused:?}"),
+            }
+        }
+        assert_eq!(fs::read(&key).unwrap(), b"key");
+    }
+
     #[test]
     fn go_env_keeps_comments_and_sumdb() {
         let shipped = "# comment\nGOPROXY=https://mirror.example,direct\nGOSUMDB=sum.example\n\nGOTOOLCHAIN=auto\n";

@@ -327,6 +327,51 @@ mod tests {
         }
     }
 
+    /// Only a stub whose one identity names our program, the target and this builder's format
+    /// passes.
+    #[test]
+    fn stub_identities_are_checked() {
+        let target = Target::from_triple("x86_64-unknown-linux-musl").unwrap();
+        let code = b"\x7fELF code and data ".repeat(20);
+        let with = |block: &[u8]| [&code[..], block, &code[..]].concat();
+        let block = |text: &str| {
+            let mut b = vec![0u8; stub_identity::LEN];
+            b[..stub_identity::START.len()].copy_from_slice(stub_identity::START);
+            b[stub_identity::START.len()..stub_identity::START.len() + text.len()].copy_from_slice(text.as_bytes());
+            b[stub_identity::LEN - stub_identity::END.len()..].copy_from_slice(stub_identity::END);
+            b
+        };
+        let cases: &[(&str, Vec<u8>, Option<&str>)] = &[
+            ("ours", with(&stub_identity::encode(target.triple)), None),
+            ("no identity", code.clone(), Some("s is not a go-offline-installer stub (no stub identity found)")),
+            (
+                "another target's",
+                with(&stub_identity::encode("aarch64-unknown-linux-musl")),
+                Some("s is the go-offline-installer stub for aarch64-unknown-linux-musl, not for the target x86_64-unknown-linux-musl"),
+            ),
+            (
+                "another program's",
+                with(&block("program ls\nformats 2\ntarget x86_64-unknown-linux-musl\n")),
+                Some("(its identity names the program 'ls')"),
+            ),
+            (
+                "a stub of format 1 only",
+                with(&block("program go-offline-installer\nformats 1\ntarget x86_64-unknown-linux-musl\n")),
+                Some("reads installer formats 1 only, and this builder writes format 2"),
+            ),
+        ];
+        for (name, bytes, refused) in cases {
+            match (check_identity(bytes, &target, &Origin::File { path: "s".into() }), refused) {
+                (Ok(()), None) => {}
+                (Err(e), Some(said)) => {
+                    assert_eq!(e.exit_code(), crate::exit::BAD_INPUT, "{name}");
+                    assert!(e.to_string().contains(said), "{name}: {e}");
+                }
+                (got, _) => panic!("{name}: {got:?}, want {refused:?}"),
+            }
+        }
+    }
+
     #[test]
     fn origins_say_where_the_stub_came_from() {
         let cases = [
