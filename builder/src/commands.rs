@@ -420,18 +420,18 @@ fn verify(file: &Path, trusted_keys: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The identity of the stub in `range` of the installer `file` ([`format::stub_identity`]).
+/// The most of a stub region [`read_stub_identity`] reads: our stubs are a few MiB; the region's
+/// length comes from an unverified trailer in `inspect`, and must not decide what we allocate.
+const MAX_STUB_SCAN: u64 = 64 << 20;
+
+/// The identity of the stub in `range` of the installer `file` ([`format::stub_identity`]), from
+/// at most its first [`MAX_STUB_SCAN`] bytes.
 fn read_stub_identity(
     f: &File,
     file: &Path,
     range: &std::ops::Range<u64>,
 ) -> Result<Result<StubIdentity, StubIdentityError>, Failure> {
-    let len = usize::try_from(range.end - range.start).map_err(|_| {
-        Failure::from(format::Error::ReadSelf {
-            path: file.into(),
-            source: std::io::Error::other("the stub region does not fit in memory"),
-        })
-    })?;
+    let len = (range.end.saturating_sub(range.start)).min(MAX_STUB_SCAN) as usize;
     let mut bytes = vec![0u8; len];
     std::os::unix::fs::FileExt::read_exact_at(f, &mut bytes, range.start)
         .map_err(|source| Failure::from(format::Error::ReadSelf { path: file.into(), source }))?;
