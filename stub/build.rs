@@ -1,12 +1,16 @@
 //! Copies the public keys named by `GO_OFFLINE_STUB_TRUST_KEYS` (a `:`-separated list of SPKI
 //! PEM files, set by `cargo xtask stubs --trust-key`) into `$OUT_DIR/trusted-keys`, which the stub
-//! embeds (src/main.rs, `EMBEDDED_KEYS`).
+//! embeds (src/main.rs, `EMBEDDED_KEYS`), and gives the stub its target triple for its identity
+//! (`GO_OFFLINE_STUB_TARGET`, src/main.rs, `STUB_IDENTITY`).
 
 use std::{env, fs, path::PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=GO_OFFLINE_STUB_TRUST_KEYS");
     println!("cargo:rerun-if-changed=build.rs");
+    // The target triple, for the stub identity (src/main.rs, `STUB_IDENTITY`).
+    let target = env::var("TARGET").expect("cargo sets TARGET");
+    println!("cargo:rustc-env=GO_OFFLINE_STUB_TARGET={target}");
 
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let keys_dir = out_dir.join("trusted-keys");

@@ -60,6 +60,10 @@ pub enum Command {
         /// With --key: also write the public key (SPKI PEM) to this file.
         #[arg(long = "pub", value_name = "FILE", conflicts_with = "out")]
         public: Option<PathBuf>,
+        /// Replace an existing DIR/NAME.key and DIR/NAME.pub (or --pub FILE). The old private key
+        /// is lost: installers signed with it can still be verified with its public key only.
+        #[arg(long)]
+        force: bool,
     },
     /// Build an installer from a Go release tarball or GOROOT directory.
     Build(Build),
@@ -144,9 +148,13 @@ pub struct Build {
     pub target: Option<String>,
     #[command(flatten)]
     pub signing: Signing,
-    /// Output file [default: go-offline-installer].
+    /// Output file [default: go-offline-installer]. An existing file is refused unless --force;
+    /// an input (the key, --go, --base, --full, --stub) is refused always.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace an existing output file (never one of the inputs).
+    #[arg(long)]
+    pub force: bool,
     /// Set KEY=VALUE in $GOROOT/go.env (repeatable; defaults GOPROXY=off GOTOOLCHAIN=local).
     #[arg(long = "go-env", value_name = "KEY=VALUE")]
     pub go_env: Vec<String>,
@@ -181,9 +189,13 @@ pub struct Modules {
     pub target: Option<String>,
     #[command(flatten)]
     pub signing: Signing,
-    /// Output file.
+    /// Output file. An existing file is refused unless --force; an input (the key, --stub, a
+    /// project's go.mod or go.sum, anything in the module cache) is refused always.
     #[arg(long, short, value_name = "FILE", default_value = "go-modules-installer")]
     pub output: PathBuf,
+    /// Replace an existing output file (never one of the inputs).
+    #[arg(long)]
+    pub force: bool,
     /// zstd compression level, 1..=22.
     #[arg(long, default_value_t = DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub level: i32,

@@ -18,6 +18,7 @@ use ed25519_dalek::VerifyingKey;
 use format::{
     keys::{self, TrustStore, HOST_TRUST_DIR},
     manifest::Manifest,
+    stub_identity::{stub_identity, StubIdentity, StubIdentityError, PROGRAM},
 };
 use serde_json::json;
 
@@ -49,7 +50,7 @@ impl From<format::Error> for Failure {
 /// Runs one parsed command.
 pub fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Keygen { out, key, public } => keygen(out.as_deref(), key.as_deref(), public.as_deref()),
+        Command::Keygen { out, key, public, force } => keygen(out.as_deref(), key.as_deref(), public.as_deref(), force),
         Command::Attach { installer, signature, expect_key, json } => attach(&installer, &signature, &expect_key, json),
         Command::Build(args) => build(args),
         Command::Modules(args) => modules(args),
@@ -79,10 +80,10 @@ fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string(value).unwrap_or_default());
 }
 
-fn keygen(out: Option<&Path>, key: Option<&str>, public: Option<&Path>) -> Result<(), Failure> {
+fn keygen(out: Option<&Path>, key: Option<&str>, public: Option<&Path>, force: bool) -> Result<(), Failure> {
     let Some(spec) = key else {
         let out = out.ok_or_else(|| Failure::new(exit::USAGE, "keygen needs --out DIR/NAME or --key SIGNER"))?;
-        let id = builder::keygen(out)?;
+        let id = builder::keygen(out, force)?;
         println!("key id {id}");
         eprintln!(
             "wrote {} (keep it secret) and {}",
@@ -92,13 +93,16 @@ fn keygen(out: Option<&Path>, key: Option<&str>, public: Option<&Path>) -> Resul
         return Ok(());
     };
     let spec = SignerSpec::parse(spec).map_err(BuildError::from)?;
-    if let Some(path) = public.filter(|p| p.exists()) {
-        return Err(BuildError::KeyExists(path.into()).into());
+    if let Some(path) = public {
+        builder::check_output(path, &[], force).map_err(|e| match e {
+            BuildError::OutputExists(p) => BuildError::KeyExists(p),
+            e => e,
+        })?;
     }
     let key = signer::keygen(&spec).map_err(BuildError::from)?;
     let pem = keys::public_key_pem(&key);
     if let Some(path) = public {
-        builder::write_public_key(path, &pem)?;
+        builder::write_public_key(path, &pem, force)?;
     }
     println!("key id {}", keys::key_id(&key));
     print!("{pem}");
@@ -113,6 +117,16 @@ fn keygen(out: Option<&Path>, key: Option<&str>, public: Option<&Path>) -> Resul
 enum Sealer {
     Now(Box<Signer>),
     Later(VerifyingKey),
+}
+
+/// The files `signing` names that the command reads: no output may replace them.
+fn signing_inputs(signing: &Signing) -> Vec<PathBuf> {
+    let key_file = signing
+        .key
+        .as_deref()
+        .and_then(|k| SignerSpec::parse(k).ok())
+        .and_then(|s| s.key_file().map(Path::to_path_buf));
+    key_file.into_iter().chain(signing.expect_key.clone()).collect()
 }
 
 impl Sealer {
@@ -165,9 +179,23 @@ fn attach(installer: &Path, signature: &Path, expect_key: &Path, json: bool) -> 
 }
 
 fn build(args: cli::Build) -> Result<(), Failure> {
-    let cli::Build { go, base, full, force_delta, target, signing, output, go_env, level, threads, frames, json } =
-        args;
+    let cli::Build {
+        go,
+        base,
+        full,
+        force_delta,
+        target,
+        signing,
+        output,
+        force,
+        go_env,
+        level,
+        threads,
+        frames,
+        json,
+    } = args;
     let sealer = Sealer::open(&signing)?;
+    let keep: Vec<PathBuf> = signing_inputs(&signing).into_iter().chain(full.clone()).collect();
     let mut opts = BuildOptions {
         go,
         target,
@@ -179,6 +207,8 @@ fn build(args: cli::Build) -> Result<(), Failure> {
         frames,
         source_date_epoch: source_date_epoch()?,
         provenance: None,
+        force,
+        keep,
     };
     if let Some(base) = base {
         // No -o: the delta's release name, here.
@@ -264,8 +294,9 @@ fn targets(json: bool) -> Result<(), Failure> {
 }
 
 fn modules(args: cli::Modules) -> Result<(), Failure> {
-    let cli::Modules { project, cache, target, signing, output, level, json } = args;
+    let cli::Modules { project, cache, target, signing, output, force, level, json } = args;
     let sealer = Sealer::open(&signing)?;
+    let keep = signing_inputs(&signing);
     let target = target.unwrap_or_else(|| {
         let arch = if cfg!(target_arch = "aarch64") { "aarch64" } else { "x86_64" };
         format!("{arch}-unknown-linux-musl")
@@ -279,6 +310,8 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
         // One frame: bundles are small, and one window finds the most repeats.
         compression: Compression { level, threads: 0, frames: 1 },
         source_date_epoch: source_date_epoch()?,
+        force,
+        keep,
     };
     let s = builder::modules::build_modules(&opts, sealer.seal())?;
     if json {
@@ -381,7 +414,48 @@ fn verify(file: &Path, trusted_keys: &[PathBuf]) -> Result<(), Failure> {
         v.signer().id,
         v.signer().origin
     );
+    if let Some(warning) = stub_warning(&read_stub_identity(&f, file, &v.layout().stub)?, &m.target) {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
+}
+
+/// The most of a stub region [`read_stub_identity`] reads: our stubs are a few MiB; the region's
+/// length comes from an unverified trailer in `inspect`, and must not decide what we allocate.
+const MAX_STUB_SCAN: u64 = 64 << 20;
+
+/// The identity of the stub in `range` of the installer `file` ([`format::stub_identity`]), from
+/// at most its first [`MAX_STUB_SCAN`] bytes.
+fn read_stub_identity(
+    f: &File,
+    file: &Path,
+    range: &std::ops::Range<u64>,
+) -> Result<Result<StubIdentity, StubIdentityError>, Failure> {
+    let len = (range.end.saturating_sub(range.start)).min(MAX_STUB_SCAN) as usize;
+    let mut bytes = vec![0u8; len];
+    std::os::unix::fs::FileExt::read_exact_at(f, &mut bytes, range.start)
+        .map_err(|source| Failure::from(format::Error::ReadSelf { path: file.into(), source }))?;
+    Ok(stub_identity(&bytes))
+}
+
+/// What is wrong with a signed file's stub, when something is: it is not a go-offline-installer
+/// stub at all (whoever signed it, running the file does not install anything), or one for
+/// another target than the manifest's.
+fn stub_warning(identity: &Result<StubIdentity, StubIdentityError>, target: &str) -> Option<String> {
+    match identity {
+        Err(e) => Some(format!(
+            "the stub of this file is not a go-offline-installer stub ({e}): running it does not install what it carries; do not distribute it"
+        )),
+        Ok(id) if id.program != PROGRAM => Some(format!(
+            "the stub of this file is not a go-offline-installer stub (its identity names the program '{}'): running it does not install what it carries; do not distribute it",
+            id.program
+        )),
+        Ok(id) if id.target != target => Some(format!(
+            "the stub of this file is the go-offline-installer stub for {}, but the installer is for {target}",
+            id.target
+        )),
+        Ok(_) => None,
+    }
 }
 
 /// The release of this builder whose embedded stub has `sha256`, for `inspect --json`: `null`
@@ -399,6 +473,8 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
     let m = Manifest::parse(&parts.manifest_bytes).map_err(format::Error::from)?;
     let (files, dirs, links) = m.counts();
     let signed = parts.signature != [0u8; 64];
+    let identity = read_stub_identity(&f, file, &parts.layout.stub)?;
+    let warning = stub_warning(&identity, &m.target);
     if json {
         println!(
             "{}",
@@ -411,6 +487,7 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
                 "signer_key_id": m.signer_key_id, "source": m.source, "go_env": m.go_env, "created": m.created,
                 "stub_sha256": m.stub.sha256, "payload_sha256": m.payload.sha256,
                 "stub_embedded_in_this_builder": stub_release(&m.stub.sha256),
+                "stub_identity": identity.as_ref().ok(), "stub_warning": warning,
                 "format_version": parts.layout.version, "statement_len": parts.statement.len(), "signed": signed,
                 "delta": m.delta.as_ref().map(|d| d.summary()),
             })
@@ -437,6 +514,13 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
         println!("             the stub this builder embeds for {} ({}, commit {})", e.triple, e.version, e.commit);
     } else if !builder::stubs::embedded().is_empty() {
         println!("             not one of this builder's stubs: made by another builder release, or with --stub");
+    }
+    if let Ok(id) = &identity {
+        let formats: Vec<String> = id.formats.iter().map(u32::to_string).collect();
+        println!("             {} for {}, reads installer formats {}", id.program, id.target, formats.join(", "));
+    }
+    if let Some(warning) = &warning {
+        println!("warning:     {warning}");
     }
     println!(
         "payload:     {} bytes zstd (window 2^{}), {} bytes unpacked, sha256 {}",

@@ -75,6 +75,11 @@ pub struct DeltaSummary {
 pub fn build_delta(opts: &BuildOptions, d: &DeltaOptions, seal_with: Seal) -> Result<DeltaSummary, BuildError> {
     let Prepared { tree, mut manifest, stub, overrides } = prepare(opts)?;
     let (base, base_version) = read_base(&d.base, &overrides, seal_with.public_key(), &manifest)?;
+    let mut output = opts.output.clone();
+    if output.as_os_str().is_empty() || output.is_dir() {
+        output.push(delta::delta_installer_name(&base_version, &manifest.go_version, &manifest.goos, &manifest.goarch));
+    }
+    crate::check_build_output(&output, opts, &stub, &[&d.base], seal_with)?;
     let new_entries: Vec<Entry> = tree.nodes.iter().map(|(p, n)| entry_of(p, n)).collect();
     let base_entries: Vec<Entry> = base.nodes.iter().map(|(p, n)| entry_of(p, n)).collect();
     let diff = diff(&tree, &new_entries, &base, &base_entries, opts.level)?;
@@ -101,10 +106,6 @@ pub fn build_delta(opts: &BuildOptions, d: &DeltaOptions, seal_with: Seal) -> Re
         full_len,
         full_len_estimated: d.full_len.is_none(),
     };
-    let mut output = opts.output.clone();
-    if output.as_os_str().is_empty() || output.is_dir() {
-        output.push(delta::delta_installer_name(&base_version, &manifest.go_version, &manifest.goos, &manifest.goarch));
-    }
     let worth = |len: u64| -> Result<(), BuildError> {
         let ratio = len as f64 / full_len.max(1) as f64;
         if ratio > WORTH && !d.force {

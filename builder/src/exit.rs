@@ -12,10 +12,11 @@ pub use format::exit::{INTEGRITY, INTERNAL, MALFORMED, OK, UNTRUSTED, USAGE};
 /// A download failed, or what was downloaded does not have the sha256 its publisher lists
 /// (`fetch`, `release`).
 pub const FETCH_FAILED: i32 = 3;
-/// The build was refused: an input is missing, unreadable or wrong (not a Go distribution, the
-/// stub for another machine, a bad `--go-env` or config, a key that exists already, a module
-/// cache that disagrees with go.sum), or the output cannot be written. The message names the file
-/// and the fix.
+/// The build was refused: an input is missing, unreadable or wrong (not a Go distribution, not a
+/// go-offline-installer stub or the stub for another machine, a bad `--go-env` or config, a key
+/// that exists already, a module cache that disagrees with go.sum), or the output cannot be
+/// written (it exists and `--force` was not given, or it is one of the inputs). The message names
+/// the file and the fix.
 pub const BAD_INPUT: i32 = 4;
 /// Signing failed: the signer (a key file's PKCS#11 token or Vault transit engine) could not be
 /// reached, refused the PIN or token, has no such key or one of another type, holds another key
@@ -38,7 +39,7 @@ pub const TABLE: &[(i32, &str)] = &[
     (FETCH_FAILED, "fetch, release: a download failed, or its sha256 differs from the published one"),
     (
         BAD_INPUT,
-        "refused: a bad input or output (missing or unreadable file, not a Go distribution, wrong stub or target, bad --go-env or config, key exists); the message names the file and the fix",
+        "refused: a bad input or output (missing or unreadable file, not a Go distribution, not a go-offline-installer stub, wrong stub or target, bad --go-env or config, key or output exists without --force, output is an input); the message names the file and the fix",
     ),
     (
         SIGN_FAILED,

@@ -84,6 +84,9 @@ pub enum BuildError {
     /// machine, an unknown target, a module file whose hash differs from go.sum.
     #[error("{0}")]
     Mismatch(String),
+    /// A stub file that carries no go-offline-installer stub identity (any other executable).
+    #[error("{stub} is not a go-offline-installer stub ({problem}): use a stub built by `cargo xtask stubs` or the one embedded for --target")]
+    NotAStub { stub: String, problem: String },
     #[error("no stub for target {triple} at '{path}': build it with `cargo xtask stubs --target {triple}` or pass --stub FILE")]
     NoStub { triple: String, path: PathBuf },
     /// A release builder without a stub for the target asked for.
@@ -95,8 +98,18 @@ pub enum BuildError {
     DamagedStub { triple: String, problem: String },
     #[error("bad --go-env '{0}': expected KEY=VALUE with KEY in capitals (for example GOPROXY=off)")]
     GoEnv(String),
-    #[error("refusing to overwrite the existing key '{0}': choose another --out or remove it first")]
+    #[error("refusing to overwrite the existing key '{0}': choose another --out, or pass --force to replace it (the old key is then lost)")]
     KeyExists(PathBuf),
+    /// The output names a file that exists, and `--force` was not given.
+    #[error("refusing to overwrite the existing file '{0}': pass --force to replace it, or choose another output")]
+    OutputExists(PathBuf),
+    /// The output names a directory.
+    #[error("refusing to write '{0}': it is a directory: name a file (for example {0}/go-offline-installer)")]
+    OutputIsDirectory(PathBuf),
+    /// The output is one of the command's inputs (by device and inode, through symlinks and hard
+    /// links), or lies inside an input directory: refused even with `--force`.
+    #[error("refusing to write '{output}': it {relation} '{input}', an input of this command; an output never replaces an input, even with --force: choose another output")]
+    OutputIsInput { output: PathBuf, input: PathBuf, relation: &'static str },
     /// A download, or the release index, failed; or the tarball does not have the published sha256.
     #[error("{0}")]
     Fetch(#[from] fetch::FetchError),
@@ -151,9 +164,13 @@ impl BuildError {
             | BuildError::Key(_)
             | BuildError::Mismatch(_)
             | BuildError::NoStub { .. }
+            | BuildError::NotAStub { .. }
             | BuildError::NotEmbedded { .. }
             | BuildError::GoEnv(_)
             | BuildError::KeyExists(_)
+            | BuildError::OutputExists(_)
+            | BuildError::OutputIsDirectory(_)
+            | BuildError::OutputIsInput { .. }
             | BuildError::NotWorthIt { .. } => exit::BAD_INPUT,
             // A malformed sha256 can only come from the release config's [sha256] table: the
             // command line's --sha256 is checked when it is parsed.
@@ -200,6 +217,11 @@ pub struct BuildOptions {
     /// Where the tarball was downloaded from and the sha256 published for it (recorded in the
     /// manifest; the tarball must have that sha256).
     pub provenance: Option<Provenance>,
+    /// Replace an existing output (never one of the inputs: see [`check_output`]).
+    pub force: bool,
+    /// Files the caller read that the output must never replace, besides those named here (the
+    /// signing key, `--expect-key`, `--full`).
+    pub keep: Vec<PathBuf>,
 }
 
 /// Where a tarball came from (see [`format::manifest::Source`]).
@@ -237,31 +259,71 @@ pub struct BuildSummary {
 }
 
 /// Writes a new key pair `NAME.key` (0600) and `NAME.pub` for `out` = `DIR/NAME`; returns the key id.
-pub fn keygen(out: &Path) -> Result<String, BuildError> {
+/// An existing key file is refused unless `force`, and then replaced atomically.
+pub fn keygen(out: &Path, force: bool) -> Result<String, BuildError> {
     let key = SigningKey::generate(&mut rand_core::OsRng);
     let private = out.with_extension("key");
     let public = out.with_extension("pub");
     for p in [&private, &public] {
-        if p.exists() {
-            return Err(BuildError::KeyExists(p.clone()));
-        }
+        check_output(p, &[], force).map_err(|e| match e {
+            BuildError::OutputExists(p) => BuildError::KeyExists(p),
+            e => e,
+        })?;
     }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| BuildError::io("create", dir, e))?;
     }
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&private)
-        .map_err(|e| BuildError::io("create", &private, e))?;
-    f.write_all(keys::private_key_pem(&key).as_bytes()).map_err(|e| BuildError::io("write", &private, e))?;
-    fs::write(&public, keys::public_key_pem(&key.verifying_key())).map_err(|e| BuildError::io("write", &public, e))?;
+    if force {
+        write_file(&private, keys::private_key_pem(&key).as_bytes(), 0o600)?;
+    } else {
+        // O_EXCL: a key that appeared since the check is not replaced either.
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&private)
+            .map_err(|e| BuildError::io("create", &private, e))?;
+        f.write_all(keys::private_key_pem(&key).as_bytes()).map_err(|e| BuildError::io("write", &private, e))?;
+    }
+    write_file(&public, keys::public_key_pem(&key.verifying_key()).as_bytes(), 0o644)?;
     Ok(keys::key_id(&key.verifying_key()))
 }
 
-/// Writes a public key file (SPKI PEM), refusing to overwrite one.
-pub fn write_public_key(path: &Path, pem: &str) -> Result<(), BuildError> {
+/// The identity of the file `path` names, through symlinks: device and inode.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Refuses to write `output` where that would destroy something: when it is one of `inputs`
+/// (the same file by device and inode, so through a symlink or a hard link too) or lies inside an
+/// input directory (a GOROOT, a module cache), always; when anything else is there, unless
+/// `force`. Every command that writes a file calls it before it writes (the file itself is then
+/// written beside and renamed into place). Inputs that do not exist are skipped.
+pub fn check_output(output: &Path, inputs: &[&Path], force: bool) -> Result<(), BuildError> {
+    let protected: Vec<(&Path, (u64, u64))> = inputs.iter().filter_map(|p| file_id(p).map(|id| (*p, id))).collect();
+    let input_with = |id: (u64, u64)| protected.iter().find(|(_, i)| *i == id).map(|(p, _)| p.to_path_buf());
+    if let Some(input) = file_id(output).and_then(input_with) {
+        return Err(BuildError::OutputIsInput { output: output.into(), input, relation: "is" });
+    }
+    let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Ok(dir) = fs::canonicalize(dir) {
+        if let Some(input) = dir.ancestors().filter_map(file_id).find_map(input_with) {
+            return Err(BuildError::OutputIsInput { output: output.into(), input, relation: "is inside" });
+        }
+    }
+    match fs::symlink_metadata(output) {
+        Ok(m) if m.is_dir() => Err(BuildError::OutputIsDirectory(output.into())),
+        Ok(_) if !force => Err(BuildError::OutputExists(output.into())),
+        _ => Ok(()),
+    }
+}
+
+/// Writes a public key file (SPKI PEM), refusing to overwrite one unless `force`.
+pub fn write_public_key(path: &Path, pem: &str, force: bool) -> Result<(), BuildError> {
+    if force {
+        return write_file(path, pem.as_bytes(), 0o644);
+    }
     let mut f = fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| match e.kind() {
         io::ErrorKind::AlreadyExists => BuildError::KeyExists(path.into()),
         _ => BuildError::io("create", path, e),
@@ -283,6 +345,8 @@ pub struct AttachSummary {
 /// installer signed by `expect`, and only then replaces the installer with it. Any failure leaves
 /// the installer as it was.
 pub fn attach(installer: &Path, signature: &Path, expect: &Path) -> Result<AttachSummary, BuildError> {
+    // The installer is rewritten in place (that is the command's job), never over its other inputs.
+    check_output(installer, &[signature, expect], true)?;
     let key = keys::read_public_key(expect)?;
     let key_id = keys::key_id(&key);
     let file = fs::File::open(installer).map_err(|e| BuildError::io("read", installer, e))?;
@@ -411,6 +475,14 @@ pub enum Seal<'a> {
 }
 
 impl Seal<'_> {
+    /// The key file the signer reads, if it is one (an input no output may replace).
+    fn key_file(&self) -> Option<&Path> {
+        match self {
+            Seal::Now(signer) => signer.key_file(),
+            Seal::Later(_) => None,
+        }
+    }
+
     fn public_key(&self) -> &VerifyingKey {
         match self {
             Seal::Now(signer) => signer.public_key(),
@@ -429,7 +501,30 @@ pub fn to_sign_path(output: &Path) -> PathBuf {
 /// Builds an installer.
 pub fn build(opts: &BuildOptions, seal_with: Seal) -> Result<BuildSummary, BuildError> {
     let Prepared { tree, manifest, stub, .. } = prepare(opts)?;
+    check_build_output(&opts.output, opts, &stub, &[], seal_with)?;
     seal(manifest, &tree, &stub, seal_with, Compression::of(opts), &opts.output)
+}
+
+/// [`check_output`] for a build's `output` (and, signed later, `OUTPUT.tosign`): its inputs are
+/// the distribution, the stub file, the signing key file, `opts.keep` and `more`.
+pub(crate) fn check_build_output(
+    output: &Path,
+    opts: &BuildOptions,
+    stub: &stubs::Stub,
+    more: &[&Path],
+    seal_with: Seal,
+) -> Result<(), BuildError> {
+    let mut inputs: Vec<&Path> = vec![&opts.go];
+    inputs.extend(stub.origin.path());
+    inputs.extend(opts.stub.as_deref());
+    inputs.extend(seal_with.key_file());
+    inputs.extend(opts.keep.iter().map(PathBuf::as_path));
+    inputs.extend(more);
+    check_output(output, &inputs, opts.force)?;
+    if let Seal::Later(_) = seal_with {
+        check_output(&to_sign_path(output), &inputs, opts.force)?;
+    }
+    Ok(())
 }
 
 /// A Go distribution read and made ready to pack: its tree with the offline `go.env`, the
@@ -884,6 +979,48 @@ mod tests {
         for (ends, len, n, want) in cases {
             assert_eq!(cut_points(ends, *len, *n), *want, "ends {ends:?}, {n} frames");
         }
+    }
+
+    /// Every way an output can be an input is refused, with or without force; an existing
+    /// output needs force; a new one is fine.
+    #[test]
+    fn outputs_that_are_inputs_or_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (key, tarball, goroot, other) = (d.join("org.key"), d.join("go.tar.gz"), d.join("goroot"), d.join("other"));
+        fs::write(&key, "key").unwrap();
+        fs::write(&tarball, "tarball").unwrap();
+        fs::write(&other, "someone's").unwrap();
+        fs::create_dir_all(goroot.join("bin")).unwrap();
+        std::os::unix::fs::symlink(&key, d.join("key-link")).unwrap();
+        fs::hard_link(&tarball, d.join("tarball-link")).unwrap();
+        let inputs: &[&Path] = &[&key, &tarball, &goroot, &d.join("missing-input")];
+        // (output, force, refused as)
+        let cases: &[(PathBuf, bool, Option<&str>)] = &[
+            (key.clone(), false, Some("it is '")),
+            (key.clone(), true, Some("it is '")),
+            (d.join("key-link"), true, Some("it is '")),
+            (d.join("tarball-link"), true, Some("it is '")),
+            (d.join("./go.tar.gz"), true, Some("it is '")),
+            (goroot.join("bin/go-offline-installer"), true, Some("it is inside '")),
+            (goroot.clone(), true, Some("it is '")),
+            (other.clone(), false, Some("refusing to overwrite the existing file")),
+            (other.clone(), true, None),
+            (d.to_path_buf(), true, Some("it is a directory")),
+            (d.join("new"), false, None),
+        ];
+        for (output, force, refused) in cases {
+            let got = check_output(output, inputs, *force);
+            match (got, refused) {
+                (Ok(()), None) => {}
+                (Err(e), Some(said)) => {
+                    assert_eq!(e.exit_code(), exit::BAD_INPUT, "{output:?}");
+                    assert!(e.to_string().contains(said), "{output:?} {force}: {e}");
+                }
+                (got, _) => panic!("{output:?} (force {force}): {got:?}, want {refused:?}"),
+            }
+        }
+        assert_eq!(fs::read(&key).unwrap(), b"key");
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct ModulesOptions {
     pub compression: Compression,
     /// Build time; by default the newest mtime of the files carried.
     pub source_date_epoch: Option<u64>,
+    /// Replace an existing output (never one of the inputs: see [`crate::check_output`]).
+    pub force: bool,
+    /// Files the caller read that the output must never replace, besides those named here (the
+    /// signing key, `--expect-key`).
+    pub keep: Vec<PathBuf>,
 }
 
 /// What [`build_modules`] produced.
@@ -71,6 +76,7 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
     })?;
     let stub = crate::stubs::resolve(&target, opts.stub.as_deref())?;
     let cache = proxy_dir(opts.cache.as_deref())?;
+    check_modules_output(opts, &stub, &cache, seal_with)?;
     let wanted = if opts.projects.is_empty() { from_cache(&cache)? } else { from_projects(&opts.projects)? };
     if wanted.is_empty() {
         return Err(BuildError::Source {
@@ -108,6 +114,29 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
     };
     let installer = crate::seal(manifest, &tree, &stub, seal_with, opts.compression, &opts.output)?;
     Ok(ModulesSummary { installer, modules: count, zips, cache })
+}
+
+/// [`crate::check_output`] for a bundle: its inputs are the stub, the module cache (nothing may
+/// be written inside it), each project's go.mod and go.sum, the signing key and `opts.keep`.
+fn check_modules_output(
+    opts: &ModulesOptions,
+    stub: &crate::stubs::Stub,
+    cache: &Path,
+    seal_with: Seal,
+) -> Result<(), BuildError> {
+    let project_files: Vec<PathBuf> = opts.projects.iter().flat_map(|p| [p.join("go.mod"), p.join("go.sum")]).collect();
+    let mut inputs: Vec<&Path> = vec![cache];
+    inputs.extend(opts.cache.as_deref());
+    inputs.extend(stub.origin.path());
+    inputs.extend(opts.stub.as_deref());
+    inputs.extend(seal_with.key_file());
+    inputs.extend(opts.keep.iter().map(PathBuf::as_path));
+    inputs.extend(project_files.iter().map(PathBuf::as_path));
+    crate::check_output(&opts.output, &inputs, opts.force)?;
+    if let Seal::Later(_) = seal_with {
+        crate::check_output(&crate::to_sign_path(&opts.output), &inputs, opts.force)?;
+    }
+    Ok(())
 }
 
 fn project_name(p: &Path) -> String {

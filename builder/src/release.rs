@@ -203,6 +203,8 @@ struct Run<'a> {
     frames: u32,
     /// `config.go_env` as `--go-env` arguments.
     go_env: Vec<String>,
+    /// Files the run reads that no output may replace: the key file, `expect_key`.
+    keep: Vec<PathBuf>,
     /// What the previous run recorded (empty when there is no state or it is unreadable: then
     /// everything is built).
     old: State,
@@ -216,6 +218,9 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
     fs::create_dir_all(&config.output).map_err(|e| BuildError::io("create", &config.output, e))?;
     let state_path = config.output.join(STATE);
     let cache = config.cache.clone().unwrap_or_else(default_cache);
+    // A release rewrites its own outputs (that is what makes it incremental), never its inputs.
+    let keep: Vec<PathBuf> =
+        signer.key_file().into_iter().chain(config.expect_key.as_deref()).map(Path::to_path_buf).collect();
     let run = Run {
         config,
         fetcher: fetch::Fetcher::new(config.mirror.as_deref(), config.index.as_deref(), &cache, progress),
@@ -224,6 +229,7 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
         level: config.level.unwrap_or(DEFAULT_LEVEL),
         frames: config.frames.unwrap_or(DEFAULT_FRAMES),
         go_env: config.go_env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        keep,
         old: fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
     };
     let mut state = State::default();
@@ -253,6 +259,7 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
     outputs.sort_by(|a, b| a.name.cmp(&b.name));
     let (sums, signature) = write_sums(&config.output, &signer, &outputs)?;
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
+    crate::check_output(&state_path, &run.keep.iter().map(PathBuf::as_path).collect::<Vec<_>>(), true)?;
     crate::write_output(&state_path, &[&state_bytes])?;
     Ok(Summary { output: config.output.clone(), outputs, skipped, sums, signature, signer_key_id: run.key_id })
 }
@@ -315,6 +322,8 @@ fn installer_output(run: &Run, state: &mut State, version: &str, arch: &str) -> 
                     published_sha256: fetched.sha256.clone(),
                     published_by: fetched.sha256_source.clone(),
                 }),
+                force: true,
+                keep: run.keep.clone(),
             },
             Seal::Now(run.signer),
         )
@@ -385,6 +394,8 @@ fn delta_output(
                 published_sha256: fetched.sha256.clone(),
                 published_by: fetched.sha256_source.clone(),
             }),
+            force: true,
+            keep: run.keep.clone(),
         };
         let d =
             DeltaOptions { base: fetched_base.path.clone(), full_len: Some(full_len), force: run.config.force_deltas };
@@ -433,6 +444,8 @@ fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) ->
                 output: out.to_path_buf(),
                 compression: Compression { level: run.level, threads: 0, frames: 1 },
                 source_date_epoch: None,
+                force: true,
+                keep: run.keep.clone(),
             },
             Seal::Now(run.signer),
         )
@@ -486,6 +499,10 @@ pub fn sign_sums(dir: &Path, signer: &Signer, files: &[(&str, &str)]) -> Result<
     let signature = signer.sign(sums.as_bytes())?;
     let sums_path = dir.join(SUMS);
     let sig_path = dir.join(SUMS_SIG);
+    // Rewritten at every release (they are the release's own), never over the signing key.
+    let key: Vec<&Path> = signer.key_file().into_iter().collect();
+    crate::check_output(&sums_path, &key, true)?;
+    crate::check_output(&sig_path, &key, true)?;
     crate::write_output(&sums_path, &[sums.as_bytes()])?;
     crate::write_output(&sig_path, &[&signature])?;
     Ok((sums_path, sig_path))

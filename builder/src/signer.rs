@@ -72,6 +72,14 @@ impl SignerSpec {
         non_empty_path(s, s).map(SignerSpec::File)
     }
 
+    /// The key file this signer reads (`file:PATH`), if any: an input no output may replace.
+    pub fn key_file(&self) -> Option<&Path> {
+        match self {
+            SignerSpec::File(p) => Some(p),
+            _ => None,
+        }
+    }
+
     /// The same signer with a relative key file taken from `dir` (a release config's directory).
     pub fn relative_to(self, dir: &Path) -> SignerSpec {
         match self {
@@ -213,6 +221,11 @@ impl Signer {
         &self.spec
     }
 
+    /// The key file this signer reads (`file:PATH`), if any.
+    pub fn key_file(&self) -> Option<&Path> {
+        self.spec.key_file()
+    }
+
     /// A pure Ed25519 signature of `message`, verified strictly against the public key before it
     /// is returned.
     pub fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
@@ -349,7 +362,7 @@ mod tests {
     fn a_file_signer_checks_the_expected_key() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("org");
-        crate::keygen(&out).unwrap();
+        crate::keygen(&out, false).unwrap();
         let spec = SignerSpec::parse(out.with_extension("key").to_str().unwrap()).unwrap();
         let signer = open(&spec, None).unwrap();
         let sig = signer.sign(b"statement").unwrap();

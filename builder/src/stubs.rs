@@ -19,7 +19,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use format::platform::{exe_platform, Target};
+use format::{
+    layout::FORMAT_VERSION,
+    platform::{exe_platform, Target},
+    stub_identity::{self, stub_identity},
+};
 use serde::Serialize;
 
 use crate::{source::sha256_hex, BuildError};
@@ -95,6 +99,22 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The stub's file, when it came from one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Origin::File { path } | Origin::Checkout { path } => Some(path),
+            Origin::Embedded { .. } => None,
+        }
+    }
+
+    /// The stub's name in a message: its file, or "the stub embedded in this builder".
+    pub fn name(&self) -> String {
+        match self {
+            Origin::File { path } | Origin::Checkout { path } => path.display().to_string(),
+            Origin::Embedded { .. } => "the stub embedded in this builder".into(),
+        }
+    }
+
     /// One line for people: "embedded (go-offline 0.1.0, commit …)", "file FILE", ….
     pub fn describe(&self) -> String {
         match self {
@@ -133,6 +153,7 @@ pub fn resolve(target: &Target, explicit: Option<&Path>) -> Result<Stub, BuildEr
         return Err(BuildError::NotEmbedded { triple: target.triple.into(), embedded: has.join(", ") });
     };
     check_machine(&bytes, target, &origin)?;
+    check_identity(&bytes, target, &origin)?;
     let sha256 = sha256_hex(&bytes);
     Ok(Stub { bytes, sha256, origin })
 }
@@ -169,6 +190,33 @@ fn check_machine(bytes: &[u8], target: &Target, origin: &Origin) -> Result<(), B
             target.triple
         ))),
     }
+}
+
+/// Refuses a stub that is not one of ours for `target` and for the installer format this builder
+/// writes: its identity ([`format::stub_identity`]) must name our program, the target and the
+/// format. Any other executable would otherwise be signed and verify as an "installer".
+fn check_identity(bytes: &[u8], target: &Target, origin: &Origin) -> Result<(), BuildError> {
+    let stub = origin.name();
+    let identity =
+        stub_identity(bytes).map_err(|e| BuildError::NotAStub { stub: stub.clone(), problem: e.to_string() })?;
+    if identity.program != stub_identity::PROGRAM {
+        let problem = format!("its identity names the program '{}'", identity.program);
+        return Err(BuildError::NotAStub { stub, problem });
+    }
+    if identity.target != target.triple {
+        return Err(BuildError::Mismatch(format!(
+            "{stub} is the go-offline-installer stub for {}, not for the target {}: use the stub built for {}",
+            identity.target, target.triple, target.triple
+        )));
+    }
+    if !identity.reads(FORMAT_VERSION) {
+        let reads: Vec<String> = identity.formats.iter().map(u32::to_string).collect();
+        return Err(BuildError::Mismatch(format!(
+            "{stub} reads installer formats {} only, and this builder writes format {FORMAT_VERSION}: use a stub of this builder's release",
+            reads.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// One row of `go-offline-builder targets`: a supported target and the stub this builder would
@@ -275,6 +323,51 @@ mod tests {
                     assert!(msg.contains(p) && msg.contains("x86_64-unknown-linux-musl"), "case {i}: {msg}");
                 }
                 (got, want) => panic!("case {i}: got {got:?}, want problem {want:?}"),
+            }
+        }
+    }
+
+    /// Only a stub whose one identity names our program, the target and this builder's format
+    /// passes.
+    #[test]
+    fn stub_identities_are_checked() {
+        let target = Target::from_triple("x86_64-unknown-linux-musl").unwrap();
+        let code = b"\x7fELF code and data ".repeat(20);
+        let with = |block: &[u8]| [&code[..], block, &code[..]].concat();
+        let block = |text: &str| {
+            let mut b = vec![0u8; stub_identity::LEN];
+            b[..stub_identity::START.len()].copy_from_slice(stub_identity::START);
+            b[stub_identity::START.len()..stub_identity::START.len() + text.len()].copy_from_slice(text.as_bytes());
+            b[stub_identity::LEN - stub_identity::END.len()..].copy_from_slice(stub_identity::END);
+            b
+        };
+        let cases: &[(&str, Vec<u8>, Option<&str>)] = &[
+            ("ours", with(&stub_identity::encode(target.triple)), None),
+            ("no identity", code.clone(), Some("s is not a go-offline-installer stub (no stub identity found)")),
+            (
+                "another target's",
+                with(&stub_identity::encode("aarch64-unknown-linux-musl")),
+                Some("s is the go-offline-installer stub for aarch64-unknown-linux-musl, not for the target x86_64-unknown-linux-musl"),
+            ),
+            (
+                "another program's",
+                with(&block("program ls\nformats 2\ntarget x86_64-unknown-linux-musl\n")),
+                Some("(its identity names the program 'ls')"),
+            ),
+            (
+                "a stub of format 1 only",
+                with(&block("program go-offline-installer\nformats 1\ntarget x86_64-unknown-linux-musl\n")),
+                Some("reads installer formats 1 only, and this builder writes format 2"),
+            ),
+        ];
+        for (name, bytes, refused) in cases {
+            match (check_identity(bytes, &target, &Origin::File { path: "s".into() }), refused) {
+                (Ok(()), None) => {}
+                (Err(e), Some(said)) => {
+                    assert_eq!(e.exit_code(), crate::exit::BAD_INPUT, "{name}");
+                    assert!(e.to_string().contains(said), "{name}: {e}");
+                }
+                (got, _) => panic!("{name}: {got:?}, want {refused:?}"),
             }
         }
     }

@@ -28,6 +28,7 @@ pub mod manifest;
 pub mod payload;
 pub mod platform;
 pub mod statement;
+pub mod stub_identity;
 pub mod verify;
 pub mod version;
 

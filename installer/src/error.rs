@@ -14,7 +14,9 @@ pub enum Error {
     Format(#[from] format::Error),
     #[error("destination '{path}' {problem}")]
     Destination { path: PathBuf, problem: String },
-    #[error("could not {action} '{path}': {source}{hint}")]
+    /// A read or write that failed; `hint`, when not empty, is the cause and its fix, said in
+    /// place of the error's own text.
+    #[error("could not {action} '{path}': {}", io_reason(.source, .hint))]
     Io { action: &'static str, path: PathBuf, source: std::io::Error, hint: &'static str },
     #[error("not enough space in '{path}': the new Go needs {need}, {have} is free (the previous Go stays until the new one is in place, so both must fit); free space or choose another --prefix")]
     NoSpace { path: PathBuf, need: String, have: String },
@@ -57,6 +59,9 @@ impl Error {
         match self {
             Error::Format(e) => e.exit_code(),
             Error::Destination { .. } => exit::DESTINATION,
+            // No permission, or a read-only file system: the destination is unusable (14), as
+            // documented; a full disk or any other failed write is 15.
+            Error::Io { source, .. } if is_unusable_destination(source) => exit::DESTINATION,
             Error::Io { .. } | Error::NoSpace { .. } => exit::IO,
             Error::Downgrade { .. } => exit::DOWNGRADE,
             Error::NotInstalled { .. } | Error::NoPrevious { .. } => exit::NOT_INSTALLED,
@@ -76,6 +81,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Format(e) => e.kind(),
+            Error::Io { source, .. } if is_unusable_destination(source) => "destination",
             Error::Io { .. } => "io",
             Error::NoSpace { .. } => "no-space",
             Error::Downgrade { .. } => "downgrade",
@@ -94,19 +100,36 @@ impl Error {
         }
     }
 
-    /// An I/O error on a path, with a hint for the common causes.
+    /// An I/O error on a path. For the common causes the message is the cause and its fix
+    /// (see [`Error::Io`]'s text), not the error's own text, which another crate may have
+    /// wrapped with a path of its own (tempfile's "… at path '…/.go-offline-tmp.…'").
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         // By kind, not raw errno: errors wrapped by other crates (tempfile) keep only the kind.
         let hint = match source.kind() {
             std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
-                " (the disk is full: free space and run again)"
+                "the disk is full: free space and run again"
             }
-            std::io::ErrorKind::PermissionDenied => " (permission denied: run as root or choose another --prefix)",
-            std::io::ErrorKind::ReadOnlyFilesystem => " (read-only file system: choose another --prefix)",
+            std::io::ErrorKind::PermissionDenied => "permission denied: run as root or choose another --prefix",
+            std::io::ErrorKind::ReadOnlyFilesystem => "read-only file system: choose another --prefix",
             _ => "",
         };
         Error::Io { action, path: path.into(), source, hint }
     }
+}
+
+/// What [`Error::Io`] says after the path: the hint when there is one, else the error itself.
+fn io_reason(source: &std::io::Error, hint: &str) -> String {
+    if hint.is_empty() {
+        source.to_string()
+    } else {
+        hint.to_string()
+    }
+}
+
+/// Whether a failed write says the destination cannot be written at all (no permission, a
+/// read-only file system) rather than that the write itself failed (a full disk, an I/O error).
+fn is_unusable_destination(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem)
 }
 
 impl From<format::keys::KeyError> for Error {
@@ -122,4 +145,69 @@ pub enum EnvError {
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("journal entry for '{}' is corrupt: {problem}", path.display())]
     Corrupt { path: PathBuf, problem: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error as IoError, ErrorKind};
+
+    use super::*;
+
+    /// No permission and a read-only file system are an unusable destination (14), a full disk or
+    /// any other failed write is 15; the message names the path once, then the cause and the fix.
+    #[test]
+    fn io_errors_map_to_the_documented_codes() {
+        // tempfile wraps the OS error with its own temporary file's path.
+        let wrapped =
+            |kind: ErrorKind, text: &str| IoError::new(kind, format!("{text} at path \"/p/.go-offline-tmp.x1\""));
+        let cases: Vec<(&str, IoError, i32, &str, &str)> = vec![
+            (
+                "no permission, wrapped by tempfile",
+                wrapped(ErrorKind::PermissionDenied, "Permission denied (os error 13)"),
+                exit::DESTINATION,
+                "destination",
+                "could not write '/p/.go-offline-journal': permission denied: run as root or choose another --prefix",
+            ),
+            (
+                "no permission",
+                IoError::from_raw_os_error(13),
+                exit::DESTINATION,
+                "destination",
+                "could not write '/p/.go-offline-journal': permission denied: run as root or choose another --prefix",
+            ),
+            (
+                "read-only file system",
+                IoError::from_raw_os_error(30),
+                exit::DESTINATION,
+                "destination",
+                "could not write '/p/.go-offline-journal': read-only file system: choose another --prefix",
+            ),
+            (
+                "disk full",
+                IoError::from_raw_os_error(28),
+                exit::IO,
+                "io",
+                "could not write '/p/.go-offline-journal': the disk is full: free space and run again",
+            ),
+            (
+                "quota exceeded",
+                IoError::from_raw_os_error(122),
+                exit::IO,
+                "io",
+                "could not write '/p/.go-offline-journal': the disk is full: free space and run again",
+            ),
+            (
+                "an I/O error",
+                IoError::from_raw_os_error(5),
+                exit::IO,
+                "io",
+                "could not write '/p/.go-offline-journal': Input/output error (os error 5)",
+            ),
+        ];
+        for (name, source, code, kind, message) in cases {
+            let e = Error::io("write", "/p/.go-offline-journal", source);
+            assert_eq!((e.exit_code(), e.kind()), (code, kind), "{name}");
+            assert_eq!(e.to_string(), message, "{name}");
+        }
+    }
 }

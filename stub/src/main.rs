@@ -16,7 +16,15 @@ use format::exit;
 
 use crate::cli::Cli;
 
+/// What this program is, for the builder, which refuses any other executable as a stub
+/// ([`format::stub_identity`]): the program, the installer formats it reads, its target. Made at
+/// compile time; `#[used]` keeps it in the object, and the `black_box` in [`main`] keeps it
+/// referenced, so neither LTO nor the linker's section garbage collection nor strip drops it.
+#[used]
+static STUB_IDENTITY: [u8; format::stub_identity::LEN] = format::stub_identity::encode(env!("GO_OFFLINE_STUB_TARGET"));
+
 fn main() -> ExitCode {
+    std::hint::black_box(&STUB_IDENTITY);
     let code = run();
     // Started by a double click (Windows makes a console for it alone and closes it when the
     // program exits): keep the window until the person has read the result.

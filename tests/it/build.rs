@@ -228,3 +228,268 @@ fn verify_subcommand_reports_like_the_installer() {
     let out = run(builder().arg("verify").arg(&inst));
     assert_eq!(code(&out), exit::UNTRUSTED, "no trusted key is a refusal, not a pass");
 }
+
+/// What a refused or allowed write must leave: the sha256 of each file.
+fn hashes(files: &[&Path]) -> Vec<(PathBuf, String)> {
+    files.iter().map(|f| (f.to_path_buf(), sha256_file(f))).collect()
+}
+
+/// Issue 30: no builder command writes over one of its inputs (the same file by device and
+/// inode: through a symlink or a hard link too; or into an input directory), even with
+/// --force; an existing unrelated output is replaced only with --force. Every input is
+/// byte-identical after a refusal.
+#[test]
+fn outputs_never_replace_inputs_and_existing_files_need_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = keygen(d, "org");
+    // Copies: a failure of this test must not destroy the shared fixtures.
+    let go = d.join("go1.27.3.linux-amd64.tar.gz");
+    fs::copy(go_release("amd64"), &go).unwrap();
+    let stub_copy = d.join("stub");
+    fs::copy(stub(AMD64), &stub_copy).unwrap();
+    std::os::unix::fs::symlink(&go, d.join("go-symlink")).unwrap();
+    fs::hard_link(&go, d.join("go-hardlink")).unwrap();
+    let existing = d.join("existing");
+    fs::write(&existing, "someone's file\n").unwrap();
+    fs::create_dir(d.join("a-directory")).unwrap();
+    // A project and a module cache for `modules`, and an unsigned-looking file for `attach`.
+    let project = d.join("project");
+    fs::create_dir(&project).unwrap();
+    fs::write(project.join("go.mod"), "module example.com/p\n\ngo 1.27\n").unwrap();
+    fs::write(project.join("go.sum"), "").unwrap();
+    let cache = d.join("modcache");
+    fs::create_dir_all(cache.join("example.com/m/@v")).unwrap();
+    fs::write(cache.join("example.com/m/@v/list"), "v1.0.0\n").unwrap();
+    let signature = d.join("sig");
+    fs::write(&signature, [7u8; 64]).unwrap();
+    let go_mod = project.join("go.mod");
+    let inputs: Vec<&Path> = vec![&key.private, &key.public, &go, &stub_copy, &existing, &go_mod, &signature];
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let build = |output: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a = vec!["build".into(), "--go".into(), p(&go), "--key".into(), p(&key.private)];
+        a.extend(["--level".into(), TEST_LEVEL.into(), "--stub".into(), p(&stub_copy), "--output".into(), p(output)]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let is_input = "an input of this command; an output never replaces an input, even with --force";
+    // (case, arguments, exit code, what stderr says)
+    let refused: Vec<(&str, Vec<String>, i32, String)> = vec![
+        (
+            "build --output KEY",
+            build(&key.private, &[]),
+            4,
+            format!("refusing to write '{}': it is '{}', {is_input}", p(&key.private), p(&key.private)),
+        ),
+        ("build --output KEY --force", build(&key.private, &["--force"]), 4, is_input.into()),
+        ("build --output the --go tarball", build(&go, &["--force"]), 4, format!("it is '{}', {is_input}", p(&go))),
+        (
+            "build --output a symlink to the tarball",
+            build(&d.join("go-symlink"), &["--force"]),
+            4,
+            format!("it is '{}'", p(&go)),
+        ),
+        (
+            "build --output a hard link of the tarball",
+            build(&d.join("go-hardlink"), &["--force"]),
+            4,
+            format!("it is '{}'", p(&go)),
+        ),
+        ("build --output the --stub", build(&stub_copy, &["--force"]), 4, format!("it is '{}'", p(&stub_copy))),
+        (
+            "build --output the public key",
+            build(&key.public, &["--expect-key", &p(&key.public), "--force"]),
+            4,
+            format!("it is '{}'", p(&key.public)),
+        ),
+        (
+            "build over an existing file",
+            build(&existing, &[]),
+            4,
+            format!("refusing to overwrite the existing file '{}': pass --force to replace it", p(&existing)),
+        ),
+        ("build onto a directory", build(&d.join("a-directory"), &["--force"]), 4, "it is a directory".into()),
+        (
+            "keygen over an existing key",
+            vec!["keygen".into(), "--out".into(), p(&d.join("org"))],
+            4,
+            format!("refusing to overwrite the existing key '{}'", p(&key.private)),
+        ),
+        (
+            "modules --output a project's go.sum",
+            vec![
+                "modules".into(),
+                "--project".into(),
+                p(&project),
+                "--cache".into(),
+                p(&cache),
+                "--key".into(),
+                p(&key.private),
+                "--stub".into(),
+                p(&stub_copy),
+                "--output".into(),
+                p(&project.join("go.sum")),
+                "--force".into(),
+            ],
+            4,
+            format!("it is '{}'", p(&project.join("go.sum"))),
+        ),
+        (
+            "modules --output into the module cache",
+            vec![
+                "modules".into(),
+                "--project".into(),
+                p(&project),
+                "--cache".into(),
+                p(&cache),
+                "--key".into(),
+                p(&key.private),
+                "--stub".into(),
+                p(&stub_copy),
+                "--output".into(),
+                p(&cache.join("example.com/bundle")),
+            ],
+            4,
+            format!("it is inside '{}'", p(&cache)),
+        ),
+        (
+            "attach an installer that is the --expect-key",
+            vec![
+                "attach".into(),
+                p(&key.public),
+                "--signature".into(),
+                p(&signature),
+                "--expect-key".into(),
+                p(&key.public),
+            ],
+            4,
+            format!("it is '{}'", p(&key.public)),
+        ),
+        (
+            "attach an installer that is the --signature",
+            vec![
+                "attach".into(),
+                p(&signature),
+                "--signature".into(),
+                p(&signature),
+                "--expect-key".into(),
+                p(&key.public),
+            ],
+            4,
+            format!("it is '{}'", p(&signature)),
+        ),
+    ];
+    let before = hashes(&inputs);
+    for (name, args, want, message) in &refused {
+        let out = run(builder().args(args));
+        assert_eq!(code(&out), *want, "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message.as_str()), "{name}: {}", stderr(&out));
+        assert_eq!(hashes(&inputs), before, "{name} changed an input");
+        assert_eq!(fs::read_to_string(&existing).unwrap(), "someone's file\n", "{name}");
+        assert!(fs::read_dir(d.join("a-directory")).unwrap().next().is_none(), "{name}");
+        assert!(!cache.join("example.com/bundle").exists(), "{name}");
+        let strays: Vec<_> = fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".go-offline"))
+            .collect();
+        assert!(strays.is_empty(), "{name} left {strays:?}");
+    }
+    // With --force, an existing file that is no input is replaced by the installer.
+    let out = run(builder().args(build(&existing, &["--force"])));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(fs::read(&existing).unwrap().starts_with(&fs::read(&stub_copy).unwrap()), "the installer replaced it");
+    ok(builder().arg("verify").arg(&existing).arg("--trusted-key").arg(&key.public));
+    // keygen --force replaces the key pair.
+    let old = fs::read(&key.private).unwrap();
+    let out = run(builder().args(["keygen", "--force", "--out"]).arg(d.join("org")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_ne!(fs::read(&key.private).unwrap(), old);
+    assert_eq!(fs::metadata(&key.private).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+/// `--stub FILE` at the stub's block of identity, replaced by `block`.
+fn with_identity_block(stub: &[u8], block: &[u8]) -> Vec<u8> {
+    let ours = format::stub_identity::encode(AMD64);
+    let at = stub.windows(ours.len()).position(|w| w == ours).expect("the amd64 stub carries its identity");
+    [&stub[..at], block, &stub[at + ours.len()..]].concat()
+}
+
+/// Issue 30: only a go-offline-installer stub for the target is built into an installer; any
+/// other executable (`/bin/ls`) or the stub of another target is refused, and nothing is written.
+/// `inspect` and `verify` say when a signed file's stub is not one of ours.
+#[test]
+fn only_go_offline_installer_stubs_for_the_target_are_built_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = &release_key().private;
+    let real = fs::read(stub(AMD64)).unwrap();
+    let other_target = d.join("other-target");
+    fs::write(&other_target, with_identity_block(&real, &format::stub_identity::encode("x86_64-unknown-linux-gnu")))
+        .unwrap();
+    let two = d.join("two-identities");
+    fs::write(&two, [&real[..], &format::stub_identity::encode(AMD64)[..]].concat()).unwrap();
+    let arm64 = stub(ARM64);
+    let out_file = d.join("x");
+    // (case, --stub, exit code, what stderr says)
+    let mut cases: Vec<(&str, PathBuf, i32, String)> = vec![
+        (
+            "/bin/ls",
+            "/bin/ls".into(),
+            builder::exit::BAD_INPUT,
+            "/bin/ls is not a go-offline-installer stub (no stub identity found): use a stub built by `cargo xtask stubs` or the one embedded for --target".into(),
+        ),
+        (
+            "the amd64 stub whose identity names another target",
+            other_target.clone(),
+            builder::exit::BAD_INPUT,
+            format!(
+                "{} is the go-offline-installer stub for x86_64-unknown-linux-gnu, not for the target {AMD64}",
+                other_target.display()
+            ),
+        ),
+        ("two identities", two.clone(), builder::exit::BAD_INPUT, "2 stub identities found".into()),
+    ];
+    if arm64.exists() {
+        cases.push(("the aarch64 stub", arm64, builder::exit::BAD_INPUT, "is a linux/arm64 binary".into()));
+    } else {
+        eprintln!("skipped the row of another target's stub: {} is absent", arm64.display());
+    }
+    // Last: the only row that writes the output.
+    cases.push(("the real stub", stub(AMD64), 0, String::new()));
+    let go = go_release("amd64");
+    for (name, stub_file, want, message) in &cases {
+        let out = build(&go, key, &out_file, &["--stub", stub_file.to_str().unwrap()]);
+        assert_eq!(code(&out), *want, "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message.as_str()), "{name}: {}", stderr(&out));
+        assert_eq!(out_file.exists(), *want == 0, "{name}: an output only when built");
+    }
+    let inspect = |file: &Path| -> serde_json::Value {
+        serde_json::from_slice(&ok(builder().arg("inspect").arg(file).arg("--json")).stdout).unwrap()
+    };
+    let info = inspect(&out_file);
+    assert_eq!(info["stub_identity"]["target"], AMD64);
+    assert_eq!(info["stub_identity"]["program"], "go-offline-installer");
+    assert!(info["stub_warning"].is_null());
+
+    // A file signed by a trusted key around another program: it verifies (the signature is
+    // good), and both commands say that it is not an installer.
+    let ls_installer = d.join("ls-installer");
+    fs::write(&ls_installer, crate::craft::Tree::go().installer_on(&fs::read("/bin/ls").unwrap(), |_| {})).unwrap();
+    let info = inspect(&ls_installer);
+    assert!(info["stub_identity"].is_null());
+    assert!(info["stub_warning"]
+        .as_str()
+        .unwrap()
+        .contains("not a go-offline-installer stub (no stub identity found)"));
+    let human = stdout(&ok(builder().arg("inspect").arg(&ls_installer)));
+    assert!(human.contains("warning:     the stub of this file is not a go-offline-installer stub"), "{human}");
+    let verified = ok(builder().arg("verify").arg(&ls_installer).arg("--trusted-key").arg(&release_key().public));
+    assert!(
+        stderr(&verified).contains("warning: the stub of this file is not a go-offline-installer stub"),
+        "{}",
+        stderr(&verified)
+    );
+    let verified = ok(builder().arg("verify").arg(&out_file).arg("--trusted-key").arg(&release_key().public));
+    assert!(!stderr(&verified).contains("warning"), "{}", stderr(&verified));
+}

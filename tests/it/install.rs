@@ -366,7 +366,7 @@ fn non_root_user_install_writes_rc_files_once() {
         &["--yes", "--prefix", "/usr/local/go-offline-test-denied", "--trusted-key", key_copy.to_str().unwrap()],
         &[],
     );
-    assert_eq!(code(&out), format::exit::IO, "{}", stderr(&out));
+    assert_eq!(code(&out), format::exit::DESTINATION, "{}", stderr(&out));
     assert!(stderr(&out).contains("permission denied"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
     assert!(!Path::new("/usr/local/go-offline-test-denied").exists());
@@ -615,7 +615,8 @@ fn revoked_keys_are_refused_wherever_trust_comes_from() {
 fn unusable_destinations_are_refused_and_change_nothing() {
     // Each case prepares the context and may replace the prefix or the trusted key.
     type Setup = fn(&TestContext) -> (Option<std::path::PathBuf>, Option<std::path::PathBuf>);
-    let cases: &[(&str, Setup, i32, &str)] = &[
+    // (case, setup, run as: root or the unprivileged user, exit code, what stderr says)
+    let cases: &[(&str, Setup, Who, i32, &str)] = &[
         (
             "go is a symlink",
             |ctx| {
@@ -623,6 +624,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 std::os::unix::fs::symlink(ctx.path("bin/elsewhere"), ctx.goroot()).unwrap();
                 (None, None)
             },
+            Who::Root,
             format::exit::DESTINATION,
             "is a symbolic link",
         ),
@@ -632,6 +634,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::write(ctx.goroot(), "not a tree").unwrap();
                 (None, None)
             },
+            Who::Root,
             format::exit::DESTINATION,
             "exists and is not a directory",
         ),
@@ -642,6 +645,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::write(ctx.goroot().join("notes.txt"), "mine").unwrap();
                 (None, None)
             },
+            Who::Root,
             format::exit::DESTINATION,
             "without a VERSION file",
         ),
@@ -653,6 +657,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::create_dir(ctx.prefix().join("go-1.20.1")).unwrap();
                 (None, None)
             },
+            Who::Root,
             format::exit::DESTINATION,
             "cannot be kept under that name",
         ),
@@ -663,6 +668,7 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::write(&file, "x").unwrap();
                 (Some(file), None)
             },
+            Who::Root,
             format::exit::DESTINATION,
             "is not a directory",
         ),
@@ -673,11 +679,27 @@ fn unusable_destinations_are_refused_and_change_nothing() {
                 fs::write(&file, "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n").unwrap();
                 (None, Some(file))
             },
+            Who::Root,
             format::exit::UNTRUSTED,
             "is not an ed25519 public key",
         ),
+        (
+            // Issue 30: exit 14 as documented (it was 15, "write failed"), and one sentence
+            // naming the file and the fix (tempfile's own path is not the user's business).
+            "prefix the user may not write (root's)",
+            |ctx| {
+                let key = ctx.path("bin/release.pub");
+                fs::copy(&release_key().public, &key).unwrap();
+                ctx.chown_to_nobody();
+                std::os::unix::fs::chown(ctx.prefix(), Some(0), Some(0)).unwrap();
+                (None, Some(key))
+            },
+            Who::Nobody,
+            format::exit::DESTINATION,
+            "/.go-offline-journal': permission denied: run as root or choose another --prefix\n",
+        ),
     ];
-    for (name, setup, expected, message) in cases {
+    for (name, setup, who, expected, message) in cases {
         let ctx = TestContext::new();
         let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
         let (prefix, key) = setup(&ctx);
@@ -685,12 +707,23 @@ fn unusable_destinations_are_refused_and_change_nothing() {
         let key = key.unwrap_or_else(|| release_key().public.clone());
         let before = ctx.snapshot();
         let args = ["--yes", "--prefix", prefix.to_str().unwrap(), "--trusted-key", key.to_str().unwrap()];
-        let out = ctx.run_root(&inst, &args, None, &[]);
+        let out = match who {
+            Who::Root => ctx.run_root(&inst, &args, None, &[]),
+            Who::Nobody => ctx.run_user(&inst, &args, &[]),
+        };
         assert_eq!(code(&out), *expected, "{name}: {}", stderr(&out));
         assert!(stderr(&out).contains(message), "{name}: {}", stderr(&out));
+        assert!(!stderr(&out).contains(".go-offline-tmp"), "{name}: {}", stderr(&out));
         assert_eq!(ctx.snapshot(), before, "{name} changed the machine");
         assert!(ctx.staging_dirs().is_empty(), "{name}");
     }
+}
+
+/// Who runs a case.
+enum Who {
+    Root,
+    /// [`NOBODY`], through [`TestContext::run_user`].
+    Nobody,
 }
 
 #[test]

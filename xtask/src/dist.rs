@@ -358,7 +358,7 @@ fn signer(key: Option<&str>) -> Result<builder::signer::Signer> {
         None => {
             let base = Path::new("target/dist-keys/dist");
             if !base.with_extension("key").exists() {
-                builder::keygen(base).map_err(|e| e.to_string())?;
+                builder::keygen(base, false).map_err(|e| e.to_string())?;
             }
             SignerSpec::File(base.with_extension("key"))
         }
