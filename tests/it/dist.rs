@@ -379,3 +379,48 @@ fn dpkg_install(ctx: &TestContext, scratch: &Path, arch: &str) -> PathBuf {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// The Windows stub's import libraries are made by `cargo xtask`'s wrapper of MinGW's dlltool
+/// (`target/tools/dlltool/`, written when the Windows stub is built): from a directory whose
+/// path has a space, where the real dlltool fails (it runs the assembler through a command line
+/// cut at spaces), the wrapper makes the library, and its symbols name no directory (the real
+/// dlltool names them after the output path, which made the Windows stub differ between two
+/// checkouts).
+#[test]
+fn windows_import_libraries_are_made_from_any_path() {
+    let wrapper = workspace().join("target/tools/dlltool/x86_64-w64-mingw32-dlltool");
+    assert!(
+        wrapper.is_file(),
+        "missing {}: `cargo xtask stubs --target x86_64-pc-windows-gnu` writes it",
+        wrapper.display()
+    );
+    let ctx = TestContext::new();
+    let dir = ctx.path("a checkout/target/x86_64-pc-windows-gnu");
+    fs::create_dir_all(&dir).unwrap();
+    let def = dir.join("kernel32.def");
+    fs::write(&def, "LIBRARY kernel32.dll\nEXPORTS\n  GetLastError\n  CloseHandle\n").unwrap();
+    // As rustc calls it: absolute paths, the temporary files' prefix in the output's directory.
+    let dlltool = |program: &Path, dir: &Path| {
+        let mut cmd = Command::new(program);
+        cmd.arg("-d").arg(&def).args(["-D", "kernel32.dll", "-l"]).arg(dir.join("libkernel32.a"));
+        cmd.args(["-m", "i386:x86-64", "-f", "--64", "--no-leading-underscore", "--temp-prefix"]);
+        run(cmd.arg(dir.join("kernel32.dll")).current_dir(dir))
+    };
+    // The reason for the wrapper: the real one fails here.
+    let elsewhere = ctx.path("a checkout/real");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let real = dlltool(Path::new("/usr/bin/x86_64-w64-mingw32-dlltool"), &elsewhere);
+    assert!(!real.status.success(), "MinGW's dlltool now copes with a space: the wrapper may go");
+
+    let lib = dir.join("libkernel32.a");
+    let out = dlltool(&wrapper, &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let symbols = stdout(&ok(Command::new("x86_64-w64-mingw32-nm").arg(&lib)));
+    assert!(symbols.contains("_head_libkernel32_a"), "{symbols}");
+    assert!(!symbols.contains("checkout") && !symbols.contains("go_offline"), "a path in the symbols: {symbols}");
+    // Only the library is left behind: the wrapper's scratch files are gone.
+    let mut left: Vec<String> =
+        fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["kernel32.def", "libkernel32.a"]);
+}
