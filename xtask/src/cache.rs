@@ -23,12 +23,13 @@ use sha2::{Digest, Sha256};
 
 use crate::{run, Result};
 
-/// The cache's directory, or `None` when it is off.
+/// The cache's directory, or `None` when it is off. (`xtask/launcher` decides it the same way,
+/// before this program is built.)
 pub fn root() -> Option<PathBuf> {
     if env::var("GO_OFFLINE_CACHE").is_ok_and(|v| v == "off" || v == "0") {
         return None;
     }
-    let dir = match env::var_os("GO_OFFLINE_CACHE_DIR") {
+    let dir = match env::var_os("GO_OFFLINE_CACHE_DIR").filter(|d| !d.is_empty()) {
         Some(d) => PathBuf::from(d),
         None => env::var_os("XDG_CACHE_HOME")
             .filter(|d| !d.is_empty())

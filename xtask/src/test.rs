@@ -526,9 +526,9 @@ fn busy(from: Option<(u64, u64)>, to: Option<(u64, u64)>) -> Option<f64> {
     }
 }
 
-/// How long `cargo run` took to build this task before it started: the time between the start
-/// of the parent `cargo` process and ours (Linux: `/proc/PID/stat`'s start times). `None` where
-/// that cannot be read.
+/// How long `cargo xtask` took to build this task before it started (the launcher, then this
+/// program): the time between the start of the `cargo` that ran `cargo xtask` and ours (Linux:
+/// `/proc/PID/stat`'s start times). `None` where that cannot be read.
 fn own_build_time() -> Option<Duration> {
     let start_ticks = |pid: &str| -> Option<u64> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -536,7 +536,9 @@ fn own_build_time() -> Option<Duration> {
         let after = stat.rsplit_once(')')?.1;
         after.split_whitespace().nth(19)?.parse().ok()
     };
-    let parent = std::os::unix::process::parent_id().to_string();
+    // The launcher (xtask/launcher) names the `cargo` that ran it; else our parent is that cargo.
+    let parent =
+        std::env::var("GO_OFFLINE_XTASK_CARGO_PID").unwrap_or_else(|_| std::os::unix::process::parent_id().to_string());
     let ours = start_ticks("self")?;
     let cargo = start_ticks(&parent)?;
     // USER_HZ is 100 on every Linux this runs on.

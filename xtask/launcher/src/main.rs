@@ -1,0 +1,51 @@
+//! `cargo xtask`'s first step: runs the tasks (the `xtask` package) with cargo building them in
+//! the cache's cargo target directory, the one the tasks' own cargo runs use (see
+//! `xtask/src/cache.rs` and `xtask::cargo_target_dir`).
+//!
+//! The `cargo xtask` alias can only build in the checkout's `target/`, where a fresh clone has
+//! nothing: the tasks with the builder they link (TLS, PKCS#11, zstd) would take minutes to build
+//! before any task starts. This program has no dependency (seconds to build there) and execs
+//! `cargo run --package xtask` with `CARGO_TARGET_DIR` set to the cache's `cargo-target/` (unless
+//! the caller set one, or `GO_OFFLINE_CACHE=off`), where a machine that ran the tasks before
+//! has everything but what changed. The cache's place is decided as `xtask::cache::root` decides
+//! it: `GO_OFFLINE_CACHE_DIR`, else `$XDG_CACHE_HOME/go-offline-installer`, else
+//! `~/.cache/go-offline-installer`.
+
+use std::{
+    env,
+    path::PathBuf,
+    process::{Command, ExitCode},
+};
+
+fn main() -> ExitCode {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["run", "--quiet", "--locked", "--package", "xtask", "--"]).args(env::args_os().skip(1));
+    if env::var_os("CARGO_TARGET_DIR").is_none_or(|d| d.is_empty()) {
+        if let Some(dir) = cache_root().map(|c| c.join("cargo-target")) {
+            cmd.env("CARGO_TARGET_DIR", dir);
+        }
+    }
+    // The `cargo` that started `cargo xtask`: the tasks time their own build from its start.
+    cmd.env("GO_OFFLINE_XTASK_CARGO_PID", std::os::unix::process::parent_id().to_string());
+    use std::os::unix::process::CommandExt;
+    let err = cmd.exec();
+    eprintln!("xtask: cannot run cargo: {err}");
+    ExitCode::FAILURE
+}
+
+/// The cache's directory (see the module's text), or `None` when it is off.
+fn cache_root() -> Option<PathBuf> {
+    if env::var("GO_OFFLINE_CACHE").is_ok_and(|v| v == "off" || v == "0") {
+        return None;
+    }
+    let dir = match env::var_os("GO_OFFLINE_CACHE_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
+            .join("go-offline-installer"),
+    };
+    std::fs::create_dir_all(&dir).ok()?;
+    std::path::absolute(dir).ok()
+}
