@@ -272,6 +272,12 @@ fn outputs_never_replace_inputs_and_existing_files_need_force() {
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
+    let modules = |output: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a = vec!["modules".into(), "--project".into(), p(&project), "--cache".into(), p(&cache)];
+        a.extend(["--key".into(), p(&key.private), "--stub".into(), p(&stub_copy), "--output".into(), p(output)]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
     let is_input = "an input of this command; an output never replaces an input, even with --force";
     // (case, arguments, exit code, what stderr says)
     let refused: Vec<(&str, Vec<String>, i32, String)> = vec![
@@ -317,38 +323,13 @@ fn outputs_never_replace_inputs_and_existing_files_need_force() {
         ),
         (
             "modules --output a project's go.sum",
-            vec![
-                "modules".into(),
-                "--project".into(),
-                p(&project),
-                "--cache".into(),
-                p(&cache),
-                "--key".into(),
-                p(&key.private),
-                "--stub".into(),
-                p(&stub_copy),
-                "--output".into(),
-                p(&project.join("go.sum")),
-                "--force".into(),
-            ],
+            modules(&project.join("go.sum"), &["--force"]),
             4,
             format!("it is '{}'", p(&project.join("go.sum"))),
         ),
         (
             "modules --output into the module cache",
-            vec![
-                "modules".into(),
-                "--project".into(),
-                p(&project),
-                "--cache".into(),
-                p(&cache),
-                "--key".into(),
-                p(&key.private),
-                "--stub".into(),
-                p(&stub_copy),
-                "--output".into(),
-                p(&cache.join("example.com/bundle")),
-            ],
+            modules(&cache.join("example.com/bundle"), &[]),
             4,
             format!("it is inside '{}'", p(&cache)),
         ),

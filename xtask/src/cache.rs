@@ -14,7 +14,7 @@
 //! `target/`, so a test that changes its copy never changes the cache.
 
 use std::{
-    env, fs,
+    fs,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -23,22 +23,10 @@ use sha2::{Digest, Sha256};
 
 use crate::{run, Result};
 
-/// The cache's directory, or `None` when it is off. (`xtask/launcher` decides it the same way,
-/// before this program is built.)
+/// The cache's directory, or `None` when it is off (decided by `xtask_launcher::cache_root`,
+/// which the launcher uses too).
 pub fn root() -> Option<PathBuf> {
-    if env::var("GO_OFFLINE_CACHE").is_ok_and(|v| v == "off" || v == "0") {
-        return None;
-    }
-    let dir = match env::var_os("GO_OFFLINE_CACHE_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d),
-        None => env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
-            .join("go-offline-installer"),
-    };
-    fs::create_dir_all(&dir).ok()?;
-    std::path::absolute(dir).ok()
+    xtask_launcher::cache_root()
 }
 
 /// The entry `kind/name-KEY`, KEY the first 16 hex digits of the sha256 of `inputs`; `None`

@@ -7,13 +7,11 @@
 //! before any task starts. This program has no dependency (seconds to build there) and execs
 //! `cargo run --package xtask` with `CARGO_TARGET_DIR` set to the cache's `cargo-target/` (unless
 //! the caller set one, or `GO_OFFLINE_CACHE=off`), where a machine that ran the tasks before
-//! has everything but what changed. The cache's place is decided as `xtask::cache::root` decides
-//! it: `GO_OFFLINE_CACHE_DIR`, else `$XDG_CACHE_HOME/go-offline-installer`, else
-//! `~/.cache/go-offline-installer`.
+//! has everything but what changed. Where the cache is, this package's library decides, for the
+//! tasks too.
 
 use std::{
     env,
-    path::PathBuf,
     process::{Command, ExitCode},
 };
 
@@ -21,7 +19,7 @@ fn main() -> ExitCode {
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args(["run", "--quiet", "--locked", "--package", "xtask", "--"]).args(env::args_os().skip(1));
     if env::var_os("CARGO_TARGET_DIR").is_none_or(|d| d.is_empty()) {
-        if let Some(dir) = cache_root().map(|c| c.join("cargo-target")) {
+        if let Some(dir) = xtask_launcher::cache_root().map(|c| c.join("cargo-target")) {
             cmd.env("CARGO_TARGET_DIR", dir);
         }
     }
@@ -31,21 +29,4 @@ fn main() -> ExitCode {
     let err = cmd.exec();
     eprintln!("xtask: cannot run cargo: {err}");
     ExitCode::FAILURE
-}
-
-/// The cache's directory (see the module's text), or `None` when it is off.
-fn cache_root() -> Option<PathBuf> {
-    if env::var("GO_OFFLINE_CACHE").is_ok_and(|v| v == "off" || v == "0") {
-        return None;
-    }
-    let dir = match env::var_os("GO_OFFLINE_CACHE_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d),
-        None => env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
-            .join("go-offline-installer"),
-    };
-    std::fs::create_dir_all(&dir).ok()?;
-    std::path::absolute(dir).ok()
 }
