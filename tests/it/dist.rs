@@ -297,7 +297,7 @@ fn a_damaged_embedded_stub_is_refused() {
         ("compressed bytes", &compressed, compressed.len() / 2, "do not decode"),
         ("recorded sha256", recorded.as_bytes(), 0, "not the recorded"),
     ];
-    for (what, needle, offset, problem) in cases {
+    for (n, (what, needle, offset, problem)) in cases.iter().enumerate() {
         let at = find(&original, needle).unwrap_or_else(|| panic!("the {what} are not in the builder"));
         let mut bytes = original.clone();
         bytes[at + offset] ^= if *what == "recorded sha256" { 0x03 } else { 0x01 };
@@ -346,7 +346,8 @@ fn a_damaged_embedded_stub_is_refused() {
                 "--level",
                 TEST_LEVEL,
                 "--output",
-                "arm64-installer",
+                // A new file per case: the builder never writes over an existing one without --force.
+                &format!("arm64-installer-{n}"),
             ],
         ));
     }
