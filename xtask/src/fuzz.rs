@@ -166,7 +166,14 @@ pub fn install_tool(name: &str, version: &str) -> Result<PathBuf> {
             return Ok(());
         }
         let started = Instant::now();
-        run(crate::cargo().args(["install", "--locked", "--version", version, "--root"]).arg(root).arg(name))?;
+        // Tools the tasks run for seconds: their release profile without its link-time
+        // optimisation (cargo-deny asks for fat LTO and one codegen unit: minutes of one core).
+        run(crate::cargo()
+            .args(["install", "--locked", "--version", version, "--root"])
+            .arg(root)
+            .arg(name)
+            .env("CARGO_PROFILE_RELEASE_LTO", "false")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"))?;
         eprintln!("xtask: installed {name} {version} in {:.0} s", started.elapsed().as_secs_f64());
         Ok(())
     };

@@ -30,8 +30,8 @@ tasks:
   fixtures [--version V | --amd64 V]
                       make real Go release tarballs for tests under target/fixtures/
                       (default: the test release for amd64, arm64, 386, ppc64le and s390x, its Windows amd64
-                      zip, bootstrap builds of its source for riscv64 and armv6l (Go's
-                      src/bootstrap.bash), and an older one for amd64)
+                      zip, cross-builds of its source by its amd64 release for riscv64
+                      and armv6l, and an older one for amd64)
   dist [--key SIGNER] [--out-dir DIR]
                       the builder as people download it, into target/dist/ (or DIR): static
                       x86_64 and aarch64 builders with every target's stub embedded, as
@@ -86,6 +86,7 @@ fn main() -> ExitCode {
         eprintln!("xtask: cannot enter the workspace root: {e}");
         return ExitCode::FAILURE;
     }
+    forget_cargo_run_env();
     let result = match args.first().map(String::as_str) {
         Some("stubs") => stubs_cmd(&args[1..]),
         Some("fixtures") => fixtures_cmd(&args[1..]),
@@ -128,6 +129,31 @@ fn workspace_root() -> PathBuf {
 fn is_workspace_root(dir: &Path) -> bool {
     dir.join("xtask/Cargo.toml").is_file()
         && std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
+}
+
+/// Removes what `cargo run` told this program about itself (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`,
+/// ...) from the environment the tasks' commands inherit. Build scripts that ask to rerun when
+/// such a variable changes (ring's asks for `CARGO_MANIFEST_DIR` and `CARGO_PKG_NAME`) would
+/// otherwise see this checkout's path, and a clone at another path would compile them, and
+/// link the builders, again. Called once, before any thread starts.
+fn forget_cargo_run_env() {
+    let ours = |name: &str| {
+        name.starts_with("CARGO_PKG_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            )
+    };
+    let names: Vec<_> = env::vars_os().map(|(k, _)| k).filter(|k| k.to_str().is_some_and(ours)).collect();
+    for name in names {
+        env::remove_var(name);
+    }
 }
 
 /// `cargo`, as the one that runs us.
@@ -235,11 +261,18 @@ pub fn build_stubs(triples: &[&str], trust_keys: &[PathBuf], out_dir: Option<&Pa
     stubs_with(triples, trust_keys, "release", &[], out_dir.unwrap_or(Path::new("target/stubs")))
 }
 
+/// Builds the stub for `triple` with the public keys `trust_keys` compiled in, as tests use it,
+/// into `target/stubs-trusted/<triple>/`: the test-stubs profile, like the crash-test stub.
+pub fn build_trusted_test_stub(triple: &str, trust_keys: &[PathBuf]) -> Result<PathBuf> {
+    let mut built = stubs_with(&[triple], trust_keys, "test-stubs", &[], Path::new("target/stubs-trusted"))?;
+    built.pop().ok_or_else(|| format!("no trusted-key stub was built for {triple}"))
+}
+
 /// Builds the crash-test stub (failpoints compiled in, see installer/src/failpoint.rs) into
 /// `target/stubs-failpoints/<triple>/`. Never shipped: the builder is only pointed at it by tests.
 pub fn build_failpoint_stub(triple: &str) -> Result<PathBuf> {
     let mut built =
-        stubs_with(&[triple], &[], "failpoints", &["--features", "failpoints"], Path::new("target/stubs-failpoints"))?;
+        stubs_with(&[triple], &[], "test-stubs", &["--features", "failpoints"], Path::new("target/stubs-failpoints"))?;
     built.pop().ok_or_else(|| format!("no crash-test stub was built for {triple}"))
 }
 
@@ -425,21 +458,21 @@ fn fixtures_cmd(args: &[String]) -> Result {
 }
 
 /// Every fixture the tests read, for Go `version` (and, with `older`, the older release too),
-/// made where missing: the tarballs, the Windows zip, the bootstrap builds, Debian's GOROOT.
+/// made where missing: the tarballs, the Windows zip, the cross-builds, Debian's GOROOT.
 pub fn all_fixtures(version: &str, older: bool) -> Result<Vec<PathBuf>> {
     let mut made = Vec::new();
     for arch in ["amd64", "arm64", "386", "ppc64le", "s390x"] {
         made.push(fixtures::go_tarball(version, arch)?);
     }
     made.push(fixtures::go_zip(version, "amd64")?);
-    // The two cross-builds at once: each has long single-threaded stretches (cmd/dist, linking,
-    // bootstrap.bash's bzip2), which the other fills.
-    let bootstraps: Vec<Result<PathBuf>> = std::thread::scope(|s| {
+    // The two cross-builds at once: each has single-threaded stretches (loading packages,
+    // linking), which the other fills.
+    let cross: Vec<Result<PathBuf>> = std::thread::scope(|s| {
         let builds: Vec<_> =
-            ["riscv64", "armv6l"].map(|name| s.spawn(|| fixtures::go_bootstrap(version, name))).into_iter().collect();
-        builds.into_iter().map(|b| b.join().unwrap_or_else(|_| Err("a bootstrap build panicked".into()))).collect()
+            ["riscv64", "armv6l"].map(|name| s.spawn(|| fixtures::go_cross(version, name))).into_iter().collect();
+        builds.into_iter().map(|b| b.join().unwrap_or_else(|_| Err("a cross-build panicked".into()))).collect()
     });
-    for b in bootstraps {
+    for b in cross {
         made.push(b?);
     }
     if older {

@@ -77,15 +77,16 @@ fn full(r: &Report) -> Result {
     })?;
     let release = || -> Result {
         r.phase("stubs: release, every target", || crate::build_stubs(TARGETS, &[], None).map(drop))?;
-        // The release builders (their stubs are the ones just built), made twice to show the
-        // same bytes come out; the dist tests run them in a clean, offline environment.
+        // The release builders (their stubs are the ones just built), then everything after the
+        // compiler again, to show the same bytes come out; the dist tests run them in a clean,
+        // offline environment.
         let made = r.phase("dist", || dist::dist(Path::new("target/dist"), None))?;
         r.phase("dist again (reproducible)", || dist::check_reproducible(&made))?;
         r.phase("stubs: trusted key, crash-test (amd64, windows)", || {
             // A stub with a key compiled in, for the embedded-trust test. Built after the plain
             // stubs: those are what everything else uses.
             let key = test_key("embedded")?;
-            crate::build_stub(TARGETS[0], &[key], Some(Path::new("target/stubs-trusted")))?;
+            crate::build_trusted_test_stub(TARGETS[0], &[key])?;
             crate::build_failpoint_stub(TARGETS[0])?;
             // The Windows crash-test stub, for the kills under Wine.
             crate::build_failpoint_stub("x86_64-pc-windows-gnu").map(drop)
@@ -140,12 +141,12 @@ fn fixture_phases(r: &Report) -> Result {
         jobs.push(Box::new(|| fixtures::go_zip(V, "amd64").map(drop)));
         two_at_a_time(&jobs)
     })?;
-    r.phase(&format!("fixtures: go{V} bootstrap builds (riscv64, armv6l)"), || {
-        // Side by side: each has long single-threaded stretches (cmd/dist, linking, bzip2).
+    r.phase(&format!("fixtures: go{V} cross-builds (riscv64, armv6l)"), || {
+        // Side by side: each has single-threaded stretches (loading packages, linking).
         let jobs: Vec<Box<dyn Fn() -> Result + Send + Sync>> = ["riscv64", "armv6l"]
             .into_iter()
             .map(|name| {
-                Box::new(move || fixtures::go_bootstrap(V, name).map(drop)) as Box<dyn Fn() -> Result + Send + Sync>
+                Box::new(move || fixtures::go_cross(V, name).map(drop)) as Box<dyn Fn() -> Result + Send + Sync>
             })
             .collect();
         two_at_a_time(&jobs)
