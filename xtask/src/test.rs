@@ -59,10 +59,11 @@ pub fn test_cmd(args: &[String]) -> Result {
 
 /// Everything CI runs. After the system's tools are in place, three lanes run side by side (each
 /// phase of a lane after the one before it): the release builds (stubs, dist), the debug builds
-/// (clippy, the test programs) and the inputs (fixtures, virtualenvs, the Wine prefix, the cargo
-/// tools, the fuzz build). They share no cargo lock (`target/*/release`, `target/debug` and
-/// `target/fuzz` are locked apart; `cargo install` builds elsewhere) and what they make in the
-/// cache is made under a lock (see `cache`). The tests run when all three are done.
+/// (clippy, the test programs, the test-only stubs) and the inputs (fixtures, virtualenvs, the
+/// Wine prefix, the cargo tools, the fuzz build). They share no cargo lock (`release/`,
+/// `debug/`, `test-stubs/`, `fuzz/` and `install/` of the cargo target directory are locked
+/// apart; a cargo run holds its profile's host directory too) and what they make in the cache is
+/// made under a lock (see `cache`). The tests run when all three are done.
 fn full(r: &Report) -> Result {
     r.phase("cargo fmt --check", || run(cargo().args(["fmt", "--all", "--check"])))?;
     r.phase("system tools (apt, rustup, pip)", || {
