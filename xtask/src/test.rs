@@ -530,23 +530,18 @@ fn busy(from: Option<(u64, u64)>, to: Option<(u64, u64)>) -> Option<f64> {
     }
 }
 
-/// How long `cargo xtask` took to build this task before it started (the launcher, then this
-/// program): the time between the start of the `cargo` that ran `cargo xtask` and ours (Linux:
-/// `/proc/PID/stat`'s start times). `None` where that cannot be read.
+/// How long `cargo xtask` took to build this task before it started. `cargo run` replaces its
+/// own process with the program it runs (on Unix): the `cargo` that was typed became the
+/// launcher, which became `cargo run --package xtask`, which became this task, all in one
+/// process. So the time since this process started is that build, and the run's own time.
 fn own_build_time() -> Option<Duration> {
-    let start_ticks = |pid: &str| -> Option<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The command name (field 2) may hold spaces: the fields after its ')' are fixed.
-        let after = stat.rsplit_once(')')?.1;
-        after.split_whitespace().nth(19)?.parse().ok()
-    };
-    // The launcher (xtask/launcher) names the `cargo` that ran it; else our parent is that cargo.
-    let parent =
-        std::env::var("GO_OFFLINE_XTASK_CARGO_PID").unwrap_or_else(|_| std::os::unix::process::parent_id().to_string());
-    let ours = start_ticks("self")?;
-    let cargo = start_ticks(&parent)?;
-    // USER_HZ is 100 on every Linux this runs on.
-    Some(Duration::from_millis(ours.checked_sub(cargo)? * 10))
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces: the fields after its ')' are fixed; the start
+    // time (field 22) is in clock ticks since boot, USER_HZ (100 on every Linux this runs on).
+    let start_ticks: u64 = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+    let started = start_ticks as f64 / 100.0;
+    (uptime >= started).then(|| Duration::from_secs_f64(uptime - started))
 }
 
 #[cfg(test)]

@@ -23,8 +23,6 @@ fn main() -> ExitCode {
             cmd.env("CARGO_TARGET_DIR", dir);
         }
     }
-    // The `cargo` that started `cargo xtask`: the tasks time their own build from its start.
-    cmd.env("GO_OFFLINE_XTASK_CARGO_PID", std::os::unix::process::parent_id().to_string());
     use std::os::unix::process::CommandExt;
     let err = cmd.exec();
     eprintln!("xtask: cannot run cargo: {err}");
