@@ -40,6 +40,10 @@ const QUICK_SKIPS: &[&str] = &[
     "install::arm64_under_qemu",
     "install::compiled_in_key_is_trusted_unless_the_host_directory_exists",
     "lifecycle::kill_during_",
+    // The stubs of other targets (aarch64, s390x, Windows).
+    "build::only_go_offline_installer_stubs_for_the_target_are_built_with",
+    "build::platform_mismatches_are_refused_at_build_time",
+    "build::the_official_windows_zip_is_read_and_a_stub_of_the_other_os_refused",
 ];
 
 pub fn test_cmd(args: &[String]) -> Result {
@@ -198,10 +202,18 @@ fn quick(r: &Report) -> Result {
         tools::stub_toolchains(&TARGETS[..1])
     })?;
     let release = || -> Result {
-        r.phase("stub: amd64", || crate::build_stub(TARGETS[0], &[], None).map(drop))?;
-        r.phase("fixtures: amd64 releases", || {
+        r.phase("stubs: amd64, amd64 crash-test", || {
+            crate::build_stub(TARGETS[0], &[], None)?;
+            crate::build_failpoint_stub(TARGETS[0]).map(drop)
+        })?;
+        // What the quick modules read besides the amd64 release: the arm64 release (refused on
+        // the amd64 stub), the Windows zip (read by the builder), Debian's GOROOT (its links).
+        r.phase("fixtures: amd64 releases, arm64, windows zip, Debian's Go", || {
             fixtures::go_tarball(crate::GO_VERSION, "amd64")?;
-            fixtures::go_tarball(crate::OLDER_GO_VERSION, "amd64").map(drop)
+            fixtures::go_tarball(crate::OLDER_GO_VERSION, "amd64")?;
+            fixtures::go_tarball(crate::GO_VERSION, "arm64")?;
+            fixtures::go_zip(crate::GO_VERSION, "amd64")?;
+            fixtures::debian_goroot().map(drop)
         })
     };
     let debug = || -> Result<Vec<TestBinary>> {
