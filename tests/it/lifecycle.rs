@@ -568,10 +568,8 @@ fn installing_the_active_version_again_repairs_what_drifted() {
         } else {
             // The advice names what the next step does.
             assert_eq!(code(&verified), exit::DRIFT, "{case}");
-            let advice = format!(
-                "run the installer of {GO_VERSION} ('{}', as its receipt says) again: it ",
-                inst.display()
-            );
+            let advice =
+                format!("run the installer of {GO_VERSION} ('{}', as its receipt says) again: it ", inst.display());
             assert!(stderr(&verified).contains(&advice), "{case}: {}", stderr(&verified));
         }
         let before = ctx.snapshot();
@@ -585,7 +583,10 @@ fn installing_the_active_version_again_repairs_what_drifted() {
             }
             // The plan is what `installing ...` says; without a terminal to ask at, a repair
             // needs --yes like any install.
-            (false, true) => assert!(warned.contains(&format!("installing Go {GO_VERSION}")) && warned.contains(plan), "{case}: {warned}"),
+            (false, true) => assert!(
+                warned.contains(&format!("installing Go {GO_VERSION}")) && warned.contains(plan),
+                "{case}: {warned}"
+            ),
             (false, false) => assert!(warned.contains("re-run with --yes"), "{case}: {warned}"),
         }
         assert_eq!(ctx.snapshot() != before, changed, "{case}: whether the prefix changed");
