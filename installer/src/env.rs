@@ -112,9 +112,14 @@ pub fn plan(scope: &Scope, purpose: Purpose) -> Result<Vec<Edit>, EnvError> {
         match piece {
             Piece::Script { path, contents } => {
                 let old = os::read_if_exists(&path).map_err(io_err("read", &path))?;
-                if old.as_deref() != Some(contents.as_bytes()) {
-                    edits.push(Edit::Replace { path, contents });
+                if old.as_deref() == Some(contents.as_bytes()) {
+                    continue;
                 }
+                let owner = old.as_deref().and_then(shell::script_prefix);
+                if let Some(other) = owner.filter(|o| Some(o) != shell::script_prefix(contents.as_bytes()).as_ref()) {
+                    return Err(EnvError::OtherPrefix { path, other });
+                }
+                edits.push(Edit::Replace { path, contents });
             }
             Piece::Line { path, line, create } => {
                 let Some(existing) =
@@ -642,6 +647,74 @@ mod tests {
         );
         let m = modules_script(Path::new("/usr/local/go-modules"));
         assert!(m.contains("    off) export GOPROXY='file:///usr/local/go-modules' ;;\n"), "{m}");
+    }
+
+    /// One script serves every prefix: one this installer wrote for another prefix is refused
+    /// (naming that prefix), never taken over; anything else at that name (ours for this prefix,
+    /// an earlier release's, one edited by hand) is as before.
+    #[test]
+    fn a_script_of_another_prefix_is_refused() {
+        let ours = Path::new("/opt/b/go/bin");
+        let other = Path::new("/opt/it's a/go/bin");
+        let modules_dir = Path::new("/opt/b/go-modules");
+        let taken = |p: &str| Some(PathBuf::from(p));
+        // (case, what is at the script's name, its purpose, the other prefix refused or None, edits)
+        let cases: Vec<(&str, Option<String>, Purpose, Option<PathBuf>, usize)> = vec![
+            ("no script yet", None, go(ours), None, 1),
+            ("ours already", Some(shell::posix_script(ours)), go(ours), None, 0),
+            ("another prefix's", Some(shell::posix_script(other)), go(ours), taken("/opt/it's a"), 0),
+            ("another prefix's, edited", Some(shell::posix_script(other) + "# mine\n"), go(ours), None, 1),
+            (
+                "an earlier release's",
+                Some("# Written by go-offline-installer\nPATH=/opt/a/go/bin:$PATH\n".into()),
+                go(ours),
+                None,
+                1,
+            ),
+            ("someone else's", Some("export PATH=/usr/lib/go/bin:$PATH\n".into()), go(ours), None, 1),
+            (
+                "another prefix's module bundle",
+                Some(shell::modules_script(Path::new("/opt/a/go-modules"))),
+                Purpose::Modules { proxy_dir: modules_dir },
+                taken("/opt/a"),
+                0,
+            ),
+            (
+                "ours, module bundle",
+                Some(shell::modules_script(modules_dir)),
+                Purpose::Modules { proxy_dir: modules_dir },
+                None,
+                0,
+            ),
+        ];
+        for (case, existing, purpose, refused, n_edits) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let scope = Scope::System { profile_d: dir.path().into() };
+            let name = match purpose {
+                Purpose::Go { .. } => "go.sh",
+                Purpose::Modules { .. } => "go-modules.sh",
+            };
+            if let Some(text) = &existing {
+                fs::write(dir.path().join(name), text).unwrap();
+            }
+            match (plan(&scope, purpose), refused) {
+                (Err(EnvError::OtherPrefix { path, other }), Some(want)) => {
+                    assert_eq!((path, other), (dir.path().join(name), want), "{case}")
+                }
+                (Ok(edits), None) => assert_eq!(edits.len(), n_edits, "{case}: {edits:?}"),
+                (got, want) => panic!("{case}: got {got:?}, want the refusal of {want:?}"),
+            }
+        }
+        // A user's env script and fish script are shared by the prefixes of that user alike.
+        let home = tempfile::tempdir().unwrap();
+        let scope = Scope::User { home: home.path().into(), shell: Some("/usr/bin/fish".into()) };
+        apply(&plan(&scope, go(other)).unwrap()).unwrap();
+        assert!(
+            matches!(plan(&scope, go(ours)), Err(EnvError::OtherPrefix { other, .. }) if other == Path::new("/opt/it's a"))
+        );
+        fs::remove_file(shell::user_env_script(home.path())).unwrap();
+        let fish = home.path().join(".config/fish/conf.d/go-offline.fish");
+        assert!(matches!(plan(&scope, go(ours)), Err(EnvError::OtherPrefix { path, .. }) if path == fish));
     }
 
     /// The registry's `Path` edits, as data: appended once (in any case, with or without a

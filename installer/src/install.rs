@@ -55,7 +55,7 @@ use crate::{
     prefix::{self, Active, Layout, Prefix},
     receipt::{self, InstallerInfo, LogAction, LogRecord, Origin, Receipt},
     switch::{self, Switch, SwitchConfig},
-    tree,
+    toolchains, tree,
 };
 
 /// Prefix of staging directory names.
@@ -84,12 +84,19 @@ pub struct InstallConfig {
     pub log: Option<PathBuf>,
 }
 
-/// Installs `installer` per `config`. On error the prefix and environment are as they were,
-/// except for directories of the prefix path that had to be created (they are removed when empty).
+/// Called by [`install`] with its decision, under the prefix lock and before anything is changed
+/// (an interrupted command is already recovered): the place to show the plan and ask. An error
+/// stops the install there, and is its result.
+pub type Confirm<'a> = &'a dyn Fn(&Decision) -> Result<(), Error>;
+
+/// Installs `installer` per `config`, once `confirm` agreed to the decision. On error the prefix
+/// and environment are as they were, except for directories of the prefix path that had to be
+/// created (they are removed when empty).
 pub fn install(
     installer: &VerifiedInstaller,
     file: &File,
     config: &InstallConfig,
+    confirm: Confirm,
     progress: Progress,
 ) -> Result<Outcome, Error> {
     if installer.manifest().delta.is_some() && !config.prefix.exists() {
@@ -98,7 +105,7 @@ pub fn install(
         return Err(delta::no_base(installer, problem));
     }
     let created = config.prefix.create()?;
-    let result = install_in_prefix(installer, file, config, progress);
+    let result = install_in_prefix(installer, file, config, confirm, progress);
     if result.is_err() {
         for dir in created.iter().rev() {
             let _ = std::fs::remove_dir(dir); // only if empty; an error means something else is there
@@ -121,14 +128,45 @@ pub fn recover(prefix: &Prefix, wait: bool) -> Result<Outcome, Error> {
     Ok(Outcome::new(Action::Recover, report.recovered.is_some(), Report::Recover(report)).with_warnings(warnings))
 }
 
-/// What the install is, given what is installed.
-enum Decision {
-    /// The same version is installed and active: nothing to do.
+/// What an install is, given what is installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The same version is installed and active, every file as its receipt lists it, its
+    /// environment in place (or a plain tree of that version, which has no receipt): nothing to do.
     Nothing,
     /// Installed beside the active one and intact: activating it is all that is left.
     Activate,
-    /// A new tree (`replacing`: one of the same version is there and goes at commit).
-    Install { replacing: bool },
+    /// A new tree. `replacing`: one of the same version is there and goes at commit (`--force`,
+    /// or `drift`: it differs from its receipt, and the signed one repairs it).
+    Install { replacing: bool, drift: Option<Drift> },
+}
+
+/// How an installed version differs from what its receipt (and, for the active one, the
+/// environment and toolchain links) say; what `verify-installed` reports for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Drift {
+    /// Entries of its tree that differ from the receipt (changed, missing or extra).
+    pub files: usize,
+    /// Environment files (or rc lines, or `Path` entries) to write again.
+    pub environment: usize,
+    /// Links and shims of `PREFIX/bin` to put right.
+    pub toolchains: usize,
+}
+
+/// What [`install`] would decide now, for the plan a dry run shows, under the shared lock.
+/// `None` when an interrupted command is journaled: the install recovers it first and decides
+/// then.
+pub fn decide(installer: &VerifiedInstaller, config: &InstallConfig) -> Result<Option<Decision>, Error> {
+    let prefix = &config.prefix;
+    if !prefix.exists() {
+        return Ok(Some(Decision::Install { replacing: false, drift: None }));
+    }
+    let _lock = prefix.lock_shared(config.wait)?;
+    if journal::read(prefix)?.is_some() {
+        return Ok(None);
+    }
+    let m = installer.manifest();
+    policy(prefix, m, &start_of(prefix, m)?, config).map(Some)
 }
 
 /// The state of the prefix an install starts from.
@@ -139,19 +177,11 @@ struct Start {
     is_active: bool,
 }
 
-fn install_in_prefix(
-    installer: &VerifiedInstaller,
-    file: &File,
-    config: &InstallConfig,
-    progress: Progress,
-) -> Result<Outcome, Error> {
-    let prefix = &config.prefix;
-    let m = installer.manifest();
-    let _lock = prefix.lock_exclusive(config.wait)?;
-    let recovered = journal::recover(prefix)?;
+/// What is installed and active in `prefix`, for an install of `m`.
+fn start_of(prefix: &Prefix, m: &Manifest) -> Result<Start, Error> {
     let active = prefix.active()?;
     let tree = prefix::tree_name(&m.go_version);
-    let start = Start {
+    Ok(Start {
         previous_version: receipt::active_version(prefix.path(), &active)?,
         is_active: match &active {
             Active::Link(t) => t == &tree,
@@ -160,14 +190,30 @@ fn install_in_prefix(
         },
         active,
         tree,
-    };
+    })
+}
+
+fn install_in_prefix(
+    installer: &VerifiedInstaller,
+    file: &File,
+    config: &InstallConfig,
+    confirm: Confirm,
+    progress: Progress,
+) -> Result<Outcome, Error> {
+    let prefix = &config.prefix;
+    let m = installer.manifest();
+    let _lock = prefix.lock_exclusive(config.wait)?;
+    let recovered = journal::recover(prefix)?;
+    let start = start_of(prefix, m)?;
     let mut report = InstallerReport::of(installer, Some(prefix.goroot()));
     report.install_action = Some(InstallAction::None);
     report.active_version = Some(m.go_version.clone());
     report.previous_version = start.previous_version.clone();
     let mut warnings = Recovery::warnings_of(&recovered);
     report.recovered = recovered;
-    let changed = match policy(prefix, m, &start, config)? {
+    let decision = policy(prefix, m, &start, config)?;
+    confirm(&decision)?;
+    let changed = match decision {
         Decision::Nothing => false,
         Decision::Activate => {
             let how = SwitchConfig { log: config.log.as_deref(), check_runner: &config.check_runner };
@@ -178,7 +224,7 @@ fn install_in_prefix(
             warnings.extend(switched.warnings);
             switched.changed
         }
-        Decision::Install { replacing } => {
+        Decision::Install { replacing, .. } => {
             let done = install_tree(installer, file, config, &start, replacing, progress)?;
             warnings.extend(done.warnings);
             report.install_action = Some(done.action);
@@ -195,34 +241,50 @@ fn install_in_prefix(
     Ok(Outcome::new(Action::Install, changed, Report::Installer(report)).with_warnings(warnings))
 }
 
-/// The version policy: the same version again is a no-op (unless `--force`), an older one needs
-/// `--allow-downgrade`, an installed but inactive one is activated (or replaced, if it drifted
-/// from its receipt), a tree of that name without a receipt is not ours to replace.
+/// The version policy: an older version needs `--allow-downgrade`; `--force` always installs;
+/// the installed version of the same number is checked against its receipt (every file hashed,
+/// as `verify-installed` does) and, when active, its environment and toolchain links too: intact,
+/// it is nothing to do (active) or activated (inactive); drifted, the signed tree replaces it. A
+/// tree of that name without a receipt is not ours to replace; an active one (a plain tree, or
+/// one whose receipt is gone) is left as it is. The environment this install would write is
+/// planned first, so that one belonging to another prefix is refused before anything is done.
 fn policy(prefix: &Prefix, m: &Manifest, start: &Start, config: &InstallConfig) -> Result<Decision, Error> {
     if let Some(installed) = &start.previous_version {
-        match version::compare(&m.go_version, installed) {
-            Some(Ordering::Equal) if start.is_active && !config.force => return Ok(Decision::Nothing),
-            Some(Ordering::Less) if !config.allow_downgrade => {
-                return Err(Error::Downgrade { installed: installed.clone(), new: m.go_version.clone() })
-            }
-            _ => {}
+        if version::compare(&m.go_version, installed) == Some(Ordering::Less) && !config.allow_downgrade {
+            return Err(Error::Downgrade { installed: installed.clone(), new: m.go_version.clone() });
         }
     }
+    let bin_dir = prefix.goroot().join("bin");
+    let env_edits = match &config.env {
+        Some(scope) => env::plan(scope, Purpose::Go { bin_dir: &bin_dir }).map_err(Error::Environment)?.len(),
+        None => 0,
+    };
     let dest = prefix.tree_path(&start.tree);
     let replacing = prefix.has_tree(&start.tree)?;
-    if !replacing || config.force {
-        return Ok(Decision::Install { replacing });
+    if config.force {
+        return Ok(Decision::Install { replacing, drift: None });
     }
-    match receipt::read_receipt(prefix.path(), &start.tree)? {
-        Some(r) => {
-            let intact = tree::diff_tree(&dest, &start.tree, &r.files)?.is_empty();
-            Ok(if intact { Decision::Activate } else { Decision::Install { replacing } })
-        }
-        None => Err(Error::Destination {
-            path: dest,
-            problem: "exists but was not installed by this installer (it has no receipt): move it away, or pass --force to replace it".into(),
-        }),
+    let receipt = if replacing { receipt::read_receipt(prefix.path(), &start.tree)? } else { None };
+    let Some(r) = receipt else {
+        return match (replacing, start.is_active) {
+            (_, true) => Ok(Decision::Nothing),
+            (false, false) => Ok(Decision::Install { replacing, drift: None }),
+            (true, false) => Err(Error::Destination {
+                path: dest,
+                problem: "exists but was not installed by this installer (it has no receipt): move it away, or pass --force to replace it".into(),
+            }),
+        };
+    };
+    let mut drift = Drift { files: tree::diff_tree(&dest, &start.tree, &r.files)?.len(), ..Drift::default() };
+    if start.is_active {
+        drift.environment = env_edits;
+        drift.toolchains = toolchains::differences(prefix, &receipt::read_receipts(prefix.path())?).len();
     }
+    Ok(match (drift == Drift::default(), start.is_active) {
+        (true, true) => Decision::Nothing,
+        (true, false) => Decision::Activate,
+        (false, _) => Decision::Install { replacing, drift: Some(drift) },
+    })
 }
 
 /// What installing a new tree did.

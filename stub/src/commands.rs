@@ -10,7 +10,7 @@ use format::{
 };
 use installer::{
     check::CHECK_RUNNER_ENV,
-    install::{self, InstallConfig},
+    install::{self, Decision, Drift, InstallConfig},
     lifecycle::{self, Checked, Context, Target},
     modules::{self, ModulesConfig},
     os::{
@@ -117,46 +117,13 @@ struct Job<'a> {
     scope: Option<Scope>,
 }
 
-/// Installs (or, with `--dry-run`, describes installing) the Go this file carries.
+/// Installs (or, with `--dry-run`, describes installing) the Go this file carries. The plan is
+/// shown, and confirmed, once the engine has decided under the prefix lock what the install is:
+/// nothing to do needs no confirmation.
 fn install_go(job: Job) -> Result<Outcome, Error> {
     let Job { cli, mode, installer, file, prefix, scope } = job;
     let m = installer.manifest();
-    let current = prefix.active().ok().and_then(|a| receipt::active_version(prefix.path(), &a).ok().flatten());
-    let bin = prefix.goroot().join("bin");
-    let plan = format!(
-        "Go {} for {}/{}\n  destination: {}{}\n  signed by:   {} ({})\n  environment: {}",
-        m.go_version,
-        m.goos,
-        m.goarch,
-        match prefix.layout() {
-            Layout::Link => format!("{} -> {}", prefix.goroot().display(), prefix::tree_name(&m.go_version)),
-            Layout::Tree => prefix.goroot().display().to_string(),
-        },
-        match current.as_deref() {
-            Some(v) if v == m.go_version => " (replaces the tree of the same version)".to_string(),
-            Some(v) => format!(" (active now: {v}, which stays installed)"),
-            None => String::new(),
-        },
-        installer.signer().id,
-        installer.signer().origin,
-        shell::describe(scope.as_ref(), Purpose::Go { bin_dir: &bin })
-    );
-    let plan = match &m.delta {
-        Some(d) => format!(
-            "{plan}\n  delta:       onto the installed {}, every file of which is checked first",
-            d.base.go_version
-        ),
-        None => plan,
-    };
-    if let Some(o) = before_install(cli, mode, installer, prefix.goroot(), &plan)? {
-        return Ok(o);
-    }
-    let bar = Progress::on_terminal(m.files_size(), cli.quiet || cli.json);
-    let tick = |n: u64| {
-        if let Some(b) = &bar {
-            b.inc(n)
-        }
-    };
+    let goroot = prefix.goroot();
     let config = InstallConfig {
         prefix,
         env: scope,
@@ -167,11 +134,90 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         build_check: !cli.no_build_check,
         log: os::host_log_path(),
     };
-    let outcome = install::install(installer, file, &config, &tick);
+    let plan = |decision: Option<&Decision>| go_plan(installer, &config, decision);
+    if *mode == Mode::DryRun {
+        // The dry run's own refusals are the dry run's business: here only the wording.
+        let decision = install::decide(installer, &config).ok().flatten();
+        if let Some(o) = before_install(cli, mode, installer, goroot.clone(), &plan(decision.as_ref()))? {
+            return Ok(o);
+        }
+    }
+    let confirm = |decision: &Decision| -> Result<(), Error> {
+        if *decision == Decision::Nothing {
+            return Ok(());
+        }
+        before_install(cli, mode, installer, goroot.clone(), &plan(Some(decision))).map(|_| ())
+    };
+    let bar = Progress::on_terminal(m.files_size(), cli.quiet || cli.json);
+    let tick = |n: u64| {
+        if let Some(b) = &bar {
+            b.inc(n)
+        }
+    };
+    let outcome = install::install(installer, file, &config, &confirm, &tick);
     if let Some(b) = bar {
         b.clear();
     }
     outcome
+}
+
+/// The plan of a Go install: what, where, signed by whom, the environment, and what happens to
+/// the version of that number already there (`decision`: what the install decided; `None`
+/// when not known yet).
+fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, decision: Option<&Decision>) -> String {
+    let m = installer.manifest();
+    let prefix = &config.prefix;
+    let current = prefix.active().ok().and_then(|a| receipt::active_version(prefix.path(), &a).ok().flatten());
+    let bin = prefix.goroot().join("bin");
+    let same = current.as_deref() == Some(m.go_version.as_str());
+    let note = match (decision, current.as_deref()) {
+        (Some(Decision::Nothing), _) => " (already installed and active, every file as signed: nothing to do)".into(),
+        (Some(Decision::Install { drift: Some(d), .. }), _) => {
+            let active = if same { "the active" } else { "the installed" };
+            format!(" (repairs {active} {}: {}; its tree is replaced with the signed one)", m.go_version, drift_text(d))
+        }
+        (Some(Decision::Install { replacing: true, .. }), _) => {
+            " (--force: replaces the installed tree of the same version)".into()
+        }
+        (_, Some(v)) if v == m.go_version => " (the same version: nothing to do if it is intact)".into(),
+        (_, Some(v)) => format!(" (active now: {v}, which stays installed)"),
+        (_, None) => String::new(),
+    };
+    let plan = format!(
+        "Go {} for {}/{}\n  destination: {}{note}\n  signed by:   {} ({})\n  environment: {}",
+        m.go_version,
+        m.goos,
+        m.goarch,
+        match prefix.layout() {
+            Layout::Link => format!("{} -> {}", prefix.goroot().display(), prefix::tree_name(&m.go_version)),
+            Layout::Tree => prefix.goroot().display().to_string(),
+        },
+        installer.signer().id,
+        installer.signer().origin,
+        shell::describe(config.env.as_ref(), Purpose::Go { bin_dir: &bin })
+    );
+    match &m.delta {
+        Some(d) => format!(
+            "{plan}\n  delta:       onto the installed {}, every file of which is checked first",
+            d.base.go_version
+        ),
+        None => plan,
+    }
+}
+
+/// "3 files of its tree differ from the receipt, 1 environment file", for the plan.
+fn drift_text(d: &Drift) -> String {
+    let mut parts = Vec::new();
+    if d.files > 0 {
+        parts.push(format!("{} file(s) of its tree differ from its receipt", d.files));
+    }
+    if d.environment > 0 {
+        parts.push(format!("{} environment file(s) to write again", d.environment));
+    }
+    if d.toolchains > 0 {
+        parts.push(format!("{} toolchain link(s) in PREFIX/bin to put right", d.toolchains));
+    }
+    parts.join(", ")
 }
 
 /// Installs a module bundle into `PREFIX/go-modules`.
