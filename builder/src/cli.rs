@@ -48,7 +48,7 @@ pub struct Signing {
 pub enum Command {
     /// Create a signing key pair: DIR/NAME.key (PKCS#8 PEM, 0600) and DIR/NAME.pub (SPKI PEM);
     /// or, with --key, an Ed25519 key inside a PKCS#11 token or a Vault transit engine. Prints
-    /// the key id and the public key (SPKI PEM) for trust directories.
+    /// the key id; with --key also the public key (SPKI PEM) for trust directories.
     Keygen {
         /// DIR/NAME of the key pair to create.
         #[arg(long, value_name = "DIR/NAME", required_unless_present = "key", conflicts_with = "key")]
@@ -155,14 +155,14 @@ pub struct Build {
     /// Replace an existing output file (never one of the inputs).
     #[arg(long)]
     pub force: bool,
-    /// Set KEY=VALUE in $GOROOT/go.env (repeatable; defaults GOPROXY=off GOTOOLCHAIN=local).
+    /// Set KEY=VALUE in $GOROOT/go.env (repeatable; defaults GOPROXY=off GOTOOLCHAIN=local+path).
     #[arg(long = "go-env", value_name = "KEY=VALUE")]
     pub go_env: Vec<String>,
     /// zstd compression level, 1..=22.
     #[arg(long, default_value_t = DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub level: i32,
     /// Compression threads [default: all cores]. The output does not depend on it.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub threads: u32,
     /// Split the payload into this many independent zstd frames (whole tar entries each), so
     /// the installer extracts them on that many cores at once; 1 compresses best.

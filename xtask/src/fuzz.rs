@@ -168,10 +168,14 @@ pub fn install_tool(name: &str, version: &str) -> Result<PathBuf> {
         let started = Instant::now();
         // Tools the tasks run for seconds: their release profile without its link-time
         // optimisation (cargo-deny asks for fat LTO and one codegen unit: minutes of one core).
+        // Built in a directory of their own: in the shared one, `release/` is also the host
+        // directory of the release stubs and builders, and cargo's lock on it would make those
+        // wait for the install (minutes, in another lane).
         run(crate::cargo()
             .args(["install", "--locked", "--version", version, "--root"])
             .arg(root)
             .arg(name)
+            .env("CARGO_TARGET_DIR", crate::cargo_target_dir().join("install"))
             .env("CARGO_PROFILE_RELEASE_LTO", "false")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"))?;
         eprintln!("xtask: installed {name} {version} in {:.0} s", started.elapsed().as_secs_f64());

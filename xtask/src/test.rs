@@ -81,20 +81,22 @@ fn full(r: &Report) -> Result {
         // compiler again, to show the same bytes come out; the dist tests run them in a clean,
         // offline environment.
         let made = r.phase("dist", || dist::dist(Path::new("target/dist"), None))?;
-        r.phase("dist again (reproducible)", || dist::check_reproducible(&made))?;
+        r.phase("dist again (reproducible)", || dist::check_reproducible(&made))
+    };
+    let debug = || -> Result<Vec<TestBinary>> {
+        r.phase("cargo clippy", clippy)?;
+        let binaries = r.phase("build tests", build_tests)?;
+        // The stubs only tests use, in their own profile (no lock shared with the release
+        // stubs): here, where the machine has a core to spare once the test programs are built.
         r.phase("stubs: trusted key, crash-test (amd64, windows)", || {
-            // A stub with a key compiled in, for the embedded-trust test. Built after the plain
-            // stubs: those are what everything else uses.
+            // A stub with a key compiled in, for the embedded-trust test.
             let key = test_key("embedded")?;
             crate::build_trusted_test_stub(TARGETS[0], &[key])?;
             crate::build_failpoint_stub(TARGETS[0])?;
             // The Windows crash-test stub, for the kills under Wine.
             crate::build_failpoint_stub("x86_64-pc-windows-gnu").map(drop)
-        })
-    };
-    let debug = || -> Result<Vec<TestBinary>> {
-        r.phase("cargo clippy", clippy)?;
-        r.phase("build tests", build_tests)
+        })?;
+        Ok(binaries)
     };
     let inputs = || -> Result {
         // First what the release lane needs soonest (dist packs the .deb with it).
