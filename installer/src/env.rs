@@ -258,6 +258,35 @@ fn truncate(path: &Path, len: u64) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Refuses, before anything is written, edits that [`apply`] could not make: a file or directory
+/// this process may not write (no permission, a read-only file system). Asks without writing
+/// ([`os::can_write_in`], [`os::can_write`]), and fails with the error [`apply`] would meet.
+pub fn check_writable(edits: &[Edit]) -> Result<(), EnvError> {
+    for edit in edits {
+        let path = edit.path();
+        let in_dir = |action: &'static str| -> Result<(), EnvError> {
+            let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
+            let (missing, nearest) = os::missing_dirs(dir);
+            match missing.is_empty() {
+                true => os::can_write_in(dir).map_err(io_err(action, path)),
+                false => os::can_write_in(&nearest).map_err(io_err("create the directory of", path)),
+            }
+        };
+        match edit {
+            // Written whole: a temp file beside it, renamed over it.
+            Edit::Replace { .. } => in_dir("write")?,
+            // Appended in place (a link followed), or made when missing.
+            Edit::Append { .. } if std::fs::metadata(path).is_ok() => {
+                os::can_write(path).map_err(io_err("open", path))?
+            }
+            Edit::Append { .. } => in_dir("open")?,
+            // The registry's value: nothing to ask short of writing it.
+            Edit::Stored { .. } => {}
+        }
+    }
+    Ok(())
+}
+
 /// Applies the edits; on failure undoes the ones already made and returns the error.
 pub fn apply(edits: &[Edit]) -> Result<Applied, EnvError> {
     let mut applied = Applied::default();
