@@ -23,6 +23,11 @@
 //! fails, or the process dies, the journal puts the link, the trees and the environment back.
 //! Receipts, state and host log are written at [`commit`].
 //!
+//! Every check an install makes before it writes ([`Prefix::check_create`], [`policy`],
+//! [`check_new_tree`]: adoption, free space, a writable prefix, writable environment files) is
+//! a function that only reads, called by the install and by [`dry_run`] alike, so a dry run
+//! ends as the install would, with its error or with what it would do.
+//!
 //! **Invariant:** a tree is never extracted over another, and a tree in place is never modified;
 //! after any crash and the next run, `PREFIX/go` is either the old active version or the new one,
 //! whole.
@@ -92,11 +97,7 @@ pub fn install(
     config: &InstallConfig,
     progress: Progress,
 ) -> Result<Outcome, Error> {
-    if installer.manifest().delta.is_some() && !config.prefix.exists() {
-        // Checked before the prefix is made or locked: nothing is written.
-        let problem = format!("nothing is installed in '{}'", config.prefix.path().display());
-        return Err(delta::no_base(installer, problem));
-    }
+    check_destination(installer, &config.prefix)?;
     let created = config.prefix.create()?;
     let result = install_in_prefix(installer, file, config, progress);
     if result.is_err() {
@@ -105,6 +106,105 @@ pub fn install(
         }
     }
     result
+}
+
+/// The checks made before the prefix is made or locked (nothing is written): a delta needs an
+/// existing prefix, and the prefix must be a directory or one that can be made. Returns the
+/// directories that would be made.
+fn check_destination(installer: &VerifiedInstaller, prefix: &Prefix) -> Result<Vec<PathBuf>, Error> {
+    if installer.manifest().delta.is_some() && !prefix.exists() {
+        let problem = format!("nothing is installed in '{}'", prefix.path().display());
+        return Err(delta::no_base(installer, problem));
+    }
+    prefix.check_create()
+}
+
+/// What an install would do, found by [`dry_run`] with every check the install makes before
+/// it writes.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// What the install would do: [`InstallAction::None`] when the version is active already.
+    pub action: InstallAction,
+    /// The tree installed or activated.
+    pub tree: PathBuf,
+    /// The version active now.
+    pub previous_version: Option<String>,
+    /// Directories of the prefix path that would be made, outermost first.
+    pub created_dirs: Vec<PathBuf>,
+    /// A plain `PREFIX/go` tree that would be adopted.
+    pub adoption: Option<Adoption>,
+    /// The files of the shell environment that would be written.
+    pub env_files: Vec<PathBuf>,
+    /// An interrupted command the install would finish or undo first; the preview is of the
+    /// prefix as it is now, before that.
+    pub interrupted: Option<Interrupted>,
+}
+
+/// A plain Go tree at `PREFIX/go` (not installed by this installer) that an install takes over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    /// Its version, from its `VERSION` file.
+    pub version: String,
+    /// The name it is kept under beside the new tree; `None` when it is the version being
+    /// installed, which replaces it.
+    pub kept_as: Option<String>,
+}
+
+/// A command whose journal is in the prefix.
+#[derive(Debug, Clone)]
+pub struct Interrupted {
+    pub action: journal::Action,
+    pub go_version: String,
+    pub phase: Phase,
+}
+
+/// A dry run of [`install`]: the same checks, in the same order, up to the first write, and
+/// what the install would do; or the error the install would stop with. Writes nothing (the
+/// prefix, if there, is locked shared while it is read, so a running install is reported as
+/// busy, as it would be).
+pub fn dry_run(installer: &VerifiedInstaller, config: &InstallConfig) -> Result<Preview, Error> {
+    let prefix = &config.prefix;
+    let m = installer.manifest();
+    let created_dirs = check_destination(installer, prefix)?;
+    let exists = created_dirs.is_empty();
+    let _lock = if exists { Some(prefix.lock_shared(config.wait)?) } else { None };
+    let interrupted = match exists {
+        true => {
+            journal::read(prefix)?.map(|j| Interrupted { action: j.action(), go_version: j.go_version, phase: j.phase })
+        }
+        false => None,
+    };
+    let start = start_of(prefix, m)?;
+    let mut preview = Preview {
+        action: InstallAction::None,
+        tree: prefix.tree_path(&start.tree),
+        previous_version: start.previous_version.clone(),
+        created_dirs,
+        adoption: None,
+        env_files: Vec::new(),
+        interrupted,
+    };
+    match policy(prefix, m, &start, config)? {
+        Decision::Nothing => {}
+        Decision::Activate => {
+            check_prefix_writable(prefix)?;
+            preview.action = InstallAction::Activated;
+        }
+        Decision::Install { replacing } => {
+            let planned = match &m.delta {
+                Some(d) => Some(delta::prove_base(prefix, installer, d)?),
+                None => None,
+            };
+            let files = planned.as_ref().map_or(&m.files, |p| &p.files);
+            let checked = check_new_tree(prefix, m, files, &start, config.env.as_ref())?;
+            let replaces_plain = matches!(&checked.adoption, Some(a) if a.kept_as.is_none());
+            preview.action =
+                if replacing || replaces_plain { InstallAction::Reinstalled } else { InstallAction::Installed };
+            preview.adoption = checked.adoption;
+            preview.env_files = checked.env_files;
+        }
+    }
+    Ok(preview)
 }
 
 /// Finishes or undoes a command in `prefix` that was interrupted (`--recover`); every command
@@ -149,18 +249,7 @@ fn install_in_prefix(
     let m = installer.manifest();
     let _lock = prefix.lock_exclusive(config.wait)?;
     let recovered = journal::recover(prefix)?;
-    let active = prefix.active()?;
-    let tree = prefix::tree_name(&m.go_version);
-    let start = Start {
-        previous_version: receipt::active_version(prefix.path(), &active)?,
-        is_active: match &active {
-            Active::Link(t) => t == &tree,
-            Active::Plain(v) => v.as_deref() == Some(m.go_version.as_str()),
-            Active::None => false,
-        },
-        active,
-        tree,
-    };
+    let start = start_of(prefix, m)?;
     let mut report = InstallerReport::of(installer, Some(prefix.goroot()));
     report.install_action = Some(InstallAction::None);
     report.active_version = Some(m.go_version.clone());
@@ -170,6 +259,7 @@ fn install_in_prefix(
     let changed = match policy(prefix, m, &start, config)? {
         Decision::Nothing => false,
         Decision::Activate => {
+            check_prefix_writable(prefix)?;
             let how = SwitchConfig { log: config.log.as_deref(), check_runner: &config.check_runner };
             let switched = switch::switch_locked(prefix, &m.go_version, Switch::Use, how)?;
             report.install_action = Some(InstallAction::Activated);
@@ -193,6 +283,82 @@ fn install_in_prefix(
     // Where the tree is once installed: `PREFIX/go` itself in `Layout::Tree`.
     report.tree = Some(prefix.tree_path(&start.tree));
     Ok(Outcome::new(Action::Install, changed, Report::Installer(report)).with_warnings(warnings))
+}
+
+/// What is active in the prefix, against the version `m` carries. Reads only.
+fn start_of(prefix: &Prefix, m: &Manifest) -> Result<Start, Error> {
+    let active = prefix.active()?;
+    let tree = prefix::tree_name(&m.go_version);
+    Ok(Start {
+        previous_version: receipt::active_version(prefix.path(), &active)?,
+        is_active: match &active {
+            Active::Link(t) => t == &tree,
+            Active::Plain(v) => v.as_deref() == Some(m.go_version.as_str()),
+            Active::None => false,
+        },
+        active,
+        tree,
+    })
+}
+
+/// Whether this process may write in the prefix, asked without writing. The first thing a
+/// command that changes the prefix writes is its journal, so a refusal names it, word for word
+/// as a failed write of it would.
+fn check_prefix_writable(prefix: &Prefix) -> Result<(), Error> {
+    os::can_write_in(prefix.path()).map_err(|e| Error::io("write", prefix.join(journal::JOURNAL_NAME), e))
+}
+
+/// What [`check_new_tree`] found.
+struct NewTreeChecked {
+    adoption: Option<Adoption>,
+    env_files: Vec<PathBuf>,
+}
+
+/// Every check an install of a new tree makes before it writes, in this order: the adoption of
+/// a plain `PREFIX/go` ([`adoption`]), the free space ([`preflight`]), the prefix writable
+/// (when it is there already: else it is made by this process), the files of the environment
+/// writable. Reads only.
+fn check_new_tree(
+    prefix: &Prefix,
+    m: &Manifest,
+    files: &[format::manifest::Entry],
+    start: &Start,
+    env: Option<&Scope>,
+) -> Result<NewTreeChecked, Error> {
+    let adoption = adoption(prefix, m, start)?;
+    preflight(prefix, files)?;
+    if prefix.exists() {
+        check_prefix_writable(prefix)?;
+    }
+    let bin = prefix.goroot().join("bin");
+    let edits = match env {
+        Some(scope) => env::plan(scope, Purpose::Go { bin_dir: &bin }).map_err(Error::Environment)?,
+        None => Vec::new(),
+    };
+    env::check_writable(&edits).map_err(Error::Environment)?;
+    Ok(NewTreeChecked { adoption, env_files: edits.iter().map(|e| e.path().to_path_buf()).collect() })
+}
+
+/// The plain `PREFIX/go` an install would adopt, if there is one; refuses one without a
+/// `VERSION`, and one whose versioned name is taken. Reads only.
+fn adoption(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<Option<Adoption>, Error> {
+    let Active::Plain(plain) = &start.active else { return Ok(None) };
+    let go = prefix.goroot();
+    let version = plain.clone().ok_or_else(|| Error::Destination {
+        path: go.clone(),
+        problem: "is a directory without a VERSION file, not a Go tree this installer can adopt: move it away".into(),
+    })?;
+    let kept_as = (version != m.go_version).then(|| prefix::tree_name(&version));
+    if let Some(name) = kept_as.as_ref().filter(|n| os::kind_of(&prefix.join(n)).ok().flatten().is_some()) {
+        return Err(Error::Destination {
+            path: prefix.join(name),
+            problem: format!(
+                "exists, so the {version} tree at '{}' cannot be kept under that name: move one of them away",
+                go.display()
+            ),
+        });
+    }
+    Ok(Some(Adoption { version, kept_as }))
 }
 
 /// The version policy: the same version again is a no-op (unless `--force`), an older one needs
@@ -253,7 +419,8 @@ fn install_tree(
         None => None,
     };
     let new = NewTree { files: planned.as_ref().map_or(&m.files, |p| &p.files), delta: planned.as_ref() };
-    let (mut txn, adopted_receipt) = prepare(prefix, m, new.files, start)?;
+    let checked = check_new_tree(prefix, m, new.files, start, config.env.as_ref())?;
+    let (mut txn, adopted_receipt) = prepare(prefix, m, start, checked.adoption.as_ref())?;
     txn.write(prefix)?;
     failpoint::hit("journal-staging");
     let staging = prefix.join(&txn.plan.staging);
@@ -307,14 +474,13 @@ impl Txn {
     }
 }
 
-/// The journal of a new install (phase `staging`), with the adoption of a plain `PREFIX/go` if
-/// there is one (and its receipt, listing its files as found); refuses before anything is
-/// written when the new tree cannot fit.
+/// The journal of a new install (phase `staging`), with the adoption of the plain `PREFIX/go`
+/// [`check_new_tree`] found (and its receipt, listing its files as found).
 fn prepare(
     prefix: &Prefix,
     m: &Manifest,
-    new_files: &[format::manifest::Entry],
     start: &Start,
+    adoption: Option<&Adoption>,
 ) -> Result<(Txn, Option<Receipt>), Error> {
     let staging = os::unique_name(STAGING_PREFIX);
     let mut p = InstallPlan {
@@ -330,32 +496,17 @@ fn prepare(
         commit: Commit::default(),
     };
     let mut adopted_receipt = None;
-    if let Active::Plain(plain) = &start.active {
+    if let Some(a) = adoption {
         let go = prefix.goroot();
-        let version = plain.clone().ok_or_else(|| Error::Destination {
-            path: go.clone(),
-            problem: "is a directory without a VERSION file, not a Go tree this installer can adopt: move it away"
-                .into(),
-        })?;
-        let keep = version != m.go_version;
-        let name = if keep { prefix::tree_name(&version) } else { format!("{}.replaced", p.staging) };
-        if keep && os::kind_of(&prefix.join(&name)).ok().flatten().is_some() {
-            return Err(Error::Destination {
-                path: prefix.join(&name),
-                problem: format!(
-                    "exists, so the {version} tree at '{}' cannot be kept under that name: move one of them away",
-                    go.display()
-                ),
-            });
-        }
+        let keep = a.kept_as.is_some();
+        let name = a.kept_as.clone().unwrap_or_else(|| format!("{}.replaced", p.staging));
         let id = os::tree_id(&go).ok_or_else(|| Error::io("inspect", &go, std::io::ErrorKind::NotFound.into()))?;
         p.adopt = Some(Adopt { id, tmp: format!("{}adopt.{}", os::TEMP_PREFIX, p.staging), name: name.clone(), keep });
         if keep {
             let files = tree::scan_tree(&go)?;
-            adopted_receipt = Some(Receipt::new(&version, &m.goos, &m.goarch, &name, Origin::Adopted, files));
+            adopted_receipt = Some(Receipt::new(&a.version, &m.goos, &m.goarch, &name, Origin::Adopted, files));
         }
     }
-    preflight(prefix, new_files)?;
     Ok((Txn { go_version: m.go_version.clone(), phase: Phase::Staging, plan: p }, adopted_receipt))
 }
 
@@ -565,12 +716,14 @@ fn undo(prefix: &Prefix, txn: &Txn, error: Error) -> Error {
     Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), advice }
 }
 
-/// Refuses before writing anything when the new tree cannot fit beside the old one.
+/// Refuses before writing anything when the new tree cannot fit beside the old one. Reads only.
 fn preflight(prefix: &Prefix, files: &[format::manifest::Entry]) -> Result<(), Error> {
     if failpoint::enabled("no-preflight") {
         return Ok(());
     }
-    let space = os::free_space(prefix.path()).map_err(|e| Error::io("query the free space of", prefix.path(), e))?;
+    // A prefix not made yet (a dry run) lands on the file system of the directory it is made in.
+    let (_, there) = os::missing_dirs(prefix.path());
+    let space = os::free_space(&there).map_err(|e| Error::io("query the free space of", prefix.path(), e))?;
     let block = space.block;
     let need: u64 = files
         .iter()

@@ -10,14 +10,14 @@ use format::{
 };
 use installer::{
     check::CHECK_RUNNER_ENV,
-    install::{self, InstallConfig},
+    install::{self, Adoption, InstallConfig},
     lifecycle::{self, Checked, Context, Target},
     modules::{self, ModulesConfig},
     os::{
         self,
         shell::{self, Purpose, Scope},
     },
-    outcome::{Action, FileList, Info, InstallerReport, Outcome, Report},
+    outcome::{Action, FileList, Info, InstallAction, InstallerReport, Outcome, Report},
     prefix::{self, Layout, Prefix},
     receipt, Error,
 };
@@ -148,15 +148,6 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         ),
         None => plan,
     };
-    if let Some(o) = before_install(cli, mode, installer, prefix.goroot(), &plan)? {
-        return Ok(o);
-    }
-    let bar = Progress::on_terminal(m.files_size(), cli.quiet || cli.json);
-    let tick = |n: u64| {
-        if let Some(b) = &bar {
-            b.inc(n)
-        }
-    };
     let config = InstallConfig {
         prefix,
         env: scope,
@@ -167,11 +158,81 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         build_check: !cli.no_build_check,
         log: os::host_log_path(),
     };
+    if *mode == Mode::DryRun {
+        // The install's own checks, up to its first write: it fails here as the install would.
+        let preview = install::dry_run(installer, &config)?;
+        let mut report = InstallerReport::of(installer, Some(config.prefix.goroot()));
+        report.plan = Some(dry_run_text(&m.go_version, &plan, &preview, &config));
+        report.install_action = Some(preview.action);
+        report.tree = Some(preview.tree);
+        report.previous_version = preview.previous_version;
+        report.adopted = preview.adoption.and_then(|a| a.kept_as);
+        report.env_files = preview.env_files;
+        return Ok(Outcome::new(Action::DryRun, false, Report::Installer(report)));
+    }
+    if let Some(o) = before_install(cli, mode, installer, config.prefix.goroot(), &plan)? {
+        return Ok(o);
+    }
+    let bar = Progress::on_terminal(m.files_size(), cli.quiet || cli.json);
+    let tick = |n: u64| {
+        if let Some(b) = &bar {
+            b.inc(n)
+        }
+    };
     let outcome = install::install(installer, file, &config, &tick);
     if let Some(b) = bar {
         b.clear();
     }
     outcome
+}
+
+/// What a dry run says: what the install would do (`plan`, the text shown before installing,
+/// for a new tree), then what it would make, adopt, write and recover on the way.
+fn dry_run_text(go_version: &str, plan: &str, preview: &install::Preview, config: &InstallConfig) -> String {
+    let go = config.prefix.goroot();
+    let mut text = match preview.action {
+        InstallAction::None => {
+            return format!(
+                "would do nothing: {go_version} is already installed and active at {} (pass --force to reinstall it)",
+                go.display()
+            )
+        }
+        InstallAction::Activated => {
+            format!("would activate the installed {go_version} ({}) at {}", preview.tree.display(), go.display())
+        }
+        InstallAction::Installed | InstallAction::Reinstalled => format!("would install {plan}"),
+    };
+    if let Some(first) = preview.created_dirs.first() {
+        text.push_str(&format!("\n  would make:  {} (the prefix)", first.display()));
+    }
+    match &preview.adoption {
+        Some(Adoption { version, kept_as: Some(name) }) => text.push_str(&format!(
+            "\n  would adopt: the plain {version} tree at {}, kept as {}",
+            go.display(),
+            config.prefix.join(name).display()
+        )),
+        Some(Adoption { version, kept_as: None }) => text.push_str(&format!(
+            "\n  would adopt: the plain {version} tree at {}, replaced by the new one",
+            go.display()
+        )),
+        None => {}
+    }
+    if matches!(preview.action, InstallAction::Installed | InstallAction::Reinstalled) && config.env.is_some() {
+        let files: Vec<String> = preview.env_files.iter().map(|p| p.display().to_string()).collect();
+        text.push_str(&match files.is_empty() {
+            true => "\n  would write: nothing (the environment is set up already)".to_string(),
+            false => format!("\n  would write: {}", files.join(", ")),
+        });
+    }
+    if let Some(i) = &preview.interrupted {
+        text.push_str(&format!(
+            "\n  first:       an interrupted {} of {} (phase {}) would be finished or undone (see --recover); this plan is of the prefix as it is now",
+            i.action.name(),
+            i.go_version,
+            i.phase.name()
+        ));
+    }
+    text
 }
 
 /// Installs a module bundle into `PREFIX/go-modules`.
@@ -204,7 +265,7 @@ fn before_install(
 ) -> Result<Option<Outcome>, Error> {
     if *mode == Mode::DryRun {
         let mut report = InstallerReport::of(installer, Some(destination));
-        report.plan = Some(plan.to_string());
+        report.plan = Some(format!("would install {plan}"));
         return Ok(Some(Outcome::new(Action::DryRun, false, Report::Installer(report))));
     }
     if !cli.yes {
