@@ -553,6 +553,41 @@ mod tests {
         assert_eq!(plan(scope, go(bin)).unwrap(), vec![], "second plan must be empty");
     }
 
+    /// `check_writable` refuses exactly what `apply` would fail on, with its error, and writes
+    /// nothing. (Tests run as root, whom permissions do not stop: a file where a directory
+    /// should be stops everyone.)
+    #[test]
+    fn check_writable_meets_the_error_apply_would() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        fs::write(h.join("file"), "not a directory").unwrap();
+        fs::write(h.join(".bashrc"), "# mine\n").unwrap();
+        let replace = |rel: &str| Edit::Replace { path: h.join(rel), contents: "script\n".into() };
+        let append = |rel: &str| Edit::Append { path: h.join(rel), text: "line\n".into() };
+        // (case, edit, whether it can be written)
+        let cases = [
+            ("a script in directories not made yet", replace(".config/go-offline/env"), true),
+            ("a script under a file", replace("file/sub/env"), false),
+            ("a script in place of a file's child", replace("file/env"), false),
+            ("a line appended to an existing file", append(".bashrc"), true),
+            ("a line in a file made for it", append(".profile"), true),
+            ("a line in a file under a file", append("file/.profile"), false),
+        ];
+        for (name, edit, writable) in cases {
+            let before = crate::os::walk(h).unwrap().into_iter().map(|f| (f.path, f.len)).collect::<Vec<_>>();
+            let checked = check_writable(std::slice::from_ref(&edit)).map_err(|e| e.to_string());
+            let after = crate::os::walk(h).unwrap().into_iter().map(|f| (f.path, f.len)).collect::<Vec<_>>();
+            assert_eq!(before, after, "{name}: check_writable wrote");
+            let applied = apply(std::slice::from_ref(&edit)).map(|_| ()).map_err(|e| e.to_string());
+            assert_eq!(checked.is_ok(), writable, "{name}: {checked:?}");
+            assert_eq!(checked.is_ok(), applied.is_ok(), "{name}: {checked:?} {applied:?}");
+            // The same action on the same file, and the same cause (tempfile adds its own path).
+            if let (Err(c), Err(a)) = (&checked, &applied) {
+                assert!(a.starts_with(c.as_str()), "{name}: check_writable: {c}; apply: {a}");
+            }
+        }
+    }
+
     #[test]
     fn user_edits_are_idempotent_and_keep_user_content() {
         let home = tempfile::tempdir().unwrap();
