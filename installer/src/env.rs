@@ -263,6 +263,35 @@ fn truncate(path: &Path, len: u64) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Refuses, before anything is written, edits that [`apply`] could not make: a file or directory
+/// this process may not write (no permission, a read-only file system). Asks without writing
+/// ([`os::can_write_in`], [`os::can_write`]), and fails with the error [`apply`] would meet.
+pub fn check_writable(edits: &[Edit]) -> Result<(), EnvError> {
+    for edit in edits {
+        let path = edit.path();
+        let in_dir = |action: &'static str| -> Result<(), EnvError> {
+            let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
+            let (missing, nearest) = os::missing_dirs(dir);
+            match missing.is_empty() {
+                true => os::can_write_in(dir).map_err(io_err(action, path)),
+                false => os::can_write_in(&nearest).map_err(io_err("create the directory of", path)),
+            }
+        };
+        match edit {
+            // Written whole: a temp file beside it, renamed over it.
+            Edit::Replace { .. } => in_dir("write")?,
+            // Appended in place (a link followed), or made when missing.
+            Edit::Append { .. } if std::fs::metadata(path).is_ok() => {
+                os::can_write(path).map_err(io_err("open", path))?
+            }
+            Edit::Append { .. } => in_dir("open")?,
+            // The registry's value: nothing to ask short of writing it.
+            Edit::Stored { .. } => {}
+        }
+    }
+    Ok(())
+}
+
 /// Applies the edits; on failure undoes the ones already made and returns the error.
 pub fn apply(edits: &[Edit]) -> Result<Applied, EnvError> {
     let mut applied = Applied::default();
@@ -529,6 +558,41 @@ mod tests {
         assert_eq!(plan(scope, go(bin)).unwrap(), vec![], "second plan must be empty");
     }
 
+    /// `check_writable` refuses exactly what `apply` would fail on, with its error, and writes
+    /// nothing. (Tests run as root, whom permissions do not stop: a file where a directory
+    /// should be stops everyone.)
+    #[test]
+    fn check_writable_meets_the_error_apply_would() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        fs::write(h.join("file"), "not a directory").unwrap();
+        fs::write(h.join(".bashrc"), "# mine\n").unwrap();
+        let replace = |rel: &str| Edit::Replace { path: h.join(rel), contents: "script\n".into() };
+        let append = |rel: &str| Edit::Append { path: h.join(rel), text: "line\n".into() };
+        // (case, edit, whether it can be written)
+        let cases = [
+            ("a script in directories not made yet", replace(".config/go-offline/env"), true),
+            ("a script under a file", replace("file/sub/env"), false),
+            ("a script in place of a file's child", replace("file/env"), false),
+            ("a line appended to an existing file", append(".bashrc"), true),
+            ("a line in a file made for it", append(".profile"), true),
+            ("a line in a file under a file", append("file/.profile"), false),
+        ];
+        for (name, edit, writable) in cases {
+            let before = crate::os::walk(h).unwrap().into_iter().map(|f| (f.path, f.len)).collect::<Vec<_>>();
+            let checked = check_writable(std::slice::from_ref(&edit)).map_err(|e| e.to_string());
+            let after = crate::os::walk(h).unwrap().into_iter().map(|f| (f.path, f.len)).collect::<Vec<_>>();
+            assert_eq!(before, after, "{name}: check_writable wrote");
+            let applied = apply(std::slice::from_ref(&edit)).map(|_| ()).map_err(|e| e.to_string());
+            assert_eq!(checked.is_ok(), writable, "{name}: {checked:?}");
+            assert_eq!(checked.is_ok(), applied.is_ok(), "{name}: {checked:?} {applied:?}");
+            // The same action on the same file, and the same cause (tempfile adds its own path).
+            if let (Err(c), Err(a)) = (&checked, &applied) {
+                assert!(a.starts_with(c.as_str()), "{name}: check_writable: {c}; apply: {a}");
+            }
+        }
+    }
+
     #[test]
     fn user_edits_are_idempotent_and_keep_user_content() {
         let home = tempfile::tempdir().unwrap();
@@ -659,7 +723,8 @@ mod tests {
         let modules_dir = Path::new("/opt/b/go-modules");
         let taken = |p: &str| Some(PathBuf::from(p));
         // (case, what is at the script's name, its purpose, the other prefix refused or None, edits)
-        let cases: Vec<(&str, Option<String>, Purpose, Option<PathBuf>, usize)> = vec![
+        type Case<'a> = (&'a str, Option<String>, Purpose<'a>, Option<PathBuf>, usize);
+        let cases: Vec<Case> = vec![
             ("no script yet", None, go(ours), None, 1),
             ("ours already", Some(shell::posix_script(ours)), go(ours), None, 0),
             ("another prefix's", Some(shell::posix_script(other)), go(ours), taken("/opt/it's a"), 0),

@@ -869,7 +869,8 @@ fn a_second_prefix_never_takes_over_the_environment() {
         a.display()
     );
     // (step, arguments, prefix, exit, what stderr says, the go on PATH after, prefixes verified clean)
-    let steps: Vec<(&str, &[&str], &Path, i32, &str, String, Vec<&Path>)> = vec![
+    type Step<'a> = (&'a str, &'a [&'a str], &'a Path, i32, &'a str, String, Vec<&'a Path>);
+    let steps: Vec<Step> = vec![
         ("second prefix", &["--yes"], &b, format::exit::ENVIRONMENT, &fix, go_of(&a), vec![&a]),
         ("second prefix, --json", &["--yes", "--json"], &b, format::exit::ENVIRONMENT, "", go_of(&a), vec![&a]),
         ("second prefix, --no-modify-path", &["--yes", "--no-modify-path"], &b, 0, "", go_of(&a), vec![&a, &b]),

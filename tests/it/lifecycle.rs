@@ -523,7 +523,8 @@ fn installing_the_active_version_again_repairs_what_drifted() {
     let remove_a_toolchain_link = || fs::remove_file(ctx.prefix().join("bin/go1.27.3")).unwrap();
     let nothing = || {};
     // (case, damage done first, --yes, exit, what the plan says, changed)
-    let cases: Vec<(&str, &dyn Fn(), bool, i32, &str, bool)> = vec![
+    type Case<'a> = (&'a str, &'a dyn Fn(), bool, i32, &'a str, bool);
+    let cases: Vec<Case> = vec![
         ("intact, no --yes", &nothing, false, 0, "", false),
         ("intact, --yes", &nothing, true, 0, "", false),
         (
