@@ -34,7 +34,8 @@ pub mod exit {
     pub const BUSY: i32 = 17;
     /// The user declined, or confirmation was needed and no terminal was there to ask.
     pub const DECLINED: i32 = 18;
-    /// The shell environment could not be written; everything was rolled back.
+    /// The shell environment could not be written, or the script it would write puts another
+    /// prefix's installation on PATH (never taken over); everything was rolled back.
     pub const ENVIRONMENT: i32 = 19;
     /// A failure, and then putting the previous tree back failed too: it is kept at the path
     /// printed and needs an operator.
@@ -67,7 +68,7 @@ pub mod exit {
         (CHECK_FAILED, "installed Go failed its check; previous Go restored"),
         (BUSY, "another installation is running on this prefix (run again later, or pass --wait)"),
         (DECLINED, "not confirmed (answer no, or no terminal: use --yes)"),
-        (ENVIRONMENT, "shell environment could not be written; nothing was changed"),
+        (ENVIRONMENT, "shell environment could not be written, or it puts another prefix's Go on PATH (named); nothing was changed"),
         (ROLLBACK_FAILED, "a failure, then undoing it failed too: where the previous Go is and what to do is printed"),
         (DOWNGRADE, "the active Go is newer: pass --allow-downgrade to install this one"),
         (NOT_INSTALLED, "that version is not installed (or there is nothing to roll back to)"),

@@ -112,9 +112,14 @@ pub fn plan(scope: &Scope, purpose: Purpose) -> Result<Vec<Edit>, EnvError> {
         match piece {
             Piece::Script { path, contents } => {
                 let old = os::read_if_exists(&path).map_err(io_err("read", &path))?;
-                if old.as_deref() != Some(contents.as_bytes()) {
-                    edits.push(Edit::Replace { path, contents });
+                if old.as_deref() == Some(contents.as_bytes()) {
+                    continue;
                 }
+                let owner = old.as_deref().and_then(shell::script_prefix);
+                if let Some(other) = owner.filter(|o| Some(o) != shell::script_prefix(contents.as_bytes()).as_ref()) {
+                    return Err(EnvError::OtherPrefix { path, other });
+                }
+                edits.push(Edit::Replace { path, contents });
             }
             Piece::Line { path, line, create } => {
                 let Some(existing) =
@@ -256,6 +261,35 @@ fn truncate(path: &Path, len: u64) -> std::io::Result<()> {
     let f = std::fs::OpenOptions::new().write(true).open(path)?;
     f.set_len(len)?;
     f.sync_all()
+}
+
+/// Refuses, before anything is written, edits that [`apply`] could not make: a file or directory
+/// this process may not write (no permission, a read-only file system). Asks without writing
+/// ([`os::can_write_in`], [`os::can_write`]), and fails with the error [`apply`] would meet.
+pub fn check_writable(edits: &[Edit]) -> Result<(), EnvError> {
+    for edit in edits {
+        let path = edit.path();
+        let in_dir = |action: &'static str| -> Result<(), EnvError> {
+            let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
+            let (missing, nearest) = os::missing_dirs(dir);
+            match missing.is_empty() {
+                true => os::can_write_in(dir).map_err(io_err(action, path)),
+                false => os::can_write_in(&nearest).map_err(io_err("create the directory of", path)),
+            }
+        };
+        match edit {
+            // Written whole: a temp file beside it, renamed over it.
+            Edit::Replace { .. } => in_dir("write")?,
+            // Appended in place (a link followed), or made when missing.
+            Edit::Append { .. } if std::fs::metadata(path).is_ok() => {
+                os::can_write(path).map_err(io_err("open", path))?
+            }
+            Edit::Append { .. } => in_dir("open")?,
+            // The registry's value: nothing to ask short of writing it.
+            Edit::Stored { .. } => {}
+        }
+    }
+    Ok(())
 }
 
 /// Applies the edits; on failure undoes the ones already made and returns the error.
@@ -524,6 +558,41 @@ mod tests {
         assert_eq!(plan(scope, go(bin)).unwrap(), vec![], "second plan must be empty");
     }
 
+    /// `check_writable` refuses exactly what `apply` would fail on, with its error, and writes
+    /// nothing. (Tests run as root, whom permissions do not stop: a file where a directory
+    /// should be stops everyone.)
+    #[test]
+    fn check_writable_meets_the_error_apply_would() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        fs::write(h.join("file"), "not a directory").unwrap();
+        fs::write(h.join(".bashrc"), "# mine\n").unwrap();
+        let replace = |rel: &str| Edit::Replace { path: h.join(rel), contents: "script\n".into() };
+        let append = |rel: &str| Edit::Append { path: h.join(rel), text: "line\n".into() };
+        // (case, edit, whether it can be written)
+        let cases = [
+            ("a script in directories not made yet", replace(".config/go-offline/env"), true),
+            ("a script under a file", replace("file/sub/env"), false),
+            ("a script in place of a file's child", replace("file/env"), false),
+            ("a line appended to an existing file", append(".bashrc"), true),
+            ("a line in a file made for it", append(".profile"), true),
+            ("a line in a file under a file", append("file/.profile"), false),
+        ];
+        for (name, edit, writable) in cases {
+            let before = crate::os::walk(h).unwrap().into_iter().map(|f| (f.path, f.len)).collect::<Vec<_>>();
+            let checked = check_writable(std::slice::from_ref(&edit)).map_err(|e| e.to_string());
+            let after = crate::os::walk(h).unwrap().into_iter().map(|f| (f.path, f.len)).collect::<Vec<_>>();
+            assert_eq!(before, after, "{name}: check_writable wrote");
+            let applied = apply(std::slice::from_ref(&edit)).map(|_| ()).map_err(|e| e.to_string());
+            assert_eq!(checked.is_ok(), writable, "{name}: {checked:?}");
+            assert_eq!(checked.is_ok(), applied.is_ok(), "{name}: {checked:?} {applied:?}");
+            // The same action on the same file, and the same cause (tempfile adds its own path).
+            if let (Err(c), Err(a)) = (&checked, &applied) {
+                assert!(a.starts_with(c.as_str()), "{name}: check_writable: {c}; apply: {a}");
+            }
+        }
+    }
+
     #[test]
     fn user_edits_are_idempotent_and_keep_user_content() {
         let home = tempfile::tempdir().unwrap();
@@ -642,6 +711,75 @@ mod tests {
         );
         let m = modules_script(Path::new("/usr/local/go-modules"));
         assert!(m.contains("    off) export GOPROXY='file:///usr/local/go-modules' ;;\n"), "{m}");
+    }
+
+    /// One script serves every prefix: one this installer wrote for another prefix is refused
+    /// (naming that prefix), never taken over; anything else at that name (ours for this prefix,
+    /// an earlier release's, one edited by hand) is as before.
+    #[test]
+    fn a_script_of_another_prefix_is_refused() {
+        let ours = Path::new("/opt/b/go/bin");
+        let other = Path::new("/opt/it's a/go/bin");
+        let modules_dir = Path::new("/opt/b/go-modules");
+        let taken = |p: &str| Some(PathBuf::from(p));
+        // (case, what is at the script's name, its purpose, the other prefix refused or None, edits)
+        type Case<'a> = (&'a str, Option<String>, Purpose<'a>, Option<PathBuf>, usize);
+        let cases: Vec<Case> = vec![
+            ("no script yet", None, go(ours), None, 1),
+            ("ours already", Some(shell::posix_script(ours)), go(ours), None, 0),
+            ("another prefix's", Some(shell::posix_script(other)), go(ours), taken("/opt/it's a"), 0),
+            ("another prefix's, edited", Some(shell::posix_script(other) + "# mine\n"), go(ours), None, 1),
+            (
+                "an earlier release's",
+                Some("# Written by go-offline-installer\nPATH=/opt/a/go/bin:$PATH\n".into()),
+                go(ours),
+                None,
+                1,
+            ),
+            ("someone else's", Some("export PATH=/usr/lib/go/bin:$PATH\n".into()), go(ours), None, 1),
+            (
+                "another prefix's module bundle",
+                Some(shell::modules_script(Path::new("/opt/a/go-modules"))),
+                Purpose::Modules { proxy_dir: modules_dir },
+                taken("/opt/a"),
+                0,
+            ),
+            (
+                "ours, module bundle",
+                Some(shell::modules_script(modules_dir)),
+                Purpose::Modules { proxy_dir: modules_dir },
+                None,
+                0,
+            ),
+        ];
+        for (case, existing, purpose, refused, n_edits) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let scope = Scope::System { profile_d: dir.path().into() };
+            let name = match purpose {
+                Purpose::Go { .. } => "go.sh",
+                Purpose::Modules { .. } => "go-modules.sh",
+            };
+            if let Some(text) = &existing {
+                fs::write(dir.path().join(name), text).unwrap();
+            }
+            match (plan(&scope, purpose), refused) {
+                (Err(EnvError::OtherPrefix { path, other }), Some(want)) => {
+                    assert_eq!((path, other), (dir.path().join(name), want), "{case}")
+                }
+                (Ok(edits), None) => assert_eq!(edits.len(), n_edits, "{case}: {edits:?}"),
+                (got, want) => panic!("{case}: got {got:?}, want the refusal of {want:?}"),
+            }
+        }
+        // A user's env script and fish script are shared by the prefixes of that user alike.
+        let home = tempfile::tempdir().unwrap();
+        let scope = Scope::User { home: home.path().into(), shell: Some("/usr/bin/fish".into()) };
+        apply(&plan(&scope, go(other)).unwrap()).unwrap();
+        assert!(
+            matches!(plan(&scope, go(ours)), Err(EnvError::OtherPrefix { other, .. }) if other == Path::new("/opt/it's a"))
+        );
+        fs::remove_file(shell::user_env_script(home.path())).unwrap();
+        let fish = home.path().join(".config/fish/conf.d/go-offline.fish");
+        assert!(matches!(plan(&scope, go(ours)), Err(EnvError::OtherPrefix { path, .. }) if path == fish));
     }
 
     /// The registry's `Path` edits, as data: appended once (in any case, with or without a

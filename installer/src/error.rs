@@ -26,8 +26,8 @@ pub enum Error {
     NotInstalled { version: String, prefix: PathBuf, installed: String },
     #[error("nothing to roll back to in '{prefix}': no previous version is recorded (installed: {installed}); switch with `use VERSION`")]
     NoPrevious { prefix: PathBuf, installed: String },
-    #[error("{0} installed file(s) differ from their receipt (each is listed); installing that version again replaces its tree with the signed one")]
-    Drift(usize),
+    #[error("{count} installed file(s) differ from their receipt (each is listed); {fix}")]
+    Drift { count: usize, fix: String },
     #[error("{version} is the active version: switch to another first (`use VERSION`; installed: {others}), or remove everything with `uninstall --all`")]
     InUse { version: String, others: String },
     #[error("module {module}: {problem}; module versions never change, so one of the two bundles was built from a corrupt cache: nothing was changed (check both with `verify-installed` and the bundle's publisher)")]
@@ -43,9 +43,7 @@ pub enum Error {
     Busy(PathBuf),
     #[error("{0}")]
     Declined(String),
-    #[error(
-        "could not write the shell environment: {0}; nothing was changed (re-run with --no-modify-path to skip it)"
-    )]
+    #[error("could not write the shell environment: {0}; nothing was changed{fix}", fix = env_fix(.0))]
     Environment(EnvError),
     #[error("could not restore the shell environment: {0}")]
     Restore(EnvError),
@@ -65,7 +63,7 @@ impl Error {
             Error::Io { .. } | Error::NoSpace { .. } => exit::IO,
             Error::Downgrade { .. } => exit::DOWNGRADE,
             Error::NotInstalled { .. } | Error::NoPrevious { .. } => exit::NOT_INSTALLED,
-            Error::Drift(_) => exit::DRIFT,
+            Error::Drift { .. } => exit::DRIFT,
             Error::InUse { .. } => exit::IN_USE,
             Error::ModuleConflict { .. } => exit::MODULE_CONFLICT,
             Error::NoBase { .. } => exit::NO_BASE,
@@ -87,7 +85,7 @@ impl Error {
             Error::Downgrade { .. } => "downgrade",
             Error::NotInstalled { .. } => "not-installed",
             Error::NoPrevious { .. } => "no-previous",
-            Error::Drift(_) => "drift",
+            Error::Drift { .. } => "drift",
             Error::InUse { .. } => "in-use",
             Error::ModuleConflict { .. } => "module-conflict",
             Error::NoBase { .. } => "no-base",
@@ -138,6 +136,17 @@ impl From<format::keys::KeyError> for Error {
     }
 }
 
+/// What to do when the environment cannot be written.
+fn env_fix(e: &EnvError) -> String {
+    match e {
+        EnvError::OtherPrefix { other, .. } => format!(
+            ": pass --no-modify-path to install without it, or uninstall that one first (`go-offline-installer uninstall --all --prefix {}`) and run this installer again",
+            other.display()
+        ),
+        EnvError::Io { .. } | EnvError::Corrupt { .. } => " (re-run with --no-modify-path to skip it)".into(),
+    }
+}
+
 /// Why the environment could not be read, written or restored (see `env.rs`).
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
@@ -145,6 +154,14 @@ pub enum EnvError {
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("journal entry for '{}' is corrupt: {problem}", path.display())]
     Corrupt { path: PathBuf, problem: String },
+    /// One script serves every prefix (`/etc/profile.d/go.sh`, `~/.config/go-offline/env`), and
+    /// only one `go` can come first on PATH: another prefix's is never taken over silently.
+    #[error(
+        "'{}' puts the installation in another prefix, '{}', on PATH, and only one can come first",
+        path.display(),
+        other.display()
+    )]
+    OtherPrefix { path: PathBuf, other: PathBuf },
 }
 
 #[cfg(test)]

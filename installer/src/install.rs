@@ -13,15 +13,22 @@
 //! ```
 //!
 //! The journal is written before each step that changes the prefix. [`policy`] decides what the
-//! install is (nothing, a refused downgrade, the activation of an installed tree, a new tree);
-//! [`prepare`] plans it (adoption of a plain `go/`, the free-space check); [`stage`] extracts
-//! into the staging directory and syncs once; [`place`] renames it to `go-VERSION`
-//! (`RENAME_NOREPLACE`, or an exchange with the tree it replaces; on file systems without
-//! renameat2 flags, two renames whose gap the journal covers); the new tree's `go version` and
-//! `go env GOROOT` must match the manifest, and hello world must build and run with it, offline,
-//! *before* [`activate`] points `PREFIX/go` to it; then the environment is written. If any step
-//! fails, or the process dies, the journal puts the link, the trees and the environment back.
-//! Receipts, state and host log are written at [`commit`].
+//! install is (nothing, a refused downgrade, the activation of an installed tree, a new tree, the
+//! repair of a drifted one); [`decide_and_check`] makes every check of that decision (adoption of
+//! a plain `go/`, free space, what must be writable); the caller's [`Confirm`] sees it then;
+//! [`prepare`] journals the plan; [`stage`] extracts into the staging directory and syncs once;
+//! [`place`] renames it to `go-VERSION` (`RENAME_NOREPLACE`, or an exchange with the tree it
+//! replaces; on file systems without renameat2 flags, two renames whose gap the journal covers);
+//! the new tree's `go version` and `go env GOROOT` must match the manifest, and hello world must
+//! build and run with it, offline, *before* [`activate`] points `PREFIX/go` to it; then the
+//! environment is written. If any step fails, or the process dies, the journal puts the link, the
+//! trees and the environment back. Receipts, state and host log are written at [`commit`].
+//!
+//! Every check an install makes before it writes ([`Prefix::check_create`], then under the lock
+//! [`decide_and_check`]: [`policy`], [`check_new_tree`]: adoption, free space, a writable prefix,
+//! writable environment files) is a function that only reads, called by the install and by
+//! [`dry_run`] alike, so a dry run ends as the install would, with its error or with what it
+//! would do.
 //!
 //! **Invariant:** a tree is never extracted over another, and a tree in place is never modified;
 //! after any crash and the next run, `PREFIX/go` is either the old active version or the new one,
@@ -55,7 +62,7 @@ use crate::{
     prefix::{self, Active, Layout, Prefix},
     receipt::{self, InstallerInfo, LogAction, LogRecord, Origin, Receipt},
     switch::{self, Switch, SwitchConfig},
-    tree,
+    toolchains, tree,
 };
 
 /// Prefix of staging directory names.
@@ -84,27 +91,125 @@ pub struct InstallConfig {
     pub log: Option<PathBuf>,
 }
 
-/// Installs `installer` per `config`. On error the prefix and environment are as they were,
-/// except for directories of the prefix path that had to be created (they are removed when empty).
+/// Called by [`install`] with its decision, under the prefix lock and before anything is changed
+/// (an interrupted command is already recovered, and every check before the first write made):
+/// the place to show the plan and ask. An error stops the install there, and is its result.
+pub type Confirm<'a> = &'a dyn Fn(&Decision) -> Result<(), Error>;
+
+/// Installs `installer` per `config`, once `confirm` agreed to the decision. On error the prefix
+/// and environment are as they were, except for directories of the prefix path that had to be
+/// created (they are removed when empty).
 pub fn install(
     installer: &VerifiedInstaller,
     file: &File,
     config: &InstallConfig,
+    confirm: Confirm,
     progress: Progress,
 ) -> Result<Outcome, Error> {
-    if installer.manifest().delta.is_some() && !config.prefix.exists() {
-        // Checked before the prefix is made or locked: nothing is written.
-        let problem = format!("nothing is installed in '{}'", config.prefix.path().display());
-        return Err(delta::no_base(installer, problem));
-    }
+    check_destination(installer, &config.prefix)?;
     let created = config.prefix.create()?;
-    let result = install_in_prefix(installer, file, config, progress);
+    let result = install_in_prefix(installer, file, config, confirm, progress);
     if result.is_err() {
         for dir in created.iter().rev() {
             let _ = std::fs::remove_dir(dir); // only if empty; an error means something else is there
         }
     }
     result
+}
+
+/// The checks made before the prefix is made or locked (nothing is written): a delta needs an
+/// existing prefix, and the prefix must be a directory or one that can be made. Returns the
+/// directories that would be made.
+fn check_destination(installer: &VerifiedInstaller, prefix: &Prefix) -> Result<Vec<PathBuf>, Error> {
+    if installer.manifest().delta.is_some() && !prefix.exists() {
+        let problem = format!("nothing is installed in '{}'", prefix.path().display());
+        return Err(delta::no_base(installer, problem));
+    }
+    prefix.check_create()
+}
+
+/// What an install would do, found by [`dry_run`] with every check the install makes before
+/// it writes.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// What the install would decide ([`policy`]: the drift check and the environment of
+    /// another prefix included).
+    pub decision: Decision,
+    /// What the install would do: [`InstallAction::None`] when the version is active already.
+    pub action: InstallAction,
+    /// The tree installed or activated.
+    pub tree: PathBuf,
+    /// The version active now.
+    pub previous_version: Option<String>,
+    /// Directories of the prefix path that would be made, outermost first.
+    pub created_dirs: Vec<PathBuf>,
+    /// A plain `PREFIX/go` tree that would be adopted.
+    pub adoption: Option<Adoption>,
+    /// The files of the shell environment that would be written.
+    pub env_files: Vec<PathBuf>,
+    /// An interrupted command the install would finish or undo first; the preview is of the
+    /// prefix as it is now, before that.
+    pub interrupted: Option<Interrupted>,
+}
+
+/// A plain Go tree at `PREFIX/go` (not installed by this installer) that an install takes over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    /// Its version, from its `VERSION` file.
+    pub version: String,
+    /// The name it is kept under beside the new tree; `None` when it is the version being
+    /// installed, which replaces it.
+    pub kept_as: Option<String>,
+}
+
+/// A command whose journal is in the prefix.
+#[derive(Debug, Clone)]
+pub struct Interrupted {
+    pub action: journal::Action,
+    pub go_version: String,
+    pub phase: Phase,
+}
+
+/// A dry run of [`install`]: the same checks, in the same order, up to the first write, and
+/// what the install would do; or the error the install would stop with. Writes nothing (the
+/// prefix, if there, is locked shared while it is read, so a running install is reported as
+/// busy, as it would be).
+pub fn dry_run(installer: &VerifiedInstaller, config: &InstallConfig) -> Result<Preview, Error> {
+    let prefix = &config.prefix;
+    let m = installer.manifest();
+    let created_dirs = check_destination(installer, prefix)?;
+    let exists = created_dirs.is_empty();
+    let _lock = if exists { Some(prefix.lock_shared(config.wait)?) } else { None };
+    let interrupted = match exists {
+        true => {
+            journal::read(prefix)?.map(|j| Interrupted { action: j.action(), go_version: j.go_version, phase: j.phase })
+        }
+        false => None,
+    };
+    let start = start_of(prefix, m)?;
+    let decided = decide_and_check(installer, config, &start)?;
+    let action = match &decided.decision {
+        Decision::Nothing => InstallAction::None,
+        Decision::Activate => InstallAction::Activated,
+        Decision::Install { replacing, .. } => {
+            let replaces_plain = matches!(&decided.adoption, Some(a) if a.kept_as.is_none());
+            if *replacing || replaces_plain {
+                InstallAction::Reinstalled
+            } else {
+                InstallAction::Installed
+            }
+        }
+    };
+    Ok(Preview {
+        decision: decided.decision,
+        action,
+        tree: prefix.tree_path(&start.tree),
+        previous_version: start.previous_version,
+        created_dirs,
+        adoption: decided.adoption,
+        env_files: decided.env_files,
+        interrupted,
+    })
 }
 
 /// Finishes or undoes a command in `prefix` that was interrupted (`--recover`); every command
@@ -121,14 +226,29 @@ pub fn recover(prefix: &Prefix, wait: bool) -> Result<Outcome, Error> {
     Ok(Outcome::new(Action::Recover, report.recovered.is_some(), Report::Recover(report)).with_warnings(warnings))
 }
 
-/// What the install is, given what is installed.
-enum Decision {
-    /// The same version is installed and active: nothing to do.
+/// What an install is, given what is installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The same version is installed and active, every file as its receipt lists it, its
+    /// environment in place (or a plain tree of that version, which has no receipt): nothing to do.
     Nothing,
     /// Installed beside the active one and intact: activating it is all that is left.
     Activate,
-    /// A new tree (`replacing`: one of the same version is there and goes at commit).
-    Install { replacing: bool },
+    /// A new tree. `replacing`: one of the same version is there and goes at commit (`--force`,
+    /// or `drift`: it differs from its receipt, and the signed one repairs it).
+    Install { replacing: bool, drift: Option<Drift> },
+}
+
+/// How an installed version differs from what its receipt (and, for the active one, the
+/// environment and toolchain links) say; what `verify-installed` reports for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Drift {
+    /// Entries of its tree that differ from the receipt (changed, missing or extra).
+    pub files: usize,
+    /// Environment files (or rc lines, or `Path` entries) to write again.
+    pub environment: usize,
+    /// Links and shims of `PREFIX/bin` to put right.
+    pub toolchains: usize,
 }
 
 /// The state of the prefix an install starts from.
@@ -143,31 +263,25 @@ fn install_in_prefix(
     installer: &VerifiedInstaller,
     file: &File,
     config: &InstallConfig,
+    confirm: Confirm,
     progress: Progress,
 ) -> Result<Outcome, Error> {
     let prefix = &config.prefix;
     let m = installer.manifest();
     let _lock = prefix.lock_exclusive(config.wait)?;
     let recovered = journal::recover(prefix)?;
-    let active = prefix.active()?;
-    let tree = prefix::tree_name(&m.go_version);
-    let start = Start {
-        previous_version: receipt::active_version(prefix.path(), &active)?,
-        is_active: match &active {
-            Active::Link(t) => t == &tree,
-            Active::Plain(v) => v.as_deref() == Some(m.go_version.as_str()),
-            Active::None => false,
-        },
-        active,
-        tree,
-    };
+    let start = start_of(prefix, m)?;
     let mut report = InstallerReport::of(installer, Some(prefix.goroot()));
     report.install_action = Some(InstallAction::None);
     report.active_version = Some(m.go_version.clone());
     report.previous_version = start.previous_version.clone();
     let mut warnings = Recovery::warnings_of(&recovered);
     report.recovered = recovered;
-    let changed = match policy(prefix, m, &start, config)? {
+    // Every check before the first write, then the confirmation: a refusal is said before
+    // anything is asked, and what was confirmed is what runs (the lock is held throughout).
+    let decided = decide_and_check(installer, config, &start)?;
+    confirm(&decided.decision)?;
+    let changed = match decided.decision {
         Decision::Nothing => false,
         Decision::Activate => {
             let how = SwitchConfig { log: config.log.as_deref(), check_runner: &config.check_runner };
@@ -178,8 +292,13 @@ fn install_in_prefix(
             warnings.extend(switched.warnings);
             switched.changed
         }
-        Decision::Install { replacing } => {
-            let done = install_tree(installer, file, config, &start, replacing, progress)?;
+        Decision::Install { replacing, .. } => {
+            let new = NewTree {
+                files: decided.planned.as_ref().map_or(&m.files, |p| &p.files),
+                delta: decided.planned.as_ref(),
+            };
+            let how = TreeJob { start: &start, new: &new, adoption: decided.adoption.as_ref(), replacing };
+            let done = install_tree(installer, file, config, how, progress)?;
             warnings.extend(done.warnings);
             report.install_action = Some(done.action);
             report.adopted = done.adopted;
@@ -195,34 +314,164 @@ fn install_in_prefix(
     Ok(Outcome::new(Action::Install, changed, Report::Installer(report)).with_warnings(warnings))
 }
 
-/// The version policy: the same version again is a no-op (unless `--force`), an older one needs
-/// `--allow-downgrade`, an installed but inactive one is activated (or replaced, if it drifted
-/// from its receipt), a tree of that name without a receipt is not ours to replace.
+/// What is active in the prefix, against the version `m` carries. Reads only.
+fn start_of(prefix: &Prefix, m: &Manifest) -> Result<Start, Error> {
+    let active = prefix.active()?;
+    let tree = prefix::tree_name(&m.go_version);
+    Ok(Start {
+        previous_version: receipt::active_version(prefix.path(), &active)?,
+        is_active: match &active {
+            Active::Link(t) => t == &tree,
+            Active::Plain(v) => v.as_deref() == Some(m.go_version.as_str()),
+            Active::None => false,
+        },
+        active,
+        tree,
+    })
+}
+
+/// Whether this process may write in the prefix, asked without writing. The first thing a
+/// command that changes the prefix writes is its journal, so a refusal names it, word for word
+/// as a failed write of it would.
+fn check_prefix_writable(prefix: &Prefix) -> Result<(), Error> {
+    os::can_write_in(prefix.path()).map_err(|e| Error::io("write", prefix.join(journal::JOURNAL_NAME), e))
+}
+
+/// What [`decide_and_check`] found: the decision, and for a new tree what its checks found.
+struct Decided {
+    decision: Decision,
+    /// A delta's base, proven intact.
+    planned: Option<delta::Planned>,
+    /// The plain `PREFIX/go` the new tree adopts.
+    adoption: Option<Adoption>,
+    /// The files of the environment the new tree's install writes.
+    env_files: Vec<PathBuf>,
+}
+
+/// The decision ([`policy`]: the downgrade, the drift check, the environment of another prefix)
+/// and every check of what it decided that is made before the first write: for an activation
+/// the prefix writable; for a new tree a delta's base proven (every file hashed) and
+/// [`check_new_tree`]. Reads only; called under the lock by [`install`] (before it asks to
+/// confirm) and by [`dry_run`] alike, so the two end the same way.
+fn decide_and_check(installer: &VerifiedInstaller, config: &InstallConfig, start: &Start) -> Result<Decided, Error> {
+    let prefix = &config.prefix;
+    let m = installer.manifest();
+    let decision = policy(prefix, m, start, config)?;
+    let mut decided = Decided { decision, planned: None, adoption: None, env_files: Vec::new() };
+    match &decided.decision {
+        Decision::Nothing => {}
+        Decision::Activate => check_prefix_writable(prefix)?,
+        Decision::Install { .. } => {
+            decided.planned = match &m.delta {
+                Some(d) => Some(delta::prove_base(prefix, installer, d)?),
+                None => None,
+            };
+            let files = decided.planned.as_ref().map_or(&m.files, |p| &p.files);
+            let checked = check_new_tree(prefix, m, files, start, config.env.as_ref())?;
+            decided.adoption = checked.adoption;
+            decided.env_files = checked.env_files;
+        }
+    }
+    Ok(decided)
+}
+
+/// What [`check_new_tree`] found.
+struct NewTreeChecked {
+    adoption: Option<Adoption>,
+    env_files: Vec<PathBuf>,
+}
+
+/// Every check an install of a new tree makes before it writes, in this order: the adoption of
+/// a plain `PREFIX/go` ([`adoption`]), the free space ([`preflight`]), the prefix writable
+/// (when it is there already: else it is made by this process), the files of the environment
+/// writable. Reads only.
+fn check_new_tree(
+    prefix: &Prefix,
+    m: &Manifest,
+    files: &[format::manifest::Entry],
+    start: &Start,
+    env: Option<&Scope>,
+) -> Result<NewTreeChecked, Error> {
+    let adoption = adoption(prefix, m, start)?;
+    preflight(prefix, files)?;
+    if prefix.exists() {
+        check_prefix_writable(prefix)?;
+    }
+    let bin = prefix.goroot().join("bin");
+    let edits = match env {
+        Some(scope) => env::plan(scope, Purpose::Go { bin_dir: &bin }).map_err(Error::Environment)?,
+        None => Vec::new(),
+    };
+    env::check_writable(&edits).map_err(Error::Environment)?;
+    Ok(NewTreeChecked { adoption, env_files: edits.iter().map(|e| e.path().to_path_buf()).collect() })
+}
+
+/// The plain `PREFIX/go` an install would adopt, if there is one; refuses one without a
+/// `VERSION`, and one whose versioned name is taken. Reads only.
+fn adoption(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<Option<Adoption>, Error> {
+    let Active::Plain(plain) = &start.active else { return Ok(None) };
+    let go = prefix.goroot();
+    let version = plain.clone().ok_or_else(|| Error::Destination {
+        path: go.clone(),
+        problem: "is a directory without a VERSION file, not a Go tree this installer can adopt: move it away".into(),
+    })?;
+    let kept_as = (version != m.go_version).then(|| prefix::tree_name(&version));
+    if let Some(name) = kept_as.as_ref().filter(|n| os::kind_of(&prefix.join(n)).ok().flatten().is_some()) {
+        return Err(Error::Destination {
+            path: prefix.join(name),
+            problem: format!(
+                "exists, so the {version} tree at '{}' cannot be kept under that name: move one of them away",
+                go.display()
+            ),
+        });
+    }
+    Ok(Some(Adoption { version, kept_as }))
+}
+
+/// The version policy: an older version needs `--allow-downgrade`; `--force` always installs;
+/// the installed version of the same number is checked against its receipt (every file hashed,
+/// as `verify-installed` does) and, when active, its environment and toolchain links too: intact,
+/// it is nothing to do (active) or activated (inactive); drifted, the signed tree replaces it. A
+/// tree of that name without a receipt is not ours to replace; an active one (a plain tree, or
+/// one whose receipt is gone) is left as it is. The environment this install would write is
+/// planned first, so that one belonging to another prefix is refused before anything is done.
 fn policy(prefix: &Prefix, m: &Manifest, start: &Start, config: &InstallConfig) -> Result<Decision, Error> {
     if let Some(installed) = &start.previous_version {
-        match version::compare(&m.go_version, installed) {
-            Some(Ordering::Equal) if start.is_active && !config.force => return Ok(Decision::Nothing),
-            Some(Ordering::Less) if !config.allow_downgrade => {
-                return Err(Error::Downgrade { installed: installed.clone(), new: m.go_version.clone() })
-            }
-            _ => {}
+        if version::compare(&m.go_version, installed) == Some(Ordering::Less) && !config.allow_downgrade {
+            return Err(Error::Downgrade { installed: installed.clone(), new: m.go_version.clone() });
         }
     }
+    let bin_dir = prefix.goroot().join("bin");
+    let env_edits = match &config.env {
+        Some(scope) => env::plan(scope, Purpose::Go { bin_dir: &bin_dir }).map_err(Error::Environment)?.len(),
+        None => 0,
+    };
     let dest = prefix.tree_path(&start.tree);
     let replacing = prefix.has_tree(&start.tree)?;
-    if !replacing || config.force {
-        return Ok(Decision::Install { replacing });
+    if config.force {
+        return Ok(Decision::Install { replacing, drift: None });
     }
-    match receipt::read_receipt(prefix.path(), &start.tree)? {
-        Some(r) => {
-            let intact = tree::diff_tree(&dest, &start.tree, &r.files)?.is_empty();
-            Ok(if intact { Decision::Activate } else { Decision::Install { replacing } })
-        }
-        None => Err(Error::Destination {
-            path: dest,
-            problem: "exists but was not installed by this installer (it has no receipt): move it away, or pass --force to replace it".into(),
-        }),
+    let receipt = if replacing { receipt::read_receipt(prefix.path(), &start.tree)? } else { None };
+    let Some(r) = receipt else {
+        return match (replacing, start.is_active) {
+            (_, true) => Ok(Decision::Nothing),
+            (false, false) => Ok(Decision::Install { replacing, drift: None }),
+            (true, false) => Err(Error::Destination {
+                path: dest,
+                problem: "exists but was not installed by this installer (it has no receipt): move it away, or pass --force to replace it".into(),
+            }),
+        };
+    };
+    let mut drift = Drift { files: tree::diff_tree(&dest, &start.tree, &r.files)?.len(), ..Drift::default() };
+    if start.is_active {
+        drift.environment = env_edits;
+        drift.toolchains = toolchains::differences(prefix, &receipt::read_receipts(prefix.path())?).len();
     }
+    Ok(match (drift == Drift::default(), start.is_active) {
+        (true, true) => Decision::Nothing,
+        (true, false) => Decision::Activate,
+        (false, _) => Decision::Install { replacing, drift: Some(drift) },
+    })
 }
 
 /// What installing a new tree did.
@@ -236,24 +485,28 @@ struct Installed {
     warnings: Vec<String>,
 }
 
-/// A new tree, from staging to commit, under the journal.
+/// A new tree to install, as [`decide_and_check`] decided and checked it.
+#[derive(Clone, Copy)]
+struct TreeJob<'a> {
+    start: &'a Start,
+    new: &'a NewTree<'a>,
+    adoption: Option<&'a Adoption>,
+    replacing: bool,
+}
+
+/// A new tree, from staging to commit, under the journal. Its checks were made (and the
+/// install confirmed) before: the journal is the first write.
 fn install_tree(
     installer: &VerifiedInstaller,
     file: &File,
     config: &InstallConfig,
-    start: &Start,
-    replacing: bool,
+    job: TreeJob,
     progress: Progress,
 ) -> Result<Installed, Error> {
     let prefix = &config.prefix;
     let m = installer.manifest();
-    // A delta's base is proven (every file hashed) under the lock, before anything is written.
-    let planned = match &m.delta {
-        Some(d) => Some(delta::prove_base(prefix, installer, d)?),
-        None => None,
-    };
-    let new = NewTree { files: planned.as_ref().map_or(&m.files, |p| &p.files), delta: planned.as_ref() };
-    let (mut txn, adopted_receipt) = prepare(prefix, m, new.files, start)?;
+    let TreeJob { start, new, adoption, replacing } = job;
+    let (mut txn, adopted_receipt) = prepare(prefix, m, start, adoption)?;
     txn.write(prefix)?;
     failpoint::hit("journal-staging");
     let staging = prefix.join(&txn.plan.staging);
@@ -263,12 +516,12 @@ fn install_tree(
         let _ = journal::remove(prefix);
         return Err(Error::io("create a staging directory in", prefix.path(), e));
     }
-    let steps = swap_and_check(installer, file, config, &new, &mut txn, replacing, progress);
+    let steps = swap_and_check(installer, file, config, new, &mut txn, replacing, progress);
     let done = match steps {
         Ok(done) => done,
         Err(error) => return Err(undo(prefix, &txn, error)),
     };
-    let receipt = commit(installer, config, &new, start, &mut txn, &done, adopted_receipt)?;
+    let receipt = commit(installer, config, new, start, &mut txn, &done, adopted_receipt)?;
     let adopted = txn.plan.adopt.as_ref().filter(|a| a.keep).map(|a| a.name.clone());
     let reinstalled = replacing || matches!(&txn.plan.adopt, Some(a) if !a.keep);
     Ok(Installed {
@@ -307,14 +560,13 @@ impl Txn {
     }
 }
 
-/// The journal of a new install (phase `staging`), with the adoption of a plain `PREFIX/go` if
-/// there is one (and its receipt, listing its files as found); refuses before anything is
-/// written when the new tree cannot fit.
+/// The journal of a new install (phase `staging`), with the adoption of the plain `PREFIX/go`
+/// [`check_new_tree`] found (and its receipt, listing its files as found).
 fn prepare(
     prefix: &Prefix,
     m: &Manifest,
-    new_files: &[format::manifest::Entry],
     start: &Start,
+    adoption: Option<&Adoption>,
 ) -> Result<(Txn, Option<Receipt>), Error> {
     let staging = os::unique_name(STAGING_PREFIX);
     let mut p = InstallPlan {
@@ -330,32 +582,17 @@ fn prepare(
         commit: Commit::default(),
     };
     let mut adopted_receipt = None;
-    if let Active::Plain(plain) = &start.active {
+    if let Some(a) = adoption {
         let go = prefix.goroot();
-        let version = plain.clone().ok_or_else(|| Error::Destination {
-            path: go.clone(),
-            problem: "is a directory without a VERSION file, not a Go tree this installer can adopt: move it away"
-                .into(),
-        })?;
-        let keep = version != m.go_version;
-        let name = if keep { prefix::tree_name(&version) } else { format!("{}.replaced", p.staging) };
-        if keep && os::kind_of(&prefix.join(&name)).ok().flatten().is_some() {
-            return Err(Error::Destination {
-                path: prefix.join(&name),
-                problem: format!(
-                    "exists, so the {version} tree at '{}' cannot be kept under that name: move one of them away",
-                    go.display()
-                ),
-            });
-        }
+        let keep = a.kept_as.is_some();
+        let name = a.kept_as.clone().unwrap_or_else(|| format!("{}.replaced", p.staging));
         let id = os::tree_id(&go).ok_or_else(|| Error::io("inspect", &go, std::io::ErrorKind::NotFound.into()))?;
         p.adopt = Some(Adopt { id, tmp: format!("{}adopt.{}", os::TEMP_PREFIX, p.staging), name: name.clone(), keep });
         if keep {
             let files = tree::scan_tree(&go)?;
-            adopted_receipt = Some(Receipt::new(&version, &m.goos, &m.goarch, &name, Origin::Adopted, files));
+            adopted_receipt = Some(Receipt::new(&a.version, &m.goos, &m.goarch, &name, Origin::Adopted, files));
         }
     }
-    preflight(prefix, new_files)?;
     Ok((Txn { go_version: m.go_version.clone(), phase: Phase::Staging, plan: p }, adopted_receipt))
 }
 
@@ -565,12 +802,14 @@ fn undo(prefix: &Prefix, txn: &Txn, error: Error) -> Error {
     Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), advice }
 }
 
-/// Refuses before writing anything when the new tree cannot fit beside the old one.
+/// Refuses before writing anything when the new tree cannot fit beside the old one. Reads only.
 fn preflight(prefix: &Prefix, files: &[format::manifest::Entry]) -> Result<(), Error> {
     if failpoint::enabled("no-preflight") {
         return Ok(());
     }
-    let space = os::free_space(prefix.path()).map_err(|e| Error::io("query the free space of", prefix.path(), e))?;
+    // A prefix not made yet (a dry run) lands on the file system of the directory it is made in.
+    let (_, there) = os::missing_dirs(prefix.path());
+    let space = os::free_space(&there).map_err(|e| Error::io("query the free space of", prefix.path(), e))?;
     let block = space.block;
     let need: u64 = files
         .iter()

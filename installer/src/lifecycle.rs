@@ -19,8 +19,8 @@ use crate::{
     journal::{self, Commit, Journal, Json, LinkChange, PendingWrite, Phase, Plan, Recovery, Removal, UninstallPlan},
     modules, os,
     outcome::{
-        Action, Outcome, Report, Status, SwitchReport, ToolchainStatus, TreeCheck, UninstallReport, VerifyReport,
-        VersionStatus,
+        Action, Outcome, Report, Status, SwitchReport, ToolchainStatus, TreeCheck, TreeFix, UninstallReport,
+        VerifyReport, VersionStatus,
     },
     prefix::{Active, Prefix, LINK},
     receipt::{self, EnvRecord, LogAction, LogRecord, Receipt},
@@ -346,8 +346,10 @@ pub fn verify_installed(ctx: &Context, what: &Checked) -> Result<Outcome, Error>
             files: r.files.len(),
             ok: differences.is_empty(),
             differences,
+            fix: TreeFix::Modules,
         });
     }
+    let active_tree = prefix.active().ok().and_then(|a| a.tree().map(str::to_string));
     for r in selected {
         let at = prefix.tree_path(&r.tree);
         let differences = tree::diff_tree(&at, &r.tree, &r.files)?;
@@ -357,6 +359,10 @@ pub fn verify_installed(ctx: &Context, what: &Checked) -> Result<Outcome, Error>
             files: r.files.len(),
             ok: differences.is_empty(),
             differences,
+            fix: TreeFix::Reinstall {
+                installer: r.installer.as_ref().map(|i| i.path.clone()),
+                active: active_tree.as_deref() == Some(r.tree.as_str()),
+            },
         });
     }
     if *what == Checked::Everything {

@@ -77,7 +77,7 @@ impl Outcome {
     /// The binary exits with its code.
     pub fn failure(&self) -> Option<Error> {
         match &self.report {
-            Report::Verify(r) if !r.ok => Some(Error::Drift(r.drift())),
+            Report::Verify(r) if !r.ok => Some(Error::Drift { count: r.drift(), fix: r.fix() }),
             _ => None,
         }
     }
@@ -371,6 +371,20 @@ pub struct TreeCheck {
     pub files: usize,
     pub ok: bool,
     pub differences: Vec<Difference>,
+    /// What puts it right, for the advice (not a field of `--json`).
+    #[serde(skip)]
+    pub fix: TreeFix,
+}
+
+/// What puts a drifted tree right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeFix {
+    /// Installing its version again (`installer`: the file its receipt names; `active`: whether
+    /// it is the active version, which an install of an inactive one changes).
+    Reinstall { installer: Option<PathBuf>, active: bool },
+    /// The module directory: a bundle installed again keeps the files there, and refuses a
+    /// changed one (exit 25).
+    Modules,
 }
 
 /// What `verify-installed` found.
@@ -388,6 +402,56 @@ pub struct VerifyReport {
 impl VerifyReport {
     pub fn drift(&self) -> usize {
         self.versions.iter().map(|v| v.differences.len()).sum::<usize>() + self.other.len()
+    }
+
+    /// What puts the differences right, as the installer then does it: installing a drifted
+    /// version again replaces its tree with the signed one, and installing the active one again
+    /// also writes its environment and toolchain links again (see `install::policy`).
+    pub fn fix(&self) -> String {
+        let installer_of = |t: &TreeCheck| match &t.fix {
+            TreeFix::Reinstall { installer: Some(path), .. } => {
+                format!("the installer of {} ('{}', as its receipt says)", t.go_version, path.display())
+            }
+            _ => format!("the installer of {}", t.go_version),
+        };
+        let is_active = |t: &&TreeCheck| matches!(t.fix, TreeFix::Reinstall { active: true, .. });
+        let mut fixes = Vec::new();
+        for t in self.versions.iter().filter(|t| !t.ok) {
+            fixes.push(match &t.fix {
+                TreeFix::Modules => format!(
+                    "{} is not repaired by installing a bundle again (the files there are kept, a changed one is refused with exit 25)",
+                    t.go_version
+                ),
+                TreeFix::Reinstall { active: true, .. } => {
+                    format!("run {} again: it replaces that tree with the signed one", installer_of(t))
+                }
+                TreeFix::Reinstall { active: false, .. } => format!(
+                    "run {} again: it replaces that tree with the signed one and makes it the active version (`use VERSION` switches back)",
+                    installer_of(t)
+                ),
+            });
+        }
+        let link = |d: &Difference| d.path == crate::prefix::LINK;
+        if self.other.iter().any(link) {
+            fixes.push(format!(
+                "point '{}' at an installed version with `use VERSION` (remove it first if this installer did not make it)",
+                crate::prefix::LINK
+            ));
+        }
+        if self.other.iter().any(|d| !link(d)) {
+            match self.versions.iter().find(is_active) {
+                Some(t) if t.ok => fixes.push(format!(
+                    "run {} again: it writes the environment and the toolchain links again",
+                    installer_of(t)
+                )),
+                Some(_) => fixes.push("that also writes the environment and the toolchain links again".into()),
+                None => fixes.push(
+                    "run the installer of the active version again: it writes the environment and the toolchain links again"
+                        .into(),
+                ),
+            }
+        }
+        fixes.join("; ")
     }
 }
 

@@ -126,15 +126,33 @@ impl Prefix {
     /// Creates the prefix and its missing parents (0755 whatever the umask); returns those
     /// created, outermost first, so a failed install can remove them again.
     pub fn create(&self) -> Result<Vec<PathBuf>, Error> {
-        let made =
-            os::create_dirs(&self.root, 0o755).map_err(|e| Error::io("create prefix directory", &self.root, e))?;
+        let made = os::create_dirs(&self.root, 0o755).map_err(|e| self.create_failed(e))?;
         if !self.exists() {
-            return Err(Error::Destination {
-                path: self.root.clone(),
-                problem: "is not a directory (choose another --prefix)".into(),
-            });
+            return Err(self.not_a_directory());
         }
         Ok(made)
+    }
+
+    /// What [`Prefix::create`] would do, asked without writing: the directories it would make
+    /// (outermost first), or the error it would meet (the prefix is not a directory; the
+    /// directory it would be made in cannot be written, or is a file).
+    pub fn check_create(&self) -> Result<Vec<PathBuf>, Error> {
+        let (missing, nearest) = os::missing_dirs(&self.root);
+        if missing.is_empty() && !self.exists() {
+            return Err(self.not_a_directory());
+        }
+        if !missing.is_empty() {
+            os::can_write_in(&nearest).map_err(|e| self.create_failed(e))?;
+        }
+        Ok(missing)
+    }
+
+    fn create_failed(&self, e: std::io::Error) -> Error {
+        Error::io("create prefix directory", &self.root, e)
+    }
+
+    fn not_a_directory(&self) -> Error {
+        Error::Destination { path: self.root.clone(), problem: "is not a directory (choose another --prefix)".into() }
     }
 
     /// Locks the prefix for a command that changes it.

@@ -10,14 +10,14 @@ use format::{
 };
 use installer::{
     check::CHECK_RUNNER_ENV,
-    install::{self, InstallConfig},
+    install::{self, Adoption, Decision, Drift, InstallConfig},
     lifecycle::{self, Checked, Context, Target},
     modules::{self, ModulesConfig},
     os::{
         self,
         shell::{self, Purpose, Scope},
     },
-    outcome::{Action, FileList, Info, InstallerReport, Outcome, Report},
+    outcome::{Action, FileList, Info, InstallAction, InstallerReport, Outcome, Report},
     prefix::{self, Layout, Prefix},
     receipt, Error,
 };
@@ -117,46 +117,14 @@ struct Job<'a> {
     scope: Option<Scope>,
 }
 
-/// Installs (or, with `--dry-run`, describes installing) the Go this file carries.
+/// Installs (or, with `--dry-run`, describes installing) the Go this file carries. The plan is
+/// shown, and confirmed, once the engine has decided under the prefix lock what the install is
+/// and made every check before its first write: nothing to do needs no confirmation. The dry
+/// run gets the same decision and checks from `install::dry_run`, and ends as the install would.
 fn install_go(job: Job) -> Result<Outcome, Error> {
     let Job { cli, mode, installer, file, prefix, scope } = job;
     let m = installer.manifest();
-    let current = prefix.active().ok().and_then(|a| receipt::active_version(prefix.path(), &a).ok().flatten());
-    let bin = prefix.goroot().join("bin");
-    let plan = format!(
-        "Go {} for {}/{}\n  destination: {}{}\n  signed by:   {} ({})\n  environment: {}",
-        m.go_version,
-        m.goos,
-        m.goarch,
-        match prefix.layout() {
-            Layout::Link => format!("{} -> {}", prefix.goroot().display(), prefix::tree_name(&m.go_version)),
-            Layout::Tree => prefix.goroot().display().to_string(),
-        },
-        match current.as_deref() {
-            Some(v) if v == m.go_version => " (replaces the tree of the same version)".to_string(),
-            Some(v) => format!(" (active now: {v}, which stays installed)"),
-            None => String::new(),
-        },
-        installer.signer().id,
-        installer.signer().origin,
-        shell::describe(scope.as_ref(), Purpose::Go { bin_dir: &bin })
-    );
-    let plan = match &m.delta {
-        Some(d) => format!(
-            "{plan}\n  delta:       onto the installed {}, every file of which is checked first",
-            d.base.go_version
-        ),
-        None => plan,
-    };
-    if let Some(o) = before_install(cli, mode, installer, prefix.goroot(), &plan)? {
-        return Ok(o);
-    }
-    let bar = Progress::on_terminal(m.files_size(), cli.quiet || cli.json);
-    let tick = |n: u64| {
-        if let Some(b) = &bar {
-            b.inc(n)
-        }
-    };
+    let goroot = prefix.goroot();
     let config = InstallConfig {
         prefix,
         env: scope,
@@ -167,11 +135,146 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         build_check: !cli.no_build_check,
         log: os::host_log_path(),
     };
-    let outcome = install::install(installer, file, &config, &tick);
+    let plan = |decision: &Decision| go_plan(installer, &config, decision);
+    if *mode == Mode::DryRun {
+        // The install's own decision and checks, up to its first write: it fails here as the
+        // install would, and otherwise says what the install would decide.
+        let preview = install::dry_run(installer, &config)?;
+        let mut report = InstallerReport::of(installer, Some(goroot));
+        report.plan = Some(dry_run_text(&m.go_version, &plan(&preview.decision), &preview, &config));
+        report.install_action = Some(preview.action);
+        report.tree = Some(preview.tree);
+        report.previous_version = preview.previous_version;
+        report.adopted = preview.adoption.and_then(|a| a.kept_as);
+        report.env_files = preview.env_files;
+        return Ok(Outcome::new(Action::DryRun, false, Report::Installer(report)));
+    }
+    let confirm = |decision: &Decision| -> Result<(), Error> {
+        if *decision == Decision::Nothing {
+            return Ok(());
+        }
+        before_install(cli, mode, installer, goroot.clone(), &plan(decision)).map(|_| ())
+    };
+    let bar = Progress::on_terminal(m.files_size(), cli.quiet || cli.json);
+    let tick = |n: u64| {
+        if let Some(b) = &bar {
+            b.inc(n)
+        }
+    };
+    let outcome = install::install(installer, file, &config, &confirm, &tick);
     if let Some(b) = bar {
         b.clear();
     }
     outcome
+}
+
+/// The plan of a Go install: what, where, signed by whom, the environment, and what happens to
+/// the version of that number already there (`decision`: what the install, or its dry run,
+/// decided under the prefix lock).
+fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, decision: &Decision) -> String {
+    let m = installer.manifest();
+    let prefix = &config.prefix;
+    let current = prefix.active().ok().and_then(|a| receipt::active_version(prefix.path(), &a).ok().flatten());
+    let bin = prefix.goroot().join("bin");
+    let same = current.as_deref() == Some(m.go_version.as_str());
+    let note = match (decision, current.as_deref()) {
+        (Decision::Nothing, _) => " (already installed and active, every file as signed: nothing to do)".into(),
+        (Decision::Install { drift: Some(d), .. }, _) => {
+            let active = if same { "the active" } else { "the installed" };
+            format!(" (repairs {active} {}: {}; its tree is replaced with the signed one)", m.go_version, drift_text(d))
+        }
+        (Decision::Install { replacing: true, .. }, _) => {
+            " (--force: replaces the installed tree of the same version)".into()
+        }
+        // The same version active, yet a new tree: a plain tree of it, which the new one replaces.
+        (_, Some(v)) if v == m.go_version => " (replaces the tree of the same version)".into(),
+        (_, Some(v)) => format!(" (active now: {v}, which stays installed)"),
+        (_, None) => String::new(),
+    };
+    let plan = format!(
+        "Go {} for {}/{}\n  destination: {}{note}\n  signed by:   {} ({})\n  environment: {}",
+        m.go_version,
+        m.goos,
+        m.goarch,
+        match prefix.layout() {
+            Layout::Link => format!("{} -> {}", prefix.goroot().display(), prefix::tree_name(&m.go_version)),
+            Layout::Tree => prefix.goroot().display().to_string(),
+        },
+        installer.signer().id,
+        installer.signer().origin,
+        shell::describe(config.env.as_ref(), Purpose::Go { bin_dir: &bin })
+    );
+    match &m.delta {
+        Some(d) => format!(
+            "{plan}\n  delta:       onto the installed {}, every file of which is checked first",
+            d.base.go_version
+        ),
+        None => plan,
+    }
+}
+
+/// "3 files of its tree differ from the receipt, 1 environment file", for the plan.
+fn drift_text(d: &Drift) -> String {
+    let mut parts = Vec::new();
+    if d.files > 0 {
+        parts.push(format!("{} file(s) of its tree differ from its receipt", d.files));
+    }
+    if d.environment > 0 {
+        parts.push(format!("{} environment file(s) to write again", d.environment));
+    }
+    if d.toolchains > 0 {
+        parts.push(format!("{} toolchain link(s) in PREFIX/bin to put right", d.toolchains));
+    }
+    parts.join(", ")
+}
+
+/// What a dry run says: what the install would do (`plan`, the text shown before installing,
+/// for a new tree), then what it would make, adopt, write and recover on the way.
+fn dry_run_text(go_version: &str, plan: &str, preview: &install::Preview, config: &InstallConfig) -> String {
+    let go = config.prefix.goroot();
+    let mut text = match preview.action {
+        InstallAction::None => {
+            return format!(
+                "would do nothing: {go_version} is already installed and active at {} (pass --force to reinstall it)",
+                go.display()
+            )
+        }
+        InstallAction::Activated => {
+            format!("would activate the installed {go_version} ({}) at {}", preview.tree.display(), go.display())
+        }
+        InstallAction::Installed | InstallAction::Reinstalled => format!("would install {plan}"),
+    };
+    if let Some(first) = preview.created_dirs.first() {
+        text.push_str(&format!("\n  would make:  {} (the prefix)", first.display()));
+    }
+    match &preview.adoption {
+        Some(Adoption { version, kept_as: Some(name) }) => text.push_str(&format!(
+            "\n  would adopt: the plain {version} tree at {}, kept as {}",
+            go.display(),
+            config.prefix.join(name).display()
+        )),
+        Some(Adoption { version, kept_as: None }) => text.push_str(&format!(
+            "\n  would adopt: the plain {version} tree at {}, replaced by the new one",
+            go.display()
+        )),
+        None => {}
+    }
+    if matches!(preview.action, InstallAction::Installed | InstallAction::Reinstalled) && config.env.is_some() {
+        let files: Vec<String> = preview.env_files.iter().map(|p| p.display().to_string()).collect();
+        text.push_str(&match files.is_empty() {
+            true => "\n  would write: nothing (the environment is set up already)".to_string(),
+            false => format!("\n  would write: {}", files.join(", ")),
+        });
+    }
+    if let Some(i) = &preview.interrupted {
+        text.push_str(&format!(
+            "\n  first:       an interrupted {} of {} (phase {}) would be finished or undone (see --recover); this plan is of the prefix as it is now",
+            i.action.name(),
+            i.go_version,
+            i.phase.name()
+        ));
+    }
+    text
 }
 
 /// Installs a module bundle into `PREFIX/go-modules`.
@@ -204,7 +307,7 @@ fn before_install(
 ) -> Result<Option<Outcome>, Error> {
     if *mode == Mode::DryRun {
         let mut report = InstallerReport::of(installer, Some(destination));
-        report.plan = Some(plan.to_string());
+        report.plan = Some(format!("would install {plan}"));
         return Ok(Some(Outcome::new(Action::DryRun, false, Report::Installer(report))));
     }
     if !cli.yes {

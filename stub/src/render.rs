@@ -56,7 +56,7 @@ fn installer(action: Action, changed: bool, r: &InstallerReport) {
             "ok: {} verified: signed by {} ({}), {} entries, every digest matches",
             c.title, c.signer_key_id, c.signer_origin, c.files
         ),
-        Action::DryRun => println!("would install {}", r.plan.as_deref().unwrap_or_default()),
+        Action::DryRun => println!("{}", r.plan.as_deref().unwrap_or_default()),
         _ => installed(changed, r),
     }
 }

@@ -249,25 +249,6 @@ fn journaled_fallback_without_renameat2() {
     assert!(c.ctx.staging_dirs().is_empty());
 }
 
-/// A tmpfs mounted over the context's prefix for the test's lifetime.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        ok(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"]).arg(at));
-        Tmpfs(at.into())
-    }
-    fn resize(&self, bytes: u64) {
-        ok(Command::new("mount").args(["-o", &format!("remount,size={bytes}")]).arg(&self.0));
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 fn used_bytes(p: &Path) -> u64 {
     let st = rustix::fs::statvfs(p).unwrap();
     (st.f_blocks - st.f_bfree) * st.f_frsize
@@ -366,23 +347,6 @@ fn umask_does_not_change_modes() {
         // Another user can run it.
         let out = ctx.run_user(&ctx.goroot().join("bin/go"), &["version"], &[("GOTELEMETRY", "off")]);
         assert_eq!(code(&out), 0, "umask {umask}: {}", stderr(&out));
-    }
-}
-
-/// A bind mount made read-only for the test's lifetime.
-struct ReadOnly(PathBuf);
-
-impl ReadOnly {
-    fn mount(at: &Path) -> ReadOnly {
-        ok(Command::new("mount").arg("--bind").arg(at).arg(at));
-        ok(Command::new("mount").args(["-o", "remount,ro,bind"]).arg(at));
-        ReadOnly(at.into())
-    }
-}
-
-impl Drop for ReadOnly {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 

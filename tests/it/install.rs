@@ -831,3 +831,72 @@ fn global_options_anywhere_and_one_json_object_for_every_command_line() {
     assert_eq!((code(&a), stdout(&a)), (code(&b), stdout(&b)));
     assert!(stdout(&a).contains("active go1.27.3"), "{}", stdout(&a));
 }
+
+/// Two root installs into two prefixes: one `/etc/profile.d/go.sh` for both, and only one `go`
+/// can come first on PATH. The second is refused (exit 19, naming the other prefix and the
+/// fixes) and changes nothing; with `--no-modify-path` it installs beside it; either `uninstall
+/// --all` leaves the other working and `verify-installed` clean; once the first is gone, running
+/// the second's installer again gives it the environment.
+#[test]
+fn a_second_prefix_never_takes_over_the_environment() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let key = release_key();
+    let (a, b) = (ctx.prefix(), ctx.path("prefix-b"));
+    let go_sh = ctx.etc().join("profile.d/go.sh");
+    let root = |args: &[&str], prefix: &Path| {
+        let mut all = args.to_vec();
+        all.extend(["--prefix", prefix.to_str().unwrap()]);
+        if args.first().is_some_and(|a| a.starts_with("--")) {
+            all.extend(["--no-build-check", "--trusted-key", key.public.to_str().unwrap()]);
+        }
+        ctx.run_root(&inst, &all, None, &[])
+    };
+    // The `go` a login shell finds with go.sh sourced, if any.
+    let go_on_path = || {
+        let script = format!(". {} 2>/dev/null; command -v go || true", sh_quote(&go_sh));
+        stdout(&ok(std::process::Command::new("sh").args(["-c", &script]).env_clear().env("PATH", "/usr/bin:/bin")))
+            .trim()
+            .to_string()
+    };
+    let go_of = |prefix: &Path| prefix.join("go/bin/go").display().to_string();
+    let out = root(&["--yes"], &a);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(go_on_path(), go_of(&a));
+    let fix = format!(
+        "'/etc/profile.d/go.sh' puts the installation in another prefix, '{}', on PATH, and only one can come first; nothing was changed: pass --no-modify-path to install without it, or uninstall that one first (`go-offline-installer uninstall --all --prefix {}`) and run this installer again",
+        a.display(),
+        a.display()
+    );
+    // (step, arguments, prefix, exit, what stderr says, the go on PATH after, prefixes verified clean)
+    type Step<'a> = (&'a str, &'a [&'a str], &'a Path, i32, &'a str, String, Vec<&'a Path>);
+    let steps: Vec<Step> = vec![
+        ("second prefix", &["--yes"], &b, format::exit::ENVIRONMENT, &fix, go_of(&a), vec![&a]),
+        ("second prefix, --json", &["--yes", "--json"], &b, format::exit::ENVIRONMENT, "", go_of(&a), vec![&a]),
+        ("second prefix, --no-modify-path", &["--yes", "--no-modify-path"], &b, 0, "", go_of(&a), vec![&a, &b]),
+        ("uninstall the second", &["uninstall", "--all", "--yes"], &b, 0, "", go_of(&a), vec![&a]),
+        ("second prefix again, --no-modify-path", &["--yes", "--no-modify-path"], &b, 0, "", go_of(&a), vec![&a, &b]),
+        ("uninstall the first", &["uninstall", "--all", "--yes"], &a, 0, "", String::new(), vec![&b]),
+        ("the second's installer again", &["--yes"], &b, 0, "repairs the active", go_of(&b), vec![&b]),
+    ];
+    for (step, args, prefix, want, said, on_path, clean) in steps {
+        let before = ctx.snapshot();
+        let out = root(args, prefix);
+        assert_eq!(code(&out), want, "{step}: {}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{step}: {}", stderr(&out));
+        if want != 0 {
+            assert_eq!(ctx.snapshot(), before, "{step}: a refusal changes nothing");
+            assert!(!b.exists(), "{step}: the refused prefix is not even made");
+        }
+        if args.contains(&"--json") {
+            let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+            assert_eq!(v["error"]["kind"], "environment", "{step}: {v}");
+            assert!(v["error"]["message"].as_str().unwrap().contains(&fix), "{step}: {v}");
+        }
+        assert_eq!(go_on_path(), on_path, "{step}");
+        for p in clean {
+            let out = root(&["verify-installed"], p);
+            assert_eq!(code(&out), 0, "{step}: verify-installed {}: {}{}", p.display(), stdout(&out), stderr(&out));
+        }
+    }
+}

@@ -491,3 +491,109 @@ fn kill_during_switches(layout: Layout) {
     eprintln!("kill -9 during use, rollback and uninstall ({layout:?} layout): {kills} kills, every one recovered");
     assert_eq!(kills, 2 * points.len() + UNINSTALL_POINTS.len());
 }
+
+/// Installing the active version again checks it as `verify-installed` does: intact, it is
+/// nothing to do (no confirmation needed, no terminal, no `--yes`); drifted (a file of its tree,
+/// its environment script, a toolchain link), the plan says it repairs and how much differs, it
+/// needs a confirmation like any install, and the signed tree replaces the drifted one.
+#[test]
+fn installing_the_active_version_again_repairs_what_drifted() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let key = release_key();
+    let out = ctx.install_root(&inst, key, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let tree = ctx.tree(GO_VERSION);
+    let go_sh = ctx.etc().join("profile.d/go.sh");
+    let (prefix, key_path) = (ctx.prefix(), key.public.clone());
+    // The install as an operator at a script runs it: no terminal, and `--yes` or not.
+    let again = |yes: bool| {
+        let mut args = vec!["--no-build-check", "--prefix", prefix.to_str().unwrap()];
+        args.extend(["--trusted-key", key_path.to_str().unwrap()]);
+        if yes {
+            args.push("--yes");
+        }
+        ctx.run_root(&inst, &args, None, &[])
+    };
+    let damage_a_file = || {
+        let doc = tree.join("src/fmt/doc.go");
+        fs::write(&doc, fs::read_to_string(&doc).unwrap() + "// edited\n").unwrap();
+    };
+    let remove_go_sh = || fs::remove_file(&go_sh).unwrap();
+    let remove_a_toolchain_link = || fs::remove_file(ctx.prefix().join("bin/go1.27.3")).unwrap();
+    let nothing = || {};
+    // (case, damage done first, --yes, exit, what the plan says, changed)
+    type Case<'a> = (&'a str, &'a dyn Fn(), bool, i32, &'a str, bool);
+    let cases: Vec<Case> = vec![
+        ("intact, no --yes", &nothing, false, 0, "", false),
+        ("intact, --yes", &nothing, true, 0, "", false),
+        (
+            "a file changed, no --yes",
+            &damage_a_file,
+            false,
+            exit::DECLINED,
+            "(repairs the active go1.27.3: 1 file(s) of its tree differ from its receipt; its tree is replaced with the signed one)",
+            false,
+        ),
+        (
+            "a file changed, --yes",
+            &nothing,
+            true,
+            0,
+            "(repairs the active go1.27.3: 1 file(s) of its tree differ from its receipt; its tree is replaced with the signed one)",
+            true,
+        ),
+        ("repaired, no --yes", &nothing, false, 0, "", false),
+        (
+            "the environment script removed",
+            &remove_go_sh,
+            true,
+            0,
+            "(repairs the active go1.27.3: 1 environment file(s) to write again;",
+            true,
+        ),
+        (
+            "a toolchain link removed",
+            &remove_a_toolchain_link,
+            true,
+            0,
+            "(repairs the active go1.27.3: 1 toolchain link(s) in PREFIX/bin to put right;",
+            true,
+        ),
+    ];
+    for (case, damage, yes, want, plan, changed) in cases {
+        damage();
+        let verified = lc(&ctx, &inst, &["verify-installed"], &[]);
+        if plan.is_empty() {
+            assert_eq!(code(&verified), 0, "{case}: {}", stdout(&verified));
+        } else {
+            // The advice names what the next step does.
+            assert_eq!(code(&verified), exit::DRIFT, "{case}");
+            let advice =
+                format!("run the installer of {GO_VERSION} ('{}', as its receipt says) again: it ", inst.display());
+            assert!(stderr(&verified).contains(&advice), "{case}: {}", stderr(&verified));
+        }
+        let before = ctx.snapshot();
+        let out = again(yes);
+        assert_eq!(code(&out), want, "{case}: {}", stderr(&out));
+        let (said, warned) = (stdout(&out), stderr(&out));
+        match (plan.is_empty(), yes) {
+            (true, _) => {
+                assert!(said.contains("already installed and active"), "{case}: {said}");
+                assert!(!warned.contains("About to install") && !warned.contains("--yes"), "{case}: {warned}");
+            }
+            // The plan is what `installing ...` says; without a terminal to ask at, a repair
+            // needs --yes like any install.
+            (false, true) => assert!(
+                warned.contains(&format!("installing Go {GO_VERSION}")) && warned.contains(plan),
+                "{case}: {warned}"
+            ),
+            (false, false) => assert!(warned.contains("re-run with --yes"), "{case}: {warned}"),
+        }
+        assert_eq!(ctx.snapshot() != before, changed, "{case}: whether the prefix changed");
+        if want == 0 {
+            let out = lc(&ctx, &inst, &["verify-installed"], &[]);
+            assert_eq!(code(&out), 0, "{case}: verify-installed after: {}", stdout(&out));
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod craft;
 mod delta;
 mod dist;
 mod docs;
+mod dry_run;
 mod faults;
 mod fleet;
 mod hostile;

@@ -559,6 +559,79 @@ pub fn tree_hash(root: &Path) -> String {
     hex::encode(h.finalize())
 }
 
+/// A tmpfs mounted at a directory for the test's lifetime.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(at: &Path, size: &str) -> Tmpfs {
+        ok(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"]).arg(at));
+        Tmpfs(at.into())
+    }
+    pub fn resize(&self, bytes: u64) {
+        ok(Command::new("mount").args(["-o", &format!("remount,size={bytes}")]).arg(&self.0));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A bind mount made read-only for the test's lifetime.
+pub struct ReadOnly(PathBuf);
+
+impl ReadOnly {
+    pub fn mount(at: &Path) -> ReadOnly {
+        ok(Command::new("mount").arg("--bind").arg(at).arg(at));
+        ok(Command::new("mount").args(["-o", "remount,ro,bind"]).arg(at));
+        ReadOnly(at.into())
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Everything about a directory tree a write could change, entry by entry: path, type, mode,
+/// owner, size, modification time (to the nanosecond: a file made and removed again changes its
+/// directory's), and the contents' sha256 or the link's target. Stricter than [`tree_hash`]:
+/// two equal listings mean nothing was written there at all.
+pub fn listing(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let full = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
+        let Ok(meta) = fs::symlink_metadata(&full) else {
+            out.push(format!("{} absent", rel.display()));
+            continue;
+        };
+        let what = if meta.file_type().is_symlink() {
+            format!("-> {}", fs::read_link(&full).unwrap().display())
+        } else if meta.is_file() {
+            sha256_file(&full)
+        } else {
+            let mut names: Vec<_> = fs::read_dir(&full).unwrap().map(|e| e.unwrap().file_name()).collect();
+            names.sort();
+            stack.extend(names.into_iter().rev().map(|n| rel.join(n)));
+            "dir".to_string()
+        };
+        out.push(format!(
+            "{} {:o} {}:{} {} {}.{:09} {what}",
+            rel.display(),
+            meta.mode(),
+            meta.uid(),
+            meta.gid(),
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        ));
+    }
+    out
+}
+
 /// The sha256 of a file, as lowercase hex.
 pub fn sha256_file(p: &Path) -> String {
     hex::encode(Sha256::digest(fs::read(p).unwrap()))

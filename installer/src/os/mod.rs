@@ -20,6 +20,7 @@
 //! | [`flush_extracted`] | with [`sync_fs`] of the tree afterwards, an extracted file is on disk |
 //! | [`lock`] | one exclusive holder or many shared ones per directory; released when the process dies |
 //! | [`free_space`] | bytes and inodes free for an unprivileged writer |
+//! | [`can_write_in`], [`can_write`] | asked without writing anything: the error a write there would meet (no permission, read-only, not a directory), or none |
 //! | [`own_executable`], [`own_executable_path`] | the running file itself, even if its path was renamed or removed; the path to name it by |
 //! | [`switch_link`] | after a crash at any point, the link names the old target or the new one |
 //! | [`tree_id`] | the same value for one directory across renames on one file system |
@@ -41,6 +42,22 @@ pub use windows::*;
 /// `mkdir -p`, each directory it makes with exactly `mode` ([`create_dir`]); returns those made,
 /// outermost first.
 pub fn create_dirs(path: &std::path::Path, mode: u32) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let (missing, _) = missing_dirs(path);
+    let mut made = Vec::new();
+    for dir in missing {
+        match create_dir(&dir, mode) {
+            Ok(()) => made.push(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(made)
+}
+
+/// The directories [`create_dirs`] would make for `path` (outermost first), and the nearest
+/// ancestor that is there (a link is not followed, as [`create_dirs`] does not), where they
+/// would be made. Reads only.
+pub fn missing_dirs(path: &std::path::Path) -> (Vec<std::path::PathBuf>, std::path::PathBuf) {
     let mut missing = Vec::new();
     let mut p = path;
     while std::fs::symlink_metadata(p).is_err() {
@@ -51,15 +68,7 @@ pub fn create_dirs(path: &std::path::Path, mode: u32) -> std::io::Result<Vec<std
         }
     }
     missing.reverse();
-    let mut made = Vec::new();
-    for dir in missing {
-        match create_dir(&dir, mode) {
-            Ok(()) => made.push(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(made)
+    (missing, p.to_path_buf())
 }
 
 /// The contents of `path`, or `None` when nothing is there.

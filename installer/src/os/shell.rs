@@ -173,6 +173,51 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The prefix `existing` was written for, when it is exactly one of our scripts as this
+/// installer writes them ([`posix_script`], [`fish_script`], [`modules_script`]); `None` for
+/// anything else (a script of an earlier release, one edited by hand, someone else's file). Each
+/// quoted string in it is tried as the one value its template takes, and the script made again
+/// from it must be `existing` byte for byte, so a match is never a guess.
+pub fn script_prefix(existing: &[u8]) -> Option<PathBuf> {
+    let text = std::str::from_utf8(existing).ok()?;
+    quoted_strings(text).into_iter().find_map(|value| {
+        if let Some(proxy_dir) = value.strip_prefix("file://").map(Path::new) {
+            if modules_script(proxy_dir) == text {
+                return proxy_dir.parent().map(Path::to_path_buf);
+            }
+        }
+        let bin_dir = Path::new(&value);
+        let ours = posix_script(bin_dir) == text || fish_script(bin_dir) == text;
+        // `PREFIX/go/bin`: the prefix is two levels up.
+        ours.then(|| bin_dir.parent().and_then(Path::parent).map(Path::to_path_buf)).flatten()
+    })
+}
+
+/// The strings of `text` quoted as [`shell_quote`] quotes them, unquoted, in order.
+fn quoted_strings(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('\'') {
+        let mut value = String::new();
+        let mut after = &rest[start + 1..];
+        loop {
+            let Some(end) = after.find('\'') else { return out };
+            value.push_str(&after[..end]);
+            after = &after[end + 1..];
+            match after.strip_prefix(r"\''") {
+                Some(more) => {
+                    value.push('\'');
+                    after = more;
+                }
+                None => break,
+            }
+        }
+        out.push(value);
+        rest = after;
+    }
+    out
+}
+
 /// Path of a user's env script.
 pub fn user_env_script(home: &Path) -> PathBuf {
     home.join(".config/go-offline/env")

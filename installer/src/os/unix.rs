@@ -196,6 +196,20 @@ pub fn free_space(dir: &Path) -> io::Result<FreeSpace> {
     })
 }
 
+/// Whether this process may make entries in the directory `dir`, asked without writing
+/// (`faccessat(W_OK, AT_EACCESS)` on `dir/.`, as the effective user): the error a write there
+/// would meet (`EACCES`, `EROFS` for a read-only mount, `ENOTDIR` when `dir` is not a directory).
+pub fn can_write_in(dir: &Path) -> io::Result<()> {
+    rustix::fs::accessat(CWD, dir.join("."), rustix::fs::Access::WRITE_OK, rustix::fs::AtFlags::EACCESS)
+        .map_err(io::Error::from)
+}
+
+/// Whether this process may write to the existing file `path`, asked without writing (see
+/// [`can_write_in`]).
+pub fn can_write(path: &Path) -> io::Result<()> {
+    rustix::fs::accessat(CWD, path, rustix::fs::Access::WRITE_OK, rustix::fs::AtFlags::EACCESS).map_err(io::Error::from)
+}
+
 /// The path to name the running executable by (in messages and receipts).
 pub fn own_executable_path() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))

@@ -225,6 +225,25 @@ pub fn lock(dir: &Path, mode: LockMode, wait: bool) -> Result<Lock, LockError> {
     }
 }
 
+/// Whether entries can be made in `dir`, asked without writing. Windows has no such question
+/// short of trying (its ACLs are evaluated on open), so only a `dir` that is not a directory is
+/// refused here; the write itself reports the rest.
+pub fn can_write_in(dir: &Path) -> io::Result<()> {
+    match fs::metadata(dir)?.is_dir() {
+        true => Ok(()),
+        false => Err(io::Error::from(ErrorKind::NotADirectory)),
+    }
+}
+
+/// Whether the existing file `path` may be written, asked without writing: its read-only
+/// attribute (see [`can_write_in`]).
+pub fn can_write(path: &Path) -> io::Result<()> {
+    match fs::metadata(path)?.permissions().readonly() {
+        true => Err(io::Error::from(ErrorKind::PermissionDenied)),
+        false => Ok(()),
+    }
+}
+
 /// Free space of the volume holding `dir` for this user (`GetDiskFreeSpaceExW`, which counts
 /// quotas); the cluster size is the allocation unit. NTFS has no inode limit to report.
 pub fn free_space(dir: &Path) -> io::Result<FreeSpace> {
