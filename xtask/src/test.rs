@@ -29,7 +29,7 @@ pub enum Tier {
 
 /// The modules of the end-to-end tests the quick tier runs: libtest filters (a test runs when its
 /// name contains one of them).
-const QUICK_MODULES: &[&str] = &["build::", "install::", "hostile::", "lifecycle::"];
+const QUICK_MODULES: &[&str] = &["build::", "install::", "hostile::", "lifecycle::", "dry_run::"];
 
 /// The tests of those modules that need more than the amd64 stub and fixtures (other targets,
 /// qemu, the crash-test stubs): the quick tier skips them; the full tier runs them.
