@@ -852,10 +852,11 @@ fn a_second_prefix_never_takes_over_the_environment() {
         }
         ctx.run_root(&inst, &all, None, &[])
     };
-    // The `go` a login shell finds with go.sh sourced, if any.
+    // The `go` a login shell finds with go.sh sourced, if any: on a PATH of nothing else, so that
+    // a `go` of the machine's own is not counted.
     let go_on_path = || {
-        let script = format!(". {} 2>/dev/null; command -v go || true", sh_quote(&go_sh));
-        stdout(&ok(std::process::Command::new("sh").args(["-c", &script]).env_clear().env("PATH", "/usr/bin:/bin")))
+        let script = format!("if [ -e {0} ]; then . {0}; fi; command -v go || true", sh_quote(&go_sh));
+        stdout(&ok(std::process::Command::new("/bin/sh").args(["-c", &script]).env_clear().env("PATH", "/nonexistent")))
             .trim()
             .to_string()
     };
