@@ -594,6 +594,12 @@ fn remove_tree(prefix: &Prefix, r: &Removal) -> Result<(), Error> {
         path: receipt::receipt_path(prefix.path(), &r.tree),
         problem: format!("is missing, so the files of '{}' are unknown; it stays", trash.display()),
     })?;
+    // What is in the tree, listed once and never through a link: into the directories the
+    // receipt lists only, so that nothing beyond a directory replaced by a link is touched.
+    let dirs: std::collections::BTreeSet<&str> =
+        receipt.files.iter().filter(|e| e.kind == EntryType::Dir).map(|e| e.path.as_str()).collect();
+    let found = os::walk_where(&trash, &|path| dirs.contains(path)).map_err(|e| Error::io("list", &trash, e))?;
+    let kinds: std::collections::BTreeMap<&str, os::Kind> = found.iter().map(|f| (f.path.as_str(), f.kind)).collect();
     let half = receipt.files.len() / 2;
     // Children come after their parents in a receipt: reversed, directories are emptied first.
     for (i, e) in receipt.files.iter().rev().enumerate() {
@@ -601,7 +607,7 @@ fn remove_tree(prefix: &Prefix, r: &Removal) -> Result<(), Error> {
             failpoint::hit("uninstall-removing");
         }
         let p = trash.join(&e.path);
-        let Ok(Some((kind, ..))) = os::kind_of(&p) else { continue };
+        let Some(&kind) = kinds.get(e.path.as_str()) else { continue };
         let result = match (e.kind, kind) {
             (EntryType::Dir, os::Kind::Dir) => match fs::remove_dir(&p) {
                 Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => Ok(()), // holds files of someone else

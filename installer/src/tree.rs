@@ -59,20 +59,23 @@ fn flags(problems: &[Problem]) -> String {
 
 /// Compares the tree at `root` with `files`: every listed entry's type, size, mode, digest and
 /// link target, and every entry found that is not listed. `tree` names it in the report.
+///
+/// The tree is listed once, never following links, into listed directories only (the top of an
+/// unlisted subtree is one extra entry; what is below it is not read; a listed entry under a
+/// directory that became a link or a file is missing); then the listed files are hashed.
 pub fn diff_tree(root: &Path, tree: &str, files: &[Entry]) -> Result<Vec<Difference>, Error> {
     let shown = |rel: &str| if rel.is_empty() { tree.to_string() } else { format!("{tree}/{rel}") };
     if os::tree_id(root).is_none() {
         return Ok(vec![Difference::new(shown(""), vec![Problem::Missing])]);
     }
-    let mut out: Vec<Difference> = listed_problems(root, files)?
-        .into_iter()
-        .map(|(i, problems)| Difference::new(shown(&files[i].path), problems))
-        .collect();
-    // Extra entries: walk the tree, never following links, into listed directories only (the
-    // top of an unlisted subtree is one extra entry; what is below it is not read).
     let listed: BTreeMap<&str, &Entry> = files.iter().map(|e| (e.path.as_str(), e)).collect();
     let listed_dir = |path: &str| listed.get(path).is_some_and(|l| l.kind == EntryType::Dir);
     let found = os::walk_where(root, &listed_dir).map_err(|e| Error::io("list", root, e))?;
+    let by_path: BTreeMap<&str, &os::Found> = found.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut out: Vec<Difference> = listed_problems(root, files, &by_path)?
+        .into_iter()
+        .map(|(i, problems)| Difference::new(shown(&files[i].path), problems))
+        .collect();
     for f in found.iter().filter(|f| !listed.contains_key(f.path.as_str())) {
         out.push(Difference::new(shown(&f.path), vec![Problem::Extra]));
     }
@@ -82,23 +85,22 @@ pub fn diff_tree(root: &Path, tree: &str, files: &[Entry]) -> Result<Vec<Differe
 /// Entries with problems, by index.
 type Found = Vec<(usize, Vec<Problem>)>;
 
-/// The problems of every listed entry that has any, by index in `files`, in order. The files
-/// are hashed on up to four threads, each taking the next entry.
-fn listed_problems(root: &Path, files: &[Entry]) -> Result<Found, Error> {
+/// The problems of every listed entry that has any, by index in `files`, in order, against what
+/// the walk `found`. The files are hashed on up to four threads, each taking the next entry.
+fn listed_problems(root: &Path, files: &[Entry], found: &BTreeMap<&str, &os::Found>) -> Result<Found, Error> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
     let next = AtomicUsize::new(0);
     let work = || -> Result<Found, Error> {
-        let mut found = Vec::new();
+        let mut problems_of = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(e) = files.get(i) else { return Ok(found) };
-            let p = root.join(&e.path);
-            let problems = match os::kind_of(&p).map_err(|err| Error::io("inspect", &p, err))? {
+            let Some(e) = files.get(i) else { return Ok(problems_of) };
+            let problems = match found.get(e.path.as_str()) {
                 None => vec![Problem::Missing],
-                Some((kind, mode, len)) => entry_problems(e, &p, kind, mode, len)?,
+                Some(f) => entry_problems(e, &root.join(&e.path), f.kind, f.mode, f.len)?,
             };
             if !problems.is_empty() {
-                found.push((i, problems));
+                problems_of.push((i, problems));
             }
         }
     };

@@ -597,3 +597,39 @@ fn installing_the_active_version_again_repairs_what_drifted() {
         }
     }
 }
+
+/// A directory of an installed tree replaced by a link to a copy of it elsewhere: the lifecycle
+/// commands never go through the link. `verify-installed` reports the directory's type and its
+/// files as missing (not the copy's files as intact), and `uninstall --all` deletes nothing
+/// beyond the link: the copy stays whole; the link, which no receipt lists, stays in the tree.
+#[test]
+fn a_directory_replaced_by_a_link_is_never_followed() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let out = ctx.install_root(&inst, release_key(), &["--no-modify-path"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let tree = ctx.tree("go1.27.3");
+    let (dir, elsewhere) = (tree.join("src/fmt"), ctx.path("elsewhere/fmt"));
+    fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    assert!(Command::new("cp").arg("-a").arg(&dir).arg(&elsewhere).status().unwrap().success());
+    let copy_before = tree_hash(&elsewhere);
+    fs::remove_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+
+    let out = lc(&ctx, &inst, &["verify-installed", "--json"], &[]);
+    assert_eq!(code(&out), exit::DRIFT, "{}", stdout(&out));
+    let report = json(&out);
+    let differences = &report["versions"][0]["differences"];
+    let problems_of = |path: &str| -> Vec<String> {
+        let d = differences.as_array().unwrap().iter().find(|d| d["path"] == path);
+        let d = d.unwrap_or_else(|| panic!("no difference for {path}: {report}"));
+        d["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(problems_of("go-1.27.3/src/fmt"), ["type"], "{report}");
+    assert_eq!(problems_of("go-1.27.3/src/fmt/print.go"), ["missing"], "{report}");
+
+    let out = lc(&ctx, &inst, &["uninstall", "--all", "--yes"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(tree_hash(&elsewhere), copy_before, "nothing behind the link was removed");
+    assert!(fs::symlink_metadata(&dir).unwrap().file_type().is_symlink(), "the link, listed by no receipt, stays");
+}
