@@ -192,7 +192,7 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, decision: &Dec
         (_, None) => String::new(),
     };
     let plan = format!(
-        "Go {} for {}/{}\n  destination: {}{note}\n  signed by:   {} ({})\n  environment: {}",
+        "{} for {}/{}\n  destination: {}{note}\n  signed by:   {} ({})\n  environment: {}",
         m.go_version,
         m.goos,
         m.goarch,

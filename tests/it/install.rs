@@ -481,7 +481,15 @@ fn info_list_and_dry_run_change_nothing() {
     assert_eq!(listing.lines().count(), 13475);
     let out = ctx.run_root(&inst, &["--dry-run", "--prefix", &p, "--trusted-key", &k], None, &[]);
     assert_eq!(code(&out), 0);
-    assert!(stdout(&out).contains("would install Go go1.27.3"));
+    // Go's own spelling of the version ("go1.27.3"), never "Go go1.27.3" (issue 30).
+    let plan = stdout(&out);
+    assert!(plan.starts_with(&format!("would install {GO_VERSION} for linux/amd64\n")), "{plan}");
+    let out = ctx.run_root(&inst, &["--dry-run", "--json", "--prefix", &p, "--trusted-key", &k], None, &[]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let texts = [("dry run", plan.clone()), ("dry run --json", json.to_string())];
+    for (what, text) in texts {
+        assert!(!text.contains("Go go"), "{what}: {text}");
+    }
     assert_eq!(ctx.snapshot(), before);
     let help = ctx.run_root(&inst, &["--help"], None, &[]);
     for (c, _) in format::exit::TABLE {
@@ -572,9 +580,8 @@ fn terminal_prompt_asks_and_respects_the_answer() {
     let out = answer("n\n");
     assert_eq!(code(&out), format::exit::DECLINED, "{}", stdout(&out));
     let screen = stdout(&out);
-    for shown in
-        [GO_VERSION, "linux/amd64", ctx.goroot().to_str().unwrap(), release_key().id.as_str(), "Proceed? [y/N]"]
-    {
+    let what = format!("About to install {GO_VERSION} for linux/amd64");
+    for shown in [&what, ctx.goroot().to_str().unwrap(), release_key().id.as_str(), "Proceed? [y/N]"] {
         assert!(screen.contains(shown), "the prompt shows {shown}: {screen}");
     }
     assert_eq!(ctx.snapshot(), before);

@@ -585,7 +585,7 @@ fn installing_the_active_version_again_repairs_what_drifted() {
             // The plan is what `installing ...` says; without a terminal to ask at, a repair
             // needs --yes like any install.
             (false, true) => assert!(
-                warned.contains(&format!("installing Go {GO_VERSION}")) && warned.contains(plan),
+                warned.contains(&format!("installing {GO_VERSION} for linux/amd64")) && warned.contains(plan),
                 "{case}: {warned}"
             ),
             (false, false) => assert!(warned.contains("re-run with --yes"), "{case}: {warned}"),
