@@ -23,7 +23,7 @@ use installer::{
 };
 
 use crate::{
-    cli::{Cli, Mode},
+    cli::{Cli, Mode, LOG_ENV},
     prompt::{self, Progress},
     say,
 };
@@ -133,7 +133,7 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         allow_downgrade: cli.allow_downgrade,
         wait: cli.wait,
         build_check: !cli.no_build_check,
-        log: os::host_log_path(),
+        log: host_log(cli),
     };
     let plan = |decision: &Decision| go_plan(installer, &config, decision);
     if *mode == Mode::DryRun {
@@ -292,7 +292,7 @@ fn install_modules(job: Job) -> Result<Outcome, Error> {
     if let Some(o) = before_install(cli, mode, installer, dir, &plan)? {
         return Ok(o);
     }
-    let config = ModulesConfig { prefix, env: scope, wait: cli.wait, log: os::host_log_path() };
+    let config = ModulesConfig { prefix, env: scope, wait: cli.wait, log: host_log(cli) };
     modules::install(installer, file, &config, &|_| {})
 }
 
@@ -326,8 +326,13 @@ fn version_arg(cli: &Cli, v: &str) -> Result<String, Error> {
     })
 }
 
+/// Where the host log goes (`--log`, `--no-log`, `GO_OFFLINE_LOG`, else the OS default).
+fn host_log(cli: &Cli) -> Option<PathBuf> {
+    cli.host_log(std::env::var_os(LOG_ENV).as_deref(), os::host_log_path())
+}
+
 fn context(cli: &Cli) -> Result<Context, Error> {
-    Ok(Context { prefix: prefix_of(cli)?, wait: cli.wait, log: os::host_log_path(), check_runner: check_runner() })
+    Ok(Context { prefix: prefix_of(cli)?, wait: cli.wait, log: host_log(cli), check_runner: check_runner() })
 }
 
 /// The prefix and environment scope from the flags, the user id and HOME.

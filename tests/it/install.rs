@@ -497,6 +497,57 @@ fn info_list_and_dry_run_change_nothing() {
     }
 }
 
+/// The host log of a root install and uninstall: /var/log by default; `--log FILE` or
+/// `GO_OFFLINE_LOG=FILE` put it elsewhere; `--no-log` or `GO_OFFLINE_LOG=off` write none
+/// (issue 30).
+#[test]
+fn the_host_log_goes_where_asked_or_nowhere() {
+    // (case, extra arguments, environment, where the two lines go: default, custom, none)
+    #[derive(Debug, PartialEq)]
+    enum Log {
+        Default,
+        Custom,
+        Nowhere,
+    }
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], Log);
+    let cases: &[Case] = &[
+        ("default", &[], &[], Log::Default),
+        ("--log", &["--log", "CUSTOM"], &[], Log::Custom),
+        ("GO_OFFLINE_LOG=FILE", &[], &[("GO_OFFLINE_LOG", "CUSTOM")], Log::Custom),
+        ("--no-log", &["--no-log"], &[], Log::Nowhere),
+        ("GO_OFFLINE_LOG=off", &[], &[("GO_OFFLINE_LOG", "off")], Log::Nowhere),
+        ("--log over GO_OFFLINE_LOG=off", &["--log", "CUSTOM"], &[("GO_OFFLINE_LOG", "off")], Log::Custom),
+    ];
+    let inst = installer("amd64");
+    for (name, extra, envs, want) in cases {
+        let ctx = TestContext::new();
+        let inst = ctx.copy_installer(&inst, "go-offline-installer");
+        let custom = ctx.path("logs/custom.jsonl");
+        let c = custom.to_str().unwrap();
+        let extra: Vec<&str> = extra.iter().map(|a| if *a == "CUSTOM" { c } else { a }).collect();
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, if *v == "CUSTOM" { c } else { v })).collect();
+        let out = run(&mut ctx.install_command(&inst, release_key(), &extra, &envs));
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let prefix = ctx.prefix();
+        let mut args = vec!["uninstall", "--all", "--yes", "--prefix", prefix.to_str().unwrap()];
+        args.extend(&extra);
+        let out = ctx.run_root(&inst, &args, None, &envs);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let lines = |p: &std::path::Path| fs::read_to_string(p).map_or(0, |t| t.lines().count());
+        let got = (lines(&ctx.host_log()), lines(&custom));
+        let expected = match want {
+            Log::Default => (2, 0),
+            Log::Custom => (0, 2),
+            Log::Nowhere => (0, 0),
+        };
+        assert_eq!(got, expected, "{name}: (lines in /var/log, in {c})");
+        if *want != Log::Custom {
+            assert!(!ctx.path("logs").exists(), "{name}: nothing made for a log not asked for");
+        }
+        assert_eq!(fs::read_dir(ctx.path("var-log")).unwrap().count(), usize::from(*want == Log::Default), "{name}");
+    }
+}
+
 #[test]
 fn busy_prefix_is_refused() {
     let ctx = TestContext::new();
