@@ -301,6 +301,53 @@ fn uninstall_all_keeps_the_users_rc_edits() {
     assert_eq!(log.lines().count(), 3, "{log}");
 }
 
+/// A user's install and `uninstall --all` leave HOME byte-identical to before: rc files the
+/// install created (`~/.profile` in an empty HOME) and the directories made for our scripts
+/// (`~/.config`) go; files that were there keep every byte (issue 30).
+#[test]
+fn uninstall_all_leaves_home_as_it_was_before_the_install() {
+    // (case, the files in HOME before the install, the user's shell)
+    type Files<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(&str, Files, &str)] = &[
+        ("an empty HOME", &[], "/bin/sh"),
+        ("an empty HOME, a fish user", &[], "/usr/bin/fish"),
+        ("a .profile of the user's", &[(".profile", "# my profile\nexport A=1\n")], "/bin/sh"),
+        ("rc files without a final newline", &[(".profile", "export A=1"), (".bashrc", "alias x=y")], "/bin/bash"),
+        ("an empty .profile of the user's", &[(".profile", "")], "/bin/sh"),
+        ("a ~/.config of the user's", &[(".config/app.conf", "x\n")], "/usr/bin/fish"),
+    ];
+    let inst = installer("amd64");
+    for (name, files, shell) in cases {
+        let ctx = TestContext::new();
+        let newer = ctx.copy_installer(&inst, "newer");
+        let key_copy = ctx.path("bin/release.pub");
+        fs::copy(&release_key().public, &key_copy).unwrap();
+        // The user's host log outside HOME: this test is about what the environment leaves.
+        let state = ctx.path("bin/state");
+        fs::create_dir(&state).unwrap();
+        let home = ctx.home();
+        for (rel, contents) in *files {
+            fs::create_dir_all(home.join(rel).parent().unwrap()).unwrap();
+            fs::write(home.join(rel), contents).unwrap();
+        }
+        ctx.chown_to_nobody();
+        let before = tree_hash(&home);
+        let paths_before = walk(&home);
+        let envs = [("SHELL", *shell), ("XDG_STATE_HOME", state.to_str().unwrap())];
+        let p = ctx.prefix();
+        let args = ["--yes", "--no-build-check", "--prefix", p.to_str().unwrap(), "--trusted-key"];
+        let mut args = args.to_vec();
+        args.push(key_copy.to_str().unwrap());
+        let out = ctx.run_user(&newer, &args, &envs);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        assert_ne!(tree_hash(&home), before, "{name}: the install wrote no environment");
+        let out = ctx.run_user(&newer, &["uninstall", "--all", "--yes", "--prefix", p.to_str().unwrap()], &envs);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        assert_eq!(walk(&home), paths_before, "{name}: the same files");
+        assert_eq!(tree_hash(&home), before, "{name}: byte for byte");
+    }
+}
+
 /// A plain tree from the official tarball at PREFIX/go is adopted, byte for byte, when another
 /// version is installed; a crash in the middle puts it back.
 #[test]
