@@ -173,6 +173,21 @@ pub fn plan(scope: &Scope, purpose: Purpose) -> Result<Vec<Edit>, EnvError> {
     Ok(edits)
 }
 
+/// The prefixes the Go environment scripts of `scope` were written for: each script there that
+/// is exactly one this installer writes names its prefix ([`shell::script_prefix`]).
+pub fn prefixes_named(scope: &Scope) -> Vec<PathBuf> {
+    // The scripts' paths do not depend on the bin directory the pieces are made for.
+    shell::pieces(scope, Purpose::Go { bin_dir: Path::new("/") })
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Script { path, .. } => {
+                os::read_if_exists(&path).ok().flatten().and_then(|bytes| shell::script_prefix(&bytes))
+            }
+            Piece::Line { .. } | Piece::PathEntry { .. } => None,
+        })
+        .collect()
+}
+
 fn has_line(bytes: &[u8], line: &str) -> bool {
     String::from_utf8_lossy(bytes).lines().any(|l| l.trim_end() == line)
 }

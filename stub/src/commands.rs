@@ -11,7 +11,7 @@ use format::{
 use installer::{
     check::CHECK_RUNNER_ENV,
     install::{self, Adoption, Decision, Drift, InstallConfig},
-    lifecycle::{self, Checked, Context, Target},
+    lifecycle::{self, Checked, Context, Elsewhere, Target},
     modules::{self, ModulesConfig},
     os::{
         self,
@@ -332,13 +332,23 @@ fn host_log(cli: &Cli) -> Option<PathBuf> {
 }
 
 fn context(cli: &Cli) -> Result<Context, Error> {
-    Ok(Context { prefix: prefix_of(cli)?, wait: cli.wait, log: host_log(cli), check_runner: check_runner() })
+    // With no --prefix, `status` of an empty default prefix points at installations elsewhere:
+    // where the environment an install writes (whatever --no-modify-path) and `go` on PATH lead.
+    let elsewhere = cli
+        .prefix
+        .is_none()
+        .then(|| Elsewhere { scope: environment_scope(cli, false).ok().flatten(), path_var: std::env::var_os("PATH") });
+    Ok(Context { prefix: prefix_of(cli)?, wait: cli.wait, log: host_log(cli), check_runner: check_runner(), elsewhere })
 }
 
 /// The prefix and environment scope from the flags, the user id and HOME.
 fn destination(cli: &Cli) -> Result<(Prefix, Option<Scope>), Error> {
-    let prefix = prefix_of(cli)?;
-    let scope = if cli.no_modify_path {
+    Ok((prefix_of(cli)?, environment_scope(cli, cli.no_modify_path)?))
+}
+
+/// Where an install's environment goes (`None`: `--no-modify-path`, `no_modify_path` here).
+fn environment_scope(cli: &Cli, no_modify_path: bool) -> Result<Option<Scope>, Error> {
+    Ok(if no_modify_path {
         None
     } else if cfg!(windows) {
         Some(Scope::Registry { store: if cli.system { os::Store::Machine } else { os::Store::User } })
@@ -346,8 +356,7 @@ fn destination(cli: &Cli) -> Result<(Prefix, Option<Scope>), Error> {
         Some(Scope::System { profile_d: PathBuf::from(shell::SYSTEM_PROFILE_D) })
     } else {
         Some(Scope::User { home: home()?, shell: std::env::var("SHELL").ok() })
-    };
-    Ok((prefix, scope))
+    })
 }
 
 /// The prefix: `--prefix`, else the OS default (/usr/local for root, $HOME/.local for a user).

@@ -348,6 +348,52 @@ fn uninstall_all_leaves_home_as_it_was_before_the_install() {
     }
 }
 
+/// After an install with `--prefix`, `status` without it (the default prefix, empty) names the
+/// prefix this installer's environment, or `go` on PATH, leads to, and how to reach it; with
+/// `--prefix` there is nothing elsewhere to point to (issue 30).
+#[test]
+fn status_of_an_empty_default_prefix_points_to_the_installation() {
+    // (case, install with --no-modify-path, PATH has PREFIX/go/bin, whether status finds it)
+    let cases = [
+        ("the env script names the prefix", false, false, true),
+        ("go on PATH is in the prefix", true, true, true),
+        ("nothing leads to it", true, false, false),
+    ];
+    let inst = installer("amd64");
+    for (name, no_modify_path, on_path, found) in cases {
+        let ctx = TestContext::new();
+        let newer = ctx.copy_installer(&inst, "newer");
+        let key_copy = ctx.path("bin/release.pub");
+        fs::copy(&release_key().public, &key_copy).unwrap();
+        ctx.chown_to_nobody();
+        let p = ctx.prefix();
+        let p = p.to_str().unwrap();
+        let mut args = vec!["--yes", "--no-build-check", "--prefix", p, "--trusted-key", key_copy.to_str().unwrap()];
+        if no_modify_path {
+            args.push("--no-modify-path");
+        }
+        let out = ctx.run_user(&newer, &args, &[]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let path_var = match on_path {
+            true => format!("{}:/usr/bin:/bin", ctx.goroot().join("bin").display()),
+            false => "/usr/bin:/bin".to_string(),
+        };
+        let envs = [("PATH", path_var.as_str())];
+        let status = json(&ctx.run_user(&newer, &["status", "--json"], &envs));
+        assert_eq!(status["prefix"], ctx.home().join(".local").to_str().unwrap(), "{name}");
+        assert_eq!(status["versions"], serde_json::json!([]), "{name}");
+        let want = if found { serde_json::json!([p]) } else { serde_json::json!([]) };
+        assert_eq!(status["found_elsewhere"], want, "{name}: {status}");
+        let human = stdout(&ctx.run_user(&newer, &["status"], &envs));
+        let hint = format!("--prefix {p}");
+        assert_eq!(human.contains(&hint), found, "{name}: {human}");
+        // Named, the prefix is what status shows, and nothing is pointed to elsewhere.
+        let status = json(&ctx.run_user(&newer, &["status", "--json", "--prefix", p], &envs));
+        assert_eq!(status["versions"].as_array().map(Vec::len), Some(1), "{name}: {status}");
+        assert_eq!(status["found_elsewhere"], serde_json::json!([]), "{name}");
+    }
+}
+
 /// A plain tree from the official tarball at PREFIX/go is adopted, byte for byte, when another
 /// version is installed; a crash in the middle puts it back.
 #[test]
