@@ -173,20 +173,38 @@ pub fn plan(scope: &Scope, purpose: Purpose) -> Result<Vec<Edit>, EnvError> {
     Ok(edits)
 }
 
+/// The prefixes the Go environment scripts of `scope` were written for: each script there that
+/// is exactly one this installer writes names its prefix ([`shell::script_prefix`]).
+pub fn prefixes_named(scope: &Scope) -> Vec<PathBuf> {
+    // The scripts' paths do not depend on the bin directory the pieces are made for.
+    shell::pieces(scope, Purpose::Go { bin_dir: Path::new("/") })
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Script { path, .. } => {
+                os::read_if_exists(&path).ok().flatten().and_then(|bytes| shell::script_prefix(&bytes))
+            }
+            Piece::Line { .. } | Piece::PathEntry { .. } => None,
+        })
+        .collect()
+}
+
 fn has_line(bytes: &[u8], line: &str) -> bool {
     String::from_utf8_lossy(bytes).lines().any(|l| l.trim_end() == line)
 }
 
 /// What this tool's part of the environment is now, for receipts: each of our scripts whose
 /// contents are ours, and each rc file holding our line. `edits` are those just applied, to
-/// know where a newline was added before the line.
-pub fn records(scope: &Scope, purpose: Purpose, edits: &[Edit]) -> Vec<EnvRecord> {
+/// know where a newline was added before the line; `backups`, [`backup`] of them taken before,
+/// to know which files and directories did not exist (so that uninstall can take them away).
+pub fn records(scope: &Scope, purpose: Purpose, edits: &[Edit], backups: &[Backup]) -> Vec<EnvRecord> {
     let mut out = Vec::new();
+    let before = |path: &Path| backups.iter().find(|b| b.path == path && b.stored.is_none());
     for piece in shell::pieces(scope, purpose) {
         match piece {
             Piece::Script { path, contents } => {
                 if os::read_if_exists(&path).ok().flatten().as_deref() == Some(contents.as_bytes()) {
-                    out.push(EnvRecord::Script { path, sha256: sha256_hex(contents.as_bytes()) });
+                    let created_dirs = before(&path).map(|b| b.created_dirs.clone()).unwrap_or_default();
+                    out.push(EnvRecord::Script { path, sha256: sha256_hex(contents.as_bytes()), created_dirs });
                 }
             }
             Piece::Line { path, line, .. } => {
@@ -194,7 +212,8 @@ pub fn records(scope: &Scope, purpose: Purpose, edits: &[Edit]) -> Vec<EnvRecord
                     let newline_added = edits
                         .iter()
                         .any(|e| matches!(e, Edit::Append { path: p, text } if p == &path && text.starts_with('\n')));
-                    out.push(EnvRecord::Line { path, line, newline_added });
+                    let created = before(&path).is_some_and(|b| b.contents.is_none());
+                    out.push(EnvRecord::Line { path, line, newline_added, created });
                 }
             }
             // Only entries this tool added: one already there (the official installer's
@@ -441,11 +460,17 @@ pub struct Final {
     /// For a store's `Path` (not a file): its new value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored: Option<StoredState>,
+    /// Directories the install made for the file, outermost first: removed, innermost first,
+    /// when the file is removed and they are left empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_dirs: Vec<PathBuf>,
 }
 
 /// What uninstalling `records` does to each file, and the files kept because the user changed
-/// them. Our scripts go when they are exactly as written; our line leaves each rc file and
-/// every other byte of it stays (the newline put before it goes too, when nothing follows).
+/// them. Our scripts go when they are exactly as written, with the directories made for them
+/// when left empty; our line leaves each rc file and every other byte of it stays (the newline
+/// put before it goes too, when nothing follows). An rc file the install created goes when
+/// nothing but our line was in it, so that HOME is left as it was before the install.
 pub fn removal_plan(records: &[EnvRecord]) -> (Vec<Final>, Vec<String>) {
     let mut finals: Vec<Final> = Vec::new();
     let mut kept = Vec::new();
@@ -461,7 +486,8 @@ pub fn removal_plan(records: &[EnvRecord]) -> (Vec<Final>, Vec<String>) {
             let Some(data) = without_entry(&current.data, entry, *separator_added) else { continue };
             let value =
                 (!(data.is_empty() && *created)).then_some(StoredValue { data, expand: current.expand && !*was_plain });
-            let f = Final { path: path.clone(), contents: None, stored: Some(StoredState { store: *store, value }) };
+            let stored = Some(StoredState { store: *store, value });
+            let f = Final { path: path.clone(), contents: None, stored, remove_dirs: Vec::new() };
             match at {
                 Some(i) => finals[i] = f,
                 None => finals.push(f),
@@ -470,16 +496,19 @@ pub fn removal_plan(records: &[EnvRecord]) -> (Vec<Final>, Vec<String>) {
         }
         let Ok(Some(bytes)) = os::read_if_exists(r.path()) else { continue };
         match r {
-            EnvRecord::Script { path, sha256 } => {
+            EnvRecord::Script { path, sha256, created_dirs } => {
                 if &sha256_hex(&bytes) == sha256 {
-                    finals.push(Final { path: path.clone(), contents: None, stored: None });
+                    let remove_dirs = created_dirs.clone();
+                    finals.push(Final { path: path.clone(), contents: None, stored: None, remove_dirs });
                 } else {
                     kept.push(format!("{} (changed since it was written; remove it by hand)", path.display()));
                 }
             }
-            EnvRecord::Line { path, line, newline_added } => {
+            EnvRecord::Line { path, line, newline_added, created } => {
                 if let Some(new) = without_line(&bytes, line, *newline_added) {
-                    finals.push(Final { path: path.clone(), contents: Some(hex::encode(new)), stored: None });
+                    // Made for our line and holding nothing else: it goes, as it came.
+                    let contents = (!(*created && new.is_empty())).then(|| hex::encode(new));
+                    finals.push(Final { path: path.clone(), contents, stored: None, remove_dirs: Vec::new() });
                 }
             }
             EnvRecord::PathEntry { .. } => {} // above
@@ -526,6 +555,11 @@ pub fn apply_final(finals: &[Final]) -> Result<(), EnvError> {
                 }
                 if let Some(dir) = f.path.parent().filter(|d| d.file_name().is_some_and(|n| n == "go-offline")) {
                     let _ = std::fs::remove_dir(dir); // only when empty: the modules script may live there
+                }
+                // Innermost first, each only when empty (another of our scripts, or the user's
+                // files, may live there); one already gone is fine, as apply_final may run again.
+                for dir in f.remove_dirs.iter().rev() {
+                    let _ = std::fs::remove_dir(dir);
                 }
             }
             Some(h) => {
@@ -657,8 +691,9 @@ mod tests {
         let scope = Scope::User { home: h.into(), shell: None };
         let bin = Path::new("/g/bin");
         let edits = plan(&scope, go(bin)).unwrap();
+        let backups = backup(&edits).unwrap();
         apply(&edits).unwrap();
-        let recs = records(&scope, go(bin), &edits);
+        let recs = records(&scope, go(bin), &edits, &backups);
         assert_eq!(recs.len(), 4, "{recs:?}");
         for (name, _, after) in cases {
             OpenOptions::new().append(true).open(h.join(name)).unwrap().write_all(after.as_bytes()).unwrap();
@@ -673,10 +708,69 @@ mod tests {
         assert!(!h.join(".config").join("go-offline").exists());
         // An edited script of ours stays.
         apply(&plan(&scope, go(bin)).unwrap()).unwrap();
-        let recs = records(&scope, go(bin), &[]);
+        let recs = records(&scope, go(bin), &[], &[]);
         fs::write(shell::user_env_script(h), "edited").unwrap();
         let (_, kept) = removal_plan(&recs);
         assert_eq!(kept.len(), 1, "{kept:?}");
+    }
+
+    /// Every file and directory under `root` with its contents (`None` for a directory).
+    fn contents_of(root: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for e in fs::read_dir(&dir).unwrap() {
+                let path = e.unwrap().path();
+                let rel = path.strip_prefix(root).unwrap().to_path_buf();
+                if path.is_dir() {
+                    out.push((rel, None));
+                    dirs.push(path);
+                } else {
+                    out.push((rel, Some(fs::read(&path).unwrap())));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// `uninstall --all` leaves HOME as it was before the install, byte for byte: an rc file the
+    /// install made for its line goes, and so do the directories made for our scripts; a file
+    /// that was there keeps every byte (issue 30).
+    #[test]
+    fn uninstall_leaves_home_as_it_was_before_the_install() {
+        // (case, the files in HOME before the install, the user's shell)
+        type Files<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(&str, Files, Option<&str>)] = &[
+            ("an empty HOME", &[], None),
+            ("an empty HOME, a fish user", &[], Some("/usr/bin/fish")),
+            ("a .profile of the user's", &[(".profile", "export A=1\n")], None),
+            ("rc files without a final newline", &[(".profile", "export A=1"), (".bashrc", "alias x=y")], None),
+            ("an empty .profile of the user's", &[(".profile", "")], None),
+            ("a .config of the user's, a fish user", &[(".config/app.conf", "x\n")], Some("fish")),
+            ("a fish configuration of the user's", &[(".config/fish/config.fish", "set x 1\n")], None),
+        ];
+        for (name, files, shell) in cases {
+            let home = tempfile::tempdir().unwrap();
+            let h = home.path();
+            for (rel, contents) in *files {
+                fs::create_dir_all(h.join(rel).parent().unwrap()).unwrap();
+                fs::write(h.join(rel), contents).unwrap();
+            }
+            let before = contents_of(h);
+            let scope = Scope::User { home: h.into(), shell: shell.map(String::from) };
+            let bin = Path::new("/g/bin");
+            let edits = plan(&scope, go(bin)).unwrap();
+            let backups = backup(&edits).unwrap();
+            apply(&edits).unwrap();
+            assert_ne!(contents_of(h), before, "{name}: the install wrote nothing");
+            let recs = records(&scope, go(bin), &edits, &backups);
+            let (finals, kept) = removal_plan(&recs);
+            assert!(kept.is_empty(), "{name}: {kept:?}");
+            apply_final(&finals).unwrap();
+            apply_final(&finals).unwrap();
+            assert_eq!(contents_of(h), before, "{name}");
+        }
     }
 
     #[test]

@@ -649,7 +649,8 @@ fn swap_and_check(
     failpoint::hit("activated");
     let applied = env::apply(&edits).map_err(Error::Environment)?;
     failpoint::hit("env-written");
-    let env_records = config.env.as_ref().map(|scope| env::records(scope, purpose, &edits)).unwrap_or_default();
+    let env_records =
+        config.env.as_ref().map(|scope| env::records(scope, purpose, &edits, &txn.plan.env)).unwrap_or_default();
     Ok(Swapped { go_version_output, build_check, env_files: applied.written, env_records })
 }
 

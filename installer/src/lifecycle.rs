@@ -10,7 +10,11 @@
 //! Idempotence: `use V` when V is active, `rollback` right after a rollback, `uninstall V` when V
 //! is not installed all change nothing and say so; running any command twice is the same as once.
 
-use std::{collections::BTreeSet, path::PathBuf};
+use std::{
+    collections::BTreeSet,
+    ffi::OsString,
+    path::{Path, PathBuf},
+};
 
 use crate::{
     env,
@@ -18,6 +22,7 @@ use crate::{
     failpoint,
     journal::{self, Commit, Journal, Json, LinkChange, PendingWrite, Phase, Plan, Recovery, Removal, UninstallPlan},
     modules, os,
+    os::shell::Scope,
     outcome::{
         Action, Outcome, Report, Status, SwitchReport, ToolchainStatus, TreeCheck, TreeFix, UninstallReport,
         VerifyReport, VersionStatus,
@@ -39,6 +44,50 @@ pub struct Context {
     pub log: Option<PathBuf>,
     /// Runs `go` under this program for the check before a switch (see check::CHECK_RUNNER_ENV).
     pub check_runner: Vec<String>,
+    /// Where `status` looks for installations in other prefixes when this one has none; `None`
+    /// when the prefix was named (`--prefix`), so there is nothing to point elsewhere to.
+    pub elsewhere: Option<Elsewhere>,
+}
+
+/// What names the prefixes of other installations: the environment this installer writes
+/// (its scripts name their prefix, see [`env::prefixes_named`]) and `go` on PATH.
+#[derive(Debug, Clone, Default)]
+pub struct Elsewhere {
+    /// The environment an install would write (root's profile script, a user's env script).
+    pub scope: Option<Scope>,
+    /// The value of PATH.
+    pub path_var: Option<OsString>,
+}
+
+/// The prefixes, other than `here`, that `elsewhere` names and that hold this installer's
+/// receipts: the prefix of each of our environment scripts, and of each `go` on PATH
+/// (`PREFIX/go/bin/go` as found, and `PREFIX/go-VERSION/bin/go` it resolves to).
+pub fn found_elsewhere(here: &Path, elsewhere: &Elsewhere) -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(scope) = &elsewhere.scope {
+        candidates.extend(env::prefixes_named(scope));
+    }
+    for dir in elsewhere.path_var.iter().flat_map(std::env::split_paths) {
+        for go in [dir.join("go"), dir.join("go.exe")].into_iter().filter(|g| g.is_file()) {
+            let resolved = std::fs::canonicalize(&go).ok();
+            for g in std::iter::once(go).chain(resolved) {
+                candidates.extend(g.ancestors().nth(3).map(Path::to_path_buf));
+            }
+        }
+    }
+    let same = |a: &Path, b: &Path| {
+        a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+    };
+    let mut found: Vec<PathBuf> = Vec::new();
+    for c in candidates {
+        if same(&c, here) || found.iter().any(|f| same(f, &c)) {
+            continue;
+        }
+        if receipt::read_receipts(&c).is_ok_and(|r| !r.is_empty()) {
+            found.push(c);
+        }
+    }
+    found
 }
 
 impl Context {
@@ -60,8 +109,12 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
         interrupted: None,
         env: Vec::new(),
         toolchains: Vec::new(),
+        found_elsewhere: Vec::new(),
     };
     if !prefix.exists() {
+        if let Some(e) = &ctx.elsewhere {
+            status.found_elsewhere = found_elsewhere(prefix.path(), e);
+        }
         return Ok(Outcome::new(Action::Status, false, Report::Status(status)));
     }
     let _lock = prefix.lock_shared(ctx.wait)?;
@@ -107,6 +160,9 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
         let go_version = receipts.iter().find(|r| r.tree == tree).map_or(tree.clone(), |r| r.go_version.clone());
         let path = toolchains::dir(prefix).join(&name);
         status.toolchains.push(ToolchainStatus { name, path, go_version, shim });
+    }
+    if let Some(e) = ctx.elsewhere.as_ref().filter(|_| status.versions.is_empty()) {
+        status.found_elsewhere = found_elsewhere(prefix.path(), e);
     }
     Ok(Outcome::new(Action::Status, false, Report::Status(status)))
 }

@@ -309,6 +309,9 @@ pub struct Status {
     /// The names under `PREFIX/bin` a go.mod can select (`GOTOOLCHAIN=local+path`), each with
     /// the version that answers it (toolchains.rs).
     pub toolchains: Vec<ToolchainStatus>,
+    /// When nothing is installed here and no prefix was named: the other prefixes where this
+    /// installer's environment or `go` on PATH point to an installation (`--prefix P` reaches it).
+    pub found_elsewhere: Vec<PathBuf>,
 }
 
 /// One name under `PREFIX/bin` a go.mod can select.

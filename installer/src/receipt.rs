@@ -84,11 +84,25 @@ pub struct InstallerInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum EnvRecord {
-    /// A whole file of ours (profile.d/go.sh, ~/.config/go-offline/env, the fish script).
-    Script { path: PathBuf, sha256: String },
+    /// A whole file of ours (profile.d/go.sh, ~/.config/go-offline/env, the fish script);
+    /// `created_dirs`, outermost first, the directories made for it (uninstall removes those
+    /// left empty, so that a HOME without `~/.config` is left without one).
+    Script {
+        path: PathBuf,
+        sha256: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        created_dirs: Vec<PathBuf>,
+    },
     /// One line appended to a user's rc file; `newline_added` when a newline was put before it
-    /// because the file did not end with one.
-    Line { path: PathBuf, line: String, newline_added: bool },
+    /// because the file did not end with one; `created` when the file did not exist and was
+    /// made for the line (uninstall then removes it when nothing else is left in it).
+    Line {
+        path: PathBuf,
+        line: String,
+        newline_added: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        created: bool,
+    },
     /// One entry this tool added to the registry's `Path` of a store (`path` names the value);
     /// `separator_added` when a `;` was put before it, `created` when the value did not exist,
     /// `was_plain` when it was `REG_SZ` (made `REG_EXPAND_SZ` for `%USERPROFILE%`).

@@ -67,6 +67,14 @@ pub struct Cli {
     /// Wait for another installer working on the same prefix instead of refusing (exit 17).
     #[arg(long, global = true)]
     pub wait: bool,
+    /// Append the host log (one JSON line per install, use, rollback, uninstall) to FILE
+    /// [default: /var/log/go-offline-installer.log for root,
+    /// $XDG_STATE_HOME/go-offline-installer/log.jsonl otherwise; or $GO_OFFLINE_LOG].
+    #[arg(long, value_name = "FILE", global = true, conflicts_with = "no_log")]
+    log: Option<PathBuf>,
+    /// Write no host log (as GO_OFFLINE_LOG=off does).
+    #[arg(long, global = true)]
+    no_log: bool,
     /// Only finish or undo an interrupted command in the prefix (every command does this first).
     #[arg(long, conflicts_with_all = ["check", "list", "info", "dry_run", "force", "allow_downgrade"])]
     recover: bool,
@@ -206,6 +214,27 @@ impl Cli {
     }
 }
 
+/// The environment variable that chooses the host log when neither `--log` nor `--no-log` is
+/// given: a path, or `off`.
+pub const LOG_ENV: &str = "GO_OFFLINE_LOG";
+
+impl Cli {
+    /// Where the host log goes: `--no-log` (none), `--log FILE`, else [`LOG_ENV`] (`off`: none; an
+    /// empty value counts as unset), else `default` (the OS layer's: on for root). A relative
+    /// path is made absolute here, so that a journal finished from another directory writes the
+    /// same file.
+    pub fn host_log(&self, env: Option<&std::ffi::OsStr>, default: Option<PathBuf>) -> Option<PathBuf> {
+        let chosen = match (&self.log, env.filter(|v| !v.is_empty())) {
+            _ if self.no_log => return None,
+            (Some(path), _) => path.clone(),
+            (None, Some(v)) if v == "off" => return None,
+            (None, Some(v)) => PathBuf::from(v),
+            (None, None) => return default,
+        };
+        Some(std::path::absolute(&chosen).unwrap_or(chosen))
+    }
+}
+
 fn subcommand_name(cmd: &Cmd) -> &'static str {
     match cmd {
         Cmd::Status => "status",
@@ -239,6 +268,14 @@ fn after_help() -> String {
     } else {
         "Versions:\n  Each version lives in PREFIX/go-VERSION; PREFIX/go links to the active one. Receipts in\n  PREFIX/.go-offline list every file; status, use, rollback, uninstall and verify-installed\n  manage them. Every install, use, rollback and uninstall is logged to the host log.\n\n"
     });
+    s.push_str(&format!(
+        "Host log:\n  Every install, use, rollback and uninstall appends one JSON line to the host log:\n  {} by default. --log FILE puts it elsewhere, --no-log\n  writes none; without either, {LOG_ENV}=FILE or {LOG_ENV}=off does the same.\n\n",
+        if cfg!(windows) {
+            "%ProgramData%\\go-offline-installer\\log.jsonl elevated, %LOCALAPPDATA%\\go-offline-installer\\log.jsonl otherwise"
+        } else {
+            "/var/log/go-offline-installer.log for root, $XDG_STATE_HOME/go-offline-installer/log.jsonl\n  (default ~/.local/state/...) otherwise"
+        }
+    ));
     s.push_str(
         "Crash safety:\n  Every step that changes the prefix is journaled in PREFIX/.go-offline-journal first. If a\n  command is interrupted (kill -9, power loss), the next run (or --recover) puts the previous\n  state back, or finishes the command if it was already committed, and says so.\n\n",
     );
@@ -289,6 +326,32 @@ mod tests {
         ] {
             assert!(parse(line).is_err(), "{line} was accepted");
         }
+    }
+
+    /// `--no-log` wins, then `--log`, then the environment variable, then the default.
+    #[test]
+    fn host_log_choice() {
+        let default = Some(PathBuf::from("/var/log/go-offline-installer.log"));
+        let cases: &[(&str, Option<&str>, Option<&str>)] = &[
+            ("status", None, Some("/var/log/go-offline-installer.log")),
+            ("status", Some(""), Some("/var/log/go-offline-installer.log")),
+            ("status --log /tmp/a.log", None, Some("/tmp/a.log")),
+            ("--log /tmp/a.log status", Some("/tmp/b.log"), Some("/tmp/a.log")),
+            ("status", Some("/tmp/b.log"), Some("/tmp/b.log")),
+            ("status", Some("off"), None),
+            ("--no-log", None, None),
+            ("status --no-log", Some("/tmp/b.log"), None),
+            ("--log /tmp/a.log", Some("off"), Some("/tmp/a.log")),
+        ];
+        for (line, env, want) in cases {
+            let args = std::iter::once("x").chain(line.split_whitespace()).map(std::ffi::OsString::from);
+            let (cli, _) = Cli::parse_mode(args).unwrap();
+            let got = cli.host_log(env.map(std::ffi::OsStr::new), default.clone());
+            assert_eq!(got.as_deref(), want.map(std::path::Path::new), "{line} with {env:?}");
+        }
+        let relative = Cli::parse_mode(["x", "--log", "rel.log"].map(std::ffi::OsString::from)).unwrap().0;
+        assert!(relative.host_log(None, None).is_some_and(|p| p.is_absolute() && p.ends_with("rel.log")));
+        assert!(parse("--log /a --no-log").is_err(), "--log and --no-log conflict");
     }
 
     #[test]

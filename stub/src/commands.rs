@@ -11,7 +11,7 @@ use format::{
 use installer::{
     check::CHECK_RUNNER_ENV,
     install::{self, Adoption, Decision, Drift, InstallConfig},
-    lifecycle::{self, Checked, Context, Target},
+    lifecycle::{self, Checked, Context, Elsewhere, Target},
     modules::{self, ModulesConfig},
     os::{
         self,
@@ -23,7 +23,7 @@ use installer::{
 };
 
 use crate::{
-    cli::{Cli, Mode},
+    cli::{Cli, Mode, LOG_ENV},
     prompt::{self, Progress},
     say,
 };
@@ -133,7 +133,7 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         allow_downgrade: cli.allow_downgrade,
         wait: cli.wait,
         build_check: !cli.no_build_check,
-        log: os::host_log_path(),
+        log: host_log(cli),
     };
     let plan = |decision: &Decision| go_plan(installer, &config, decision);
     if *mode == Mode::DryRun {
@@ -192,7 +192,7 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, decision: &Dec
         (_, None) => String::new(),
     };
     let plan = format!(
-        "Go {} for {}/{}\n  destination: {}{note}\n  signed by:   {} ({})\n  environment: {}",
+        "{} for {}/{}\n  destination: {}{note}\n  signed by:   {} ({})\n  environment: {}",
         m.go_version,
         m.goos,
         m.goarch,
@@ -292,7 +292,7 @@ fn install_modules(job: Job) -> Result<Outcome, Error> {
     if let Some(o) = before_install(cli, mode, installer, dir, &plan)? {
         return Ok(o);
     }
-    let config = ModulesConfig { prefix, env: scope, wait: cli.wait, log: os::host_log_path() };
+    let config = ModulesConfig { prefix, env: scope, wait: cli.wait, log: host_log(cli) };
     modules::install(installer, file, &config, &|_| {})
 }
 
@@ -326,14 +326,29 @@ fn version_arg(cli: &Cli, v: &str) -> Result<String, Error> {
     })
 }
 
+/// Where the host log goes (`--log`, `--no-log`, `GO_OFFLINE_LOG`, else the OS default).
+fn host_log(cli: &Cli) -> Option<PathBuf> {
+    cli.host_log(std::env::var_os(LOG_ENV).as_deref(), os::host_log_path())
+}
+
 fn context(cli: &Cli) -> Result<Context, Error> {
-    Ok(Context { prefix: prefix_of(cli)?, wait: cli.wait, log: os::host_log_path(), check_runner: check_runner() })
+    // With no --prefix, `status` of an empty default prefix points at installations elsewhere:
+    // where the environment an install writes (whatever --no-modify-path) and `go` on PATH lead.
+    let elsewhere = cli
+        .prefix
+        .is_none()
+        .then(|| Elsewhere { scope: environment_scope(cli, false).ok().flatten(), path_var: std::env::var_os("PATH") });
+    Ok(Context { prefix: prefix_of(cli)?, wait: cli.wait, log: host_log(cli), check_runner: check_runner(), elsewhere })
 }
 
 /// The prefix and environment scope from the flags, the user id and HOME.
 fn destination(cli: &Cli) -> Result<(Prefix, Option<Scope>), Error> {
-    let prefix = prefix_of(cli)?;
-    let scope = if cli.no_modify_path {
+    Ok((prefix_of(cli)?, environment_scope(cli, cli.no_modify_path)?))
+}
+
+/// Where an install's environment goes (`None`: `--no-modify-path`, `no_modify_path` here).
+fn environment_scope(cli: &Cli, no_modify_path: bool) -> Result<Option<Scope>, Error> {
+    Ok(if no_modify_path {
         None
     } else if cfg!(windows) {
         Some(Scope::Registry { store: if cli.system { os::Store::Machine } else { os::Store::User } })
@@ -341,8 +356,7 @@ fn destination(cli: &Cli) -> Result<(Prefix, Option<Scope>), Error> {
         Some(Scope::System { profile_d: PathBuf::from(shell::SYSTEM_PROFILE_D) })
     } else {
         Some(Scope::User { home: home()?, shell: std::env::var("SHELL").ok() })
-    };
-    Ok((prefix, scope))
+    })
 }
 
 /// The prefix: `--prefix`, else the OS default (/usr/local for root, $HOME/.local for a user).

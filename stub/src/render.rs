@@ -170,6 +170,12 @@ fn status(s: &Status) {
             .map(|p| format!(" (previous: {p}{})", if s.rolled_back { ", rolled back from" } else { "" }))
             .unwrap_or_default()
     );
+    for p in &s.found_elsewhere {
+        println!(
+            "  nothing is installed here, but this installer's environment or PATH points to an installation in {0}: pass --prefix {0} (as in: status --prefix {0})",
+            p.display()
+        );
+    }
     for v in &s.versions {
         let origin = match v.origin {
             receipt::Origin::Installed => "installed",

@@ -481,11 +481,70 @@ fn info_list_and_dry_run_change_nothing() {
     assert_eq!(listing.lines().count(), 13475);
     let out = ctx.run_root(&inst, &["--dry-run", "--prefix", &p, "--trusted-key", &k], None, &[]);
     assert_eq!(code(&out), 0);
-    assert!(stdout(&out).contains("would install Go go1.27.3"));
+    // Go's own spelling of the version ("go1.27.3"), never "Go go1.27.3" (issue 30).
+    let plan = stdout(&out);
+    assert!(plan.starts_with(&format!("would install {GO_VERSION} for linux/amd64\n")), "{plan}");
+    let out = ctx.run_root(&inst, &["--dry-run", "--json", "--prefix", &p, "--trusted-key", &k], None, &[]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let texts = [("dry run", plan.clone()), ("dry run --json", json.to_string())];
+    for (what, text) in texts {
+        assert!(!text.contains("Go go"), "{what}: {text}");
+    }
     assert_eq!(ctx.snapshot(), before);
     let help = ctx.run_root(&inst, &["--help"], None, &[]);
     for (c, _) in format::exit::TABLE {
         assert!(stdout(&help).contains(&format!("  {c:>3}  ")), "--help lists exit code {c}");
+    }
+}
+
+/// The host log of a root install and uninstall: /var/log by default; `--log FILE` or
+/// `GO_OFFLINE_LOG=FILE` put it elsewhere; `--no-log` or `GO_OFFLINE_LOG=off` write none
+/// (issue 30).
+#[test]
+fn the_host_log_goes_where_asked_or_nowhere() {
+    // (case, extra arguments, environment, where the two lines go: default, custom, none)
+    #[derive(Debug, PartialEq)]
+    enum Log {
+        Default,
+        Custom,
+        Nowhere,
+    }
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], Log);
+    let cases: &[Case] = &[
+        ("default", &[], &[], Log::Default),
+        ("--log", &["--log", "CUSTOM"], &[], Log::Custom),
+        ("GO_OFFLINE_LOG=FILE", &[], &[("GO_OFFLINE_LOG", "CUSTOM")], Log::Custom),
+        ("--no-log", &["--no-log"], &[], Log::Nowhere),
+        ("GO_OFFLINE_LOG=off", &[], &[("GO_OFFLINE_LOG", "off")], Log::Nowhere),
+        ("--log over GO_OFFLINE_LOG=off", &["--log", "CUSTOM"], &[("GO_OFFLINE_LOG", "off")], Log::Custom),
+    ];
+    let inst = installer("amd64");
+    for (name, extra, envs, want) in cases {
+        let ctx = TestContext::new();
+        let inst = ctx.copy_installer(&inst, "go-offline-installer");
+        let custom = ctx.path("logs/custom.jsonl");
+        let c = custom.to_str().unwrap();
+        let extra: Vec<&str> = extra.iter().map(|a| if *a == "CUSTOM" { c } else { a }).collect();
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, if *v == "CUSTOM" { c } else { v })).collect();
+        let out = run(&mut ctx.install_command(&inst, release_key(), &extra, &envs));
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let prefix = ctx.prefix();
+        let mut args = vec!["uninstall", "--all", "--yes", "--prefix", prefix.to_str().unwrap()];
+        args.extend(&extra);
+        let out = ctx.run_root(&inst, &args, None, &envs);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let lines = |p: &std::path::Path| fs::read_to_string(p).map_or(0, |t| t.lines().count());
+        let got = (lines(&ctx.host_log()), lines(&custom));
+        let expected = match want {
+            Log::Default => (2, 0),
+            Log::Custom => (0, 2),
+            Log::Nowhere => (0, 0),
+        };
+        assert_eq!(got, expected, "{name}: (lines in /var/log, in {c})");
+        if *want != Log::Custom {
+            assert!(!ctx.path("logs").exists(), "{name}: nothing made for a log not asked for");
+        }
+        assert_eq!(fs::read_dir(ctx.path("var-log")).unwrap().count(), usize::from(*want == Log::Default), "{name}");
     }
 }
 
@@ -572,9 +631,8 @@ fn terminal_prompt_asks_and_respects_the_answer() {
     let out = answer("n\n");
     assert_eq!(code(&out), format::exit::DECLINED, "{}", stdout(&out));
     let screen = stdout(&out);
-    for shown in
-        [GO_VERSION, "linux/amd64", ctx.goroot().to_str().unwrap(), release_key().id.as_str(), "Proceed? [y/N]"]
-    {
+    let what = format!("About to install {GO_VERSION} for linux/amd64");
+    for shown in [&what, ctx.goroot().to_str().unwrap(), release_key().id.as_str(), "Proceed? [y/N]"] {
         assert!(screen.contains(shown), "the prompt shows {shown}: {screen}");
     }
     assert_eq!(ctx.snapshot(), before);

@@ -301,6 +301,99 @@ fn uninstall_all_keeps_the_users_rc_edits() {
     assert_eq!(log.lines().count(), 3, "{log}");
 }
 
+/// A user's install and `uninstall --all` leave HOME byte-identical to before: rc files the
+/// install created (`~/.profile` in an empty HOME) and the directories made for our scripts
+/// (`~/.config`) go; files that were there keep every byte (issue 30).
+#[test]
+fn uninstall_all_leaves_home_as_it_was_before_the_install() {
+    // (case, the files in HOME before the install, the user's shell)
+    type Files<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(&str, Files, &str)] = &[
+        ("an empty HOME", &[], "/bin/sh"),
+        ("an empty HOME, a fish user", &[], "/usr/bin/fish"),
+        ("a .profile of the user's", &[(".profile", "# my profile\nexport A=1\n")], "/bin/sh"),
+        ("rc files without a final newline", &[(".profile", "export A=1"), (".bashrc", "alias x=y")], "/bin/bash"),
+        ("an empty .profile of the user's", &[(".profile", "")], "/bin/sh"),
+        ("a ~/.config of the user's", &[(".config/app.conf", "x\n")], "/usr/bin/fish"),
+    ];
+    let inst = installer("amd64");
+    for (name, files, shell) in cases {
+        let ctx = TestContext::new();
+        let newer = ctx.copy_installer(&inst, "newer");
+        let key_copy = ctx.path("bin/release.pub");
+        fs::copy(&release_key().public, &key_copy).unwrap();
+        // The user's host log outside HOME: this test is about what the environment leaves.
+        let state = ctx.path("bin/state");
+        fs::create_dir(&state).unwrap();
+        let home = ctx.home();
+        for (rel, contents) in *files {
+            fs::create_dir_all(home.join(rel).parent().unwrap()).unwrap();
+            fs::write(home.join(rel), contents).unwrap();
+        }
+        ctx.chown_to_nobody();
+        let before = tree_hash(&home);
+        let paths_before = walk(&home);
+        let envs = [("SHELL", *shell), ("XDG_STATE_HOME", state.to_str().unwrap())];
+        let p = ctx.prefix();
+        let args = ["--yes", "--no-build-check", "--prefix", p.to_str().unwrap(), "--trusted-key"];
+        let mut args = args.to_vec();
+        args.push(key_copy.to_str().unwrap());
+        let out = ctx.run_user(&newer, &args, &envs);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        assert_ne!(tree_hash(&home), before, "{name}: the install wrote no environment");
+        let out = ctx.run_user(&newer, &["uninstall", "--all", "--yes", "--prefix", p.to_str().unwrap()], &envs);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        assert_eq!(walk(&home), paths_before, "{name}: the same files");
+        assert_eq!(tree_hash(&home), before, "{name}: byte for byte");
+    }
+}
+
+/// After an install with `--prefix`, `status` without it (the default prefix, empty) names the
+/// prefix this installer's environment, or `go` on PATH, leads to, and how to reach it; with
+/// `--prefix` there is nothing elsewhere to point to (issue 30).
+#[test]
+fn status_of_an_empty_default_prefix_points_to_the_installation() {
+    // (case, install with --no-modify-path, PATH has PREFIX/go/bin, whether status finds it)
+    let cases = [
+        ("the env script names the prefix", false, false, true),
+        ("go on PATH is in the prefix", true, true, true),
+        ("nothing leads to it", true, false, false),
+    ];
+    let inst = installer("amd64");
+    for (name, no_modify_path, on_path, found) in cases {
+        let ctx = TestContext::new();
+        let newer = ctx.copy_installer(&inst, "newer");
+        let key_copy = ctx.path("bin/release.pub");
+        fs::copy(&release_key().public, &key_copy).unwrap();
+        ctx.chown_to_nobody();
+        let p = ctx.prefix();
+        let p = p.to_str().unwrap();
+        let mut args = vec!["--yes", "--no-build-check", "--prefix", p, "--trusted-key", key_copy.to_str().unwrap()];
+        if no_modify_path {
+            args.push("--no-modify-path");
+        }
+        let out = ctx.run_user(&newer, &args, &[]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let path_var = match on_path {
+            true => format!("{}:/usr/bin:/bin", ctx.goroot().join("bin").display()),
+            false => "/usr/bin:/bin".to_string(),
+        };
+        let envs = [("PATH", path_var.as_str())];
+        let status = json(&ctx.run_user(&newer, &["status", "--json"], &envs));
+        assert_eq!(status["prefix"], ctx.home().join(".local").to_str().unwrap(), "{name}");
+        assert_eq!(status["versions"], serde_json::json!([]), "{name}");
+        let want = if found { serde_json::json!([p]) } else { serde_json::json!([]) };
+        assert_eq!(status["found_elsewhere"], want, "{name}: {status}");
+        let human = stdout(&ctx.run_user(&newer, &["status"], &envs));
+        let hint = format!("--prefix {p}");
+        assert_eq!(human.contains(&hint), found, "{name}: {human}");
+        // Named, the prefix is what status shows, and nothing is pointed to elsewhere.
+        let status = json(&ctx.run_user(&newer, &["status", "--json", "--prefix", p], &envs));
+        assert_eq!(status["versions"].as_array().map(Vec::len), Some(1), "{name}: {status}");
+        assert_eq!(status["found_elsewhere"], serde_json::json!([]), "{name}");
+    }
+}
+
 /// A plain tree from the official tarball at PREFIX/go is adopted, byte for byte, when another
 /// version is installed; a crash in the middle puts it back.
 #[test]
@@ -585,7 +678,7 @@ fn installing_the_active_version_again_repairs_what_drifted() {
             // The plan is what `installing ...` says; without a terminal to ask at, a repair
             // needs --yes like any install.
             (false, true) => assert!(
-                warned.contains(&format!("installing Go {GO_VERSION}")) && warned.contains(plan),
+                warned.contains(&format!("installing {GO_VERSION} for linux/amd64")) && warned.contains(plan),
                 "{case}: {warned}"
             ),
             (false, false) => assert!(warned.contains("re-run with --yes"), "{case}: {warned}"),
