@@ -537,6 +537,6 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
     }
     println!("source:      {}", m.source_summary());
     println!("go.env:      {}", m.go_env_summary());
-    println!("created:     {} (seconds since the epoch)", m.created);
+    println!("created:     {}", format::date::rfc3339(m.created));
     Ok(())
 }

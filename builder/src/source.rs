@@ -163,7 +163,8 @@ fn read_zip(path: &Path) -> Result<Tree, BuildError> {
             return Err(bad(&name, "is a symlink: an official Go zip has none".into()));
         }
         if let Some(t) = entry.last_modified() {
-            let mtime = civil_to_unix(t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second());
+            // A zip's timestamps are civil time, taken as UTC.
+            let mtime = format::date::unix_from_civil(t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second());
             tree.newest_mtime = tree.newest_mtime.max(mtime);
         }
         let trimmed = name.trim_end_matches('/');
@@ -182,19 +183,6 @@ fn read_zip(path: &Path) -> Result<Tree, BuildError> {
         tree.insert(rel, node, Path::new("go"))?;
     }
     Ok(tree)
-}
-
-/// Seconds since the epoch of a UTC civil time (a zip's timestamps are civil time).
-fn civil_to_unix(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> u64 {
-    let (y, m) =
-        if month <= 2 { (i64::from(year) - 1, i64::from(month) + 9) } else { (i64::from(year), i64::from(month) - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
-    u64::try_from(secs).unwrap_or(0)
 }
 
 fn read_tarball(path: &Path) -> Result<Tree, BuildError> {

@@ -78,6 +78,9 @@ fn openssl_keys_work_as_they_are_and_output_is_deterministic() {
     let inspect = ok(builder().arg("inspect").arg(d.join("c")).arg("--json"));
     let info: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(info["created"], 1_700_000_000u64);
+    // For people, the same time as a UTC date.
+    let text = stdout(&ok(builder().arg("inspect").arg(d.join("c"))));
+    assert!(text.contains("created:     2023-11-14T22:13:20Z\n"), "{text}");
     assert_eq!(info["go_version"], GO_VERSION);
     assert_eq!(info["target"], AMD64);
     assert_eq!(info["files"], 12086);
