@@ -103,8 +103,8 @@ pub enum BuildError {
     /// The output names a file that exists, and `--force` was not given.
     #[error("refusing to overwrite the existing file '{0}': pass --force to replace it, or choose another output")]
     OutputExists(PathBuf),
-    /// The output names a directory.
-    #[error("refusing to write '{0}': it is a directory: name a file (for example {0}/go-offline-installer)")]
+    /// The output names a directory (or a symlink to one, or ends with a `/`).
+    #[error("refusing to write '{}': it is a directory: name a file (for example {})", .0.display(), .0.join("go-offline-installer").display())]
     OutputIsDirectory(PathBuf),
     /// The output is one of the command's inputs (by device and inode, through symlinks and hard
     /// links), or lies inside an input directory: refused even with `--force`.
@@ -312,8 +312,12 @@ pub fn check_output(output: &Path, inputs: &[&Path], force: bool) -> Result<(), 
             return Err(BuildError::OutputIsInput { output: output.into(), input, relation: "is inside" });
         }
     }
+    // A symlink to a directory counts as one (renaming onto it would replace the link), and so
+    // does a name that ends with a slash, which can only name a directory.
+    if fs::metadata(output).is_ok_and(|m| m.is_dir()) || output.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return Err(BuildError::OutputIsDirectory(output.into()));
+    }
     match fs::symlink_metadata(output) {
-        Ok(m) if m.is_dir() => Err(BuildError::OutputIsDirectory(output.into())),
         Ok(_) if !force => Err(BuildError::OutputExists(output.into())),
         _ => Ok(()),
     }
@@ -993,6 +997,8 @@ mod tests {
         fs::write(&other, "someone's").unwrap();
         fs::create_dir_all(goroot.join("bin")).unwrap();
         std::os::unix::fs::symlink(&key, d.join("key-link")).unwrap();
+        fs::create_dir(d.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(d.join("elsewhere"), d.join("dir-link")).unwrap();
         fs::hard_link(&tarball, d.join("tarball-link")).unwrap();
         let inputs: &[&Path] = &[&key, &tarball, &goroot, &d.join("missing-input")];
         // (output, force, refused as)
@@ -1007,6 +1013,8 @@ mod tests {
             (other.clone(), false, Some("refusing to overwrite the existing file")),
             (other.clone(), true, None),
             (d.to_path_buf(), true, Some("it is a directory")),
+            (d.join("dir-link"), true, Some("it is a directory")),
+            (d.join("new-dir/"), true, Some("it is a directory: name a file (for example")),
             (d.join("new"), false, None),
         ];
         for (output, force, refused) in cases {

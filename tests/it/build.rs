@@ -477,3 +477,34 @@ fn only_go_offline_installer_stubs_for_the_target_are_built_with() {
     let verified = ok(builder().arg("verify").arg(&out_file).arg("--trusted-key").arg(&release_key().public));
     assert!(!stderr(&verified).contains("warning"), "{}", stderr(&verified));
 }
+
+/// A file that is not a Go release, and a directory as the output, are refused with a sentence
+/// that names the file and the fix.
+#[test]
+fn a_text_file_as_go_and_a_directory_as_output_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let notes = d.join("notes.txt");
+    fs::write(&notes, "my notes\n").unwrap();
+    let key = &release_key().private;
+    let cases: &[(&str, &Path, &Path, &[&str])] = &[
+        (
+            "a text file as --go",
+            &notes,
+            &d.join("x"),
+            &["'NOTES' is not a Go release", "expected an official go*.tar.gz (or go*.zip for Windows)"],
+        ),
+        ("a directory as -o", &go_release("amd64"), d, &["refusing to write 'DIR': it is a directory: name a file"]),
+    ];
+    for (what, go, out_path, said) in cases {
+        let out = build(go, key, out_path, &[]);
+        assert_eq!(code(&out), builder::exit::BAD_INPUT, "{what}");
+        let err = stderr(&out);
+        assert!(!err.contains("unexpected end of file") && !err.contains("Is a directory"), "{what}: {err}");
+        for s in *said {
+            let s = s.replace("NOTES", notes.to_str().unwrap()).replace("DIR", d.to_str().unwrap());
+            assert!(err.contains(&s), "{what}: {err:?} lacks {s:?}");
+        }
+    }
+    assert_eq!(fs::read_dir(d).unwrap().count(), 1, "nothing written");
+}
