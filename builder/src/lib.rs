@@ -87,8 +87,14 @@ pub enum BuildError {
     /// A stub file that carries no go-offline-installer stub identity (any other executable).
     #[error("{stub} is not a go-offline-installer stub ({problem}): use a stub built by `cargo xtask stubs` or the one embedded for --target")]
     NotAStub { stub: String, problem: String },
-    #[error("no stub for target {triple} at '{path}': build it with `cargo xtask stubs --target {triple}` or pass --stub FILE")]
-    NoStub { triple: String, path: PathBuf },
+    /// No stub file for the target where this builder looks for one (`looked_in`: the
+    /// directory's name, never a path of the machine the builder was made on); `file` is the
+    /// stub's path relative to that directory, `TRIPLE/go-offline-installer`.
+    #[error("no stub for target {triple} {looked_in} (no {file} there): pass --stub FILE, set GO_OFFLINE_STUBS_DIR to a directory that holds {file}, or choose another --target (`go-offline-builder targets` lists the stubs found); in a development checkout, `cargo xtask stubs --target {triple}` builds it")]
+    NoStub { triple: String, looked_in: &'static str, file: String },
+    /// A release config's `stubs` directory has no stub for a target it builds for.
+    #[error("no stub for target {triple} in the release config's stubs directory: '{path}' does not exist; put the stub there, or remove `stubs` from the config to use this builder's own")]
+    NoConfigStub { triple: String, path: PathBuf },
     /// A release builder without a stub for the target asked for.
     #[error("this builder embeds no stub for target {triple} (it embeds: {embedded}): pass --stub FILE")]
     NotEmbedded { triple: String, embedded: String },
@@ -164,6 +170,7 @@ impl BuildError {
             | BuildError::Key(_)
             | BuildError::Mismatch(_)
             | BuildError::NoStub { .. }
+            | BuildError::NoConfigStub { .. }
             | BuildError::NotAStub { .. }
             | BuildError::NotEmbedded { .. }
             | BuildError::GoEnv(_)

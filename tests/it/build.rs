@@ -508,3 +508,29 @@ fn a_text_file_as_go_and_a_directory_as_output_are_explained() {
     }
     assert_eq!(fs::read_dir(d).unwrap().count(), 1, "nothing written");
 }
+
+/// With no stub where the builder looks, the error names every way to give one (the real
+/// options and variable) and no path of the machine the builder was built on.
+#[test]
+fn a_missing_stub_names_the_ways_to_give_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("stubs");
+    fs::create_dir(&empty).unwrap();
+    let out = run(builder()
+        .arg("build")
+        .arg("--go")
+        .arg(go_release("amd64"))
+        .arg("--key")
+        .arg(&release_key().private)
+        .arg("-o")
+        .arg(dir.path().join("x"))
+        .env("GO_OFFLINE_STUBS_DIR", &empty));
+    assert_eq!(code(&out), builder::exit::BAD_INPUT);
+    let err = stderr(&out);
+    for said in ["no stub for target x86_64-unknown-linux-musl", "$GO_OFFLINE_STUBS_DIR", "--stub FILE", "--target"] {
+        assert!(err.contains(said), "{err:?} lacks {said:?}");
+    }
+    for path in [empty.to_str().unwrap(), workspace().to_str().unwrap()] {
+        assert!(!err.contains(path), "{err:?} names the machine path {path}");
+    }
+}
