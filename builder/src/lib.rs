@@ -193,6 +193,42 @@ impl BuildError {
             }
         }
     }
+
+    /// A short stable snake_case name for the error's class: the `kind` of a `--json` failure.
+    /// An installer's failure has the installer's name for it (`bad_signature`,
+    /// `digest_mismatch`, ...), in snake case.
+    pub fn kind(&self) -> String {
+        let kind = match self {
+            BuildError::Io { .. } => "io",
+            BuildError::Source { .. } => "bad_source",
+            BuildError::Key(_) => "bad_key",
+            BuildError::Mismatch(_) => "mismatch",
+            BuildError::NotAStub { .. } => "not_a_stub",
+            BuildError::NoStub { .. } | BuildError::NoConfigStub { .. } | BuildError::NotEmbedded { .. } => "no_stub",
+            BuildError::DamagedStub { .. } => "damaged_stub",
+            BuildError::GoEnv(_) => "bad_go_env",
+            BuildError::KeyExists(_) => "key_exists",
+            BuildError::OutputExists(_) => "output_exists",
+            BuildError::OutputIsDirectory(_) => "output_is_directory",
+            BuildError::OutputIsInput { .. } => "output_is_input",
+            BuildError::Fetch(fetch::FetchError::BadSha256(_)) => "bad_sha256",
+            BuildError::Fetch(fetch::FetchError::Mismatch { .. }) | BuildError::NotPublished { .. } => {
+                "sha256_mismatch"
+            }
+            BuildError::Fetch(_) => "fetch_failed",
+            BuildError::SumsMismatch(_) => "sums_mismatch",
+            BuildError::Attach(_) => "bad_attach_input",
+            BuildError::ForeignSignature { .. } => "foreign_signature",
+            BuildError::Installer(e) => return e.kind().replace('-', "_"),
+            BuildError::Sign(e) if e.exit_code() == exit::BAD_INPUT => "bad_signer",
+            BuildError::Sign(_) => "sign_failed",
+            BuildError::NotWorthIt { .. } => "delta_not_worth_it",
+            BuildError::Compress(_) | BuildError::Statement(_) | BuildError::Manifest(_) | BuildError::Layout(_) => {
+                "internal"
+            }
+        };
+        kind.to_string()
+    }
 }
 
 /// The offline defaults written into `$GOROOT/go.env`: the go command never downloads a
