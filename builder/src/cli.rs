@@ -64,6 +64,10 @@ pub enum Command {
         /// is lost: installers signed with it can still be verified with its public key only.
         #[arg(long)]
         force: bool,
+        /// Print the key id and the files written as one JSON object (with --key: also the
+        /// public key); on failure, one JSON object with the error.
+        #[arg(long)]
+        json: bool,
     },
     /// Build an installer from a Go release tarball or GOROOT directory.
     Build(Build),
@@ -77,6 +81,8 @@ pub enum Command {
     Release {
         /// The release config (see examples/release.toml).
         config: PathBuf,
+        /// Print the result as one JSON object on stdout (on failure too: `ok` false and the
+        /// error's code, kind and message).
         #[arg(long)]
         json: bool,
     },
@@ -92,6 +98,8 @@ pub enum Command {
         /// The public key it was built for (SPKI PEM).
         #[arg(long, value_name = "PUB")]
         expect_key: PathBuf,
+        /// Print the result as one JSON object on stdout (on failure too: `ok` false and the
+        /// error's code, kind and message).
         #[arg(long)]
         json: bool,
     },
@@ -107,22 +115,85 @@ pub enum Command {
     /// size, sha256, and the version and commit it was built from. Embedded stubs are checked
     /// against their recorded sha256 (a damaged one makes the command fail).
     Targets {
+        /// Print the targets as one JSON object: the builder's version and, for each target,
+        /// its triple, GOOS, GOARCH and stub (or null); on failure, one JSON object with the
+        /// error.
         #[arg(long)]
         json: bool,
     },
     /// Show what an installer carries (without verifying its signature: use `verify`).
     Inspect {
+        /// The installer file to read (any target; nothing is run or verified).
         file: PathBuf,
+        /// Print everything shown as one JSON object (`created` in seconds since the epoch); on
+        /// failure, one JSON object with the error.
         #[arg(long)]
         json: bool,
     },
-    /// Verify an installer as it would verify itself, without installing.
+    /// Verify an installer as it would verify itself, without installing: trailer, signature
+    /// against the trusted keys, manifest, and the sha256 of every region, frame and file.
     Verify {
+        /// The installer file to verify (any target; nothing is run or installed).
         file: PathBuf,
         /// Trust this SPKI PEM public key (repeatable) [default: the host trust directory].
         #[arg(long, value_name = "PUB")]
         trusted_key: Vec<PathBuf>,
+        /// Print what was verified as one JSON object (what it carries, for which target,
+        /// signed by which key); on failure, one JSON object with the error.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+impl Command {
+    /// The subcommand's name, as typed (`verify-sums`): the `action` of a `--json` result.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Keygen { .. } => "keygen",
+            Command::Build(_) => "build",
+            Command::Modules(_) => "modules",
+            Command::Fetch(_) => "fetch",
+            Command::Release { .. } => "release",
+            Command::Attach { .. } => "attach",
+            Command::VerifySums { .. } => "verify-sums",
+            Command::Targets { .. } => "targets",
+            Command::Inspect { .. } => "inspect",
+            Command::Verify { .. } => "verify",
+        }
+    }
+
+    /// Whether `--json` was given: the result, failure included, is then one JSON value on
+    /// stdout.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Keygen { json, .. }
+            | Command::Release { json, .. }
+            | Command::Attach { json, .. }
+            | Command::Targets { json }
+            | Command::Inspect { json, .. }
+            | Command::Verify { json, .. } => *json,
+            Command::Build(b) => b.json,
+            Command::Modules(m) => m.json,
+            Command::Fetch(f) => f.json,
+            Command::VerifySums { .. } => false,
+        }
+    }
+}
+
+/// Whether a command line asks for `--json` (before any `--`), for one that does not parse: its
+/// usage error is then a JSON result too. `args` are the arguments after the program's name.
+pub fn asks_for_json(args: &[String]) -> bool {
+    args.iter().take_while(|a| *a != "--").any(|a| a == "--json")
+}
+
+/// The subcommand a command line names, when its first argument is one (the `action` of a usage
+/// error's JSON result). `args` are the arguments after the program's name.
+pub fn subcommand_named(args: &[String]) -> Option<String> {
+    let first = args.first()?;
+    <Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .any(|c| c.get_name() == first.as_str())
+        .then(|| first.clone())
 }
 
 /// `go-offline-builder build`.
@@ -168,7 +239,8 @@ pub struct Build {
     /// the installer extracts them on that many cores at once; 1 compresses best.
     #[arg(long, default_value_t = DEFAULT_FRAMES, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub frames: u32,
-    /// Print the result as JSON.
+    /// Print the result as one JSON object on stdout (on failure too: `ok` false and the
+    /// error's code, kind and message).
     #[arg(long)]
     pub json: bool,
 }
@@ -199,7 +271,8 @@ pub struct Modules {
     /// zstd compression level, 1..=22.
     #[arg(long, default_value_t = DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub level: i32,
-    /// Print the result as JSON.
+    /// Print the result as one JSON object on stdout (on failure too: `ok` false and the
+    /// error's code, kind and message).
     #[arg(long)]
     pub json: bool,
 }
@@ -225,6 +298,8 @@ pub struct Fetch {
     /// Download cache [default: $XDG_CACHE_HOME/go-offline-builder].
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// Print what was fetched as one JSON array (one object per tarball); on failure, one JSON
+    /// object with the error.
     #[arg(long)]
     pub json: bool,
 }
@@ -277,6 +352,71 @@ mod tests {
             let e = Cli::try_parse_from(std::iter::once("go-offline-builder").chain(args.iter().copied()))
                 .expect_err("a bad command line was accepted");
             assert_eq!(e.exit_code(), crate::exit::USAGE, "{args:?}");
+        }
+    }
+
+    /// `--help` describes every argument of every subcommand (a positional FILE and `--json`
+    /// included).
+    #[test]
+    fn every_argument_has_help() {
+        for sub in Cli::command().get_subcommands() {
+            for arg in sub.get_arguments().filter(|a| !["help", "version"].contains(&a.get_id().as_str())) {
+                assert!(arg.get_help().is_some(), "{} {} has no help", sub.get_name(), arg.get_id());
+            }
+        }
+    }
+
+    /// Every subcommand that takes `--json` says so ([`Command::json`]), under its own name.
+    #[test]
+    fn json_and_names_of_every_subcommand() {
+        let cases: &[&[&str]] = &[
+            &["keygen", "--out", "x"],
+            &["build", "--go", "g", "--key", "k"],
+            &["modules", "--key", "k"],
+            &["fetch", "--version", "1.27.3"],
+            &["release", "c"],
+            &["attach", "i", "--signature", "s", "--expect-key", "p"],
+            &["verify-sums", "d", "--key", "k"],
+            &["targets"],
+            &["inspect", "f"],
+            &["verify", "f"],
+        ];
+        let names: Vec<&str> = cases.iter().map(|c| c[0]).collect();
+        for sub in Cli::command().get_subcommands() {
+            assert!(names.contains(&sub.get_name()), "no case for {}", sub.get_name());
+        }
+        for args in cases {
+            let name = args[0];
+            let parse = |args: &[&str]| {
+                Cli::try_parse_from(std::iter::once("go-offline-builder").chain(args.iter().copied()))
+                    .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+                    .command
+            };
+            let plain = parse(args);
+            assert_eq!(plain.name(), name);
+            assert!(!plain.json(), "{name}");
+            let takes_json =
+                Cli::command().find_subcommand(name).unwrap().get_arguments().any(|a| a.get_id() == "json");
+            if takes_json {
+                assert!(parse(&[*args, &["--json"][..]].concat()).json(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn usage_errors_under_json() {
+        let cases: &[(&[&str], bool, Option<&str>)] = &[
+            (&["verify", "--json"], true, Some("verify")),
+            (&["inspect", "f", "--jsn"], false, Some("inspect")),
+            (&["frobnicate", "--json"], true, None),
+            (&["build", "--go", "g", "--", "--json"], false, Some("build")),
+            (&["--json"], true, None),
+            (&[], false, None),
+        ];
+        for (args, json, action) in cases {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            assert_eq!(asks_for_json(&args), *json, "{args:?}");
+            assert_eq!(subcommand_named(&args).as_deref(), *action, "{args:?}");
         }
     }
 

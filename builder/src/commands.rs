@@ -1,6 +1,6 @@
 //! One function per subcommand: turn the parsed flags into the library's options, call it, and
-//! print what it made. Failures come back as a [`Failure`]: the message and the exit code of
-//! [`builder::exit::TABLE`] that `main` ends with.
+//! print what it made. Failures come back as a [`Failure`]: the message, the exit code of
+//! [`builder::exit::TABLE`] that `main` ends with, and the kind [`failure_json`] names it by.
 
 use std::{
     fs::{self, File},
@@ -22,35 +22,61 @@ use format::{
 };
 use serde_json::json;
 
-/// Why a command failed: the message to print and the exit code to end with.
+/// Why a command failed: the message to print, the exit code to end with, and a short stable
+/// snake_case name of the failure's class (`BuildError::kind`) for `--json`.
 #[derive(Debug)]
 pub struct Failure {
     pub code: i32,
+    pub kind: String,
     pub message: String,
 }
 
 impl Failure {
-    fn new(code: i32, message: impl Into<String>) -> Failure {
-        Failure { code, message: message.into() }
+    fn new(code: i32, kind: &str, message: impl Into<String>) -> Failure {
+        Failure { code, kind: kind.into(), message: message.into() }
+    }
+
+    /// A command line that parses but does not make sense (exit 2, kind `usage`).
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(exit::USAGE, "usage", message)
     }
 }
 
 impl From<BuildError> for Failure {
     fn from(e: BuildError) -> Failure {
-        Failure::new(e.exit_code(), e.to_string())
+        Failure { code: e.exit_code(), kind: e.kind(), message: e.to_string() }
     }
 }
 
 impl From<format::Error> for Failure {
     fn from(e: format::Error) -> Failure {
-        Failure::new(e.exit_code(), e.to_string())
+        BuildError::Installer(e).into()
     }
+}
+
+/// Version of the `--json` failure object's schema, as the installer's (`stub/src/json.rs`).
+const SCHEMA: u32 = 1;
+
+/// The one JSON object a command run with `--json` prints when it fails, in the installer's
+/// shape so that a fleet tool reads both programs' failures alike: `schema`, `ok` (false),
+/// `action` (the subcommand; `null` for a command line naming none) and `error` (`code`, the
+/// exit code; `kind`; `message`, the text of the `error:` line). Unlike the installer's, it has
+/// no `changed`: a builder that fails has not written its output.
+pub fn failure_json(action: Option<&str>, failure: &Failure) -> serde_json::Value {
+    json!({
+        "schema": SCHEMA,
+        "ok": false,
+        "action": action,
+        "error": { "code": failure.code, "kind": failure.kind, "message": failure.message },
+    })
 }
 
 /// Runs one parsed command.
 pub fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Keygen { out, key, public, force } => keygen(out.as_deref(), key.as_deref(), public.as_deref(), force),
+        Command::Keygen { out, key, public, force, json } => {
+            keygen(out.as_deref(), key.as_deref(), public.as_deref(), force, json)
+        }
         Command::Attach { installer, signature, expect_key, json } => attach(&installer, &signature, &expect_key, json),
         Command::Build(args) => build(args),
         Command::Modules(args) => modules(args),
@@ -59,7 +85,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::VerifySums { dir, key } => verify_sums(&dir, &key),
         Command::Targets { json } => targets(json),
         Command::Inspect { file, json } => inspect(&file, json),
-        Command::Verify { file, trusted_key } => verify(&file, &trusted_key),
+        Command::Verify { file, trusted_key, json } => verify(&file, &trusted_key, json),
     }
 }
 
@@ -70,7 +96,7 @@ fn source_date_epoch() -> Result<Option<u64>, Failure> {
             .trim()
             .parse::<u64>()
             .map(Some)
-            .map_err(|_| Failure::new(exit::USAGE, format!("SOURCE_DATE_EPOCH='{v}' is not a number of seconds"))),
+            .map_err(|_| Failure::usage(format!("SOURCE_DATE_EPOCH='{v}' is not a number of seconds"))),
         Err(_) => Ok(None),
     }
 }
@@ -80,16 +106,23 @@ fn print_json(value: &impl serde::Serialize) {
     println!("{}", serde_json::to_string(value).unwrap_or_default());
 }
 
-fn keygen(out: Option<&Path>, key: Option<&str>, public: Option<&Path>, force: bool) -> Result<(), Failure> {
+fn keygen(
+    out: Option<&Path>,
+    key: Option<&str>,
+    public: Option<&Path>,
+    force: bool,
+    json: bool,
+) -> Result<(), Failure> {
     let Some(spec) = key else {
-        let out = out.ok_or_else(|| Failure::new(exit::USAGE, "keygen needs --out DIR/NAME or --key SIGNER"))?;
+        let out = out.ok_or_else(|| Failure::usage("keygen needs --out DIR/NAME or --key SIGNER"))?;
         let id = builder::keygen(out, force)?;
-        println!("key id {id}");
-        eprintln!(
-            "wrote {} (keep it secret) and {}",
-            out.with_extension("key").display(),
-            out.with_extension("pub").display()
-        );
+        let (private, public) = (out.with_extension("key"), out.with_extension("pub"));
+        if json {
+            print_json(&json!({ "key_id": id, "private_key": private, "public_key": public }));
+        } else {
+            println!("key id {id}");
+            eprintln!("wrote {} (keep it secret) and {}", private.display(), public.display());
+        }
         return Ok(());
     };
     let spec = SignerSpec::parse(spec).map_err(BuildError::from)?;
@@ -103,6 +136,12 @@ fn keygen(out: Option<&Path>, key: Option<&str>, public: Option<&Path>, force: b
     let pem = keys::public_key_pem(&key);
     if let Some(path) = public {
         builder::write_public_key(path, &pem, force)?;
+    }
+    if json {
+        print_json(&json!({
+            "key_id": keys::key_id(&key), "signer": spec.to_string(), "public_key": public, "public_key_pem": pem,
+        }));
+        return Ok(());
     }
     println!("key id {}", keys::key_id(&key));
     print!("{pem}");
@@ -138,7 +177,7 @@ impl Sealer {
                 let spec = SignerSpec::parse(spec).map_err(BuildError::from)?;
                 Ok(Sealer::Now(Box::new(signer::open(&spec, expect.as_ref()).map_err(BuildError::from)?)))
             }
-            _ => Err(Failure::new(exit::USAGE, "pass --key SIGNER, or --unsigned with --expect-key PUB")),
+            _ => Err(Failure::usage("pass --key SIGNER, or --unsigned with --expect-key PUB")),
         }
     }
 
@@ -264,26 +303,18 @@ fn print_built(s: &builder::BuildSummary) {
 
 fn targets(json: bool) -> Result<(), Failure> {
     let rows = builder::stubs::targets();
-    if json {
-        print_json(&json!({ "builder_version": env!("CARGO_PKG_VERSION"), "targets": rows }));
-    } else {
-        println!("{:<28} {:<12} {:>9}  {:<64}  from", "target", "go", "bytes", "stub sha256");
-        for r in &rows {
-            let go = format!("{}/{}", r.goos, r.goarch);
-            match &r.stub {
-                None => println!("{:<28} {go:<12} {:>9}  {:<64}  no stub: pass --stub FILE", r.triple, "-", "-"),
-                Some(s) => {
-                    let state = s.problem.as_deref().map(|p| format!(" DAMAGED: {p}")).unwrap_or_default();
-                    println!("{:<28} {go:<12} {:>9}  {}  {}{state}", r.triple, s.len, s.sha256, s.origin.describe());
-                }
-            }
-        }
-    }
     let damaged: Vec<_> =
         rows.iter().filter(|r| r.stub.as_ref().is_some_and(|s| !s.intact)).map(|r| r.triple).collect();
+    // Under --json a failure is the one object printed: the list is not printed before it.
+    if json && damaged.is_empty() {
+        print_json(&json!({ "builder_version": env!("CARGO_PKG_VERSION"), "targets": rows }));
+    } else if !json {
+        print!("{}", targets_table(&rows));
+    }
     if !damaged.is_empty() {
         return Err(Failure::new(
             exit::INTEGRITY,
+            "damaged_stub",
             format!(
                 "the stubs embedded for {} are damaged: this builder cannot be trusted to make installers: download it again and check it against SHA256SUMS",
                 damaged.join(", ")
@@ -291,6 +322,56 @@ fn targets(json: bool) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// The text of `targets`: a header and one line per target, in [`aligned`] columns.
+fn targets_table(rows: &[builder::stubs::TargetRow]) -> String {
+    let mut table = vec![["target", "go", "bytes", "stub sha256", "from"].map(String::from)];
+    for r in rows {
+        let go = format!("{}/{}", r.goos, r.goarch);
+        table.push(match &r.stub {
+            None => [r.triple.into(), go, "-".into(), "-".into(), "no stub: pass --stub FILE".into()],
+            Some(s) => {
+                let state = s.problem.as_deref().map(|p| format!(" DAMAGED: {p}")).unwrap_or_default();
+                [r.triple.into(), go, s.len.to_string(), s.sha256.clone(), format!("{}{state}", s.origin.describe())]
+            }
+        });
+    }
+    aligned(&table, &[Align::Left, Align::Left, Align::Right, Align::Left, Align::Left])
+}
+
+/// How a column's cells sit in its width.
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// `rows` as lines of text, each column as wide as its widest cell (counted in characters) and
+/// two spaces apart, so that every column starts at the same offset on every line; the last
+/// column is not padded (no trailing spaces).
+fn aligned<const N: usize>(rows: &[[String; N]], align: &[Align; N]) -> String {
+    let mut widths = [0; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let pad = " ".repeat(widths[i] - cell.chars().count());
+            match align[i] {
+                _ if i + 1 == N => line.push_str(cell),
+                Align::Left => line.push_str(&format!("{cell}{pad}  ")),
+                Align::Right => line.push_str(&format!("{pad}{cell}  ")),
+            }
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
 }
 
 fn modules(args: cli::Modules) -> Result<(), Failure> {
@@ -337,7 +418,7 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
 fn fetch(args: cli::Fetch) -> Result<(), Failure> {
     let cli::Fetch { versions, arches, mirror, index, sha256, cache, json } = args;
     if sha256.is_some() && versions.len() * arches.len() != 1 {
-        return Err(Failure::new(exit::USAGE, "--sha256 needs exactly one --version and one --arch"));
+        return Err(Failure::usage("--sha256 needs exactly one --version and one --arch"));
     }
     let cache = cache.unwrap_or_else(release::default_cache);
     let fetcher = fetch::Fetcher::new(mirror.as_deref(), index.as_deref(), &cache, !json);
@@ -393,12 +474,13 @@ fn open_installer(file: &Path) -> Result<File, Failure> {
     File::open(file).map_err(|source| format::Error::ReadSelf { path: file.into(), source }.into())
 }
 
-fn verify(file: &Path, trusted_keys: &[PathBuf]) -> Result<(), Failure> {
+fn verify(file: &Path, trusted_keys: &[PathBuf], json: bool) -> Result<(), Failure> {
     // No keys compiled in: the builder trusts only what it is told to.
     let trust = TrustStore::load(trusted_keys, Path::new(HOST_TRUST_DIR), &[]).map_err(format::Error::from)?;
     if trust.keys.is_empty() {
         return Err(Failure::new(
             exit::UNTRUSTED,
+            "untrusted",
             format!("no trusted keys: pass --trusted-key PUB or provision {HOST_TRUST_DIR}"),
         ));
     }
@@ -406,15 +488,28 @@ fn verify(file: &Path, trusted_keys: &[PathBuf]) -> Result<(), Failure> {
     let v = format::verify::verify(&f, file, &trust)?;
     format::payload::check_payload(&v, &f, &|_| {})?;
     let m = v.manifest();
-    println!(
-        "ok: {} is {} for {}, signed by {} ({}); every digest matches",
-        file.display(),
-        m.title(),
-        m.target,
-        v.signer().id,
-        v.signer().origin
-    );
-    if let Some(warning) = stub_warning(&read_stub_identity(&f, file, &v.layout().stub)?, &m.target) {
+    let warning = stub_warning(&read_stub_identity(&f, file, &v.layout().stub)?, &m.target);
+    if json {
+        // The facts of the text line, named as `inspect --json` names them.
+        print_json(&json!({
+            "verified": true, "file": file, "installer_sha256": v.file_sha256(),
+            "product": m.product, "title": m.title(),
+            "go_version": m.go_version, "goos": m.goos, "goarch": m.goarch, "goarm": m.goarm, "target": m.target,
+            "signer_key_id": v.signer().id, "signer_origin": v.signer().origin,
+            "format_version": v.layout().version, "file_count": m.file_count,
+            "delta": m.delta.as_ref().map(|d| d.summary()), "stub_warning": warning,
+        }));
+    } else {
+        println!(
+            "ok: {} is {} for {}, signed by {} ({}); every digest matches",
+            file.display(),
+            m.title(),
+            m.target,
+            v.signer().id,
+            v.signer().origin
+        );
+    }
+    if let Some(warning) = warning {
         eprintln!("warning: {warning}");
     }
     Ok(())
@@ -537,6 +632,121 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
     }
     println!("source:      {}", m.source_summary());
     println!("go.env:      {}", m.go_env_summary());
-    println!("created:     {} (seconds since the epoch)", m.created);
+    println!("created:     {}", format::date::rfc3339(m.created));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use builder::stubs::{Origin, StubRow, TargetRow};
+
+    /// Where each of a line's cells starts: searched left to right, each after the one before.
+    fn offsets(line: &str, cells: &[String]) -> Vec<usize> {
+        let mut from = 0;
+        cells
+            .iter()
+            .map(|cell| {
+                let at = from + line[from..].find(cell.as_str()).unwrap_or_else(|| panic!("{cell:?} not in {line:?}"));
+                from = at + cell.len();
+                at
+            })
+            .collect()
+    }
+
+    #[test]
+    fn aligned_columns_start_at_the_same_offsets() {
+        let tables: &[&[[&str; 3]]] = &[
+            &[["target", "bytes", "from"], ["a", "1", "x y"], ["a-much-longer-triple-than-28-chars", "1234567", "z"]],
+            &[["h", "n", "last"], ["x", "7", "y"], ["wide cell", "-", "the last column may hold spaces"]],
+        ];
+        for table in tables {
+            let rows: Vec<[String; 3]> = table.iter().map(|r| r.map(String::from)).collect();
+            let text = aligned(&rows, &[Align::Left, Align::Right, Align::Left]);
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), rows.len());
+            let widest = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap();
+            for (line, row) in lines.iter().zip(&rows) {
+                assert_eq!(*line, line.trim_end(), "trailing spaces");
+                // Left-aligned cells start at the column's offset, right-aligned ones end at its end.
+                let at = offsets(line, row);
+                assert_eq!(at[0], 0, "{line:?}");
+                assert_eq!(at[1] + row[1].len(), widest(0) + 2 + widest(1), "{line:?}");
+                assert_eq!(at[2], widest(0) + 2 + widest(1) + 2, "{line:?}");
+            }
+        }
+    }
+
+    /// Every target's line has its columns at the header's offsets, whatever the triple's length
+    /// and whether it has a stub.
+    #[test]
+    fn targets_columns_line_up() {
+        let stub = |len: u64, problem: Option<&str>| StubRow {
+            origin: Origin::Embedded { version: "0.1.0", commit: "abc" },
+            len,
+            sha256: "ab".repeat(32),
+            compressed_len: None,
+            intact: problem.is_none(),
+            problem: problem.map(String::from),
+        };
+        let rows = vec![
+            TargetRow {
+                triple: "x86_64-unknown-linux-musl",
+                goos: "linux",
+                goarch: "amd64",
+                stub: Some(stub(7, None)),
+            },
+            TargetRow { triple: "armv7-unknown-linux-gnueabihf", goos: "linux", goarch: "arm", stub: None },
+            TargetRow {
+                triple: "powerpc64le-unknown-linux-gnu",
+                goos: "linux",
+                goarch: "ppc64le",
+                stub: Some(stub(12_345_678, Some("bad sha256"))),
+            },
+            TargetRow { triple: "x86_64-pc-windows-gnu", goos: "windows", goarch: "amd64", stub: None },
+        ];
+        let text = targets_table(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), rows.len() + 1);
+        let header = offsets(lines[0], &["target", "go", "bytes", "stub sha256", "from"].map(String::from));
+        let bytes_end = header[2] + "bytes".len();
+        for (line, r) in lines[1..].iter().zip(&rows) {
+            let len = r.stub.as_ref().map_or("-".to_string(), |s| s.len.to_string());
+            let sha = r.stub.as_ref().map_or("-".to_string(), |s| s.sha256.clone());
+            let go = format!("{}/{}", r.goos, r.goarch);
+            let at = offsets(line, &[r.triple.to_string(), go, len.clone(), sha]);
+            assert_eq!(
+                [at[0], at[1], at[2] + len.len(), at[3]],
+                [header[0], header[1], bytes_end, header[3]],
+                "{text}"
+            );
+            let from = &line[header[4]..];
+            assert!(from.starts_with("no stub") || from.starts_with("embedded"), "{text}");
+        }
+        assert!(lines[3].ends_with("DAMAGED: bad sha256"), "{text}");
+    }
+
+    /// The failure object has the installer's shape (`stub/src/json.rs`): the fields a fleet
+    /// tool reads from either program.
+    #[test]
+    fn failure_json_has_the_installers_shape() {
+        let failures = [
+            (Some("build"), Failure::from(BuildError::OutputIsDirectory(PathBuf::from("out"))), exit::BAD_INPUT),
+            (Some("verify"), Failure::from(format::Error::NotSigned), exit::INTEGRITY),
+            (None, Failure::usage("unexpected argument"), exit::USAGE),
+        ];
+        for (action, failure, code) in &failures {
+            let v = failure_json(*action, failure);
+            let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["action", "error", "ok", "schema"], "{v}");
+            assert_eq!(v["schema"], 1);
+            assert_eq!(v["ok"], false);
+            assert_eq!(v["action"], json!(action));
+            assert_eq!(v["error"]["code"], *code);
+            assert_eq!(v["error"]["message"], failure.message);
+            let kind = v["error"]["kind"].as_str().unwrap();
+            assert!(!kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{kind}");
+        }
+    }
 }

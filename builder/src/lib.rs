@@ -87,8 +87,14 @@ pub enum BuildError {
     /// A stub file that carries no go-offline-installer stub identity (any other executable).
     #[error("{stub} is not a go-offline-installer stub ({problem}): use a stub built by `cargo xtask stubs` or the one embedded for --target")]
     NotAStub { stub: String, problem: String },
-    #[error("no stub for target {triple} at '{path}': build it with `cargo xtask stubs --target {triple}` or pass --stub FILE")]
-    NoStub { triple: String, path: PathBuf },
+    /// No stub file for the target where this builder looks for one (`looked_in`: the
+    /// directory's name, never a path of the machine the builder was made on); `file` is the
+    /// stub's path relative to that directory, `TRIPLE/go-offline-installer`.
+    #[error("no stub for target {triple} {looked_in} (no {file} there): pass --stub FILE, set GO_OFFLINE_STUBS_DIR to a directory that holds {file}, or choose another --target (`go-offline-builder targets` lists the stubs found); in a development checkout, `cargo xtask stubs --target {triple}` builds it")]
+    NoStub { triple: String, looked_in: &'static str, file: String },
+    /// A release config's `stubs` directory has no stub for a target it builds for.
+    #[error("no stub for target {triple} in the release config's stubs directory: '{path}' does not exist; put the stub there, or remove `stubs` from the config to use this builder's own")]
+    NoConfigStub { triple: String, path: PathBuf },
     /// A release builder without a stub for the target asked for.
     #[error("this builder embeds no stub for target {triple} (it embeds: {embedded}): pass --stub FILE")]
     NotEmbedded { triple: String, embedded: String },
@@ -103,8 +109,8 @@ pub enum BuildError {
     /// The output names a file that exists, and `--force` was not given.
     #[error("refusing to overwrite the existing file '{0}': pass --force to replace it, or choose another output")]
     OutputExists(PathBuf),
-    /// The output names a directory.
-    #[error("refusing to write '{0}': it is a directory: name a file (for example {0}/go-offline-installer)")]
+    /// The output names a directory (or a symlink to one, or ends with a `/`).
+    #[error("refusing to write '{}': it is a directory: name a file (for example {})", .0.display(), .0.join("go-offline-installer").display())]
     OutputIsDirectory(PathBuf),
     /// The output is one of the command's inputs (by device and inode, through symlinks and hard
     /// links), or lies inside an input directory: refused even with `--force`.
@@ -164,6 +170,7 @@ impl BuildError {
             | BuildError::Key(_)
             | BuildError::Mismatch(_)
             | BuildError::NoStub { .. }
+            | BuildError::NoConfigStub { .. }
             | BuildError::NotAStub { .. }
             | BuildError::NotEmbedded { .. }
             | BuildError::GoEnv(_)
@@ -185,6 +192,42 @@ impl BuildError {
                 exit::INTERNAL
             }
         }
+    }
+
+    /// A short stable snake_case name for the error's class: the `kind` of a `--json` failure.
+    /// An installer's failure has the installer's name for it (`bad_signature`,
+    /// `digest_mismatch`, ...), in snake case.
+    pub fn kind(&self) -> String {
+        let kind = match self {
+            BuildError::Io { .. } => "io",
+            BuildError::Source { .. } => "bad_source",
+            BuildError::Key(_) => "bad_key",
+            BuildError::Mismatch(_) => "mismatch",
+            BuildError::NotAStub { .. } => "not_a_stub",
+            BuildError::NoStub { .. } | BuildError::NoConfigStub { .. } | BuildError::NotEmbedded { .. } => "no_stub",
+            BuildError::DamagedStub { .. } => "damaged_stub",
+            BuildError::GoEnv(_) => "bad_go_env",
+            BuildError::KeyExists(_) => "key_exists",
+            BuildError::OutputExists(_) => "output_exists",
+            BuildError::OutputIsDirectory(_) => "output_is_directory",
+            BuildError::OutputIsInput { .. } => "output_is_input",
+            BuildError::Fetch(fetch::FetchError::BadSha256(_)) => "bad_sha256",
+            BuildError::Fetch(fetch::FetchError::Mismatch { .. }) | BuildError::NotPublished { .. } => {
+                "sha256_mismatch"
+            }
+            BuildError::Fetch(_) => "fetch_failed",
+            BuildError::SumsMismatch(_) => "sums_mismatch",
+            BuildError::Attach(_) => "bad_attach_input",
+            BuildError::ForeignSignature { .. } => "foreign_signature",
+            BuildError::Installer(e) => return e.kind().replace('-', "_"),
+            BuildError::Sign(e) if e.exit_code() == exit::BAD_INPUT => "bad_signer",
+            BuildError::Sign(_) => "sign_failed",
+            BuildError::NotWorthIt { .. } => "delta_not_worth_it",
+            BuildError::Compress(_) | BuildError::Statement(_) | BuildError::Manifest(_) | BuildError::Layout(_) => {
+                "internal"
+            }
+        };
+        kind.to_string()
     }
 }
 
@@ -312,8 +355,12 @@ pub fn check_output(output: &Path, inputs: &[&Path], force: bool) -> Result<(), 
             return Err(BuildError::OutputIsInput { output: output.into(), input, relation: "is inside" });
         }
     }
+    // A symlink to a directory counts as one (renaming onto it would replace the link), and so
+    // does a name that ends with a slash, which can only name a directory.
+    if fs::metadata(output).is_ok_and(|m| m.is_dir()) || output.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return Err(BuildError::OutputIsDirectory(output.into()));
+    }
     match fs::symlink_metadata(output) {
-        Ok(m) if m.is_dir() => Err(BuildError::OutputIsDirectory(output.into())),
         Ok(_) if !force => Err(BuildError::OutputExists(output.into())),
         _ => Ok(()),
     }
@@ -993,6 +1040,8 @@ mod tests {
         fs::write(&other, "someone's").unwrap();
         fs::create_dir_all(goroot.join("bin")).unwrap();
         std::os::unix::fs::symlink(&key, d.join("key-link")).unwrap();
+        fs::create_dir(d.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(d.join("elsewhere"), d.join("dir-link")).unwrap();
         fs::hard_link(&tarball, d.join("tarball-link")).unwrap();
         let inputs: &[&Path] = &[&key, &tarball, &goroot, &d.join("missing-input")];
         // (output, force, refused as)
@@ -1007,6 +1056,8 @@ mod tests {
             (other.clone(), false, Some("refusing to overwrite the existing file")),
             (other.clone(), true, None),
             (d.to_path_buf(), true, Some("it is a directory")),
+            (d.join("dir-link"), true, Some("it is a directory")),
+            (d.join("new-dir/"), true, Some("it is a directory: name a file (for example")),
             (d.join("new"), false, None),
         ];
         for (output, force, refused) in cases {

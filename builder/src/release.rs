@@ -277,7 +277,7 @@ fn target_of(arch: &str) -> Result<Target, BuildError> {
 fn stub_of(config: &Config, target: &Target) -> Result<(Option<PathBuf>, String), BuildError> {
     let file = config.stubs.as_ref().map(|dir| dir.join(target.triple).join(target.stub_name()));
     if let Some(path) = file.as_ref().filter(|p| !p.exists()) {
-        return Err(BuildError::NoStub { triple: target.triple.into(), path: path.clone() });
+        return Err(BuildError::NoConfigStub { triple: target.triple.into(), path: path.clone() });
     }
     let stub = stubs::resolve(target, file.as_deref())?;
     Ok((file, stub.sha256))

@@ -81,14 +81,27 @@ pub fn read(path: &Path) -> Result<(Tree, SourceInfo), BuildError> {
             let f = File::open(path).map_err(|e| BuildError::io("open", path, e))?;
             format::verify::sha256_reader(f).map_err(|e| BuildError::io("read", path, e))?
         };
-        let mut magic = [0u8; 4];
-        let n = File::open(path).and_then(|mut f| f.read(&mut magic)).map_err(|e| BuildError::io("read", path, e))?;
-        let (tree, kind) = if magic[..n] == *b"PK\x03\x04" {
-            (read_zip(path)?, SourceKind::Zip)
-        } else {
-            (read_tarball(path)?, SourceKind::Tarball)
+        let mut magic = Vec::with_capacity(4);
+        File::open(path)
+            .and_then(|f| f.take(4).read_to_end(&mut magic))
+            .map_err(|e| BuildError::io("read", path, e))?;
+        let (tree, kind) = match magic.as_slice() {
+            [b'P', b'K', 3, 4] => (read_zip(path)?, SourceKind::Zip),
+            [0x1f, 0x8b, ..] => (read_tarball(path)?, SourceKind::Tarball),
+            _ => return Err(not_a_release(path, "it is neither gzip nor zip")),
         };
         Ok((tree, SourceInfo { kind, name, sha256: Some(sha256) }))
+    }
+}
+
+/// What a file given as a Go distribution is refused with when it is not one: `why`, and what
+/// was expected.
+fn not_a_release(path: &Path, why: &str) -> BuildError {
+    BuildError::Source {
+        path: path.into(),
+        problem: format!(
+            "is not a Go release ({why}): expected an official go*.tar.gz (or go*.zip for Windows) from https://go.dev/dl/, or a GOROOT directory"
+        ),
     }
 }
 
@@ -163,7 +176,8 @@ fn read_zip(path: &Path) -> Result<Tree, BuildError> {
             return Err(bad(&name, "is a symlink: an official Go zip has none".into()));
         }
         if let Some(t) = entry.last_modified() {
-            let mtime = civil_to_unix(t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second());
+            // A zip's timestamps are civil time, taken as UTC.
+            let mtime = format::date::unix_from_civil(t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second());
             tree.newest_mtime = tree.newest_mtime.max(mtime);
         }
         let trimmed = name.trim_end_matches('/');
@@ -184,27 +198,16 @@ fn read_zip(path: &Path) -> Result<Tree, BuildError> {
     Ok(tree)
 }
 
-/// Seconds since the epoch of a UTC civil time (a zip's timestamps are civil time).
-fn civil_to_unix(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> u64 {
-    let (y, m) =
-        if month <= 2 { (i64::from(year) - 1, i64::from(month) + 9) } else { (i64::from(year), i64::from(month) - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
-    u64::try_from(secs).unwrap_or(0)
-}
-
 fn read_tarball(path: &Path) -> Result<Tree, BuildError> {
     let f = File::open(path).map_err(|e| BuildError::io("open", path, e))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(f)));
     let mut tree = Tree::default();
     let bad = |p: &str, problem: String| BuildError::Source { path: path.join(p), problem };
-    let entries = archive.entries().map_err(|e| BuildError::io("read tarball", path, e))?;
+    // Past the gzip magic, what does not decode is a damaged or foreign file, not a Go release.
+    let unreadable = |e: io::Error| not_a_release(path, &format!("not a readable gzip-compressed tar: {e}"));
+    let entries = archive.entries().map_err(unreadable)?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| BuildError::io("read tarball", path, e))?;
+        let mut entry = entry.map_err(unreadable)?;
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8(raw).map_err(|_| bad("?", "entry name is not UTF-8".into()))?;
         let header = entry.header();
@@ -223,7 +226,7 @@ fn read_tarball(path: &Path) -> Result<Tree, BuildError> {
         let node = match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mut data = Vec::with_capacity(header.size().unwrap_or(0) as usize);
-                entry.read_to_end(&mut data).map_err(|e| BuildError::io("read tarball", path, e))?;
+                entry.read_to_end(&mut data).map_err(unreadable)?;
                 Node::File { mode: normal_mode(mode), data }
             }
             tar::EntryType::Directory => Node::Dir,
@@ -305,6 +308,45 @@ pub fn sha256_hex(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file that is not a Go release is refused as one, naming the file and what was expected,
+    /// with the input-error exit code; never with a decoder's bare "unexpected end of file".
+    #[test]
+    fn files_that_are_not_go_releases_are_refused_as_such() {
+        let gzip = |data: &[u8]| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            io::Write::write_all(&mut gz, data).unwrap();
+            gz.finish().unwrap()
+        };
+        let full = {
+            let mut tar = tar::Builder::new(Vec::new());
+            let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, "go/VERSION", data.as_slice()).unwrap();
+            gzip(&tar.into_inner().unwrap())
+        };
+        let cases: &[(&str, Vec<u8>, &str)] = &[
+            ("notes.txt", b"these are my notes\n".to_vec(), "neither gzip nor zip"),
+            ("empty.tar.gz", Vec::new(), "neither gzip nor zip"),
+            ("one-byte", vec![0x1f], "neither gzip nor zip"),
+            ("text.gz", gzip(b"these are my notes\n"), "not a readable gzip-compressed tar"),
+            ("truncated.tar.gz", full[..full.len() / 2].to_vec(), "not a readable gzip-compressed tar"),
+        ];
+        let d = tempfile::tempdir().unwrap();
+        for (name, bytes, why) in cases {
+            let path = d.path().join(name);
+            fs::write(&path, bytes).unwrap();
+            let e = read(&path).unwrap_err();
+            let message = e.to_string();
+            assert_eq!(e.exit_code(), crate::exit::BAD_INPUT, "{name}: {message}");
+            for said in [&path.display().to_string(), "is not a Go release", why, "expected an official go*.tar.gz"] {
+                assert!(message.contains(said), "{name}: {message:?} lacks {said:?}");
+            }
+        }
+    }
 
     #[test]
     fn directory_links_inside_kept_outside_refused() {

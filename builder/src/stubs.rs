@@ -139,10 +139,10 @@ pub fn resolve(target: &Target, explicit: Option<&Path>) -> Result<Stub, BuildEr
     let (bytes, origin) = if let Some(path) = explicit {
         let bytes = fs::read(path).map_err(|e| BuildError::io("read the stub", path, e))?;
         (bytes, Origin::File { path: path.to_path_buf() })
-    } else if let Some(dir) = checkout_dir() {
+    } else if let Some((dir, looked_in)) = stubs_dir() {
         let path = dir.join(target.triple).join(target.stub_name());
         let bytes = fs::read(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => BuildError::NoStub { triple: target.triple.into(), path: path.clone() },
+            io::ErrorKind::NotFound => no_stub(target, looked_in),
             _ => BuildError::io("read the stub", &path, e),
         })?;
         (bytes, Origin::Checkout { path })
@@ -162,15 +162,32 @@ pub fn resolve(target: &Target, explicit: Option<&Path>) -> Result<Stub, BuildEr
 /// with nothing embedded, the checkout's `target/stubs/` (the builder runs from
 /// `target/{debug,release}/`). `None`: use the embedded stubs.
 pub fn checkout_dir() -> Option<PathBuf> {
+    stubs_dir().map(|(dir, _)| dir)
+}
+
+/// [`checkout_dir`], and how a message names it: by the variable, or as the checkout's
+/// `target/stubs/`, never by its absolute path (the path of the machine this builder was built
+/// on says nothing to whoever runs it elsewhere).
+fn stubs_dir() -> Option<(PathBuf, &'static str)> {
     if let Some(d) = std::env::var_os("GO_OFFLINE_STUBS_DIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d));
+        return Some((PathBuf::from(d), "in $GO_OFFLINE_STUBS_DIR"));
     }
     if !EMBEDDED.is_empty() {
         return None;
     }
     let beside_exe =
         std::env::current_exe().ok().and_then(|exe| exe.parent().and_then(Path::parent).map(|t| t.join("stubs")));
-    Some(beside_exe.unwrap_or_else(|| PathBuf::from("target/stubs")))
+    let dir = beside_exe.unwrap_or_else(|| PathBuf::from("target/stubs"));
+    Some((dir, "embedded in this development builder (it embeds none) or built in its checkout's target/stubs/"))
+}
+
+/// [`BuildError::NoStub`] for `target`, looked for in the directory `looked_in` names.
+fn no_stub(target: &Target, looked_in: &'static str) -> BuildError {
+    BuildError::NoStub {
+        triple: target.triple.into(),
+        looked_in,
+        file: format!("{}/{}", target.triple, target.stub_name()),
+    }
 }
 
 /// Refuses a stub that is not an executable for `target`'s machine.

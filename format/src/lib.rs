@@ -20,6 +20,7 @@
 //! system only to read the installer file and key files: it never writes.
 
 pub mod authenticode;
+pub mod date;
 pub mod delta;
 pub mod error;
 pub mod keys;

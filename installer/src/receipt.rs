@@ -277,22 +277,9 @@ pub fn new_id() -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// `2026-11-26T01:02:03Z` for seconds since the epoch.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
-}
+/// `2026-11-26T01:02:03Z` for seconds since the epoch (the format crate's, shared with the
+/// builder).
+pub use format::date::rfc3339;
 
 /// Path of the prefix state.
 pub fn state_path(prefix: &Path) -> PathBuf {
@@ -429,18 +416,6 @@ pub fn read_log(path: &Path) -> Vec<LogRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        let cases = [
-            (0, "1970-01-01T00:00:00Z"),
-            (951_782_400, "2000-02-29T00:00:00Z"),
-            (1_795_654_923, "2026-11-26T01:02:03Z"),
-        ];
-        for (secs, want) in cases {
-            assert_eq!(rfc3339(secs), want);
-        }
-    }
 
     #[test]
     fn log_appends_each_id_once() {

@@ -78,6 +78,9 @@ fn openssl_keys_work_as_they_are_and_output_is_deterministic() {
     let inspect = ok(builder().arg("inspect").arg(d.join("c")).arg("--json"));
     let info: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(info["created"], 1_700_000_000u64);
+    // For people, the same time as a UTC date.
+    let text = stdout(&ok(builder().arg("inspect").arg(d.join("c"))));
+    assert!(text.contains("created:     2023-11-14T22:13:20Z\n"), "{text}");
     assert_eq!(info["go_version"], GO_VERSION);
     assert_eq!(info["target"], AMD64);
     assert_eq!(info["files"], 12086);
@@ -473,4 +476,176 @@ fn only_go_offline_installer_stubs_for_the_target_are_built_with() {
     );
     let verified = ok(builder().arg("verify").arg(&out_file).arg("--trusted-key").arg(&release_key().public));
     assert!(!stderr(&verified).contains("warning"), "{}", stderr(&verified));
+}
+
+/// Every command that takes `--json` prints exactly one JSON object when it fails too, in the
+/// installer's shape (`ok` false, the exit code, a snake_case kind, the message of the `error:`
+/// line), and still the `error:` line and the documented exit code.
+#[test]
+fn json_failures_are_one_object_in_the_installers_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let notes = d.join("notes.txt");
+    fs::write(&notes, "not an installer, not a Go release\n").unwrap();
+    let key = release_key();
+    let go = go_release("amd64");
+    let (inst, existing) = (installer("amd64"), d.join("existing"));
+    fs::write(&existing, "someone's").unwrap();
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let build = |go: &Path, out: &Path| {
+        vec!["build".into(), "--go".into(), p(go), "--key".into(), p(&key.private), "-o".into(), p(out)]
+    };
+    // (what, arguments before --json, exit code, kind)
+    let cases: Vec<(&str, Vec<String>, i32, &str)> = vec![
+        ("inspect, no such file", vec!["inspect".into(), p(&d.join("missing"))], builder::exit::READ_FAILED, "io"),
+        ("inspect, not an installer", vec!["inspect".into(), p(&notes)], exit::MALFORMED, "malformed"),
+        (
+            "verify, signed by a key not trusted",
+            vec!["verify".into(), p(&inst), "--trusted-key".into(), p(&other_key().public)],
+            exit::UNTRUSTED,
+            "untrusted",
+        ),
+        ("build, a text file as --go", build(&notes, &d.join("x")), builder::exit::BAD_INPUT, "bad_source"),
+        ("build, a directory as -o", build(&go, d), builder::exit::BAD_INPUT, "output_is_directory"),
+        ("build, an existing -o", build(&go, &existing), builder::exit::BAD_INPUT, "output_exists"),
+        (
+            "keygen, an existing key",
+            vec!["keygen".into(), "--out".into(), p(&key.private.with_extension(""))],
+            builder::exit::BAD_INPUT,
+            "key_exists",
+        ),
+        (
+            "attach, no such installer",
+            vec![
+                "attach".into(),
+                p(&d.join("missing")),
+                "--signature".into(),
+                p(&notes),
+                "--expect-key".into(),
+                p(&key.public),
+            ],
+            builder::exit::BAD_INPUT,
+            "io",
+        ),
+        ("release, no such config", vec!["release".into(), p(&d.join("missing.toml"))], builder::exit::BAD_INPUT, "io"),
+        (
+            "fetch, --sha256 for two versions",
+            vec!["fetch".into(), "--version".into(), "1.27.3,1.26.6".into(), "--sha256".into(), "ab".repeat(32)],
+            exit::USAGE,
+            "usage",
+        ),
+        ("inspect, no FILE (a usage error)", vec!["inspect".into()], exit::USAGE, "usage"),
+        ("an unknown subcommand", vec!["frobnicate".into()], exit::USAGE, "usage"),
+    ];
+    for (what, args, want_code, want_kind) in &cases {
+        let out = run(builder().args(args).arg("--json").env("GO_OFFLINE_STUBS_DIR", workspace().join("target/stubs")));
+        assert_eq!(code(&out), *want_code, "{what}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert_eq!(text.lines().count(), 1, "{what}: one line of JSON: {text:?}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text:?}"));
+        assert_eq!(v["schema"], 1, "{what}: {v}");
+        assert_eq!(v["ok"], false, "{what}: {v}");
+        let action = args[0].as_str();
+        let action = if action == "frobnicate" { serde_json::Value::Null } else { action.into() };
+        assert_eq!(v["action"], action, "{what}: {v}");
+        assert_eq!(v["error"]["code"], *want_code, "{what}: {v}");
+        assert_eq!(v["error"]["kind"], *want_kind, "{what}: {v}");
+        // The message of the `error:` line (its first paragraph, for clap's usage errors).
+        let err = stderr(&out);
+        let paragraph: Vec<&str> = err.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+        assert_eq!(paragraph.join(" "), format!("error: {}", v["error"]["message"].as_str().unwrap()), "{what}");
+    }
+}
+
+/// A file that is not a Go release, and a directory as the output, are refused with a sentence
+/// that names the file and the fix.
+#[test]
+fn a_text_file_as_go_and_a_directory_as_output_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let notes = d.join("notes.txt");
+    fs::write(&notes, "my notes\n").unwrap();
+    let key = &release_key().private;
+    let cases: &[(&str, &Path, &Path, &[&str])] = &[
+        (
+            "a text file as --go",
+            &notes,
+            &d.join("x"),
+            &["'NOTES' is not a Go release", "expected an official go*.tar.gz (or go*.zip for Windows)"],
+        ),
+        ("a directory as -o", &go_release("amd64"), d, &["refusing to write 'DIR': it is a directory: name a file"]),
+    ];
+    for (what, go, out_path, said) in cases {
+        let out = build(go, key, out_path, &[]);
+        assert_eq!(code(&out), builder::exit::BAD_INPUT, "{what}");
+        let err = stderr(&out);
+        assert!(!err.contains("unexpected end of file") && !err.contains("Is a directory"), "{what}: {err}");
+        for s in *said {
+            let s = s.replace("NOTES", notes.to_str().unwrap()).replace("DIR", d.to_str().unwrap());
+            assert!(err.contains(&s), "{what}: {err:?} lacks {s:?}");
+        }
+    }
+    assert_eq!(fs::read_dir(d).unwrap().count(), 1, "nothing written");
+}
+
+/// With no stub where the builder looks, the error names every way to give one (the real
+/// options and variable) and no path of the machine the builder was built on.
+#[test]
+fn a_missing_stub_names_the_ways_to_give_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("stubs");
+    fs::create_dir(&empty).unwrap();
+    let out = run(builder()
+        .arg("build")
+        .arg("--go")
+        .arg(go_release("amd64"))
+        .arg("--key")
+        .arg(&release_key().private)
+        .arg("-o")
+        .arg(dir.path().join("x"))
+        .env("GO_OFFLINE_STUBS_DIR", &empty));
+    assert_eq!(code(&out), builder::exit::BAD_INPUT);
+    let err = stderr(&out);
+    for said in ["no stub for target x86_64-unknown-linux-musl", "$GO_OFFLINE_STUBS_DIR", "--stub FILE", "--target"] {
+        assert!(err.contains(said), "{err:?} lacks {said:?}");
+    }
+    for path in [empty.to_str().unwrap(), workspace().to_str().unwrap()] {
+        assert!(!err.contains(path), "{err:?} names the machine path {path}");
+    }
+}
+
+/// `verify --json` and `keygen --json`: one object, with the facts of the text output, named as
+/// the other commands' objects name them.
+#[test]
+fn verify_and_keygen_report_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(builder().arg("keygen").arg("--out").arg(dir.path().join("k")).arg("--json"));
+    let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stdout(&out).lines().count(), 1);
+    assert_eq!(made["key_id"].as_str().unwrap().len(), 16, "{made}");
+    assert_eq!(made["private_key"], dir.path().join("k.key").to_str().unwrap());
+    assert_eq!(made["public_key"], dir.path().join("k.pub").to_str().unwrap());
+    assert!(dir.path().join("k.key").exists() && dir.path().join("k.pub").exists());
+
+    let inst = installer("amd64");
+    let out = ok(builder().arg("verify").arg(&inst).arg("--trusted-key").arg(&release_key().public).arg("--json"));
+    assert_eq!(stdout(&out).lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["file"], inst.to_str().unwrap());
+    assert_eq!(v["signer_key_id"], release_key().id.as_str());
+    assert!(v["signer_origin"].as_str().unwrap().contains(release_key().public.to_str().unwrap()), "{v}");
+    assert_eq!(v["installer_sha256"], sha256_file(&inst));
+    assert_eq!(v["go_version"], GO_VERSION);
+    assert_eq!(v["target"], AMD64);
+    assert_eq!(v["stub_warning"], serde_json::Value::Null);
+    // The facts both report, named and valued alike.
+    let inspect: serde_json::Value =
+        serde_json::from_slice(&ok(builder().arg("inspect").arg(&inst).arg("--json")).stdout).unwrap();
+    for field in
+        ["go_version", "goos", "goarch", "goarm", "target", "signer_key_id", "format_version", "file_count", "delta"]
+    {
+        assert_eq!(v[field], inspect[field], "{field}");
+    }
+    assert_eq!(inspect["verified"], false);
 }
