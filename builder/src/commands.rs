@@ -23,7 +23,7 @@ use format::{
 use serde_json::json;
 
 /// Why a command failed: the message to print, the exit code to end with, and a short stable
-/// snake_case name of the failure's class (`BuildError::kind`) for `--json`.
+/// kebab-case name of the failure's class (`BuildError::kind`) for `--json`.
 #[derive(Debug)]
 pub struct Failure {
     pub code: i32,
@@ -746,7 +746,7 @@ mod tests {
             assert_eq!(v["error"]["code"], *code);
             assert_eq!(v["error"]["message"], failure.message);
             let kind = v["error"]["kind"].as_str().unwrap();
-            assert!(!kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{kind}");
+            assert!(!kind.is_empty() && kind.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{kind}");
         }
     }
 }

@@ -194,35 +194,35 @@ impl BuildError {
         }
     }
 
-    /// A short stable snake_case name for the error's class: the `kind` of a `--json` failure.
-    /// An installer's failure has the installer's name for it (`bad_signature`,
-    /// `digest_mismatch`, ...), in snake case.
+    /// A short stable kebab-case name for the error's class: the `kind` of a `--json` failure,
+    /// spelled as the installer spells its own (an installer's failure has the installer's name
+    /// for it: `bad-signature`, `digest-mismatch`, ...), so a fleet tool reads both alike.
     pub fn kind(&self) -> String {
         let kind = match self {
             BuildError::Io { .. } => "io",
-            BuildError::Source { .. } => "bad_source",
-            BuildError::Key(_) => "bad_key",
+            BuildError::Source { .. } => "bad-source",
+            BuildError::Key(_) => "bad-key",
             BuildError::Mismatch(_) => "mismatch",
-            BuildError::NotAStub { .. } => "not_a_stub",
-            BuildError::NoStub { .. } | BuildError::NoConfigStub { .. } | BuildError::NotEmbedded { .. } => "no_stub",
-            BuildError::DamagedStub { .. } => "damaged_stub",
-            BuildError::GoEnv(_) => "bad_go_env",
-            BuildError::KeyExists(_) => "key_exists",
-            BuildError::OutputExists(_) => "output_exists",
-            BuildError::OutputIsDirectory(_) => "output_is_directory",
-            BuildError::OutputIsInput { .. } => "output_is_input",
-            BuildError::Fetch(fetch::FetchError::BadSha256(_)) => "bad_sha256",
+            BuildError::NotAStub { .. } => "not-a-stub",
+            BuildError::NoStub { .. } | BuildError::NoConfigStub { .. } | BuildError::NotEmbedded { .. } => "no-stub",
+            BuildError::DamagedStub { .. } => "damaged-stub",
+            BuildError::GoEnv(_) => "bad-go-env",
+            BuildError::KeyExists(_) => "key-exists",
+            BuildError::OutputExists(_) => "output-exists",
+            BuildError::OutputIsDirectory(_) => "output-is-directory",
+            BuildError::OutputIsInput { .. } => "output-is-input",
+            BuildError::Fetch(fetch::FetchError::BadSha256(_)) => "bad-sha256",
             BuildError::Fetch(fetch::FetchError::Mismatch { .. }) | BuildError::NotPublished { .. } => {
-                "sha256_mismatch"
+                "sha256-mismatch"
             }
-            BuildError::Fetch(_) => "fetch_failed",
-            BuildError::SumsMismatch(_) => "sums_mismatch",
-            BuildError::Attach(_) => "bad_attach_input",
-            BuildError::ForeignSignature { .. } => "foreign_signature",
-            BuildError::Installer(e) => return e.kind().replace('-', "_"),
-            BuildError::Sign(e) if e.exit_code() == exit::BAD_INPUT => "bad_signer",
-            BuildError::Sign(_) => "sign_failed",
-            BuildError::NotWorthIt { .. } => "delta_not_worth_it",
+            BuildError::Fetch(_) => "fetch-failed",
+            BuildError::SumsMismatch(_) => "sums-mismatch",
+            BuildError::Attach(_) => "bad-attach-input",
+            BuildError::ForeignSignature { .. } => "foreign-signature",
+            BuildError::Installer(e) => return e.kind().to_string(),
+            BuildError::Sign(e) if e.exit_code() == exit::BAD_INPUT => "bad-signer",
+            BuildError::Sign(_) => "sign-failed",
+            BuildError::NotWorthIt { .. } => "delta-not-worth-it",
             BuildError::Compress(_) | BuildError::Statement(_) | BuildError::Manifest(_) | BuildError::Layout(_) => {
                 "internal"
             }

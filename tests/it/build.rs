@@ -505,14 +505,14 @@ fn json_failures_are_one_object_in_the_installers_shape() {
             exit::UNTRUSTED,
             "untrusted",
         ),
-        ("build, a text file as --go", build(&notes, &d.join("x")), builder::exit::BAD_INPUT, "bad_source"),
-        ("build, a directory as -o", build(&go, d), builder::exit::BAD_INPUT, "output_is_directory"),
-        ("build, an existing -o", build(&go, &existing), builder::exit::BAD_INPUT, "output_exists"),
+        ("build, a text file as --go", build(&notes, &d.join("x")), builder::exit::BAD_INPUT, "bad-source"),
+        ("build, a directory as -o", build(&go, d), builder::exit::BAD_INPUT, "output-is-directory"),
+        ("build, an existing -o", build(&go, &existing), builder::exit::BAD_INPUT, "output-exists"),
         (
             "keygen, an existing key",
             vec!["keygen".into(), "--out".into(), p(&key.private.with_extension(""))],
             builder::exit::BAD_INPUT,
-            "key_exists",
+            "key-exists",
         ),
         (
             "attach, no such installer",
