@@ -135,6 +135,17 @@ fn signed_pe_layout(file: &File, pe: &PeHeader, file_len: u64, path: &Path) -> R
 
 /// Verifies an installer file completely. Reads it, writes nothing.
 pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedInstaller, Error> {
+    verify_with_progress(file, path, trust, &|_| {})
+}
+
+/// [`verify`], reporting the bytes of the stub and payload regions as their digests are computed
+/// (the bulk of its work; about the file's length in all).
+pub fn verify_with_progress(
+    file: &File,
+    path: &Path,
+    trust: &TrustStore,
+    progress: crate::payload::Progress,
+) -> Result<VerifiedInstaller, Error> {
     let parts = read_parts(file, path)?;
     let signer = check_signature(&parts, trust)?;
     let statement = if parts.layout.version == FORMAT_V1 { None } else { Some(check_statement(&parts)?) };
@@ -185,7 +196,7 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
     let pe = parts.pe;
     let signed_table = pe.and_then(|p| p.table());
     let (regions, whole, checksum) = std::thread::scope(|s| {
-        let whole = s.spawn(|| sha256_region(file, body, None));
+        let whole = s.spawn(|| sha256_region(file, body, None, &|_| {}));
         let checksum = pe.filter(|_| signed_table.is_some()).map(|p| {
             let end = signed_table.as_ref().map_or(0, |t| t.end);
             s.spawn(move || pe_checksum(file, &p, end))
@@ -195,7 +206,8 @@ pub fn verify(file: &File, path: &Path, trust: &TrustStore) -> Result<VerifiedIn
             ("payload", &layout.payload, &manifest.payload.sha256, None),
         ]
         .map(|(region, range, expected, mask)| {
-            (region, sha256_region(file, range.clone(), mask.as_ref()).map(|h| hex::encode(h.finalize())), expected)
+            let hashed = sha256_region(file, range.clone(), mask.as_ref(), progress);
+            (region, hashed.map(|h| hex::encode(h.finalize())), expected)
         });
         (regions, joined(whole), checksum.map(joined))
     });
@@ -340,8 +352,13 @@ impl Read for RegionReader<'_> {
 }
 
 /// The hasher of a region, to finish or to feed on; with `mask`, the PE header fields that
-/// Authenticode signing rewrites are hashed as zeros.
-fn sha256_region(file: &File, range: std::ops::Range<u64>, mask: Option<&PeHeader>) -> io::Result<Sha256> {
+/// Authenticode signing rewrites are hashed as zeros. `progress` hears of every chunk hashed.
+fn sha256_region(
+    file: &File,
+    range: std::ops::Range<u64>,
+    mask: Option<&PeHeader>,
+    progress: crate::payload::Progress,
+) -> io::Result<Sha256> {
     let mut hasher = Sha256::new();
     let mut at = range.start;
     for_each_chunk(RegionReader::new(file, range), |chunk| {
@@ -349,6 +366,7 @@ fn sha256_region(file: &File, range: std::ops::Range<u64>, mask: Option<&PeHeade
             authenticode::masked(pe, at, chunk);
         }
         at += chunk.len() as u64;
+        progress(chunk.len() as u64);
         hasher.update(chunk)
     })?;
     Ok(hasher)

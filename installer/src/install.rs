@@ -43,7 +43,7 @@ use std::{
 
 use format::{
     manifest::{EntryType, Manifest},
-    payload::{PayloadStats, Progress},
+    payload::PayloadStats,
     verify::VerifiedInstaller,
     version,
 };
@@ -60,6 +60,7 @@ use crate::{
     },
     outcome::{Action, InstallAction, InstallerReport, Outcome, RecoverReport, Report},
     prefix::{self, Active, Layout, Prefix},
+    progress::{self, Event, Progress},
     receipt::{self, InstallerInfo, LogAction, LogRecord, Origin, Receipt},
     switch::{self, Switch, SwitchConfig},
     toolchains, tree,
@@ -91,14 +92,17 @@ pub struct InstallConfig {
     pub log: Option<PathBuf>,
 }
 
-/// Called by [`install`] with its decision, under the prefix lock and before anything is changed
-/// (an interrupted command is already recovered, and every check before the first write made):
-/// the place to show the plan and ask. An error stops the install there, and is its result.
-pub type Confirm<'a> = &'a dyn Fn(&Decision) -> Result<(), Error>;
+/// Called by [`install`] with what it decided and found, under the prefix lock and before
+/// anything is changed (an interrupted command is already recovered, and every check before the
+/// first write made): the place to show the plan and ask. It is what [`dry_run`] returns for the
+/// same prefix. An error stops the install there, and is its result.
+pub type Confirm<'a> = &'a dyn Fn(&Preview) -> Result<(), Error>;
 
 /// Installs `installer` per `config`, once `confirm` agreed to the decision. On error the prefix
 /// and environment are as they were, except for directories of the prefix path that had to be
-/// created (they are removed when empty).
+/// created (they are removed when empty). `progress` hears of each [`progress::Phase`] after the
+/// confirmation (extract, check, switch; switch alone for an activation; none when there is
+/// nothing to do) and of the bytes extracted.
 pub fn install(
     installer: &VerifiedInstaller,
     file: &File,
@@ -108,7 +112,7 @@ pub fn install(
 ) -> Result<Outcome, Error> {
     check_destination(installer, &config.prefix)?;
     let created = config.prefix.create()?;
-    let result = install_in_prefix(installer, file, config, confirm, progress);
+    let result = install_in_prefix(installer, file, config, &created, confirm, progress);
     if result.is_err() {
         for dir in created.iter().rev() {
             let _ = std::fs::remove_dir(dir); // only if empty; an error means something else is there
@@ -150,6 +154,18 @@ pub struct Preview {
     /// An interrupted command the install would finish or undo first; the preview is of the
     /// prefix as it is now, before that.
     pub interrupted: Option<Interrupted>,
+    /// The room the new tree takes and the free space at the prefix; `None` when there is no
+    /// new tree (or the free-space check is switched off by a failpoint).
+    pub space: Option<Space>,
+}
+
+/// The room a new tree takes on the prefix's file system, and what is free there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes: every file rounded up to whole blocks, and a block per directory and link.
+    pub need: u64,
+    /// Bytes available to this user.
+    pub free: u64,
 }
 
 /// A plain Go tree at `PREFIX/go` (not installed by this installer) that an install takes over.
@@ -188,6 +204,12 @@ pub fn dry_run(installer: &VerifiedInstaller, config: &InstallConfig) -> Result<
     };
     let start = start_of(prefix, m)?;
     let decided = decide_and_check(installer, config, &start)?;
+    Ok(Preview { created_dirs, interrupted, ..preview(prefix, &start, &decided) })
+}
+
+/// What [`decide_and_check`] decided and found, as a [`Preview`] (without the directories made
+/// or the interrupted command, which the caller knows).
+fn preview(prefix: &Prefix, start: &Start, decided: &Decided) -> Preview {
     let action = match &decided.decision {
         Decision::Nothing => InstallAction::None,
         Decision::Activate => InstallAction::Activated,
@@ -200,16 +222,17 @@ pub fn dry_run(installer: &VerifiedInstaller, config: &InstallConfig) -> Result<
             }
         }
     };
-    Ok(Preview {
-        decision: decided.decision,
+    Preview {
+        decision: decided.decision.clone(),
         action,
         tree: prefix.tree_path(&start.tree),
-        previous_version: start.previous_version,
-        created_dirs,
-        adoption: decided.adoption,
-        env_files: decided.env_files,
-        interrupted,
-    })
+        previous_version: start.previous_version.clone(),
+        created_dirs: Vec::new(),
+        adoption: decided.adoption.clone(),
+        env_files: decided.env_files.clone(),
+        interrupted: None,
+        space: decided.space,
+    }
 }
 
 /// Finishes or undoes a command in `prefix` that was interrupted (`--recover`); every command
@@ -263,6 +286,7 @@ fn install_in_prefix(
     installer: &VerifiedInstaller,
     file: &File,
     config: &InstallConfig,
+    created: &[PathBuf],
     confirm: Confirm,
     progress: Progress,
 ) -> Result<Outcome, Error> {
@@ -280,10 +304,11 @@ fn install_in_prefix(
     // Every check before the first write, then the confirmation: a refusal is said before
     // anything is asked, and what was confirmed is what runs (the lock is held throughout).
     let decided = decide_and_check(installer, config, &start)?;
-    confirm(&decided.decision)?;
+    confirm(&Preview { created_dirs: created.to_vec(), ..preview(prefix, &start, &decided) })?;
     let changed = match decided.decision {
         Decision::Nothing => false,
         Decision::Activate => {
+            progress(Event::Phase(progress::Phase::Switch));
             let how = SwitchConfig { log: config.log.as_deref(), check_runner: &config.check_runner };
             let switched = switch::switch_locked(prefix, &m.go_version, Switch::Use, how)?;
             report.install_action = Some(InstallAction::Activated);
@@ -346,6 +371,8 @@ struct Decided {
     adoption: Option<Adoption>,
     /// The files of the environment the new tree's install writes.
     env_files: Vec<PathBuf>,
+    /// The room the new tree takes, and the free space.
+    space: Option<Space>,
 }
 
 /// The decision ([`policy`]: the downgrade, the drift check, the environment of another prefix)
@@ -357,7 +384,7 @@ fn decide_and_check(installer: &VerifiedInstaller, config: &InstallConfig, start
     let prefix = &config.prefix;
     let m = installer.manifest();
     let decision = policy(prefix, m, start, config)?;
-    let mut decided = Decided { decision, planned: None, adoption: None, env_files: Vec::new() };
+    let mut decided = Decided { decision, planned: None, adoption: None, env_files: Vec::new(), space: None };
     match &decided.decision {
         Decision::Nothing => {}
         Decision::Activate => check_prefix_writable(prefix)?,
@@ -370,6 +397,7 @@ fn decide_and_check(installer: &VerifiedInstaller, config: &InstallConfig, start
             let checked = check_new_tree(prefix, m, files, start, config.env.as_ref())?;
             decided.adoption = checked.adoption;
             decided.env_files = checked.env_files;
+            decided.space = checked.space;
         }
     }
     Ok(decided)
@@ -379,6 +407,7 @@ fn decide_and_check(installer: &VerifiedInstaller, config: &InstallConfig, start
 struct NewTreeChecked {
     adoption: Option<Adoption>,
     env_files: Vec<PathBuf>,
+    space: Option<Space>,
 }
 
 /// Every check an install of a new tree makes before it writes, in this order: the adoption of
@@ -393,7 +422,7 @@ fn check_new_tree(
     env: Option<&Scope>,
 ) -> Result<NewTreeChecked, Error> {
     let adoption = adoption(prefix, m, start)?;
-    preflight(prefix, files)?;
+    let space = preflight(prefix, files)?;
     if prefix.exists() {
         check_prefix_writable(prefix)?;
     }
@@ -403,7 +432,7 @@ fn check_new_tree(
         None => Vec::new(),
     };
     env::check_writable(&edits).map_err(Error::Environment)?;
-    Ok(NewTreeChecked { adoption, env_files: edits.iter().map(|e| e.path().to_path_buf()).collect() })
+    Ok(NewTreeChecked { adoption, env_files: edits.iter().map(|e| e.path().to_path_buf()).collect(), space })
 }
 
 /// The plain `PREFIX/go` an install would adopt, if there is one; refuses one without a
@@ -639,12 +668,14 @@ fn swap_and_check(
     failpoint::hit("journal-swapping");
     place(prefix, &txn.plan, replacing)?;
     failpoint::hit("swapped");
+    progress(Event::Phase(progress::Phase::Check { build: config.build_check }));
     let go_version_output = check::check_installed(&m.into(), &dest, &config.check_runner)?;
     let build_check = match &txn.plan.scratch {
         Some(s) => Some(check::build_check(&dest, &prefix.join(s), &config.check_runner)?),
         None => None,
     };
     failpoint::hit("checked");
+    progress(Event::Phase(progress::Phase::Switch));
     activate(prefix, &txn.plan)?;
     failpoint::hit("activated");
     let applied = env::apply(&edits).map_err(Error::Environment)?;
@@ -662,14 +693,16 @@ fn stage(
     staging: &std::path::Path,
     progress: Progress,
 ) -> Result<PayloadStats, Error> {
-    let half = installer.manifest().files_size() / 2;
+    let bytes = installer.manifest().files_size();
+    progress(Event::Phase(progress::Phase::Extract { bytes }));
+    let half = bytes / 2;
     let written = AtomicU64::new(0);
     let tick = |n: u64| {
         let before = written.fetch_add(n, AtomicOrdering::Relaxed);
         if before <= half && before + n > half {
             failpoint::hit("extracting");
         }
-        progress(n)
+        progress(Event::Bytes(n))
     };
     let stats = match new.delta {
         Some(planned) => delta::stage(installer, file, planned, staging, &tick)?,
@@ -803,10 +836,11 @@ fn undo(prefix: &Prefix, txn: &Txn, error: Error) -> Error {
     Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), advice }
 }
 
-/// Refuses before writing anything when the new tree cannot fit beside the old one. Reads only.
-fn preflight(prefix: &Prefix, files: &[format::manifest::Entry]) -> Result<(), Error> {
+/// Refuses before writing anything when the new tree cannot fit beside the old one; returns the
+/// room it takes and the free space. Reads only.
+fn preflight(prefix: &Prefix, files: &[format::manifest::Entry]) -> Result<Option<Space>, Error> {
     if failpoint::enabled("no-preflight") {
-        return Ok(());
+        return Ok(None);
     }
     // A prefix not made yet (a dry run) lands on the file system of the directory it is made in.
     let (_, there) = os::missing_dirs(prefix.path());
@@ -831,7 +865,7 @@ fn preflight(prefix: &Prefix, files: &[format::manifest::Entry]) -> Result<(), E
             have: format!("{inodes} inodes"),
         });
     }
-    Ok(())
+    Ok(Some(Space { need, free: space.bytes }))
 }
 
 /// Puts the staged tree at `dest`: a no-replace rename, or an exchange with the tree it replaces

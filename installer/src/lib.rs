@@ -17,7 +17,7 @@
 //!
 //! ```text
 //! lifecycle → install, modules → switch → outcome → journal → toolchains → env → receipt → prefix
-//!             check, tree, extract (beside them)                          → error → os → failpoint
+//!             check, tree, extract, progress (beside them)                → error → os → failpoint
 //! ```
 
 pub mod check;
@@ -33,6 +33,7 @@ pub mod modules;
 pub mod os;
 pub mod outcome;
 pub mod prefix;
+pub mod progress;
 pub mod receipt;
 pub mod switch;
 pub mod toolchains;

@@ -22,7 +22,6 @@ use std::{
 
 use format::{
     manifest::{Entry, EntryType, Module},
-    payload::Progress,
     verify::VerifiedInstaller,
 };
 use serde::{Deserialize, Serialize};
@@ -37,6 +36,7 @@ use crate::{
     },
     outcome::{Action, InstallerReport, ModulesReport, Outcome, Report},
     prefix::Prefix,
+    progress::{self, Event, Progress},
     receipt::{self, Actor, LogAction},
     tree::{self, Difference},
 };
@@ -98,6 +98,8 @@ pub struct ModulesConfig {
 }
 
 /// Installs the verified module bundle `installer` (read from `file`) into `PREFIX/go-modules`.
+/// `progress` hears of the extract phase (and its bytes) and the switch, unless the bundle adds
+/// nothing.
 pub fn install(
     installer: &VerifiedInstaller,
     file: &File,
@@ -188,8 +190,10 @@ fn stage_and_swap(
 ) -> Result<(Vec<Entry>, env::Applied), Error> {
     let dest = prefix.join(DIR);
     os::create_dir(staging, 0o700).map_err(|e| Error::io("create", staging, e))?;
-    let staged = stage(installer, file, staging, existing.then_some(dest.as_path()), progress)
-        .and_then(|files| env::apply(edits).map(|applied| (files, applied)).map_err(Error::Environment));
+    let staged = stage(installer, file, staging, existing.then_some(dest.as_path()), progress).and_then(|files| {
+        progress(Event::Phase(progress::Phase::Switch));
+        env::apply(edits).map(|applied| (files, applied)).map_err(Error::Environment)
+    });
     let (files, applied) = match staged {
         Ok(done) => done,
         Err(e) => {
@@ -288,7 +292,9 @@ fn stage(
     old: Option<&Path>,
     progress: Progress,
 ) -> Result<Vec<Entry>, Error> {
-    extract::extract(installer, file, staging, progress)?;
+    let bytes = installer.manifest().files_size();
+    progress(Event::Phase(progress::Phase::Extract { bytes }));
+    extract::extract(installer, file, staging, &|n| progress(Event::Bytes(n)))?;
     if let Some(old) = old {
         merge(old, staging)?;
     }

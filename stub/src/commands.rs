@@ -10,7 +10,7 @@ use format::{
 };
 use installer::{
     check::CHECK_RUNNER_ENV,
-    install::{self, Adoption, Decision, Drift, InstallConfig},
+    install::{self, Adoption, Decision, Drift, InstallConfig, Preview, Space},
     lifecycle::{self, Checked, Context, Elsewhere, Target},
     modules::{self, ModulesConfig},
     os::{
@@ -19,12 +19,13 @@ use installer::{
     },
     outcome::{Action, FileList, Info, InstallAction, InstallerReport, Outcome, Report},
     prefix::{self, Layout, Prefix},
+    progress::{Event, Phase},
     receipt, Error,
 };
 
 use crate::{
     cli::{Cli, Mode, LOG_ENV},
-    prompt::{self, Progress},
+    prompt::{self, Phases},
     say,
 };
 
@@ -62,12 +63,18 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
         }
         // Needs nothing from this file: a damaged installer must not stand in the way of undoing.
         Mode::Recover => install::recover(&prefix_of(cli)?, cli.wait),
-        Mode::Install | Mode::Check | Mode::Info | Mode::List | Mode::DryRun => with_installer(cli, mode),
+        // An install shows its phases on a terminal, from the verification of this file on.
+        Mode::Install => {
+            let phases = Phases::on_terminal(cli.quiet || cli.json);
+            Phases::run(phases.as_ref(), || with_installer(cli, mode, phases.as_ref()))
+        }
+        Mode::Check | Mode::Info | Mode::List | Mode::DryRun => with_installer(cli, mode, None),
     }
 }
 
-/// The modes that read this file's payload: verify it first, whatever is asked.
-fn with_installer(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
+/// The modes that read this file's payload: verify it first, whatever is asked. `phases`: where
+/// an install's phases are shown.
+fn with_installer(cli: &Cli, mode: &Mode, phases: Option<&Phases>) -> Result<Outcome, Error> {
     let path = os::own_executable_path();
     let file = os::own_executable().map_err(|source| format::Error::ReadSelf { path: path.clone(), source })?;
     let embedded: Vec<EmbeddedKey> = EMBEDDED_KEYS
@@ -79,7 +86,20 @@ fn with_installer(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
     if !trust.ignored_cli_keys.is_empty() {
         say(cli, &format!("note: {} exists and is authoritative; --trusted-key ignored", host_trust_dir().display()));
     }
-    let installer = verify::verify(&file, &path, &trust)?;
+    let installer = match phases {
+        Some(p) => {
+            let bytes = file.metadata().map_or(0, |m| m.len());
+            p.event(Event::Phase(Phase::Verify { bytes }));
+            let verified = verify::verify_with_progress(&file, &path, &trust, &|n| p.event(Event::Bytes(n)));
+            // Its line ends before anything else is said (the plan, the question).
+            match verified {
+                Ok(_) => p.finish(),
+                Err(_) => p.clear(),
+            }
+            verified?
+        }
+        None => verify::verify(&file, &path, &trust)?,
+    };
     match mode {
         Mode::Info => return Ok(Outcome::new(Action::Info, false, Report::Info(Info::of(&installer)))),
         Mode::List => {
@@ -100,7 +120,7 @@ fn with_installer(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
         return Ok(Outcome::new(Action::Check, false, Report::Installer(InstallerReport::of(&installer, None))));
     }
     let (prefix, scope) = destination(cli)?;
-    let job = Job { cli, mode, installer: &installer, file: &file, prefix, scope };
+    let job = Job { cli, mode, installer: &installer, file: &file, prefix, scope, phases };
     match installer.manifest().product {
         Product::Go => install_go(job),
         Product::GoModules => install_modules(job),
@@ -115,6 +135,17 @@ struct Job<'a> {
     file: &'a File,
     prefix: Prefix,
     scope: Option<Scope>,
+    /// Where the phases of the install are shown, if anywhere.
+    phases: Option<&'a Phases>,
+}
+
+/// The events of the engine, to `phases` if there is a display.
+fn shown(phases: Option<&Phases>) -> impl Fn(Event) + Sync + '_ {
+    move |event| {
+        if let Some(p) = phases {
+            p.event(event)
+        }
+    }
 }
 
 /// Installs (or, with `--dry-run`, describes installing) the Go this file carries. The plan is
@@ -122,7 +153,7 @@ struct Job<'a> {
 /// and made every check before its first write: nothing to do needs no confirmation. The dry
 /// run gets the same decision and checks from `install::dry_run`, and ends as the install would.
 fn install_go(job: Job) -> Result<Outcome, Error> {
-    let Job { cli, mode, installer, file, prefix, scope } = job;
+    let Job { cli, mode, installer, file, prefix, scope, phases } = job;
     let m = installer.manifest();
     let goroot = prefix.goroot();
     let config = InstallConfig {
@@ -135,13 +166,13 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         build_check: !cli.no_build_check,
         log: host_log(cli),
     };
-    let plan = |decision: &Decision| go_plan(installer, &config, decision);
+    let plan = |preview: &Preview| go_plan(installer, &config, preview);
     if *mode == Mode::DryRun {
         // The install's own decision and checks, up to its first write: it fails here as the
         // install would, and otherwise says what the install would decide.
         let preview = install::dry_run(installer, &config)?;
         let mut report = InstallerReport::of(installer, Some(goroot));
-        report.plan = Some(dry_run_text(&m.go_version, &plan(&preview.decision), &preview, &config));
+        report.plan = Some(dry_run_text(&m.go_version, &plan(&preview), &preview, &config));
         report.install_action = Some(preview.action);
         report.tree = Some(preview.tree);
         report.previous_version = preview.previous_version;
@@ -149,29 +180,21 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         report.env_files = preview.env_files;
         return Ok(Outcome::new(Action::DryRun, false, Report::Installer(report)));
     }
-    let confirm = |decision: &Decision| -> Result<(), Error> {
-        if *decision == Decision::Nothing {
+    let confirm = |preview: &Preview| -> Result<(), Error> {
+        if preview.decision == Decision::Nothing {
             return Ok(());
         }
-        before_install(cli, mode, installer, goroot.clone(), &plan(decision)).map(|_| ())
+        before_install(cli, mode, installer, goroot.clone(), &plan(preview)).map(|_| ())
     };
-    let bar = Progress::on_terminal(m.files_size(), cli.quiet || cli.json);
-    let tick = |n: u64| {
-        if let Some(b) = &bar {
-            b.inc(n)
-        }
-    };
-    let outcome = install::install(installer, file, &config, &confirm, &tick);
-    if let Some(b) = bar {
-        b.clear();
-    }
-    outcome
+    install::install(installer, file, &config, &confirm, &shown(phases))
 }
 
-/// The plan of a Go install: what, where, signed by whom, the environment, and what happens to
-/// the version of that number already there (`decision`: what the install, or its dry run,
-/// decided under the prefix lock).
-fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, decision: &Decision) -> String {
+/// The plan of a Go install: what, where, signed by whom, the environment and the exact files it
+/// writes, what happens to the version of that number already there, the disk space, the build
+/// check and how to undo it (`preview`: what the install, or its dry run, decided and found
+/// under the prefix lock).
+fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Preview) -> String {
+    let decision = &preview.decision;
     let m = installer.manifest();
     let prefix = &config.prefix;
     let current = prefix.active().ok().and_then(|a| receipt::active_version(prefix.path(), &a).ok().flatten());
@@ -204,12 +227,67 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, decision: &Dec
         installer.signer().origin,
         shell::describe(config.env.as_ref(), Purpose::Go { bin_dir: &bin })
     );
-    match &m.delta {
+    let mut plan = match &m.delta {
         Some(d) => format!(
             "{plan}\n  delta:       onto the installed {}, every file of which is checked first",
             d.base.go_version
         ),
         None => plan,
+    };
+    if matches!(decision, Decision::Install { .. }) {
+        if config.env.is_some() {
+            let files: Vec<String> = preview.env_files.iter().map(|p| p.display().to_string()).collect();
+            plan.push_str(&match files.is_empty() {
+                true => "\n  writes:      nothing (the environment is set up already)".to_string(),
+                false => format!("\n  writes:      {}", files.join(", ")),
+            });
+        }
+        if let Some(space) = preview.space {
+            plan.push_str(&format!("\n  disk space:  {}", space_text(space, prefix)));
+        }
+        plan.push_str(match config.build_check {
+            true => "\n  build check: builds and runs hello world with the new Go before switching to it (about 10 s; --no-build-check skips it)",
+            false => "\n  build check: skipped (--no-build-check); `go version` is still checked",
+        });
+    }
+    plan.push_str(&format!("\n  to undo:     {}", undo_advice(m.go_version.as_str(), prefix, preview)));
+    plan
+}
+
+/// "224.0 MiB unpacked; 10.2 GiB free at /usr/local".
+fn space_text(space: Space, prefix: &Prefix) -> String {
+    let size = |b: u64| match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+    };
+    format!("{} unpacked; {} free at {}", size(space.need), size(space.free), prefix.path().display())
+}
+
+/// The commands that take the install back out, as a user would type them: `uninstall VERSION`
+/// when no other version is active (it then takes the environment too); with another version
+/// active now, `rollback` to it first (`uninstall` refuses the active version while others are
+/// installed).
+fn undo_advice(go_version: &str, prefix: &Prefix, preview: &Preview) -> String {
+    let program = quote_arg(&os::own_executable_path().display().to_string());
+    let dir = quote_arg(&prefix.path().display().to_string());
+    let version = go_version.strip_prefix("go").unwrap_or(go_version);
+    let uninstall = format!("{program} uninstall {version} --prefix {dir}");
+    let rollback = format!("{program} rollback --prefix {dir}");
+    match (&preview.decision, preview.previous_version.as_deref()) {
+        (Decision::Activate, _) => rollback,
+        (_, Some(v)) if v != go_version => format!("{rollback}, then {uninstall}"),
+        _ => uninstall,
+    }
+}
+
+/// `arg` as a shell reads it back: bare when it is plain, else quoted (single quotes for sh,
+/// double quotes for cmd).
+fn quote_arg(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+=,\\".contains(c);
+    match (arg.is_empty() || !arg.chars().all(plain), cfg!(windows)) {
+        (false, _) => arg.to_string(),
+        (true, true) => format!("\"{arg}\""),
+        (true, false) => format!("'{}'", arg.replace('\'', "'\\''")),
     }
 }
 
@@ -259,13 +337,6 @@ fn dry_run_text(go_version: &str, plan: &str, preview: &install::Preview, config
         )),
         None => {}
     }
-    if matches!(preview.action, InstallAction::Installed | InstallAction::Reinstalled) && config.env.is_some() {
-        let files: Vec<String> = preview.env_files.iter().map(|p| p.display().to_string()).collect();
-        text.push_str(&match files.is_empty() {
-            true => "\n  would write: nothing (the environment is set up already)".to_string(),
-            false => format!("\n  would write: {}", files.join(", ")),
-        });
-    }
     if let Some(i) = &preview.interrupted {
         text.push_str(&format!(
             "\n  first:       an interrupted {} of {} (phase {}) would be finished or undone (see --recover); this plan is of the prefix as it is now",
@@ -279,7 +350,7 @@ fn dry_run_text(go_version: &str, plan: &str, preview: &install::Preview, config
 
 /// Installs a module bundle into `PREFIX/go-modules`.
 fn install_modules(job: Job) -> Result<Outcome, Error> {
-    let Job { cli, mode, installer, file, prefix, scope } = job;
+    let Job { cli, mode, installer, file, prefix, scope, phases } = job;
     let count = installer.manifest().modules.as_ref().map_or(0, Vec::len);
     let dir = prefix.join(modules::DIR);
     let plan = format!(
@@ -293,7 +364,7 @@ fn install_modules(job: Job) -> Result<Outcome, Error> {
         return Ok(o);
     }
     let config = ModulesConfig { prefix, env: scope, wait: cli.wait, log: host_log(cli) };
-    modules::install(installer, file, &config, &|_| {})
+    modules::install(installer, file, &config, &shown(phases))
 }
 
 /// The dry run's outcome; or, for an install, the confirmation (unless `--yes`) and the line

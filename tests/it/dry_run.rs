@@ -69,7 +69,7 @@ fn errors(out: &std::process::Output) -> Vec<String> {
 fn dry_run_ends_as_the_install_would_and_changes_nothing() {
     // (case, setup, who, exit code of both runs, what the dry run says on stdout or stderr)
     let cases: &[(&str, Setup, Who, i32, &str)] = &[
-        ("a fresh install", in_prefix, Who::Root, exit::OK, "would write: /etc/profile.d/go.sh"),
+        ("a fresh install", in_prefix, Who::Root, exit::OK, "writes:      /etc/profile.d/go.sh"),
         (
             "a prefix not made yet",
             |ctx, new| Scenario { prefix: ctx.path("bin/opt/go-offline"), ..in_prefix(ctx, new) },

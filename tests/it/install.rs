@@ -594,6 +594,30 @@ fn compiled_in_key_is_trusted_unless_the_host_directory_exists() {
     assert_eq!(code(&out), format::exit::UNTRUSTED, "{}", stderr(&out));
 }
 
+/// `cmd` as one shell command line.
+fn cmdline(cmd: &std::process::Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| sh_quote(Path::new(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs the shell command line `cmdline` under `script`, which gives it a real terminal, with
+/// `typed` typed on it. The screen (its stdout and stderr both) is the output's stdout.
+fn on_terminal(cmdline: &str, typed: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", cmdline, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(typed.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn terminal_prompt_asks_and_respects_the_answer() {
     // `script` gives the installer a real terminal; the answer is typed on it.
@@ -609,36 +633,105 @@ fn terminal_prompt_asks_and_respects_the_answer() {
         "--trusted-key",
         key.to_str().unwrap(),
     ];
-    let root = ctx.root_command(&inst, &args, None, &[]);
-    let cmdline = std::iter::once(root.get_program())
-        .chain(root.get_args())
-        .map(|a| sh_quote(Path::new(a)))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let answer = |text: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new("script")
-            .args(["-qec", &cmdline, "/dev/null"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let root = cmdline(&ctx.root_command(&inst, &args, None, &[]));
     let before = ctx.snapshot();
-    let out = answer("n\n");
+    let out = on_terminal(&root, "n\n");
     assert_eq!(code(&out), format::exit::DECLINED, "{}", stdout(&out));
     let screen = stdout(&out);
+    let undo = format!("to undo:     {} uninstall 1.27.3 --prefix {}", inst.display(), prefix.display());
     let what = format!("About to install {GO_VERSION} for linux/amd64");
-    for shown in [&what, ctx.goroot().to_str().unwrap(), release_key().id.as_str(), "Proceed? [y/N]"] {
+    for shown in [
+        &what,
+        ctx.goroot().to_str().unwrap(),
+        release_key().id.as_str(),
+        "environment: unchanged (--no-modify-path)",
+        "disk space:  ",
+        " MiB unpacked; ",
+        &format!(" free at {}", prefix.display()),
+        "build check: skipped (--no-build-check)",
+        &undo,
+        "Proceed? [y/N]",
+    ] {
         assert!(screen.contains(shown), "the prompt shows {shown}: {screen}");
     }
+    // Verified before the question, and nothing else drawn: declined, no phase began.
+    assert!(screen.contains("  verified   "), "{screen}");
+    assert!(!screen.contains("extract"), "{screen}");
     assert_eq!(ctx.snapshot(), before);
-    let out = answer("y\n");
+    let out = on_terminal(&root, "y\n");
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     assert!(ctx.goroot().join("bin/go").exists());
+}
+
+#[test]
+fn the_prompt_names_the_files_the_build_check_and_an_undo_that_works() {
+    let ctx = TestContext::on_disk();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let (prefix, key) = (ctx.prefix(), release_key().public.clone());
+    let args = ["--prefix", prefix.to_str().unwrap(), "--trusted-key", key.to_str().unwrap()];
+    let out = on_terminal(&cmdline(&ctx.root_command(&inst, &args, None, &[])), "y\n");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let screen = stdout(&out);
+    let question = &screen[..screen.find("Proceed? [y/N]").expect("the question")];
+    for shown in [
+        "writes:      /etc/profile.d/go.sh",
+        "disk space:  ",
+        "build check: builds and runs hello world with the new Go before switching to it (about 10 s; --no-build-check skips it)",
+    ] {
+        assert!(question.contains(shown), "the prompt shows {shown}: {question}");
+    }
+    assert!(ctx.etc().join("profile.d/go.sh").exists(), "the file the prompt named is written");
+    assert!(ctx.goroot().join("bin/go").exists());
+    // The undo, exactly as the prompt gave it, typed on a terminal (it asks too).
+    let undo = question.lines().find_map(|l| l.trim().strip_prefix("to undo:")).expect("an undo line").trim();
+    let setup = ctx.root_setup(None);
+    let undo_cmd =
+        format!("unshare --mount --net --propagation private sh -c {} sh {undo}", sh_quote(Path::new(&setup)));
+    let out = on_terminal(&format!("HOME={} {undo_cmd}", sh_quote(&ctx.home())), "y\n");
+    assert_eq!(code(&out), 0, "{undo}: {}", stdout(&out));
+    assert!(stdout(&out).contains("uninstalled "), "{}", stdout(&out));
+    assert!(!ctx.goroot().exists() && !ctx.tree(GO_VERSION).exists(), "the tree is gone");
+    assert!(!ctx.etc().join("profile.d/go.sh").exists(), "the environment file is gone");
+}
+
+#[test]
+fn terminal_shows_each_phase_and_ends_with_the_last_finished() {
+    let ctx = TestContext::on_disk();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    ctx.build_check.set(true);
+    let out = on_terminal(&cmdline(&ctx.install_command(&inst, release_key(), &[], &[])), "");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let screen = stdout(&out);
+    // Each phase ends on a line of its own, in order; what a line was while it ran is behind a
+    // `\r` on the same line.
+    let finished: Vec<&str> = screen
+        .split(['\n', '\r'])
+        .map(str::trim_end)
+        .filter(|l| ["  verified ", "  extracted ", "  checked ", "  switched "].iter().any(|p| l.starts_with(p)))
+        .collect();
+    let names: Vec<&str> = finished.iter().map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(names, ["verified", "extracted", "checked", "switched"], "{screen:?}");
+    assert!(finished[1].ends_with(" s") && finished[1].contains(" MiB in "), "{screen:?}");
+    assert!(finished[2].contains("go version, hello world build"), "{screen:?}");
+    // After the last phase, nothing is drawn: the outcome's line comes next, and ends the screen.
+    let after = &screen[screen.rfind("  switched ").unwrap()..];
+    let mut rest = after.lines().skip(1).map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty());
+    assert!(rest.next().is_some_and(|l| l.starts_with("installed ")), "{screen:?}");
+}
+
+#[test]
+fn a_pipe_gets_no_progress() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let out = ctx.install_root(&inst, release_key(), &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    for drawn in ['\r', '\x1b'] {
+        assert!(!err.contains(drawn), "{drawn:?} on a pipe: {err:?}");
+    }
+    for phase in ["  verif", "  extract", "  check", "  switch", "MiB/s", "ETA"] {
+        assert!(!err.contains(phase), "{phase} on a pipe: {err:?}");
+    }
 }
 
 #[test]

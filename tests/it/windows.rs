@@ -34,6 +34,7 @@ fn wine(program: &Path, args: &[&str]) -> Output {
 
 /// [`wine`] with more environment variables (Wine passes them to the Windows program).
 fn wine_with(program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    keep_wineserver();
     let mut cmd = Command::new("/usr/lib/wine/wine64");
     cmd.arg(program)
         .args(args)
@@ -45,6 +46,26 @@ fn wine_with(program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     run(&mut cmd)
+}
+
+/// Starts, once per test run, the prefix's wineserver to stay up until a minute after its last
+/// client: by default it ends three seconds after the last one, and the next program under Wine
+/// then waits for a new server and Wine's services (services.exe, plugplay, rpcss, explorer...)
+/// to start again, which most steps of these tests would do. Its output goes nowhere (it must
+/// not hold the test runner's pipes open).
+fn keep_wineserver() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let started = Command::new("/usr/lib/wine/wineserver")
+            .arg("-p60")
+            .env("WINEPREFIX", wine_prefix())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        // (a server already running for the prefix keeps its own persistence: only slower)
+        eprintln!("wineserver -p60: {started:?}");
+    });
 }
 
 /// A Unix path as the Windows program sees it (Wine maps `/` to drive Z:).
