@@ -7,9 +7,38 @@
 
 /// `2026-11-26T01:02:03Z` for `secs` seconds since 1970-01-01T00:00:00Z.
 pub fn rfc3339(secs: u64) -> String {
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let Civil { year, month, day, hour, minute, second } = civil_from_unix(secs);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
+/// A UTC civil time, to the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    /// 1..=12
+    pub month: u8,
+    /// 1..=31
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+/// The UTC civil time `secs` seconds after 1970-01-01T00:00:00Z; the inverse of
+/// [`unix_from_civil`].
+pub fn civil_from_unix(secs: u64) -> Civil {
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    // (each part is in its range by construction: month 1..=12, day 1..=31, rem < 86 400)
+    let small = |n: i64| u8::try_from(n).unwrap_or(0);
+    Civil {
+        year,
+        month: small(month),
+        day: small(day),
+        hour: small((rem / 3600) as i64),
+        minute: small((rem / 60 % 60) as i64),
+        second: small((rem % 60) as i64),
+    }
 }
 
 /// Seconds since the epoch of a UTC civil time; 0 for a time before the epoch.

