@@ -157,6 +157,10 @@ pub struct Preview {
     /// The room the new tree takes and the free space at the prefix; `None` when there is no
     /// new tree (or the free-space check is switched off by a failpoint).
     pub space: Option<Space>,
+    /// Entries of the tree the new one replaces that the release does not list (a user's, or
+    /// what `uninstall` kept): moved into the new tree, at the same place. Paths under the
+    /// prefix (`go-1.27.3/notes.txt`).
+    pub kept: Vec<String>,
 }
 
 /// The room a new tree takes on the prefix's file system, and what is free there.
@@ -232,6 +236,7 @@ fn preview(prefix: &Prefix, start: &Start, decided: &Decided) -> Preview {
         env_files: decided.env_files.clone(),
         interrupted: None,
         space: decided.space,
+        kept: decided.kept.iter().map(|k| format!("{}/{k}", decided.replaced_name)).collect(),
     }
 }
 
@@ -266,7 +271,8 @@ pub enum Decision {
 /// environment and toolchain links) say; what `verify-installed` reports for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Drift {
-    /// Entries of its tree that differ from the receipt (changed, missing or extra).
+    /// Entries of its tree that differ from the receipt (changed or missing; an entry it does
+    /// not list is kept by an install, so it is not counted).
     pub files: usize,
     /// Environment files (or rc lines, or `Path` entries) to write again.
     pub environment: usize,
@@ -304,7 +310,8 @@ fn install_in_prefix(
     // Every check before the first write, then the confirmation: a refusal is said before
     // anything is asked, and what was confirmed is what runs (the lock is held throughout).
     let decided = decide_and_check(installer, config, &start)?;
-    confirm(&Preview { created_dirs: created.to_vec(), ..preview(prefix, &start, &decided) })?;
+    let preview = Preview { created_dirs: created.to_vec(), ..preview(prefix, &start, &decided) };
+    confirm(&preview)?;
     let changed = match decided.decision {
         Decision::Nothing => false,
         Decision::Activate => {
@@ -322,7 +329,13 @@ fn install_in_prefix(
                 files: decided.planned.as_ref().map_or(&m.files, |p| &p.files),
                 delta: decided.planned.as_ref(),
             };
-            let how = TreeJob { start: &start, new: &new, adoption: decided.adoption.as_ref(), replacing };
+            let how = TreeJob {
+                start: &start,
+                new: &new,
+                adoption: decided.adoption.as_ref(),
+                replacing,
+                kept: &decided.kept,
+            };
             let done = install_tree(installer, file, config, how, progress)?;
             warnings.extend(done.warnings);
             report.install_action = Some(done.action);
@@ -331,6 +344,7 @@ fn install_in_prefix(
             report.go_version_output = done.go_version_output;
             report.build_check = done.build_check;
             report.receipt_id = Some(done.receipt_id);
+            report.kept = preview.kept;
             true
         }
     };
@@ -373,6 +387,10 @@ struct Decided {
     env_files: Vec<PathBuf>,
     /// The room the new tree takes, and the free space.
     space: Option<Space>,
+    /// What the install keeps of the tree it replaces (see [`tree::unlisted`]), relative to it.
+    kept: Vec<String>,
+    /// The name, in the prefix, of the tree replaced (for the plan).
+    replaced_name: String,
 }
 
 /// The decision ([`policy`]: the downgrade, the drift check, the environment of another prefix)
@@ -384,7 +402,15 @@ fn decide_and_check(installer: &VerifiedInstaller, config: &InstallConfig, start
     let prefix = &config.prefix;
     let m = installer.manifest();
     let decision = policy(prefix, m, start, config)?;
-    let mut decided = Decided { decision, planned: None, adoption: None, env_files: Vec::new(), space: None };
+    let mut decided = Decided {
+        decision,
+        planned: None,
+        adoption: None,
+        env_files: Vec::new(),
+        space: None,
+        kept: Vec::new(),
+        replaced_name: String::new(),
+    };
     match &decided.decision {
         Decision::Nothing => {}
         Decision::Activate => check_prefix_writable(prefix)?,
@@ -398,6 +424,18 @@ fn decide_and_check(installer: &VerifiedInstaller, config: &InstallConfig, start
             decided.adoption = checked.adoption;
             decided.env_files = checked.env_files;
             decided.space = checked.space;
+            // The tree this one replaces: of the same version (`--force`, drift, what uninstall
+            // kept), or a plain `PREFIX/go` of it.
+            let replacing = matches!(decided.decision, Decision::Install { replacing: true, .. });
+            let replaced = match &decided.adoption {
+                _ if replacing => Some((prefix.tree_path(&start.tree), prefix.tree_location(&start.tree))),
+                Some(a) if a.kept_as.is_none() => Some((prefix.goroot(), crate::prefix::LINK.to_string())),
+                _ => None,
+            };
+            if let Some((root, name)) = replaced {
+                decided.kept = tree::unlisted(&root, files)?;
+                decided.replaced_name = name;
+            }
         }
     }
     Ok(decided)
@@ -460,9 +498,11 @@ fn adoption(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<Option<Adopt
 /// The version policy: an older version needs `--allow-downgrade`; `--force` always installs;
 /// the installed version of the same number is checked against its receipt (every file hashed,
 /// as `verify-installed` does) and, when active, its environment and toolchain links too: intact,
-/// it is nothing to do (active) or activated (inactive); drifted, the signed tree replaces it. A
-/// tree of that name without a receipt is not ours to replace; an active one (a plain tree, or
-/// one whose receipt is gone) is left as it is. The environment this install would write is
+/// it is nothing to do (active) or activated (inactive); drifted (a listed entry changed or
+/// missing), the signed tree replaces it. A Go tree of that name without a receipt is not ours to
+/// replace (without `--force`); a directory there holding no Go tree (what `uninstall` kept) gets
+/// the new tree around its entries; an active one (a plain tree, or one whose receipt is gone) is
+/// left as it is. Whatever replaces a tree keeps the entries the release does not list. The environment this install would write is
 /// planned first, so that one belonging to another prefix is refused before anything is done.
 fn policy(prefix: &Prefix, m: &Manifest, start: &Start, config: &InstallConfig) -> Result<Decision, Error> {
     if let Some(installed) = &start.previous_version {
@@ -485,13 +525,19 @@ fn policy(prefix: &Prefix, m: &Manifest, start: &Start, config: &InstallConfig) 
         return match (replacing, start.is_active) {
             (_, true) => Ok(Decision::Nothing),
             (false, false) => Ok(Decision::Install { replacing, drift: None }),
+            // Only what `uninstall` kept (or a user put there): the new tree goes around it.
+            (true, false) if !tree::is_go_tree(&dest) => Ok(Decision::Install { replacing, drift: None }),
             (true, false) => Err(Error::Destination {
                 path: dest,
-                problem: "exists but was not installed by this installer (it has no receipt): move it away, or pass --force to replace it".into(),
+                problem: "holds a Go tree that was not installed by this installer (it has no receipt): move it away, or pass --force to replace it (files the release does not have are kept)".into(),
             }),
         };
     };
-    let mut drift = Drift { files: tree::diff_tree(&dest, &start.tree, &r.files)?.len(), ..Drift::default() };
+    // Entries the receipt does not list are a user's: an install keeps them, so they are no
+    // reason to install (see `tree::unlisted`); `verify-installed` still names them.
+    let differences = tree::diff_tree(&dest, &start.tree, &r.files)?;
+    let files = differences.iter().filter(|d| d.problems != [tree::Problem::Extra]).count();
+    let mut drift = Drift { files, ..Drift::default() };
     if start.is_active {
         drift.environment = env_edits;
         drift.toolchains = toolchains::differences(prefix, &receipt::read_receipts(prefix.path())?).len();
@@ -521,6 +567,8 @@ struct TreeJob<'a> {
     new: &'a NewTree<'a>,
     adoption: Option<&'a Adoption>,
     replacing: bool,
+    /// Entries of the replaced tree to move into the new one.
+    kept: &'a [String],
 }
 
 /// A new tree, from staging to commit, under the journal. Its checks were made (and the
@@ -534,8 +582,9 @@ fn install_tree(
 ) -> Result<Installed, Error> {
     let prefix = &config.prefix;
     let m = installer.manifest();
-    let TreeJob { start, new, adoption, replacing } = job;
+    let TreeJob { start, new, adoption, replacing, kept } = job;
     let (mut txn, adopted_receipt) = prepare(prefix, m, start, adoption)?;
+    txn.plan.keep = kept.to_vec();
     txn.write(prefix)?;
     failpoint::hit("journal-staging");
     let staging = prefix.join(&txn.plan.staging);
@@ -608,6 +657,7 @@ fn prepare(
         link: Some(LinkChange { before: start.active.tree().map(str::to_string), after: Some(start.tree.clone()) }),
         adopt: None,
         scratch: None,
+        keep: Vec::new(),
         commit: Commit::default(),
     };
     let mut adopted_receipt = None;

@@ -185,6 +185,11 @@ pub struct InstallPlan {
     pub adopt: Option<Adopt>,
     /// Scratch directory of the post-install build check.
     pub scratch: Option<String>,
+    /// Entries of the tree replaced (the old tree of the same version, or an adopted plain tree
+    /// that is not kept) that the release does not list: moved into the new tree at commit,
+    /// before the rest of the old tree is deleted (see `tree::unlisted`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<String>,
     pub commit: Commit,
 }
 
@@ -207,6 +212,8 @@ pub struct UninstallPlan {
 }
 
 /// What the journaled command does, by action.
+// One plan per command, read and written whole: the size of the enum costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Plan {
@@ -544,6 +551,7 @@ fn commit_install_trees(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
             if a.keep {
                 prefix.rename_noreplace(&tmp, &prefix.join(&a.name))?;
             } else {
+                keep_entries(prefix, p, &tmp)?;
                 fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove the replaced tree", &tmp, e))?;
             }
         }
@@ -551,9 +559,41 @@ fn commit_install_trees(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
     if let Some(old) = p.old_tree {
         for s in [prefix.join(&p.staging), prefix.join(&p.aside)] {
             if os::tree_id(&s) == Some(old) {
+                keep_entries(prefix, p, &s)?;
                 fs::remove_dir_all(&s).map_err(|e| Error::io("remove the previous tree", &s, e))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Moves each of the plan's `keep` (paths relative to the tree) from the replaced tree `from`
+/// into the new tree, at the same place; the new tree is found by its id (at its name, or, in
+/// `Layout::Tree` once active, at `go`). Idempotent: one moved already is not in `from` any more.
+/// One whose place in the new tree is taken (which the plan ruled out: someone wrote there
+/// since), or a new tree that is nowhere, fails the commit, so that the old tree, and the entry,
+/// stay; the next run tries again.
+fn keep_entries(prefix: &Prefix, p: &InstallPlan, from: &Path) -> Result<(), Error> {
+    if p.keep.is_empty() {
+        return Ok(());
+    }
+    let to = [prefix.join(&p.dest), prefix.join(LINK)]
+        .into_iter()
+        .find(|t| p.new_tree.is_some() && os::tree_id(t) == p.new_tree)
+        .ok_or_else(|| Error::Destination {
+            path: prefix.join(&p.dest),
+            problem: format!(
+                "lost the new tree, so the files kept from the tree it replaced stay at '{}'",
+                from.display()
+            ),
+        })?;
+    for k in &p.keep {
+        let src = from.join(k);
+        if os::kind_of(&src).ok().flatten().is_none() {
+            continue;
+        }
+        let dest = to.join(k);
+        os::rename_noreplace(&src, &dest).map_err(|e| Error::io("move a kept file to", &dest, e))?;
     }
     Ok(())
 }
@@ -717,6 +757,7 @@ mod legacy {
                     link: self.link,
                     adopt: self.adopt,
                     scratch: self.scratch,
+                    keep: Vec::new(),
                     commit,
                 }),
                 Action::Use | Action::Rollback => {
@@ -750,13 +791,16 @@ mod legacy {
 mod tests {
     use super::*;
 
-    /// A prefix with an old tree, a staged new tree, and a journal in the given phase.
+    /// A prefix with an old tree (holding a user's file and directory, which the plan keeps), a
+    /// staged new tree, and a journal in the given phase.
     fn setup(phase: Phase, exchanged: bool) -> (tempfile::TempDir, Prefix, Journal) {
         let dir = tempfile::tempdir().unwrap();
         let prefix = Prefix::new(dir.path());
         let p = dir.path();
         fs::create_dir(p.join("go")).unwrap();
         fs::write(p.join("go/VERSION"), "old").unwrap();
+        fs::write(p.join("go/notes.txt"), "mine").unwrap();
+        fs::create_dir_all(p.join("go/mine/sub")).unwrap();
         fs::create_dir(p.join("stage")).unwrap();
         fs::write(p.join("stage/VERSION"), "new").unwrap();
         let plan = InstallPlan {
@@ -769,6 +813,7 @@ mod tests {
             link: None,
             adopt: None,
             scratch: None,
+            keep: vec!["mine".into(), "notes.txt".into()],
             commit: Commit::default(),
         };
         let j = Journal::new("go1.2.3", phase, Plan::Install(plan));
@@ -804,8 +849,27 @@ mod tests {
             assert_eq!(r.outcome, outcome, "{phase:?}");
             assert_eq!(version(dir.path()), expected, "{phase:?} exchanged={exchanged}");
             assert_eq!(names(dir.path()), ["go"], "{phase:?} leaves only go/");
+            // The user's entries are in the tree at go/, old or new.
+            assert_eq!(names(&dir.path().join("go")), ["VERSION", "mine", "notes.txt"], "{phase:?}");
+            assert!(dir.path().join("go/mine/sub").is_dir(), "{phase:?}");
             assert_eq!(recover(&prefix).unwrap(), None, "second recovery has nothing to do");
         }
+    }
+
+    /// A kept entry whose place in the new tree was taken since the plan: the commit fails, the
+    /// old tree and the entry stay; once the place is free, the next run finishes.
+    #[test]
+    fn a_kept_entry_is_never_deleted() {
+        let (dir, prefix, _) = setup(Phase::Committing, true);
+        let p = dir.path();
+        fs::write(p.join("go/notes.txt"), "someone else's").unwrap();
+        let err = recover(&prefix).unwrap_err();
+        assert!(err.to_string().contains("notes.txt"), "{err}");
+        assert_eq!(fs::read_to_string(p.join("stage/notes.txt")).unwrap(), "mine");
+        fs::remove_file(p.join("go/notes.txt")).unwrap();
+        assert_eq!(recover(&prefix).unwrap().unwrap().outcome, Outcome::Completed);
+        assert_eq!(names(p), ["go"]);
+        assert_eq!(fs::read_to_string(p.join("go/notes.txt")).unwrap(), "mine");
     }
 
     #[test]

@@ -24,10 +24,10 @@ use crate::{
     modules, os,
     os::shell::Scope,
     outcome::{
-        Action, Outcome, Report, Status, SwitchReport, ToolchainStatus, TreeCheck, TreeFix, UninstallReport,
+        Action, KeptDir, Outcome, Report, Status, SwitchReport, ToolchainStatus, TreeCheck, TreeFix, UninstallReport,
         VerifyReport, VersionStatus,
     },
-    prefix::{Active, Prefix, LINK},
+    prefix::{self, Active, Prefix, LINK},
     receipt::{self, EnvRecord, LogAction, LogRecord, Receipt},
     switch::{self, Switch, SwitchConfig},
     toolchains::{self, Toolchain},
@@ -106,6 +106,7 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
         rolled_back: false,
         versions: Vec::new(),
         unmanaged: Vec::new(),
+        kept: Vec::new(),
         interrupted: None,
         env: Vec::new(),
         toolchains: Vec::new(),
@@ -147,8 +148,17 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
         status.unmanaged.push(prefix.goroot());
     }
     for name in prefix.tree_names()? {
-        if !known.contains(name.as_str()) {
-            status.unmanaged.push(prefix.tree_path(&name));
+        if known.contains(name.as_str()) {
+            continue;
+        }
+        let path = prefix.tree_path(&name);
+        match (tree::is_go_tree(&path), prefix::parse_version_arg(&name)) {
+            (false, Some(go_version)) => {
+                let found = os::walk(&path).map_err(|e| Error::io("list", &path, e))?;
+                let files = found.into_iter().filter(|f| f.kind != os::Kind::Dir).map(|f| f.path).collect();
+                status.kept.push(KeptDir { path, go_version, files });
+            }
+            _ => status.unmanaged.push(path),
         }
     }
     status.unmanaged.sort();

@@ -160,6 +160,9 @@ pub struct InstallerReport {
     pub previous_version: Option<String>,
     /// Files of the shell environment that were written.
     pub env_files: Vec<PathBuf>,
+    /// Entries of the replaced tree that the release does not list, kept in the new tree (paths
+    /// under the prefix).
+    pub kept: Vec<String>,
     /// An interrupted earlier command that was finished or undone first.
     pub recovered: Option<Recovery>,
     /// Output of the installed `go version` (not in `--json`).
@@ -184,6 +187,7 @@ impl InstallerReport {
             build_check: None,
             previous_version: None,
             env_files: Vec::new(),
+            kept: Vec::new(),
             recovered: None,
             go_version_output: String::new(),
             plan: None,
@@ -301,8 +305,11 @@ pub struct Status {
     pub previous: Option<String>,
     pub rolled_back: bool,
     pub versions: Vec<VersionStatus>,
-    /// Trees in the prefix that no receipt describes (a plain `go/`, or leftovers of uninstall).
+    /// Go trees in the prefix that no receipt describes (a plain `go/`, or one unpacked by hand).
     pub unmanaged: Vec<PathBuf>,
+    /// Directories at a version's name that hold no Go tree, only entries no release lists:
+    /// what `uninstall` kept (a user's files), which an install of that version keeps.
+    pub kept: Vec<KeptDir>,
     /// An interrupted command waits for recovery (the next command, or `--recover`, does it).
     pub interrupted: Option<String>,
     pub env: Vec<EnvRecord>,
@@ -312,6 +319,16 @@ pub struct Status {
     /// When nothing is installed here and no prefix was named: the other prefixes where this
     /// installer's environment or `go` on PATH point to an installation (`--prefix P` reaches it).
     pub found_elsewhere: Vec<PathBuf>,
+}
+
+/// A directory of entries `uninstall` kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptDir {
+    pub path: PathBuf,
+    /// The version whose name it has (`go1.27.3`).
+    pub go_version: String,
+    /// The files in it (not directories), relative to it.
+    pub files: Vec<String>,
 }
 
 /// One name under `PREFIX/bin` a go.mod can select.
@@ -420,17 +437,38 @@ impl VerifyReport {
         let is_active = |t: &&TreeCheck| matches!(t.fix, TreeFix::Reinstall { active: true, .. });
         let mut fixes = Vec::new();
         for t in self.versions.iter().filter(|t| !t.ok) {
+            let extra: Vec<&str> = t
+                .differences
+                .iter()
+                .filter(|d| d.problems == [crate::tree::Problem::Extra])
+                .map(|d| d.path.as_str())
+                .collect();
+            // An install keeps what the release does not list: only the listed ones are its to put right.
+            if extra.len() == t.differences.len() && matches!(t.fix, TreeFix::Reinstall { .. }) {
+                fixes.push(format!(
+                    "{} in {}'s tree {} not part of the release: an install keeps such files (they are a user's), so remove {} yourself if {} should not be there",
+                    extra.join(", "),
+                    t.go_version,
+                    if extra.len() == 1 { "is" } else { "are" },
+                    if extra.len() == 1 { "it" } else { "them" },
+                    if extra.len() == 1 { "it" } else { "they" },
+                ));
+                continue;
+            }
             fixes.push(match &t.fix {
                 TreeFix::Modules => format!(
                     "{} is not repaired by installing a bundle again (the files there are kept, a changed one is refused with exit 25)",
                     t.go_version
                 ),
-                TreeFix::Reinstall { active: true, .. } => {
-                    format!("run {} again: it replaces that tree with the signed one", installer_of(t))
-                }
+                TreeFix::Reinstall { active: true, .. } => format!(
+                    "run {} again: it replaces that tree with the signed one{}",
+                    installer_of(t),
+                    keeps(&extra)
+                ),
                 TreeFix::Reinstall { active: false, .. } => format!(
-                    "run {} again: it replaces that tree with the signed one and makes it the active version (`use VERSION` switches back)",
-                    installer_of(t)
+                    "run {} again: it replaces that tree with the signed one{} and makes it the active version (`use VERSION` switches back)",
+                    installer_of(t),
+                    keeps(&extra)
                 ),
             });
         }
@@ -455,6 +493,14 @@ impl VerifyReport {
             }
         }
         fixes.join("; ")
+    }
+}
+
+/// ", keeping notes.txt", for the advice: what a reinstall keeps of a drifted tree.
+fn keeps(extra: &[&str]) -> String {
+    match extra {
+        [] => String::new(),
+        _ => format!(" (keeping {}, which the release does not have)", extra.join(", ")),
     }
 }
 

@@ -145,6 +145,32 @@ fn entry_problems(e: &Entry, p: &Path, kind: os::Kind, mode: u32, len: u64) -> R
     Ok(problems)
 }
 
+/// The entries of the tree at `root` that `files` does not list: the top of each unlisted
+/// subtree (what is below it is not read), never through a link, with a name that is UTF-8
+/// (others are not moved or named). What an install keeps when it replaces a tree: files a user
+/// put there, or left by `uninstall`, are moved into the new tree at the same place (the
+/// directory they are in is one the release lists, so the new tree has it, and their name is one
+/// it does not, so it is free there). `/`-separated paths relative to `root`, sorted.
+pub fn unlisted(root: &Path, files: &[Entry]) -> Result<Vec<String>, Error> {
+    let listed: BTreeMap<&str, &Entry> = files.iter().map(|e| (e.path.as_str(), e)).collect();
+    let listed_dir = |path: &str| listed.get(path).is_some_and(|l| l.kind == EntryType::Dir);
+    let found = os::walk_where(root, &listed_dir).map_err(|e| Error::io("list", root, e))?;
+    let mut out: Vec<String> = found
+        .into_iter()
+        .filter(|f| !listed.contains_key(f.path.as_str()))
+        .filter(|f| f.full.file_name().and_then(|n| n.to_str()).is_some())
+        .map(|f| f.path)
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Whether the directory at `root` holds a Go tree (a `VERSION` file or `bin/go`), rather than
+/// only files a user left there. Never follows a link.
+pub fn is_go_tree(root: &Path) -> bool {
+    ["VERSION", "bin/go", "bin/go.exe"].iter().any(|p| root.join(p).symlink_metadata().is_ok())
+}
+
 /// The sha256 of a file, as hex.
 pub fn sha256_file(p: &Path) -> Result<String, Error> {
     File::open(p).and_then(format::verify::sha256_reader).map_err(|e| Error::io("read", p, e))
@@ -213,5 +239,12 @@ mod tests {
         fs::remove_file(root.join("README")).unwrap();
         let got = diff_tree(&root, "go-1.0.0", &files).unwrap();
         assert!(got.iter().any(|d| d.path == "go-1.0.0/README" && d.flags == "missing"));
+        // What an install keeps: the extra entries, a directory whole; a listed entry of
+        // another type (the link) is not the user's, the release replaces it.
+        assert_eq!(unlisted(&root, &files).unwrap(), ["bin/extra", "new"]);
+        assert!(is_go_tree(&root));
+        fs::remove_file(root.join("VERSION")).unwrap();
+        fs::remove_dir_all(root.join("bin")).unwrap();
+        assert!(!is_go_tree(&root), "only what a user left");
     }
 }

@@ -178,6 +178,7 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         report.previous_version = preview.previous_version;
         report.adopted = preview.adoption.and_then(|a| a.kept_as);
         report.env_files = preview.env_files;
+        report.kept = preview.kept;
         return Ok(Outcome::new(Action::DryRun, false, Report::Installer(report)));
     }
     let confirm = |preview: &Preview| -> Result<(), Error> {
@@ -206,8 +207,12 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Prev
             let active = if same { "the active" } else { "the installed" };
             format!(" (repairs {active} {}: {}; its tree is replaced with the signed one)", m.go_version, drift_text(d))
         }
-        (Decision::Install { replacing: true, .. }, _) => {
+        (Decision::Install { replacing: true, .. }, _) if config.force => {
             " (--force: replaces the installed tree of the same version)".into()
+        }
+        // No receipt, no Go tree: what `uninstall` kept there.
+        (Decision::Install { replacing: true, .. }, _) => {
+            " (its directory holds only files an uninstall kept; the new tree goes around them)".into()
         }
         // The same version active, yet a new tree: a plain tree of it, which the new one replaces.
         (_, Some(v)) if v == m.go_version => " (replaces the tree of the same version)".into(),
@@ -242,6 +247,12 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Prev
                 false => format!("\n  writes:      {}", files.join(", ")),
             });
         }
+        if !preview.kept.is_empty() {
+            plan.push_str(&format!(
+                "\n  keeps:       {}: not part of the release, moved into the new tree",
+                shown_list(&preview.kept)
+            ));
+        }
         if let Some(space) = preview.space {
             plan.push_str(&format!("\n  disk space:  {}", space_text(space, prefix)));
         }
@@ -252,6 +263,15 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Prev
     }
     plan.push_str(&format!("\n  to undo:     {}", undo_advice(m.go_version.as_str(), prefix, preview)));
     plan
+}
+
+/// The first few of `items`, and how many more: "a, b, c and 4 more".
+fn shown_list(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match items.len() {
+        n if n <= SHOWN => items.join(", "),
+        n => format!("{} and {} more", items[..SHOWN].join(", "), n - SHOWN),
+    }
 }
 
 /// "224.0 MiB unpacked; 10.2 GiB free at /usr/local".

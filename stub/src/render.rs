@@ -89,6 +89,9 @@ fn installed(changed: bool, r: &InstallerReport) {
         r.go_version_output,
         r.build_check.as_deref().map(|h| format!("; hello world built and ran: {h}")).unwrap_or_default()
     );
+    for k in &r.kept {
+        println!("  kept: {k} (not part of the release: moved into the new tree)");
+    }
     if let Some(first) = r.env_files.first() {
         if cfg!(windows) {
             println!("open a new command prompt or terminal to use it ({} was changed)", first.display());
@@ -196,6 +199,15 @@ fn status(s: &Status) {
     }
     for u in &s.unmanaged {
         println!("  unmanaged: {} (no receipt: not installed by this installer)", u.display());
+    }
+    for k in &s.kept {
+        println!(
+            "  kept: {} holds {} file(s) an uninstall kept (not part of any release): {}; installing {} again keeps them in its tree",
+            k.path.display(),
+            k.files.len(),
+            k.files.join(", "),
+            k.go_version
+        );
     }
     if !s.toolchains.is_empty() {
         let links: Vec<&str> = s.toolchains.iter().filter(|t| !t.shim).map(|t| t.name.as_str()).collect();

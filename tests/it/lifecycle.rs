@@ -726,3 +726,123 @@ fn a_directory_replaced_by_a_link_is_never_followed() {
     assert_eq!(tree_hash(&elsewhere), copy_before, "nothing behind the link was removed");
     assert!(fs::symlink_metadata(&dir).unwrap().file_type().is_symlink(), "the link, listed by no receipt, stays");
 }
+
+/// Files a user puts inside an installed tree are theirs: an install never deletes them. A
+/// re-run with only such files is nothing to do; a repair, `--force`, and an install after
+/// `uninstall --all` (which kept them) move them into the new tree and name them; `status` calls
+/// what uninstall kept what it is, not an unmanaged tree; `verify-installed` names them and its
+/// advice says that an install keeps them. A Go tree of that name with no receipt is still
+/// refused without `--force`, and `--force` keeps what the release does not have.
+#[test]
+fn a_users_files_inside_a_tree_are_kept_and_reported() {
+    let ctx = TestContext::new();
+    let inst = ctx.copy_installer(&installer("amd64"), "go-offline-installer");
+    let key = release_key();
+    let install = |extra: &[&str]| {
+        let mut args = vec!["--json"];
+        args.extend_from_slice(extra);
+        json(&ctx.install_root(&inst, key, &args))
+    };
+    let r = install(&[]);
+    assert_eq!(r["install_action"], "installed", "{r}");
+    let tree = ctx.tree(GO_VERSION);
+    // A file at the top, one in a directory of the release, a directory of the user's own.
+    let mine = [("operator-notes.txt", "notes\n"), ("bin/mytool", "#!/bin/sh\n"), ("mine/sub/data", "data\n")];
+    for (path, text) in mine {
+        fs::create_dir_all(tree.join(path).parent().unwrap()).unwrap();
+        fs::write(tree.join(path), text).unwrap();
+    }
+    let kept_json = serde_json::json!(["go-1.27.3/bin/mytool", "go-1.27.3/mine", "go-1.27.3/operator-notes.txt"]);
+    let all_mine = |case: &str| {
+        for (path, text) in mine {
+            assert_eq!(fs::read_to_string(tree.join(path)).ok().as_deref(), Some(text), "{case}: {path}");
+        }
+    };
+
+    // verify-installed names them; its advice is not to reinstall (which would keep them).
+    let out = lc(&ctx, &inst, &["verify-installed"], &[]);
+    assert_eq!(code(&out), exit::DRIFT, "{}", stdout(&out));
+    assert!(stdout(&out).contains("extra    go-1.27.3/bin/mytool"), "{}", stdout(&out));
+    let advice = stderr(&out);
+    assert!(advice.contains("not part of the release: an install keeps such files"), "{advice}");
+    assert!(!advice.contains("run the installer"), "{advice}");
+
+    // Only a user's files: the installer again has nothing to do.
+    let before = ctx.snapshot();
+    let r = install(&[]);
+    assert_eq!((r["ok"].clone(), r["changed"].clone()), (true.into(), false.into()), "{r}");
+    assert_eq!(ctx.snapshot(), before);
+
+    // A repair (a file of the release changed) and --force keep them, and say so.
+    let doc = tree.join("src/fmt/doc.go");
+    fs::write(&doc, "// edited\n").unwrap();
+    for (case, extra) in [("repair", &[][..]), ("--force", &["--force"][..])] {
+        let dry = json(&ctx.install_root(&inst, key, &[&["--json", "--dry-run"][..], extra].concat()));
+        assert_eq!(dry["kept"], kept_json, "{case}: {dry}");
+        let text = stdout(&ctx.install_root(&inst, key, &[&["--dry-run"][..], extra].concat()));
+        assert!(text.contains("keeps:       go-1.27.3/bin/mytool, go-1.27.3/mine, go-1.27.3/operator-notes.txt: not part of the release, moved into the new tree"), "{case}: {text}");
+        let out = ctx.install_root(&inst, key, extra);
+        assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("kept: go-1.27.3/mine (not part of the release: moved into the new tree)"),
+            "{case}: {}",
+            stdout(&out)
+        );
+        all_mine(case);
+        let out = lc(&ctx, &inst, &["verify-installed", "--json"], &[]);
+        let v = json(&out);
+        let diffs: Vec<&str> =
+            v["versions"][0]["differences"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
+        assert_eq!(
+            diffs,
+            ["go-1.27.3/bin/mytool", "go-1.27.3/mine", "go-1.27.3/operator-notes.txt"],
+            "{case}: only the user's files differ"
+        );
+    }
+
+    // uninstall --all keeps them; status says what the directory is; the dry run and the
+    // install go around them.
+    let r = json(&lc(&ctx, &inst, &["uninstall", "--all", "--yes", "--json"], &[]));
+    assert_eq!(r["ok"], true, "{r}");
+    let s = json(&lc(&ctx, &inst, &["status", "--json"], &[]));
+    assert_eq!(s["unmanaged"], serde_json::json!([]), "{s}");
+    assert_eq!(s["kept"][0]["go_version"], GO_VERSION, "{s}");
+    assert_eq!(s["kept"][0]["files"], serde_json::json!(["bin/mytool", "mine/sub/data", "operator-notes.txt"]), "{s}");
+    let text = stdout(&lc(&ctx, &inst, &["status"], &[]));
+    assert!(text.contains("holds 3 file(s) an uninstall kept (not part of any release)"), "{text}");
+    assert!(!text.contains("unmanaged"), "{text}");
+    let before = ctx.snapshot();
+    let out = ctx.install_root(&inst, key, &["--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("(its directory holds only files an uninstall kept; the new tree goes around them)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(ctx.snapshot(), before, "the dry run changed nothing");
+    let r = install(&[]);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["kept"], kept_json, "{r}");
+    all_mine("install after uninstall");
+    assert!(go_version(&ctx).contains(GO_VERSION));
+
+    // A Go tree with no receipt at that name: refused without --force (nothing changes), and
+    // --force keeps what the release does not have.
+    let r = json(&lc(&ctx, &inst, &["uninstall", "--all", "--yes", "--json"], &[]));
+    assert_eq!(r["ok"], true, "{r}");
+    fs::remove_dir_all(&tree).unwrap();
+    fs::create_dir_all(&tree).unwrap();
+    ok(Command::new("tar").arg("-C").arg(&tree).args(["--strip-components=1", "-xzf"]).arg(go_release("amd64")));
+    fs::write(tree.join("operator-notes.txt"), "notes\n").unwrap();
+    let before = ctx.snapshot();
+    let out = ctx.install_root(&inst, key, &[]);
+    assert_eq!(code(&out), exit::DESTINATION, "{}", stderr(&out));
+    assert!(stderr(&out).contains("holds a Go tree that was not installed by this installer"), "{}", stderr(&out));
+    assert_eq!(ctx.snapshot(), before);
+    let r = install(&["--force"]);
+    assert_eq!(r["kept"], serde_json::json!(["go-1.27.3/operator-notes.txt"]), "{r}");
+    assert_eq!(fs::read_to_string(tree.join("operator-notes.txt")).unwrap(), "notes\n");
+    let out = lc(&ctx, &inst, &["verify-installed", "--json"], &[]);
+    let v = json(&out);
+    assert_eq!(v["versions"][0]["differences"].as_array().map(Vec::len), Some(1), "{v}");
+}
