@@ -638,7 +638,16 @@ fn terminal_prompt_asks_and_respects_the_answer() {
     let out = on_terminal(&root, "n\n");
     assert_eq!(code(&out), format::exit::DECLINED, "{}", stdout(&out));
     let screen = stdout(&out);
-    let undo = format!("to undo:     {} uninstall 1.27.3 --prefix {}", inst.display(), prefix.display());
+    // As a shell reads it back: bare when plain, quoted when the checkout's path has a space.
+    let arg = |p: &Path| {
+        let plain = p.to_str().unwrap().chars().all(|c| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c));
+        if plain {
+            p.display().to_string()
+        } else {
+            sh_quote(p)
+        }
+    };
+    let undo = format!("to undo:     {} uninstall 1.27.3 --prefix {}", arg(&inst), arg(&prefix));
     let what = format!("About to install {GO_VERSION} for linux/amd64");
     for shown in [
         &what,
