@@ -284,18 +284,26 @@ fn space_text(space: Space, prefix: &Prefix) -> String {
 }
 
 /// The commands that take the install back out, as a user would type them: `uninstall VERSION`
-/// when no other version is active (it then takes the environment too); with another version
-/// active now, `rollback` to it first (`uninstall` refuses the active version while others are
-/// installed).
+/// when no other version is installed (it then takes the environment too); with another version
+/// active now, `rollback` to it first; when the version stays active and others are installed
+/// (a reinstall, or an install with none active), `use` the newest other first (`uninstall`
+/// refuses the active version while others are installed, exit 24).
 fn undo_advice(go_version: &str, prefix: &Prefix, preview: &Preview) -> String {
     let program = quote_arg(&os::own_executable_path().display().to_string());
     let dir = quote_arg(&prefix.path().display().to_string());
-    let version = go_version.strip_prefix("go").unwrap_or(go_version);
-    let uninstall = format!("{program} uninstall {version} --prefix {dir}");
+    let bare = |v: &str| v.strip_prefix("go").unwrap_or(v).to_string();
+    let uninstall = format!("{program} uninstall {} --prefix {dir}", bare(go_version));
     let rollback = format!("{program} rollback --prefix {dir}");
-    match (&preview.decision, preview.previous_version.as_deref()) {
-        (Decision::Activate, _) => rollback,
-        (_, Some(v)) if v != go_version => format!("{rollback}, then {uninstall}"),
+    let newest_other = receipt::read_receipts(prefix.path())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.go_version)
+        .filter(|v| v != go_version)
+        .max_by(|a, b| format::version::compare(a, b).unwrap_or(std::cmp::Ordering::Equal));
+    match (&preview.decision, preview.previous_version.as_deref(), newest_other) {
+        (Decision::Activate, ..) => rollback,
+        (_, Some(v), _) if v != go_version => format!("{rollback}, then {uninstall}"),
+        (_, _, Some(other)) => format!("{program} use {} --prefix {dir}, then {uninstall}", bare(&other)),
         _ => uninstall,
     }
 }

@@ -846,3 +846,83 @@ fn a_users_files_inside_a_tree_are_kept_and_reported() {
     let v = json(&out);
     assert_eq!(v["versions"][0]["differences"].as_array().map(Vec::len), Some(1), "{v}");
 }
+
+/// The plan's "to undo:" line, followed as written, takes the install back out for each kind of
+/// install: a new version over an older active one (rollback, then uninstall), an installed
+/// version made active (rollback), a repair of the active version while another is installed
+/// (use the other, then uninstall: `uninstall` of the active one alone would be refused, 24).
+#[test]
+fn the_undo_in_the_plan_works_as_written() {
+    let key = release_key();
+    // What the prefix holds: (active version, installed versions).
+    let state = |ctx: &TestContext, inst: &Path| {
+        let s = json(&lc(ctx, inst, &["status", "--json"], &[]));
+        let mut versions: Vec<String> =
+            s["versions"].as_array().unwrap().iter().map(|v| v["go_version"].as_str().unwrap().to_string()).collect();
+        versions.sort();
+        (s["active_version"].as_str().map(str::to_string), versions)
+    };
+    let damage = |ctx: &TestContext| fs::write(ctx.tree(GO_VERSION).join("src/fmt/doc.go"), "// edited\n").unwrap();
+    // (case, the installer run after the setup: newer or older, setup, expected undo words)
+    type Setup<'a> = &'a dyn Fn(&TestContext, &Path, &Path);
+    let cases: [(&str, bool, Setup, &str); 3] = [
+        (
+            "a new version over an older active one",
+            true,
+            &|ctx, _, older| {
+                assert_eq!(code(&ctx.install_root(older, key, &[])), 0);
+            },
+            "rollback --prefix",
+        ),
+        (
+            "an installed version made active",
+            false,
+            &|ctx, newer, older| {
+                assert_eq!(code(&ctx.install_root(older, key, &[])), 0);
+                assert_eq!(code(&ctx.install_root(newer, key, &[])), 0);
+            },
+            "rollback --prefix",
+        ),
+        (
+            "a repair of the active version, another installed",
+            true,
+            &|ctx, newer, older| {
+                assert_eq!(code(&ctx.install_root(older, key, &[])), 0);
+                assert_eq!(code(&ctx.install_root(newer, key, &[])), 0);
+                damage(ctx);
+            },
+            "use 1.26.6 --prefix",
+        ),
+    ];
+    for (case, run_newer, setup, says) in cases {
+        let ctx = TestContext::new();
+        let newer = ctx.copy_installer(&installer("amd64"), "newer");
+        let older = ctx.copy_installer(&older_installer(), "older");
+        setup(&ctx, &newer, &older);
+        let before = state(&ctx, &newer);
+        let inst = if run_newer { &newer } else { &older };
+        let extra: &[&str] = if run_newer { &[] } else { &["--allow-downgrade"] };
+        let plan = stdout(&ctx.install_root(inst, key, &[&["--dry-run"][..], extra].concat()));
+        let undo = plan.lines().find_map(|l| l.trim().strip_prefix("to undo:")).expect("an undo line").trim();
+        assert!(undo.contains(says), "{case}: {undo}");
+        let out = ctx.install_root(inst, key, extra);
+        assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
+        // Each command as a shell splits it (the installer's path may be quoted), run with --yes.
+        for command in undo.split(", then ") {
+            let split = format!("for a in {command}; do printf '%s\\0' \"$a\"; done");
+            let words = stdout(&ok(Command::new("sh").arg("-c").arg(&split)));
+            let words: Vec<&str> = words.split('\0').filter(|w| !w.is_empty()).collect();
+            assert_eq!(Path::new(words[0]), inst.as_path(), "{case}: {undo}");
+            let args: Vec<&str> = words[1..].iter().copied().chain(["--yes"]).collect();
+            let out = ctx.run_root(inst, &args, None, &[]);
+            assert_eq!(code(&out), 0, "{case}: {command}: {}", stderr(&out));
+        }
+        let after = state(&ctx, &newer);
+        if case.starts_with("a repair") {
+            // A repair cannot bring the drifted files back: its version is gone, the other active.
+            assert_eq!(after, (Some(OLDER_GO_VERSION.into()), vec![OLDER_GO_VERSION.to_string()]), "{case}");
+        } else {
+            assert_eq!(after, before, "{case}");
+        }
+    }
+}
