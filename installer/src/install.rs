@@ -158,8 +158,9 @@ pub struct Preview {
     /// new tree (or the free-space check is switched off by a failpoint).
     pub space: Option<Space>,
     /// Entries of the tree the new one replaces that the release does not list (a user's, or
-    /// what `uninstall` kept): moved into the new tree, at the same place. Paths under the
-    /// prefix (`go-1.27.3/notes.txt`).
+    /// what `uninstall` kept): moved out of the tree, to the same place under [`prefix::KEPT_SUFFIX`]'s
+    /// directory beside it. Paths under the prefix, where they will be
+    /// (`go-1.27.3.kept/notes.txt`).
     pub kept: Vec<String>,
 }
 
@@ -236,7 +237,10 @@ fn preview(prefix: &Prefix, start: &Start, decided: &Decided) -> Preview {
         env_files: decided.env_files.clone(),
         interrupted: None,
         space: decided.space,
-        kept: decided.kept.iter().map(|k| format!("{}/{k}", decided.replaced_name)).collect(),
+        kept: decided
+            .kept
+            .as_ref()
+            .map_or_else(Vec::new, |k| k.entries.iter().map(|e| format!("{}/{e}", k.dir)).collect()),
     }
 }
 
@@ -271,8 +275,8 @@ pub enum Decision {
 /// environment and toolchain links) say; what `verify-installed` reports for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Drift {
-    /// Entries of its tree that differ from the receipt (changed or missing; an entry it does
-    /// not list is kept by an install, so it is not counted).
+    /// Entries of its tree that differ from the receipt (changed, missing or extra: an extra one
+    /// is moved out of the tree, see [`prefix::KEPT_SUFFIX`]).
     pub files: usize,
     /// Environment files (or rc lines, or `Path` entries) to write again.
     pub environment: usize,
@@ -334,7 +338,7 @@ fn install_in_prefix(
                 new: &new,
                 adoption: decided.adoption.as_ref(),
                 replacing,
-                kept: &decided.kept,
+                kept: decided.kept.as_ref(),
             };
             let done = install_tree(installer, file, config, how, progress)?;
             warnings.extend(done.warnings);
@@ -387,10 +391,8 @@ struct Decided {
     env_files: Vec<PathBuf>,
     /// The room the new tree takes, and the free space.
     space: Option<Space>,
-    /// What the install keeps of the tree it replaces (see [`tree::unlisted`]), relative to it.
-    kept: Vec<String>,
-    /// The name, in the prefix, of the tree replaced (for the plan).
-    replaced_name: String,
+    /// What the install keeps of the tree it replaces (see [`tree::unlisted`]), and where.
+    kept: Option<journal::Keep>,
 }
 
 /// The decision ([`policy`]: the downgrade, the drift check, the environment of another prefix)
@@ -402,15 +404,8 @@ fn decide_and_check(installer: &VerifiedInstaller, config: &InstallConfig, start
     let prefix = &config.prefix;
     let m = installer.manifest();
     let decision = policy(prefix, m, start, config)?;
-    let mut decided = Decided {
-        decision,
-        planned: None,
-        adoption: None,
-        env_files: Vec::new(),
-        space: None,
-        kept: Vec::new(),
-        replaced_name: String::new(),
-    };
+    let mut decided =
+        Decided { decision, planned: None, adoption: None, env_files: Vec::new(), space: None, kept: None };
     match &decided.decision {
         Decision::Nothing => {}
         Decision::Activate => check_prefix_writable(prefix)?,
@@ -428,13 +423,15 @@ fn decide_and_check(installer: &VerifiedInstaller, config: &InstallConfig, start
             // kept), or a plain `PREFIX/go` of it.
             let replacing = matches!(decided.decision, Decision::Install { replacing: true, .. });
             let replaced = match &decided.adoption {
-                _ if replacing => Some((prefix.tree_path(&start.tree), prefix.tree_location(&start.tree))),
-                Some(a) if a.kept_as.is_none() => Some((prefix.goroot(), crate::prefix::LINK.to_string())),
+                _ if replacing => Some(prefix.tree_path(&start.tree)),
+                Some(a) if a.kept_as.is_none() => Some(prefix.goroot()),
                 _ => None,
             };
-            if let Some((root, name)) = replaced {
-                decided.kept = tree::unlisted(&root, files)?;
-                decided.replaced_name = name;
+            if let Some(root) = replaced {
+                let entries = tree::unlisted(&root, files)?;
+                if !entries.is_empty() {
+                    decided.kept = Some(journal::Keep { dir: kept_dir_name(prefix, &start.tree), entries });
+                }
             }
         }
     }
@@ -495,14 +492,27 @@ fn adoption(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<Option<Adopt
     Ok(Some(Adoption { version, kept_as }))
 }
 
+/// The first free name of `PREFIX/go-1.27.3.kept`, `.kept.2`, ... (a directory of an earlier
+/// install's kept entries stays as it is).
+fn kept_dir_name(prefix: &Prefix, tree: &str) -> String {
+    (1..)
+        .map(|n| match n {
+            1 => format!("{tree}{}", prefix::KEPT_SUFFIX),
+            n => format!("{tree}{}.{n}", prefix::KEPT_SUFFIX),
+        })
+        .find(|name| os::kind_of(&prefix.join(name)).ok().flatten().is_none())
+        .unwrap_or_default()
+}
+
 /// The version policy: an older version needs `--allow-downgrade`; `--force` always installs;
 /// the installed version of the same number is checked against its receipt (every file hashed,
 /// as `verify-installed` does) and, when active, its environment and toolchain links too: intact,
-/// it is nothing to do (active) or activated (inactive); drifted (a listed entry changed or
-/// missing), the signed tree replaces it. A Go tree of that name without a receipt is not ours to
-/// replace (without `--force`); a directory there holding no Go tree (what `uninstall` kept) gets
-/// the new tree around its entries; an active one (a plain tree, or one whose receipt is gone) is
-/// left as it is. Whatever replaces a tree keeps the entries the release does not list. The environment this install would write is
+/// it is nothing to do (active) or activated (inactive); drifted, the signed tree replaces it. A
+/// Go tree of that name without a receipt is not ours to replace (without `--force`); a
+/// directory there holding no Go tree (what `uninstall` kept) is replaced; an active one (a plain
+/// tree, or one whose receipt is gone) is left as it is. Whatever replaces a tree moves the
+/// entries the release does not list out of it, to [`prefix::KEPT_SUFFIX`]'s directory: the new tree is
+/// the signed one, and nothing of a user's is lost. The environment this install would write is
 /// planned first, so that one belonging to another prefix is refused before anything is done.
 fn policy(prefix: &Prefix, m: &Manifest, start: &Start, config: &InstallConfig) -> Result<Decision, Error> {
     if let Some(installed) = &start.previous_version {
@@ -525,19 +535,15 @@ fn policy(prefix: &Prefix, m: &Manifest, start: &Start, config: &InstallConfig) 
         return match (replacing, start.is_active) {
             (_, true) => Ok(Decision::Nothing),
             (false, false) => Ok(Decision::Install { replacing, drift: None }),
-            // Only what `uninstall` kept (or a user put there): the new tree goes around it.
+            // Only what `uninstall` kept (or a user put there): moved aside, see `prefix::KEPT_SUFFIX`.
             (true, false) if !tree::is_go_tree(&dest) => Ok(Decision::Install { replacing, drift: None }),
             (true, false) => Err(Error::Destination {
                 path: dest,
-                problem: "holds a Go tree that was not installed by this installer (it has no receipt): move it away, or pass --force to replace it (files the release does not have are kept)".into(),
+                problem: "holds a Go tree that was not installed by this installer (it has no receipt): move it away, or pass --force to replace it (files the release does not have are moved aside, not deleted)".into(),
             }),
         };
     };
-    // Entries the receipt does not list are a user's: an install keeps them, so they are no
-    // reason to install (see `tree::unlisted`); `verify-installed` still names them.
-    let differences = tree::diff_tree(&dest, &start.tree, &r.files)?;
-    let files = differences.iter().filter(|d| d.problems != [tree::Problem::Extra]).count();
-    let mut drift = Drift { files, ..Drift::default() };
+    let mut drift = Drift { files: tree::diff_tree(&dest, &start.tree, &r.files)?.len(), ..Drift::default() };
     if start.is_active {
         drift.environment = env_edits;
         drift.toolchains = toolchains::differences(prefix, &receipt::read_receipts(prefix.path())?).len();
@@ -567,8 +573,8 @@ struct TreeJob<'a> {
     new: &'a NewTree<'a>,
     adoption: Option<&'a Adoption>,
     replacing: bool,
-    /// Entries of the replaced tree to move into the new one.
-    kept: &'a [String],
+    /// Entries of the replaced tree to move aside, and where.
+    kept: Option<&'a journal::Keep>,
 }
 
 /// A new tree, from staging to commit, under the journal. Its checks were made (and the
@@ -584,7 +590,7 @@ fn install_tree(
     let m = installer.manifest();
     let TreeJob { start, new, adoption, replacing, kept } = job;
     let (mut txn, adopted_receipt) = prepare(prefix, m, start, adoption)?;
-    txn.plan.keep = kept.to_vec();
+    txn.plan.keep = kept.cloned();
     txn.write(prefix)?;
     failpoint::hit("journal-staging");
     let staging = prefix.join(&txn.plan.staging);
@@ -657,7 +663,7 @@ fn prepare(
         link: Some(LinkChange { before: start.active.tree().map(str::to_string), after: Some(start.tree.clone()) }),
         adopt: None,
         scratch: None,
-        keep: Vec::new(),
+        keep: None,
         commit: Commit::default(),
     };
     let mut adopted_receipt = None;

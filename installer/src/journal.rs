@@ -186,11 +186,19 @@ pub struct InstallPlan {
     /// Scratch directory of the post-install build check.
     pub scratch: Option<String>,
     /// Entries of the tree replaced (the old tree of the same version, or an adopted plain tree
-    /// that is not kept) that the release does not list: moved into the new tree at commit,
-    /// before the rest of the old tree is deleted (see `tree::unlisted`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keep: Vec<String>,
+    /// that is not kept) that the release does not list: moved aside at commit, before the rest
+    /// of the old tree is deleted (see `tree::unlisted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<Keep>,
     pub commit: Commit,
+}
+
+/// What an install keeps of the tree it replaces: `entries` (paths relative to the tree) are
+/// moved to the same place under `dir` (a name in the prefix: `go-1.27.3.kept`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keep {
+    pub dir: String,
+    pub entries: Vec<String>,
 }
 
 /// `use` or `rollback`: one link switch.
@@ -567,32 +575,28 @@ fn commit_install_trees(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
     Ok(())
 }
 
-/// Moves each of the plan's `keep` (paths relative to the tree) from the replaced tree `from`
-/// into the new tree, at the same place; the new tree is found by its id (at its name, or, in
-/// `Layout::Tree` once active, at `go`). Idempotent: one moved already is not in `from` any more.
-/// One whose place in the new tree is taken (which the plan ruled out: someone wrote there
-/// since), or a new tree that is nowhere, fails the commit, so that the old tree, and the entry,
-/// stay; the next run tries again.
+/// Moves each entry the plan keeps from the replaced tree `from` to the same place under the
+/// keep directory, making the directories on the way. Idempotent: one moved already is not in
+/// `from` any more. One whose place is taken (someone wrote there since the plan) fails the
+/// commit, so that the old tree, and the entry, stay; the next run tries again.
 fn keep_entries(prefix: &Prefix, p: &InstallPlan, from: &Path) -> Result<(), Error> {
-    if p.keep.is_empty() {
-        return Ok(());
+    let Some(keep) = &p.keep else { return Ok(()) };
+    let to = prefix.join(&keep.dir);
+    if !matches!(os::kind_of(&to), Ok(None | Some((os::Kind::Dir, ..)))) {
+        return Err(Error::Destination {
+            path: to,
+            problem: format!("is not a directory, so the files kept from '{}' stay there", from.display()),
+        });
     }
-    let to = [prefix.join(&p.dest), prefix.join(LINK)]
-        .into_iter()
-        .find(|t| p.new_tree.is_some() && os::tree_id(t) == p.new_tree)
-        .ok_or_else(|| Error::Destination {
-            path: prefix.join(&p.dest),
-            problem: format!(
-                "lost the new tree, so the files kept from the tree it replaced stay at '{}'",
-                from.display()
-            ),
-        })?;
-    for k in &p.keep {
+    for k in &keep.entries {
         let src = from.join(k);
         if os::kind_of(&src).ok().flatten().is_none() {
             continue;
         }
         let dest = to.join(k);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+        }
         os::rename_noreplace(&src, &dest).map_err(|e| Error::io("move a kept file to", &dest, e))?;
     }
     Ok(())
@@ -757,7 +761,7 @@ mod legacy {
                     link: self.link,
                     adopt: self.adopt,
                     scratch: self.scratch,
-                    keep: Vec::new(),
+                    keep: None,
                     commit,
                 }),
                 Action::Use | Action::Rollback => {
@@ -813,7 +817,7 @@ mod tests {
             link: None,
             adopt: None,
             scratch: None,
-            keep: vec!["mine".into(), "notes.txt".into()],
+            keep: Some(Keep { dir: "go.kept".into(), entries: vec!["mine".into(), "notes.txt".into()] }),
             commit: Commit::default(),
         };
         let j = Journal::new("go1.2.3", phase, Plan::Install(plan));
@@ -848,28 +852,34 @@ mod tests {
             let r = recover(&prefix).unwrap().unwrap();
             assert_eq!(r.outcome, outcome, "{phase:?}");
             assert_eq!(version(dir.path()), expected, "{phase:?} exchanged={exchanged}");
-            assert_eq!(names(dir.path()), ["go"], "{phase:?} leaves only go/");
-            // The user's entries are in the tree at go/, old or new.
-            assert_eq!(names(&dir.path().join("go")), ["VERSION", "mine", "notes.txt"], "{phase:?}");
-            assert!(dir.path().join("go/mine/sub").is_dir(), "{phase:?}");
+            // The user's entries: in the old tree, put back; beside the new one, kept.
+            let (names_now, user) = match outcome {
+                Outcome::Completed => (vec!["go", "go.kept"], dir.path().join("go.kept")),
+                _ => (vec!["go"], dir.path().join("go")),
+            };
+            assert_eq!(names(dir.path()), names_now, "{phase:?}: nothing else is left");
+            assert_eq!(fs::read_to_string(user.join("notes.txt")).unwrap(), "mine", "{phase:?}");
+            assert!(user.join("mine/sub").is_dir(), "{phase:?}");
+            assert_eq!(names(&dir.path().join("go")).contains(&"notes.txt".to_string()), outcome != Outcome::Completed);
             assert_eq!(recover(&prefix).unwrap(), None, "second recovery has nothing to do");
         }
     }
 
-    /// A kept entry whose place in the new tree was taken since the plan: the commit fails, the
-    /// old tree and the entry stay; once the place is free, the next run finishes.
+    /// A kept entry whose place was taken since the plan: the commit fails, the old tree and
+    /// the entry stay; once the place is free, the next run finishes.
     #[test]
     fn a_kept_entry_is_never_deleted() {
         let (dir, prefix, _) = setup(Phase::Committing, true);
         let p = dir.path();
-        fs::write(p.join("go/notes.txt"), "someone else's").unwrap();
+        fs::create_dir(p.join("go.kept")).unwrap();
+        fs::write(p.join("go.kept/notes.txt"), "someone else's").unwrap();
         let err = recover(&prefix).unwrap_err();
         assert!(err.to_string().contains("notes.txt"), "{err}");
         assert_eq!(fs::read_to_string(p.join("stage/notes.txt")).unwrap(), "mine");
-        fs::remove_file(p.join("go/notes.txt")).unwrap();
+        fs::remove_file(p.join("go.kept/notes.txt")).unwrap();
         assert_eq!(recover(&prefix).unwrap().unwrap().outcome, Outcome::Completed);
-        assert_eq!(names(p), ["go"]);
-        assert_eq!(fs::read_to_string(p.join("go/notes.txt")).unwrap(), "mine");
+        assert_eq!(names(p), ["go", "go.kept"]);
+        assert_eq!(fs::read_to_string(p.join("go.kept/notes.txt")).unwrap(), "mine");
     }
 
     #[test]

@@ -96,6 +96,32 @@ impl Context {
     }
 }
 
+/// The directories an install moved a user's files to (`go-1.27.3.kept`, `.kept.2`, ...), with
+/// the version each was beside.
+fn kept_dirs(prefix: &Prefix) -> Result<Vec<(String, String)>, Error> {
+    let list = std::fs::read_dir(prefix.path()).map_err(|e| Error::io("list", prefix.path(), e))?;
+    let mut out: Vec<(String, String)> = list
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter_map(|name| {
+            let (tree, n) = name.split_once(prefix::KEPT_SUFFIX)?;
+            let numbered = n.strip_prefix('.').is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+            let version = prefix::parse_version_arg(tree).filter(|_| prefix::is_tree_name(tree))?;
+            (n.is_empty() || numbered).then_some((name, version))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// What `status` says of a directory of kept files: its files, relative to it.
+fn kept_dir(path: PathBuf, go_version: String) -> Result<KeptDir, Error> {
+    let found = os::walk(&path).map_err(|e| Error::io("list", &path, e))?;
+    let mut files: Vec<String> = found.into_iter().filter(|f| f.kind != os::Kind::Dir).map(|f| f.path).collect();
+    files.sort();
+    Ok(KeptDir { path, go_version, files })
+}
+
 /// Installed versions, the active one, signer and install time of each.
 pub fn status(ctx: &Context) -> Result<Outcome, Error> {
     let prefix = &ctx.prefix;
@@ -153,13 +179,12 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
         }
         let path = prefix.tree_path(&name);
         match (tree::is_go_tree(&path), prefix::parse_version_arg(&name)) {
-            (false, Some(go_version)) => {
-                let found = os::walk(&path).map_err(|e| Error::io("list", &path, e))?;
-                let files = found.into_iter().filter(|f| f.kind != os::Kind::Dir).map(|f| f.path).collect();
-                status.kept.push(KeptDir { path, go_version, files });
-            }
+            (false, Some(go_version)) => status.kept.push(kept_dir(path, go_version)?),
             _ => status.unmanaged.push(path),
         }
+    }
+    for (name, go_version) in kept_dirs(prefix)? {
+        status.kept.push(kept_dir(prefix.join(&name), go_version)?);
     }
     status.unmanaged.sort();
     for (name, t) in toolchains::present(prefix) {

@@ -160,8 +160,8 @@ pub struct InstallerReport {
     pub previous_version: Option<String>,
     /// Files of the shell environment that were written.
     pub env_files: Vec<PathBuf>,
-    /// Entries of the replaced tree that the release does not list, kept in the new tree (paths
-    /// under the prefix).
+    /// Entries of the replaced tree that the release does not list, moved aside (where they are
+    /// now, under the prefix: `go-1.27.3.kept/notes.txt`).
     pub kept: Vec<String>,
     /// An interrupted earlier command that was finished or undone first.
     pub recovered: Option<Recovery>,
@@ -307,8 +307,8 @@ pub struct Status {
     pub versions: Vec<VersionStatus>,
     /// Go trees in the prefix that no receipt describes (a plain `go/`, or one unpacked by hand).
     pub unmanaged: Vec<PathBuf>,
-    /// Directories at a version's name that hold no Go tree, only entries no release lists:
-    /// what `uninstall` kept (a user's files), which an install of that version keeps.
+    /// Directories of a user's files that are no release's: what `uninstall` left at a version's
+    /// name, and what an install moved out of a tree it replaced (`go-1.27.3.kept`).
     pub kept: Vec<KeptDir>,
     /// An interrupted command waits for recovery (the next command, or `--recover`, does it).
     pub interrupted: Option<String>,
@@ -321,7 +321,7 @@ pub struct Status {
     pub found_elsewhere: Vec<PathBuf>,
 }
 
-/// A directory of entries `uninstall` kept.
+/// A directory of a user's files this installer kept.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeptDir {
     pub path: PathBuf,
@@ -443,18 +443,6 @@ impl VerifyReport {
                 .filter(|d| d.problems == [crate::tree::Problem::Extra])
                 .map(|d| d.path.as_str())
                 .collect();
-            // An install keeps what the release does not list: only the listed ones are its to put right.
-            if extra.len() == t.differences.len() && matches!(t.fix, TreeFix::Reinstall { .. }) {
-                fixes.push(format!(
-                    "{} in {}'s tree {} not part of the release: an install keeps such files (they are a user's), so remove {} yourself if {} should not be there",
-                    extra.join(", "),
-                    t.go_version,
-                    if extra.len() == 1 { "is" } else { "are" },
-                    if extra.len() == 1 { "it" } else { "them" },
-                    if extra.len() == 1 { "it" } else { "they" },
-                ));
-                continue;
-            }
             fixes.push(match &t.fix {
                 TreeFix::Modules => format!(
                     "{} is not repaired by installing a bundle again (the files there are kept, a changed one is refused with exit 25)",
@@ -496,12 +484,21 @@ impl VerifyReport {
     }
 }
 
-/// ", keeping notes.txt", for the advice: what a reinstall keeps of a drifted tree.
+/// For the advice: where a reinstall puts the entries of a drifted tree the release does not
+/// have (it moves them, never deletes them).
 fn keeps(extra: &[&str]) -> String {
     match extra {
         [] => String::new(),
-        _ => format!(" (keeping {}, which the release does not have)", extra.join(", ")),
+        [one] => format!(" ({one}, which the release does not have, is moved beside it, to {}*)", kept_dir(one)),
+        [first, ..] => {
+            format!(" ({} entries the release does not have are moved beside it, to {}*)", extra.len(), kept_dir(first))
+        }
     }
+}
+
+/// `go-1.27.3.kept` for `go-1.27.3/bin/x`.
+fn kept_dir(path: &str) -> String {
+    format!("{}{}", path.split('/').next().unwrap_or(path), crate::prefix::KEPT_SUFFIX)
 }
 
 /// What a module bundle's install did: an install's result (with no Go version, tree or link), the

@@ -46,6 +46,10 @@ use crate::{error::Error, failpoint, os};
 /// Name of the active version under the prefix (a link, or the tree itself: [`Layout`]).
 pub const LINK: &str = "go";
 
+/// The directory beside a tree where an install that replaces it keeps what the release does not
+/// list: `PREFIX/go-1.27.3.kept` (`.kept.2`, ... when that is taken).
+pub const KEPT_SUFFIX: &str = ".kept";
+
 /// Directory of receipts and state in the prefix (receipt.rs writes what is in it).
 pub const STATE_DIR: &str = ".go-offline";
 /// Directory of the receipts in [`STATE_DIR`].

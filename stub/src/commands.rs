@@ -212,7 +212,7 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Prev
         }
         // No receipt, no Go tree: what `uninstall` kept there.
         (Decision::Install { replacing: true, .. }, _) => {
-            " (its directory holds only files an uninstall kept; the new tree goes around them)".into()
+            " (its directory holds only files an uninstall kept: they are moved aside, as `keeps` says)".into()
         }
         // The same version active, yet a new tree: a plain tree of it, which the new one replaces.
         (_, Some(v)) if v == m.go_version => " (replaces the tree of the same version)".into(),
@@ -249,7 +249,7 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Prev
         }
         if !preview.kept.is_empty() {
             plan.push_str(&format!(
-                "\n  keeps:       {}: not part of the release, moved into the new tree",
+                "\n  keeps:       {}: not part of the release, moved out of the tree (nothing is deleted)",
                 shown_list(&preview.kept)
             ));
         }

@@ -90,7 +90,7 @@ fn installed(changed: bool, r: &InstallerReport) {
         r.build_check.as_deref().map(|h| format!("; hello world built and ran: {h}")).unwrap_or_default()
     );
     for k in &r.kept {
-        println!("  kept: {k} (not part of the release: moved into the new tree)");
+        println!("  kept: {k} (not part of the release: moved out of the tree)");
     }
     if let Some(first) = r.env_files.first() {
         if cfg!(windows) {
@@ -202,11 +202,11 @@ fn status(s: &Status) {
     }
     for k in &s.kept {
         println!(
-            "  kept: {} holds {} file(s) an uninstall kept (not part of any release): {}; installing {} again keeps them in its tree",
+            "  kept: {} holds {} file(s) of a user's that this installer kept, beside {} (not part of any release): {}",
             k.path.display(),
             k.files.len(),
-            k.files.join(", "),
-            k.go_version
+            k.go_version,
+            k.files.join(", ")
         );
     }
     if !s.toolchains.is_empty() {

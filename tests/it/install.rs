@@ -77,6 +77,8 @@ fn amd64_check_install_and_offline_hello_world() {
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).is_empty() && stderr(&out).is_empty(), "--quiet prints nothing");
     assert!(!ctx.goroot().join("stray-file").exists(), "the new tree must replace, not overlay, the old one");
+    let kept = ctx.prefix().join("go-1.27.3.kept/stray-file");
+    assert_eq!(fs::read_to_string(kept).unwrap(), "from the old tree", "and the stray file is kept beside it");
     assert_eq!(tree_hash(&ctx.etc()), before_env);
     assert!(ctx.staging_dirs().is_empty());
 }

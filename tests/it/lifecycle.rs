@@ -218,7 +218,9 @@ fn two_versions_switch_rollback_drift_uninstall() {
     let r = record("uninstall --all", &lc(&ctx, &newer, &["uninstall", "--all", "--yes", "--json"], &[]), 0);
     assert_eq!(r["kept"], serde_json::json!(["go-1.27.3/operator-notes.txt (not listed in the receipt)"]));
     let left: Vec<String> = walk(&ctx.prefix());
-    assert_eq!(left, ["go-1.27.3", "go-1.27.3/operator-notes.txt"]);
+    // And what the repair above moved out of the tree (src/fmt/extra.go) is beside it.
+    let kept = ["go-1.27.3.kept", "go-1.27.3.kept/src", "go-1.27.3.kept/src/fmt", "go-1.27.3.kept/src/fmt/extra.go"];
+    assert_eq!(left, [&["go-1.27.3"][..], &kept, &["go-1.27.3/operator-notes.txt"]].concat());
     assert!(!ctx.etc().join("profile.d/go.sh").exists());
     let r = record("uninstall --all again", &lc(&ctx, &newer, &["uninstall", "--all", "--yes", "--json"], &[]), 0);
     assert_eq!(r["changed"], false);
@@ -727,12 +729,13 @@ fn a_directory_replaced_by_a_link_is_never_followed() {
     assert!(fs::symlink_metadata(&dir).unwrap().file_type().is_symlink(), "the link, listed by no receipt, stays");
 }
 
-/// Files a user puts inside an installed tree are theirs: an install never deletes them. A
-/// re-run with only such files is nothing to do; a repair, `--force`, and an install after
-/// `uninstall --all` (which kept them) move them into the new tree and name them; `status` calls
-/// what uninstall kept what it is, not an unmanaged tree; `verify-installed` names them and its
-/// advice says that an install keeps them. A Go tree of that name with no receipt is still
-/// refused without `--force`, and `--force` keeps what the release does not have.
+/// Files a user puts inside an installed tree are theirs, and the tree is the release's: no
+/// command deletes such a file, and no install leaves one in the tree it installs. A repair,
+/// `--force`, and an install after `uninstall` (which left them at the version's name) move them
+/// beside the tree, to `go-1.27.3.kept` (`.kept.2`, ...), and name them in the plan and the
+/// result; `status` shows those directories and what uninstall left as what they are, not as
+/// unmanaged trees; `verify-installed` says where a reinstall puts them. A Go tree with no
+/// receipt at that name is still refused without `--force`.
 #[test]
 fn a_users_files_inside_a_tree_are_kept_and_reported() {
     let ctx = TestContext::new();
@@ -743,94 +746,103 @@ fn a_users_files_inside_a_tree_are_kept_and_reported() {
         args.extend_from_slice(extra);
         json(&ctx.install_root(&inst, key, &args))
     };
+    let verify_clean = |case: &str| {
+        let out = lc(&ctx, &inst, &["verify-installed"], &[]);
+        assert_eq!(code(&out), 0, "{case}: the tree is the release's: {}", stdout(&out));
+    };
     let r = install(&[]);
     assert_eq!(r["install_action"], "installed", "{r}");
     let tree = ctx.tree(GO_VERSION);
+    let prefix = ctx.prefix();
     // A file at the top, one in a directory of the release, a directory of the user's own.
     let mine = [("operator-notes.txt", "notes\n"), ("bin/mytool", "#!/bin/sh\n"), ("mine/sub/data", "data\n")];
     for (path, text) in mine {
         fs::create_dir_all(tree.join(path).parent().unwrap()).unwrap();
         fs::write(tree.join(path), text).unwrap();
     }
-    let kept_json = serde_json::json!(["go-1.27.3/bin/mytool", "go-1.27.3/mine", "go-1.27.3/operator-notes.txt"]);
-    let all_mine = |case: &str| {
-        for (path, text) in mine {
-            assert_eq!(fs::read_to_string(tree.join(path)).ok().as_deref(), Some(text), "{case}: {path}");
-        }
-    };
 
-    // verify-installed names them; its advice is not to reinstall (which would keep them).
+    // verify-installed names them and says where a reinstall puts them.
     let out = lc(&ctx, &inst, &["verify-installed"], &[]);
     assert_eq!(code(&out), exit::DRIFT, "{}", stdout(&out));
     assert!(stdout(&out).contains("extra    go-1.27.3/bin/mytool"), "{}", stdout(&out));
-    let advice = stderr(&out);
-    assert!(advice.contains("not part of the release: an install keeps such files"), "{advice}");
-    assert!(!advice.contains("run the installer"), "{advice}");
+    assert!(
+        stderr(&out).contains("3 entries the release does not have are moved beside it, to go-1.27.3.kept*"),
+        "{}",
+        stderr(&out)
+    );
 
-    // Only a user's files: the installer again has nothing to do.
+    // The repair: planned (the dry run changes nothing), done, and the files are beside the tree.
+    let kept = ["go-1.27.3.kept/bin/mytool", "go-1.27.3.kept/mine", "go-1.27.3.kept/operator-notes.txt"];
     let before = ctx.snapshot();
-    let r = install(&[]);
-    assert_eq!((r["ok"].clone(), r["changed"].clone()), (true.into(), false.into()), "{r}");
-    assert_eq!(ctx.snapshot(), before);
-
-    // A repair (a file of the release changed) and --force keep them, and say so.
-    let doc = tree.join("src/fmt/doc.go");
-    fs::write(&doc, "// edited\n").unwrap();
-    for (case, extra) in [("repair", &[][..]), ("--force", &["--force"][..])] {
-        let dry = json(&ctx.install_root(&inst, key, &[&["--json", "--dry-run"][..], extra].concat()));
-        assert_eq!(dry["kept"], kept_json, "{case}: {dry}");
-        let text = stdout(&ctx.install_root(&inst, key, &[&["--dry-run"][..], extra].concat()));
-        assert!(text.contains("keeps:       go-1.27.3/bin/mytool, go-1.27.3/mine, go-1.27.3/operator-notes.txt: not part of the release, moved into the new tree"), "{case}: {text}");
-        let out = ctx.install_root(&inst, key, extra);
-        assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
-        assert!(
-            stdout(&out).contains("kept: go-1.27.3/mine (not part of the release: moved into the new tree)"),
-            "{case}: {}",
-            stdout(&out)
-        );
-        all_mine(case);
-        let out = lc(&ctx, &inst, &["verify-installed", "--json"], &[]);
-        let v = json(&out);
-        let diffs: Vec<&str> =
-            v["versions"][0]["differences"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
-        assert_eq!(
-            diffs,
-            ["go-1.27.3/bin/mytool", "go-1.27.3/mine", "go-1.27.3/operator-notes.txt"],
-            "{case}: only the user's files differ"
-        );
+    let dry = json(&ctx.install_root(&inst, key, &["--json", "--dry-run"]));
+    assert_eq!(dry["kept"], serde_json::json!(kept), "{dry}");
+    let text = stdout(&ctx.install_root(&inst, key, &["--dry-run"]));
+    let line = format!(
+        "keeps:       {}: not part of the release, moved out of the tree (nothing is deleted)",
+        kept.join(", ")
+    );
+    assert!(text.contains(&line), "{text}");
+    assert_eq!(ctx.snapshot(), before, "the dry run changed nothing");
+    let out = ctx.install_root(&inst, key, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("kept: go-1.27.3.kept/mine (not part of the release: moved out of the tree)"),
+        "{}",
+        stdout(&out)
+    );
+    for (path, text) in mine {
+        assert_eq!(fs::read_to_string(prefix.join("go-1.27.3.kept").join(path)).unwrap(), text, "{path}");
+        assert!(!tree.join(path).exists(), "{path} left the tree");
     }
+    verify_clean("repair");
 
-    // uninstall --all keeps them; status says what the directory is; the dry run and the
-    // install go around them.
+    // --force: to the next free name; the first directory stays as it is.
+    fs::write(tree.join("notes-2.txt"), "two\n").unwrap();
+    let r = install(&["--force"]);
+    assert_eq!(r["kept"], serde_json::json!(["go-1.27.3.kept.2/notes-2.txt"]), "{r}");
+    assert_eq!(fs::read_to_string(prefix.join("go-1.27.3.kept/operator-notes.txt")).unwrap(), "notes\n");
+    verify_clean("--force");
+
+    // uninstall --all leaves a user's file at the version's name; status shows what each
+    // directory is; the dry run and the install move it aside too.
+    fs::write(tree.join("notes-3.txt"), "three\n").unwrap();
     let r = json(&lc(&ctx, &inst, &["uninstall", "--all", "--yes", "--json"], &[]));
     assert_eq!(r["ok"], true, "{r}");
     let s = json(&lc(&ctx, &inst, &["status", "--json"], &[]));
     assert_eq!(s["unmanaged"], serde_json::json!([]), "{s}");
-    assert_eq!(s["kept"][0]["go_version"], GO_VERSION, "{s}");
-    assert_eq!(s["kept"][0]["files"], serde_json::json!(["bin/mytool", "mine/sub/data", "operator-notes.txt"]), "{s}");
+    let dirs: Vec<(&str, &Value)> =
+        s["kept"].as_array().unwrap().iter().map(|k| (k["path"].as_str().unwrap(), &k["files"])).collect();
+    let at = |name: &str| prefix.join(name).to_str().unwrap().to_string();
+    assert_eq!(
+        dirs,
+        [
+            (at("go-1.27.3").as_str(), &serde_json::json!(["notes-3.txt"])),
+            (at("go-1.27.3.kept").as_str(), &serde_json::json!(["bin/mytool", "mine/sub/data", "operator-notes.txt"])),
+            (at("go-1.27.3.kept.2").as_str(), &serde_json::json!(["notes-2.txt"])),
+        ],
+        "{s}"
+    );
     let text = stdout(&lc(&ctx, &inst, &["status"], &[]));
-    assert!(text.contains("holds 3 file(s) an uninstall kept (not part of any release)"), "{text}");
+    assert!(text.contains("holds 1 file(s) of a user's that this installer kept, beside go1.27.3"), "{text}");
     assert!(!text.contains("unmanaged"), "{text}");
     let before = ctx.snapshot();
     let out = ctx.install_root(&inst, key, &["--dry-run"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("(its directory holds only files an uninstall kept; the new tree goes around them)"),
+        stdout(&out).contains("(its directory holds only files an uninstall kept: they are moved aside"),
         "{}",
         stdout(&out)
     );
     assert_eq!(ctx.snapshot(), before, "the dry run changed nothing");
     let r = install(&[]);
-    assert_eq!(r["ok"], true, "{r}");
-    assert_eq!(r["kept"], kept_json, "{r}");
-    all_mine("install after uninstall");
+    assert_eq!(r["kept"], serde_json::json!(["go-1.27.3.kept.3/notes-3.txt"]), "{r}");
     assert!(go_version(&ctx).contains(GO_VERSION));
+    verify_clean("install after uninstall");
 
-    // A Go tree with no receipt at that name: refused without --force (nothing changes), and
-    // --force keeps what the release does not have.
+    // A Go tree with no receipt at that name: refused without --force (nothing changes);
+    // --force moves what the release does not have aside.
     let r = json(&lc(&ctx, &inst, &["uninstall", "--all", "--yes", "--json"], &[]));
     assert_eq!(r["ok"], true, "{r}");
-    fs::remove_dir_all(&tree).unwrap();
     fs::create_dir_all(&tree).unwrap();
     ok(Command::new("tar").arg("-C").arg(&tree).args(["--strip-components=1", "-xzf"]).arg(go_release("amd64")));
     fs::write(tree.join("operator-notes.txt"), "notes\n").unwrap();
@@ -840,11 +852,8 @@ fn a_users_files_inside_a_tree_are_kept_and_reported() {
     assert!(stderr(&out).contains("holds a Go tree that was not installed by this installer"), "{}", stderr(&out));
     assert_eq!(ctx.snapshot(), before);
     let r = install(&["--force"]);
-    assert_eq!(r["kept"], serde_json::json!(["go-1.27.3/operator-notes.txt"]), "{r}");
-    assert_eq!(fs::read_to_string(tree.join("operator-notes.txt")).unwrap(), "notes\n");
-    let out = lc(&ctx, &inst, &["verify-installed", "--json"], &[]);
-    let v = json(&out);
-    assert_eq!(v["versions"][0]["differences"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(r["kept"], serde_json::json!(["go-1.27.3.kept.4/operator-notes.txt"]), "{r}");
+    verify_clean("--force over a Go tree with no receipt");
 }
 
 /// The plan's "to undo:" line, followed as written, takes the install back out for each kind of
