@@ -345,9 +345,12 @@ fn dry_run_text(go_version: &str, plan: &str, preview: &install::Preview, config
                 go.display()
             )
         }
-        InstallAction::Activated => {
-            format!("would activate the installed {go_version} ({}) at {}", preview.tree.display(), go.display())
-        }
+        InstallAction::Activated => format!(
+            "would activate the installed {go_version} ({}) at {}\n  to undo:     {}",
+            preview.tree.display(),
+            go.display(),
+            undo_advice(go_version, &config.prefix, preview)
+        ),
         InstallAction::Installed | InstallAction::Reinstalled => format!("would install {plan}"),
     };
     if let Some(first) = preview.created_dirs.first() {
