@@ -148,9 +148,9 @@ fn entry_problems(e: &Entry, p: &Path, kind: os::Kind, mode: u32, len: u64) -> R
 /// The entries of the tree at `root` that `files` does not list: the top of each unlisted
 /// subtree (what is below it is not read), never through a link, with a name that is UTF-8
 /// (others are not moved or named). What an install keeps when it replaces a tree: files a user
-/// put there, or left by `uninstall`, are moved into the new tree at the same place (the
-/// directory they are in is one the release lists, so the new tree has it, and their name is one
-/// it does not, so it is free there). `/`-separated paths relative to `root`, sorted.
+/// put there, or left by `uninstall`, are moved beside the new tree, to the same place under
+/// `PREFIX/go-VERSION.kept` (see `prefix::KEPT_SUFFIX`), so that the tree put in place is exactly
+/// the release. `/`-separated paths relative to `root`, sorted.
 pub fn unlisted(root: &Path, files: &[Entry]) -> Result<Vec<String>, Error> {
     let listed: BTreeMap<&str, &Entry> = files.iter().map(|e| (e.path.as_str(), e)).collect();
     let listed_dir = |path: &str| listed.get(path).is_some_and(|l| l.kind == EntryType::Dir);
