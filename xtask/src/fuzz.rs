@@ -3,7 +3,7 @@
 //! cargo-fuzz needs nightly flags (`-Zsanitizer`, sancov passes); `RUSTC_BOOTSTRAP=1` lets the
 //! stable compiler accept them. cargo-fuzz itself is installed in the cache (`cache`; `target/tools/` with
 //! the cache off). Every file of `fuzz/regressions/<target>/` (seeds and past findings)
-//! is replayed first; then each target runs for the time asked, one process at a time, with its
+//! is replayed first; then each target runs for the time asked, two processes at a time, with its
 //! growing corpus under `target/fuzz-corpus/<target>/` and its log under `target/fuzz-logs/`.
 
 use std::{
@@ -75,8 +75,8 @@ fn fuzz(targets: &[String], seconds: u64) -> Result {
     let cargo_fuzz = build()?;
     let logs = Path::new("target/fuzz-logs");
     fs::create_dir_all(logs).map_err(|e| e.to_string())?;
-    let mut summary = Vec::new();
-    for t in targets {
+    // Two targets at a time: each libFuzzer process keeps one core busy.
+    let summary = crate::two_at_a_time(targets, |t| {
         // Replay every committed input once: seeds and every past finding.
         let regressions = Path::new("fuzz/regressions").join(t);
         let mut replay = cargo_fuzz_cmd(&cargo_fuzz, "run");
@@ -112,8 +112,8 @@ fn fuzz(targets: &[String], seconds: u64) -> Result {
                 regressions.display()
             ));
         }
-        summary.push(format!("{t}: {last}"));
-    }
+        Ok(format!("{t}: {last}"))
+    })?;
     println!("fuzz: {} target(s), {seconds} s each, {:.0} s in all", targets.len(), started.elapsed().as_secs_f64());
     for s in summary {
         println!("  {s}");

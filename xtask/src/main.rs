@@ -186,6 +186,36 @@ pub fn cargo_target_dir() -> PathBuf {
     .clone()
 }
 
+/// `job` over `items` on two threads (this machine's CI has two cores), in their order; once one
+/// fails no new one starts, and the first error is returned.
+pub fn two_at_a_time<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let worker = || -> Result<Vec<(usize, R)>> {
+        let mut done = Vec::new();
+        while !failed.load(Ordering::SeqCst) {
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            let Some(item) = items.get(i) else { break };
+            match job(item) {
+                Ok(r) => done.push((i, r)),
+                Err(e) => {
+                    failed.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(done)
+    };
+    let (mine, other) = std::thread::scope(|s| {
+        let other = s.spawn(worker);
+        (worker(), other.join().unwrap_or_else(|_| Err("a worker thread of xtask panicked".into())))
+    });
+    let mut all = mine?;
+    all.extend(other?);
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, r)| r).collect())
+}
+
 /// Runs a command, failing with its description when it fails.
 pub fn run(cmd: &mut Command) -> Result {
     eprintln!("xtask: $ {}", describe(cmd));
