@@ -18,17 +18,14 @@
 //! switched.**
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::BTreeMap,
     io::{self, Read, Write},
 };
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{
-    self, field, is_go_version, is_sha256_hex, validate_entry, Entry, EntryType, Manifest, ManifestError, Product,
-    MAX_WINDOW_LOG,
-};
+use crate::tree::{self, Entry, EntryType, Product, MAX_WINDOW_LOG};
 
 /// What a delta applies to and what it makes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,85 +183,6 @@ pub fn tree_digest(files: &[Entry]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-impl Delta {
-    /// The rules of a delta manifest (called by [`Manifest::validate`]): a Go tree, both trees
-    /// named well, changes and removals in path order and disjoint, each change valid and its
-    /// data fitting its type, and the payload's entries exactly the whole files and patches of
-    /// the changes, in their order.
-    pub fn validate(&self, m: &Manifest) -> Result<(), ManifestError> {
-        if m.product != Product::Go || m.modules.is_some() {
-            return Err(field("delta", "only a Go installer can be a delta"));
-        }
-        for (name, t) in [("delta.base", &self.base), ("delta.tree", &self.tree)] {
-            if !is_go_version(&t.go_version) || !is_sha256_hex(&t.files_sha256) {
-                return Err(field(name, "needs a Go version and a sha256 hex digest"));
-            }
-        }
-        if self.tree.go_version != m.go_version {
-            return Err(field("delta.tree", "is not the installer's Go version"));
-        }
-        let ordered = |a: &str, b: &str| a < b;
-        for pair in self.changes.windows(2) {
-            if !ordered(&pair[0].entry.path, &pair[1].entry.path) {
-                return Err(field(
-                    "delta.changes",
-                    format!("'{}' is out of order or listed twice", pair[1].entry.path),
-                ));
-            }
-        }
-        for pair in self.removed.windows(2) {
-            if !ordered(&pair[0], &pair[1]) {
-                return Err(field("delta.removed", format!("'{}' is out of order or listed twice", pair[1])));
-            }
-        }
-        let changed: HashSet<&str> = self.changes.iter().map(|c| c.entry.path.as_str()).collect();
-        for path in &self.removed {
-            manifest::validate_path(path).map_err(|p| manifest::entry_err(path, p))?;
-            if changed.contains(path.as_str()) {
-                return Err(manifest::entry_err(path, "is both removed and changed"));
-            }
-        }
-        let mut carried = m.files.iter();
-        for c in &self.changes {
-            let e = &c.entry;
-            manifest::validate_path(&e.path).map_err(|p| manifest::entry_err(&e.path, p))?;
-            validate_entry(e)?;
-            let fits = match c.data {
-                Data::Entry => e.kind != EntryType::File,
-                Data::Whole | Data::Base => e.kind == EntryType::File,
-                Data::Patch { window_log } => e.kind == EntryType::File && (10..=MAX_WINDOW_LOG).contains(&window_log),
-            };
-            if !fits {
-                return Err(manifest::entry_err(&e.path, format!("{:?} data does not fit a {:?}", c.data, e.kind)));
-            }
-            if !matches!(c.data, Data::Whole | Data::Patch { .. }) {
-                continue;
-            }
-            let Some(p) = carried.next() else {
-                return Err(manifest::entry_err(&e.path, "its bytes are missing from the payload's entries"));
-            };
-            let whole_differs = c.data == Data::Whole && (p.size != e.size || p.sha256 != e.sha256);
-            if p.path != e.path || p.kind != EntryType::File || p.mode != e.mode || whole_differs {
-                return Err(manifest::entry_err(&p.path, "the payload's entry is not the next change's bytes"));
-            }
-        }
-        if let Some(p) = carried.next() {
-            return Err(manifest::entry_err(&p.path, "is in the payload but is no change's bytes"));
-        }
-        let mut total = 0u64;
-        for p in &m.files {
-            total = total.checked_add(validate_entry(p)?).ok_or_else(|| field("files", "sizes overflow"))?;
-        }
-        if m.file_count != m.files.len() as u64 {
-            return Err(field("file_count", "is not the number of entries the payload carries"));
-        }
-        if total > m.payload.uncompressed_len {
-            return Err(field("payload.uncompressed_len", "is smaller than the files it holds"));
-        }
-        Ok(())
-    }
-}
-
 /// Why a delta does not rebuild onto a base's entry list.
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
@@ -278,7 +196,7 @@ pub enum RebuildError {
 
 /// The new tree's entry list: `base` (which must be the delta's base) with the delta's removals
 /// and changes applied, in path order, checked against the signed tree digest and the rules of
-/// a tree ([`manifest::validate_tree`]).
+/// a tree ([`tree::validate_tree`]).
 pub fn rebuild(base: &[Entry], delta: &Delta, goos: &str) -> Result<Vec<Entry>, RebuildError> {
     let found = tree_digest(base);
     if found != delta.base.files_sha256 || base.len() as u64 != delta.base.file_count {
@@ -302,7 +220,7 @@ pub fn rebuild(base: &[Entry], delta: &Delta, goos: &str) -> Result<Vec<Entry>, 
         tree.insert(&c.entry.path, &c.entry);
     }
     let files: Vec<Entry> = tree.into_values().cloned().collect();
-    manifest::validate_tree(&files, Product::Go, goos).map_err(|e| bad(e.to_string()))?;
+    tree::validate_tree(&files, Product::Go, goos).map_err(|e| bad(e.to_string()))?;
     let digest = tree_digest(&files);
     if digest != delta.tree.files_sha256 || files.len() as u64 != delta.tree.file_count {
         return Err(bad(format!(

@@ -30,6 +30,7 @@ pub mod payload;
 pub mod platform;
 pub mod statement;
 pub mod stub_identity;
+pub mod tree;
 pub mod verify;
 pub mod version;
 
