@@ -37,6 +37,21 @@ pub const POINTS: &[&str] = &[
 /// The points `use` and `rollback` pass, in order (a subset of [`POINTS`]).
 pub const SWITCH_POINTS: &[&str] = &["journal-swapping", "activated", "journal-committing", "old-removed"];
 
+/// The points a module bundle install passes, in order (`fallback-aside` only where the file
+/// system cannot exchange two directories).
+pub const MODULES_POINTS: &[&str] = &[
+    "journal-staging",
+    "staging-created",
+    "extracted",
+    "synced",
+    "journal-swapping",
+    "fallback-aside",
+    "swapped",
+    "env-written",
+    "journal-committing",
+    "old-removed",
+];
+
 /// The points `uninstall` passes, in order: its journal is written in phase `committing`, so
 /// every crash is finished by recovery.
 pub const UNINSTALL_POINTS: &[&str] = &["journal-committing", "old-removed", "uninstall-moved", "uninstall-removing"];

@@ -722,7 +722,7 @@ fn swap_and_check(
     txn.phase = Phase::Swapping;
     txn.write(prefix)?;
     failpoint::hit("journal-swapping");
-    place(prefix, &txn.plan, replacing)?;
+    prefix.place_tree(&txn.plan.staging, &txn.plan.dest, &txn.plan.aside, replacing)?;
     failpoint::hit("swapped");
     progress(Event::Phase(progress::Phase::Check { build: config.build_check }));
     let go_version_output = check::check_installed(&m.into(), &dest, &config.check_runner)?;
@@ -922,26 +922,4 @@ fn preflight(prefix: &Prefix, files: &[format::manifest::Entry]) -> Result<Optio
         });
     }
     Ok(Some(Space { need, free: space.bytes }))
-}
-
-/// Puts the staged tree at `dest`: a no-replace rename, or an exchange with the tree it replaces
-/// (`--force`). Without renameat2 flags, the old tree is moved aside and the new one in: two
-/// renames, with the journal (already in phase `swapping`) covering the moment between them.
-fn place(prefix: &Prefix, p: &InstallPlan, replacing: bool) -> Result<(), Error> {
-    let staging = prefix.join(&p.staging);
-    let dest = prefix.join(&p.dest);
-    if replacing {
-        match os::rename_exchange(&staging, &dest) {
-            Ok(()) => {}
-            Err(os::Exchange::Unsupported) => {
-                prefix.rename_noreplace(&dest, &prefix.join(&p.aside))?;
-                failpoint::hit("fallback-aside");
-                prefix.rename_noreplace(&staging, &dest)?;
-            }
-            Err(os::Exchange::Io(e)) => return Err(Error::io("move the new tree into place at", &dest, e)),
-        }
-    } else {
-        prefix.rename_noreplace(&staging, &dest)?;
-    }
-    prefix.sync()
 }

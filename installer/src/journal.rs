@@ -1,7 +1,7 @@
 //! The journal: what a command that changes the prefix is about to do, written (atomically,
 //! synced) before it does it, so that a crash at any point (kill -9, power loss) is undone or
-//! finished by the next run, under the same prefix lock. Installs, `use`, `rollback` and
-//! `uninstall` all go through it, each with its own [`Plan`].
+//! finished by the next run, under the same prefix lock. Installs, module bundles, `use`,
+//! `rollback` and `uninstall` all go through it, each with its own [`Plan`].
 //!
 //! ```text
 //! PREFIX/.go-offline-journal   format, pid, version, phase, and the plan: the names used, the
@@ -78,6 +78,8 @@ pub enum Action {
     Use,
     Rollback,
     Uninstall,
+    /// A module bundle into `PREFIX/go-modules`.
+    InstallModules,
 }
 
 impl Action {
@@ -87,6 +89,7 @@ impl Action {
             Action::Use => "use",
             Action::Rollback => "rollback",
             Action::Uninstall => "uninstall",
+            Action::InstallModules => "install-modules",
         }
     }
 }
@@ -229,6 +232,9 @@ pub enum Plan {
     Use(SwitchPlan),
     Rollback(SwitchPlan),
     Uninstall(UninstallPlan),
+    /// A module bundle: the merged module directory staged and put in place of the old one (an
+    /// install's plan with no link, adoption, check or kept entries), the environment written.
+    InstallModules(InstallPlan),
 }
 
 impl Plan {
@@ -238,12 +244,13 @@ impl Plan {
             Plan::Use(_) => Action::Use,
             Plan::Rollback(_) => Action::Rollback,
             Plan::Uninstall(_) => Action::Uninstall,
+            Plan::InstallModules(_) => Action::InstallModules,
         }
     }
 
     pub fn commit(&self) -> &Commit {
         match self {
-            Plan::Install(p) => &p.commit,
+            Plan::Install(p) | Plan::InstallModules(p) => &p.commit,
             Plan::Use(p) | Plan::Rollback(p) => &p.commit,
             Plan::Uninstall(p) => &p.commit,
         }
@@ -255,7 +262,7 @@ impl Plan {
             l.iter().flat_map(|l| l.before.iter().chain(&l.after)).map(String::as_str).collect()
         }
         match self {
-            Plan::Install(p) => {
+            Plan::Install(p) | Plan::InstallModules(p) => {
                 let mut v = vec![p.dest.as_str(), p.staging.as_str(), p.aside.as_str()];
                 if let Some(a) = &p.adopt {
                     v.extend([a.tmp.as_str(), a.name.as_str()]);
@@ -413,7 +420,7 @@ pub fn recover(prefix: &Prefix) -> Result<Option<Recovery>, Error> {
 /// and removes the journal. Idempotent.
 pub fn roll_back(prefix: &Prefix, j: &Journal) -> Result<(), Error> {
     match &j.plan {
-        Plan::Install(p) => roll_back_install(prefix, p)?,
+        Plan::Install(p) | Plan::InstallModules(p) => roll_back_install(prefix, p)?,
         Plan::Use(p) | Plan::Rollback(p) => link_back(prefix, &p.link)?,
         // Written in phase `committing`: never rolled back, but a journal edited by hand may ask.
         Plan::Uninstall(p) => {
@@ -486,7 +493,7 @@ fn roll_back_install(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
             None => id.is_some() && s == &staging && p.old_tree != id,
         };
         if ours {
-            fs::remove_dir_all(s).map_err(|e| Error::io("remove the unfinished tree", s, e))?;
+            os::remove_tree(s).map_err(|e| Error::io("remove the unfinished tree", s, e))?;
         }
     }
     env::restore(&p.env).map_err(Error::Restore)
@@ -498,7 +505,7 @@ fn roll_back_install(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
 /// (a host log that cannot be written).
 pub fn commit(prefix: &Prefix, j: &Journal) -> Result<Vec<String>, Error> {
     match &j.plan {
-        Plan::Install(p) => commit_install_trees(prefix, p)?,
+        Plan::Install(p) | Plan::InstallModules(p) => commit_install_trees(prefix, p)?,
         Plan::Use(p) | Plan::Rollback(p) => prefix.set_link(p.link.after.as_deref())?,
         Plan::Uninstall(p) => {
             if let Some(l) = &p.link {
@@ -568,7 +575,7 @@ fn commit_install_trees(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
         for s in [prefix.join(&p.staging), prefix.join(&p.aside)] {
             if os::tree_id(&s) == Some(old) {
                 keep_entries(prefix, p, &s)?;
-                fs::remove_dir_all(&s).map_err(|e| Error::io("remove the previous tree", &s, e))?;
+                os::remove_tree(&s).map_err(|e| Error::io("remove the previous tree", &s, e))?;
             }
         }
     }
@@ -684,7 +691,9 @@ fn remove_temp_files(prefix: &Prefix, j: &Journal) {
     let mut dirs: Vec<&Path> = vec![prefix.path(), &state, &receipts];
     match &j.plan {
         // Files only: a registry value (`stored`) has no directory.
-        Plan::Install(p) => dirs.extend(p.env.iter().filter(|b| b.stored.is_none()).filter_map(|b| b.path.parent())),
+        Plan::Install(p) | Plan::InstallModules(p) => {
+            dirs.extend(p.env.iter().filter(|b| b.stored.is_none()).filter_map(|b| b.path.parent()))
+        }
         Plan::Uninstall(p) => {
             dirs.extend(p.env_final.iter().filter(|f| f.stored.is_none()).filter_map(|f| f.path.parent()))
         }
@@ -779,6 +788,10 @@ mod legacy {
                     env_final: self.env_final,
                     commit,
                 }),
+                // Bundles were journaled from format 3 on.
+                Action::InstallModules => {
+                    return Err(format!("records an {} before its format had one", self.action.name()))
+                }
             };
             Ok(super::Journal {
                 format: self.format,

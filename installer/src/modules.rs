@@ -8,6 +8,8 @@
 //! in one rename, so Go sees the old set or the new one, never a mix. Then the environment points
 //! `GOPROXY` at it (a profile script), and a receipt (`PREFIX/.go-offline/modules.json`) lists
 //! every module with its go.sum hashes and every file with its digest, for `verify-installed`.
+//! All of it runs under the journal, as a Go install does (`journal`'s `Plan::InstallModules`):
+//! recovery first, and a crash anywhere is rolled back or finished by the next run.
 //!
 //! Checksums stay on: the go command checks each module it takes from the directory against the
 //! project's go.sum, and this installer has checked every file against the signed manifest.
@@ -29,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     env,
     error::Error,
-    extract,
+    extract, failpoint,
+    journal::{self, Commit, InstallPlan, Journal, Json, PendingWrite, Phase, Plan, Recovery},
     os::{
         self,
         shell::{Purpose, Scope},
@@ -43,8 +46,10 @@ use crate::{
 
 /// The module directory inside the prefix: `GOPROXY=file://PREFIX/go-modules`.
 pub const DIR: &str = "go-modules";
-/// Staging and old trees: `PREFIX/.go-offline-modules.*` (removed by the next install if left).
-const TEMP_PREFIX: &str = ".go-offline-modules.";
+/// The staging directory of a bundle install: `PREFIX/.go-offline-modules.staging.*` (the journal
+/// names it; recovery removes it by identity).
+const STAGING_PREFIX: &str = ".go-offline-modules.staging.";
+const RECEIPT_NAME: &str = "modules.json";
 /// Files whose lines are merged rather than compared.
 const GO_SUM: &str = "go.sum";
 const LIST: &str = "/@v/list";
@@ -79,7 +84,12 @@ pub struct BundleRecord {
 
 /// Where the receipt of the module directory lives.
 pub fn receipt_path(prefix: &Path) -> PathBuf {
-    receipt::state_dir(prefix).join("modules.json")
+    prefix.join(receipt_rel_path())
+}
+
+/// [`receipt_path`], relative to the prefix (as the journal names what commit writes).
+fn receipt_rel_path() -> PathBuf {
+    Path::new(receipt::STATE_DIR).join(RECEIPT_NAME)
 }
 
 /// The receipt of `PREFIX/go-modules`, if one was written.
@@ -97,9 +107,11 @@ pub struct ModulesConfig {
     pub log: Option<PathBuf>,
 }
 
-/// Installs the verified module bundle `installer` (read from `file`) into `PREFIX/go-modules`.
-/// `progress` hears of the extract phase (and its bytes) and the switch, unless the bundle adds
-/// nothing.
+/// Installs the verified module bundle `installer` (read from `file`) into `PREFIX/go-modules`,
+/// under the journal as every change to a prefix is ([`Plan::InstallModules`]): an interrupted
+/// command is recovered first, and a crash at any point leaves the old module directory and
+/// environment, or the new ones, once the next run (or `--recover`) has recovered. `progress`
+/// hears of the extract phase (and its bytes) and the switch, unless the bundle adds nothing.
 pub fn install(
     installer: &VerifiedInstaller,
     file: &File,
@@ -109,7 +121,8 @@ pub fn install(
     let prefix = &config.prefix;
     prefix.create()?;
     let _lock = prefix.lock_exclusive(config.wait)?;
-    remove_leftovers(prefix)?;
+    let recovered = journal::recover(prefix)?;
+    let mut warnings = Recovery::warnings_of(&recovered);
     let dest = prefix.join(DIR);
     let existing = prefix.has_tree(DIR)?;
     let old = if existing { read_receipt(prefix.path())? } else { None };
@@ -119,17 +132,45 @@ pub fn install(
         None => Vec::new(),
     };
     let report = |added: Vec<String>, total: usize, env_files: Vec<PathBuf>| ModulesReport {
-        installer: InstallerReport { env_files, ..InstallerReport::of(installer, None) },
+        installer: InstallerReport { env_files, recovered: recovered.clone(), ..InstallerReport::of(installer, None) },
         dir: dest.clone(),
         added,
         total,
     };
     if added.is_empty() && edits.is_empty() && existing {
         let r = report(added, merged.len(), Vec::new());
-        return Ok(Outcome::new(Action::InstallModules, false, Report::Modules(r)));
+        return Ok(Outcome::new(Action::InstallModules, false, Report::Modules(r)).with_warnings(warnings));
     }
-    let staging = prefix.join(temp_name("staging"));
-    let (files, applied) = stage_and_swap(prefix, installer, file, &staging, existing, &edits, progress)?;
+    let staging = os::unique_name(STAGING_PREFIX);
+    let mut txn = Txn {
+        phase: Phase::Staging,
+        plan: InstallPlan {
+            dest: DIR.into(),
+            aside: format!("{staging}.old"),
+            staging,
+            new_tree: None,
+            old_tree: None,
+            env: Vec::new(),
+            link: None,
+            adopt: None,
+            scratch: None,
+            keep: None,
+            commit: Commit::default(),
+        },
+    };
+    txn.write(prefix)?;
+    failpoint::hit("journal-staging");
+    let staging = prefix.join(&txn.plan.staging);
+    // mkdir, not "create or reuse": a directory someone else put at this name is never used,
+    // and never deleted.
+    if let Err(e) = os::create_dir(&staging, 0o700) {
+        let _ = journal::remove(prefix);
+        return Err(Error::io("create a staging directory in", prefix.path(), e));
+    }
+    let (files, env_files) = match stage_and_swap(installer, file, config, existing, &edits, &mut txn, progress) {
+        Ok(done) => done,
+        Err(e) => return Err(undo(prefix, &txn, e)),
+    };
     let mut receipt = old.unwrap_or(ModulesReceipt {
         format: 1,
         dir: DIR.into(),
@@ -148,100 +189,94 @@ pub fn install(
         installed_at: receipt::rfc3339(receipt::now()),
         by: Actor::current(),
     });
-    for p in &applied.written {
+    for p in &env_files {
         if !receipt.env.contains(p) {
             receipt.env.push(p.clone());
         }
     }
-    if let Err(e) = write_receipt(prefix, &receipt) {
-        // Put the old tree back (or take the new one away) and the environment.
-        let undo =
-            if existing { swap(prefix, &staging, &dest, true) } else { prefix.rename_noreplace(&dest, &staging) };
-        applied.rollback();
-        let _ = remove_tree(&staging);
-        return match undo {
-            Ok(()) => Err(e),
-            Err(u) => Err(Error::RollbackFailed {
-                error: Box::new(e),
-                undo: Box::new(u),
-                advice: format!("the new module directory is at '{}'", dest.display()),
-            }),
-        };
+    let log = config.log.as_ref().map(|path| {
+        let mut record = receipt::LogRecord::new(LogAction::Modules, prefix.path(), None, None);
+        record.installer_sha256 = Some(installer.file_sha256().into());
+        record.signer_key_id = Some(installer.signer().id.clone());
+        (path.clone(), record)
+    });
+    let writes = vec![PendingWrite { path: receipt_rel_path(), value: Json::of(&receipt) }];
+    txn.plan.commit = Commit { writes, deletes: Vec::new(), log };
+    txn.phase = Phase::Committing;
+    txn.write(prefix).map_err(|e| undo(prefix, &txn, e))?;
+    failpoint::hit("journal-committing");
+    // From here the bundle is installed: what commit cannot finish, the next run finishes.
+    match journal::commit(prefix, &txn.journal()) {
+        Ok(w) => warnings.extend(w),
+        Err(e) => warnings.push(format!("{e}; the next run of the installer finishes the job")),
     }
-    if existing {
-        // The old tree, now under the staging name. The install is done: if it cannot be removed
-        // now, the next install removes it (remove_leftovers).
-        let _ = remove_tree(&staging);
-    }
-    let r = report(added, receipt.modules.len(), applied.written);
-    Ok(Outcome::new(Action::InstallModules, true, Report::Modules(r)).with_warnings(log(config, installer)))
+    let r = report(added, receipt.modules.len(), env_files);
+    Ok(Outcome::new(Action::InstallModules, true, Report::Modules(r)).with_warnings(warnings))
 }
 
-/// Extracts and merges the new tree into `staging`, writes the environment, and swaps the tree
-/// into place; on failure nothing of it is left.
+/// A bundle install in progress: its plan and how far it got, journaled as a
+/// [`Plan::InstallModules`] under the name of the module directory.
+struct Txn {
+    phase: Phase,
+    plan: InstallPlan,
+}
+
+impl Txn {
+    fn journal(&self) -> Journal {
+        Journal::new(DIR, self.phase, Plan::InstallModules(self.plan.clone()))
+    }
+
+    fn write(&self, prefix: &Prefix) -> Result<(), Error> {
+        journal::write(prefix, &self.journal())
+    }
+}
+
+/// Extracts and merges the new tree into the staging directory, journals phase `swapping`,
+/// puts the tree in place and writes the environment; returns the tree's entries and the
+/// environment files written. An error leaves everything for [`undo`].
 fn stage_and_swap(
-    prefix: &Prefix,
     installer: &VerifiedInstaller,
     file: &File,
-    staging: &Path,
+    config: &ModulesConfig,
     existing: bool,
     edits: &[env::Edit],
+    txn: &mut Txn,
     progress: Progress,
-) -> Result<(Vec<Entry>, env::Applied), Error> {
+) -> Result<(Vec<Entry>, Vec<PathBuf>), Error> {
+    let prefix = &config.prefix;
+    failpoint::hit("staging-created");
     let dest = prefix.join(DIR);
-    os::create_dir(staging, 0o700).map_err(|e| Error::io("create", staging, e))?;
-    let staged = stage(installer, file, staging, existing.then_some(dest.as_path()), progress).and_then(|files| {
-        progress(Event::Phase(progress::Phase::Switch));
-        env::apply(edits).map(|applied| (files, applied)).map_err(Error::Environment)
-    });
-    let (files, applied) = match staged {
-        Ok(done) => done,
-        Err(e) => {
-            let _ = remove_tree(staging);
-            return Err(e);
-        }
-    };
-    if let Err(e) = swap(prefix, staging, &dest, existing) {
-        applied.rollback();
-        let _ = remove_tree(staging);
-        return Err(e);
-    }
-    Ok((files, applied))
+    let staging = prefix.join(&txn.plan.staging);
+    let files = stage(installer, file, &staging, existing.then_some(dest.as_path()), progress)?;
+    failpoint::hit("extracted");
+    os::sync_fs(&staging).map_err(|e| Error::io("sync", &staging, e))?;
+    failpoint::hit("synced");
+    txn.plan.env = env::backup(edits).map_err(Error::Environment)?;
+    txn.plan.new_tree = os::tree_id(&staging);
+    txn.plan.old_tree = if existing { os::tree_id(&dest) } else { None };
+    txn.phase = Phase::Swapping;
+    txn.write(prefix)?;
+    failpoint::hit("journal-swapping");
+    progress(Event::Phase(progress::Phase::Switch));
+    let p = &txn.plan;
+    prefix.place_tree(&p.staging, &p.dest, &p.aside, existing)?;
+    failpoint::hit("swapped");
+    let applied = env::apply(edits).map_err(Error::Environment)?;
+    failpoint::hit("env-written");
+    Ok((files, applied.written))
 }
 
-/// The host log line of a bundle install; a log that cannot be written is a warning.
-fn log(config: &ModulesConfig, installer: &VerifiedInstaller) -> Vec<String> {
-    let Some(log) = &config.log else { return Vec::new() };
-    let mut record = receipt::LogRecord::new(LogAction::Modules, config.prefix.path(), None, None);
-    record.installer_sha256 = Some(installer.file_sha256().into());
-    record.signer_key_id = Some(installer.signer().id.clone());
-    receipt::append_log(log, &record).err().map(|e| e.to_string()).into_iter().collect()
-}
-
-/// The staged tree in place: one exchange with the old tree (or one rename when there is none),
-/// then the prefix synced. Run again after an exchange, it swaps them back.
-fn swap(prefix: &Prefix, staging: &Path, dest: &Path, existing: bool) -> Result<(), Error> {
-    if existing {
-        match os::rename_exchange(staging, dest) {
-            Ok(()) => {}
-            Err(os::Exchange::Unsupported) => {
-                return Err(Error::io(
-                    "move the module directory into place at",
-                    dest,
-                    std::io::Error::from(std::io::ErrorKind::Unsupported),
-                ))
-            }
-            Err(os::Exchange::Io(e)) => return Err(Error::io("move the module directory into place at", dest, e)),
-        }
-    } else {
-        prefix.rename_noreplace(staging, dest)?;
-    }
-    prefix.sync()
-}
-
-fn write_receipt(prefix: &Prefix, receipt: &ModulesReceipt) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(receipt).unwrap_or_default();
-    receipt::write_json(&receipt_path(prefix.path()), &text)
+/// Rolls a bundle install back after `error` (the old module directory and environment back,
+/// the new directory deleted). Should that fail too, the journal stays and says where each tree
+/// is: the next run, or `--recover`, finishes the undo.
+fn undo(prefix: &Prefix, txn: &Txn, error: Error) -> Error {
+    let Err(undo) = journal::roll_back(prefix, &txn.journal()) else { return error };
+    let advice = format!(
+        "'{}' stays and records where each module directory is; fix the cause and run the installer \
+         again (or with --recover), which finishes the undo",
+        prefix.join(journal::JOURNAL_NAME).display()
+    );
+    Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), advice }
 }
 
 /// The module list after this bundle, and the `path@version` of what it adds; refuses a module
@@ -363,37 +398,6 @@ fn merge(old: &Path, new: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// `PREFIX/.go-offline-modules.KIND.PID.NANOS`.
-fn temp_name(kind: &str) -> String {
-    os::unique_name(&format!("{TEMP_PREFIX}{kind}."))
-}
-
-/// Removes staging or old trees an interrupted install left (the prefix is locked).
-fn remove_leftovers(prefix: &Prefix) -> Result<(), Error> {
-    let list = std::fs::read_dir(prefix.path()).map_err(|e| Error::io("list", prefix.path(), e))?;
-    for e in list.flatten() {
-        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-            remove_tree(&e.path())?;
-        }
-    }
-    Ok(())
-}
-
-/// Removes a read-only tree: makes its directories writable first (best effort: what stays
-/// unwritable makes the removal fail, and says where).
-pub fn remove_tree(root: &Path) -> Result<(), Error> {
-    match os::kind_of(root) {
-        Ok(Some((os::Kind::Dir, ..))) => {}
-        Ok(Some(_)) => return fs::remove_file(root).map_err(|e| Error::io("remove", root, e)),
-        _ => return Ok(()),
-    }
-    let _ = os::set_mode(root, 0o755);
-    for d in os::walk(root).unwrap_or_default().into_iter().filter(|f| f.kind == os::Kind::Dir) {
-        let _ = os::set_mode(&d.full, 0o755);
-    }
-    fs::remove_dir_all(root).map_err(|e| Error::io("remove", root, e))
 }
 
 /// Compares `PREFIX/go-modules` with its receipt (`None` when no bundle was installed).

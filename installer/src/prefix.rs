@@ -327,6 +327,28 @@ impl Prefix {
         os::rename_noreplace(from, to).map_err(|e| Error::io("move a tree to", to, e))
     }
 
+    /// Puts the tree at the name `staging` at the name `dest` (names in the prefix, each in the
+    /// journal): when `replacing`, in one exchange with the tree there, or, where the file system
+    /// cannot exchange, that tree moved to `aside` first; then the prefix synced. Recovery finds
+    /// each tree at one of the three names by its identity.
+    pub fn place_tree(&self, staging: &str, dest: &str, aside: &str, replacing: bool) -> Result<(), Error> {
+        let (staging, dest) = (self.join(staging), self.join(dest));
+        if replacing {
+            match os::rename_exchange(&staging, &dest) {
+                Ok(()) => {}
+                Err(os::Exchange::Unsupported) => {
+                    self.rename_noreplace(&dest, &self.join(aside))?;
+                    failpoint::hit("fallback-aside");
+                    self.rename_noreplace(&staging, &dest)?;
+                }
+                Err(os::Exchange::Io(e)) => return Err(Error::io("move the new tree into place at", &dest, e)),
+            }
+        } else {
+            self.rename_noreplace(&staging, &dest)?;
+        }
+        self.sync()
+    }
+
     /// Names of the version trees in the prefix (`go-*`, and the active one of [`Layout::Tree`]).
     pub fn tree_names(&self) -> Result<Vec<String>, Error> {
         let list = std::fs::read_dir(&self.root).map_err(|e| Error::io("list", &self.root, e))?;

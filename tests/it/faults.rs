@@ -13,7 +13,7 @@ use std::{
 };
 
 use format::exit;
-use installer::failpoint::POINTS;
+use installer::failpoint::{MODULES_POINTS, POINTS};
 
 use crate::support::*;
 
@@ -176,6 +176,86 @@ fn kill_at_every_failpoint(base: &'static str) {
     eprintln!("kill -9 at failpoints ({base}): {kills} kills, every one recovered");
     // Every point but "recovered" twice, and "fallback-aside" only on the fallback path.
     assert_eq!(kills, 2 * (POINTS.len() - 1) - 1);
+}
+
+/// kill -9 at each failpoint of a module bundle install, with renameat2 and without it: a
+/// second bundle (it adds a module version to the directory and, unlike the first, writes the
+/// environment) is killed, and `--recover` leaves exactly the old directory and environment
+/// before the commit point, exactly the new ones after it; the directory then verifies.
+#[test]
+fn kill_at_every_failpoint_of_a_bundle_install_then_recover() {
+    let s = crate::modules::setup();
+    let ctx = &s.ctx;
+    let stub = failpoint_stub();
+    let (first, second) = (ctx.path("bin/modules-1"), ctx.path("bin/modules-2"));
+    for (out, projects) in [(&first, vec![s.app.as_path()]), (&second, vec![s.app.as_path(), s.app2.as_path()])] {
+        let built = crate::modules::bundle_on(&stub, &projects, &s.cache, out);
+        assert_eq!(code(&built), 0, "{}", stderr(&built));
+    }
+    let prefix = ctx.prefix();
+    let p = prefix.to_str().unwrap();
+    let key = release_key().public.to_str().unwrap();
+    let bundle = |file: &Path, extra: &[&str], failpoint: &str| {
+        let mut args = vec!["--yes", "--json", "--prefix", p, "--trusted-key", key];
+        args.extend(extra);
+        ctx.run_root(file, &args, None, &[("GO_OFFLINE_FAILPOINT", failpoint)])
+    };
+    let out = bundle(&first, &["--no-modify-path"], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // `/etc/profile.d` copied up into the context's overlay, as the second bundle's script does:
+    // on a machine the directory is there before and after, as here in the merged view.
+    let copy_up = "touch /etc/profile.d/.copy-up && rm /etc/profile.d/.copy-up";
+    ok(&mut ctx.root_command(Path::new("/bin/sh"), &["-c", copy_up], None, &[]));
+    // The old state, saved whole (the tree is read-only: copied as root, modes kept).
+    let saved = ctx.path("saved");
+    let places = ["prefix", "home", "etc-upper"];
+    fs::create_dir(&saved).unwrap();
+    for d in places {
+        ok(Command::new("cp").arg("-a").arg(ctx.path(d)).arg(saved.join(d)));
+    }
+    let restore = || {
+        for d in places {
+            ok(Command::new("rm").arg("-rf").arg(ctx.path(d)));
+            ok(Command::new("cp").arg("-a").arg(saved.join(d)).arg(ctx.path(d)));
+        }
+    };
+    let old = ctx.snapshot();
+    let out = bundle(&second, &[], "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ctx.etc().join("profile.d/go-modules.sh").exists(), "the second bundle writes the environment");
+    let new = ctx.snapshot();
+    assert_ne!(old, new);
+    restore();
+    assert_eq!(ctx.snapshot(), old);
+
+    let mut kills = 0;
+    for switches in ["", "no-renameat2,"] {
+        for point in MODULES_POINTS {
+            if *point == "fallback-aside" && switches.is_empty() {
+                continue; // only passed on the fallback path
+            }
+            let case = format!("{switches}{point}");
+            let out = bundle(&second, &[], &case);
+            assert!(killed_by_sigkill(out.status), "{case}: the failpoint was not reached: {}", stderr(&out));
+            kills += 1;
+            let journal = prefix.join(installer::journal::JOURNAL_NAME);
+            assert!(journal.exists(), "{case}: a crash mid-install leaves its journal");
+            let out = ctx.run_root(&second, &["--recover", "--json", "--prefix", p], None, &[]);
+            assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
+            let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+            assert_eq!(result["recovered"]["action"], "install-modules", "{case}: {result}");
+            let committed = MODULES_POINTS.iter().position(|p| p == point)
+                >= MODULES_POINTS.iter().position(|p| *p == "journal-committing");
+            let snapshot = ctx.snapshot();
+            assert_eq!(snapshot, if committed { new.clone() } else { old.clone() }, "{case}: {result}");
+            assert!(ctx.staging_dirs().is_empty(), "{case}: left {:?}", ctx.staging_dirs());
+            let out = ctx.run_root(&second, &["verify-installed", "modules", "--prefix", p], None, &[]);
+            assert_eq!(code(&out), 0, "{case}: {}", stdout(&out));
+            restore();
+        }
+    }
+    eprintln!("kill -9 at the failpoints of a bundle install: {kills} kills, every one recovered");
+    assert_eq!(kills, 2 * MODULES_POINTS.len() - 1);
 }
 
 /// kill -9 at pseudo-random moments of an install (a fixed seed, so a failure can be replayed).

@@ -90,17 +90,17 @@ fn project(dir: &Path, imports: &[(&str, &str)], body: &str) {
 
 /// The prepared machine: Go installed in the prefix, the proxy, a module cache filled by `go mod
 /// download` from it, and two projects whose go.sum the go command wrote.
-struct Setup {
-    ctx: TestContext,
+pub struct Setup {
+    pub ctx: TestContext,
     /// The module cache (`GOMODCACHE`) of the "connected" machine.
-    cache: PathBuf,
+    pub cache: PathBuf,
     /// Imports example.com/hello (and so greet v1.1.0).
-    app: PathBuf,
+    pub app: PathBuf,
     /// Imports example.com/greet v1.0.0 directly.
-    app2: PathBuf,
+    pub app2: PathBuf,
 }
 
-fn setup() -> Setup {
+pub fn setup() -> Setup {
     let ctx = TestContext::new();
     let out = ctx.install_root(&installer("amd64"), release_key(), &["--no-modify-path"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -159,9 +159,14 @@ fn build_offline(s: &Setup, dir: &Path, cache: &str) -> Output {
 
 /// `go-offline-builder modules` at the test level.
 fn bundle(projects: &[&Path], cache: &Path, out: &Path) -> Output {
+    bundle_on(&stub(AMD64), projects, cache, out)
+}
+
+/// [`bundle`] on the stub `stub` (the crash-test stub, say).
+pub fn bundle_on(stub: &Path, projects: &[&Path], cache: &Path, out: &Path) -> Output {
     let mut cmd = builder();
     cmd.args(["modules", "--level", TEST_LEVEL, "--key"]).arg(&release_key().private).arg("--cache").arg(cache);
-    cmd.arg("--stub").arg(stub(AMD64)).arg("-o").arg(out).arg("--json");
+    cmd.arg("--stub").arg(stub).arg("-o").arg(out).arg("--json");
     for p in projects {
         cmd.arg("--project").arg(p);
     }

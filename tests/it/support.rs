@@ -545,6 +545,13 @@ pub fn tree_hash(root: &Path) -> String {
                 receipt.as_object_mut().unwrap().remove(volatile);
             }
             h.update(receipt.to_string());
+        } else if meta.is_file() && rel == Path::new(".go-offline/modules.json") {
+            // The module receipt: each bundle's install time differs between two installs.
+            let mut receipt: serde_json::Value = serde_json::from_slice(&fs::read(&full).unwrap()).unwrap();
+            for b in receipt["bundles"].as_array_mut().into_iter().flatten() {
+                b.as_object_mut().unwrap().remove("installed_at");
+            }
+            h.update(receipt.to_string());
         } else if meta.is_file() {
             h.update(fs::read(&full).unwrap());
         } else if meta.is_dir() {

@@ -132,6 +132,22 @@ pub fn walk_where(root: &std::path::Path, descend: &dyn Fn(&str) -> bool) -> std
     Ok(out)
 }
 
+/// Removes the directory tree at `root`. A tree made read-only (a module directory: directories
+/// 0555, as Go's own module cache keeps them) whose removal is refused has its directories made
+/// writable, then is removed again.
+pub fn remove_tree(root: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let _ = set_mode(root, 0o755);
+            for d in walk(root).unwrap_or_default().into_iter().filter(|f| f.kind == Kind::Dir) {
+                let _ = set_mode(&d.full, 0o755);
+            }
+            std::fs::remove_dir_all(root)
+        }
+        other => other,
+    }
+}
+
 /// What is at `path` (a link is not followed): its type, permission bits (0 where the OS keeps
 /// none) and length; `None` when nothing is.
 pub fn kind_of(path: &std::path::Path) -> std::io::Result<Option<(Kind, u32, u64)>> {
