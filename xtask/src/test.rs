@@ -293,7 +293,7 @@ fn run_tests(r: &Report, binaries: &[TestBinary], filters: &[&str], skips: &[&st
             }
         }
         let result = if is_it && filters.is_empty() && skips.is_empty() {
-            r.phase(&format!("test {}", b.name), || run_beside_the_waiting(b))
+            r.phase(&format!("test {}", b.name), || run_in_two_processes(b))
         } else {
             r.phase(&format!("test {}", b.name), || run_binary(b, &args, is_it))
         };
@@ -330,19 +330,22 @@ fn run_tests(r: &Report, binaries: &[TestBinary], filters: &[&str], skips: &[&st
     Ok(())
 }
 
-/// The end-to-end tests that mostly wait (for Wine's server and its programs to start, for ssh
-/// sessions): the full tier runs them one at a time in a process of their own, beside the other
-/// tests (two at a time, libtest's default here). Taken in libtest's order among the others, the
-/// Wine tests came last and the last of them ran on alone for 90 s with the cores mostly idle; one
-/// at a time they also never share the Wine prefix with each other.
-const WAITING_TESTS: &[&str] = &["windows::", "fleet::ansible_rolls_out_in_batches"];
+/// The end-to-end tests run one at a time in a process of their own, beside the other tests (two
+/// at a time, libtest's default here): those that mostly wait (for Wine's server and its
+/// programs to start, for ssh sessions), and the two that take most of the machine's memory (the
+/// 24-host roll-out keeps 24 Go trees in memory; the builder holds a 4 GiB tree twice over, about
+/// 15 GB), so these two never run at once. Taken in libtest's order among the others, the Wine
+/// tests came last and the last of them ran on alone for 90 s with the cores mostly idle; one at a
+/// time they also never share the Wine prefix with each other.
+const ONE_AT_A_TIME: &[&str] =
+    &["windows::", "fleet::", "install::a_32_bit_stub_installs_a_4_gib_file_at_offsets_past_2_gib"];
 
-/// The end-to-end binary as two processes side by side: [`WAITING_TESTS`], one at a time, and
+/// The end-to-end binary as two processes side by side: [`ONE_AT_A_TIME`], one at a time, and
 /// every other test; their counts added.
-fn run_beside_the_waiting(b: &TestBinary) -> std::result::Result<Counts, (Counts, String)> {
+fn run_in_two_processes(b: &TestBinary) -> std::result::Result<Counts, (Counts, String)> {
     let waiting: Vec<String> =
-        WAITING_TESTS.iter().map(|t| t.to_string()).chain(["--test-threads".into(), "1".into()]).collect();
-    let others: Vec<String> = WAITING_TESTS.iter().flat_map(|t| ["--skip".to_string(), t.to_string()]).collect();
+        ONE_AT_A_TIME.iter().map(|t| t.to_string()).chain(["--test-threads".into(), "1".into()]).collect();
+    let others: Vec<String> = ONE_AT_A_TIME.iter().flat_map(|t| ["--skip".to_string(), t.to_string()]).collect();
     let (others, waiting) = std::thread::scope(|s| {
         let waiting = s.spawn(|| run_binary(b, &waiting, true));
         let others = run_binary(b, &others, true);
