@@ -106,12 +106,19 @@ pub fn dist(out: &Path, key: Option<&str>) -> Result<Vec<PathBuf>> {
 }
 
 /// The dist files of the builders built: their archives (with the man pages and completions
-/// made into `work`), their packages and the signed sums, into `out` (emptied first).
+/// made into `work`), their packages and the signed sums, into `out` (emptied first). They are
+/// made in `.NAME.partial` beside `out` and renamed to `out` once the sums are signed, so that a
+/// run stopped half way leaves no half dist at `out`.
 fn pack(out: &Path, key: Option<&str>, work: &Path) -> Result<(Vec<PathBuf>, builder::signer::Signer)> {
     let (version, epoch) = (builder::VERSION, source_date_epoch()?);
     let _ = fs::remove_dir_all(work.join("doc"));
     docs(&work.join("doc"))?;
     empty_out_dir(out)?;
+    let name = out.file_name().ok_or_else(|| format!("{} names no directory", out.display()))?;
+    let (done, out) = (out, out.with_file_name(format!(".{}.partial", name.to_string_lossy())));
+    let out = out.as_path();
+    // Ours by name: what a stopped run left there.
+    let _ = fs::remove_dir_all(out);
     fs::create_dir_all(out).map_err(|e| format!("create {}: {e}", out.display()))?;
     let mut files = Vec::new();
     for (triple, arch, _) in HOSTS {
@@ -136,6 +143,11 @@ fn pack(out: &Path, key: Option<&str>, work: &Path) -> Result<(Vec<PathBuf>, bui
     let lines: Vec<(&str, &str)> = sums.iter().map(|(s, n)| (s.as_str(), n.as_str())).collect();
     let (sums_path, sig_path) = builder::release::sign_sums(out, &signer, &lines).map_err(|e| e.to_string())?;
     files.extend([sums_path, sig_path]);
+    if let Some(parent) = done.parent() {
+        fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
+    }
+    fs::rename(out, done).map_err(|e| format!("move {} to {}: {e}", out.display(), done.display()))?;
+    let files = files.iter().filter_map(|f| f.file_name()).map(|n| done.join(n)).collect();
     Ok((files, signer))
 }
 
@@ -173,10 +185,13 @@ pub fn check_reproducible(first: &[PathBuf]) -> Result {
 }
 
 /// Empties `out` for a new dist: refuses a directory with files that are not an earlier dist's
-/// (one with SHA256SUMS), so that `--out-dir` never deletes anything else.
+/// (one with SHA256SUMS, or only files a dist writes: what an earlier release of this task left
+/// when it was stopped before the sums), so that `--out-dir` never deletes anything else.
 fn empty_out_dir(out: &Path) -> Result {
-    let Ok(mut entries) = fs::read_dir(out) else { return Ok(()) };
-    if entries.next().is_some() && !out.join(builder::release::SUMS).exists() {
+    let Ok(entries) = fs::read_dir(out) else { return Ok(()) };
+    let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let a_dist_file = |n: &String| n.starts_with("go-offline-builder") || n.starts_with(builder::release::SUMS);
+    if !out.join(builder::release::SUMS).exists() && !names.iter().all(a_dist_file) {
         return Err(format!(
             "{} is not empty and holds no earlier dist (no SHA256SUMS): choose an empty or new --out-dir",
             out.display()
@@ -389,4 +404,42 @@ fn sha256_file(p: &Path) -> Result<String> {
 
 fn size(p: &Path) -> u64 {
     fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    /// What `empty_out_dir` empties (an earlier dist, whole or stopped before its sums) and what
+    /// it refuses (anything else); a refused directory keeps every file.
+    #[test]
+    fn only_an_earlier_dist_is_emptied() {
+        let root = std::env::temp_dir().join(format!("xtask-dist-test.{}", std::process::id()));
+        let cases: &[(&str, &[&str], bool)] = &[
+            ("missing", &[], true),
+            ("empty", &[], true),
+            ("whole dist", &["go-offline-builder-0.1.0-x86_64-linux.tar.gz", "SHA256SUMS", "SHA256SUMS.sig"], true),
+            ("stopped before the sums", &["go-offline-builder_0.1.0-1_amd64.deb"], true),
+            ("a dist and a file of the user's", &["SHA256SUMS", "notes.txt"], true),
+            ("a file of the user's", &["notes.txt"], false),
+            ("a dist's file and the user's, no sums", &["go-offline-builder_0.1.0-1_amd64.deb", "notes.txt"], false),
+        ];
+        for (name, files, emptied) in cases {
+            let dir = root.join(name);
+            if *name != "missing" {
+                fs::create_dir_all(&dir).unwrap();
+            }
+            for f in *files {
+                fs::write(dir.join(f), b"x").unwrap();
+            }
+            let result = super::empty_out_dir(&dir);
+            assert_eq!(result.is_ok(), *emptied, "{name}: {result:?}");
+            if *emptied {
+                assert!(!dir.exists(), "{name}: not emptied");
+            } else {
+                assert_eq!(fs::read_dir(&dir).unwrap().count(), files.len(), "{name}: a file went");
+            }
+        }
+        fs::remove_dir_all(&root).unwrap();
+    }
 }
