@@ -22,22 +22,10 @@ use ed25519_dalek::{
 };
 use sha2::{Digest, Sha256};
 
-/// The host trust directory on Unix: `*.pub` files, one SPKI PEM public key each.
+/// The host trust directory on Unix: `*.pub` files, one SPKI PEM public key each (the installer
+/// asks its OS layer where the directory is on other systems).
 pub const HOST_TRUST_DIR: &str = "/etc/go-offline-installer/trusted-keys";
 
-/// The host trust directory of this OS: [`HOST_TRUST_DIR`] on Unix; on Windows
-/// `%ProgramFiles%\go-offline-installer\trusted-keys`, which only administrators may write
-/// (unlike `%ProgramData%` or a drive's root, where any user may create a directory, and so
-/// could make a policy of their own authoritative).
-pub fn host_trust_dir() -> std::path::PathBuf {
-    if cfg!(windows) {
-        let base =
-            std::env::var_os("ProgramFiles").filter(|p| !p.is_empty()).unwrap_or_else(|| r"C:\Program Files".into());
-        std::path::PathBuf::from(base).join("go-offline-installer").join("trusted-keys")
-    } else {
-        std::path::PathBuf::from(HOST_TRUST_DIR)
-    }
-}
 /// Name of the revocation list beside the trust directory: one key id a line, `#` comments. A
 /// key listed there is never trusted, whichever source offers it.
 pub const REVOKED_FILE: &str = "revoked-keys";
@@ -146,6 +134,8 @@ pub struct TrustStore {
     /// Key ids of the revocation list, and its path.
     pub revoked: Vec<String>,
     pub revocation_list: Option<PathBuf>,
+    /// The host trust directory that was looked at (`None` for a store made of keys).
+    pub host_dir: Option<PathBuf>,
 }
 
 impl TrustStore {
@@ -158,6 +148,7 @@ impl TrustStore {
         store.keys.retain(|k| !revoked.contains(&k.id));
         store.revocation_list = list.exists().then_some(list);
         store.revoked = revoked;
+        store.host_dir = Some(host_dir.to_path_buf());
         Ok(store)
     }
 
@@ -209,6 +200,7 @@ impl TrustStore {
             ignored_cli_keys: Vec::new(),
             revoked: Vec::new(),
             revocation_list: None,
+            host_dir: None,
         }
     }
 
@@ -218,7 +210,8 @@ impl TrustStore {
         let ids = if ids.is_empty() { "none".to_string() } else { ids.join(", ") };
         match self.source {
             TrustSource::HostDirectory => {
-                format!("trusted keys from {} (authoritative): {ids}", host_trust_dir().display())
+                let dir = self.host_dir.as_deref().unwrap_or(Path::new(HOST_TRUST_DIR));
+                format!("trusted keys from {} (authoritative): {ids}", dir.display())
             }
             TrustSource::CommandLineAndEmbedded => {
                 format!("trusted keys from --trusted-key and the installer itself: {ids}")

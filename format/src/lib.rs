@@ -26,6 +26,7 @@ pub mod error;
 pub mod keys;
 pub mod layout;
 pub mod manifest;
+mod os;
 pub mod payload;
 pub mod platform;
 pub mod statement;

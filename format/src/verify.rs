@@ -22,6 +22,7 @@ use crate::{
     keys::{TrustStore, TrustedKey},
     layout::{self, Layout, FORMAT_V1, TRAILER_LEN},
     manifest::Manifest,
+    os::read_at,
     platform::Target,
     statement::Statement,
 };
@@ -293,15 +294,6 @@ pub fn check_platform(manifest: &Manifest) -> Result<(), Error> {
         Some(t) => Err(Error::WrongPlatform { wanted, have: format!("{}/{} ({})", t.goos, t.goarch, t.triple) }),
         None => Err(Error::WrongPlatform { wanted, have: crate::platform::BUILD_TARGET.into() }),
     }
-}
-
-/// Reads into `buf` from `offset` of `file` without moving its file offset (so threads can share
-/// one `File`): the one OS-specific call of this crate.
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    #[cfg(unix)]
-    return std::os::unix::fs::FileExt::read_at(file, buf, offset);
-    #[cfg(windows)]
-    return std::os::windows::fs::FileExt::seek_read(file, buf, offset);
 }
 
 /// `read_at` until `buf` is full.

@@ -65,34 +65,13 @@ fn action(name: &str) -> Option<String> {
     })
 }
 
-/// Stops the process here if the failpoint `name` is armed.
-#[cfg(all(feature = "failpoints", unix))]
+/// Stops the process here if the failpoint `name` is armed: `kill` ends it with no chance to
+/// clean up, `pause` stops it until the test acts ([`crate::os::kill_self`], [`crate::os::pause_self`]).
+#[cfg(feature = "failpoints")]
 pub fn hit(name: &str) {
-    use rustix::process::{getpid, kill_process, Signal};
     match action(name).as_deref() {
-        Some("kill") => {
-            let _ = kill_process(getpid(), Signal::KILL);
-        }
-        Some("pause") => {
-            let _ = kill_process(getpid(), Signal::STOP);
-        }
-        _ => {}
-    }
-}
-
-/// Stops the process here if the failpoint `name` is armed: `kill` ends it as `TerminateProcess`
-/// does (no destructor, no flush), `pause` sleeps until the test kills it.
-#[cfg(all(feature = "failpoints", windows))]
-pub fn hit(name: &str) {
-    use windows_sys::Win32::System::Threading::{GetCurrentProcess, TerminateProcess};
-    match action(name).as_deref() {
-        // SAFETY: ends this process; nothing runs after it.
-        Some("kill") => unsafe {
-            TerminateProcess(GetCurrentProcess(), 137);
-        },
-        Some("pause") => loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        },
+        Some("kill") => crate::os::kill_self(),
+        Some("pause") => crate::os::pause_self(),
         _ => {}
     }
 }

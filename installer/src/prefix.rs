@@ -75,10 +75,11 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// This OS's layout: [`Layout::Tree`] on Windows. A crash-test build also takes it on Unix
-    /// with the failpoint switch `tree-layout`, so the crash tests cover it where they run.
+    /// This OS's layout: [`Layout::Link`] where a link is switched by one rename
+    /// ([`os::SWITCHES_LINKS`]), else [`Layout::Tree`]. A crash-test build also takes the tree
+    /// layout with the failpoint switch `tree-layout`, so the crash tests cover it where they run.
     pub fn native() -> Layout {
-        if cfg!(windows) || failpoint::enabled("tree-layout") {
+        if !os::SWITCHES_LINKS || failpoint::enabled("tree-layout") {
             Layout::Tree
         } else {
             Layout::Link

@@ -62,9 +62,8 @@ pub struct Actor {
 impl Actor {
     /// The user running this process.
     pub fn current() -> Actor {
-        let (uid, user, host) = os::current_user();
-        let sudo_user = std::env::var("SUDO_USER").ok().filter(|s| !s.is_empty());
-        Actor { uid, user, sudo_user, host }
+        let u = &os::host().user;
+        Actor { uid: u.uid, user: u.name.clone(), sudo_user: u.sudo_user.clone(), host: u.host.clone() }
     }
 }
 

@@ -24,14 +24,14 @@
 //! idempotent. It runs at every commit (after the receipts are written, also when recovery
 //! finishes an interrupted command), so a crash at any point leaves links that the next run
 //! puts right. **Invariant:** only links and shims this module made are ever changed or removed
-//! (a symlink to `../go-*/bin/go`, a file starting with [`SHIM_HEADER`]); anything else under a
+//! (a symlink to `../go-*/bin/go`, a file starting with [`shell::SHIM_HEADER`]); anything else under a
 //! name it wants is left alone and reported. [`Layout::Tree`] (Windows) has none: a link there
 //! needs rights, and a copy of `go.exe` would not find its GOROOT.
 
 use std::{collections::BTreeMap, fs, io::ErrorKind, path::PathBuf};
 
 use crate::{
-    os,
+    os::{self, shell},
     prefix::{is_tree_name, tree_name, Layout, Prefix},
     receipt::Receipt,
     tree::{Difference, Problem},
@@ -39,12 +39,6 @@ use crate::{
 
 /// The directory under the prefix that holds the toolchain links.
 pub const BIN: &str = "bin";
-
-/// How a shim starts: what marks it as ours.
-pub const SHIM_HEADER: &str = "#!/bin/sh\n# go-offline-installer toolchain shim.";
-
-/// The shim's line naming the tree it runs.
-const SHIM_RUNS: &str = "# runs: ";
 
 /// The oldest Go whose go command switches toolchains (`go 1.21` and later lines).
 const FIRST_SWITCHING_MINOR: u32 = 21;
@@ -101,41 +95,16 @@ fn wanted_by(receipts: &[Receipt]) -> BTreeMap<String, Toolchain> {
     wanted(&receipts.iter().map(|r| r.go_version.as_str()).collect::<Vec<_>>())
 }
 
-/// The link target of [`Toolchain::Link`], relative to `PREFIX/bin`.
-fn link_target(tree: &str) -> String {
-    format!("../{tree}/bin/go")
-}
-
-/// The shim's text: runs `PREFIX/tree/bin/go` for a go command that asked for `name`.
-fn shim(prefix: &Prefix, name: &str, tree: &str) -> String {
-    let go = prefix.join(tree).join("bin").join("go");
-    let quoted = format!("'{}'", go.to_string_lossy().replace('\'', r"'\''"));
-    format!(
-        "{SHIM_HEADER} Do not edit: the installer rewrites and removes it.\n\
-         {SHIM_RUNS}{tree}\n\
-         # A go.mod asking for {name} is built by {tree}, the newest release of that language version\n\
-         # installed here. The go command that switched here expects exactly {name}; this runs\n\
-         # {tree} as the local toolchain instead of confirming that.\n\
-         unset GOTOOLCHAIN_INTERNAL_SWITCH_VERSION\n\
-         GOTOOLCHAIN=local\n\
-         export GOTOOLCHAIN\n\
-         exec {quoted} \"$@\"\n"
-    )
-}
-
 /// What is at `PREFIX/bin/name` now, if it is ours.
 fn ours(prefix: &Prefix, name: &str) -> Option<Toolchain> {
     let path = dir(prefix).join(name);
     if let Some(t) = os::link_target(&path) {
-        let tree = t.strip_prefix("../")?.strip_suffix("/bin/go")?;
+        let tree = shell::toolchain_link_tree(&t)?;
         return is_tree_name(tree).then(|| Toolchain::Link { tree: tree.to_string() });
     }
     let text = os::read_if_exists(&path).ok().flatten()?;
     let text = String::from_utf8(text).ok()?;
-    if !text.starts_with(SHIM_HEADER) {
-        return None;
-    }
-    let tree = text.lines().find_map(|l| l.strip_prefix(SHIM_RUNS))?;
+    let tree = shell::shim_tree(&text)?;
     is_tree_name(tree).then(|| Toolchain::Shim { tree: tree.to_string() })
 }
 
@@ -190,8 +159,11 @@ pub fn sync(prefix: &Prefix, receipts: &[Receipt]) -> Vec<String> {
             _ => {}
         }
         let done = match t {
-            Toolchain::Link { tree } => os::switch_link(&bin, name, Some(&link_target(tree))),
-            Toolchain::Shim { tree } => os::write_atomic(&path, shim(prefix, name, tree).as_bytes(), Some(0o755)),
+            Toolchain::Link { tree } => os::switch_link(&bin, name, Some(&shell::toolchain_link(tree))),
+            Toolchain::Shim { tree } => {
+                let go = prefix.join(tree).join("bin").join("go");
+                os::write_atomic(&path, shell::toolchain_shim(&go, name, tree).as_bytes(), Some(0o755))
+            }
         };
         if let Err(e) = done {
             warnings.push(format!("cannot write {}: {e}; the next command tries again", path.display()));

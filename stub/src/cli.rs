@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{error::ErrorKind, CommandFactory, Parser, Subcommand};
 use format::exit;
-use installer::{lifecycle::Target, outcome::Action};
+use installer::{lifecycle::Target, os, outcome::Action};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -181,7 +181,7 @@ impl Cli {
             ("--system", cli.system),
             ("--trusted-key", !cli.trusted_key.is_empty()),
         ];
-        if cli.system && !cfg!(windows) {
+        if cli.system && !os::HAS_MACHINE_STORE {
             return Err(Cli::command().error(
                 ErrorKind::ArgumentConflict,
                 "the argument '--system' is for Windows (the machine's Path in the registry); on Unix, root writes /etc/profile.d/go.sh",
@@ -261,20 +261,12 @@ fn after_help() -> String {
     let mut s = String::from("Trust:\n");
     s.push_str(&format!(
         "  The signer must be trusted. When {} exists, only its *.pub keys are trusted;\n  otherwise keys given with --trusted-key and keys compiled into this installer are.\n\n",
-        format::keys::host_trust_dir().display()
+        os::host_trust_dir(os::host()).display()
     ));
-    s.push_str(if cfg!(windows) {
-        "Versions:\n  The active version is the tree at PREFIX\\go; the others wait beside it as PREFIX\\go-VERSION.\n  Receipts in PREFIX\\.go-offline list every file; status, use, rollback, uninstall and\n  verify-installed manage them. Every install, use, rollback and uninstall is logged to the host log.\n\n"
-    } else {
-        "Versions:\n  Each version lives in PREFIX/go-VERSION; PREFIX/go links to the active one. Receipts in\n  PREFIX/.go-offline list every file; status, use, rollback, uninstall and verify-installed\n  manage them. Every install, use, rollback and uninstall is logged to the host log.\n\n"
-    });
+    s.push_str(os::LAYOUT_HELP);
     s.push_str(&format!(
         "Host log:\n  Every install, use, rollback and uninstall appends one JSON line to the host log:\n  {} by default. --log FILE puts it elsewhere, --no-log\n  writes none; without either, {LOG_ENV}=FILE or {LOG_ENV}=off does the same.\n\n",
-        if cfg!(windows) {
-            "%ProgramData%\\go-offline-installer\\log.jsonl elevated, %LOCALAPPDATA%\\go-offline-installer\\log.jsonl otherwise"
-        } else {
-            "/var/log/go-offline-installer.log for root, $XDG_STATE_HOME/go-offline-installer/log.jsonl\n  (default ~/.local/state/...) otherwise"
-        }
+        os::HOST_LOG_HELP
     ));
     s.push_str(
         "Crash safety:\n  Every step that changes the prefix is journaled in PREFIX/.go-offline-journal first. If a\n  command is interrupted (kill -9, power loss), the next run (or --recover) puts the previous\n  state back, or finishes the command if it was already committed, and says so.\n\n",

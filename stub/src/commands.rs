@@ -4,7 +4,7 @@
 use std::{fs::File, path::PathBuf};
 
 use format::{
-    keys::{host_trust_dir, EmbeddedKey, TrustStore},
+    keys::{EmbeddedKey, TrustStore},
     manifest::Product,
     verify::{self, VerifiedInstaller},
 };
@@ -82,9 +82,15 @@ fn with_installer(cli: &Cli, mode: &Mode, phases: Option<&Phases>) -> Result<Out
         .filter(|f| f.path().extension().is_some_and(|e| e == "pub"))
         .map(|f| EmbeddedKey { name: f.path().to_str().unwrap_or("key"), pem: f.contents_utf8().unwrap_or_default() })
         .collect();
-    let trust = TrustStore::load(&cli.trusted_key, &host_trust_dir(), &embedded)?;
+    let trust = TrustStore::load(&cli.trusted_key, &os::host_trust_dir(os::host()), &embedded)?;
     if !trust.ignored_cli_keys.is_empty() {
-        say(cli, &format!("note: {} exists and is authoritative; --trusted-key ignored", host_trust_dir().display()));
+        say(
+            cli,
+            &format!(
+                "note: {} exists and is authoritative; --trusted-key ignored",
+                os::host_trust_dir(os::host()).display()
+            ),
+        );
     }
     let installer = match phases {
         Some(p) => {
@@ -289,8 +295,8 @@ fn space_text(space: Space, prefix: &Prefix) -> String {
 /// (a reinstall, or an install with none active), `use` the newest other first (`uninstall`
 /// refuses the active version while others are installed, exit 24).
 fn undo_advice(go_version: &str, prefix: &Prefix, preview: &Preview) -> String {
-    let program = quote_arg(&os::own_executable_path().display().to_string());
-    let dir = quote_arg(&prefix.path().display().to_string());
+    let program = os::quote_arg(&os::own_executable_path().display().to_string());
+    let dir = os::quote_arg(&prefix.path().display().to_string());
     let bare = |v: &str| v.strip_prefix("go").unwrap_or(v).to_string();
     let uninstall = format!("{program} uninstall {} --prefix {dir}", bare(go_version));
     let rollback = format!("{program} rollback --prefix {dir}");
@@ -305,17 +311,6 @@ fn undo_advice(go_version: &str, prefix: &Prefix, preview: &Preview) -> String {
         (_, Some(v), _) if v != go_version => format!("{rollback}, then {uninstall}"),
         (_, _, Some(other)) => format!("{program} use {} --prefix {dir}, then {uninstall}", bare(&other)),
         _ => uninstall,
-    }
-}
-
-/// `arg` as a shell reads it back: bare when it is plain, else quoted (single quotes for sh,
-/// double quotes for cmd).
-fn quote_arg(arg: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+=,\\".contains(c);
-    match (arg.is_empty() || !arg.chars().all(plain), cfg!(windows)) {
-        (false, _) => arg.to_string(),
-        (true, true) => format!("\"{arg}\""),
-        (true, false) => format!("'{}'", arg.replace('\'', "'\\''")),
     }
 }
 
@@ -430,7 +425,7 @@ fn version_arg(cli: &Cli, v: &str) -> Result<String, Error> {
 
 /// Where the host log goes (`--log`, `--no-log`, `GO_OFFLINE_LOG`, else the OS default).
 fn host_log(cli: &Cli) -> Option<PathBuf> {
-    cli.host_log(std::env::var_os(LOG_ENV).as_deref(), os::host_log_path())
+    cli.host_log(std::env::var_os(LOG_ENV).as_deref(), os::host_log_path(os::host()))
 }
 
 fn context(cli: &Cli) -> Result<Context, Error> {
@@ -439,7 +434,7 @@ fn context(cli: &Cli) -> Result<Context, Error> {
     let elsewhere = cli
         .prefix
         .is_none()
-        .then(|| Elsewhere { scope: environment_scope(cli, false).ok().flatten(), path_var: std::env::var_os("PATH") });
+        .then(|| Elsewhere { scope: environment_scope(cli, false).ok().flatten(), path_var: os::host().path.clone() });
     Ok(Context { prefix: prefix_of(cli)?, wait: cli.wait, log: host_log(cli), check_runner: check_runner(), elsewhere })
 }
 
@@ -450,33 +445,31 @@ fn destination(cli: &Cli) -> Result<(Prefix, Option<Scope>), Error> {
 
 /// Where an install's environment goes (`None`: `--no-modify-path`, `no_modify_path` here).
 fn environment_scope(cli: &Cli, no_modify_path: bool) -> Result<Option<Scope>, Error> {
-    Ok(if no_modify_path {
-        None
-    } else if cfg!(windows) {
-        Some(Scope::Registry { store: if cli.system { os::Store::Machine } else { os::Store::User } })
-    } else if os::is_root() {
-        Some(Scope::System { profile_d: PathBuf::from(shell::SYSTEM_PROFILE_D) })
-    } else {
-        Some(Scope::User { home: home()?, shell: std::env::var("SHELL").ok() })
-    })
+    if no_modify_path {
+        return Ok(None);
+    }
+    match os::environment_scope(os::host(), cli.system) {
+        Some(scope) => Ok(Some(scope)),
+        None => Err(no_home()),
+    }
 }
 
 /// The prefix: `--prefix`, else the OS default (/usr/local for root, $HOME/.local for a user).
 fn prefix_of(cli: &Cli) -> Result<Prefix, Error> {
     let dir = match &cli.prefix {
         Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
-        None if os::is_root() => os::default_prefix(None).unwrap_or_default(),
-        None => os::default_prefix(Some(&home()?)).unwrap_or_default(),
+        None => os::default_prefix(os::host()).ok_or_else(no_home)?,
     };
     Ok(Prefix::new(dir))
 }
 
-fn home() -> Result<PathBuf, Error> {
+/// Where a user's prefix and environment go without a home.
+fn no_home() -> Error {
     let var = os::HOME_VAR;
-    std::env::var_os(var).filter(|h| !h.is_empty()).map(PathBuf::from).ok_or_else(|| Error::Destination {
+    Error::Destination {
         path: PathBuf::from(format!("${var}")),
         problem: format!("is not set: set {var}, or pass --prefix and --no-modify-path"),
-    })
+    }
 }
 
 fn check_runner() -> Vec<String> {

@@ -93,11 +93,7 @@ fn installed(changed: bool, r: &InstallerReport) {
         println!("  kept: {k} (not part of the release: moved out of the tree)");
     }
     if let Some(first) = r.env_files.first() {
-        if cfg!(windows) {
-            println!("open a new command prompt or terminal to use it ({} was changed)", first.display());
-        } else {
-            println!("open a new shell (or source {}) to use it", first.display());
-        }
+        println!("{}", installer::os::reopen_advice(first));
     }
 }
 

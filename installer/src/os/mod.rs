@@ -1,43 +1,130 @@
 //! The one seam between the engine and the operating system.
 //!
-//! Everything the engine asks of the OS goes through the functions re-exported here; no other
-//! module of the engine names a syscall, `std::os::*`, `rustix`, a path under `/etc` or `/proc`,
-//! or a shell. A port to another OS is a new file beside `unix.rs` (and `shell.rs`) providing the
-//! same functions, checked by the same tests; the engine does not change.
+//! Everything the engine (and the stub) asks of the OS goes through what is re-exported here; no
+//! other module names a syscall, `std::os::*`, `rustix`, `windows-sys`, a path under `/etc` or
+//! `/proc`, a shell, or `cfg!(windows)`. The files:
+//!
+//! | file | what | compiled for |
+//! |---|---|---|
+//! | `mod.rs` | what every OS shares, written with `std` alone ([`walk`], [`create_dirs`], [`host`] …) and the types of the table below | all |
+//! | `shell.rs` | where the environment goes ([`shell::Scope`]) and the texts written there: scripts, rc lines, `Path` entries, toolchain shims and links | all (it is text; tests of every OS's texts run everywhere) |
+//! | `posix.rs` | what any Unix provides, and where this installer puts things on a Unix | Unix |
+//! | `linux.rs` | what is Linux's own: `renameat2`, `syncfs`, `/proc` | Linux |
+//! | `windows.rs` | all of it on Windows: `MoveFileExW`, `LockFileEx`, the registry, known folders | Windows |
+//!
+//! A port to macOS or a BSD is one new file beside `linux.rs` providing its eight items
+//! ([`rename_noreplace`], [`rename_exchange`], [`flush_extracted`], [`sync_fs`],
+//! [`own_executable`], [`own_executable_path`], `current_user`, [`entropy`]) and a line in this
+//! file choosing it; the engine does not change. A new OS family is a file like `windows.rs`.
 //!
 //! What a port must provide, and the invariant each must keep:
 //!
 //! | primitive | invariant |
 //! |---|---|
+//! | **files** | |
 //! | [`write_atomic`] | readers see the old contents or the new, never a part; durable once it returns |
 //! | [`create_dir`], [`create_dirs`] | exactly the mode asked, whatever the umask; `create_dir` never reuses an existing name |
+//! | [`set_mode`], [`set_file_mode`], [`KEEPS_MODES`] | exactly these permission bits, where the OS keeps them (`KEEPS_MODES` says whether; `verify-installed` compares them only then) |
 //! | [`create_new_file`] | fails if anything (a symlink included) is at the name; never follows a link |
-//! | [`read_nofollow`] | a symlink at the name is refused, never followed |
+//! | [`open_append`] | a user's file appended in place (a link to it followed: its mode, owner and links kept) |
+//! | [`open_log`] | a log of ours appended; a symlink at its name refused |
+//! | [`read_nofollow`] | a symlink at the name is refused, never followed; only a regular file, at most the length asked |
+//! | [`kind_of`], [`read_if_exists`] | what is at a name, a link not followed; its bytes, `None` when nothing is |
+//! | **names** | |
 //! | [`rename_noreplace`] | never replaces what is at the destination |
-//! | [`in_use`] | true only for a rename refused because a program uses the file or directory |
 //! | [`rename_exchange`] | swaps two names in one step, or says it cannot ([`Exchange::Unsupported`]) and changes nothing |
+//! | [`in_use`] | true only for a rename refused because a program uses the file or directory |
+//! | [`symlink`], [`link_target`], [`temp_link`] | a relative link made, read (`None` for anything else), made under a fresh temp name ([`TEMP_PREFIX`]) |
+//! | [`switch_link`] | after a crash at any point, the link names the old target or the new one |
+//! | [`SWITCHES_LINKS`] | whether a link is switched by one rename, so the active version can be a link (`Layout::Link`); else the tree moves (`Layout::Tree`) |
+//! | **durability** | |
 //! | [`sync_dir`], [`sync_fs`] | renames in the directory, files under it, are on disk once it returns |
 //! | [`flush_extracted`] | with [`sync_fs`] of the tree afterwards, an extracted file is on disk |
+//! | **trees** | |
+//! | [`walk`], [`walk_where`] | every entry under a root, parents first, never following a link |
+//! | [`tree_id`] | the same value for one directory across renames on one file system |
+//! | [`remove_tree`] | a tree gone, read-only directories in it included |
+//! | **locks, space, rights** | |
 //! | [`lock`] | one exclusive holder or many shared ones per directory; released when the process dies |
 //! | [`free_space`] | bytes and inodes free for an unprivileged writer |
 //! | [`can_write_in`], [`can_write`] | asked without writing anything: the error a write there would meet (no permission, read-only, not a directory), or none |
+//! | **this process** | |
 //! | [`own_executable`], [`own_executable_path`] | the running file itself, even if its path was renamed or removed; the path to name it by |
-//! | [`switch_link`] | after a crash at any point, the link names the old target or the new one |
-//! | [`tree_id`] | the same value for one directory across renames on one file system |
-//! | [`walk`], [`walk_where`] | every entry under a root, parents first, never following a link |
-//! | [`go_command`] | the installed `go` run with no inherited environment, under the check runner if set |
-//! | [`read_stored_path`], [`write_stored_path`] | the registry's `Path` value of a [`Store`], read and written whole (Windows only); a write is announced to running programs |
-//! | [`shell`] | where the environment goes (root and user), the scripts and the lines written there |
+//! | [`pid`], [`entropy`] | the process id; bytes no other process or moment shares (for ids) |
+//! | [`go_command`] | the installed `go` run with no inherited environment, under the check runner if set ([`under_runner`]) |
+//! | [`owns_console`] | true only when the console closes with this process (Windows's double click) |
+//! | `kill_self`, `pause_self` | (crash-test builds) the process ends at once with no clean-up; stops until the test acts |
+//! | **the host** | |
+//! | [`host`] | the machine and user ([`Host`]: admin, home, shell, PATH, user, [`Folders`]), read once |
+//! | [`default_prefix`], [`host_log_path`], [`host_trust_dir`] | where this OS puts a prefix, the host log, the trust directory (one only an administrator may write) |
+//! | [`environment_scope`], [`HAS_MACHINE_STORE`] | where an install's environment goes for this host; whether a machine-wide store may be asked for |
+//! | [`read_stored_path`], [`write_stored_path`] | the registry's `Path` value of a [`Store`], read and written whole (Windows; no [`Store`] value exists elsewhere); a write is announced to running programs |
+//! | **words** | |
+//! | [`quote_arg`], [`reopen_advice`], [`LAYOUT_HELP`], [`HOST_LOG_HELP`], [`HOME_VAR`] | how this OS's shell quotes a word; how a new environment takes effect; the help's words on the layout and the log; the home variable's name |
 
+#[cfg(target_os = "linux")]
+mod linux;
 pub mod shell;
+#[cfg(target_os = "linux")]
+pub use linux::*;
 #[cfg(unix)]
-mod unix;
+mod posix;
 #[cfg(unix)]
-pub use unix::*;
+pub use posix::*;
+#[cfg(not(any(target_os = "linux", windows)))]
+compile_error!("no port of the installer to this OS: add its file under installer/src/os/ (see the table above)");
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
 pub use windows::*;
+
+/// The machine and the user this process runs for, as the engine and the binaries need them:
+/// read once ([`host`]), the one place the environment variables they depend on are read.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// Root on Unix, an elevated token on Windows: the machine-wide prefix, environment and log
+    /// are then the defaults.
+    pub admin: bool,
+    /// The user's home ([`HOME_VAR`]), when set and not empty.
+    pub home: Option<std::path::PathBuf>,
+    /// The login shell (`SHELL`), which picks the rc files an install edits.
+    pub shell: Option<String>,
+    /// `PATH`, where a `go` installed some other way is found.
+    pub path: Option<std::ffi::OsString>,
+    /// Who runs this process, for receipts and the host log.
+    pub user: User,
+    /// Where this OS keeps programs, logs and state (see the OS's [`Folders`]).
+    pub folders: Folders,
+}
+
+/// Who runs this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The numeric user id (0 where the OS has none).
+    pub uid: u32,
+    pub name: Option<String>,
+    /// The user behind `sudo`, when there was one.
+    pub sudo_user: Option<String>,
+    /// The machine's name.
+    pub host: String,
+}
+
+/// This process's [`Host`], read the first time it is asked for.
+pub fn host() -> &'static Host {
+    static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let (uid, name, host) = current_user();
+        Host {
+            admin: is_root(),
+            home: var(HOME_VAR).map(Into::into),
+            shell: std::env::var("SHELL").ok(),
+            path: std::env::var_os("PATH"),
+            user: User { uid, name, sudo_user: var("SUDO_USER").and_then(|s| s.into_string().ok()), host },
+            folders: Folders::read(),
+        }
+    })
+}
 
 /// `mkdir -p`, each directory it makes with exactly `mode` ([`create_dir`]); returns those made,
 /// outermost first.
@@ -78,6 +165,12 @@ pub fn read_if_exists(path: &std::path::Path) -> std::io::Result<Option<Vec<u8>>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Whether a shell reads `arg` back as it is, unquoted (see the OS's `quote_arg`).
+fn is_plain_arg(arg: &str) -> bool {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+=,\\".contains(c);
+    !arg.is_empty() && arg.chars().all(plain)
 }
 
 /// `PREFIX` + pid + time: a name no other command uses (callers make it with `mkdir` or
@@ -199,26 +292,8 @@ pub enum ReadError {
     Io(std::io::Error),
 }
 
-/// Where a persistent environment variable lives on Windows (the registry): the user's
-/// (`HKEY_CURRENT_USER\Environment`) or the machine's
-/// (`HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Session Manager\Environment`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Store {
-    User,
-    Machine,
-}
-
 impl Store {
-    /// The key of its variables.
-    pub fn key(self) -> &'static str {
-        match self {
-            Store::User => r"HKEY_CURRENT_USER\Environment",
-            Store::Machine => r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Session Manager\Environment",
-        }
-    }
-
-    /// The `Path` value, as a path for reports (`KEY\Path`).
+    /// The `Path` value, as a path for reports (`KEY\\Path`).
     pub fn path_value(self) -> std::path::PathBuf {
         std::path::PathBuf::from(format!(r"{}\{PATH_VALUE}", self.key()))
     }

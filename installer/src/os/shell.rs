@@ -239,3 +239,43 @@ pub fn modules_source_line() -> String {
         r#"if [ -f "$HOME/.config/go-offline/modules.env" ]; then . "$HOME/.config/go-offline/modules.env"; fi # {MARKER}"#
     )
 }
+
+/// How a toolchain shim starts: what marks it as ours.
+pub const SHIM_HEADER: &str = "#!/bin/sh\n# go-offline-installer toolchain shim.";
+
+/// The shim's line naming the tree it runs.
+const SHIM_RUNS: &str = "# runs: ";
+
+/// The target of the toolchain link to `tree`'s go command, relative to `PREFIX/bin`.
+pub fn toolchain_link(tree: &str) -> String {
+    format!("../{tree}/bin/go")
+}
+
+/// The tree a link made by [`toolchain_link`] names, if `target` is one.
+pub fn toolchain_link_tree(target: &str) -> Option<&str> {
+    target.strip_prefix("../")?.strip_suffix("/bin/go")
+}
+
+/// A toolchain shim's text: runs `go` (of `tree`) for a go command that asked for `name`.
+pub fn toolchain_shim(go: &Path, name: &str, tree: &str) -> String {
+    let quoted = format!("'{}'", go.to_string_lossy().replace('\'', r"'\''"));
+    format!(
+        "{SHIM_HEADER} Do not edit: the installer rewrites and removes it.\n\
+         {SHIM_RUNS}{tree}\n\
+         # A go.mod asking for {name} is built by {tree}, the newest release of that language version\n\
+         # installed here. The go command that switched here expects exactly {name}; this runs\n\
+         # {tree} as the local toolchain instead of confirming that.\n\
+         unset GOTOOLCHAIN_INTERNAL_SWITCH_VERSION\n\
+         GOTOOLCHAIN=local\n\
+         export GOTOOLCHAIN\n\
+         exec {quoted} \"$@\"\n"
+    )
+}
+
+/// The tree a shim made by [`toolchain_shim`] runs, if `text` is one.
+pub fn shim_tree(text: &str) -> Option<&str> {
+    if !text.starts_with(SHIM_HEADER) {
+        return None;
+    }
+    text.lines().find_map(|l| l.strip_prefix(SHIM_RUNS))
+}

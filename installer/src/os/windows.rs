@@ -43,7 +43,9 @@ use windows_sys::Win32::{
     UI::WindowsAndMessaging::{SendMessageTimeoutW, HWND_BROADCAST, SMTO_ABORTIFHUNG, WM_SETTINGCHANGE},
 };
 
-use super::{Exchange, FreeSpace, Kind, LockError, LockMode, ReadError, Store, StoredValue, TreeId, TEMP_PREFIX};
+use super::{
+    shell::Scope, Exchange, FreeSpace, Host, Kind, LockError, LockMode, ReadError, StoredValue, TreeId, TEMP_PREFIX,
+};
 
 /// Whether the file system keeps the permission bits the manifest records (it does not here:
 /// `verify-installed` compares contents, sizes and types, not modes).
@@ -284,7 +286,7 @@ pub fn own_executable() -> io::Result<File> {
 
 /// Whether this process runs elevated (the token's `TokenElevation`): the machine-wide prefix
 /// and environment are then the defaults, as root's are on Unix.
-pub fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     let mut token: HANDLE = std::ptr::null_mut();
     // SAFETY: GetCurrentProcess returns a pseudo-handle; token is a valid out-pointer.
     if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
@@ -314,7 +316,7 @@ pub fn pid() -> u32 {
 
 /// The user running this process: Windows has no numeric uid (0 is recorded), the name from
 /// `USERNAME`, the host from `COMPUTERNAME`.
-pub fn current_user() -> (u32, Option<String>, String) {
+pub(super) fn current_user() -> (u32, Option<String>, String) {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     (0, var("USERNAME"), var("COMPUTERNAME").unwrap_or_default())
 }
@@ -420,27 +422,82 @@ pub fn go_command(goroot: &Path, runner: &[String]) -> Command {
     cmd
 }
 
-/// A directory a known-folder variable names, if set.
-fn folder(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var).filter(|s| !s.is_empty()).map(PathBuf::from)
+/// The known folders this installer uses, from their variables (`None` when not set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folders {
+    /// `%ProgramData%`: the machine's state.
+    pub program_data: Option<PathBuf>,
+    /// `%LOCALAPPDATA%`: the user's programs and state.
+    pub local_app_data: Option<PathBuf>,
+    /// `%ProgramFiles%`: the machine's programs.
+    pub program_files: Option<PathBuf>,
+}
+
+impl Folders {
+    pub(super) fn read() -> Folders {
+        let folder = |var: &str| std::env::var_os(var).filter(|s| !s.is_empty()).map(PathBuf::from);
+        Folders {
+            program_data: folder("ProgramData"),
+            local_app_data: folder("LOCALAPPDATA"),
+            program_files: folder("ProgramFiles"),
+        }
+    }
 }
 
 /// The host log: `%ProgramData%\go-offline-installer\log.jsonl` elevated, else
 /// `%LOCALAPPDATA%\go-offline-installer\log.jsonl`.
-pub fn host_log_path() -> Option<PathBuf> {
-    let base = if is_root() { folder("ProgramData") } else { folder("LOCALAPPDATA") }?;
-    Some(base.join("go-offline-installer").join("log.jsonl"))
+pub fn host_log_path(host: &Host) -> Option<PathBuf> {
+    let base = if host.admin { &host.folders.program_data } else { &host.folders.local_app_data };
+    Some(base.as_ref()?.join("go-offline-installer").join("log.jsonl"))
 }
 
 /// The default prefix: `%ProgramFiles%\go-offline` elevated, `%LOCALAPPDATA%\Programs\go-offline`
 /// for a user (where per-user programs go).
-pub fn default_prefix(_home: Option<&Path>) -> Option<PathBuf> {
-    if is_root() {
-        folder("ProgramFiles").map(|p| p.join("go-offline"))
+pub fn default_prefix(host: &Host) -> Option<PathBuf> {
+    if host.admin {
+        host.folders.program_files.as_ref().map(|p| p.join("go-offline"))
     } else {
-        folder("LOCALAPPDATA").map(|p| p.join("Programs").join("go-offline"))
+        host.folders.local_app_data.as_ref().map(|p| p.join("Programs").join("go-offline"))
     }
 }
+
+/// Where an install's environment goes: the `Path` of the machine (`machine`) or of the user.
+pub fn environment_scope(_host: &Host, machine: bool) -> Option<Scope> {
+    Some(Scope::Registry { store: if machine { Store::Machine } else { Store::User } })
+}
+
+/// Whether environment variables can be written to a machine-wide store: the registry's
+/// machine environment.
+pub const HAS_MACHINE_STORE: bool = true;
+
+/// The host trust directory: `%ProgramFiles%\go-offline-installer\trusted-keys`, which only
+/// administrators may write (unlike `%ProgramData%` or a drive's root, where any user may create
+/// a directory, and so could make a policy of their own authoritative).
+pub fn host_trust_dir(host: &Host) -> PathBuf {
+    let base = host.folders.program_files.clone().unwrap_or_else(|| PathBuf::from(r"C:\Program Files"));
+    base.join("go-offline-installer").join("trusted-keys")
+}
+
+/// `arg` as `cmd` reads it back: bare when it is plain, else in double quotes.
+pub fn quote_arg(arg: &str) -> String {
+    if super::is_plain_arg(arg) {
+        arg.to_string()
+    } else {
+        format!("\"{arg}\"")
+    }
+}
+
+/// What to do for an environment just written (`changed`, the first value changed) to take
+/// effect.
+pub fn reopen_advice(changed: &Path) -> String {
+    format!("open a new command prompt or terminal to use it ({} was changed)", changed.display())
+}
+
+/// The help's words on how versions sit in a prefix (the tree layout: no links).
+pub const LAYOUT_HELP: &str = "Versions:\n  The active version is the tree at PREFIX\\go; the others wait beside it as PREFIX\\go-VERSION.\n  Receipts in PREFIX\\.go-offline list every file; status, use, rollback, uninstall and\n  verify-installed manage them. Every install, use, rollback and uninstall is logged to the host log.\n\n";
+
+/// The help's words on where the host log goes ([`host_log_path`]).
+pub const HOST_LOG_HELP: &str = "%ProgramData%\\go-offline-installer\\log.jsonl elevated, %LOCALAPPDATA%\\go-offline-installer\\log.jsonl otherwise";
 
 /// Whether this process is alone on its console: started by a double click from Explorer, which
 /// made the console for it and closes it when the process exits.
@@ -555,4 +612,47 @@ pub fn write_stored_path(store: Store, value: Option<&StoredValue>) -> io::Resul
         )
     };
     Ok(())
+}
+
+/// Where a persistent environment variable lives (the registry): the user's
+/// (`HKEY_CURRENT_USER\Environment`) or the machine's
+/// (`HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Session Manager\Environment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Store {
+    User,
+    Machine,
+}
+
+impl Store {
+    /// The key of its variables.
+    pub fn key(self) -> &'static str {
+        match self {
+            Store::User => r"HKEY_CURRENT_USER\Environment",
+            Store::Machine => r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Control\Session Manager\Environment",
+        }
+    }
+}
+
+/// Whether a link can be switched by one rename: not here (a symbolic link needs a right users
+/// lack), so the active tree itself is moved (`Layout::Tree`).
+pub const SWITCHES_LINKS: bool = false;
+
+/// Ends this process at once, as `TerminateProcess` does (no destructor, no flush): a crash
+/// test's failpoint.
+#[cfg(feature = "failpoints")]
+pub fn kill_self() {
+    use windows_sys::Win32::System::Threading::TerminateProcess;
+    // SAFETY: ends this process; nothing runs after it.
+    unsafe {
+        TerminateProcess(GetCurrentProcess(), 137);
+    }
+}
+
+/// Sleeps until the test kills this process (a crash test's failpoint).
+#[cfg(feature = "failpoints")]
+pub fn pause_self() {
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
 }

@@ -1,6 +1,9 @@
-//! The OS primitives on Linux (and, for most of them, any Unix): `renameat2`, `flock`, `syncfs`,
-//! `statvfs`, `/proc/self/exe`, `O_NOFOLLOW`, symlinks. See the table in `os/mod.rs` for what
-//! each must guarantee.
+//! The OS primitives any Unix provides (POSIX, plus `flock`, which every Unix this runs on has):
+//! `mkdir`/`open` with modes and `O_NOFOLLOW`, `fsync`, `statvfs`, `faccessat`, symlinks, the
+//! effective uid, signals to itself; and where this installer puts things on a Unix: the prefix,
+//! the host log, the trust directory, the environment's scope. What differs between Unixes (an
+//! atomic exchange of two names, syncing a whole file system, naming the running file) is in the
+//! file of that OS (`linux.rs`). See the table in `os/mod.rs` for what each must guarantee.
 
 use std::{
     fs::{self, DirBuilder, File, OpenOptions},
@@ -10,10 +13,13 @@ use std::{
     process::Command,
 };
 
-use rustix::fs::{FlockOperation, RenameFlags, CWD};
+use format::keys::HOST_TRUST_DIR;
+use rustix::fs::{FlockOperation, CWD};
 
-use super::{Exchange, FreeSpace, Kind, LockError, LockMode, ReadError, Store, StoredValue, TreeId, TEMP_PREFIX};
-use crate::failpoint;
+use super::{
+    shell::{Scope, SYSTEM_PROFILE_D},
+    FreeSpace, Host, Kind, LockError, LockMode, ReadError, StoredValue, TreeId, TEMP_PREFIX,
+};
 
 /// Whether the file system keeps the permission bits the manifest records (`verify-installed`
 /// compares them).
@@ -107,60 +113,15 @@ pub fn read_nofollow(path: &Path, max_len: u64) -> Result<Option<Vec<u8>>, ReadE
     Ok(Some(bytes))
 }
 
-/// `rename` that never replaces: `renameat2(RENAME_NOREPLACE)`, or a check then `rename` on file
-/// systems without it (safe under the prefix lock).
-pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    match renameat2(from, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-            if fs::symlink_metadata(to).is_ok() {
-                return Err(io::Error::from(ErrorKind::AlreadyExists));
-            }
-            fs::rename(from, to)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Swaps the two names in one step (`RENAME_EXCHANGE`).
-pub fn rename_exchange(a: &Path, b: &Path) -> Result<(), Exchange> {
-    match renameat2(a, b, RenameFlags::EXCHANGE) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => Err(Exchange::Unsupported),
-        Err(e) => Err(Exchange::Io(e.into())),
-    }
-}
-
 /// Whether an error of a rename says a program uses what was to be renamed: never on Unix,
 /// where a directory in use can be renamed.
 pub fn in_use(_e: &io::Error) -> bool {
     false
 }
 
-/// `renameat2` with flags; the `no-renameat2` failpoint switch makes it fail as on a file system
-/// that does not support flags.
-fn renameat2(from: &Path, to: &Path, flags: RenameFlags) -> Result<(), rustix::io::Errno> {
-    if failpoint::enabled("no-renameat2") {
-        return Err(rustix::io::Errno::INVAL);
-    }
-    rustix::fs::renameat_with(CWD, from, CWD, to, flags)
-}
-
 /// fsync of a directory, so renames and unlinks in it are durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir).and_then(|f| f.sync_all())
-}
-
-/// Nothing per file: the staging tree is synced once, whole, by [`sync_fs`] (one `syncfs` costs
-/// less than an `fsync` per file).
-pub fn flush_extracted(_file: &File) -> io::Result<()> {
-    Ok(())
-}
-
-/// Flushes the file system holding `dir` (one `syncfs` for a whole staged tree).
-pub fn sync_fs(dir: &Path) -> io::Result<()> {
-    let f = File::open(dir)?;
-    rustix::fs::syncfs(&f).map_err(io::Error::from)
 }
 
 /// A held lock on a directory; released when dropped (or when the process dies).
@@ -210,49 +171,14 @@ pub fn can_write(path: &Path) -> io::Result<()> {
     rustix::fs::accessat(CWD, path, rustix::fs::Access::WRITE_OK, rustix::fs::AtFlags::EACCESS).map_err(io::Error::from)
 }
 
-/// The path to name the running executable by (in messages and receipts).
-pub fn own_executable_path() -> PathBuf {
-    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))
-}
-
-/// The running executable, opened: `/proc/self/exe` is the running file even if it was renamed
-/// or its path is not readable.
-pub fn own_executable() -> io::Result<File> {
-    File::open("/proc/self/exe")
-}
-
 /// Whether this process runs as root.
-pub fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
 /// The process's pid.
 pub fn pid() -> u32 {
     std::process::id()
-}
-
-/// The user running this process: uid, name (from /etc/passwd: a static binary has no NSS), host.
-pub fn current_user() -> (u32, Option<String>, String) {
-    let uid = rustix::process::geteuid().as_raw();
-    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
-    let name = fs::read_to_string("/etc/passwd").ok().and_then(|passwd| {
-        passwd.lines().find_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            let id = f.nth(1)?;
-            (id.parse::<u32>().ok()? == uid).then(|| name.to_string())
-        })
-    });
-    (uid, name, host)
-}
-
-/// Some bytes no other process or moment shares, for ids (the kernel's random uuid).
-pub fn entropy() -> String {
-    let mut s = String::new();
-    if let Ok(mut f) = File::open("/proc/sys/kernel/random/uuid") {
-        let _ = f.read_to_string(&mut s);
-    }
-    s
 }
 
 /// The identity of the directory at `path`, if a directory (not a symlink) is there.
@@ -344,26 +270,77 @@ pub fn go_command(goroot: &Path, runner: &[String]) -> Command {
     cmd
 }
 
+/// Where a Unix keeps what this installer writes outside a prefix: only the user's state
+/// directory varies (`XDG_STATE_HOME`); the rest are fixed paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folders {
+    pub state_home: Option<PathBuf>,
+}
+
+impl Folders {
+    pub(super) fn read() -> Folders {
+        Folders { state_home: std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()).map(PathBuf::from) }
+    }
+}
+
 /// The host log: `/var/log/go-offline-installer.log` for root, else
 /// `$XDG_STATE_HOME/go-offline-installer/log.jsonl` (default `$HOME/.local/state`).
-pub fn host_log_path() -> Option<PathBuf> {
-    if is_root() {
+pub fn host_log_path(host: &Host) -> Option<PathBuf> {
+    if host.admin {
         return Some(PathBuf::from("/var/log/go-offline-installer.log"));
     }
-    let state = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()).map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").filter(|s| !s.is_empty()).map(|h| PathBuf::from(h).join(".local/state"))
-    })?;
+    let state = host.folders.state_home.clone().or_else(|| host.home.as_ref().map(|h| h.join(".local/state")))?;
     Some(state.join("go-offline-installer/log.jsonl"))
 }
 
-/// The default prefix: `/usr/local` for root, `HOME/.local` for a user.
-pub fn default_prefix(home: Option<&Path>) -> Option<PathBuf> {
-    if is_root() {
+/// The default prefix: `/usr/local` for root, `HOME/.local` for a user (`None` without a HOME).
+pub fn default_prefix(host: &Host) -> Option<PathBuf> {
+    if host.admin {
         Some(PathBuf::from("/usr/local"))
     } else {
-        home.map(|h| h.join(".local"))
+        host.home.as_ref().map(|h| h.join(".local"))
     }
 }
+
+/// Where an install's environment goes: root's profile script, else the user's env script and
+/// rc files (`None` without a HOME). `machine` (a machine-wide store) has no meaning here: root's
+/// environment is machine-wide already.
+pub fn environment_scope(host: &Host, _machine: bool) -> Option<Scope> {
+    if host.admin {
+        Some(Scope::System { profile_d: PathBuf::from(SYSTEM_PROFILE_D) })
+    } else {
+        Some(Scope::User { home: host.home.clone()?, shell: host.shell.clone() })
+    }
+}
+
+/// Whether environment variables can be written to a machine-wide store (Windows's registry);
+/// on a Unix the environment of root is machine-wide already.
+pub const HAS_MACHINE_STORE: bool = false;
+
+/// The host trust directory: [`HOST_TRUST_DIR`], which only root may write.
+pub fn host_trust_dir(_host: &Host) -> PathBuf {
+    PathBuf::from(HOST_TRUST_DIR)
+}
+
+/// `arg` as a POSIX shell reads it back: bare when it is plain, else in single quotes.
+pub fn quote_arg(arg: &str) -> String {
+    if super::is_plain_arg(arg) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// What to do for an environment just written (`changed`, its first file) to take effect.
+pub fn reopen_advice(changed: &Path) -> String {
+    format!("open a new shell (or source {}) to use it", changed.display())
+}
+
+/// The help's words on how versions sit in a prefix (the [`SWITCHES_LINKS`] layout).
+pub const LAYOUT_HELP: &str = "Versions:\n  Each version lives in PREFIX/go-VERSION; PREFIX/go links to the active one. Receipts in\n  PREFIX/.go-offline list every file; status, use, rollback, uninstall and verify-installed\n  manage them. Every install, use, rollback and uninstall is logged to the host log.\n\n";
+
+/// The help's words on where the host log goes ([`host_log_path`]).
+pub const HOST_LOG_HELP: &str = "/var/log/go-offline-installer.log for root, $XDG_STATE_HOME/go-offline-installer/log.jsonl\n  (default ~/.local/state/...) otherwise";
 
 /// Whether this process is alone on a console it will close on exit (a Windows notion: a
 /// terminal on Unix stays open after the program).
@@ -371,12 +348,41 @@ pub fn owns_console() -> bool {
     false
 }
 
-/// Unix keeps no environment in a store: the environment is in files (see `shell.rs`).
-pub fn read_stored_path(_store: Store) -> io::Result<Option<StoredValue>> {
-    Err(io::Error::new(ErrorKind::Unsupported, "Unix keeps no environment in a registry"))
+/// Whether a link can be switched by one rename, so the active version is `PREFIX/go`, a symlink
+/// (`Layout::Link`); where it cannot, the active tree itself is moved (`Layout::Tree`).
+pub const SWITCHES_LINKS: bool = true;
+
+/// Where persistent environment variables live on Windows; a Unix has no such store (its
+/// environment is in files, see `shell.rs`), so there is no value of this type here, and the
+/// functions taking one are never called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Store {}
+
+impl Store {
+    /// The key of its variables.
+    pub fn key(self) -> &'static str {
+        match self {}
+    }
 }
 
-/// See [`read_stored_path`].
-pub fn write_stored_path(_store: Store, _value: Option<&StoredValue>) -> io::Result<()> {
-    Err(io::Error::new(ErrorKind::Unsupported, "Unix keeps no environment in a registry"))
+/// See [`Store`]: no store, nothing to read.
+pub fn read_stored_path(store: Store) -> io::Result<Option<StoredValue>> {
+    match store {}
+}
+
+/// See [`Store`]: no store, nothing to write.
+pub fn write_stored_path(store: Store, _value: Option<&StoredValue>) -> io::Result<()> {
+    match store {}
+}
+
+/// Ends this process at once, as `kill -9` does (a crash test's failpoint).
+#[cfg(feature = "failpoints")]
+pub fn kill_self() {
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+}
+
+/// Stops this process (`SIGSTOP`) until a test acts and kills it (a crash test's failpoint).
+#[cfg(feature = "failpoints")]
+pub fn pause_self() {
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
 }
