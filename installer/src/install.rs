@@ -53,7 +53,7 @@ use crate::{
     env::{self, Edit},
     error::Error,
     extract, failpoint,
-    journal::{self, Adopt, Commit, InstallPlan, Journal, Json, LinkChange, PendingWrite, Phase, Plan, Recovery},
+    journal::{self, Adopt, Commit, InstallPlan, Json, LinkChange, PendingWrite, Phase, Plan, Recovery, Txn},
     os::{
         self,
         shell::{Purpose, Scope},
@@ -591,15 +591,7 @@ fn install_tree(
     let TreeJob { start, new, adoption, replacing, kept } = job;
     let (mut txn, adopted_receipt) = prepare(prefix, m, start, adoption)?;
     txn.plan.keep = kept.cloned();
-    txn.write(prefix)?;
-    failpoint::hit("journal-staging");
-    let staging = prefix.join(&txn.plan.staging);
-    // mkdir, not "create or reuse": a directory someone else put at this name is never used,
-    // and never deleted.
-    if let Err(e) = os::create_dir(&staging, 0o700) {
-        let _ = journal::remove(prefix);
-        return Err(Error::io("create a staging directory in", prefix.path(), e));
-    }
+    txn.begin(prefix)?;
     let steps = swap_and_check(installer, file, config, new, &mut txn, replacing, progress);
     let done = match steps {
         Ok(done) => done,
@@ -627,23 +619,6 @@ struct NewTree<'a> {
     delta: Option<&'a delta::Planned>,
 }
 
-/// An install in progress: its plan and how far it got, journaled as a [`Plan::Install`].
-struct Txn {
-    go_version: String,
-    phase: Phase,
-    plan: InstallPlan,
-}
-
-impl Txn {
-    fn journal(&self) -> Journal {
-        Journal::new(&self.go_version, self.phase, Plan::Install(self.plan.clone()))
-    }
-
-    fn write(&self, prefix: &Prefix) -> Result<(), Error> {
-        journal::write(prefix, &self.journal())
-    }
-}
-
 /// The journal of a new install (phase `staging`), with the adoption of the plain `PREFIX/go`
 /// [`check_new_tree`] found (and its receipt, listing its files as found).
 fn prepare(
@@ -652,20 +627,8 @@ fn prepare(
     start: &Start,
     adoption: Option<&Adoption>,
 ) -> Result<(Txn, Option<Receipt>), Error> {
-    let staging = os::unique_name(STAGING_PREFIX);
-    let mut p = InstallPlan {
-        dest: prefix.tree_location(&start.tree),
-        aside: format!("{staging}.old"),
-        staging,
-        new_tree: None,
-        old_tree: None,
-        env: Vec::new(),
-        link: Some(LinkChange { before: start.active.tree().map(str::to_string), after: Some(start.tree.clone()) }),
-        adopt: None,
-        scratch: None,
-        keep: None,
-        commit: Commit::default(),
-    };
+    let mut p = InstallPlan::staged(prefix.tree_location(&start.tree), STAGING_PREFIX);
+    p.link = Some(LinkChange { before: start.active.tree().map(str::to_string), after: Some(start.tree.clone()) });
     let mut adopted_receipt = None;
     if let Some(a) = adoption {
         let go = prefix.goroot();
@@ -678,7 +641,7 @@ fn prepare(
             adopted_receipt = Some(Receipt::new(&a.version, &m.goos, &m.goarch, &name, Origin::Adopted, files));
         }
     }
-    Ok((Txn { go_version: m.go_version.clone(), phase: Phase::Staging, plan: p }, adopted_receipt))
+    Ok((Txn::new(&m.go_version, p, Plan::Install), adopted_receipt))
 }
 
 /// What the steps before commit produced.

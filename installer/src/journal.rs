@@ -196,6 +196,65 @@ pub struct InstallPlan {
     pub commit: Commit,
 }
 
+impl InstallPlan {
+    /// The plan of a tree to be staged under a fresh name (`staging_prefix` + a unique part) and
+    /// put at `dest`; the rest is filled in as the command goes.
+    pub fn staged(dest: String, staging_prefix: &str) -> InstallPlan {
+        let staging = os::unique_name(staging_prefix);
+        InstallPlan {
+            dest,
+            aside: format!("{staging}.old"),
+            staging,
+            new_tree: None,
+            old_tree: None,
+            env: Vec::new(),
+            link: None,
+            adopt: None,
+            scratch: None,
+            keep: None,
+            commit: Commit::default(),
+        }
+    }
+}
+
+/// A tree being put in place (an install, a module bundle install): its plan and how far it
+/// got, journaled under `name` as the [`Plan`] `of` makes of it.
+pub struct Txn {
+    pub name: String,
+    pub phase: Phase,
+    pub plan: InstallPlan,
+    pub of: fn(InstallPlan) -> Plan,
+}
+
+impl Txn {
+    /// A new one in phase `staging`.
+    pub fn new(name: &str, plan: InstallPlan, of: fn(InstallPlan) -> Plan) -> Txn {
+        Txn { name: name.into(), phase: Phase::Staging, plan, of }
+    }
+
+    pub fn journal(&self) -> Journal {
+        Journal::new(&self.name, self.phase, (self.of)(self.plan.clone()))
+    }
+
+    pub fn write(&self, prefix: &Prefix) -> Result<(), Error> {
+        write(prefix, &self.journal())
+    }
+
+    /// Journals phase `staging`, then makes the staging directory (`mkdir`, not "create or
+    /// reuse": a directory someone else put at that name is never used, and never deleted);
+    /// returns its path. Should the directory not be made, the journal goes again.
+    pub fn begin(&self, prefix: &Prefix) -> Result<PathBuf, Error> {
+        self.write(prefix)?;
+        failpoint::hit("journal-staging");
+        let staging = prefix.join(&self.plan.staging);
+        if let Err(e) = os::create_dir(&staging, 0o700) {
+            let _ = remove(prefix);
+            return Err(Error::io("create a staging directory in", prefix.path(), e));
+        }
+        Ok(staging)
+    }
+}
+
 /// What an install keeps of the tree it replaces: `entries` (paths relative to the tree) are
 /// moved to the same place under `dir` (a name in the prefix: `go-1.27.3.kept`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,7 +32,7 @@ use crate::{
     env,
     error::Error,
     extract, failpoint,
-    journal::{self, Commit, InstallPlan, Journal, Json, PendingWrite, Phase, Plan, Recovery},
+    journal::{self, Commit, InstallPlan, Json, PendingWrite, Phase, Plan, Recovery, Txn},
     os::{
         self,
         shell::{Purpose, Scope},
@@ -141,32 +141,8 @@ pub fn install(
         let r = report(added, merged.len(), Vec::new());
         return Ok(Outcome::new(Action::InstallModules, false, Report::Modules(r)).with_warnings(warnings));
     }
-    let staging = os::unique_name(STAGING_PREFIX);
-    let mut txn = Txn {
-        phase: Phase::Staging,
-        plan: InstallPlan {
-            dest: DIR.into(),
-            aside: format!("{staging}.old"),
-            staging,
-            new_tree: None,
-            old_tree: None,
-            env: Vec::new(),
-            link: None,
-            adopt: None,
-            scratch: None,
-            keep: None,
-            commit: Commit::default(),
-        },
-    };
-    txn.write(prefix)?;
-    failpoint::hit("journal-staging");
-    let staging = prefix.join(&txn.plan.staging);
-    // mkdir, not "create or reuse": a directory someone else put at this name is never used,
-    // and never deleted.
-    if let Err(e) = os::create_dir(&staging, 0o700) {
-        let _ = journal::remove(prefix);
-        return Err(Error::io("create a staging directory in", prefix.path(), e));
-    }
+    let mut txn = Txn::new(DIR, InstallPlan::staged(DIR.into(), STAGING_PREFIX), Plan::InstallModules);
+    txn.begin(prefix)?;
     let (files, env_files) = match stage_and_swap(installer, file, config, existing, &edits, &mut txn, progress) {
         Ok(done) => done,
         Err(e) => return Err(undo(prefix, &txn, e)),
@@ -212,23 +188,6 @@ pub fn install(
     }
     let r = report(added, receipt.modules.len(), env_files);
     Ok(Outcome::new(Action::InstallModules, true, Report::Modules(r)).with_warnings(warnings))
-}
-
-/// A bundle install in progress: its plan and how far it got, journaled as a
-/// [`Plan::InstallModules`] under the name of the module directory.
-struct Txn {
-    phase: Phase,
-    plan: InstallPlan,
-}
-
-impl Txn {
-    fn journal(&self) -> Journal {
-        Journal::new(DIR, self.phase, Plan::InstallModules(self.plan.clone()))
-    }
-
-    fn write(&self, prefix: &Prefix) -> Result<(), Error> {
-        journal::write(prefix, &self.journal())
-    }
 }
 
 /// Extracts and merges the new tree into the staging directory, journals phase `swapping`,
