@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{error::ErrorKind, CommandFactory, Parser, Subcommand};
 use format::exit;
-use installer::{lifecycle::Target, os, outcome::Action};
+use installer::{os, outcome::Action};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -110,55 +110,39 @@ enum Cmd {
     },
 }
 
-/// What the command line asks for.
+/// What the command line asks for: one of the engine's actions (its [`Action`] is the one list
+/// of commands) and what it acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    Install,
-    Check,
-    Info,
-    List,
-    DryRun,
-    Recover,
-    Status,
-    /// The version as typed (checked when the command runs: a bad one is "not installed").
-    Use(String),
-    Rollback,
-    Uninstall(UninstallArg),
-    VerifyInstalled(Option<String>),
+pub struct Mode {
+    pub action: Action,
+    pub operand: Operand,
 }
 
-/// `uninstall VERSION` or `uninstall --all`, the version as typed.
+/// What a command acts on, as typed (a version is checked when the command runs: a bad one is
+/// "not installed").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UninstallArg {
+pub enum Operand {
+    None,
+    /// `use VERSION`, `uninstall VERSION`, `verify-installed VERSION` (or `modules`).
     Version(String),
+    /// `uninstall --all`.
     All,
 }
 
-impl UninstallArg {
-    /// The target, with the version parsed by `parse`.
-    pub fn target<E>(&self, parse: impl Fn(&str) -> Result<String, E>) -> Result<Target, E> {
-        Ok(match self {
-            UninstallArg::All => Target::All,
-            UninstallArg::Version(v) => Target::Version(parse(v)?),
-        })
-    }
-}
-
 impl Mode {
-    /// The `action` a failure of this mode reports in `--json`.
-    pub fn action(&self) -> Action {
-        match self {
-            Mode::Install => Action::Install,
-            Mode::Check => Action::Check,
-            Mode::Info => Action::Info,
-            Mode::List => Action::List,
-            Mode::DryRun => Action::DryRun,
-            Mode::Recover => Action::Recover,
-            Mode::Status => Action::Status,
-            Mode::Use(_) => Action::Use,
-            Mode::Rollback => Action::Rollback,
-            Mode::Uninstall(_) => Action::Uninstall,
-            Mode::VerifyInstalled(_) => Action::VerifyInstalled,
+    fn of(action: Action) -> Mode {
+        Mode { action, operand: Operand::None }
+    }
+
+    fn on(action: Action, operand: Operand) -> Mode {
+        Mode { action, operand }
+    }
+
+    /// The version typed, `""` when none was (which no version parses as).
+    pub fn version(&self) -> &str {
+        match &self.operand {
+            Operand::Version(v) => v,
+            Operand::None | Operand::All => "",
         }
     }
 }
@@ -194,21 +178,20 @@ impl Cli {
                 format!("the argument '{flag}' cannot be used with the subcommand '{name}' (it is an option of the install)"),
             ));
         }
+        let typed = |v: &Option<String>| v.clone().map_or(Operand::None, Operand::Version);
         let mode = match &cli.command {
-            Some(Cmd::Status) => Mode::Status,
-            Some(Cmd::Use { version }) => Mode::Use(version.clone()),
-            Some(Cmd::Rollback) => Mode::Rollback,
-            Some(Cmd::Uninstall { all: true, .. }) => Mode::Uninstall(UninstallArg::All),
-            Some(Cmd::Uninstall { version, .. }) => {
-                Mode::Uninstall(UninstallArg::Version(version.clone().unwrap_or_default()))
-            }
-            Some(Cmd::VerifyInstalled { version }) => Mode::VerifyInstalled(version.clone()),
-            None if cli.recover => Mode::Recover,
-            None if cli.check => Mode::Check,
-            None if cli.info => Mode::Info,
-            None if cli.list => Mode::List,
-            None if cli.dry_run => Mode::DryRun,
-            None => Mode::Install,
+            Some(Cmd::Status) => Mode::of(Action::Status),
+            Some(Cmd::Use { version }) => Mode::on(Action::Use, Operand::Version(version.clone())),
+            Some(Cmd::Rollback) => Mode::of(Action::Rollback),
+            Some(Cmd::Uninstall { all: true, .. }) => Mode::on(Action::Uninstall, Operand::All),
+            Some(Cmd::Uninstall { version, .. }) => Mode::on(Action::Uninstall, typed(version)),
+            Some(Cmd::VerifyInstalled { version }) => Mode::on(Action::VerifyInstalled, typed(version)),
+            None if cli.recover => Mode::of(Action::Recover),
+            None if cli.check => Mode::of(Action::Check),
+            None if cli.info => Mode::of(Action::Info),
+            None if cli.list => Mode::of(Action::List),
+            None if cli.dry_run => Mode::of(Action::DryRun),
+            None => Mode::of(Action::Install),
         };
         Ok((cli, mode))
     }
@@ -291,18 +274,19 @@ mod tests {
     #[test]
     fn modes() {
         let ok = [
-            ("", Mode::Install),
-            ("--yes --prefix /p", Mode::Install),
-            ("--check", Mode::Check),
-            ("--json status", Mode::Status),
-            ("status --json", Mode::Status),
-            ("--prefix /p status", Mode::Status),
-            ("status --prefix /p --wait -q", Mode::Status),
-            ("--json use 1.27.3", Mode::Use("1.27.3".into())),
-            ("uninstall --all --yes", Mode::Uninstall(UninstallArg::All)),
-            ("-y uninstall 1.26.6", Mode::Uninstall(UninstallArg::Version("1.26.6".into()))),
-            ("verify-installed modules", Mode::VerifyInstalled(Some("modules".into()))),
-            ("--recover --json", Mode::Recover),
+            ("", Mode::of(Action::Install)),
+            ("--yes --prefix /p", Mode::of(Action::Install)),
+            ("--check", Mode::of(Action::Check)),
+            ("--json status", Mode::of(Action::Status)),
+            ("status --json", Mode::of(Action::Status)),
+            ("--prefix /p status", Mode::of(Action::Status)),
+            ("status --prefix /p --wait -q", Mode::of(Action::Status)),
+            ("--json use 1.27.3", Mode::on(Action::Use, Operand::Version("1.27.3".into()))),
+            ("uninstall --all --yes", Mode::on(Action::Uninstall, Operand::All)),
+            ("-y uninstall 1.26.6", Mode::on(Action::Uninstall, Operand::Version("1.26.6".into()))),
+            ("verify-installed modules", Mode::on(Action::VerifyInstalled, Operand::Version("modules".into()))),
+            ("verify-installed", Mode::of(Action::VerifyInstalled)),
+            ("--recover --json", Mode::of(Action::Recover)),
         ];
         for (line, mode) in ok {
             assert_eq!(parse(line), Ok(mode), "{line}");

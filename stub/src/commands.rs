@@ -24,7 +24,7 @@ use installer::{
 };
 
 use crate::{
-    cli::{Cli, Mode, LOG_ENV},
+    cli::{Cli, Mode, Operand, LOG_ENV},
     prompt::{self, Phases},
     say,
 };
@@ -34,13 +34,16 @@ static EMBEDDED_KEYS: include_dir::Dir<'_> = include_dir::include_dir!("$OUT_DIR
 
 /// Runs `mode`.
 pub fn run(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
-    match mode {
-        Mode::Status => lifecycle::status(&context(cli)?),
-        Mode::Use(v) => lifecycle::use_version(&context(cli)?, &version_arg(cli, v)?),
-        Mode::Rollback => lifecycle::rollback(&context(cli)?),
-        Mode::Uninstall(arg) => {
+    match mode.action {
+        Action::Status => lifecycle::status(&context(cli)?),
+        Action::Use => lifecycle::use_version(&context(cli)?, &version_arg(cli, mode.version())?),
+        Action::Rollback => lifecycle::rollback(&context(cli)?),
+        Action::Uninstall => {
             let ctx = context(cli)?;
-            let target = arg.target(|v| version_arg(cli, v))?;
+            let target = match mode.operand {
+                Operand::All => Target::All,
+                _ => Target::Version(version_arg(cli, mode.version())?),
+            };
             if !cli.yes {
                 let what = match &target {
                     Target::All => format!(
@@ -53,22 +56,23 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
             }
             lifecycle::uninstall(&ctx, &target)
         }
-        Mode::VerifyInstalled(v) => {
-            let what = match v.as_deref() {
-                None => Checked::Everything,
-                Some("modules" | modules::DIR) => Checked::Modules,
-                Some(v) => Checked::Version(version_arg(cli, v)?),
+        Action::VerifyInstalled => {
+            let what = match &mode.operand {
+                Operand::Version(v) if v == "modules" || v == modules::DIR => Checked::Modules,
+                Operand::Version(v) => Checked::Version(version_arg(cli, v)?),
+                Operand::None | Operand::All => Checked::Everything,
             };
             lifecycle::verify_installed(&context(cli)?, &what)
         }
         // Needs nothing from this file: a damaged installer must not stand in the way of undoing.
-        Mode::Recover => install::recover(&prefix_of(cli)?, cli.wait),
-        // An install shows its phases on a terminal, from the verification of this file on.
-        Mode::Install => {
+        Action::Recover => install::recover(&prefix_of(cli)?, cli.wait),
+        // An install shows its phases on a terminal, from the verification of this file on (a
+        // module bundle's installer too: what it installs is read from the file).
+        Action::Install | Action::InstallModules => {
             let phases = Phases::on_terminal(cli.quiet || cli.json);
             Phases::run(phases.as_ref(), || with_installer(cli, mode, phases.as_ref()))
         }
-        Mode::Check | Mode::Info | Mode::List | Mode::DryRun => with_installer(cli, mode, None),
+        Action::Check | Action::Info | Action::List | Action::DryRun => with_installer(cli, mode, None),
     }
 }
 
@@ -106,9 +110,9 @@ fn with_installer(cli: &Cli, mode: &Mode, phases: Option<&Phases>) -> Result<Out
         }
         None => verify::verify(&file, &path, &trust)?,
     };
-    match mode {
-        Mode::Info => return Ok(Outcome::new(Action::Info, false, Report::Info(Info::of(&installer)))),
-        Mode::List => {
+    match mode.action {
+        Action::Info => return Ok(Outcome::new(Action::Info, false, Report::Info(Info::of(&installer)))),
+        Action::List => {
             // A delta lists the entries it changes, as the new tree has them.
             let m = installer.manifest();
             let files = match &m.delta {
@@ -121,7 +125,7 @@ fn with_installer(cli: &Cli, mode: &Mode, phases: Option<&Phases>) -> Result<Out
         _ => {}
     }
     verify::check_platform(installer.manifest())?;
-    if *mode == Mode::Check {
+    if mode.action == Action::Check {
         installer::extract::check(&installer, &file, &|_| {})?;
         return Ok(Outcome::new(Action::Check, false, Report::Installer(InstallerReport::of(&installer, None))));
     }
@@ -173,7 +177,7 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         log: host_log(cli),
     };
     let plan = |preview: &Preview| go_plan(installer, &config, preview);
-    if *mode == Mode::DryRun {
+    if mode.action == Action::DryRun {
         // The install's own decision and checks, up to its first write: it fails here as the
         // install would, and otherwise says what the install would decide.
         let preview = install::dry_run(installer, &config)?;
@@ -402,7 +406,7 @@ fn before_install(
     destination: PathBuf,
     plan: &str,
 ) -> Result<Option<Outcome>, Error> {
-    if *mode == Mode::DryRun {
+    if mode.action == Action::DryRun {
         let mut report = InstallerReport::of(installer, Some(destination));
         report.plan = Some(format!("would install {plan}"));
         return Ok(Some(Outcome::new(Action::DryRun, false, Report::Installer(report))));

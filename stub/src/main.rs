@@ -54,7 +54,7 @@ fn run() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             if cli.json {
-                println!("{}", json::failed(mode.action().name(), e.exit_code(), e.kind(), &e.to_string()));
+                println!("{}", json::failed(mode.action.name(), e.exit_code(), e.kind(), &e.to_string()));
             }
             ExitCode::from(e.exit_code() as u8)
         }
