@@ -423,4 +423,51 @@ mod tests {
             assert_eq!(e.remedy(), remedy, "{name}");
         }
     }
+
+    /// The engine's text of every error that has a remedy names no flag and no command (the
+    /// binary words the remedy: `stub/src/render.rs`).
+    #[test]
+    fn messages_name_no_flag_and_no_command() {
+        let io = |errno: i32| Error::io("write", "/p/x", IoError::from_raw_os_error(errno));
+        let errors = [
+            Error::Destination {
+                path: "/p/go".into(),
+                problem: "is not a directory".into(),
+                remedy: Some(Remedy::OtherPrefix),
+            },
+            io(13),
+            io(30),
+            Error::NoSpace { path: "/p".into(), need: "1 MiB".into(), have: "0 MiB".into() },
+            Error::Downgrade { installed: "go1.27.3".into(), new: "go1.26.6".into() },
+            Error::NoPrevious { prefix: "/p".into(), installed: "go1.27.3".into() },
+            Error::Drift { count: 1, repairs: vec![Repair::Link] },
+            Error::InUse { version: "go1.27.3".into(), others: "go1.26.6".into() },
+            Error::ModuleConflict { module: "m@v1".into(), problem: "differs".into() },
+            Error::Busy("/p".into()),
+            Error::Environment(EnvError::OtherPrefix { path: "/e".into(), other: "/o".into() }),
+            Error::Environment(EnvError::Corrupt { path: "/e".into(), problem: "bad".into() }),
+            Error::NoBase {
+                installer: "d".into(),
+                base: "go1.27.2".into(),
+                go_version: "go1.27.3".into(),
+                problem: Box::new(BaseProblem::Changed {
+                    base: "go1.27.2".into(),
+                    dir: "/p/go-1.27.2".into(),
+                    count: 1,
+                    first_path: "go-1.27.2/x".into(),
+                    first_flags: "S".into(),
+                }),
+                full: "f".into(),
+            },
+            Error::RollbackFailed {
+                error: Box::new(io(28)),
+                undo: Box::new(io(13)),
+                left: Left::TreeAsBefore { dest: "/p/go-1.27.3".into(), journal: "/p/j".into() },
+            },
+        ];
+        for e in &errors {
+            let text = e.to_string();
+            assert!(!text.contains("--") && !text.contains('`'), "{text}");
+        }
+    }
 }
