@@ -35,7 +35,7 @@ use format::{
 use sha2::{Digest, Sha256};
 
 use crate::{
-    error::Error,
+    error::{BaseProblem, Error},
     os,
     prefix::{self, Prefix},
     receipt, tree,
@@ -54,13 +54,13 @@ pub struct Planned {
 }
 
 /// The refusal of a delta that cannot be applied here, naming the full installer.
-pub fn no_base(installer: &VerifiedInstaller, problem: String) -> Error {
+pub fn no_base(installer: &VerifiedInstaller, problem: BaseProblem) -> Error {
     let m = installer.manifest();
     Error::NoBase {
         installer: installer.path().display().to_string(),
         base: m.delta.as_ref().map(|d| d.base.go_version.clone()).unwrap_or_default(),
         go_version: m.go_version.clone(),
-        problem,
+        problem: Box::new(problem),
         full: delta::full_installer_name(&m.go_version, &m.goos, &m.goarch),
     }
 }
@@ -71,7 +71,7 @@ pub fn prove_base(prefix: &Prefix, installer: &VerifiedInstaller, d: &Delta) -> 
     let m = installer.manifest();
     let base = &d.base.go_version;
     let name = prefix::tree_name(base);
-    let refuse = |problem: String| no_base(installer, problem);
+    let refuse = |problem: String| no_base(installer, BaseProblem::Other(problem));
     if !prefix.has_tree(&name)? {
         return Err(refuse(format!(
             "{base} is not installed in '{}' (installed: {})",
@@ -100,14 +100,16 @@ pub fn prove_base(prefix: &Prefix, installer: &VerifiedInstaller, d: &Delta) -> 
     // The bytes the patches will read: every file hashed, every mode and link compared.
     let differences = tree::diff_tree(&dir, &name, &r.files)?;
     if let Some(first) = differences.first() {
-        return Err(refuse(format!(
-            "the {base} installed at '{}' has changed since it was installed: {} entr{} differ from its receipt (first: {} {}; `verify-installed` lists them all)",
-            dir.display(),
-            differences.len(),
-            if differences.len() == 1 { "y" } else { "ies" },
-            first.path,
-            first.flags
-        )));
+        return Err(no_base(
+            installer,
+            BaseProblem::Changed {
+                base: base.clone(),
+                dir,
+                count: differences.len(),
+                first_path: first.path.clone(),
+                first_flags: first.flags.clone(),
+            },
+        ));
     }
     let files = delta::rebuild(&r.files, d, &m.goos).map_err(|e| match e {
         RebuildError::OtherBase { .. } => refuse(e.to_string()),

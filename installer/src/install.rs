@@ -51,7 +51,7 @@ use format::{
 use crate::{
     check, delta,
     env::{self, Edit},
-    error::Error,
+    error::{BaseProblem, Error, Left, Remedy, Warning},
     extract, failpoint,
     journal::{self, Adopt, Commit, InstallPlan, Json, LinkChange, PendingWrite, Phase, Plan, Recovery, Txn},
     os::{
@@ -127,7 +127,7 @@ pub fn install(
 fn check_destination(installer: &VerifiedInstaller, prefix: &Prefix) -> Result<Vec<PathBuf>, Error> {
     if installer.manifest().delta.is_some() && !prefix.exists() {
         let problem = format!("nothing is installed in '{}'", prefix.path().display());
-        return Err(delta::no_base(installer, problem));
+        return Err(delta::no_base(installer, BaseProblem::Other(problem)));
     }
     prefix.check_create()
 }
@@ -478,6 +478,7 @@ fn adoption(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<Option<Adopt
     let version = plain.clone().ok_or_else(|| Error::Destination {
         path: go.clone(),
         problem: "is a directory without a VERSION file, not a Go tree this installer can adopt: move it away".into(),
+        remedy: None,
     })?;
     let kept_as = (version != m.go_version).then(|| prefix::tree_name(&version));
     if let Some(name) = kept_as.as_ref().filter(|n| os::kind_of(&prefix.join(n)).ok().flatten().is_some()) {
@@ -487,6 +488,7 @@ fn adoption(prefix: &Prefix, m: &Manifest, start: &Start) -> Result<Option<Adopt
                 "exists, so the {version} tree at '{}' cannot be kept under that name: move one of them away",
                 go.display()
             ),
+            remedy: None,
         });
     }
     Ok(Some(Adoption { version, kept_as }))
@@ -539,7 +541,8 @@ fn policy(prefix: &Prefix, m: &Manifest, start: &Start, config: &InstallConfig) 
             (true, false) if !tree::is_go_tree(&dest) => Ok(Decision::Install { replacing, drift: None }),
             (true, false) => Err(Error::Destination {
                 path: dest,
-                problem: "holds a Go tree that was not installed by this installer (it has no receipt): move it away, or pass --force to replace it (files the release does not have are moved aside, not deleted)".into(),
+                problem: "holds a Go tree that was not installed by this installer (it has no receipt)".into(),
+                remedy: Some(Remedy::Force),
             }),
         };
     };
@@ -563,7 +566,7 @@ struct Installed {
     go_version_output: String,
     build_check: Option<String>,
     receipt_id: String,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 /// A new tree to install, as [`decide_and_check`] decided and checked it.
@@ -744,7 +747,7 @@ fn commit(
     txn: &mut Txn,
     done: &Swapped,
     adopted_receipt: Option<Receipt>,
-) -> Result<(String, Vec<String>), Error> {
+) -> Result<(String, Vec<Warning>), Error> {
     let prefix = &config.prefix;
     let m = installer.manifest();
     let mut receipt =
@@ -791,7 +794,7 @@ fn commit(
     failpoint::hit("journal-committing");
     let warnings = match journal::commit(prefix, &txn.journal()) {
         Ok(w) => w,
-        Err(e) => vec![format!("{e}; the next run of the installer finishes the job")],
+        Err(e) => vec![Warning::of_error("", &e, "; the next run of the installer finishes the job")],
     };
     Ok((receipt.id, warnings))
 }
@@ -837,22 +840,11 @@ fn undo(prefix: &Prefix, txn: &Txn, error: Error) -> Error {
         .map(|n| prefix.join(n))
         .find(|path| p.old_tree.is_some() && os::tree_id(path) == p.old_tree);
     let journal_path = prefix.join(journal::JOURNAL_NAME);
-    let advice = match kept {
-        Some(path) => format!(
-            "the previous Go is kept, untouched, at '{}'; fix the cause and run the installer again \
-             (or with --recover), which moves it back to '{}' as recorded in '{}'",
-            path.display(),
-            dest.display(),
-            journal_path.display()
-        ),
-        None => format!(
-            "the Go tree at '{}' is as it was before; '{}' stays, and the next run (or --recover) \
-             finishes the undo once the cause is fixed",
-            dest.display(),
-            journal_path.display()
-        ),
+    let left = match kept {
+        Some(kept) => Left::PreviousKept { kept, dest, journal: journal_path },
+        None => Left::TreeAsBefore { dest, journal: journal_path },
     };
-    Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), advice }
+    Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), left }
 }
 
 /// Refuses before writing anything when the new tree cannot fit beside the old one; returns the

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     env,
-    error::Error,
+    error::{Error, Warning},
     failpoint,
     os::{self, TreeId},
     prefix::{Layout, Prefix, LINK},
@@ -385,12 +385,12 @@ pub struct Recovery {
     /// What could not be finished and is left to the next run (not part of `--json`'s object:
     /// the command's warnings carry it).
     #[serde(skip)]
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Recovery {
     /// The warnings of a recovery, if one ran: what a command that recovered first passes on.
-    pub fn warnings_of(recovery: &Option<Recovery>) -> Vec<String> {
+    pub fn warnings_of(recovery: &Option<Recovery>) -> Vec<Warning> {
         recovery.as_ref().map(|r| r.warnings.clone()).unwrap_or_default()
     }
 }
@@ -405,6 +405,7 @@ pub fn read(prefix: &Prefix) -> Result<Option<Journal>, Error> {
     let corrupt = |problem: String| Error::Destination {
         path: path.clone(),
         problem: format!("{problem}: it is not a journal this installer wrote; inspect it, move it away and run again"),
+        remedy: None,
     };
     let Some(raw) = receipt::read_json::<Box<serde_json::value::RawValue>>(&path, "journal", MAX_JOURNAL_LEN)? else {
         return Ok(None);
@@ -529,6 +530,7 @@ fn roll_back_install(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
             spares.iter().find(|s| os::kind_of(s).ok().flatten().is_none()).ok_or_else(|| Error::Destination {
                 path: staging.clone(),
                 problem: "and the other spare name are both taken: cannot move the new tree out of the way".into(),
+                remedy: None,
             })?;
         prefix.rename_noreplace(&dest, free)?;
     }
@@ -538,6 +540,7 @@ fn roll_back_install(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
             let from = spares.iter().find(|s| os::tree_id(s) == Some(old)).ok_or_else(|| Error::Destination {
                 path: dest.clone(),
                 problem: "lost its previous tree: it is at none of the names the journal recorded".into(),
+                remedy: None,
             })?;
             prefix.rename_noreplace(from, &dest)?;
         }
@@ -562,7 +565,7 @@ fn roll_back_install(prefix: &Prefix, p: &InstallPlan) -> Result<(), Error> {
 /// replaced and uninstalled trees deleted, receipts and state written, the host log appended,
 /// the journal removed. Idempotent. Returns what was left undone but does not undo the command
 /// (a host log that cannot be written).
-pub fn commit(prefix: &Prefix, j: &Journal) -> Result<Vec<String>, Error> {
+pub fn commit(prefix: &Prefix, j: &Journal) -> Result<Vec<Warning>, Error> {
     match &j.plan {
         Plan::Install(p) | Plan::InstallModules(p) => commit_install_trees(prefix, p)?,
         Plan::Use(p) | Plan::Rollback(p) => prefix.set_link(p.link.after.as_deref())?,
@@ -594,8 +597,8 @@ pub fn commit(prefix: &Prefix, j: &Journal) -> Result<Vec<String>, Error> {
     // The toolchain links follow the receipts now on disk (a link it cannot write is a warning:
     // the next command, or verify-installed, finds it).
     let mut warnings = match receipt::read_receipts(prefix.path()) {
-        Ok(receipts) => toolchains::sync(prefix, &receipts),
-        Err(e) => vec![format!("the toolchain links are not updated: {e}")],
+        Ok(receipts) => toolchains::sync(prefix, &receipts).into_iter().map(Warning::note).collect(),
+        Err(e) => vec![Warning::of_error("the toolchain links are not updated: ", &e, "")],
     };
     if j.action() == Action::Uninstall {
         // Empty directories of receipts and state go with the last receipt.
@@ -606,7 +609,7 @@ pub fn commit(prefix: &Prefix, j: &Journal) -> Result<Vec<String>, Error> {
     if let Some((path, record)) = &c.log {
         // The host log is for audit; a log that cannot be written does not undo the command.
         if let Err(e) = receipt::append_log(path, record) {
-            warnings.push(e.to_string());
+            warnings.push(Warning::of_error("", &e, ""));
         }
     }
     finish(prefix, j)?;
@@ -652,6 +655,7 @@ fn keep_entries(prefix: &Prefix, p: &InstallPlan, from: &Path) -> Result<(), Err
         return Err(Error::Destination {
             path: to,
             problem: format!("is not a directory, so the files kept from '{}' stay there", from.display()),
+            remedy: None,
         });
     }
     for k in &keep.entries {
@@ -703,6 +707,7 @@ fn remove_tree(prefix: &Prefix, r: &Removal) -> Result<(), Error> {
     let receipt = receipt::read_receipt(prefix.path(), &r.tree)?.ok_or_else(|| Error::Destination {
         path: receipt::receipt_path(prefix.path(), &r.tree),
         problem: format!("is missing, so the files of '{}' are unknown; it stays", trash.display()),
+        remedy: None,
     })?;
     // What is in the tree, listed once and never through a link: into the directories the
     // receipt lists only, so that nothing beyond a directory replaced by a link is touched.
@@ -1017,7 +1022,7 @@ mod tests {
         assert_eq!(r.outcome, Outcome::Completed);
         assert_eq!(version(p), "new");
         assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-        assert!(r.warnings[0].contains("not-a-dir"), "{:?}", r.warnings);
+        assert!(r.warnings[0].text.contains("not-a-dir"), "{:?}", r.warnings);
         assert_eq!(read(&prefix).unwrap(), None, "the journal is gone");
     }
 

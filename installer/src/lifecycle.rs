@@ -18,7 +18,7 @@ use std::{
 
 use crate::{
     env,
-    error::Error,
+    error::{Error, Remedy},
     failpoint,
     journal::{self, Commit, Journal, Json, LinkChange, PendingWrite, Phase, Plan, Recovery, Removal, UninstallPlan},
     modules, os,
@@ -409,11 +409,8 @@ pub fn verify_installed(ctx: &Context, what: &Checked) -> Result<Outcome, Error>
     if let Some(j) = journal::read(prefix)? {
         return Err(Error::Destination {
             path: prefix.join(journal::JOURNAL_NAME),
-            problem: format!(
-                "records an interrupted {} of {}: run the installer with --recover first",
-                j.action().name(),
-                j.go_version
-            ),
+            problem: format!("records an interrupted {} of {}", j.action().name(), j.go_version),
+            remedy: Some(Remedy::Recover),
         });
     }
     let receipts = receipt::read_receipts(prefix.path())?;

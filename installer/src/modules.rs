@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     env,
-    error::Error,
+    error::{Error, Left, Warning},
     extract, failpoint,
     journal::{self, Commit, InstallPlan, Json, PendingWrite, Phase, Plan, Recovery, Txn},
     os::{
@@ -184,7 +184,7 @@ pub fn install(
     // From here the bundle is installed: what commit cannot finish, the next run finishes.
     match journal::commit(prefix, &txn.journal()) {
         Ok(w) => warnings.extend(w),
-        Err(e) => warnings.push(format!("{e}; the next run of the installer finishes the job")),
+        Err(e) => warnings.push(Warning::of_error("", &e, "; the next run of the installer finishes the job")),
     }
     let r = report(added, receipt.modules.len(), env_files);
     Ok(Outcome::new(Action::InstallModules, true, Report::Modules(r)).with_warnings(warnings))
@@ -230,12 +230,8 @@ fn stage_and_swap(
 /// is: the next run, or `--recover`, finishes the undo.
 fn undo(prefix: &Prefix, txn: &Txn, error: Error) -> Error {
     let Err(undo) = journal::roll_back(prefix, &txn.journal()) else { return error };
-    let advice = format!(
-        "'{}' stays and records where each module directory is; fix the cause and run the installer \
-         again (or with --recover), which finishes the undo",
-        prefix.join(journal::JOURNAL_NAME).display()
-    );
-    Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), advice }
+    let left = Left::Modules { journal: prefix.join(journal::JOURNAL_NAME) };
+    Error::RollbackFailed { error: Box::new(error), undo: Box::new(undo), left }
 }
 
 /// The module list after this bundle, and the `path@version` of what it adds; refuses a module

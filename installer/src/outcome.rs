@@ -8,7 +8,7 @@ use format::{manifest::Entry, verify::VerifiedInstaller};
 use serde::Serialize;
 
 use crate::{
-    error::Error,
+    error::{Error, Repair, Warning},
     journal::Recovery,
     receipt::{EnvRecord, Origin},
     tree::Difference,
@@ -59,7 +59,7 @@ pub struct Outcome {
     pub changed: bool,
     /// What went wrong without failing the command (a host log that could not be written, a
     /// commit left for the next run to finish).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub report: Report,
 }
 
@@ -69,7 +69,7 @@ impl Outcome {
     }
 
     /// The same outcome, with these warnings.
-    pub fn with_warnings(self, warnings: Vec<String>) -> Outcome {
+    pub fn with_warnings(self, warnings: Vec<Warning>) -> Outcome {
         Outcome { warnings, ..self }
     }
 
@@ -77,7 +77,7 @@ impl Outcome {
     /// The binary exits with its code.
     pub fn failure(&self) -> Option<Error> {
         match &self.report {
-            Report::Verify(r) if !r.ok => Some(Error::Drift { count: r.drift(), fix: r.fix() }),
+            Report::Verify(r) if !r.ok => Some(Error::Drift { count: r.drift(), repairs: r.repairs() }),
             _ => None,
         }
     }
@@ -361,7 +361,7 @@ pub struct SwitchReport {
     pub go_version_output: String,
     pub recovered: Option<Recovery>,
     #[serde(skip)]
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// What `uninstall` did.
@@ -427,78 +427,44 @@ impl VerifyReport {
     /// What puts the differences right, as the installer then does it: installing a drifted
     /// version again replaces its tree with the signed one, and installing the active one again
     /// also writes its environment and toolchain links again (see `install::policy`).
-    pub fn fix(&self) -> String {
+    pub fn repairs(&self) -> Vec<Repair> {
         let installer_of = |t: &TreeCheck| match &t.fix {
-            TreeFix::Reinstall { installer: Some(path), .. } => {
-                format!("the installer of {} ('{}', as its receipt says)", t.go_version, path.display())
-            }
-            _ => format!("the installer of {}", t.go_version),
+            TreeFix::Reinstall { installer, .. } => installer.clone(),
+            TreeFix::Modules => None,
         };
         let is_active = |t: &&TreeCheck| matches!(t.fix, TreeFix::Reinstall { active: true, .. });
-        let mut fixes = Vec::new();
+        let mut repairs = Vec::new();
         for t in self.versions.iter().filter(|t| !t.ok) {
-            let extra: Vec<&str> = t
-                .differences
-                .iter()
-                .filter(|d| d.problems == [crate::tree::Problem::Extra])
-                .map(|d| d.path.as_str())
-                .collect();
-            fixes.push(match &t.fix {
-                TreeFix::Modules => format!(
-                    "{} is not repaired by installing a bundle again (the files there are kept, a changed one is refused with exit 25)",
-                    t.go_version
-                ),
-                TreeFix::Reinstall { active: true, .. } => format!(
-                    "run {} again: it replaces that tree with the signed one{}",
-                    installer_of(t),
-                    keeps(&extra)
-                ),
-                TreeFix::Reinstall { active: false, .. } => format!(
-                    "run {} again: it replaces that tree with the signed one{} and makes it the active version (`use VERSION` switches back)",
-                    installer_of(t),
-                    keeps(&extra)
-                ),
+            repairs.push(match &t.fix {
+                TreeFix::Modules => Repair::NotByBundle { dir: t.go_version.clone() },
+                TreeFix::Reinstall { active, .. } => Repair::Reinstall {
+                    go_version: t.go_version.clone(),
+                    installer: installer_of(t),
+                    extra: t
+                        .differences
+                        .iter()
+                        .filter(|d| d.problems == [crate::tree::Problem::Extra])
+                        .map(|d| d.path.clone())
+                        .collect(),
+                    activates: !active,
+                },
             });
         }
         let link = |d: &Difference| d.path == crate::prefix::LINK;
         if self.other.iter().any(link) {
-            fixes.push(format!(
-                "point '{}' at an installed version with `use VERSION` (remove it first if this installer did not make it)",
-                crate::prefix::LINK
-            ));
+            repairs.push(Repair::Link);
         }
         if self.other.iter().any(|d| !link(d)) {
-            match self.versions.iter().find(is_active) {
-                Some(t) if t.ok => fixes.push(format!(
-                    "run {} again: it writes the environment and the toolchain links again",
-                    installer_of(t)
-                )),
-                Some(_) => fixes.push("that also writes the environment and the toolchain links again".into()),
-                None => fixes.push(
-                    "run the installer of the active version again: it writes the environment and the toolchain links again"
-                        .into(),
-                ),
-            }
+            repairs.push(match self.versions.iter().find(is_active) {
+                Some(t) if t.ok => {
+                    Repair::Environment { go_version: Some(t.go_version.clone()), installer: installer_of(t) }
+                }
+                Some(_) => Repair::AlsoEnvironment,
+                None => Repair::Environment { go_version: None, installer: None },
+            });
         }
-        fixes.join("; ")
+        repairs
     }
-}
-
-/// For the advice: where a reinstall puts the entries of a drifted tree the release does not
-/// have (it moves them, never deletes them).
-fn keeps(extra: &[&str]) -> String {
-    match extra {
-        [] => String::new(),
-        [one] => format!(" ({one}, which the release does not have, is moved beside it, to {}*)", kept_dir(one)),
-        [first, ..] => {
-            format!(" ({} entries the release does not have are moved beside it, to {}*)", extra.len(), kept_dir(first))
-        }
-    }
-}
-
-/// `go-1.27.3.kept` for `go-1.27.3/bin/x`.
-fn kept_dir(path: &str) -> String {
-    format!("{}{}", path.split('/').next().unwrap_or(path), crate::prefix::KEPT_SUFFIX)
 }
 
 /// What a module bundle's install did: an install's result (with no Go version, tree or link), the

@@ -41,7 +41,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{error::Error, failpoint, os};
+use crate::{
+    error::{Error, Remedy},
+    failpoint, os,
+};
 
 /// Name of the active version under the prefix (a link, or the tree itself: [`Layout`]).
 pub const LINK: &str = "go";
@@ -157,7 +160,11 @@ impl Prefix {
     }
 
     fn not_a_directory(&self) -> Error {
-        Error::Destination { path: self.root.clone(), problem: "is not a directory (choose another --prefix)".into() }
+        Error::Destination {
+            path: self.root.clone(),
+            problem: "is not a directory".into(),
+            remedy: Some(Remedy::OtherPrefix),
+        }
     }
 
     /// Locks the prefix for a command that changes it.
@@ -186,7 +193,8 @@ impl Prefix {
     /// Reads `PREFIX/go`, refusing what this tool would not have made.
     pub fn active(&self) -> Result<Active, Error> {
         let link = self.goroot();
-        let refuse = |problem: String| Error::Destination { path: link.clone(), problem };
+        let refuse =
+            |problem: String, remedy: Remedy| Error::Destination { path: link.clone(), problem, remedy: Some(remedy) };
         match os::kind_of(&link).map_err(|e| Error::io("inspect", &link, e))? {
             None => Ok(Active::None),
             Some((os::Kind::Dir, ..)) => match self.layout {
@@ -197,24 +205,30 @@ impl Prefix {
                 }),
             },
             Some((os::Kind::Symlink, ..)) if self.layout == Layout::Tree => Err(refuse(
-                "is a link (a junction or a symbolic link), which this installer does not make here; it is left alone: remove it or choose another --prefix".into(),
+                "is a link (a junction or a symbolic link), which this installer does not make here; it is left alone"
+                    .into(),
+                Remedy::RemoveOrOtherPrefix,
             )),
             Some((os::Kind::Symlink, ..)) => {
                 let target = std::fs::read_link(&link).map_err(|e| Error::io("read the link", &link, e))?;
                 let name = target.to_str().filter(|t| is_tree_name(t)).ok_or_else(|| {
-                    refuse(format!(
-                        "is a symbolic link to '{}', which this installer did not make; it is left alone: remove it or choose another --prefix",
-                        target.display()
-                    ))
+                    refuse(
+                        format!(
+                            "is a symbolic link to '{}', which this installer did not make; it is left alone",
+                            target.display()
+                        ),
+                        Remedy::RemoveOrOtherPrefix,
+                    )
                 })?;
                 if os::tree_id(&self.join(name)).is_none() {
-                    return Err(refuse(format!(
-                        "points to '{name}', which is not a directory: run `go-offline-installer use VERSION` with an installed version, or remove the link"
-                    )));
+                    return Err(refuse(
+                        format!("points to '{name}', which is not a directory"),
+                        Remedy::UseOrRemoveLink,
+                    ));
                 }
                 Ok(Active::Link(name.to_string()))
             }
-            Some(_) => Err(refuse("exists and is not a directory: remove it or choose another --prefix".into())),
+            Some(_) => Err(refuse("exists and is not a directory".into(), Remedy::RemoveOrOtherPrefix)),
         }
     }
 
@@ -256,6 +270,7 @@ impl Prefix {
                 let name = self.parked_name().ok_or_else(|| Error::Destination {
                     path: go.clone(),
                     problem: "has no VERSION file naming its Go version, so it cannot be put under its versioned name: move it away".into(),
+                    remedy: None,
                 })?;
                 if Some(name.as_str()) == target {
                     return Ok(());
@@ -266,7 +281,8 @@ impl Prefix {
             Some(_) => {
                 return Err(Error::Destination {
                     path: go,
-                    problem: "is not a directory: remove it or choose another --prefix".into(),
+                    problem: "is not a directory".into(),
+                    remedy: Some(Remedy::RemoveOrOtherPrefix),
                 })
             }
         }
@@ -285,6 +301,7 @@ impl Prefix {
                 problem: format!(
                     "cannot be moved ({e}): a program runs from it or holds a file in it open (close the shells, editors, language servers and builds using this Go, and run the command again), or this account may not change the prefix (run it elevated for a prefix under Program Files)"
                 ),
+                remedy: None,
             },
             false => Error::io("move a tree to", to, e),
         })
@@ -314,11 +331,13 @@ impl Prefix {
             Some((os::Kind::Dir, ..)) => Ok(true),
             Some((os::Kind::Symlink, ..)) => Err(Error::Destination {
                 path: dest,
-                problem: "is a symbolic link; it is left alone: remove it or choose another --prefix".into(),
+                problem: "is a symbolic link; it is left alone".into(),
+                remedy: Some(Remedy::RemoveOrOtherPrefix),
             }),
             Some(_) => Err(Error::Destination {
                 path: dest,
-                problem: "exists and is not a directory: remove it or choose another --prefix".into(),
+                problem: "exists and is not a directory".into(),
+                remedy: Some(Remedy::RemoveOrOtherPrefix),
             }),
         }
     }

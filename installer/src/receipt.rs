@@ -315,6 +315,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str, max_le
     let corrupt = |problem: String| Error::Destination {
         path: path.into(),
         problem: format!("{problem}: it is not a {what} this installer wrote; inspect it, move it away and run again"),
+        remedy: None,
     };
     let bytes = match os::read_nofollow(path, max_len) {
         Ok(Some(b)) => b,
@@ -333,6 +334,7 @@ pub fn read_receipt(prefix: &Path, tree: &str) -> Result<Option<Receipt>, Error>
         Some(r) if r.tree != tree => Err(Error::Destination {
             path: receipt_path(prefix, tree),
             problem: format!("describes tree '{}', not '{tree}': move it away", r.tree),
+            remedy: None,
         }),
         r => Ok(r),
     }

@@ -55,6 +55,7 @@ pub fn switch_locked(
                 "is a plain {} tree this installer did not install; installing another version with this installer adopts it (it moves to its versioned name), after which versions can be switched",
                 v.as_deref().unwrap_or("Go")
             ),
+            remedy: None,
         });
     }
     let before = receipt::active_version(prefix.path(), &active)?;

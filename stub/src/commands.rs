@@ -240,7 +240,7 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Prev
         },
         installer.signer().id,
         installer.signer().origin,
-        shell::describe(config.env.as_ref(), Purpose::Go { bin_dir: &bin })
+        environment(config.env.as_ref(), Purpose::Go { bin_dir: &bin })
     );
     let mut plan = match &m.delta {
         Some(d) => format!(
@@ -273,6 +273,14 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Prev
     }
     plan.push_str(&format!("\n  to undo:     {}", undo_advice(m.go_version.as_str(), prefix, preview)));
     plan
+}
+
+/// Where the environment goes, for the plan: nowhere with `--no-modify-path`.
+fn environment(scope: Option<&Scope>, purpose: Purpose) -> String {
+    match scope {
+        Some(scope) => shell::describe(scope, purpose),
+        None => "unchanged (--no-modify-path)".into(),
+    }
 }
 
 /// The first few of `items`, and how many more: "a, b, c and 4 more".
@@ -388,7 +396,7 @@ fn install_modules(job: Job) -> Result<Outcome, Error> {
         dir.display(),
         installer.signer().id,
         installer.signer().origin,
-        shell::describe(scope.as_ref(), Purpose::Modules { proxy_dir: &dir })
+        environment(scope.as_ref(), Purpose::Modules { proxy_dir: &dir })
     );
     if let Some(o) = before_install(cli, mode, installer, dir, &plan)? {
         return Ok(o);
@@ -473,6 +481,7 @@ fn no_home() -> Error {
     Error::Destination {
         path: PathBuf::from(format!("${var}")),
         problem: format!("is not set: set {var}, or pass --prefix and --no-modify-path"),
+        remedy: None,
     }
 }
 

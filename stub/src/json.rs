@@ -5,6 +5,8 @@
 use installer::{outcome::Outcome, Error};
 use serde_json::{json, Map, Value};
 
+use crate::render;
+
 /// Version of the `--json` result schema. Bumped only for incompatible changes.
 pub const SCHEMA: u32 = 1;
 
@@ -21,7 +23,8 @@ pub fn outcome(o: &Outcome) -> Value {
     fields.insert("changed".into(), json!(o.changed));
     fields.insert("error".into(), failure.as_ref().map_or(Value::Null, error));
     if !o.warnings.is_empty() {
-        fields.insert("warnings".into(), json!(o.warnings));
+        let warnings: Vec<String> = o.warnings.iter().map(render::warning).collect();
+        fields.insert("warnings".into(), json!(warnings));
     }
     Value::Object(fields)
 }
@@ -38,5 +41,5 @@ pub fn failed(action: &str, code: i32, kind: &str, message: &str) -> Value {
 }
 
 fn error(e: &Error) -> Value {
-    json!({ "code": e.exit_code(), "kind": e.kind(), "message": e.to_string() })
+    json!({ "code": e.exit_code(), "kind": e.kind(), "message": render::error(e) })
 }

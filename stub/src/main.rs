@@ -47,14 +47,15 @@ fn run() -> ExitCode {
             } else if !cli.quiet {
                 render::human(&outcome);
             } else if let Some(e) = outcome.failure() {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", render::error(&e));
             }
             ExitCode::from(outcome.failure().map_or(exit::OK, |e| e.exit_code()) as u8)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            let message = render::error(&e);
+            eprintln!("error: {message}");
             if cli.json {
-                println!("{}", json::failed(mode.action.name(), e.exit_code(), e.kind(), &e.to_string()));
+                println!("{}", json::failed(mode.action.name(), e.exit_code(), e.kind(), &message));
             }
             ExitCode::from(e.exit_code() as u8)
         }

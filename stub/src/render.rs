@@ -1,22 +1,28 @@
 //! The human text of each outcome: results on stdout, what happened on the way (recoveries,
 //! warnings) on stderr. `--quiet` keeps only errors; `--json` prints none of it.
+//!
+//! And the words of the engine's errors and warnings, for both: the engine says what happened,
+//! and, as a typed [`Remedy`], what helps; which flag or command that is, this module says
+//! ([`error`], [`warning`]).
 
 use std::io::{self, Write};
 
 use format::manifest::EntryType;
 use installer::{
+    error::{BaseProblem, Left, Remedy, Repair, Warning},
     journal::{Outcome as Recovered, Recovery},
     outcome::{
         Action, FileList, Info, InstallerReport, ModulesReport, Outcome, RecoverReport, Report, Status, SwitchReport,
         UninstallReport, VerifyReport,
     },
-    receipt,
+    prefix::{KEPT_SUFFIX, LINK},
+    receipt, Error,
 };
 
 /// Prints `o` for a person.
 pub fn human(o: &Outcome) {
     for w in &o.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", warning(w));
     }
     match &o.report {
         Report::Installer(r) => installer(o.action, o.changed, r),
@@ -30,7 +36,140 @@ pub fn human(o: &Outcome) {
         Report::Verify(r) => verify(r),
     }
     if let Some(e) = o.failure() {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", error(&e));
+    }
+}
+
+/// The message of `e` as this program says it: the engine's text, then its remedy in this
+/// program's flags and commands. A failed undo names two errors and what it left; a changed
+/// delta base says, within its problem, which command lists the differences.
+pub fn error(e: &Error) -> String {
+    match e {
+        Error::RollbackFailed { error: first, undo, left: what } => {
+            format!("{}; then undoing the install failed too ({}); {}", error(first), error(undo), left(what))
+        }
+        Error::NoBase { installer, base, go_version, problem, full }
+            if matches!(**problem, BaseProblem::Changed { .. }) =>
+        {
+            format!(
+                "{installer} is a delta installer from {base} to {go_version}, and {}; nothing was changed: install with the full installer {full} instead",
+                base_problem(problem)
+            )
+        }
+        _ => format!("{e}{}", e.remedy().as_ref().map(remedy).unwrap_or_default()),
+    }
+}
+
+/// A warning as this program says it: its text, its remedy, what follows.
+pub fn warning(w: &Warning) -> String {
+    format!("{}{}{}", w.text, w.remedy.as_ref().map(remedy).unwrap_or_default(), w.then)
+}
+
+/// The words of a remedy, with the punctuation that joins them to the error's text.
+fn remedy(r: &Remedy) -> String {
+    match r {
+        Remedy::OtherPrefix => " (choose another --prefix)".into(),
+        Remedy::RemoveOrOtherPrefix => ": remove it or choose another --prefix".into(),
+        Remedy::RootOrOtherPrefix => ": run as root or choose another --prefix".into(),
+        Remedy::WritablePrefix => ": choose another --prefix".into(),
+        Remedy::FreeSpaceOrOtherPrefix => "; free space or choose another --prefix".into(),
+        Remedy::UseOrRemoveLink => {
+            ": run `go-offline-installer use VERSION` with an installed version, or remove the link".into()
+        }
+        Remedy::Force => ": move it away, or pass --force to replace it (files the release does not have are moved aside, not deleted)".into(),
+        Remedy::Recover => ": run the installer with --recover first".into(),
+        Remedy::AllowDowngrade => " (pass --allow-downgrade to install and activate it)".into(),
+        Remedy::SwitchVersion => "; switch with `use VERSION`".into(),
+        Remedy::SwitchFirst { others } => format!(
+            ": switch to another first (`use VERSION`; installed: {others}), or remove everything with `uninstall --all`"
+        ),
+        Remedy::VerifyInstalled => " (check both with `verify-installed` and the bundle's publisher)".into(),
+        Remedy::Wait => " (or pass --wait)".into(),
+        Remedy::NoModifyPathOrUninstallAll { prefix } => format!(
+            ": pass --no-modify-path to install without it, or uninstall that one first (`go-offline-installer uninstall --all --prefix {}`) and run this installer again",
+            prefix.display()
+        ),
+        Remedy::NoModifyPath => " (re-run with --no-modify-path to skip it)".into(),
+        Remedy::Repair(repairs) => format!("; {}", repairs.iter().map(repair).collect::<Vec<_>>().join("; ")),
+    }
+}
+
+/// One repair of drift, as a command to run.
+fn repair(r: &Repair) -> String {
+    let installer_of = |go_version: &str, installer: &Option<std::path::PathBuf>| match installer {
+        Some(path) => format!("the installer of {go_version} ('{}', as its receipt says)", path.display()),
+        None => format!("the installer of {go_version}"),
+    };
+    match r {
+        Repair::Reinstall { go_version, installer, extra, activates } => format!(
+            "run {} again: it replaces that tree with the signed one{}{}",
+            installer_of(go_version, installer),
+            keeps(extra),
+            if *activates { " and makes it the active version (`use VERSION` switches back)" } else { "" }
+        ),
+        Repair::NotByBundle { dir } => format!(
+            "{dir} is not repaired by installing a bundle again (the files there are kept, a changed one is refused with exit 25)"
+        ),
+        Repair::Link => format!(
+            "point '{LINK}' at an installed version with `use VERSION` (remove it first if this installer did not make it)"
+        ),
+        Repair::Environment { go_version: Some(v), installer } => format!(
+            "run {} again: it writes the environment and the toolchain links again",
+            installer_of(v, installer)
+        ),
+        Repair::Environment { go_version: None, .. } => {
+            "run the installer of the active version again: it writes the environment and the toolchain links again"
+                .into()
+        }
+        Repair::AlsoEnvironment => "that also writes the environment and the toolchain links again".into(),
+    }
+}
+
+/// Where a reinstall puts the entries of a drifted tree the release does not have (it moves
+/// them, never deletes them).
+fn keeps(extra: &[String]) -> String {
+    // `go-1.27.3.kept` for `go-1.27.3/bin/x`.
+    let kept_dir = |path: &str| format!("{}{KEPT_SUFFIX}", path.split('/').next().unwrap_or(path));
+    match extra {
+        [] => String::new(),
+        [one] => format!(" ({one}, which the release does not have, is moved beside it, to {}*)", kept_dir(one)),
+        [first, ..] => {
+            format!(" ({} entries the release does not have are moved beside it, to {}*)", extra.len(), kept_dir(first))
+        }
+    }
+}
+
+/// What a failed undo left, and how the next run, or `--recover`, finishes it.
+fn left(l: &Left) -> String {
+    match l {
+        Left::PreviousKept { kept, dest, journal } => format!(
+            "the previous Go is kept, untouched, at '{}'; fix the cause and run the installer again (or with --recover), which moves it back to '{}' as recorded in '{}'",
+            kept.display(),
+            dest.display(),
+            journal.display()
+        ),
+        Left::TreeAsBefore { dest, journal } => format!(
+            "the Go tree at '{}' is as it was before; '{}' stays, and the next run (or --recover) finishes the undo once the cause is fixed",
+            dest.display(),
+            journal.display()
+        ),
+        Left::Modules { journal } => format!(
+            "'{}' stays and records where each module directory is; fix the cause and run the installer again (or with --recover), which finishes the undo",
+            journal.display()
+        ),
+    }
+}
+
+/// A delta's base that cannot be used; a changed one names the command that lists every
+/// difference.
+fn base_problem(p: &BaseProblem) -> String {
+    match p {
+        BaseProblem::Other(problem) => problem.clone(),
+        BaseProblem::Changed { base, dir, count, first_path, first_flags } => format!(
+            "the {base} installed at '{}' has changed since it was installed: {count} entr{} differ from its receipt (first: {first_path} {first_flags}; `verify-installed` lists them all)",
+            dir.display(),
+            if *count == 1 { "y" } else { "ies" },
+        ),
     }
 }
 
@@ -277,5 +416,231 @@ fn verify(r: &VerifyReport) {
     }
     for d in &r.other {
         println!("{:<8} {}", d.flags, d.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use installer::error::EnvError;
+
+    use super::*;
+
+    /// Every remedy, in this program's words, after the engine's text of an error that has it:
+    /// the messages as they were when the engine still wrote them.
+    #[test]
+    fn every_remedy_reads_as_before() {
+        let destination = |problem: &str, remedy: Remedy| Error::Destination {
+            path: PathBuf::from("/p/go"),
+            problem: problem.into(),
+            remedy: Some(remedy),
+        };
+        let cases: Vec<(Error, &str)> = vec![
+            (
+                destination("is not a directory", Remedy::OtherPrefix),
+                "destination '/p/go' is not a directory (choose another --prefix)",
+            ),
+            (
+                destination("exists and is not a directory", Remedy::RemoveOrOtherPrefix),
+                "destination '/p/go' exists and is not a directory: remove it or choose another --prefix",
+            ),
+            (
+                Error::io("write", "/p/.go-offline-journal", std::io::Error::from_raw_os_error(13)),
+                "could not write '/p/.go-offline-journal': permission denied: run as root or choose another --prefix",
+            ),
+            (
+                Error::io("write", "/p/.go-offline-journal", std::io::Error::from_raw_os_error(30)),
+                "could not write '/p/.go-offline-journal': read-only file system: choose another --prefix",
+            ),
+            (
+                Error::NoSpace { path: "/p".into(), need: "224.0 MiB".into(), have: "10.0 MiB".into() },
+                "not enough space in '/p': the new Go needs 224.0 MiB, 10.0 MiB is free (the previous Go stays until the new one is in place, so both must fit); free space or choose another --prefix",
+            ),
+            (
+                destination("points to 'go-1.27.3', which is not a directory", Remedy::UseOrRemoveLink),
+                "destination '/p/go' points to 'go-1.27.3', which is not a directory: run `go-offline-installer use VERSION` with an installed version, or remove the link",
+            ),
+            (
+                destination("holds a Go tree that was not installed by this installer (it has no receipt)", Remedy::Force),
+                "destination '/p/go' holds a Go tree that was not installed by this installer (it has no receipt): move it away, or pass --force to replace it (files the release does not have are moved aside, not deleted)",
+            ),
+            (
+                destination("records an interrupted install of go1.27.3", Remedy::Recover),
+                "destination '/p/go' records an interrupted install of go1.27.3: run the installer with --recover first",
+            ),
+            (
+                Error::Downgrade { installed: "go1.27.3".into(), new: "go1.26.6".into() },
+                "go1.27.3 is active, which is newer than go1.26.6: nothing was changed (pass --allow-downgrade to install and activate it)",
+            ),
+            (
+                Error::NoPrevious { prefix: "/p".into(), installed: "go1.27.3".into() },
+                "nothing to roll back to in '/p': no previous version is recorded (installed: go1.27.3); switch with `use VERSION`",
+            ),
+            (
+                Error::InUse { version: "go1.27.3".into(), others: "go1.26.6".into() },
+                "go1.27.3 is the active version: switch to another first (`use VERSION`; installed: go1.26.6), or remove everything with `uninstall --all`",
+            ),
+            (
+                Error::ModuleConflict { module: "example.com/m@v1.0.0".into(), problem: "its go.mod differs".into() },
+                "module example.com/m@v1.0.0: its go.mod differs; module versions never change, so one of the two bundles was built from a corrupt cache: nothing was changed (check both with `verify-installed` and the bundle's publisher)",
+            ),
+            (
+                Error::Busy("/p".into()),
+                "another go-offline-installer is installing into '/p'; wait for it to finish and run again (or pass --wait)",
+            ),
+            (
+                Error::Environment(EnvError::OtherPrefix { path: "/etc/profile.d/go.sh".into(), other: "/opt".into() }),
+                "could not write the shell environment: '/etc/profile.d/go.sh' puts the installation in another prefix, '/opt', on PATH, and only one can come first; nothing was changed: pass --no-modify-path to install without it, or uninstall that one first (`go-offline-installer uninstall --all --prefix /opt`) and run this installer again",
+            ),
+            (
+                Error::Environment(EnvError::Corrupt { path: "/h/.profile".into(), problem: "bad hex".into() }),
+                "could not write the shell environment: journal entry for '/h/.profile' is corrupt: bad hex; nothing was changed (re-run with --no-modify-path to skip it)",
+            ),
+            (
+                Error::Drift {
+                    count: 3,
+                    repairs: vec![
+                        Repair::Reinstall {
+                            go_version: "go1.27.3".into(),
+                            installer: Some("/i/go1.27.3.run".into()),
+                            extra: vec!["go-1.27.3/bin/x".into()],
+                            activates: false,
+                        },
+                        Repair::Reinstall {
+                            go_version: "go1.26.6".into(),
+                            installer: None,
+                            extra: vec!["go-1.26.6/a".into(), "go-1.26.6/b".into()],
+                            activates: true,
+                        },
+                        Repair::NotByBundle { dir: "go-modules".into() },
+                        Repair::Link,
+                        Repair::Environment { go_version: Some("go1.27.3".into()), installer: None },
+                        Repair::Environment { go_version: None, installer: None },
+                        Repair::AlsoEnvironment,
+                    ],
+                },
+                "3 installed file(s) differ from their receipt (each is listed); \
+                 run the installer of go1.27.3 ('/i/go1.27.3.run', as its receipt says) again: it replaces that tree with the signed one (go-1.27.3/bin/x, which the release does not have, is moved beside it, to go-1.27.3.kept*); \
+                 run the installer of go1.26.6 again: it replaces that tree with the signed one (2 entries the release does not have are moved beside it, to go-1.26.6.kept*) and makes it the active version (`use VERSION` switches back); \
+                 go-modules is not repaired by installing a bundle again (the files there are kept, a changed one is refused with exit 25); \
+                 point 'go' at an installed version with `use VERSION` (remove it first if this installer did not make it); \
+                 run the installer of go1.27.3 again: it writes the environment and the toolchain links again; \
+                 run the installer of the active version again: it writes the environment and the toolchain links again; \
+                 that also writes the environment and the toolchain links again",
+            ),
+        ];
+        let mut seen = Vec::new();
+        for (e, expected) in &cases {
+            assert_eq!(error(e), *expected);
+            if let Some(r) = e.remedy() {
+                seen.push(std::mem::discriminant(&r));
+            }
+        }
+        // Every remedy is in the table (the rest of the list: the remedies cases share).
+        let all = [
+            Remedy::OtherPrefix,
+            Remedy::RemoveOrOtherPrefix,
+            Remedy::RootOrOtherPrefix,
+            Remedy::WritablePrefix,
+            Remedy::FreeSpaceOrOtherPrefix,
+            Remedy::UseOrRemoveLink,
+            Remedy::Force,
+            Remedy::Recover,
+            Remedy::AllowDowngrade,
+            Remedy::SwitchVersion,
+            Remedy::SwitchFirst { others: String::new() },
+            Remedy::VerifyInstalled,
+            Remedy::Wait,
+            Remedy::NoModifyPathOrUninstallAll { prefix: PathBuf::new() },
+            Remedy::NoModifyPath,
+            Remedy::Repair(Vec::new()),
+        ];
+        for r in &all {
+            assert!(seen.contains(&std::mem::discriminant(r)), "no case for {r:?}");
+        }
+    }
+
+    /// The errors this program words whole (a failed undo, a changed delta base) and warnings
+    /// read as before too; the engine's own text of each names no flag and no command.
+    #[test]
+    fn composed_errors_and_warnings_read_as_before() {
+        let io = |path: &str, errno: i32| Error::io("write", path, std::io::Error::from_raw_os_error(errno));
+        let failed = |left: Left| Error::RollbackFailed {
+            error: Box::new(io("/p/go-1.27.3/x", 28)),
+            undo: Box::new(io("/p/.go-offline-journal", 13)),
+            left,
+        };
+        let cases: Vec<(Error, &str)> = vec![
+            (
+                failed(Left::PreviousKept {
+                    kept: "/p/.go-offline-aside".into(),
+                    dest: "/p/go-1.27.3".into(),
+                    journal: "/p/.go-offline-journal".into(),
+                }),
+                "could not write '/p/go-1.27.3/x': the disk is full: free space and run again; then undoing the install failed too (could not write '/p/.go-offline-journal': permission denied: run as root or choose another --prefix); the previous Go is kept, untouched, at '/p/.go-offline-aside'; fix the cause and run the installer again (or with --recover), which moves it back to '/p/go-1.27.3' as recorded in '/p/.go-offline-journal'",
+            ),
+            (
+                failed(Left::TreeAsBefore { dest: "/p/go-1.27.3".into(), journal: "/p/.go-offline-journal".into() }),
+                "could not write '/p/go-1.27.3/x': the disk is full: free space and run again; then undoing the install failed too (could not write '/p/.go-offline-journal': permission denied: run as root or choose another --prefix); the Go tree at '/p/go-1.27.3' is as it was before; '/p/.go-offline-journal' stays, and the next run (or --recover) finishes the undo once the cause is fixed",
+            ),
+            (
+                failed(Left::Modules { journal: "/p/.go-offline-journal".into() }),
+                "could not write '/p/go-1.27.3/x': the disk is full: free space and run again; then undoing the install failed too (could not write '/p/.go-offline-journal': permission denied: run as root or choose another --prefix); '/p/.go-offline-journal' stays and records where each module directory is; fix the cause and run the installer again (or with --recover), which finishes the undo",
+            ),
+            (
+                Error::NoBase {
+                    installer: "/i/d.run".into(),
+                    base: "go1.27.2".into(),
+                    go_version: "go1.27.3".into(),
+                    problem: Box::new(BaseProblem::Changed {
+                        base: "go1.27.2".into(),
+                        dir: "/p/go-1.27.2".into(),
+                        count: 2,
+                        first_path: "go-1.27.2/bin/go".into(),
+                        first_flags: "S.5".into(),
+                    }),
+                    full: "go1.27.3.linux-amd64.run".into(),
+                },
+                "/i/d.run is a delta installer from go1.27.2 to go1.27.3, and the go1.27.2 installed at '/p/go-1.27.2' has changed since it was installed: 2 entries differ from its receipt (first: go-1.27.2/bin/go S.5; `verify-installed` lists them all); nothing was changed: install with the full installer go1.27.3.linux-amd64.run instead",
+            ),
+            (
+                Error::NoBase {
+                    installer: "/i/d.run".into(),
+                    base: "go1.27.2".into(),
+                    go_version: "go1.27.3".into(),
+                    problem: Box::new(BaseProblem::Other("nothing is installed in '/p'".into())),
+                    full: "go1.27.3.linux-amd64.run".into(),
+                },
+                "/i/d.run is a delta installer from go1.27.2 to go1.27.3, and nothing is installed in '/p'; nothing was changed: install with the full installer go1.27.3.linux-amd64.run instead",
+            ),
+        ];
+        for (e, expected) in &cases {
+            assert_eq!(error(e), *expected);
+            let engine = e.to_string();
+            assert!(!engine.contains("--") && !engine.contains('`'), "{engine}");
+        }
+        let warnings = [
+            (
+                Warning::of_error("", &io("/var/log/go-offline-installer.log", 13), ""),
+                "could not write '/var/log/go-offline-installer.log': permission denied: run as root or choose another --prefix",
+            ),
+            (
+                Warning::of_error(
+                    "",
+                    &io("/p/.go-offline/state.json", 30),
+                    "; the next run of the installer finishes the job",
+                ),
+                "could not write '/p/.go-offline/state.json': read-only file system: choose another --prefix; the next run of the installer finishes the job",
+            ),
+            (
+                Warning::of_error("the toolchain links are not updated: ", &io("/p/.go-offline/receipts", 5), ""),
+                "the toolchain links are not updated: could not write '/p/.go-offline/receipts': Input/output error (os error 5)",
+            ),
+            (Warning::note("cannot remove /p/bin/go1.27.3: busy".into()), "cannot remove /p/bin/go1.27.3: busy"),
+        ];
+        for (w, expected) in &warnings {
+            assert_eq!(warning(w), *expected);
+        }
     }
 }

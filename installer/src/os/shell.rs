@@ -119,24 +119,22 @@ fn rc_lines(home: &Path, line: &str) -> Vec<Piece> {
 }
 
 /// Where the environment goes, for the plan shown before installing: the system script, or the
-/// user's script and rc files.
-pub fn describe(scope: Option<&Scope>, purpose: Purpose) -> String {
+/// user's script and rc files. (No scope, the environment left unchanged, is the caller's to say:
+/// it is a choice made on its command line.)
+pub fn describe(scope: &Scope, purpose: Purpose) -> String {
     match (scope, purpose) {
-        (None, _) => "unchanged (--no-modify-path)".to_string(),
-        (Some(Scope::System { profile_d }), Purpose::Go { .. }) => profile_d.join("go.sh").display().to_string(),
-        (Some(Scope::System { profile_d }), Purpose::Modules { .. }) => {
-            profile_d.join("go-modules.sh").display().to_string()
-        }
-        (Some(Scope::User { home, .. }), Purpose::Go { .. }) => {
+        (Scope::System { profile_d }, Purpose::Go { .. }) => profile_d.join("go.sh").display().to_string(),
+        (Scope::System { profile_d }, Purpose::Modules { .. }) => profile_d.join("go-modules.sh").display().to_string(),
+        (Scope::User { home, .. }, Purpose::Go { .. }) => {
             format!("{} and your shell rc files", user_env_script(home).display())
         }
-        (Some(Scope::User { home, .. }), Purpose::Modules { .. }) => {
+        (Scope::User { home, .. }, Purpose::Modules { .. }) => {
             format!("{} and your shell rc files", user_modules_script(home).display())
         }
-        (Some(Scope::Registry { store }), Purpose::Go { bin_dir }) => {
+        (Scope::Registry { store }, Purpose::Go { bin_dir }) => {
             format!("{} (adds {} and {USER_GO_BIN})", store.path_value().display(), bin_dir.display())
         }
-        (Some(Scope::Registry { .. }), Purpose::Modules { .. }) => "unchanged (not on Windows yet)".to_string(),
+        (Scope::Registry { .. }, Purpose::Modules { .. }) => "unchanged (not on Windows yet)".to_string(),
     }
 }
 
