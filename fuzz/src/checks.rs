@@ -331,7 +331,7 @@ pub fn verify_and_extract(installer: &[u8]) -> (tempfile::TempDir, Outcome) {
             return (dir, Outcome::NotVerified(e.into()));
         }
     };
-    let result = extract::extract(&verified, &file, &staging, &|_| {});
+    let result = extract(&verified, &file, &staging, &|_| {});
     assert_untouched(root, &staging, &canary);
     let m = verified.manifest();
     let listed: HashMap<&str, &Entry> = m.files.iter().map(|e| (e.path.as_str(), e)).collect();

@@ -136,7 +136,7 @@ fn check_destination(installer: &VerifiedInstaller, prefix: &Prefix) -> Result<V
 /// it writes.
 #[derive(Debug, Clone)]
 pub struct Preview {
-    /// What the install would decide ([`policy`]: the drift check and the environment of
+    /// What the install would decide (`policy`: the drift check and the environment of
     /// another prefix included).
     pub decision: Decision,
     /// What the install would do: [`InstallAction::None`] when the version is active already.

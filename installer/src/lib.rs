@@ -2,13 +2,14 @@
 //! the versions it installed. The `go-offline-installer` binary (the stub, `stub/`) is a thin
 //! command line over this crate; the file format and its verification are the `format` crate's.
 //!
-//! The data path, in order: [`install::install`] takes a [`format::verify::VerifiedInstaller`]:
-//! lock the [`prefix`], [`journal::recover`] an interrupted command, decide (the version policy),
-//! [`extract`] into a staging directory, place the tree, [`check`] it, switch the link, write the
-//! [`env`]ironment, commit [`receipt`]s. [`lifecycle`] has what follows: status, use, rollback,
-//! uninstall, verify-installed; [`modules`] installs module bundles; [`toolchains`] keeps
-//! `PREFIX/bin/go1.N.P` beside them, for go.mod files that ask for an installed version. Every change to a prefix
-//! goes through the [`journal`]; every call to the operating system goes through [`os`].
+//! The data path, in order: [`install()`] takes a [`format::verify::VerifiedInstaller`]:
+//! lock the prefix, recover an interrupted command (`journal::recover`), decide (the version
+//! policy), extract into a staging directory, place the tree, check it, switch the link, write
+//! the environment, commit receipts. The lifecycle commands follow ([`status`], [`use_version`],
+//! [`rollback`], [`uninstall`], [`verify_installed`]); [`install_modules`] installs module
+//! bundles; `toolchains` keeps `PREFIX/bin/go1.N.P` beside them, for go.mod files that ask for an
+//! installed version. Every change to a prefix goes through the journal; every call to the
+//! operating system goes through [`os`].
 //!
 //! Every command returns an [`outcome::Outcome`]: the action, whether it changed anything,
 //! warnings and its report. **The engine never prints**; the binary renders the outcome.
@@ -20,24 +21,48 @@
 //!             check, tree, extract, progress (beside them)                → error → os → failpoint
 //! ```
 
-pub mod check;
-pub mod delta;
-pub mod env;
+// The engine's modules, in the order of the imports above. Only the report types (`outcome`,
+// `progress`, `error`) and the OS seam (`os`, which the stub asks where things go) are public
+// whole; of the rest, the binaries see the entry points and types re-exported below.
+mod check;
+mod delta;
+mod env;
 pub mod error;
-pub mod extract;
+mod extract;
 pub mod failpoint;
-pub mod install;
-pub mod journal;
-pub mod lifecycle;
-pub mod modules;
+mod install;
+mod journal;
+mod lifecycle;
+mod modules;
 pub mod os;
 pub mod outcome;
-pub mod prefix;
+mod prefix;
 pub mod progress;
-pub mod receipt;
-pub mod switch;
-pub mod toolchains;
-pub mod tree;
+mod receipt;
+mod switch;
+mod toolchains;
+mod tree;
 
-pub use error::Error;
 pub use format::exit;
+
+/// One function per command; what they take and what they decide.
+pub use crate::{
+    check::CHECK_RUNNER_ENV,
+    error::Error,
+    extract::check as check_payload,
+    install::{dry_run, install, recover, Adoption, Decision, Drift, InstallConfig, Preview, Space},
+    lifecycle::{rollback, status, uninstall, use_version, verify_installed, Checked, Context, Elsewhere, Target},
+    modules::{install as install_modules, ModulesConfig, DIR as MODULES_DIR},
+    prefix::{parse_version_arg, tree_name, Layout, Prefix, KEPT_SUFFIX, LINK},
+    receipt::{active_version, read_receipts, Origin},
+};
+
+/// What the binaries show of a prefix's files (and tests check): the journal's name, the
+/// environment's lines.
+pub use crate::{
+    env::{modules_script, source_line},
+    journal::{Outcome as Recovered, Recovery, JOURNAL_NAME},
+};
+
+/// For the fuzz targets: extraction of a verified payload into a directory.
+pub use crate::extract::extract;

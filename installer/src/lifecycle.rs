@@ -50,7 +50,7 @@ pub struct Context {
 }
 
 /// What names the prefixes of other installations: the environment this installer writes
-/// (its scripts name their prefix, see [`env::prefixes_named`]) and `go` on PATH.
+/// (its scripts name their prefix, see `env::prefixes_named`) and `go` on PATH.
 #[derive(Debug, Clone, Default)]
 pub struct Elsewhere {
     /// The environment an install would write (root's profile script, a user's env script).

@@ -108,7 +108,7 @@ pub struct ModulesConfig {
 }
 
 /// Installs the verified module bundle `installer` (read from `file`) into `PREFIX/go-modules`,
-/// under the journal as every change to a prefix is ([`Plan::InstallModules`]): an interrupted
+/// under the journal as every change to a prefix is (`Plan::InstallModules`): an interrupted
 /// command is recovered first, and a crash at any point leaves the old module directory and
 /// environment, or the new ones, once the next run (or `--recover`) has recovered. `progress`
 /// hears of the extract phase (and its bytes) and the switch, unless the bundle adds nothing.

@@ -407,16 +407,16 @@ pub fn append_log(path: &Path, record: &LogRecord) -> Result<(), Error> {
     f.write_all(line.as_bytes()).and_then(|()| f.sync_data()).map_err(|e| Error::io("append to the host log", path, e))
 }
 
-/// Reads the host log (for tests and `status`): one record per line, unparsable lines skipped.
-pub fn read_log(path: &Path) -> Vec<LogRecord> {
-    fs::read_to_string(path)
-        .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The host log's records, unparsable lines skipped.
+    fn read_log(path: &Path) -> Vec<LogRecord> {
+        fs::read_to_string(path)
+            .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+            .unwrap_or_default()
+    }
 
     #[test]
     fn log_appends_each_id_once() {

@@ -9,18 +9,16 @@ use format::{
     verify::{self, VerifiedInstaller},
 };
 use installer::{
-    check::CHECK_RUNNER_ENV,
-    install::{self, Adoption, Decision, Drift, InstallConfig, Preview, Space},
-    lifecycle::{self, Checked, Context, Elsewhere, Target},
-    modules::{self, ModulesConfig},
+    self as engine, active_version, check_payload,
     os::{
         self,
         shell::{self, Purpose, Scope},
     },
     outcome::{Action, FileList, Info, InstallAction, InstallerReport, Outcome, Report},
-    prefix::{self, Layout, Prefix},
+    parse_version_arg,
     progress::{Event, Phase},
-    receipt, Error,
+    read_receipts, tree_name, Adoption, Checked, Context, Decision, Drift, Elsewhere, Error, InstallConfig, Layout,
+    ModulesConfig, Prefix, Preview, Space, Target, CHECK_RUNNER_ENV, MODULES_DIR,
 };
 
 use crate::{
@@ -35,9 +33,9 @@ static EMBEDDED_KEYS: include_dir::Dir<'_> = include_dir::include_dir!("$OUT_DIR
 /// Runs `mode`.
 pub fn run(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
     match mode.action {
-        Action::Status => lifecycle::status(&context(cli)?),
-        Action::Use => lifecycle::use_version(&context(cli)?, &version_arg(cli, mode.version())?),
-        Action::Rollback => lifecycle::rollback(&context(cli)?),
+        Action::Status => engine::status(&context(cli)?),
+        Action::Use => engine::use_version(&context(cli)?, &version_arg(cli, mode.version())?),
+        Action::Rollback => engine::rollback(&context(cli)?),
         Action::Uninstall => {
             let ctx = context(cli)?;
             let target = match mode.operand {
@@ -54,18 +52,18 @@ pub fn run(cli: &Cli, mode: &Mode) -> Result<Outcome, Error> {
                 };
                 prompt::confirm(&format!("About to uninstall {what}"))?;
             }
-            lifecycle::uninstall(&ctx, &target)
+            engine::uninstall(&ctx, &target)
         }
         Action::VerifyInstalled => {
             let what = match &mode.operand {
-                Operand::Version(v) if v == "modules" || v == modules::DIR => Checked::Modules,
+                Operand::Version(v) if v == "modules" || v == MODULES_DIR => Checked::Modules,
                 Operand::Version(v) => Checked::Version(version_arg(cli, v)?),
                 Operand::None | Operand::All => Checked::Everything,
             };
-            lifecycle::verify_installed(&context(cli)?, &what)
+            engine::verify_installed(&context(cli)?, &what)
         }
         // Needs nothing from this file: a damaged installer must not stand in the way of undoing.
-        Action::Recover => install::recover(&prefix_of(cli)?, cli.wait),
+        Action::Recover => engine::recover(&prefix_of(cli)?, cli.wait),
         // An install shows its phases on a terminal, from the verification of this file on (a
         // module bundle's installer too: what it installs is read from the file).
         Action::Install | Action::InstallModules => {
@@ -126,7 +124,7 @@ fn with_installer(cli: &Cli, mode: &Mode, phases: Option<&Phases>) -> Result<Out
     }
     verify::check_platform(installer.manifest())?;
     if mode.action == Action::Check {
-        installer::extract::check(&installer, &file, &|_| {})?;
+        check_payload(&installer, &file, &|_| {})?;
         return Ok(Outcome::new(Action::Check, false, Report::Installer(InstallerReport::of(&installer, None))));
     }
     let (prefix, scope) = destination(cli)?;
@@ -180,7 +178,7 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
     if mode.action == Action::DryRun {
         // The install's own decision and checks, up to its first write: it fails here as the
         // install would, and otherwise says what the install would decide.
-        let preview = install::dry_run(installer, &config)?;
+        let preview = engine::dry_run(installer, &config)?;
         let mut report = InstallerReport::of(installer, Some(goroot));
         report.plan = Some(dry_run_text(&m.go_version, &plan(&preview), &preview, &config));
         report.install_action = Some(preview.action);
@@ -197,7 +195,7 @@ fn install_go(job: Job) -> Result<Outcome, Error> {
         }
         before_install(cli, mode, installer, goroot.clone(), &plan(preview)).map(|_| ())
     };
-    install::install(installer, file, &config, &confirm, &shown(phases))
+    engine::install(installer, file, &config, &confirm, &shown(phases))
 }
 
 /// The plan of a Go install: what, where, signed by whom, the environment and the exact files it
@@ -208,7 +206,7 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Prev
     let decision = &preview.decision;
     let m = installer.manifest();
     let prefix = &config.prefix;
-    let current = prefix.active().ok().and_then(|a| receipt::active_version(prefix.path(), &a).ok().flatten());
+    let current = prefix.active().ok().and_then(|a| active_version(prefix.path(), &a).ok().flatten());
     let bin = prefix.goroot().join("bin");
     let same = current.as_deref() == Some(m.go_version.as_str());
     let note = match (decision, current.as_deref()) {
@@ -235,7 +233,7 @@ fn go_plan(installer: &VerifiedInstaller, config: &InstallConfig, preview: &Prev
         m.goos,
         m.goarch,
         match prefix.layout() {
-            Layout::Link => format!("{} -> {}", prefix.goroot().display(), prefix::tree_name(&m.go_version)),
+            Layout::Link => format!("{} -> {}", prefix.goroot().display(), tree_name(&m.go_version)),
             Layout::Tree => prefix.goroot().display().to_string(),
         },
         installer.signer().id,
@@ -312,7 +310,7 @@ fn undo_advice(go_version: &str, prefix: &Prefix, preview: &Preview) -> String {
     let bare = |v: &str| v.strip_prefix("go").unwrap_or(v).to_string();
     let uninstall = format!("{program} uninstall {} --prefix {dir}", bare(go_version));
     let rollback = format!("{program} rollback --prefix {dir}");
-    let newest_other = receipt::read_receipts(prefix.path())
+    let newest_other = read_receipts(prefix.path())
         .unwrap_or_default()
         .into_iter()
         .map(|r| r.go_version)
@@ -343,7 +341,7 @@ fn drift_text(d: &Drift) -> String {
 
 /// What a dry run says: what the install would do (`plan`, the text shown before installing,
 /// for a new tree), then what it would make, adopt, write and recover on the way.
-fn dry_run_text(go_version: &str, plan: &str, preview: &install::Preview, config: &InstallConfig) -> String {
+fn dry_run_text(go_version: &str, plan: &str, preview: &Preview, config: &InstallConfig) -> String {
     let go = config.prefix.goroot();
     let mut text = match preview.action {
         InstallAction::None => {
@@ -390,7 +388,7 @@ fn dry_run_text(go_version: &str, plan: &str, preview: &install::Preview, config
 fn install_modules(job: Job) -> Result<Outcome, Error> {
     let Job { cli, mode, installer, file, prefix, scope, phases } = job;
     let count = installer.manifest().modules.as_ref().map_or(0, Vec::len);
-    let dir = prefix.join(modules::DIR);
+    let dir = prefix.join(MODULES_DIR);
     let plan = format!(
         "{count} Go module versions\n  destination: {} (merged with the modules there)\n  signed by:   {} ({})\n  environment: {}",
         dir.display(),
@@ -402,7 +400,7 @@ fn install_modules(job: Job) -> Result<Outcome, Error> {
         return Ok(o);
     }
     let config = ModulesConfig { prefix, env: scope, wait: cli.wait, log: host_log(cli) };
-    modules::install(installer, file, &config, &shown(phases))
+    engine::install_modules(installer, file, &config, &shown(phases))
 }
 
 /// The dry run's outcome; or, for an install, the confirmation (unless `--yes`) and the line
@@ -428,7 +426,7 @@ fn before_install(
 
 /// The version a user means, or "not installed" (exit 22) for what is not a Go version.
 fn version_arg(cli: &Cli, v: &str) -> Result<String, Error> {
-    prefix::parse_version_arg(v).ok_or_else(|| Error::NotInstalled {
+    parse_version_arg(v).ok_or_else(|| Error::NotInstalled {
         version: format!("'{v}' (not a Go version: use 1.27.3, go1.27.3 or go-1.27.3)"),
         prefix: prefix_of(cli).map(|p| p.path().to_path_buf()).unwrap_or_default(),
         installed: "see `status`".into(),

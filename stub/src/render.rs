@@ -10,13 +10,11 @@ use std::io::{self, Write};
 use format::manifest::EntryType;
 use installer::{
     error::{BaseProblem, Left, Remedy, Repair, Warning},
-    journal::{Outcome as Recovered, Recovery},
     outcome::{
         Action, FileList, Info, InstallerReport, ModulesReport, Outcome, RecoverReport, Report, Status, SwitchReport,
         UninstallReport, VerifyReport,
     },
-    prefix::{KEPT_SUFFIX, LINK},
-    receipt, Error,
+    Error, Origin, Recovered, Recovery, KEPT_SUFFIX, LINK,
 };
 
 /// Prints `o` for a person.
@@ -316,8 +314,8 @@ fn status(s: &Status) {
     }
     for v in &s.versions {
         let origin = match v.origin {
-            receipt::Origin::Installed => "installed",
-            receipt::Origin::Adopted => "adopted",
+            Origin::Installed => "installed",
+            Origin::Adopted => "adopted",
         };
         println!(
             "{} {:<10} {}  {origin} {} by {}{}",
@@ -372,7 +370,7 @@ fn switch(action: Action, r: &SwitchReport) {
         println!(
             "{} is now active at {} (was {})",
             r.go_version,
-            r.prefix.join(installer::prefix::LINK).display(),
+            r.prefix.join(LINK).display(),
             r.previous.as_deref().unwrap_or("none")
         );
     } else if action == Action::Rollback {

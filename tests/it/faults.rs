@@ -93,7 +93,7 @@ impl Crashable {
 
     /// The journal's phase, if an install was interrupted.
     fn journal_phase(&self) -> Option<String> {
-        let text = fs::read_to_string(self.ctx.prefix().join(installer::journal::JOURNAL_NAME)).ok()?;
+        let text = fs::read_to_string(self.ctx.prefix().join(installer::JOURNAL_NAME)).ok()?;
         let j: serde_json::Value = serde_json::from_str(&text).unwrap();
         Some(j["phase"].as_str().unwrap().to_string())
     }
@@ -238,7 +238,7 @@ fn kill_at_every_failpoint_of_a_bundle_install_then_recover() {
             let out = bundle(&second, &[], &case);
             assert!(killed_by_sigkill(out.status), "{case}: the failpoint was not reached: {}", stderr(&out));
             kills += 1;
-            let journal = prefix.join(installer::journal::JOURNAL_NAME);
+            let journal = prefix.join(installer::JOURNAL_NAME);
             assert!(journal.exists(), "{case}: a crash mid-install leaves its journal");
             let out = ctx.run_root(&second, &["--recover", "--json", "--prefix", p], None, &[]);
             assert_eq!(code(&out), 0, "{case}: {}", stderr(&out));
@@ -484,7 +484,7 @@ fn foreign_staging_names_are_left_alone() {
     // A journal planted as a symlink is refused, not followed.
     let target = ctx.path("bin/target");
     fs::write(&target, "{}").unwrap();
-    std::os::unix::fs::symlink(&target, ctx.prefix().join(installer::journal::JOURNAL_NAME)).unwrap();
+    std::os::unix::fs::symlink(&target, ctx.prefix().join(installer::JOURNAL_NAME)).unwrap();
     let before = ctx.snapshot();
     let out = ctx.install_root(&inst, release_key(), &["--force"]);
     assert_eq!(code(&out), exit::DESTINATION, "{}", stderr(&out));

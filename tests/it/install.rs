@@ -340,7 +340,7 @@ fn non_root_user_install_writes_rc_files_once() {
     assert!(goroot.join("bin/go").exists());
     let env_script = ctx.home().join(".config/go-offline/env");
     assert!(fs::read_to_string(&env_script).unwrap().contains(&goroot.join("bin").display().to_string()));
-    let line = installer::env::source_line();
+    let line = installer::source_line();
     assert_eq!(
         fs::read_to_string(ctx.home().join(".bashrc")).unwrap(),
         format!("# my bashrc\nexport EDITOR=vi\n{line}\n")

@@ -11,7 +11,7 @@ use std::{
 use format::exit;
 use installer::{
     failpoint::{SWITCH_POINTS, UNINSTALL_POINTS},
-    prefix::Layout,
+    Layout,
 };
 use serde_json::Value;
 
@@ -276,7 +276,7 @@ fn uninstall_all_keeps_the_users_rc_edits() {
         let out = ctx.run_user(inst, &args, &[("SHELL", "/bin/bash")]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
     }
-    let line = installer::env::source_line();
+    let line = installer::source_line();
     assert_eq!(fs::read_to_string(home.join(".bashrc")).unwrap(), format!("# my bashrc\nexport EDITOR=vi\n{line}\n"));
     // The user edits around our lines afterwards.
     let append = |name: &str, text: &str| {

@@ -369,7 +369,7 @@ fn non_root_user_gets_the_bundle_in_home_and_a_sourced_env_script() {
     let dir = ctx.home().join(".local/go-modules");
     assert_eq!(fs::read_to_string(dir.join("example.com/greet/@v/list")).unwrap(), "v1.0.0\nv1.1.0\n");
     let script = ctx.home().join(".config/go-offline/modules.env");
-    assert_eq!(fs::read_to_string(&script).unwrap(), installer::env::modules_script(&dir));
+    assert_eq!(fs::read_to_string(&script).unwrap(), installer::modules_script(&dir));
     let profile = fs::read_to_string(ctx.home().join(".profile")).unwrap();
     assert!(profile.contains(".config/go-offline/modules.env"), "{profile}");
     // A login shell gets GOPROXY, unless the user chose a proxy of their own.

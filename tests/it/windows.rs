@@ -348,7 +348,7 @@ fn under_wine_a_kill_during_an_install_is_recovered_by_the_next_run() {
     for (point, committed) in cases {
         let out = p.install(&newer, &[], point);
         assert_eq!(code(&out), 137, "{point}: the failpoint was not reached: {}", stderr(&out));
-        assert!(p.path.join(installer::journal::JOURNAL_NAME).exists(), "{point}: the journal stays");
+        assert!(p.path.join(installer::JOURNAL_NAME).exists(), "{point}: the journal stays");
         let out = p.run(&newer, &["--recover", "--json"], "");
         assert_eq!(code(&out), 0, "{point}: {}", stderr(&out));
         let want = if committed { "completed" } else { "rolled-back" };
