@@ -2,7 +2,7 @@
 //!
 //! [`pack`] writes the tree as one tar stream (fixed owners, one mtime, path order), cuts it at
 //! entry boundaries into [`Compression::frames`] parts that take about as long to unpack
-//! ([`cut_points`]), and compresses each as an independent zstd frame ([`compress_frame`]); it
+//! ([`cut_points`]), and compresses each as an independent zstd frame ([`frame_encoder`]); it
 //! returns the frames and what the manifest says of them. Delta patches ([`compress_patch`]) and
 //! the stubs embedded in a release builder ([`decompress_bounded`]) go through here too.
 //!
@@ -59,82 +59,139 @@ pub struct Compression {
 /// the same size, each compressed as its own zstd frame (content size in its header, so a decoder
 /// never allocates more window than the frame needs); returns the frames back to back, what the
 /// manifest says of them (codec, window, frame table) and the manifest entries in payload order.
+///
+/// The tar is written twice and never kept: once to count where each entry ends (the frames are
+/// cut, and each encoder told its exact input size, before anything is compressed), then through
+/// the encoders. Peak memory is the tree and the compressed payload, not also the tar beside them.
 pub(crate) fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed, BuildError> {
-    let TarStream { stream, entries, ends } = tar_stream(tree, mtime)?;
-    let cuts = cut_points(&ends, stream.len(), opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize);
-    let mut bytes = Vec::new();
+    let terr = BuildError::Compress;
+    let mut measure = tar::Builder::new(CountingWriter { inner: io::sink(), count: 0 });
+    let mut entries = Vec::with_capacity(tree.nodes.len());
+    let mut ends = Vec::with_capacity(tree.nodes.len());
+    for (path, node) in &tree.nodes {
+        append_node(&mut measure, path, node, mtime).map_err(terr)?;
+        entries.push(entry_of(path, node));
+        ends.push(measure.get_ref().count as usize);
+    }
+    let tar_len = measure.into_inner().map_err(terr)?.count as usize;
+    let cuts = cut_points(&ends, tar_len, opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize);
+    let mut tar = tar::Builder::new(FrameWriter::new(&cuts, opts).map_err(terr)?);
+    for (i, (path, node)) in tree.nodes.iter().enumerate() {
+        tar.get_mut().before_entry(i).map_err(terr)?;
+        append_node(&mut tar, path, node, mtime).map_err(terr)?;
+    }
+    // The end-of-archive blocks go into the last frame.
+    let compressed = tar.into_inner().map_err(terr)?.finish().map_err(terr)?;
+    let mut bytes = Vec::with_capacity(compressed.iter().map(Vec::len).sum());
     let mut frames = Vec::with_capacity(cuts.len());
     let (mut first_entry, mut start) = (0usize, 0usize);
-    for (entry_end, end) in cuts {
-        let part = &stream[start..end];
-        let compressed = compress_frame(part, opts)?;
+    for ((entry_end, end), frame) in cuts.into_iter().zip(compressed) {
         frames.push(Frame {
-            len: compressed.len() as u64,
-            sha256: source::sha256_hex(&compressed),
-            uncompressed_len: part.len() as u64,
+            len: frame.len() as u64,
+            sha256: source::sha256_hex(&frame),
+            uncompressed_len: (end - start) as u64,
             entries: (entry_end - first_entry) as u64,
         });
-        bytes.extend_from_slice(&compressed);
+        bytes.extend_from_slice(&frame);
         (first_entry, start) = (entry_end, end);
     }
     let payload = Payload {
         compression: "zstd".into(),
         len: bytes.len() as u64,
         sha256: source::sha256_hex(&bytes),
-        uncompressed_len: stream.len() as u64,
+        uncompressed_len: tar_len as u64,
         window_log: window_log(opts.frames),
         frames: Some(frames),
     };
     Ok(Packed { bytes, payload, entries })
 }
 
-/// A tree as one tar stream, with what [`pack`] needs to cut it into frames.
-struct TarStream {
-    /// The tar, with its end-of-archive blocks.
-    stream: Vec<u8>,
-    /// The manifest entries, in the tar's order.
-    entries: Vec<Entry>,
-    /// The tar offset where each entry ends.
-    ends: Vec<usize>,
+/// Appends one node of a tree to `tar`: fixed owners, one mtime.
+fn append_node<W: Write>(tar: &mut tar::Builder<W>, path: &str, node: &Node, mtime: u64) -> io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_mtime(mtime);
+    header.set_uid(0);
+    header.set_gid(0);
+    match node {
+        Node::File { mode, data } => {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(*mode);
+            header.set_size(data.len() as u64);
+            tar.append_data(&mut header, path, &data[..])
+        }
+        Node::Dir => {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            tar.append_data(&mut header, path, io::empty())
+        }
+        Node::Symlink { target } => {
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            header.set_size(0);
+            tar.append_link(&mut header, path, target)
+        }
+    }
 }
 
-/// The tree as one tar stream: fixed owners, one mtime, in path order.
-fn tar_stream(tree: &Tree, mtime: u64) -> Result<TarStream, BuildError> {
-    let counter = CountingWriter { inner: Vec::new(), count: 0 };
-    let mut tar = tar::Builder::new(counter);
-    let mut entries = Vec::with_capacity(tree.nodes.len());
-    let mut ends = Vec::with_capacity(tree.nodes.len());
-    let terr = BuildError::Compress;
-    for (path, node) in &tree.nodes {
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(mtime);
-        header.set_uid(0);
-        header.set_gid(0);
-        match node {
-            Node::File { mode, data } => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(*mode);
-                header.set_size(data.len() as u64);
-                tar.append_data(&mut header, path, &data[..]).map_err(terr)?;
-            }
-            Node::Dir => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_mode(0o755);
-                header.set_size(0);
-                tar.append_data(&mut header, path, io::empty()).map_err(terr)?;
-            }
-            Node::Symlink { target } => {
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_mode(0o777);
-                header.set_size(0);
-                tar.append_link(&mut header, path, target).map_err(terr)?;
-            }
-        }
-        entries.push(entry_of(path, node));
-        ends.push(tar.get_ref().count as usize);
+/// The writer of [`pack`]'s second pass: the tar bytes of each frame go through an encoder of
+/// their own, told the frame's size, and the frame is finished where the next one starts.
+struct FrameWriter {
+    opts: Compression,
+    /// `(entries so far, tar offset)` where each frame ends ([`cut_points`]).
+    cuts: Vec<(usize, usize)>,
+    /// The frame being written: its index in `cuts`, and its encoder.
+    current: usize,
+    encoder: Option<zstd::stream::write::Encoder<'static, Vec<u8>>>,
+    /// The frames finished so far.
+    done: Vec<Vec<u8>>,
+}
+
+impl FrameWriter {
+    fn new(cuts: &[(usize, usize)], opts: Compression) -> io::Result<FrameWriter> {
+        let first_len = cuts.first().map_or(0, |&(_, end)| end);
+        let encoder = frame_encoder(first_len as u64, opts)?;
+        Ok(FrameWriter { opts, cuts: cuts.to_vec(), current: 0, encoder: Some(encoder), done: Vec::new() })
     }
-    let stream = tar.into_inner().map_err(terr)?.inner;
-    Ok(TarStream { stream, entries, ends })
+
+    /// Called before entry `i` is written: when it is the first entry of the next frame, finishes
+    /// this frame (before the next encoder is made: one encoder's memory at a time) and starts it.
+    fn before_entry(&mut self, i: usize) -> io::Result<()> {
+        let (entry_end, start) = self.cuts[self.current];
+        if i < entry_end || self.current + 1 == self.cuts.len() {
+            return Ok(());
+        }
+        if let Some(encoder) = self.encoder.take() {
+            self.done.push(encoder.finish()?);
+        }
+        self.current += 1;
+        let len = self.cuts[self.current].1 - start;
+        self.encoder = Some(frame_encoder(len as u64, self.opts)?);
+        Ok(())
+    }
+
+    /// Finishes the last frame; returns every frame, in order.
+    fn finish(mut self) -> io::Result<Vec<Vec<u8>>> {
+        if let Some(encoder) = self.encoder.take() {
+            self.done.push(encoder.finish()?);
+        }
+        Ok(self.done)
+    }
+}
+
+impl Write for FrameWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.encoder {
+            Some(encoder) => encoder.write(buf),
+            None => Err(io::Error::other("a payload frame was written after it was finished (this is a bug)")),
+        }
+    }
+
+    /// Does nothing: flushing an encoder would end its block early, and the payload would then
+    /// depend on when the tar writer flushed. A frame is complete when it is finished.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The manifest entry of one node of a tree.
@@ -146,24 +203,22 @@ pub(crate) fn entry_of(path: &str, node: &Node) -> Entry {
     }
 }
 
-/// One zstd frame of `part`: long-distance matching in the window of [`window_log`], the content
-/// size in the header, no checksum.
-fn compress_frame(part: &[u8], opts: Compression) -> Result<Vec<u8>, BuildError> {
+/// The encoder of one zstd frame of `len` bytes: long-distance matching in the window of
+/// [`window_log`], the content size in the header, no checksum, on `opts.threads` threads.
+fn frame_encoder(len: u64, opts: Compression) -> io::Result<zstd::stream::write::Encoder<'static, Vec<u8>>> {
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
         n => n,
     };
-    let zio = BuildError::Compress;
-    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level).map_err(zio)?;
-    encoder.long_distance_matching(true).map_err(zio)?;
-    encoder.window_log(window_log(opts.frames)).map_err(zio)?;
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level)?;
+    encoder.long_distance_matching(true)?;
+    encoder.window_log(window_log(opts.frames))?;
     // No xxhash: the frame's sha256 and every file's are signed and checked.
-    encoder.include_checksum(false).map_err(zio)?;
-    encoder.include_contentsize(true).map_err(zio)?;
-    encoder.set_pledged_src_size(Some(part.len() as u64)).map_err(zio)?;
-    encoder.multithread(threads).map_err(zio)?;
-    encoder.write_all(part).map_err(zio)?;
-    encoder.finish().map_err(zio)
+    encoder.include_checksum(false)?;
+    encoder.include_contentsize(true)?;
+    encoder.set_pledged_src_size(Some(len))?;
+    encoder.multithread(threads)?;
+    Ok(encoder)
 }
 
 /// What unpacking one entry costs beyond its bytes (creating, writing, closing and chmod-ing a
