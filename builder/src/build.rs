@@ -1,8 +1,8 @@
 //! `build`: a Go distribution (tarball, zip or GOROOT) to one installer.
 //!
-//! [`prepare`] reads the distribution ([`crate::source`]), says what it is ([`identify`]: version,
-//! GOOS, GOARCH from `bin/go`), chooses the stub's target ([`choose_target`]), checks a download
-//! against its publisher ([`check_published`]), writes the offline `go.env`
+//! `prepare` reads the distribution ([`crate::source`]), says what it is (`identify`: version,
+//! GOOS, GOARCH from `bin/go`), chooses the stub's target (`choose_target`), checks a download
+//! against its publisher (`check_published`), writes the offline `go.env`
 //! ([`crate::go_env`]) and starts the manifest; [`build`] then has it sealed ([`crate::seal`]).
 //! A delta ([`crate::delta`]) prepares the same way. This module knows the Go distribution and
 //! nothing of the codec or the byte layout.

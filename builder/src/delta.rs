@@ -4,7 +4,7 @@
 //! tree; or a full installer of it, whose signature must be the signing key's) is read as the
 //! installer would have installed it. Every entry of the new tree identical in the base is left
 //! out; a changed file is carried as a patch against the base's file of the same path (level
-//! and long-distance matching as `--patch-from`, [`crate::pack::compress_patch`], window `2^(⌊log2 max(old, new)⌋ + 1)` capped
+//! and long-distance matching as `--patch-from`, `crate::pack::compress_patch`, window `2^(⌊log2 max(old, new)⌋ + 1)` capped
 //! at 2^27), or whole when there is no such file, the patch would be larger, or the window would
 //! exceed the cap; a file whose bytes are the base's but whose mode changed costs no payload. The
 //! manifest's [`format::delta::Delta`] names both trees by the digest of their entry lists (see

@@ -3,7 +3,7 @@
 //! This file is the crate's front: its modules, and the paths other crates use. One module per
 //! job, each importing only those below it:
 //!
-//! - commands: [`build`] (a Go distribution), [`delta`] (`build --base`), [`modules`] (a module
+//! - commands: [`mod@build`] (a Go distribution), [`delta`] (`build --base`), [`modules`] (a module
 //!   bundle), [`release`] (every output of a release config, and `SHA256SUMS`);
 //! - [`seal`]: packs, completes the manifest, signs (now, or later with [`seal::attach`]) and writes
 //!   the installer, through the `format` crate's layout ([`format::layout`]);

@@ -1,10 +1,10 @@
 //! The codec: how a tree becomes the payload, and every other zstd the builder writes or reads.
 //!
-//! [`pack`] writes the tree as one tar stream (fixed owners, one mtime, path order), cuts it at
-//! entry boundaries into [`Compression::frames`] parts that take about as long to unpack
-//! ([`cut_points`]), and compresses each as an independent zstd frame ([`frame_encoder`]); it
-//! returns the frames and what the manifest says of them. Delta patches ([`compress_patch`]) and
-//! the stubs embedded in a release builder ([`decompress_bounded`]) go through here too.
+//! `pack` writes the tree as one tar stream (fixed owners, one mtime, path order), cuts it at
+//! entry boundaries into `Compression::frames` parts that take about as long to unpack
+//! (`cut_points`), and compresses each as an independent zstd frame (`frame_encoder`); it
+//! returns the frames and what the manifest says of them. Delta patches (`compress_patch`) and
+//! the stubs embedded in a release builder (`decompress_bounded`) go through here too.
 //!
 //! **Invariant: this is the only module of the builder that names the codec**: its levels, window,
 //! frames and the zstd crate. It knows the tree ([`crate::source`]) and the manifest's payload

@@ -1,7 +1,7 @@
 //! Sealing: how an installer gets its signature, and the one place that puts an installer file
 //! together.
 //!
-//! [`seal`] packs a tree ([`crate::pack`]), completes the manifest, signs its statement with the
+//! `seal` packs a tree ([`crate::pack`]), completes the manifest, signs its statement with the
 //! [`Seal`] it is given (a [`Signer`] now, or a public key whose holder signs later), assembles
 //! the file through [`format::layout`] and writes it. [`attach`] is the second half of signing
 //! later: it writes a signature made elsewhere into the installer's signature region.
