@@ -21,7 +21,7 @@ use crate::{
     error::BuildError,
     go_env::{go_env_overrides, offline_go_env},
     pack::Compression,
-    seal::{check_sealed_output, seal, BuildSummary, Seal},
+    seal::{check_sealed_output, seal, BuildSummary, Seal, Sealing},
     source::{self, Tree},
     stubs,
 };
@@ -75,7 +75,8 @@ pub struct Provenance {
 pub fn build(opts: &BuildOptions, seal_with: Seal) -> Result<BuildSummary, BuildError> {
     let Prepared { tree, manifest, stub, .. } = prepare(opts)?;
     check_build_output(&opts.output, opts, &stub, &[], seal_with)?;
-    seal(manifest, &tree, &stub, seal_with, opts.compression(), &opts.output)
+    let compression = opts.compression();
+    seal(manifest, Sealing { tree: &tree, stub: &stub, seal_with, compression, output: &opts.output })
 }
 
 /// [`check_sealed_output`] for a build's `output`: its inputs are the distribution, the stub file,

@@ -37,7 +37,7 @@ use crate::{
     error::BuildError,
     go_env::offline_go_env,
     pack::{compress_patch, entry_of, pack, patch_window_log, Compression, ESTIMATE_LEVEL},
-    seal::{seal_checked, BuildSummary, Seal},
+    seal::{seal_checked, BuildSummary, Seal, Sealing},
     source::{self, Node, Tree},
 };
 
@@ -122,7 +122,11 @@ pub fn build_delta(opts: &BuildOptions, d: &DeltaOptions, seal_with: Seal) -> Re
         Ok(())
     };
     let compression = Compression { level: opts.level, threads: opts.threads, frames: 1 };
-    let build = seal_checked(manifest, &diff.carried, &stub, seal_with, compression, &output, &worth)?;
+    let build = seal_checked(
+        manifest,
+        Sealing { tree: &diff.carried, stub: &stub, seal_with, compression, output: &output },
+        &worth,
+    )?;
     Ok(summary(build))
 }
 

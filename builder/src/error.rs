@@ -94,7 +94,7 @@ pub enum BuildError {
     /// A signer could not sign (see [`SignError`]).
     #[error("{0}")]
     Sign(#[from] SignError),
-    /// A delta larger than [`crate::delta::WORTH`] of the full installer, not asked for.
+    /// A delta larger than `delta::WORTH` of the full installer, not asked for.
     #[error("the delta is {delta_len} bytes, {percent}% of the full installer ({full_len} bytes{}): not worth it (a full installer carries everything for little more); pass --force-delta to write it anyway", if *estimated { ", estimated at zstd level 3; pass --full FILE for its exact size" } else { "" })]
     NotWorthIt { delta_len: u64, full_len: u64, estimated: bool, percent: u32 },
     #[error("the statement built is invalid: {0} (this is a bug)")]

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     error::BuildError,
     pack::Compression,
-    seal::{check_sealed_output, seal, BuildSummary, Seal},
+    seal::{check_sealed_output, seal, BuildSummary, Seal, Sealing},
     source::{Node, SourceKind, Tree},
 };
 
@@ -114,7 +114,10 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
         modules: Some(modules),
         delta: None,
     };
-    let installer = seal(manifest, &tree, &stub, seal_with, opts.compression, &opts.output)?;
+    let installer = seal(
+        manifest,
+        Sealing { tree: &tree, stub: &stub, seal_with, compression: opts.compression, output: &opts.output },
+    )?;
     Ok(ModulesSummary { installer, modules: count, zips, cache })
 }
 

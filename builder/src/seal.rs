@@ -79,7 +79,7 @@ pub fn to_sign_path(output: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// What sealing an installer produced ([`crate::build::build`], a bundle, a delta).
+/// What sealing an installer produced (a build, a delta, a module bundle).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BuildSummary {
     pub output: PathBuf,
@@ -121,31 +121,32 @@ pub(crate) fn check_sealed_output(
     Ok(())
 }
 
-/// Packs `tree` into the payload, completes `manifest` with the payload, the stub, the entries
-/// and the signer, signs its statement (or leaves that for later, see [`Seal::Later`]), and
-/// writes the installer to `output`.
-pub(crate) fn seal(
-    manifest: Manifest,
-    tree: &Tree,
-    stub: &stubs::Stub,
-    seal_with: Seal,
-    compression: Compression,
-    output: &Path,
-) -> Result<BuildSummary, BuildError> {
-    seal_checked(manifest, tree, stub, seal_with, compression, output, &|_| Ok(()))
+/// An installer to seal: the tree its payload packs, its stub, how it is signed and compressed,
+/// and where it is written.
+#[derive(Clone, Copy)]
+pub(crate) struct Sealing<'a> {
+    pub tree: &'a Tree,
+    pub stub: &'a stubs::Stub,
+    pub seal_with: Seal<'a>,
+    pub compression: Compression,
+    pub output: &'a Path,
+}
+
+/// Packs `what.tree` into the payload, completes `manifest` with the payload, the stub, the
+/// entries and the signer, signs its statement (or leaves that for later, see [`Seal::Later`]),
+/// and writes the installer to `what.output`.
+pub(crate) fn seal(manifest: Manifest, what: Sealing) -> Result<BuildSummary, BuildError> {
+    seal_checked(manifest, what, &|_| Ok(()))
 }
 
 /// [`seal`], with `admit` asked, before anything is signed or written, whether an installer of
 /// that many bytes is wanted.
 pub(crate) fn seal_checked(
     manifest: Manifest,
-    tree: &Tree,
-    stub: &stubs::Stub,
-    seal_with: Seal,
-    compression: Compression,
-    output: &Path,
+    what: Sealing,
     admit: &dyn Fn(u64) -> Result<(), BuildError>,
 ) -> Result<BuildSummary, BuildError> {
+    let Sealing { tree, stub, seal_with, compression, output } = what;
     let key_id = keys::key_id(seal_with.public_key());
     let Packed { bytes: payload, payload: payload_region, entries } = pack(tree, manifest.created, compression)?;
     let stub_bytes = &*format::authenticode::as_built(&stub.bytes);
