@@ -17,6 +17,7 @@ use builder::{
 use ed25519_dalek::VerifyingKey;
 use format::{
     keys::{self, TrustStore, HOST_TRUST_DIR},
+    layout,
     manifest::Manifest,
     stub_identity::{stub_identity, StubIdentity, StubIdentityError, PROGRAM},
 };
@@ -115,7 +116,7 @@ fn keygen(
 ) -> Result<(), Failure> {
     let Some(spec) = key else {
         let out = out.ok_or_else(|| Failure::usage("keygen needs --out DIR/NAME or --key SIGNER"))?;
-        let id = builder::keygen(out, force)?;
+        let id = signer::keygen(out, force)?;
         let (private, public) = (out.with_extension("key"), out.with_extension("pub"));
         if json {
             print_json(&json!({ "key_id": id, "private_key": private, "public_key": public }));
@@ -126,17 +127,8 @@ fn keygen(
         return Ok(());
     };
     let spec = SignerSpec::parse(spec).map_err(BuildError::from)?;
-    if let Some(path) = public {
-        builder::check_output(path, &[], force).map_err(|e| match e {
-            BuildError::OutputExists(p) => BuildError::KeyExists(p),
-            e => e,
-        })?;
-    }
-    let key = signer::keygen(&spec).map_err(BuildError::from)?;
+    let key = signer::keygen_in(&spec, public, force)?;
     let pem = keys::public_key_pem(&key);
-    if let Some(path) = public {
-        builder::write_public_key(path, &pem, force)?;
-    }
     if json {
         print_json(&json!({
             "key_id": keys::key_id(&key), "signer": spec.to_string(), "public_key": public, "public_key_pem": pem,
@@ -170,13 +162,11 @@ fn signing_inputs(signing: &Signing) -> Vec<PathBuf> {
 
 impl Sealer {
     fn open(signing: &Signing) -> Result<Sealer, Failure> {
-        let expect = signing.expect_key.as_deref().map(keys::read_public_key).transpose().map_err(BuildError::from)?;
-        match (&signing.key, expect) {
-            (_, Some(key)) if signing.unsigned => Ok(Sealer::Later(key)),
-            (Some(spec), expect) => {
-                let spec = SignerSpec::parse(spec).map_err(BuildError::from)?;
-                Ok(Sealer::Now(Box::new(signer::open(&spec, expect.as_ref()).map_err(BuildError::from)?)))
+        match (&signing.key, signing.expect_key.as_deref()) {
+            (_, Some(expect)) if signing.unsigned => {
+                Ok(Sealer::Later(keys::read_public_key(expect).map_err(BuildError::from)?))
             }
+            (Some(spec), expect) => Ok(Sealer::Now(Box::new(signer::open_named(spec, expect)?))),
             _ => Err(Failure::usage("pass --key SIGNER, or --unsigned with --expect-key PUB")),
         }
     }
@@ -567,7 +557,7 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
     let parts = format::verify::read_parts(&f, file)?;
     let m = Manifest::parse(&parts.manifest_bytes).map_err(format::Error::from)?;
     let (files, dirs, links) = m.counts();
-    let signed = parts.signature != [0u8; 64];
+    let signed = !layout::is_unsigned(&parts.signature);
     let identity = read_stub_identity(&f, file, &parts.layout.stub)?;
     let warning = stub_warning(&identity, &m.target);
     if json {
@@ -618,8 +608,8 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
         println!("warning:     {warning}");
     }
     println!(
-        "payload:     {} bytes zstd (window 2^{}), {} bytes unpacked, sha256 {}",
-        m.payload.len, m.payload.window_log, m.payload.uncompressed_len, m.payload.sha256
+        "payload:     {} bytes {} (window 2^{}), {} bytes unpacked, sha256 {}",
+        m.payload.len, m.payload.compression, m.payload.window_log, m.payload.uncompressed_len, m.payload.sha256
     );
     println!("manifest:    {} bytes", parts.manifest_bytes.len());
     println!("contents:    {} entries: {files} files, {dirs} directories, {links} symlinks", m.file_count);

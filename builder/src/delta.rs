@@ -3,8 +3,8 @@
 //! The base (a Go tarball, zip or GOROOT of the base version, given the same `go.env` as the new
 //! tree; or a full installer of it, whose signature must be the signing key's) is read as the
 //! installer would have installed it. Every entry of the new tree identical in the base is left
-//! out; a changed file is carried as a zstd patch against the base's file of the same path (level
-//! and long-distance matching as `zstd --patch-from`, window `2^(⌊log2 max(old, new)⌋ + 1)` capped
+//! out; a changed file is carried as a patch against the base's file of the same path (level
+//! and long-distance matching as `--patch-from`, `crate::pack::compress_patch`, window `2^(⌊log2 max(old, new)⌋ + 1)` capped
 //! at 2^27), or whole when there is no such file, the patch would be larger, or the window would
 //! exceed the cap; a file whose bytes are the base's but whose mode changed costs no payload. The
 //! manifest's [`format::delta::Delta`] names both trees by the digest of their entry lists (see
@@ -16,7 +16,7 @@
 use std::{
     collections::BTreeMap,
     fs::File,
-    io::{Read, Write},
+    io::Read,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -33,9 +33,12 @@ use format::{
 };
 
 use crate::{
-    entry_of, identify, offline_go_env, pack, prepare,
+    build::{check_build_output, identify, prepare, BuildOptions, Prepared},
+    error::BuildError,
+    go_env::offline_go_env,
+    pack::{compress_patch, entry_of, pack, patch_window_log, Compression, ESTIMATE_LEVEL},
+    seal::{seal_checked, BuildSummary, Seal, Sealing},
     source::{self, Node, Tree},
-    BuildError, BuildOptions, BuildSummary, Compression, Prepared, Seal,
 };
 
 /// A delta larger than this fraction of the full installer is not worth it: refused unless asked.
@@ -47,7 +50,7 @@ pub struct DeltaOptions {
     /// The base: a Go tarball, zip or GOROOT of the base version, or a full installer of it.
     pub base: PathBuf,
     /// The size of the full installer of the new version, when it was built already (else it is
-    /// estimated by compressing the tree at level 3, which overstates it).
+    /// estimated by compressing the tree at [`ESTIMATE_LEVEL`], which overstates it).
     pub full_len: Option<u64>,
     /// Write the delta even when it is not worth it.
     pub force: bool,
@@ -79,15 +82,15 @@ pub fn build_delta(opts: &BuildOptions, d: &DeltaOptions, seal_with: Seal) -> Re
     if output.as_os_str().is_empty() || output.is_dir() {
         output.push(delta::delta_installer_name(&base_version, &manifest.go_version, &manifest.goos, &manifest.goarch));
     }
-    crate::check_build_output(&output, opts, &stub, &[&d.base], seal_with)?;
+    check_build_output(&output, opts, &stub, &[&d.base], seal_with)?;
     let new_entries: Vec<Entry> = tree.nodes.iter().map(|(p, n)| entry_of(p, n)).collect();
     let base_entries: Vec<Entry> = base.nodes.iter().map(|(p, n)| entry_of(p, n)).collect();
     let diff = diff(&tree, &new_entries, &base, &base_entries, opts.level)?;
     let full_len = match d.full_len {
         Some(len) => len,
         None => {
-            let fast = Compression { level: 3, threads: opts.threads, frames: 1 };
-            stub.bytes.len() as u64 + pack(&tree, 0, fast)?.payload.len() as u64
+            let fast = Compression { level: ESTIMATE_LEVEL, threads: opts.threads, frames: 1 };
+            stub.bytes.len() as u64 + pack(&tree, 0, fast)?.bytes.len() as u64
         }
     };
     let made = Delta {
@@ -119,7 +122,11 @@ pub fn build_delta(opts: &BuildOptions, d: &DeltaOptions, seal_with: Seal) -> Re
         Ok(())
     };
     let compression = Compression { level: opts.level, threads: opts.threads, frames: 1 };
-    let build = crate::seal_checked(manifest, &diff.carried, &stub, seal_with, compression, &output, &worth)?;
+    let build = seal_checked(
+        manifest,
+        Sealing { tree: &diff.carried, stub: &stub, seal_with, compression, output: &output },
+        &worth,
+    )?;
     Ok(summary(build))
 }
 
@@ -302,30 +309,15 @@ fn encode_all(jobs: &[(usize, &[u8], &[u8])], level: i32) -> Result<Vec<(usize, 
 /// A patch and its window log.
 type Patch = (Vec<u8>, u32);
 
-/// The window log a patch of `data` against `reference` needs, as `zstd --patch-from` chooses
-/// it: one more than the log of the larger.
-pub fn patch_window_log(reference: usize, data: usize) -> u32 {
-    let larger = reference.max(data).max(1) as u64;
-    (64 - larger.leading_zeros()).max(10)
-}
-
-/// `data` as a zstd frame with `reference` as its prefix (level `level`, long-distance matching,
-/// content size, no checksum), decoded back to prove it; `None` when the window would exceed
-/// [`MAX_WINDOW_LOG`] or the patch is no smaller than the file.
+/// `data` as a patch against `reference` ([`compress_patch`]), decoded back to prove it; `None`
+/// when the window would exceed [`MAX_WINDOW_LOG`] or the patch is no smaller than the file.
 fn encode_patch(reference: &[u8], data: &[u8], level: i32) -> Result<Option<Patch>, BuildError> {
     let window_log = patch_window_log(reference.len(), data.len());
     if window_log > MAX_WINDOW_LOG {
         return Ok(None);
     }
     let zio = BuildError::Compress;
-    let mut encoder = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), level, reference).map_err(zio)?;
-    encoder.window_log(window_log).map_err(zio)?;
-    encoder.long_distance_matching(true).map_err(zio)?;
-    encoder.include_checksum(false).map_err(zio)?;
-    encoder.include_contentsize(true).map_err(zio)?;
-    encoder.set_pledged_src_size(Some(data.len() as u64)).map_err(zio)?;
-    encoder.write_all(data).map_err(zio)?;
-    let patch = encoder.finish().map_err(zio)?;
+    let patch = compress_patch(reference, data, level, window_log).map_err(zio)?;
     if patch.len() >= data.len() {
         return Ok(None);
     }
@@ -350,16 +342,6 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn windows_as_zstd_patch_from_chooses_them() {
-        // (reference, data, window log)
-        let cases = [(0, 0, 10), (1000, 10, 10), (28 << 20, 27 << 20, 25), (1 << 26, 10, 27), (100 << 20, 1, 27)];
-        for (r, d, want) in cases {
-            assert_eq!(patch_window_log(r, d), want, "{r} {d}");
-        }
-        assert_eq!(patch_window_log(1 << 27, 1), 28, "over the cap: carried whole");
-    }
 
     fn tree(files: &[(&str, &[u8], u32)]) -> Tree {
         let mut nodes = BTreeMap::new();

@@ -23,8 +23,10 @@ use format::{
 use sha2::{Digest, Sha256};
 
 use crate::{
+    error::BuildError,
+    pack::Compression,
+    seal::{check_sealed_output, seal, BuildSummary, Seal, Sealing},
     source::{Node, SourceKind, Tree},
-    BuildError, BuildSummary, Compression, Seal,
 };
 
 /// Options of [`build_modules`].
@@ -42,7 +44,7 @@ pub struct ModulesOptions {
     pub compression: Compression,
     /// Build time; by default the newest mtime of the files carried.
     pub source_date_epoch: Option<u64>,
-    /// Replace an existing output (never one of the inputs: see [`crate::check_output`]).
+    /// Replace an existing output (never one of the inputs: see [`crate::output::check_output`]).
     pub force: bool,
     /// Files the caller read that the output must never replace, besides those named here (the
     /// signing key, `--expect-key`).
@@ -112,11 +114,14 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
         modules: Some(modules),
         delta: None,
     };
-    let installer = crate::seal(manifest, &tree, &stub, seal_with, opts.compression, &opts.output)?;
+    let installer = seal(
+        manifest,
+        Sealing { tree: &tree, stub: &stub, seal_with, compression: opts.compression, output: &opts.output },
+    )?;
     Ok(ModulesSummary { installer, modules: count, zips, cache })
 }
 
-/// [`crate::check_output`] for a bundle: its inputs are the stub, the module cache (nothing may
+/// [`check_sealed_output`] for a bundle: its inputs are the stub, the module cache (nothing may
 /// be written inside it), each project's go.mod and go.sum, the signing key and `opts.keep`.
 fn check_modules_output(
     opts: &ModulesOptions,
@@ -132,11 +137,7 @@ fn check_modules_output(
     inputs.extend(seal_with.key_file());
     inputs.extend(opts.keep.iter().map(PathBuf::as_path));
     inputs.extend(project_files.iter().map(PathBuf::as_path));
-    crate::check_output(&opts.output, &inputs, opts.force)?;
-    if let Seal::Later(_) = seal_with {
-        crate::check_output(&crate::to_sign_path(&opts.output), &inputs, opts.force)?;
-    }
-    Ok(())
+    check_sealed_output(&opts.output, &inputs, opts.force, seal_with)
 }
 
 fn project_name(p: &Path) -> String {

@@ -19,10 +19,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    build::{build, BuildOptions, Provenance},
     delta::{build_delta, DeltaOptions},
+    error::BuildError,
     modules::{build_modules, ModulesOptions},
+    output::{check_output, write_output},
+    pack::{Compression, DEFAULT_FRAMES, DEFAULT_LEVEL},
+    seal::Seal,
     signer::{self, Signer, SignerSpec},
-    stubs, BuildError, BuildOptions, Compression, Provenance, Seal, DEFAULT_FRAMES, DEFAULT_LEVEL,
+    stubs,
 };
 
 /// The release config (TOML). Relative paths are relative to the config file.
@@ -212,9 +217,8 @@ struct Run<'a> {
 
 /// Runs a release.
 pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
-    let expect = config.expect_key.as_deref().map(keys::read_public_key).transpose()?;
     // Opened once: a token logs in once, and every installer and SHA256SUMS are signed alike.
-    let signer = signer::open(&SignerSpec::parse(&config.key)?, expect.as_ref())?;
+    let signer = signer::open_named(&config.key, config.expect_key.as_deref())?;
     fs::create_dir_all(&config.output).map_err(|e| BuildError::io("create", &config.output, e))?;
     let state_path = config.output.join(STATE);
     let cache = config.cache.clone().unwrap_or_else(default_cache);
@@ -259,8 +263,8 @@ pub fn release(config: &Config, progress: bool) -> Result<Summary, BuildError> {
     outputs.sort_by(|a, b| a.name.cmp(&b.name));
     let (sums, signature) = write_sums(&config.output, &signer, &outputs)?;
     let state_bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
-    crate::check_output(&state_path, &run.keep.iter().map(PathBuf::as_path).collect::<Vec<_>>(), true)?;
-    crate::write_output(&state_path, &[&state_bytes])?;
+    check_output(&state_path, &run.keep.iter().map(PathBuf::as_path).collect::<Vec<_>>(), true)?;
+    write_output(&state_path, &[&state_bytes])?;
     Ok(Summary { output: config.output.clone(), outputs, skipped, sums, signature, signer_key_id: run.key_id })
 }
 
@@ -306,7 +310,7 @@ fn installer_output(run: &Run, state: &mut State, version: &str, arch: &str) -> 
     let name = format::delta::full_installer_name(&go_version(version), "linux", arch);
     let source = Some(fetched.url.clone());
     fresh(run, state, name, fingerprint, source, |out| {
-        crate::build(
+        build(
             &BuildOptions {
                 go: fetched.path.clone(),
                 target: Some(target.triple.into()),
@@ -501,10 +505,10 @@ pub fn sign_sums(dir: &Path, signer: &Signer, files: &[(&str, &str)]) -> Result<
     let sig_path = dir.join(SUMS_SIG);
     // Rewritten at every release (they are the release's own), never over the signing key.
     let key: Vec<&Path> = signer.key_file().into_iter().collect();
-    crate::check_output(&sums_path, &key, true)?;
-    crate::check_output(&sig_path, &key, true)?;
-    crate::write_output(&sums_path, &[sums.as_bytes()])?;
-    crate::write_output(&sig_path, &[&signature])?;
+    check_output(&sums_path, &key, true)?;
+    check_output(&sig_path, &key, true)?;
+    write_output(&sums_path, &[sums.as_bytes()])?;
+    write_output(&sig_path, &[&signature])?;
     Ok((sums_path, sig_path))
 }
 

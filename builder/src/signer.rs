@@ -14,6 +14,9 @@
 //! A fourth way needs no signer here at all: `build --unsigned` writes the installer with an
 //! empty signature and the statement to sign beside it, and `attach` puts the signature in.
 //!
+//! Every command that signs opens its signer with [`open_named`]. Keys are made here too:
+//! [`keygen`] writes a key file pair, [`keygen_in`] creates a key inside a token or engine.
+//!
 //! **Invariant: fail closed.** [`Signer::sign`] returns a signature only after it verified it,
 //! strictly, against the public key the signer was opened with, which is `--expect-key` when
 //! given ([`open`]). A wrong PIN, a missing token or key, an unreachable server, a key of another
@@ -24,14 +27,20 @@ pub mod pkcs11;
 pub mod vault;
 
 use std::{
-    fmt,
+    fmt, fs,
+    io::{self, Write},
+    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use format::keys::{self, KeyError};
+use format::{keys, layout::SignatureBytes};
 
-use crate::exit;
+pub use crate::error::SignError;
+use crate::{
+    error::BuildError,
+    output::{check_output, write_file},
+};
 
 /// Where the signing key lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,52 +120,6 @@ impl fmt::Display for SignerSpec {
     }
 }
 
-/// Why a signer could not sign. Every message names the signer and the fix.
-#[derive(Debug, thiserror::Error)]
-pub enum SignError {
-    /// The signer string itself is wrong.
-    #[error("bad signer '{spec}': {problem}: {fix}")]
-    Spec { spec: String, problem: String, fix: String },
-    /// A key file that cannot be read or is not a PKCS#8 Ed25519 key.
-    #[error("{0}")]
-    File(#[from] KeyError),
-    /// The token's module, or the server, cannot be reached.
-    #[error("signer {signer}: {problem}: {fix}")]
-    Unreachable { signer: String, problem: String, fix: String },
-    /// The PIN or token is refused.
-    #[error("signer {signer}: {problem}: {fix}")]
-    Denied { signer: String, problem: String, fix: String },
-    /// The token, or the key, is not there.
-    #[error("signer {signer}: {problem}: {fix}")]
-    NoKey { signer: String, problem: String, fix: String },
-    /// The key is not an Ed25519 key.
-    #[error("signer {signer}: the key is {found}, not Ed25519: installers are signed with Ed25519 keys only; make one with `go-offline-builder keygen --key {signer}` under another name")]
-    KeyType { signer: String, found: String },
-    /// The signer's key is not the one `--expect-key` names.
-    #[error("signer {signer} holds key {found} but --expect-key is key {expected}: refusing to sign with another key than the one the installers' hosts trust; check the key label or id, or the --expect-key file")]
-    NotExpected { signer: String, found: String, expected: String },
-    /// The signer answered with bytes that are not a valid signature by its key.
-    #[error("signer {signer} returned a signature that does not verify with its public key {key_id}; nothing was written: the signer is faulty or not the key it claims to be")]
-    BadSignature { signer: String, key_id: String },
-    /// `keygen` into a token or engine that already has a key of that name.
-    #[error("signer {signer}: {problem}: refusing to overwrite it; choose another label, id or name")]
-    KeyExists { signer: String, problem: String },
-    /// Anything else the token or server refused.
-    #[error("signer {signer}: {problem}")]
-    Refused { signer: String, problem: String },
-}
-
-impl SignError {
-    /// [`exit::BAD_INPUT`] for what the user wrote (the spec, a key file, a name taken);
-    /// [`exit::SIGN_FAILED`] for everything a signer did.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            SignError::Spec { .. } | SignError::File(_) | SignError::KeyExists { .. } => exit::BAD_INPUT,
-            _ => exit::SIGN_FAILED,
-        }
-    }
-}
-
 /// An open signer and its public key.
 pub struct Signer {
     spec: SignerSpec,
@@ -228,7 +191,7 @@ impl Signer {
 
     /// A pure Ed25519 signature of `message`, verified strictly against the public key before it
     /// is returned.
-    pub fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
+    pub fn sign(&self, message: &[u8]) -> Result<SignatureBytes, SignError> {
         let signature = match &self.backend {
             Backend::File(key) => key.sign(message).to_bytes(),
             Backend::Pkcs11(open) => open.sign(message)?,
@@ -241,10 +204,56 @@ impl Signer {
     }
 }
 
+/// Opens the signer the string `spec` names (`--key`, a release config's `key`), refusing it
+/// unless it holds the key of the public key file `expect_key` when one is given: how every
+/// command that signs opens its signer.
+pub fn open_named(spec: &str, expect_key: Option<&Path>) -> Result<Signer, BuildError> {
+    let expect = expect_key.map(keys::read_public_key).transpose()?;
+    Ok(open(&SignerSpec::parse(spec)?, expect.as_ref())?)
+}
+
+/// Writes a new key pair `NAME.key` (0600) and `NAME.pub` for `out` = `DIR/NAME`; returns the key id.
+/// An existing key file is refused unless `force`, and then replaced atomically.
+pub fn keygen(out: &Path, force: bool) -> Result<String, BuildError> {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let private = out.with_extension("key");
+    let public = out.with_extension("pub");
+    for p in [&private, &public] {
+        check_output(p, &[], force).map_err(|e| match e {
+            BuildError::OutputExists(p) => BuildError::KeyExists(p),
+            e => e,
+        })?;
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| BuildError::io("create", dir, e))?;
+    }
+    if force {
+        write_file(&private, keys::private_key_pem(&key).as_bytes(), 0o600)?;
+    } else {
+        // O_EXCL: a key that appeared since the check is not replaced either.
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&private)
+            .map_err(|e| BuildError::io("create", &private, e))?;
+        f.write_all(keys::private_key_pem(&key).as_bytes()).map_err(|e| BuildError::io("write", &private, e))?;
+    }
+    write_file(&public, keys::public_key_pem(&key.verifying_key()).as_bytes(), 0o644)?;
+    Ok(keys::key_id(&key.verifying_key()))
+}
+
 /// Creates a new Ed25519 key inside the token or transit engine `spec` names (refusing one that
-/// exists) and returns its public key. A key file is made by [`crate::keygen`] instead.
-pub fn keygen(spec: &SignerSpec) -> Result<VerifyingKey, SignError> {
-    match spec {
+/// exists) and returns its public key, written also to `public` when given (refused if that file
+/// exists, unless `force`). A key file is made by [`keygen`] instead.
+pub fn keygen_in(spec: &SignerSpec, public: Option<&Path>, force: bool) -> Result<VerifyingKey, BuildError> {
+    if let Some(path) = public {
+        check_output(path, &[], force).map_err(|e| match e {
+            BuildError::OutputExists(p) => BuildError::KeyExists(p),
+            e => e,
+        })?;
+    }
+    let key = match spec {
         SignerSpec::File(path) => Err(SignError::Spec {
             spec: spec.to_string(),
             problem: format!("'{}' is a key file", path.display()),
@@ -253,13 +262,29 @@ pub fn keygen(spec: &SignerSpec) -> Result<VerifyingKey, SignError> {
         }),
         SignerSpec::Pkcs11(uri) => pkcs11::keygen(uri),
         SignerSpec::Vault(key) => vault::keygen(key),
+    }?;
+    if let Some(path) = public {
+        write_public_key(path, &keys::public_key_pem(&key), force)?;
     }
+    Ok(key)
+}
+
+/// Writes a public key file (SPKI PEM), refusing to overwrite one unless `force`.
+fn write_public_key(path: &Path, pem: &str, force: bool) -> Result<(), BuildError> {
+    if force {
+        return write_file(path, pem.as_bytes(), 0o644);
+    }
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => BuildError::KeyExists(path.into()),
+        _ => BuildError::io("create", path, e),
+    })?;
+    f.write_all(pem.as_bytes()).map_err(|e| BuildError::io("write", path, e))
 }
 
 /// Reads a detached signature made outside the builder: 64 raw bytes, or their base64 (with or
 /// without Vault's `vault:vN:` prefix, as KMS command-line tools and Vault print them).
-pub fn parse_detached_signature(bytes: &[u8]) -> Result<[u8; 64], String> {
-    if let Ok(raw) = <[u8; 64]>::try_from(bytes) {
+pub fn parse_detached_signature(bytes: &[u8]) -> Result<SignatureBytes, String> {
+    if let Ok(raw) = SignatureBytes::try_from(bytes) {
         return Ok(raw);
     }
     let text = std::str::from_utf8(bytes)
@@ -273,13 +298,16 @@ pub fn parse_detached_signature(bytes: &[u8]) -> Result<[u8; 64], String> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| format!("it is neither a raw 64-byte signature nor base64 ({e})"))?;
-    <[u8; 64]>::try_from(raw.as_slice())
+    SignatureBytes::try_from(raw.as_slice())
         .map_err(|_| format!("its base64 decodes to {} bytes, not the 64 of an Ed25519 signature", raw.len()))
 }
 
 #[cfg(test)]
 mod tests {
+    use format::layout;
+
     use super::*;
+    use crate::exit;
 
     #[test]
     fn signer_strings_name_their_kind() {
@@ -316,9 +344,9 @@ mod tests {
     #[test]
     fn detached_signatures_in_every_common_form() {
         use base64::Engine as _;
-        let raw = [7u8; 64];
+        let raw = [7u8; layout::SIGNATURE_LEN as usize];
         let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
-        type Want = Result<[u8; 64], &'static str>;
+        type Want = Result<SignatureBytes, &'static str>;
         let cases: Vec<(Vec<u8>, Want)> = vec![
             (raw.to_vec(), Ok(raw)),
             (format!("{b64}\n").into_bytes(), Ok(raw)),
@@ -362,7 +390,7 @@ mod tests {
     fn a_file_signer_checks_the_expected_key() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("org");
-        crate::keygen(&out, false).unwrap();
+        keygen(&out, false).unwrap();
         let spec = SignerSpec::parse(out.with_extension("key").to_str().unwrap()).unwrap();
         let signer = open(&spec, None).unwrap();
         let sig = signer.sign(b"statement").unwrap();

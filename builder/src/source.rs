@@ -17,7 +17,7 @@ use std::{
 use format::manifest::{check_link_target, validate_path};
 use sha2::{Digest, Sha256};
 
-use crate::BuildError;
+use crate::error::BuildError;
 
 /// One entry of a Go tree.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Where an installer's stub comes from, and the stubs a release builder carries inside itself.
 //!
-//! A builder made by `cargo xtask dist` embeds the release stub of every target (zstd-compressed,
+//! A builder made by `cargo xtask dist` embeds the release stub of every target (compressed,
 //! with the length, sha256, version and commit each was built from: see `build.rs`), so `build
 //! --target TRIPLE` needs no file beside it. [`resolve`] picks, in this order:
 //!
@@ -26,7 +26,7 @@ use format::{
 };
 use serde::Serialize;
 
-use crate::{source::sha256_hex, BuildError};
+use crate::{error::BuildError, pack::decompress_bounded, source::sha256_hex};
 
 /// A stub compiled into this builder.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ pub struct EmbeddedStub {
     /// The git commit it was built from (`unknown` outside a git checkout; `-dirty` when the
     /// tree had changes).
     pub commit: &'static str,
-    /// The stub, one zstd frame.
+    /// The stub, compressed as one frame ([`crate::pack::decompress_bounded`]).
     compressed: &'static [u8],
 }
 
@@ -53,7 +53,7 @@ impl EmbeddedStub {
         // The recorded length bounds the output: a damaged frame cannot make us allocate more.
         let capacity =
             usize::try_from(self.len).map_err(|_| damaged(format!("its length {} is too large", self.len)))?;
-        let bytes = zstd::bulk::decompress(self.compressed, capacity)
+        let bytes = decompress_bounded(self.compressed, capacity)
             .map_err(|e| damaged(format!("its compressed bytes do not decode ({e})")))?;
         if bytes.len() as u64 != self.len {
             return Err(damaged(format!("it unpacks to {} bytes, not the recorded {}", bytes.len(), self.len)));
@@ -314,7 +314,7 @@ mod tests {
     #[test]
     fn damaged_embedded_stubs_are_refused() {
         let data = b"\x7fELF a stub that is not very long, repeated: a stub that is not very long".to_vec();
-        let frame: &'static [u8] = zstd::bulk::compress(&data, 19).unwrap().leak();
+        let frame: &'static [u8] = crate::pack::compress_whole(&data, 19).unwrap().leak();
         let sha: &'static str = sha256_hex(&data).leak();
         let mut flipped = frame.to_vec();
         let mid = flipped.len() / 2;

@@ -37,6 +37,16 @@ pub const FORMAT_V1: u32 = 1;
 pub const TRAILER_LEN: u64 = 96;
 /// Size of an ed25519 signature.
 pub const SIGNATURE_LEN: u64 = 64;
+/// The signature region's bytes: one ed25519 signature.
+pub type SignatureBytes = [u8; SIGNATURE_LEN as usize];
+/// The signature region of a file built to be signed later (`build --unsigned`): all zeros, which
+/// no reader takes for a signature (it refuses the file as "not signed yet").
+pub const UNSIGNED: SignatureBytes = [0; SIGNATURE_LEN as usize];
+
+/// Whether `signature`, a file's signature region, is [`UNSIGNED`].
+pub fn is_unsigned(signature: &[u8]) -> bool {
+    signature == UNSIGNED
+}
 /// Largest manifest accepted. Go 1.27's manifest is about 2 MiB; this bounds the memory a hostile
 /// file can make the installer allocate before its signature is checked.
 pub const MAX_MANIFEST_LEN: u64 = 64 << 20;
@@ -72,7 +82,7 @@ impl<'a> Assembled<'a> {
         payload: &'a [u8],
         manifest: &'a [u8],
         statement: &'a [u8],
-        signature: &'a [u8; SIGNATURE_LEN as usize],
+        signature: &'a SignatureBytes,
     ) -> Result<Assembled<'a>, LayoutError> {
         let lengths = [stub, payload, manifest, statement].map(|r| r.len() as u64);
         let layout = Layout::for_lengths(FORMAT_VERSION, lengths)?;
@@ -86,7 +96,7 @@ impl<'a> Assembled<'a> {
         stub: &'a [u8],
         payload: &'a [u8],
         manifest: &'a [u8],
-        signature: &'a [u8; SIGNATURE_LEN as usize],
+        signature: &'a SignatureBytes,
     ) -> Result<Assembled<'a>, LayoutError> {
         let lengths = [stub.len() as u64, payload.len() as u64, manifest.len() as u64, 0];
         let layout = Layout::for_lengths(FORMAT_V1, lengths)?;

@@ -204,6 +204,8 @@ mod imp {
     };
     use ed25519_dalek::VerifyingKey;
 
+    use format::layout::SignatureBytes;
+
     use super::{SignError, Uri};
 
     /// `CKA_EC_PARAMS` of Ed25519: the curve name as a PrintableString (what OpenSC writes), or
@@ -225,7 +227,7 @@ mod imp {
             self.public
         }
 
-        pub fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
+        pub fn sign(&self, message: &[u8]) -> Result<SignatureBytes, SignError> {
             let session = self.session.as_ref().ok_or_else(|| SignError::Refused {
                 signer: self.signer.clone(),
                 problem: "the session is closed".into(),
@@ -235,7 +237,7 @@ mod imp {
                 signer: self.signer.clone(),
                 problem: format!("the token refused to sign with CKM_EDDSA ({})", short(&e)),
             })?;
-            <[u8; 64]>::try_from(signature.as_slice()).map_err(|_| SignError::Refused {
+            SignatureBytes::try_from(signature.as_slice()).map_err(|_| SignError::Refused {
                 signer: self.signer.clone(),
                 problem: format!("the token returned a {}-byte signature, not the 64 of Ed25519", signature.len()),
             })
@@ -504,6 +506,8 @@ mod imp {
 mod imp {
     use ed25519_dalek::VerifyingKey;
 
+    use format::layout::SignatureBytes;
+
     use super::{SignError, Uri};
 
     pub enum Open {}
@@ -512,7 +516,7 @@ mod imp {
         pub fn public_key(&self) -> VerifyingKey {
             match *self {}
         }
-        pub fn sign(&self, _: &[u8]) -> Result<[u8; 64], SignError> {
+        pub fn sign(&self, _: &[u8]) -> Result<SignatureBytes, SignError> {
             match *self {}
         }
     }

@@ -13,6 +13,7 @@ use std::{fmt, path::Path, sync::Arc, time::Duration};
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use ed25519_dalek::VerifyingKey;
+use format::layout::{SignatureBytes, SIGNATURE_LEN};
 use serde_json::{json, Value};
 
 use super::SignError;
@@ -92,7 +93,7 @@ impl Open {
     }
 
     /// Asks the server to sign `message` with the key version whose public key was read.
-    pub fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
+    pub fn sign(&self, message: &[u8]) -> Result<SignatureBytes, SignError> {
         let c = &self.client;
         let body = json!({ "input": B64.encode(message), "key_version": self.version });
         let answer = c.call("POST", &format!("{}/sign/{}", c.key.mount, c.key.name), Some(&body))?;
@@ -105,8 +106,8 @@ impl Open {
             return Err(c.refused(&format!("it signed with key version {version}, not {}", self.version)));
         }
         let raw = B64.decode(b64).map_err(|e| c.refused(&format!("its signature is not base64 ({e})")))?;
-        <[u8; 64]>::try_from(raw.as_slice())
-            .map_err(|_| c.refused(&format!("its signature is {} bytes, not 64", raw.len())))
+        SignatureBytes::try_from(raw.as_slice())
+            .map_err(|_| c.refused(&format!("its signature is {} bytes, not {SIGNATURE_LEN}", raw.len())))
     }
 }
 

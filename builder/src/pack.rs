@@ -1,0 +1,349 @@
+//! The codec: how a tree becomes the payload, and every other zstd the builder writes or reads.
+//!
+//! `pack` writes the tree as one tar stream (fixed owners, one mtime, path order), cuts it at
+//! entry boundaries into `Compression::frames` parts that take about as long to unpack
+//! (`cut_points`), and compresses each as an independent zstd frame (`frame_encoder`); it
+//! returns the frames and what the manifest says of them. Delta patches (`compress_patch`) and
+//! the stubs embedded in a release builder (`decompress_bounded`) go through here too.
+//!
+//! **Invariant: this is the only module of the builder that names the codec**: its levels, window,
+//! frames and the zstd crate. It knows the tree ([`crate::source`]) and the manifest's payload
+//! types, and no command. **Invariant: the output depends only on the tree, the mtime and the
+//! level and frame count**, never on the number of threads (zstd's multi-threaded output is the
+//! same for any count).
+
+use std::io::{self, Write};
+
+use format::manifest::{self, Entry, Frame, Payload};
+
+use crate::{
+    error::BuildError,
+    source::{self, Node, Tree},
+};
+
+/// Default zstd level: the strongest level that does not need `--ultra` memory on the decoder.
+pub const DEFAULT_LEVEL: i32 = 19;
+/// Default number of payload frames: two, decoded at once on two cores in the memory one
+/// 128 MiB-window frame needs (see [`window_log`] and docs/bench.md).
+pub const DEFAULT_FRAMES: u32 = 2;
+/// The level a delta's full installer is estimated at when its size is not given (`--full`):
+/// fast, and larger than the real one, so a delta is never kept for being smaller than a guess.
+pub const ESTIMATE_LEVEL: i32 = 3;
+/// zstd window log (`--long=27`): 128 MiB, recorded in the manifest and capped by the decoder.
+pub const WINDOW_LOG: u32 = 27;
+
+/// The window of a payload of `frames` frames: 128 MiB for one, 64 MiB for more, so that two
+/// frames decoded at once need no more memory than one (the installer runs as many decoders as
+/// fit in 128 MiB of windows). Two 64 MiB-window frames cost about 0.6% of size against one
+/// 128 MiB frame, and halve the time to unpack on two cores.
+pub fn window_log(frames: u32) -> u32 {
+    if frames > 1 {
+        WINDOW_LOG - 1
+    } else {
+        WINDOW_LOG
+    }
+}
+
+/// How to compress a payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Compression {
+    /// zstd level (1..=22).
+    pub level: i32,
+    /// Worker threads for zstd (0: all cores).
+    pub threads: u32,
+    /// Independent zstd frames (1..=256).
+    pub frames: u32,
+}
+
+/// Packs the tree into a tar stream cut, at entry boundaries, into `opts.frames` parts of about
+/// the same size, each compressed as its own zstd frame (content size in its header, so a decoder
+/// never allocates more window than the frame needs); returns the frames back to back, what the
+/// manifest says of them (codec, window, frame table) and the manifest entries in payload order.
+///
+/// The tar is written twice and never kept: once to count where each entry ends (the frames are
+/// cut, and each encoder told its exact input size, before anything is compressed), then through
+/// the encoders. Peak memory is the tree and the compressed payload, not also the tar beside them.
+pub(crate) fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed, BuildError> {
+    let terr = BuildError::Compress;
+    let mut measure = tar::Builder::new(CountingWriter { inner: io::sink(), count: 0 });
+    let mut entries = Vec::with_capacity(tree.nodes.len());
+    let mut ends = Vec::with_capacity(tree.nodes.len());
+    for (path, node) in &tree.nodes {
+        append_node(&mut measure, path, node, mtime).map_err(terr)?;
+        entries.push(entry_of(path, node));
+        ends.push(measure.get_ref().count as usize);
+    }
+    let tar_len = measure.into_inner().map_err(terr)?.count as usize;
+    let cuts = cut_points(&ends, tar_len, opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize);
+    let mut tar = tar::Builder::new(FrameWriter::new(&cuts, opts).map_err(terr)?);
+    for (i, (path, node)) in tree.nodes.iter().enumerate() {
+        tar.get_mut().before_entry(i).map_err(terr)?;
+        append_node(&mut tar, path, node, mtime).map_err(terr)?;
+    }
+    // The end-of-archive blocks go into the last frame.
+    let compressed = tar.into_inner().map_err(terr)?.finish().map_err(terr)?;
+    let mut bytes = Vec::with_capacity(compressed.iter().map(Vec::len).sum());
+    let mut frames = Vec::with_capacity(cuts.len());
+    let (mut first_entry, mut start) = (0usize, 0usize);
+    for ((entry_end, end), frame) in cuts.into_iter().zip(compressed) {
+        frames.push(Frame {
+            len: frame.len() as u64,
+            sha256: source::sha256_hex(&frame),
+            uncompressed_len: (end - start) as u64,
+            entries: (entry_end - first_entry) as u64,
+        });
+        bytes.extend_from_slice(&frame);
+        (first_entry, start) = (entry_end, end);
+    }
+    let payload = Payload {
+        compression: "zstd".into(),
+        len: bytes.len() as u64,
+        sha256: source::sha256_hex(&bytes),
+        uncompressed_len: tar_len as u64,
+        window_log: window_log(opts.frames),
+        frames: Some(frames),
+    };
+    Ok(Packed { bytes, payload, entries })
+}
+
+/// Appends one node of a tree to `tar`: fixed owners, one mtime.
+fn append_node<W: Write>(tar: &mut tar::Builder<W>, path: &str, node: &Node, mtime: u64) -> io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_mtime(mtime);
+    header.set_uid(0);
+    header.set_gid(0);
+    match node {
+        Node::File { mode, data } => {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(*mode);
+            header.set_size(data.len() as u64);
+            tar.append_data(&mut header, path, &data[..])
+        }
+        Node::Dir => {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            tar.append_data(&mut header, path, io::empty())
+        }
+        Node::Symlink { target } => {
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            header.set_size(0);
+            tar.append_link(&mut header, path, target)
+        }
+    }
+}
+
+/// The writer of [`pack`]'s second pass: the tar bytes of each frame go through an encoder of
+/// their own, told the frame's size, and the frame is finished where the next one starts.
+struct FrameWriter {
+    opts: Compression,
+    /// `(entries so far, tar offset)` where each frame ends ([`cut_points`]).
+    cuts: Vec<(usize, usize)>,
+    /// The frame being written: its index in `cuts`, and its encoder.
+    current: usize,
+    encoder: Option<zstd::stream::write::Encoder<'static, Vec<u8>>>,
+    /// The frames finished so far.
+    done: Vec<Vec<u8>>,
+}
+
+impl FrameWriter {
+    fn new(cuts: &[(usize, usize)], opts: Compression) -> io::Result<FrameWriter> {
+        let first_len = cuts.first().map_or(0, |&(_, end)| end);
+        let encoder = frame_encoder(first_len as u64, opts)?;
+        Ok(FrameWriter { opts, cuts: cuts.to_vec(), current: 0, encoder: Some(encoder), done: Vec::new() })
+    }
+
+    /// Called before entry `i` is written: when it is the first entry of the next frame, finishes
+    /// this frame (before the next encoder is made: one encoder's memory at a time) and starts it.
+    fn before_entry(&mut self, i: usize) -> io::Result<()> {
+        let (entry_end, start) = self.cuts[self.current];
+        if i < entry_end || self.current + 1 == self.cuts.len() {
+            return Ok(());
+        }
+        if let Some(encoder) = self.encoder.take() {
+            self.done.push(encoder.finish()?);
+        }
+        self.current += 1;
+        let len = self.cuts[self.current].1 - start;
+        self.encoder = Some(frame_encoder(len as u64, self.opts)?);
+        Ok(())
+    }
+
+    /// Finishes the last frame; returns every frame, in order.
+    fn finish(mut self) -> io::Result<Vec<Vec<u8>>> {
+        if let Some(encoder) = self.encoder.take() {
+            self.done.push(encoder.finish()?);
+        }
+        Ok(self.done)
+    }
+}
+
+impl Write for FrameWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.encoder {
+            Some(encoder) => encoder.write(buf),
+            None => Err(io::Error::other("a payload frame was written after it was finished (this is a bug)")),
+        }
+    }
+
+    /// Does nothing: flushing an encoder would end its block early, and the payload would then
+    /// depend on when the tar writer flushed. A frame is complete when it is finished.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The manifest entry of one node of a tree.
+pub(crate) fn entry_of(path: &str, node: &Node) -> Entry {
+    match node {
+        Node::File { mode, data } => Entry::file(path.into(), *mode, data.len() as u64, source::sha256_hex(data)),
+        Node::Dir => Entry::dir(path.into(), 0o755),
+        Node::Symlink { target } => Entry::symlink(path.into(), target.clone()),
+    }
+}
+
+/// The encoder of one zstd frame of `len` bytes: long-distance matching in the window of
+/// [`window_log`], the content size in the header, no checksum, on `opts.threads` threads.
+fn frame_encoder(len: u64, opts: Compression) -> io::Result<zstd::stream::write::Encoder<'static, Vec<u8>>> {
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        n => n,
+    };
+    let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level)?;
+    encoder.long_distance_matching(true)?;
+    encoder.window_log(window_log(opts.frames))?;
+    // No xxhash: the frame's sha256 and every file's are signed and checked.
+    encoder.include_checksum(false)?;
+    encoder.include_contentsize(true)?;
+    encoder.set_pledged_src_size(Some(len))?;
+    encoder.multithread(threads)?;
+    Ok(encoder)
+}
+
+/// What unpacking one entry costs beyond its bytes (creating, writing, closing and chmod-ing a
+/// file), in bytes of data that take as long: measured on tmpfs, where the installer is fastest.
+const ENTRY_COST: usize = 4096;
+
+/// Where to cut a tar stream whose entries end at `ends` into `n` frames that take about as
+/// long to unpack (bytes plus [`ENTRY_COST`] per entry; one frame of small files takes longer
+/// than one of as many bytes in a few binaries): `(entries so far, tar offset)` for each frame, the
+/// last one holding the end-of-archive blocks of a stream of `len` bytes.
+fn cut_points(ends: &[usize], len: usize, n: usize) -> Vec<(usize, usize)> {
+    let cost = |i: usize| ends[i] + (i + 1) * ENTRY_COST; // of entries 0..=i
+    let total = len + ends.len() * ENTRY_COST;
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    for k in 1..n {
+        let target = total * k / n;
+        // The entry end nearest the target.
+        let at = (0..ends.len()).find(|&i| cost(i) >= target);
+        let nearest = at.map(|i| if i > 0 && target - cost(i - 1) < cost(i) - target { i - 1 } else { i });
+        if let Some(i) = nearest {
+            if cuts.last().is_none_or(|&(c, _)| c < i + 1) && i + 1 < ends.len() {
+                cuts.push((i + 1, ends[i]));
+            }
+        }
+    }
+    cuts.push((ends.len(), len));
+    cuts
+}
+
+/// What [`pack`] made.
+pub(crate) struct Packed {
+    /// The payload region: the frames back to back.
+    pub bytes: Vec<u8>,
+    /// What the manifest says of the payload (its `payload` field).
+    pub payload: Payload,
+    /// The manifest entries, in payload order.
+    pub entries: Vec<Entry>,
+}
+
+/// A writer that counts the bytes written through it: where each tar entry ends.
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A zstd patch: `data` as one frame with `reference` as its prefix (level `level`,
+/// long-distance matching, window 2^`window_log`, content size, no checksum), as
+/// `zstd --patch-from` makes it. `format::delta::apply_patch` decodes it.
+pub(crate) fn compress_patch(reference: &[u8], data: &[u8], level: i32, window_log: u32) -> io::Result<Vec<u8>> {
+    let mut encoder = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), level, reference)?;
+    encoder.window_log(window_log)?;
+    encoder.long_distance_matching(true)?;
+    encoder.include_checksum(false)?;
+    encoder.include_contentsize(true)?;
+    encoder.set_pledged_src_size(Some(data.len() as u64))?;
+    encoder.write_all(data)?;
+    encoder.finish()
+}
+
+/// The window log a patch of `data` against `reference` needs, as `zstd --patch-from` chooses
+/// it: one more than the log of the larger.
+pub fn patch_window_log(reference: usize, data: usize) -> u32 {
+    let larger = reference.max(data).max(1) as u64;
+    (64 - larger.leading_zeros()).max(10)
+}
+
+/// Decodes one zstd frame of at most `capacity` bytes (an embedded stub): a frame that would
+/// decode to more is refused, so damaged bytes cannot make us allocate more.
+pub(crate) fn decompress_bounded(frame: &[u8], capacity: usize) -> io::Result<Vec<u8>> {
+    zstd::bulk::decompress(frame, capacity)
+}
+
+/// One zstd frame of `data` at `level`, as `cargo xtask dist` compresses a stub to embed.
+#[cfg(test)]
+pub(crate) fn compress_whole(data: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    zstd::bulk::compress(data, level)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_as_zstd_patch_from_chooses_them() {
+        // (reference, data, window log)
+        let cases = [(0, 0, 10), (1000, 10, 10), (28 << 20, 27 << 20, 25), (1 << 26, 10, 27), (100 << 20, 1, 27)];
+        for (r, d, want) in cases {
+            assert_eq!(patch_window_log(r, d), want, "{r} {d}");
+        }
+        assert_eq!(patch_window_log(1 << 27, 1), 28, "over the cap: carried whole");
+    }
+
+    #[test]
+    fn frames_cut_at_entry_ends_by_cost() {
+        let k = ENTRY_COST;
+        // (entry ends, stream length, frames, expected cuts)
+        type Case<'a> = (&'a [usize], usize, usize, &'a [(usize, usize)]);
+        let cases: &[Case] = &[
+            (&[100, 200], 1024, 1, &[(2, 1024)]),
+            // Two equal entries: the cut falls after the first.
+            (&[10 * k, 20 * k], 20 * k + 1024, 2, &[(1, 10 * k), (2, 20 * k + 1024)]),
+            // Twenty small entries then one big one of as many bytes: the small ones weigh more,
+            // so the first frame ends before the big entry's bytes are half of the stream.
+            (
+                &(1..=20).map(|i| i * 512).chain([20 * 512 + 30 * k]).collect::<Vec<_>>(),
+                20 * 512 + 30 * k + 1024,
+                2,
+                &[(20, 20 * 512), (21, 20 * 512 + 30 * k + 1024)],
+            ),
+            // More frames than entries: one frame per entry, never an empty one.
+            (&[512, 1024], 2048, 8, &[(1, 512), (2, 2048)]),
+        ];
+        for (ends, len, n, want) in cases {
+            assert_eq!(cut_points(ends, *len, *n), *want, "ends {ends:?}, {n} frames");
+        }
+    }
+}
