@@ -47,6 +47,7 @@ pub const UNSIGNED: SignatureBytes = [0; SIGNATURE_LEN as usize];
 pub fn is_unsigned(signature: &[u8]) -> bool {
     signature == UNSIGNED
 }
+
 /// Largest manifest accepted. Go 1.27's manifest is about 2 MiB; this bounds the memory a hostile
 /// file can make the installer allocate before its signature is checked.
 pub const MAX_MANIFEST_LEN: u64 = 64 << 20;

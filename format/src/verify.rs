@@ -64,7 +64,7 @@ pub struct UnverifiedInstaller {
     pub manifest_bytes: Vec<u8>,
     /// Empty in format version 1.
     pub statement: Vec<u8>,
-    pub signature: [u8; 64],
+    pub signature: layout::SignatureBytes,
     /// A PE (Windows) stub's header fields that Authenticode signing rewrites; `None` for ELF.
     pub pe: Option<PeHeader>,
 }
@@ -106,7 +106,7 @@ pub fn read_parts(file: &File, path: &Path) -> Result<UnverifiedInstaller, Error
     read_exact_at(file, &mut manifest_bytes, layout.manifest.start).map_err(read_err)?;
     let mut statement = vec![0u8; layout::len(&layout.statement) as usize];
     read_exact_at(file, &mut statement, layout.statement.start).map_err(read_err)?;
-    let mut signature = [0u8; 64];
+    let mut signature = layout::UNSIGNED;
     read_exact_at(file, &mut signature, layout.signature.start).map_err(read_err)?;
     Ok(UnverifiedInstaller { layout, manifest_bytes, statement, signature, pe })
 }
@@ -238,7 +238,7 @@ pub fn verify_with_progress(
 /// Checks the signature against every trusted key. On failure, tells an untrusted signer from a
 /// bad signature using the key id the (unverified) manifest claims, for the message only.
 fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<TrustedKey, Error> {
-    if parts.signature == [0u8; 64] {
+    if layout::is_unsigned(&parts.signature) {
         return Err(Error::NotSigned);
     }
     let signature = Signature::from_bytes(&parts.signature);
