@@ -37,8 +37,7 @@ pub struct PayloadStats {
     pub bytes: u64,
 }
 
-/// Reports progress in bytes of file data (called from several threads).
-pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+pub use crate::verify::Progress;
 
 /// Where the checked entries go. Every call comes after the entry's header matched the signed
 /// manifest; a file's data is handed over as it is read and hashed, and [`Sink::close_file`] is

@@ -27,6 +27,10 @@ use crate::{
     statement::Statement,
 };
 
+/// Reports progress in bytes (of the regions hashed here, of file data in `payload`), called from
+/// several threads.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
 /// An installer whose signature, manifest and region digests have been checked.
 #[derive(Debug)]
 pub struct VerifiedInstaller {
@@ -145,7 +149,7 @@ pub fn verify_with_progress(
     file: &File,
     path: &Path,
     trust: &TrustStore,
-    progress: crate::payload::Progress,
+    progress: Progress,
 ) -> Result<VerifiedInstaller, Error> {
     let parts = read_parts(file, path)?;
     let signer = check_signature(&parts, trust)?;
@@ -349,7 +353,7 @@ fn sha256_region(
     file: &File,
     range: std::ops::Range<u64>,
     mask: Option<&PeHeader>,
-    progress: crate::payload::Progress,
+    progress: Progress,
 ) -> io::Result<Sha256> {
     let mut hasher = Sha256::new();
     let mut at = range.start;

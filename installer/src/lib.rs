@@ -18,7 +18,7 @@
 //!
 //! ```text
 //! lifecycle → install, modules → switch → outcome → journal → toolchains → env → receipt → prefix
-//!             check, tree, extract, progress (beside them)                → error → os → failpoint
+//!             delta, check, tree, extract, progress (beside them)     → error, os (with its failpoints)
 //! ```
 
 // The engine's modules, in the order of the imports above. Only the report types (`outcome`,
@@ -29,7 +29,6 @@ mod delta;
 mod env;
 pub mod error;
 mod extract;
-pub mod failpoint;
 mod install;
 mod journal;
 mod lifecycle;
@@ -44,6 +43,7 @@ mod toolchains;
 mod tree;
 
 pub use format::exit;
+pub use os::failpoint;
 
 /// One function per command; what they take and what they decide.
 pub use crate::{

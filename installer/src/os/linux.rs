@@ -10,8 +10,8 @@ use std::{
 
 use rustix::fs::{RenameFlags, CWD};
 
+use super::failpoint;
 use super::Exchange;
-use crate::failpoint;
 
 /// `rename` that never replaces: `renameat2(RENAME_NOREPLACE)`, or a check then `rename` on file
 /// systems without it (safe under the prefix lock).

@@ -62,6 +62,7 @@
 //! | **words** | |
 //! | [`quote_arg`], [`reopen_advice`], [`LAYOUT_HELP`], [`HOST_LOG_HELP`], [`HOME_VAR`] | how this OS's shell quotes a word; how a new environment takes effect; the help's words on the layout and the log; the home variable's name |
 
+pub mod failpoint;
 #[cfg(target_os = "linux")]
 mod linux;
 pub mod shell;

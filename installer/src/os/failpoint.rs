@@ -1,4 +1,6 @@
-//! Failpoints: named points of the install where a test build stops the process dead.
+//! Failpoints: named points of the install where a test build stops the process dead. They
+//! live in the OS layer, at the bottom, because stopping dead is an OS call and the OS layer
+//! itself has a switch (`no-renameat2`); the engine reaches them as `crate::failpoint`.
 //!
 //! Only a stub built with the `failpoints` feature (`cargo xtask stubs --failpoints`, used by the
 //! crash tests) reads [`FAILPOINT_ENV`]; release stubs compile every point to nothing. The value
@@ -66,12 +68,12 @@ fn action(name: &str) -> Option<String> {
 }
 
 /// Stops the process here if the failpoint `name` is armed: `kill` ends it with no chance to
-/// clean up, `pause` stops it until the test acts ([`crate::os::kill_self`], [`crate::os::pause_self`]).
+/// clean up, `pause` stops it until the test acts ([`super::kill_self`], [`super::pause_self`]).
 #[cfg(feature = "failpoints")]
 pub fn hit(name: &str) {
     match action(name).as_deref() {
-        Some("kill") => crate::os::kill_self(),
-        Some("pause") => crate::os::pause_self(),
+        Some("kill") => super::kill_self(),
+        Some("pause") => super::pause_self(),
         _ => {}
     }
 }
