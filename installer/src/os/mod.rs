@@ -7,7 +7,7 @@
 //! | file | what | compiled for |
 //! |---|---|---|
 //! | `mod.rs` | what every OS shares, written with `std` alone ([`walk`], [`create_dirs`], [`host`] …) and the types of the table below | all |
-//! | `shell.rs` | where the environment goes ([`shell::Scope`]) and the texts written there: scripts, rc lines, `Path` entries, toolchain shims and links | all (it is text; tests of every OS's texts run everywhere) |
+//! | `shell.rs` | where the environment goes ([`shell::Scope`]) and the texts written there: scripts, rc lines, `Path` entries, toolchain shims and links | all (it is text: `env.rs` and `toolchains.rs` test every OS's texts on Linux) |
 //! | `posix.rs` | what any Unix provides, and where this installer puts things on a Unix | Unix |
 //! | `linux.rs` | what is Linux's own: `renameat2`, `syncfs`, `/proc` | Linux |
 //! | `windows.rs` | all of it on Windows: `MoveFileExW`, `LockFileEx`, the registry, known folders | Windows |
