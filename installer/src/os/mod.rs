@@ -10,6 +10,7 @@
 //! | `shell.rs` | where the environment goes ([`shell::Scope`]) and the texts written there: scripts, rc lines, `Path` entries, toolchain shims and links | all (it is text: `env.rs` and `toolchains.rs` test every OS's texts on Linux) |
 //! | `posix.rs` | what any Unix provides, and where this installer puts things on a Unix | Unix |
 //! | `linux.rs` | what is Linux's own: `renameat2`, `syncfs`, `/proc` | Linux |
+//! | `failpoint.rs` | crash-test points: stopping dead here, at a named point, is an OS call | all (nothing unless the `failpoints` feature is on) |
 //! | `windows.rs` | all of it on Windows: `MoveFileExW`, `LockFileEx`, the registry, known folders | Windows |
 //!
 //! A port to macOS or a BSD is one new file beside `linux.rs` providing its eight items
