@@ -84,15 +84,10 @@ fn with_installer(cli: &Cli, mode: &Mode, phases: Option<&Phases>) -> Result<Out
         .filter(|f| f.path().extension().is_some_and(|e| e == "pub"))
         .map(|f| EmbeddedKey { name: f.path().to_str().unwrap_or("key"), pem: f.contents_utf8().unwrap_or_default() })
         .collect();
-    let trust = TrustStore::load(&cli.trusted_key, &os::host_trust_dir(os::host()), &embedded)?;
+    let host_dir = os::host_trust_dir(os::host());
+    let trust = TrustStore::load(&cli.trusted_key, &host_dir, &embedded)?;
     if !trust.ignored_cli_keys.is_empty() {
-        say(
-            cli,
-            &format!(
-                "note: {} exists and is authoritative; --trusted-key ignored",
-                os::host_trust_dir(os::host()).display()
-            ),
-        );
+        say(cli, &format!("note: {} exists and is authoritative; --trusted-key ignored", host_dir.display()));
     }
     let installer = match phases {
         Some(p) => {
