@@ -555,7 +555,8 @@ fn stub_release(sha256: &str) -> serde_json::Value {
 fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
     let f = open_installer(file)?;
     let parts = format::verify::read_parts(&f, file)?;
-    let m = Manifest::parse(&parts.manifest_bytes).map_err(format::Error::from)?;
+    let manifest_json = parts.manifest_json().map_err(format::Error::from)?;
+    let m = Manifest::parse(&manifest_json).map_err(format::Error::from)?;
     let (files, dirs, links) = m.counts();
     let signed = !layout::is_unsigned(&parts.signature);
     let identity = read_stub_identity(&f, file, &parts.layout.stub)?;
@@ -567,7 +568,7 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
                 "verified": false,
                 "go_version": m.go_version, "goos": m.goos, "goarch": m.goarch, "goarm": m.goarm, "target": m.target,
                 "installer_len": parts.layout.file_len(), "stub_len": m.stub.len, "payload_len": m.payload.len,
-                "uncompressed_len": m.payload.uncompressed_len, "manifest_len": parts.manifest_bytes.len(),
+                "uncompressed_len": m.payload.uncompressed_len, "manifest_len": parts.manifest_region.len(), "manifest_json_len": manifest_json.len(),
                 "files": files, "dirs": dirs, "symlinks": links, "file_count": m.file_count,
                 "signer_key_id": m.signer_key_id, "source": m.source, "go_env": m.go_env, "created": m.created,
                 "stub_sha256": m.stub.sha256, "payload_sha256": m.payload.sha256,
@@ -611,7 +612,11 @@ fn inspect(file: &Path, json: bool) -> Result<(), Failure> {
         "payload:     {} bytes {} (window 2^{}), {} bytes unpacked, sha256 {}",
         m.payload.len, m.payload.compression, m.payload.window_log, m.payload.uncompressed_len, m.payload.sha256
     );
-    println!("manifest:    {} bytes", parts.manifest_bytes.len());
+    if parts.layout.version < layout::FORMAT_VERSION {
+        println!("manifest:    {} bytes", manifest_json.len());
+    } else {
+        println!("manifest:    {} bytes (zstd of {} bytes of JSON)", parts.manifest_region.len(), manifest_json.len());
+    }
     println!("contents:    {} entries: {files} files, {dirs} directories, {links} symlinks", m.file_count);
     if let Some(d) = &m.delta {
         println!("delta:       {}", d.summary());

@@ -1,9 +1,10 @@
 //! The codec: how a tree becomes the payload, and every other zstd the builder writes or reads.
 //!
-//! `pack` writes the tree as one tar stream (fixed owners, one mtime, path order), cuts it at
-//! entry boundaries into `Compression::frames` parts that take about as long to unpack
-//! (`cut_points`), and compresses each as an independent zstd frame (`frame_encoder`); it
-//! returns the frames and what the manifest says of them. Delta patches (`compress_patch`) and
+//! `pack` writes the tree as one tar stream (fixed owners, one mtime, like files together:
+//! `payload_order`; executables through their `format::filter`), cuts it at entry boundaries
+//! into `Compression::frames` parts that take about as long to unpack (`cut_points`), and
+//! compresses each as an independent zstd frame (`frame_encoder`); it returns the frames and
+//! what the manifest says of them. Delta patches (`compress_patch`) and
 //! the stubs embedded in a release builder (`decompress_bounded`) go through here too.
 //!
 //! **Invariant: this is the only module of the builder that names the codec**: its levels, window,
@@ -14,7 +15,10 @@
 
 use std::io::{self, Write};
 
-use format::manifest::{self, Entry, Frame, Payload};
+use format::{
+    filter::{self, Filter},
+    manifest::{self, Entry, Filtered, Frame, Payload},
+};
 
 use crate::{
     error::BuildError,
@@ -68,17 +72,27 @@ pub(crate) fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed,
     let mut measure = tar::Builder::new(CountingWriter { inner: io::sink(), count: 0 });
     let mut entries = Vec::with_capacity(tree.nodes.len());
     let mut ends = Vec::with_capacity(tree.nodes.len());
-    for (path, node) in &tree.nodes {
-        append_node(&mut measure, path, node, mtime).map_err(terr)?;
+    let nodes = payload_order(tree, filter_of);
+    let filters: Vec<Option<Filter>> = nodes.iter().map(|(_, node)| filter_of(node)).collect();
+    // Bytes of filtered files so far, at each entry's end: decoding them costs more.
+    let mut filtered_ends = Vec::with_capacity(tree.nodes.len());
+    let mut filtered_bytes = 0usize;
+    for ((path, node), filter) in nodes.iter().zip(&filters) {
+        append_node(&mut measure, path, node, *filter, mtime).map_err(terr)?;
         entries.push(entry_of(path, node));
         ends.push(measure.get_ref().count as usize);
+        if let (Some(_), Node::File { data, .. }) = (filter, node) {
+            filtered_bytes += data.len();
+        }
+        filtered_ends.push(filtered_bytes);
     }
     let tar_len = measure.into_inner().map_err(terr)?.count as usize;
-    let cuts = cut_points(&ends, tar_len, opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize);
+    let frames = opts.frames.clamp(1, manifest::MAX_FRAMES as u32) as usize;
+    let cuts = cut_points(&ends, &filtered_ends, tar_len, frames);
     let mut tar = tar::Builder::new(FrameWriter::new(&cuts, opts).map_err(terr)?);
-    for (i, (path, node)) in tree.nodes.iter().enumerate() {
+    for (i, ((path, node), filter)) in nodes.iter().zip(&filters).enumerate() {
         tar.get_mut().before_entry(i).map_err(terr)?;
-        append_node(&mut tar, path, node, mtime).map_err(terr)?;
+        append_node(&mut tar, path, node, *filter, mtime).map_err(terr)?;
     }
     // The end-of-archive blocks go into the last frame.
     let compressed = tar.into_inner().map_err(terr)?.finish().map_err(terr)?;
@@ -102,12 +116,39 @@ pub(crate) fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed,
         uncompressed_len: tar_len as u64,
         window_log: window_log(opts.frames),
         frames: Some(frames),
+        filtered: filtered(&nodes, &filters),
     };
     Ok(Packed { bytes, payload, entries })
 }
 
-/// Appends one node of a tree to `tar`: fixed owners, one mtime.
-fn append_node<W: Write>(tar: &mut tar::Builder<W>, path: &str, node: &Node, mtime: u64) -> io::Result<()> {
+/// The filter a node's bytes are carried with: executables for x86 and arm64 (ELF or PE, by their
+/// header) get theirs, every other file and node none.
+fn filter_of(node: &Node) -> Option<Filter> {
+    match node {
+        Node::File { data, .. } => filter::detect(&data[..data.len().min(4096)]),
+        Node::Dir | Node::Symlink { .. } => None,
+    }
+}
+
+/// The manifest's list of the files carried filtered, in payload order; `None` when none is.
+fn filtered(nodes: &[(&str, &Node)], filters: &[Option<Filter>]) -> Option<Vec<Filtered>> {
+    let list: Vec<Filtered> = nodes
+        .iter()
+        .zip(filters)
+        .filter_map(|((path, _), f)| f.map(|filter| Filtered { path: path.to_string(), filter }))
+        .collect();
+    (!list.is_empty()).then_some(list)
+}
+
+/// Appends one node of a tree to `tar`: fixed owners, one mtime; a file's data through its
+/// `filter` when it has one (the same length: the header's size is the file's).
+fn append_node<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    node: &Node,
+    filter: Option<Filter>,
+    mtime: u64,
+) -> io::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_mtime(mtime);
     header.set_uid(0);
@@ -117,7 +158,10 @@ fn append_node<W: Write>(tar: &mut tar::Builder<W>, path: &str, node: &Node, mti
             header.set_entry_type(tar::EntryType::Regular);
             header.set_mode(*mode);
             header.set_size(data.len() as u64);
-            tar.append_data(&mut header, path, &data[..])
+            match filter {
+                Some(filter) => tar.append_data(&mut header, path, filter::Encode::new(filter, &data[..])),
+                None => tar.append_data(&mut header, path, &data[..]),
+            }
         }
         Node::Dir => {
             header.set_entry_type(tar::EntryType::Directory);
@@ -221,17 +265,47 @@ fn frame_encoder(len: u64, opts: Compression) -> io::Result<zstd::stream::write:
     Ok(encoder)
 }
 
+/// The tree's nodes in the order the payload carries them, which puts like next to like inside
+/// zstd's window: every directory first, in path order (a parent before its children, as the
+/// manifest requires); then the executables a filter applies to; then the other files and the
+/// symlinks by file name extension (`.go` with `.go`, `.s` with `.s`, …); path order within
+/// each group. Measured on go1.27.3 linux/amd64 at level 19 (docs/bench.md): 0.3 MB smaller
+/// than path order.
+fn payload_order(tree: &Tree, filters: impl Fn(&Node) -> Option<Filter>) -> Vec<(&str, &Node)> {
+    let mut nodes: Vec<(&str, &Node)> = tree.nodes.iter().map(|(p, n)| (p.as_str(), n)).collect();
+    // A stable sort: path order stays within each group.
+    nodes.sort_by_cached_key(|&(path, node)| match node {
+        Node::Dir => (0, ""),
+        _ if filters(node).is_some() => (1, ""),
+        _ => (2, extension(path)),
+    });
+    nodes
+}
+
+/// The extension of a path's file name (`go` of `src/fmt/print.go`), empty when it has none.
+fn extension(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.rsplit_once('.').map_or("", |(stem, ext)| if stem.is_empty() { "" } else { ext })
+}
+
 /// What unpacking one entry costs beyond its bytes (creating, writing, closing and chmod-ing a
 /// file), in bytes of data that take as long: measured on tmpfs, where the installer is fastest.
 const ENTRY_COST: usize = 4096;
 
+/// What decoding a filtered byte costs beyond an unfiltered one, in tenths of a byte: the x86
+/// filter decodes at about 0.9 GB/s against about 1.2 GB/s for zstd then sha256 together.
+const FILTERED_COST_TENTHS: usize = 8;
+
 /// Where to cut a tar stream whose entries end at `ends` into `n` frames that take about as
-/// long to unpack (bytes plus [`ENTRY_COST`] per entry; one frame of small files takes longer
-/// than one of as many bytes in a few binaries): `(entries so far, tar offset)` for each frame, the
-/// last one holding the end-of-archive blocks of a stream of `len` bytes.
-fn cut_points(ends: &[usize], len: usize, n: usize) -> Vec<(usize, usize)> {
-    let cost = |i: usize| ends[i] + (i + 1) * ENTRY_COST; // of entries 0..=i
-    let total = len + ends.len() * ENTRY_COST;
+/// long to unpack (bytes plus [`ENTRY_COST`] per entry, plus [`FILTERED_COST_TENTHS`] for each
+/// byte of a filtered file, `filtered_ends` counting those up to each entry's end; one frame of
+/// small files takes longer than one of as many bytes in a few binaries): `(entries so far, tar
+/// offset)` for each frame, the last one holding the end-of-archive blocks of a stream of `len`
+/// bytes.
+fn cut_points(ends: &[usize], filtered_ends: &[usize], len: usize, n: usize) -> Vec<(usize, usize)> {
+    let filtered = |i: usize| filtered_ends[i] * FILTERED_COST_TENTHS / 10;
+    let cost = |i: usize| ends[i] + (i + 1) * ENTRY_COST + filtered(i); // of entries 0..=i
+    let total = len + ends.len() * ENTRY_COST + filtered_ends.last().map_or(0, |&b| b * FILTERED_COST_TENTHS / 10);
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     for k in 1..n {
         let target = total * k / n;
@@ -273,6 +347,12 @@ impl<W: Write> Write for CountingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// The manifest region of `json` (see `format::manifest::encode_region`): at the payload's level,
+/// at most [`manifest::REGION_LEVEL`] (stronger levels gain nothing on its hex digests).
+pub(crate) fn manifest_region(json: &[u8], opts: Compression) -> Vec<u8> {
+    manifest::encode_region(json, opts.level.clamp(1, manifest::REGION_LEVEL))
 }
 
 /// A zstd patch: `data` as one frame with `reference` as its prefix (level `level`,
@@ -343,7 +423,14 @@ mod tests {
             (&[512, 1024], 2048, 8, &[(1, 512), (2, 2048)]),
         ];
         for (ends, len, n, want) in cases {
-            assert_eq!(cut_points(ends, *len, *n), *want, "ends {ends:?}, {n} frames");
+            assert_eq!(cut_points(ends, &vec![0; ends.len()], *len, *n), *want, "ends {ends:?}, {n} frames");
         }
+        // Two large executables, then twenty small files: filtered, the executables weigh more,
+        // and the first frame takes one small file with them instead of five.
+        let ends: Vec<usize> = [10 * k, 20 * k].into_iter().chain((1..=20).map(|i| (20 + i) * k)).collect();
+        let filtered: Vec<usize> = ends.iter().map(|&e| e.min(20 * k)).collect();
+        let plain = vec![0; ends.len()];
+        assert_eq!(cut_points(&ends, &plain, 40 * k, 2), [(7, 25 * k), (22, 40 * k)]);
+        assert_eq!(cut_points(&ends, &filtered, 40 * k, 2), [(3, 21 * k), (22, 40 * k)]);
     }
 }

@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     error::BuildError,
     output::{check_output, write_file, write_output},
-    pack::{pack, Compression, Packed},
+    pack::{manifest_region, pack, Compression, Packed},
     signer::{self, Signer},
     source::{self, Tree},
     stubs,
@@ -150,8 +150,9 @@ pub(crate) fn seal_checked(
     let key_id = keys::key_id(seal_with.public_key());
     let Packed { bytes: payload, payload: payload_region, entries } = pack(tree, manifest.created, compression)?;
     let stub_bytes = &*format::authenticode::as_built(&stub.bytes);
-    let (manifest, manifest_bytes) = complete_manifest(manifest, &key_id, stub_bytes, payload_region, entries)?;
-    let statement = Statement::for_manifest(&manifest_bytes).map_err(BuildError::Statement)?.encode();
+    let (manifest, manifest_json) = complete_manifest(manifest, &key_id, stub_bytes, payload_region, entries)?;
+    let manifest_bytes = manifest_region(&manifest_json, compression);
+    let statement = Statement::for_manifest(&manifest_json, &manifest_bytes).map_err(BuildError::Statement)?.encode();
     let lengths = [stub_bytes, &payload, &manifest_bytes, &statement].map(|r| r.len() as u64);
     admit(Layout::for_lengths(layout::FORMAT_VERSION, lengths)?.file_len())?;
     // Signed (and the signature verified) before anything is written: a signer that fails
@@ -202,8 +203,8 @@ fn complete_manifest(
     manifest.file_count = entries.len() as u64;
     manifest.files = entries;
     manifest.validate()?;
-    let manifest_bytes = manifest.to_canonical_json();
-    Ok((Manifest::parse(&manifest_bytes)?, manifest_bytes))
+    let manifest_json = manifest.to_canonical_json();
+    Ok((Manifest::parse(&manifest_json)?, manifest_json))
 }
 
 /// What [`attach`] did.
@@ -263,7 +264,8 @@ fn check_unsigned_for(
             installer.display()
         )));
     }
-    let manifest = Manifest::parse(&parts.manifest_bytes).map_err(format::Error::from)?;
+    let manifest =
+        Manifest::parse(&parts.manifest_json().map_err(format::Error::from)?).map_err(format::Error::from)?;
     if manifest.signer_key_id != key_id {
         return Err(BuildError::Attach(format!(
             "'{}' was built to be signed by key {} but --expect-key '{}' is key {key_id}: pass the public key it was built for",

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! +-----------+----------------------+----------------+-----------+-----------+-------------------+
-//! | stub (ELF)| payload (zstd of tar)| manifest (JSON)| statement | signature | trailer (96 bytes)|
+//! | stub (ELF)| payload (zstd of tar)| manifest (zstd)| statement | signature | trailer (96 bytes)|
 //! +-----------+----------------------+----------------+-----------+-----------+-------------------+
 //! 0                                                                                      file length
 //! ```
@@ -17,22 +17,33 @@
 //! installer re-encodes the trailer from the verified values and compares it byte for byte, so the
 //! signature covers every byte of the file.
 //!
-//! Format version 1 (the first release) has no statement region: its signature covers
-//! [`V1_SIGNATURE_CONTEXT`] ‖ manifest ([`v1_signed_message`]). It is still read and verified,
-//! since such installers are in the field; it is written only by tests that prove so.
+//! Earlier versions are still read and verified, since such installers are in the field; they are
+//! written only by tests that prove so:
+//!
+//! | version | manifest region | signature over | payload files |
+//! |---|---|---|---|
+//! | 3 (written) | one zstd frame of the canonical JSON ([`crate::manifest::encode_region`]) | the statement | may be filtered ([`crate::filter`]) |
+//! | 2 | the canonical JSON | the statement | as they are |
+//! | 1 | the canonical JSON | [`V1_SIGNATURE_CONTEXT`] ‖ manifest ([`v1_signed_message`]) | as they are |
 
 use std::ops::Range;
-
-use crate::statement::MAX_STATEMENT_LEN;
 
 /// First eight bytes of the trailer.
 pub const MAGIC: [u8; 8] = *b"GOOFFLN\x01";
 /// Last eight bytes of the trailer (and of the file).
 pub const END_MAGIC: [u8; 8] = *b"\x01NLFFOOG";
-/// The format version this code writes: the signature covers a statement.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this code writes: the manifest region is compressed, payload files may be
+/// filtered, the signature covers a statement.
+pub const FORMAT_VERSION: u32 = 3;
+/// The second format version, still read: the manifest region is the JSON itself.
+pub const FORMAT_V2: u32 = 2;
 /// The first format version, still read: the signature covers the whole manifest.
 pub const FORMAT_V1: u32 = 1;
+
+/// Whether this program reads files of format `version`.
+pub fn reads(version: u32) -> bool {
+    (FORMAT_V1..=FORMAT_VERSION).contains(&version)
+}
 /// Size of the trailer in bytes.
 pub const TRAILER_LEN: u64 = 96;
 /// Size of an ed25519 signature.
@@ -48,9 +59,14 @@ pub fn is_unsigned(signature: &[u8]) -> bool {
     signature == UNSIGNED
 }
 
-/// Largest manifest accepted. Go 1.27's manifest is about 2 MiB; this bounds the memory a hostile
-/// file can make the installer allocate before its signature is checked.
+/// Largest manifest accepted, as stored and (format version 3) once decompressed. Go 1.27's
+/// manifest is about 2 MiB of JSON, 0.5 MiB compressed; this bounds the memory a hostile file can
+/// make the installer allocate.
 pub const MAX_MANIFEST_LEN: u64 = 64 << 20;
+
+/// Longest statement accepted or written (the statement region's length): what the most limited
+/// signer (a KMS signing raw messages) takes. A real statement is about 200 bytes.
+pub const MAX_STATEMENT_LEN: u64 = 4096;
 
 /// Format version 1: the context string that prefixes the manifest in the signed message. It binds
 /// a signature to this purpose: a signature made by the same key over the same bytes for anything
@@ -76,8 +92,9 @@ pub struct Assembled<'a> {
 }
 
 impl<'a> Assembled<'a> {
-    /// stub ‖ payload ‖ manifest ‖ statement ‖ signature ‖ trailer (format version 2). The
-    /// signature is over `statement` (see [`crate::statement::Statement::encode`]).
+    /// stub ‖ payload ‖ manifest ‖ statement ‖ signature ‖ trailer (format version 3: `manifest`
+    /// is the region [`crate::manifest::encode_region`] makes). The signature is over
+    /// `statement` (see [`crate::statement::Statement::encode`]).
     pub fn new(
         stub: &'a [u8],
         payload: &'a [u8],
@@ -85,8 +102,31 @@ impl<'a> Assembled<'a> {
         statement: &'a [u8],
         signature: &'a SignatureBytes,
     ) -> Result<Assembled<'a>, LayoutError> {
+        Assembled::of_version(FORMAT_VERSION, stub, payload, manifest, statement, signature)
+    }
+
+    /// As [`Assembled::new`] for format version 2, whose manifest region is the JSON itself: only
+    /// for tests that prove such files still verify.
+    pub fn v2(
+        stub: &'a [u8],
+        payload: &'a [u8],
+        manifest: &'a [u8],
+        statement: &'a [u8],
+        signature: &'a SignatureBytes,
+    ) -> Result<Assembled<'a>, LayoutError> {
+        Assembled::of_version(FORMAT_V2, stub, payload, manifest, statement, signature)
+    }
+
+    fn of_version(
+        version: u32,
+        stub: &'a [u8],
+        payload: &'a [u8],
+        manifest: &'a [u8],
+        statement: &'a [u8],
+        signature: &'a SignatureBytes,
+    ) -> Result<Assembled<'a>, LayoutError> {
         let lengths = [stub, payload, manifest, statement].map(|r| r.len() as u64);
-        let layout = Layout::for_lengths(FORMAT_VERSION, lengths)?;
+        let layout = Layout::for_lengths(version, lengths)?;
         let trailer = layout.encode_trailer();
         Ok(Assembled { layout, regions: [stub, payload, manifest, statement, signature], trailer })
     }
@@ -125,7 +165,7 @@ pub enum LayoutError {
     TooShort(u64),
     #[error("no installer trailer at the end of the file (bad magic): the file is truncated, has bytes appended, or is not an installer")]
     BadMagic,
-    #[error("installer format version {0} is not supported by this program (it reads versions {FORMAT_V1} and {FORMAT_VERSION}): use a newer go-offline release to read it")]
+    #[error("installer format version {0} is not supported by this program (it reads versions {FORMAT_V1} to {FORMAT_VERSION}): use a newer go-offline release to read it")]
     UnsupportedVersion(u32),
     #[error("trailer field {field} is invalid: {problem}")]
     BadField { field: &'static str, problem: String },
@@ -135,7 +175,7 @@ pub enum LayoutError {
 /// [`Layout::for_lengths`] (writing); both guarantee the regions are contiguous and cover the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    /// [`FORMAT_VERSION`], or [`FORMAT_V1`] for a file of the first format.
+    /// [`FORMAT_VERSION`], or an earlier one this program [`reads`].
     pub version: u32,
     pub stub: Range<u64>,
     pub payload: Range<u64>,
@@ -195,7 +235,8 @@ impl Layout {
             FORMAT_V1 if t.statement_len != 0 => {
                 return Err(bad("reserved", "is not zero (format version 1 has no statement)".into()))
             }
-            FORMAT_VERSION if t.statement_len == 0 || t.statement_len > MAX_STATEMENT_LEN => {
+            FORMAT_V1 => {}
+            _ if t.statement_len == 0 || t.statement_len > MAX_STATEMENT_LEN => {
                 return Err(bad("statement_len", format!("{} is outside 1..={MAX_STATEMENT_LEN}", t.statement_len)))
             }
             _ => {}
@@ -312,7 +353,7 @@ impl Trailer {
             return Err(LayoutError::BadMagic);
         }
         let version = u32_at(8);
-        if version != FORMAT_VERSION && version != FORMAT_V1 {
+        if !reads(version) {
             return Err(LayoutError::UnsupportedVersion(version));
         }
         if u64::from(u32_at(12)) != TRAILER_LEN {
@@ -356,12 +397,13 @@ mod tests {
     #[test]
     fn the_version_and_the_statement_agree() {
         let v1 = Layout::for_lengths(FORMAT_V1, [1000, 500, 200, 0]).unwrap();
-        let v2 = good();
+        let v2 = Layout::for_lengths(FORMAT_V2, [1000, 500, 200, 180]).unwrap();
         let cases: &[(&str, &Layout, u32, u64, &str)] = &[
             ("v1 with a statement", &v1, FORMAT_V1, 16, "reserved"),
-            ("v2 without one", &v2, FORMAT_VERSION, 0, "statement_len"),
-            ("v2 with a huge one", &v2, FORMAT_VERSION, MAX_STATEMENT_LEN + 1, "statement_len"),
-            ("version 3", &v2, 3, 180, "version 3"),
+            ("v2 without one", &v2, FORMAT_V2, 0, "statement_len"),
+            ("v2 with a huge one", &v2, FORMAT_V2, MAX_STATEMENT_LEN + 1, "statement_len"),
+            ("v3 without one", &v2, FORMAT_VERSION, 0, "statement_len"),
+            ("version 4", &v2, 4, 180, "version 4"),
         ];
         for (name, l, version, statement_len, says) in cases {
             let mut t = l.encode_trailer();

@@ -23,6 +23,7 @@ pub mod authenticode;
 pub mod date;
 pub mod delta;
 pub mod error;
+pub mod filter;
 pub mod keys;
 pub mod layout;
 pub mod manifest;

@@ -8,8 +8,16 @@
 //! names, every parent is a directory listed earlier, symlinks stay inside the tree, modes carry
 //! no setuid/setgid/sticky bits, and the sizes add up. It runs on every parse, so a manifest value
 //! that exists is a valid one.
+//!
+//! In a file of format version 3 the manifest region holds that JSON as one zstd frame
+//! ([`encode_region`], [`decode_region`]): the region's bytes are what the statement's sha256
+//! names, so the signature covers them as stored, and the JSON inside is held to the same
+//! canonical form.
 
-use std::collections::{BTreeMap, HashSet};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, HashMap, HashSet},
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +155,21 @@ pub struct Payload {
     /// holding every entry. The frames' decompressed streams, concatenated, are one tar stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<Frame>>,
+    /// Files the payload carries filtered ([`crate::filter`]: executables, whose branch targets
+    /// the filter makes absolute so that they compress better), in payload order: their tar
+    /// data is the filter's encoding of their bytes, which the reader decodes before it hashes
+    /// them against their signed sha256. Absent: none are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<Vec<Filtered>>,
+}
+
+/// One file of the payload carried filtered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filtered {
+    /// The path of a file entry of `files`.
+    pub path: String,
+    pub filter: crate::filter::Filter,
 }
 
 /// One independently decodable part of the payload.
@@ -186,6 +209,53 @@ pub struct Source {
     /// Where `published_sha256` came from: the release index's URL, or `--sha256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_by: Option<String>,
+}
+
+/// The zstd level of a manifest region when the builder is given none: the JSON is about 2 MiB
+/// and compresses at this level in under a second, to a quarter (0.5 MiB, most of it the file
+/// digests, which do not compress).
+pub const REGION_LEVEL: i32 = 19;
+
+/// The manifest region of a file of format [`crate::layout::FORMAT_VERSION`]: the canonical JSON
+/// as one zstd frame at `level`, its content size in the header and no checksum (the region's
+/// sha256 is signed). The same JSON and level give the same bytes on every machine.
+pub fn encode_region(json: &[u8], level: i32) -> Vec<u8> {
+    let compress = || -> std::io::Result<Vec<u8>> {
+        let mut c = zstd::bulk::Compressor::new(level)?;
+        c.include_checksum(false)?;
+        c.include_contentsize(true)?;
+        c.compress(json)
+    };
+    // Compressing a buffer in memory fails only if zstd cannot allocate its tables.
+    compress().unwrap_or_else(|e| panic!("zstd could not compress a {}-byte manifest: {e}", json.len()))
+}
+
+/// The JSON a manifest region of a file of format `version` holds: the region itself (formats 1
+/// and 2) or the one zstd frame it is decoded (format 3). A region that is not exactly one frame
+/// stating its size, or that states or decodes to more than [`crate::layout::MAX_MANIFEST_LEN`], is
+/// refused before anything is allocated for it.
+pub fn decode_region(version: u32, region: &[u8]) -> Result<Cow<'_, [u8]>, ManifestError> {
+    if version < crate::layout::FORMAT_VERSION {
+        return Ok(Cow::Borrowed(region));
+    }
+    let bad = |problem: String| ManifestError::Region(problem);
+    let frame_len = zstd::zstd_safe::find_frame_compressed_size(region)
+        .map_err(|code| bad(format!("it is not a zstd frame ({})", zstd::zstd_safe::get_error_name(code))))?;
+    if frame_len != region.len() {
+        return Err(bad(format!("{} bytes follow its zstd frame", region.len() - frame_len)));
+    }
+    let size = match zstd::zstd_safe::get_frame_content_size(region) {
+        Ok(Some(size)) => size,
+        Ok(None) | Err(_) => return Err(bad("its zstd frame does not state its size".into())),
+    };
+    if size == 0 || size > crate::layout::MAX_MANIFEST_LEN {
+        return Err(bad(format!("it states {size} bytes, outside 1..={}", crate::layout::MAX_MANIFEST_LEN)));
+    }
+    let json = zstd::bulk::decompress(region, size as usize).map_err(|e| bad(format!("it does not decode: {e}")))?;
+    if json.len() as u64 != size {
+        return Err(bad(format!("it decodes to {} bytes but states {size}", json.len())));
+    }
+    Ok(Cow::Owned(json))
 }
 
 impl Manifest {
@@ -295,6 +365,7 @@ impl Manifest {
             }
         }
         self.validate_frames()?;
+        self.validate_filtered()?;
         if let Some(delta) = &self.delta {
             return validate_delta(delta, self);
         }
@@ -345,6 +416,29 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+
+    /// Each filtered path is a file of the payload, listed once, in payload order.
+    fn validate_filtered(&self) -> Result<(), ManifestError> {
+        let Some(filtered) = &self.payload.filtered else { return Ok(()) };
+        if filtered.is_empty() {
+            return Err(field("payload.filtered", "is empty (absent when no file is filtered)"));
+        }
+        let mut files = self.files.iter().filter(|e| e.kind == EntryType::File);
+        for f in filtered {
+            if !files.any(|e| e.path == f.path) {
+                return Err(field(
+                    "payload.filtered",
+                    format!("'{}' is not a file of the payload, or is out of order", f.path.escape_debug()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The filter each filtered file of the payload is carried with, by path.
+    pub fn filters(&self) -> std::collections::HashMap<&str, crate::filter::Filter> {
+        self.payload.filtered.iter().flatten().map(|f| (f.path.as_str(), f.filter)).collect()
     }
 
     /// Frames must cover the payload, its decompressed length and the entries exactly.
@@ -472,7 +566,14 @@ fn validate_delta(d: &Delta, m: &Manifest) -> Result<(), ManifestError> {
             return Err(entry_err(path, "is both removed and changed"));
         }
     }
-    let mut carried = m.files.iter();
+    // The payload carries the bytes of each whole or patched change once, in any order (the
+    // builder orders a payload for compression).
+    let mut carried: HashMap<&str, &Entry> = HashMap::with_capacity(m.files.len());
+    for p in &m.files {
+        if carried.insert(p.path.as_str(), p).is_some() {
+            return Err(entry_err(&p.path, "is in the payload twice"));
+        }
+    }
     for c in &d.changes {
         let e = &c.entry;
         validate_path(&e.path).map_err(|p| entry_err(&e.path, p))?;
@@ -488,15 +589,15 @@ fn validate_delta(d: &Delta, m: &Manifest) -> Result<(), ManifestError> {
         if !matches!(c.data, Data::Whole | Data::Patch { .. }) {
             continue;
         }
-        let Some(p) = carried.next() else {
+        let Some(p) = carried.remove(e.path.as_str()) else {
             return Err(entry_err(&e.path, "its bytes are missing from the payload's entries"));
         };
         let whole_differs = c.data == Data::Whole && (p.size != e.size || p.sha256 != e.sha256);
-        if p.path != e.path || p.kind != EntryType::File || p.mode != e.mode || whole_differs {
-            return Err(entry_err(&p.path, "the payload's entry is not the next change's bytes"));
+        if p.kind != EntryType::File || p.mode != e.mode || whole_differs {
+            return Err(entry_err(&p.path, "the payload's entry is not the change's bytes"));
         }
     }
-    if let Some(p) = carried.next() {
+    if let Some(p) = m.files.iter().find(|p| carried.contains_key(p.path.as_str())) {
         return Err(entry_err(&p.path, "is in the payload but is no change's bytes"));
     }
     let mut total = 0u64;
@@ -544,6 +645,7 @@ mod tests {
                 uncompressed_len: 1 << 20,
                 window_log: MAX_WINDOW_LOG,
                 frames: None,
+                filtered: None,
             },
             source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), ..Default::default() },
             go_env: BTreeMap::new(),

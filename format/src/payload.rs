@@ -5,7 +5,8 @@
 //! the signed uncompressed length. It is made of independent zstd frames of whole tar entries
 //! (listed in the manifest), streamed by one thread per core at once. Each tar entry must be
 //! exactly the next entry of the manifest: same path, same type, same size, and for files the
-//! same sha256 once read. Only files, directories and symlinks exist; modes come from the
+//! same sha256 once read (a file the manifest lists as filtered is decoded by its
+//! [`crate::filter`] first, so the digest is of the bytes installed). Only files, directories and symlinks exist; modes come from the
 //! manifest, never from the tar header. The tar crate is used only to split the stream into
 //! headers and data; its `unpack` is never called, so its own path guards are not load-bearing:
 //! the manifest allow-list is.
@@ -14,6 +15,7 @@
 //! directory, through its OS layer), [`check_payload`]'s sink drops them.
 
 use std::{
+    collections::HashMap,
     fs::File,
     io::{self, Read},
     sync::{
@@ -25,6 +27,7 @@ use std::{
 use sha2::{Digest, Sha256};
 
 use crate::{
+    filter::{self, Filter},
     manifest::{Entry, EntryType, Frame, MAX_WINDOW_LOG},
     verify::{RegionReader, VerifiedInstaller},
     Error,
@@ -122,6 +125,7 @@ pub fn walk<S: Sink>(
     let failed = AtomicUsize::new(usize::MAX);
     type Outcome<E> = (PayloadStats, Option<(usize, E)>);
     let outcome: Mutex<Outcome<S::Error>> = Mutex::new((PayloadStats::default(), None));
+    let filters = manifest.filters();
     let work = || {
         let mut buf = vec![0u8; 256 << 10];
         loop {
@@ -130,7 +134,15 @@ pub fn walk<S: Sink>(
             if failed.load(Ordering::Relaxed) < job.index {
                 break;
             }
-            let ctx = FrameContext { installer, file, frames: jobs.len(), sink, progress, failed: &failed };
+            let ctx = FrameContext {
+                installer,
+                file,
+                frames: jobs.len(),
+                sink,
+                progress,
+                failed: &failed,
+                filters: &filters,
+            };
             let result = walk_frame(&ctx, job, &mut buf);
             let mut o = outcome.lock().unwrap_or_else(|p| p.into_inner());
             match result {
@@ -191,6 +203,8 @@ struct FrameContext<'a, S> {
     sink: &'a S,
     progress: Progress<'a>,
     failed: &'a AtomicUsize,
+    /// The filter of each file carried filtered, by path.
+    filters: &'a HashMap<&'a str, Filter>,
 }
 
 /// Walks one frame: hashes its compressed bytes, decompresses it with the signed window and
@@ -233,7 +247,12 @@ fn walk_frame<S: Sink>(ctx: &FrameContext<S>, job: &Job, buf: &mut [u8]) -> Resu
         match want.kind {
             EntryType::Dir => {} // made before the frames, from the manifest
             EntryType::Symlink => ctx.sink.symlink(want)?,
-            EntryType::File => stats.bytes += copy_checked(ctx, &mut entry, want, buf)?,
+            EntryType::File => {
+                stats.bytes += match ctx.filters.get(want.path.as_str()) {
+                    Some(&filter) => copy_checked(ctx, &mut filter::Decode::new(filter, &mut entry), want, buf)?,
+                    None => copy_checked(ctx, &mut entry, want, buf)?,
+                }
+            }
         }
         stats.entries += 1;
     }
@@ -312,8 +331,8 @@ fn check_header<R: Read>(entry: &tar::Entry<R>, want: &Entry) -> Result<(), Erro
     Ok(())
 }
 
-/// Hands one file's data to the sink while hashing it; checks size and sha256 before the sink
-/// closes it.
+/// Hands one file's data (decoded, when it is carried filtered) to the sink while hashing it;
+/// checks size and sha256 before the sink closes it.
 fn copy_checked<S: Sink>(
     ctx: &FrameContext<S>,
     data: &mut impl Read,

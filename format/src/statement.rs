@@ -1,4 +1,5 @@
-//! The signed statement: the few hundred bytes an installer's signature covers (format version 2).
+//! The signed statement: the few hundred bytes an installer's signature covers (format versions 2
+//! and 3).
 //!
 //! Signing the 2 MiB manifest itself needs a signer that takes any length of message; some do not
 //! (a KMS that signs at most 4 KiB of raw message), and an HSM session or a sign-later ceremony is
@@ -9,7 +10,7 @@
 //!
 //! ```text
 //! go-offline-installer signed statement
-//! format: 2
+//! format: 3
 //! manifest-sha256: 3f5c…(64 lower-case hex digits)
 //! product: go
 //! go-version: go1.27.3
@@ -19,22 +20,22 @@
 //! Six lines, each ended by `\n`, in this order, ASCII, nothing else; a module bundle's
 //! `go-version` is empty (`go-version: ` then the newline), as its manifest's is. The first line is the
 //! context: a signature by the same key over anything else (a `SHA256SUMS`, a manifest of format
-//! version 1) never reads as a statement. [`Statement::parse`] accepts exactly the bytes
+//! version 1) never reads as a statement. `format` is the file's format version, which the
+//! trailer repeats: a statement signed for one version never verifies a file of another. [`Statement::parse`] accepts exactly the bytes
 //! [`Statement::encode`] writes: one canonical form, so one statement has one signature message.
 //!
 //! **Invariant:** [`crate::verify::verify`] checks the signature over the statement before it
-//! reads anything else, then the manifest's sha256 against it, and only then parses the
-//! manifest, whose product, Go version and target must be the statement's.
+//! reads anything else, then the manifest region's sha256 against it, and only then decodes and
+//! parses the manifest, whose product, Go version and target must be the statement's.
 
-use crate::manifest::Product;
+pub use crate::layout::MAX_STATEMENT_LEN;
+use crate::{
+    layout::{FORMAT_V2, FORMAT_VERSION},
+    manifest::Product,
+};
 
 /// The first line: what the signature is for.
 pub const CONTEXT: &str = "go-offline-installer signed statement";
-/// The file format version whose signature covers a statement.
-pub const STATEMENT_FORMAT: u32 = 2;
-/// Longest statement accepted or written: what the most limited signer (a KMS signing raw
-/// messages) takes. A real statement is about 200 bytes.
-pub const MAX_STATEMENT_LEN: u64 = 4096;
 /// Longest value of a field (a Go version, a target triple).
 const MAX_VALUE_LEN: usize = 128;
 
@@ -55,21 +56,22 @@ pub struct Statement {
 pub struct StatementError(pub String);
 
 impl Statement {
-    /// The statement for a manifest: its sha256, and its product, Go version and target read from
-    /// `manifest_bytes` (the canonical JSON the installer will carry).
-    pub fn for_manifest(manifest_bytes: &[u8]) -> Result<Statement, StatementError> {
+    /// The statement of a file of format [`FORMAT_VERSION`] for a manifest: the sha256 of its
+    /// `region` (as the file stores it, [`crate::manifest::encode_region`]), and its product, Go
+    /// version and target read from `json` (the canonical JSON the region holds).
+    pub fn for_manifest(json: &[u8], region: &[u8]) -> Result<Statement, StatementError> {
         #[derive(serde::Deserialize)]
         struct Named {
             product: Product,
             go_version: String,
             target: String,
         }
-        let named: Named = serde_json::from_slice(manifest_bytes).map_err(|e| {
+        let named: Named = serde_json::from_slice(json).map_err(|e| {
             StatementError(format!("the manifest does not name its product, Go version and target: {e}"))
         })?;
         let s = Statement {
-            format: STATEMENT_FORMAT,
-            manifest_sha256: sha256_hex(manifest_bytes),
+            format: FORMAT_VERSION,
+            manifest_sha256: sha256_hex(region),
             product: named.product,
             go_version: named.go_version,
             target: named.target,
@@ -132,8 +134,8 @@ impl Statement {
 
     fn check(&self) -> Result<(), StatementError> {
         let bad = |m: String| Err(StatementError(m));
-        if self.format != STATEMENT_FORMAT {
-            return bad(format!("format {} is not {STATEMENT_FORMAT}", self.format));
+        if !(FORMAT_V2..=FORMAT_VERSION).contains(&self.format) {
+            return bad(format!("format {} is not {FORMAT_V2} to {FORMAT_VERSION}", self.format));
         }
         if self.manifest_sha256.len() != 64
             || !self.manifest_sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -166,7 +168,7 @@ mod tests {
 
     fn good() -> Statement {
         Statement {
-            format: 2,
+            format: FORMAT_VERSION,
             manifest_sha256: "ab".repeat(32),
             product: Product::Go,
             go_version: "go1.27.3".into(),
@@ -194,9 +196,10 @@ mod tests {
             ("no final newline", &|t| t.trim_end().into(), "newline"),
             ("CRLF", &|t| t.replace('\n', "\r\n"), ""),
             ("other context", &|t| t.replacen("signed statement", "statement", 1), "first line"),
-            ("format 1", &|t| t.replace("format: 2", "format: 1"), "format 1"),
-            ("format not a number", &|t| t.replace("format: 2", "format: two"), "not a number"),
-            ("format with a leading zero", &|t| t.replace("format: 2", "format: 02"), "canonical"),
+            ("format 1", &|t| t.replace("format: 3", "format: 1"), "format 1"),
+            ("format 4", &|t| t.replace("format: 3", "format: 4"), "format 4"),
+            ("format not a number", &|t| t.replace("format: 3", "format: two"), "not a number"),
+            ("format with a leading zero", &|t| t.replace("format: 3", "format: 03"), "canonical"),
             ("upper-case digest", &|t| t.replace(&"ab".repeat(32), &"AB".repeat(32)), "lower-case"),
             ("short digest", &|t| t.replace(&"ab".repeat(32), "abab"), "64"),
             ("unknown product", &|t| t.replace("product: go", "product: rust"), "unknown"),
@@ -229,13 +232,16 @@ mod tests {
     fn a_manifest_names_its_statement() {
         let manifest =
             br#"{"format":1,"product":"go-modules","go_version":"go1.26.6","target":"aarch64-unknown-linux-musl"}"#;
-        let s = Statement::for_manifest(manifest).unwrap();
+        let region = crate::manifest::encode_region(manifest, 3);
+        let s = Statement::for_manifest(manifest, &region).unwrap();
         assert_eq!(
-            (s.product, s.go_version.as_str(), s.target.as_str()),
-            (Product::GoModules, "go1.26.6", "aarch64-unknown-linux-musl")
+            (s.format, s.product, s.go_version.as_str(), s.target.as_str()),
+            (FORMAT_VERSION, Product::GoModules, "go1.26.6", "aarch64-unknown-linux-musl")
         );
-        assert_eq!(s.manifest_sha256, sha256_hex(manifest));
-        assert!(Statement::for_manifest(b"{}").is_err());
-        assert!(Statement::for_manifest(br#"{"product":"go","go_version":"go 1","target":"t"}"#).is_err());
+        assert_eq!(s.manifest_sha256, sha256_hex(&region), "the region as stored is named");
+        assert_eq!(Statement::parse(&Statement { format: FORMAT_V2, ..s.clone() }.encode()).map(|s| s.format), Ok(2));
+        assert!(Statement::for_manifest(b"{}", b"{}").is_err());
+        let bad_version = br#"{"product":"go","go_version":"go 1","target":"t"}"#;
+        assert!(Statement::for_manifest(bad_version, bad_version).is_err());
     }
 }

@@ -7,7 +7,7 @@
 //! ```text
 //! GO-OFFLINE-INSTALLER-STUB-IDENTITY/1\n      (START)
 //! program go-offline-installer\n
-//! formats 1 2\n
+//! formats 1 2 3\n
 //! target x86_64-unknown-linux-musl\n
 //! \0\0…                                      (padding to a fixed length)
 //! \nEND-STUB-IDENTITY\n                      (END, the last bytes of the block)
@@ -18,7 +18,7 @@
 //! proof: anyone can copy it into another file. What it stops is a mistake (`--stub /bin/ls`, the
 //! stub of another target); what is signed is still the stub's sha256.
 
-use crate::layout::{FORMAT_V1, FORMAT_VERSION};
+use crate::layout::{FORMAT_V1, FORMAT_V2, FORMAT_VERSION};
 
 /// The first bytes of the block.
 pub const START: &[u8] = b"GO-OFFLINE-INSTALLER-STUB-IDENTITY/1\n";
@@ -73,6 +73,8 @@ pub const fn encode(target: &str) -> [u8; LEN] {
     let (out, at) = put(out, at, PROGRAM.as_bytes());
     let (out, at) = put(out, at, b"\nformats ");
     let (out, at) = put_u32(out, at, FORMAT_V1);
+    let (out, at) = put(out, at, b" ");
+    let (out, at) = put_u32(out, at, FORMAT_V2);
     let (out, at) = put(out, at, b" ");
     let (out, at) = put_u32(out, at, FORMAT_VERSION);
     let (out, at) = put(out, at, b"\ntarget ");
@@ -182,7 +184,11 @@ mod tests {
     const TRIPLE: &str = "x86_64-unknown-linux-musl";
 
     fn ours() -> StubIdentity {
-        StubIdentity { program: PROGRAM.into(), formats: vec![FORMAT_V1, FORMAT_VERSION], target: TRIPLE.into() }
+        StubIdentity {
+            program: PROGRAM.into(),
+            formats: vec![FORMAT_V1, FORMAT_V2, FORMAT_VERSION],
+            target: TRIPLE.into(),
+        }
     }
 
     /// `prefix ‖ block ‖ suffix`.
@@ -267,7 +273,7 @@ mod tests {
     fn the_block_is_text_then_padding() {
         let block = encode(TRIPLE);
         let text = format!(
-            "{}program {PROGRAM}\nformats {FORMAT_V1} {FORMAT_VERSION}\ntarget {TRIPLE}\n",
+            "{}program {PROGRAM}\nformats {FORMAT_V1} {FORMAT_V2} {FORMAT_VERSION}\ntarget {TRIPLE}\n",
             std::str::from_utf8(START).unwrap()
         );
         assert!(block.starts_with(text.as_bytes()));

@@ -82,6 +82,8 @@ impl Entry {
 pub enum ManifestError {
     #[error("manifest is not valid JSON for this format: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("the manifest region is damaged: {0}")]
+    Region(String),
     #[error("manifest is not in canonical form (it was re-encoded or edited)")]
     NotCanonical,
     #[error("manifest field {field}: {problem}")]

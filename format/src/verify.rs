@@ -2,12 +2,13 @@
 //!
 //! [`verify`] reads the trailer, the manifest, the statement and the signature, checks the
 //! signature over the statement against the trust store (strict ed25519), then the manifest's
-//! sha256 against the statement (format version 1: the signature over the manifest itself),
-//! parses and validates the manifest, re-encodes the trailer from the verified lengths, and hashes
+//! region's sha256 against the statement (format version 1: the signature over the manifest
+//! itself), decodes (format version 3), parses and validates the manifest, re-encodes the trailer from the verified lengths, and hashes
 //! the stub and payload regions. Its result, [`VerifiedInstaller`], is
 //! the only value [`crate::payload`] accepts: there is no way to extract an unchecked payload.
 
 use std::{
+    borrow::Cow,
     fs::File,
     io::{self, Read},
     path::{Path, PathBuf},
@@ -21,10 +22,10 @@ use crate::{
     error::Error,
     keys::{TrustStore, TrustedKey},
     layout::{self, Layout, FORMAT_V1, TRAILER_LEN},
-    manifest::Manifest,
+    manifest::{self, Manifest, ManifestError},
     os::read_at,
     platform::Target,
-    statement::Statement,
+    statement::{Statement, StatementError},
 };
 
 /// Reports progress in bytes (of the regions hashed here, of file data in `payload`), called from
@@ -65,7 +66,9 @@ impl VerifiedInstaller {
 #[derive(Debug)]
 pub struct UnverifiedInstaller {
     pub layout: Layout,
-    pub manifest_bytes: Vec<u8>,
+    /// The manifest region as stored: the JSON, or in format version 3 its zstd frame (read it
+    /// with [`UnverifiedInstaller::manifest_json`]).
+    pub manifest_region: Vec<u8>,
     /// Empty in format version 1.
     pub statement: Vec<u8>,
     pub signature: layout::SignatureBytes,
@@ -78,10 +81,15 @@ impl UnverifiedInstaller {
     /// the manifest.
     pub fn signed_message(&self) -> std::borrow::Cow<'_, [u8]> {
         if self.layout.version == FORMAT_V1 {
-            layout::v1_signed_message(&self.manifest_bytes).into()
+            layout::v1_signed_message(&self.manifest_region).into()
         } else {
             self.statement.as_slice().into()
         }
+    }
+
+    /// The manifest's JSON, decoded from the region as its format stores it (not verified).
+    pub fn manifest_json(&self) -> Result<Cow<'_, [u8]>, ManifestError> {
+        manifest::decode_region(self.layout.version, &self.manifest_region)
     }
 }
 
@@ -106,13 +114,13 @@ pub fn read_parts(file: &File, path: &Path) -> Result<UnverifiedInstaller, Error
             Layout::parse(file_len, &trailer)?
         }
     };
-    let mut manifest_bytes = vec![0u8; layout::len(&layout.manifest) as usize];
-    read_exact_at(file, &mut manifest_bytes, layout.manifest.start).map_err(read_err)?;
+    let mut manifest_region = vec![0u8; layout::len(&layout.manifest) as usize];
+    read_exact_at(file, &mut manifest_region, layout.manifest.start).map_err(read_err)?;
     let mut statement = vec![0u8; layout::len(&layout.statement) as usize];
     read_exact_at(file, &mut statement, layout.statement.start).map_err(read_err)?;
     let mut signature = layout::UNSIGNED;
     read_exact_at(file, &mut signature, layout.signature.start).map_err(read_err)?;
-    Ok(UnverifiedInstaller { layout, manifest_bytes, statement, signature, pe })
+    Ok(UnverifiedInstaller { layout, manifest_region, statement, signature, pe })
 }
 
 /// The layout of an Authenticode-signed PE installer: the trailer ends where only zero padding
@@ -154,7 +162,7 @@ pub fn verify_with_progress(
     let parts = read_parts(file, path)?;
     let signer = check_signature(&parts, trust)?;
     let statement = if parts.layout.version == FORMAT_V1 { None } else { Some(check_statement(&parts)?) };
-    let manifest = Manifest::parse(&parts.manifest_bytes)?;
+    let manifest = Manifest::parse(&parts.manifest_json()?)?;
     if let Some(statement) = statement {
         let named = (manifest.product, &manifest.go_version, &manifest.target);
         if (statement.product, &statement.go_version, &statement.target) != named {
@@ -226,7 +234,7 @@ pub fn verify_with_progress(
         authenticode::check_checksum(pe, checksum.transpose().map_err(read_err)?)?;
     }
     let mut whole = whole.map_err(read_err)?;
-    whole.update(&parts.manifest_bytes);
+    whole.update(&parts.manifest_region);
     whole.update(&parts.statement);
     whole.update(parts.signature);
     whole.update(trailer);
@@ -254,7 +262,7 @@ fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<Tr
     }
     // The manifest is not verified here: its claimed signer only chooses the message. A claim that
     // cannot be read means the manifest itself was damaged, which is an integrity failure.
-    match claimed_signer(&parts.manifest_bytes) {
+    match claimed_signer(parts) {
         Some(id) if trust.revoked.contains(&id) => Err(Error::Revoked {
             list: trust.revocation_list.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
             key_id: id,
@@ -267,11 +275,18 @@ fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<Tr
     }
 }
 
-/// Format version 2, after the signature verified: the statement is well formed and names the
-/// manifest region by its sha256.
+/// Format versions 2 and 3, after the signature verified: the statement is well formed, is for
+/// this format version, and names the manifest region by its sha256.
 fn check_statement(parts: &UnverifiedInstaller) -> Result<Statement, Error> {
     let statement = Statement::parse(&parts.statement)?;
-    let found = hex::encode(Sha256::digest(&parts.manifest_bytes));
+    if statement.format != parts.layout.version {
+        return Err(StatementError(format!(
+            "it is for format version {}, the file is of version {}",
+            statement.format, parts.layout.version
+        ))
+        .into());
+    }
+    let found = hex::encode(Sha256::digest(&parts.manifest_region));
     if found != statement.manifest_sha256 {
         return Err(Error::DigestMismatch { region: "manifest".into(), expected: statement.manifest_sha256, found });
     }
@@ -279,12 +294,12 @@ fn check_statement(parts: &UnverifiedInstaller) -> Result<Statement, Error> {
 }
 
 /// The key id an unverified manifest claims, if it can be read at all.
-fn claimed_signer(manifest_bytes: &[u8]) -> Option<String> {
+fn claimed_signer(parts: &UnverifiedInstaller) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Claim {
         signer_key_id: String,
     }
-    let claim: Claim = serde_json::from_slice(manifest_bytes).ok()?;
+    let claim: Claim = serde_json::from_slice(&parts.manifest_json().ok()?).ok()?;
     let id = claim.signer_key_id;
     (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }

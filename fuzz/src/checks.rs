@@ -14,6 +14,7 @@ use std::{
 
 use ed25519_dalek::{Signer, SigningKey};
 use format::{
+    filter::{Decode, Encode, Filter},
     keys::{self, TrustStore, TrustedKey},
     layout::{self, Assembled, Layout, LayoutError, TRAILER_LEN},
     manifest::{Entry, EntryType, Manifest, Payload, Product, Region, Source},
@@ -25,14 +26,88 @@ use installer::extract;
 /// One target's check of one input; panics when a property fails.
 pub type Check = fn(&[u8]);
 
-pub const TARGETS: &[(&str, Check)] =
-    &[("layout", layout), ("manifest", manifest), ("tar_entries", tar_entries), ("verify_extract", verify_extract)];
+pub const TARGETS: &[(&str, Check)] = &[
+    ("filter", filter),
+    ("layout", layout),
+    ("manifest", manifest),
+    ("tar_entries", tar_entries),
+    ("verify_extract", verify_extract),
+];
 
 /// The test signing key's seed. It signs fuzz inputs only and is trusted nowhere else.
 pub const TEST_KEY_SEED: [u8; 32] = *b"go-offline-installer fuzz key 01";
 
 /// A stand-in stub: verification hashes it like any other region and never runs it.
 pub const DUMMY_STUB: &[u8] = b"\x7fELF dummy stub for fuzzing\n";
+
+// ---------------------------------------------------------------------------------------------
+// filter
+
+/// Input: the first byte picks the branch-target filter (even: x86, odd: arm64), the rest is the
+/// file. Decoding must undo encoding; the [`Encode`] and [`Decode`] adapters must give the slice
+/// functions' bytes when the inner reader and the caller read in sizes taken from the input; and
+/// decoding arbitrary bytes must not panic (the installer decodes what it decompressed before
+/// it compares the digest).
+pub fn filter(data: &[u8]) {
+    let Some((&pick, file)) = data.split_first() else {
+        return;
+    };
+    let filter = if pick % 2 == 0 { Filter::X86 } else { Filter::Arm64 };
+    let mut encoded = file.to_vec();
+    format::filter::encode(filter, &mut encoded);
+    let mut round_trip = encoded.clone();
+    format::filter::decode(filter, &mut round_trip);
+    assert!(round_trip == file, "{filter:?}: decode(encode(x)) differs from x");
+    let mut decoded = file.to_vec();
+    format::filter::decode(filter, &mut decoded);
+
+    // Inner reads of 1 to 16 bytes, caller reads of 1 to 7906, both from the input's bytes.
+    let inner_sizes: Vec<usize> = data.iter().map(|&b| 1 + usize::from(b) % 16).collect();
+    let read_sizes: Vec<usize> = data.iter().rev().map(|&b| 1 + usize::from(b) * 31).collect();
+    let adapter_decoded = read_in_steps(Decode::new(filter, Steps::new(file, &inner_sizes)), &read_sizes);
+    assert!(adapter_decoded == decoded, "{filter:?}: the Decode adapter differs from decode");
+    let adapter_encoded = read_in_steps(Encode::new(filter, Steps::new(file, &inner_sizes)), &read_sizes);
+    assert!(adapter_encoded == encoded, "{filter:?}: the Encode adapter differs from encode");
+}
+
+/// A reader of `data` that gives at most `sizes[k % sizes.len()]` bytes at its k-th read.
+struct Steps<'a> {
+    data: &'a [u8],
+    sizes: &'a [usize],
+    reads: usize,
+}
+
+impl<'a> Steps<'a> {
+    fn new(data: &'a [u8], sizes: &'a [usize]) -> Steps<'a> {
+        Steps { data, sizes, reads: 0 }
+    }
+}
+
+impl Read for Steps<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.sizes[self.reads % self.sizes.len()];
+        self.reads += 1;
+        let n = out.len().min(size).min(self.data.len());
+        out[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Everything `reader` gives, read in buffers of `sizes[k % sizes.len()]` bytes.
+fn read_in_steps(mut reader: impl Read, sizes: &[usize]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0; sizes.iter().copied().max().unwrap_or(1)];
+    for k in 0.. {
+        let size = sizes[k % sizes.len()];
+        let n = reader.read(&mut buf[..size]).expect("reading from memory cannot fail");
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
 
 // ---------------------------------------------------------------------------------------------
 // layout
@@ -92,9 +167,19 @@ fn check_layout(l: &Layout) {
 // ---------------------------------------------------------------------------------------------
 // manifest
 
-/// Input: manifest bytes. Accepted bytes must be canonical, valid, and describe a tree whose
-/// symlinks, followed as the kernel would, never leave it.
+/// Input: a manifest region, read both as format version 3 stores it (one zstd frame of the JSON,
+/// decoded within the bound or refused) and as the earlier formats do (the JSON itself). Accepted
+/// JSON must be canonical, valid, and describe a tree whose symlinks, followed as the kernel
+/// would, never leave it.
 pub fn manifest(data: &[u8]) {
+    if let Ok(json) = format::manifest::decode_region(layout::FORMAT_VERSION, data) {
+        assert!(json.len() as u64 <= layout::MAX_MANIFEST_LEN, "a region decoded beyond the bound");
+        manifest_json(&json);
+    }
+    manifest_json(data);
+}
+
+fn manifest_json(data: &[u8]) {
     let Ok(m) = Manifest::parse(data) else { return };
     assert_eq!(m.to_canonical_json(), data, "accepted bytes are not the canonical encoding");
     m.validate().expect("a parsed manifest fails validate()");
@@ -282,6 +367,7 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
             uncompressed_len: tar.len() as u64,
             window_log: format::manifest::MAX_WINDOW_LOG,
             frames: None,
+            filtered: None,
         },
         source: Source { kind: "tarball".into(), name: "go.tar.gz".into(), ..Default::default() },
         go_env: [("GOPROXY".to_string(), "off".to_string())].into(),
@@ -292,10 +378,11 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
     };
     tweak(&mut manifest);
     manifest.validate().ok()?;
-    let manifest_bytes = manifest.to_canonical_json();
-    let statement = format::statement::Statement::for_manifest(&manifest_bytes).ok()?.encode();
+    let json = manifest.to_canonical_json();
+    let region = format::manifest::encode_region(&json, 3);
+    let statement = format::statement::Statement::for_manifest(&json, &region).ok()?.encode();
     let signature = sk.sign(&statement).to_bytes();
-    Some(Assembled::new(DUMMY_STUB, &payload, &manifest_bytes, &statement, &signature).expect("small lengths").to_vec())
+    Some(Assembled::new(DUMMY_STUB, &payload, &region, &statement, &signature).expect("small lengths").to_vec())
 }
 
 /// How one run ended.
@@ -449,6 +536,16 @@ fn seed_tar(files: &[Entry]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// A filter seed: x86 (first byte even), then a call, a `LEAQ`, a `MOVQ` with a displacement
+/// out of range, a run of `E8`, a `LEAQ` off a base register, a jump, a call cut off by the end.
+const FILTER_SEED_X86: &[u8] = b"\x00\xe8\x10\x00\x00\x00\x48\x8d\x05\xf0\xff\xff\xff\x4c\x8b\x0d\x00\x00\x00\x01\
+\xe8\xe8\xe8\xe8\xe8\xe8\x90\xc3\x48\x8d\x45\x08\xe9\x00\x00\x00\x00\xe8\x00\x00";
+
+/// A filter seed: arm64 (first byte odd), then little-endian words `BL`, `ADRP`, `ADRP` one page
+/// back, `NOP`, `B`, `RET`, and two bytes of an incomplete word.
+const FILTER_SEED_ARM64: &[u8] = b"\x01\x10\x00\x00\x94\x00\x00\x00\x90\xe5\xff\xff\xf0\x1f\x20\x03\xd5\
+\x03\x00\x00\x14\xc0\x03\x5f\xd6\x00\x94";
+
 /// The manifest entries of the seeds.
 pub fn seeds_files() -> Vec<Entry> {
     parse_spec(SEED_SPEC).unwrap().0
@@ -467,14 +564,18 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let mut installer_layout = n.to_le_bytes().to_vec();
     installer_layout.extend_from_slice(&installer[installer.len() - TRAILER_LEN as usize..]);
     let ul = verify::read_parts(&tempfile_with(&installer), Path::new("seed")).unwrap().layout;
-    let manifest_bytes = installer[ul.manifest.start as usize..ul.manifest.end as usize].to_vec();
+    let manifest_region = installer[ul.manifest.start as usize..ul.manifest.end as usize].to_vec();
+    let manifest_json = format::manifest::decode_region(ul.version, &manifest_region).unwrap().into_owned();
     let mut tar_entries_seed = (SEED_SPEC.len() as u16).to_le_bytes().to_vec();
     tar_entries_seed.extend_from_slice(SEED_SPEC.as_bytes());
     tar_entries_seed.extend_from_slice(&tar);
     vec![
+        ("filter", "seed-x86", FILTER_SEED_X86.to_vec()),
+        ("filter", "seed-arm64", FILTER_SEED_ARM64.to_vec()),
         ("layout", "seed-small", layout_seed),
         ("layout", "seed-installer", installer_layout),
-        ("manifest", "seed-small", manifest_bytes),
+        ("manifest", "seed-small", manifest_json),
+        ("manifest", "seed-region", manifest_region),
         ("tar_entries", "seed-small", tar_entries_seed),
         ("verify_extract", "seed-small", installer),
     ]

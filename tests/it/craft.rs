@@ -177,6 +177,7 @@ pub fn manifest(compressed: &[u8], uncompressed_len: u64, files: Vec<Entry>) -> 
             uncompressed_len,
             window_log: format::manifest::MAX_WINDOW_LOG,
             frames: None,
+            filtered: None,
         },
         source: Source { kind: "tarball".into(), name: "hostile.tar.gz".into(), ..Default::default() },
         go_env: BTreeMap::from([("GOPROXY".into(), "off".into())]),
@@ -196,16 +197,25 @@ pub fn release_signer(message: &[u8]) -> [u8; 64] {
     keys::read_private_key(&release_key().private).unwrap().sign(message).to_bytes()
 }
 
-/// stub ‖ payload ‖ manifest ‖ statement ‖ sign(statement) ‖ trailer.
-pub fn assemble(compressed: &[u8], manifest_bytes: &[u8], sign: &dyn Fn(&[u8]) -> [u8; 64]) -> Vec<u8> {
-    assemble_on(&stub_bytes(), compressed, manifest_bytes, sign)
+/// stub ‖ payload ‖ manifest region (of the JSON `manifest`) ‖ statement ‖ sign(statement) ‖
+/// trailer.
+pub fn assemble(compressed: &[u8], manifest: &[u8], sign: &dyn Fn(&[u8]) -> [u8; 64]) -> Vec<u8> {
+    assemble_on(&stub_bytes(), compressed, manifest, sign)
 }
 
 /// [`assemble`] on the program `stub`.
-pub fn assemble_on(stub: &[u8], compressed: &[u8], manifest_bytes: &[u8], sign: &dyn Fn(&[u8]) -> [u8; 64]) -> Vec<u8> {
-    let statement = Statement::for_manifest(manifest_bytes).unwrap().encode();
+pub fn assemble_on(stub: &[u8], compressed: &[u8], manifest: &[u8], sign: &dyn Fn(&[u8]) -> [u8; 64]) -> Vec<u8> {
+    let region = format::manifest::encode_region(manifest, 3);
+    let statement = Statement::for_manifest(manifest, &region).unwrap().encode();
     let sig = sign(&statement);
-    Assembled::new(stub, compressed, manifest_bytes, &statement, &sig).unwrap().to_vec()
+    Assembled::new(stub, compressed, &region, &statement, &sig).unwrap().to_vec()
+}
+
+/// The manifest an installer file's bytes carry, decoded from its region (not verified).
+pub fn manifest_of(bytes: &[u8]) -> format::manifest::Manifest {
+    let l = format::layout::Layout::parse(bytes.len() as u64, &bytes[bytes.len() - 96..]).unwrap();
+    let region = &bytes[l.manifest.start as usize..l.manifest.end as usize];
+    format::manifest::Manifest::parse(&format::manifest::decode_region(l.version, region).unwrap()).unwrap()
 }
 
 /// A zstd frame made by hand: the header declares a window of 2^`window_log` (no content size),

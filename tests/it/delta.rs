@@ -222,11 +222,11 @@ fn signed_but_wrong(delta_file: &Path, out: &Path) -> PathBuf {
     let bytes = fs::read(delta_file).unwrap();
     let f = fs::File::open(delta_file).unwrap();
     let parts = format::verify::read_parts(&f, delta_file).unwrap();
-    let mut m = Manifest::parse(&parts.manifest_bytes).unwrap();
+    let mut m = Manifest::parse(&parts.manifest_json().unwrap()).unwrap();
     let base = {
         let base_file = full_installer(BASE_VERSION);
         let f = fs::File::open(&base_file).unwrap();
-        Manifest::parse(&format::verify::read_parts(&f, &base_file).unwrap().manifest_bytes).unwrap()
+        Manifest::parse(&format::verify::read_parts(&f, &base_file).unwrap().manifest_json().unwrap()).unwrap()
     };
     let d = m.delta.as_mut().unwrap();
     let mut tree = delta::rebuild(&base.files, d, "linux").unwrap();

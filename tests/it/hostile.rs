@@ -45,11 +45,11 @@ pub fn resign(bytes: &[u8], key: &Key, edit: impl FnOnce(&mut Manifest)) -> Vec<
     resign_raw(bytes, edit, &|statement, _| signing.sign(statement).to_bytes())
 }
 
-/// Signs `(statement, manifest bytes)`.
+/// Signs `(statement, manifest region)`.
 type SignFn<'a> = dyn Fn(&[u8], &[u8]) -> [u8; 64] + 'a;
 
 /// As [`resign`], with the signature computed by `sign` from the statement and the manifest
-/// bytes (which the statement names by their sha256).
+/// region (which the statement names by its sha256).
 fn resign_raw(bytes: &[u8], edit: impl FnOnce(&mut Manifest), sign: &SignFn) -> Vec<u8> {
     resign_with(bytes, edit, |_| {}, sign)
 }
@@ -63,13 +63,14 @@ fn resign_with(
 ) -> Vec<u8> {
     let l = layout(bytes);
     let r = |r: &std::ops::Range<u64>| &bytes[r.start as usize..r.end as usize];
-    let mut manifest = Manifest::parse(r(&l.manifest)).unwrap();
+    let mut manifest = craft::manifest_of(bytes);
     edit(&mut manifest);
-    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
-    let mut statement = Statement::for_manifest(&manifest_bytes).unwrap().encode();
+    let json = serde_json::to_vec(&manifest).unwrap();
+    let region = format::manifest::encode_region(&json, 3);
+    let mut statement = Statement::for_manifest(&json, &region).unwrap().encode();
     edit_statement(&mut statement);
-    let sig = sign(&statement, &manifest_bytes);
-    Assembled::new(r(&l.stub), r(&l.payload), &manifest_bytes, &statement, &sig).unwrap().to_vec()
+    let sig = sign(&statement, &region);
+    Assembled::new(r(&l.stub), r(&l.payload), &region, &statement, &sig).unwrap().to_vec()
 }
 
 /// A statement naming a manifest digest one bit away from the real one.
@@ -355,7 +356,7 @@ fn cases() -> Vec<Case> {
         .says("aarch64-unknown-linux-musl"),
         case("signed statement not in canonical form", MALFORMED, || {
             let k = keys::read_private_key(&release_key().private).unwrap();
-            resign_with(good(), |_| {}, |s| replace_in(s, "format: 2", "format: 02"), &|s, _| k.sign(s).to_bytes())
+            resign_with(good(), |_| {}, |s| replace_in(s, "format: 3", "format: 03"), &|s, _| k.sign(s).to_bytes())
         })
         .says("canonical"),
         case("not signed yet (built with --unsigned)", INTEGRITY, || resign_raw(good(), |_| {}, &|_, _| [0u8; 64]))
@@ -387,7 +388,7 @@ fn cases() -> Vec<Case> {
             let arm = fs::read(installer("arm64")).unwrap();
             let l = layout(&arm);
             let payload = &arm[l.payload.start as usize..l.payload.end as usize];
-            let mut m = Manifest::parse(&arm[l.manifest.start as usize..l.manifest.end as usize]).unwrap();
+            let mut m = craft::manifest_of(&arm);
             assert_eq!((m.goarch.as_str(), m.target.as_str()), ("arm64", ARM64));
             let amd_stub = fs::read(stub(AMD64)).unwrap();
             m.stub = format::manifest::Region { len: amd_stub.len() as u64, sha256: craft::sha256(&amd_stub) };
@@ -829,11 +830,11 @@ fn openssl_alone_verifies_the_signature() {
     let dir = tempfile::tempdir().unwrap();
     let message = &bytes[l.statement.start as usize..l.statement.end as usize];
     // The statement's text written out, as ARCHITECTURE.md documents it: not the code's encoder.
-    let m = Manifest::parse(&bytes[l.manifest.start as usize..l.manifest.end as usize]).unwrap();
+    let m = craft::manifest_of(&bytes);
     use sha2::Digest;
     let digest = |r: &std::ops::Range<u64>| hex::encode(sha2::Sha256::digest(&bytes[r.start as usize..r.end as usize]));
     let documented = format!(
-        "go-offline-installer signed statement\nformat: 2\nmanifest-sha256: {}\nproduct: go\ngo-version: {}\ntarget: {}\n",
+        "go-offline-installer signed statement\nformat: 3\nmanifest-sha256: {}\nproduct: go\ngo-version: {}\ntarget: {}\n",
         digest(&l.manifest),
         m.go_version,
         m.target
@@ -871,6 +872,9 @@ fn readme_openssl_recipe_works_as_written() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("Signature Verified Successfully"), "{}", stdout(&out));
     assert!(stdout(&out).contains("the manifest is the signed one"), "{}", stdout(&out));
+    // The manifest it decodes with zstd alone is the one the file carries.
+    let json = fs::read(dir.path().join("manifest.json")).unwrap();
+    assert_eq!(Manifest::parse(&json).unwrap(), craft::manifest_of(&fs::read(installer("amd64")).unwrap()));
     // A manifest changed after signing fails the recipe at the digest.
     let mut changed = fs::read(installer("amd64")).unwrap();
     let l = layout(&changed);
@@ -885,38 +889,53 @@ fn readme_openssl_recipe_works_as_written() {
     assert!(!out.status.success());
 }
 
-/// Installers of format version 1 (the signature over the context and the whole manifest, no
-/// statement) are in the field: this verifier and the installer still accept them, and still
-/// refuse one changed after signing.
+/// Installers of the earlier formats are in the field: version 1 (the signature over the context
+/// and the whole manifest, no statement) and version 2 (the manifest region is the JSON itself).
+/// This verifier and the installer still accept them, and still refuse one changed after signing.
 #[test]
-fn installers_of_format_version_1_still_verify_and_install() {
+fn installers_of_format_versions_1_and_2_still_verify_and_install() {
     let bytes = good();
     let l = layout(bytes);
     let r = |r: &std::ops::Range<u64>| &bytes[r.start as usize..r.end as usize];
     let k = keys::read_private_key(&release_key().private).unwrap();
-    let manifest = r(&l.manifest);
-    let sig = k.sign(&layout::v1_signed_message(manifest)).to_bytes();
-    let v1 = Assembled::v1(r(&l.stub), r(&l.payload), manifest, &sig).unwrap().to_vec();
-    let trailer = &v1[v1.len() - 96..];
-    assert_eq!(
-        (&trailer[8..12], &trailer[80..88]),
-        (&1u32.to_le_bytes()[..], &[0u8; 8][..]),
-        "not a version 1 trailer"
-    );
+    let json = craft::manifest_of(bytes).to_canonical_json();
+    let v1_sig = k.sign(&layout::v1_signed_message(&json)).to_bytes();
+    let v2_statement =
+        Statement { format: layout::FORMAT_V2, ..Statement::for_manifest(&json, &json).unwrap() }.encode();
+    let v2_sig = k.sign(&v2_statement).to_bytes();
+    let cases = [
+        ("v1", 1u32, Assembled::v1(r(&l.stub), r(&l.payload), &json, &v1_sig).unwrap().to_vec()),
+        ("v2", 2, Assembled::v2(r(&l.stub), r(&l.payload), &json, &v2_statement, &v2_sig).unwrap().to_vec()),
+    ];
+    for (name, version, old) in cases {
+        let trailer = &old[old.len() - 96..];
+        assert_eq!(&trailer[8..12], &version.to_le_bytes()[..], "{name}: not a version {version} trailer");
+        let ctx = TestContext::new();
+        let file = ctx.path(&format!("go-offline-installer-{name}"));
+        fs::write(&file, &old).unwrap();
+        fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let out = ok(builder().arg("verify").arg(&file).arg("--trusted-key").arg(&release_key().public));
+        assert!(stdout(&out).contains("every digest matches"), "{name}: {}", stdout(&out));
+        let out = ok(builder().arg("inspect").arg(&file));
+        assert!(stdout(&out).contains(&format!("format:      {version} ")), "{name}: {}", stdout(&out));
+        let out = ctx.install_root(&file, release_key(), &[]);
+        assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
+        let go = ok(std::process::Command::new(ctx.goroot().join("bin/go")).arg("version"));
+        assert!(stdout(&go).contains(GO_VERSION), "{name}");
+        // One manifest byte changed after signing: refused as before.
+        let mut changed = old.clone();
+        changed[l.manifest.start as usize + 20] ^= 0x01;
+        fs::write(&file, &changed).unwrap();
+        let out = run(builder().arg("verify").arg(&file).arg("--trusted-key").arg(&release_key().public));
+        assert_eq!(code(&out), exit::INTEGRITY, "{name}: {}", stderr(&out));
+    }
+    // A version 2 statement does not verify a version 3 file, nor the reverse: the statement
+    // names its format.
+    let v2_on_v3 = Assembled::new(r(&l.stub), r(&l.payload), r(&l.manifest), &v2_statement, &v2_sig).unwrap().to_vec();
     let ctx = TestContext::new();
-    let file = ctx.path("go-offline-installer-v1");
-    fs::write(&file, &v1).unwrap();
-    fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = ok(builder().arg("verify").arg(&file).arg("--trusted-key").arg(&release_key().public));
-    assert!(stdout(&out).contains("every digest matches"), "{}", stdout(&out));
-    let out = ctx.install_root(&file, release_key(), &[]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let go = ok(std::process::Command::new(ctx.goroot().join("bin/go")).arg("version"));
-    assert!(stdout(&go).contains(GO_VERSION));
-    // One manifest byte changed after signing: refused as before.
-    let mut changed = v1.clone();
-    changed[l.manifest.start as usize + 20] ^= 0x01;
-    fs::write(&file, &changed).unwrap();
+    let file = ctx.path("go-offline-installer-mixed");
+    fs::write(&file, &v2_on_v3).unwrap();
     let out = run(builder().arg("verify").arg(&file).arg("--trusted-key").arg(&release_key().public));
-    assert_eq!(code(&out), exit::INTEGRITY, "{}", stderr(&out));
+    assert_eq!(code(&out), exit::MALFORMED, "{}", stderr(&out));
+    assert!(stderr(&out).contains("format version 2, the file is of version 3"), "{}", stderr(&out));
 }

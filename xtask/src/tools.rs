@@ -153,9 +153,11 @@ pub fn qemu_aarch64() -> Result {
 }
 
 /// The other programs the tests call: GNU time (peak memory of the zstd-bomb case), readelf
-/// (a stub has no program interpreter), openssl (independent signature checks) and osslsigncode. Both are in Debian's base images; installed when missing.
+/// (a stub has no program interpreter), openssl (independent signature checks), zstd (the
+/// README's recipe reads the manifest region with it) and osslsigncode; installed when missing.
 pub fn test_programs() -> Result {
     apt(&["time"], "/usr/bin/time")?;
+    apt(&["zstd"], "zstd")?;
     apt(&["binutils"], "readelf")?;
     apt(&["openssl"], "openssl")?;
     // Authenticode signatures over a PE installer, as an organisation adds them after building.
