@@ -372,9 +372,9 @@ mod tests {
                 Some("(its identity names the program 'ls')"),
             ),
             (
-                "a stub of format 1 only",
-                with(&block("program go-offline-installer\nformats 1\ntarget x86_64-unknown-linux-musl\n")),
-                Some("reads installer formats 1 only, and this builder writes format 2"),
+                "a stub of formats 1 and 2 only (the release before format 3)",
+                with(&block("program go-offline-installer\nformats 1 2\ntarget x86_64-unknown-linux-musl\n")),
+                Some("reads installer formats 1, 2 only, and this builder writes format 3"),
             ),
         ];
         for (name, bytes, refused) in cases {
