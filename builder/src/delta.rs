@@ -6,7 +6,9 @@
 //! out; a changed file is carried as a patch against the base's file of the same path (level
 //! and long-distance matching as `--patch-from`, `crate::pack::compress_patch`, window `2^(⌊log2 max(old, new)⌋ + 1)` capped
 //! at 2^27), or whole when there is no such file, the patch would be larger, or the window would
-//! exceed the cap; a file whose bytes are the base's but whose mode changed costs no payload. The
+//! exceed the cap; an executable whose base file is one for the same machine is patched through
+//! the payload's filter for it (`format::delta::Data::Patch`); a file whose bytes are the base's
+//! but whose mode changed costs no payload. The
 //! manifest's [`format::delta::Delta`] names both trees by the digest of their entry lists (see
 //! `format::delta`), and every patch is decoded back before anything is written.
 //!
@@ -26,6 +28,7 @@ use std::{
 
 use ed25519_dalek::VerifyingKey;
 use format::{
+    delta::PatchCodec,
     delta::{self, Change, Data, Delta, TreeRef},
     keys::{self, TrustStore, TrustedKey},
     manifest::{Entry, Manifest, MAX_WINDOW_LOG},
@@ -36,7 +39,7 @@ use crate::{
     build::{check_build_output, identify, prepare, BuildOptions, Prepared},
     error::BuildError,
     go_env::offline_go_env,
-    pack::{compress_patch, entry_of, pack, patch_window_log, Compression, ESTIMATE_LEVEL},
+    pack::{compress_patch, entry_of, pack, patch_window_log, payload_filter, Compression, ESTIMATE_LEVEL},
     seal::{seal_checked, BuildSummary, Seal, Sealing},
     source::{self, Node, Tree},
 };
@@ -265,8 +268,8 @@ fn diff(
     let removed = base.nodes.keys().filter(|p| !new.nodes.contains_key(*p)).cloned().collect();
     let patches = encode_all(&patch_jobs, level)?;
     let mut carried = Tree { nodes: BTreeMap::new(), newest_mtime: new.newest_mtime };
-    for (i, (patch, window_log)) in patches {
-        changes[i].data = Data::Patch { window_log };
+    for (i, (patch, PatchCodec { window_log, filter })) in patches {
+        changes[i].data = Data::Patch { window_log, filter };
         carried.nodes.insert(changes[i].entry.path.clone(), Node::File { mode: changes[i].entry.mode, data: patch });
     }
     for c in changes.iter().filter(|c| c.data == Data::Whole) {
@@ -306,27 +309,31 @@ fn encode_all(jobs: &[(usize, &[u8], &[u8])], level: i32) -> Result<Vec<(usize, 
     Ok(out)
 }
 
-/// A patch and its window log.
-type Patch = (Vec<u8>, u32);
+/// A patch and how it decodes.
+type Patch = (Vec<u8>, PatchCodec);
 
 /// `data` as a patch against `reference` ([`compress_patch`]), decoded back to prove it; `None`
-/// when the window would exceed [`MAX_WINDOW_LOG`] or the patch is no smaller than the file.
+/// when the window would exceed [`MAX_WINDOW_LOG`] or the patch is no smaller than the file. An
+/// executable whose base is one of the same machine is patched filtered ([`Data::Patch`]): both
+/// through the payload's filter for it, so that code that moved patches small.
 fn encode_patch(reference: &[u8], data: &[u8], level: i32) -> Result<Option<Patch>, BuildError> {
     let window_log = patch_window_log(reference.len(), data.len());
     if window_log > MAX_WINDOW_LOG {
         return Ok(None);
     }
     let zio = BuildError::Compress;
-    let patch = compress_patch(reference, data, level, window_log).map_err(zio)?;
+    let filter = payload_filter(data).filter(|&f| payload_filter(reference) == Some(f));
+    let patch = compress_patch(reference, data, filter, level, window_log).map_err(zio)?;
     if patch.len() >= data.len() {
         return Ok(None);
     }
+    let codec = PatchCodec { window_log, filter };
     let mut back = Vec::with_capacity(data.len());
-    delta::apply_patch(reference, &patch, window_log, data.len() as u64, &mut back).map_err(zio)?;
+    delta::apply_patch(reference, &patch, codec, data.len() as u64, &mut back).map_err(zio)?;
     if back != data {
         return Err(BuildError::Compress(std::io::Error::other("a patch does not decode to its file (this is a bug)")));
     }
-    Ok(Some((patch, window_log)))
+    Ok(Some((patch, codec)))
 }
 
 impl Node {
@@ -379,7 +386,7 @@ mod tests {
             [
                 ("VERSION", Data::Whole),
                 ("added", Data::Whole),
-                ("bin/go", Data::Patch { window_log: 19 }),
+                ("bin/go", Data::Patch { window_log: 19, filter: None }),
                 ("moded", Data::Base)
             ]
         );

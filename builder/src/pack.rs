@@ -125,9 +125,14 @@ pub(crate) fn pack(tree: &Tree, mtime: u64, opts: Compression) -> Result<Packed,
 /// header) get theirs, every other file and node none.
 fn filter_of(node: &Node) -> Option<Filter> {
     match node {
-        Node::File { data, .. } => filter::detect(&data[..data.len().min(4096)]),
+        Node::File { data, .. } => payload_filter(data),
         Node::Dir | Node::Symlink { .. } => None,
     }
+}
+
+/// The filter a file of these bytes is carried with, in a payload or a patch.
+pub(crate) fn payload_filter(data: &[u8]) -> Option<Filter> {
+    filter::detect(&data[..data.len().min(4096)])
 }
 
 /// The manifest's list of the files carried filtered, in payload order; `None` when none is.
@@ -357,8 +362,21 @@ pub(crate) fn manifest_region(json: &[u8], opts: Compression) -> Vec<u8> {
 
 /// A zstd patch: `data` as one frame with `reference` as its prefix (level `level`,
 /// long-distance matching, window 2^`window_log`, content size, no checksum), as
-/// `zstd --patch-from` makes it. `format::delta::apply_patch` decodes it.
-pub(crate) fn compress_patch(reference: &[u8], data: &[u8], level: i32, window_log: u32) -> io::Result<Vec<u8>> {
+/// `zstd --patch-from` makes it; with a `filter`, of both encoded by it.
+/// `format::delta::apply_patch` decodes it.
+pub(crate) fn compress_patch(
+    reference: &[u8],
+    data: &[u8],
+    filter: Option<Filter>,
+    level: i32,
+    window_log: u32,
+) -> io::Result<Vec<u8>> {
+    if let Some(f) = filter {
+        let (mut reference, mut data) = (reference.to_vec(), data.to_vec());
+        filter::encode(f, &mut reference);
+        filter::encode(f, &mut data);
+        return compress_patch(&reference, &data, None, level, window_log);
+    }
     let mut encoder = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), level, reference)?;
     encoder.window_log(window_log)?;
     encoder.long_distance_matching(true)?;

@@ -581,7 +581,7 @@ fn validate_delta(d: &Delta, m: &Manifest) -> Result<(), ManifestError> {
         let fits = match c.data {
             Data::Entry => e.kind != EntryType::File,
             Data::Whole | Data::Base => e.kind == EntryType::File,
-            Data::Patch { window_log } => e.kind == EntryType::File && (10..=MAX_WINDOW_LOG).contains(&window_log),
+            Data::Patch { window_log, .. } => e.kind == EntryType::File && (10..=MAX_WINDOW_LOG).contains(&window_log),
         };
         if !fits {
             return Err(entry_err(&e.path, format!("{:?} data does not fit a {:?}", c.data, e.kind)));

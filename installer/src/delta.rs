@@ -27,7 +27,7 @@ use std::{
 };
 
 use format::{
-    delta::{self, Delta, RebuildError},
+    delta::{self, Delta, PatchCodec, RebuildError},
     manifest::{Entry, EntryType, MAX_WINDOW_LOG},
     payload::{self, PayloadStats, Progress, Sink},
     verify::VerifiedInstaller,
@@ -176,7 +176,7 @@ fn copy_from_base(from: &Path, to: &Path, mode: u32) -> Result<(), Error> {
 struct DeltaSink<'a> {
     staging: &'a Path,
     base: &'a Path,
-    patches: BTreeMap<&'a str, (u32, &'a Entry)>,
+    patches: BTreeMap<&'a str, (PatchCodec, &'a Entry)>,
 }
 
 /// A file of the payload being read.
@@ -222,10 +222,10 @@ impl Sink for DeltaSink<'_> {
         let f = match file {
             Open::Whole(f) => f,
             Open::Patch(patch) => {
-                let Some(&(window_log, target)) = self.patches.get(e.path.as_str()) else {
+                let Some(&(codec, target)) = self.patches.get(e.path.as_str()) else {
                     return Err(Error::Format(format::Error::PayloadMismatch(format!("'{}' is no patch", e.path))));
                 };
-                self.decode(&patch, window_log, target, &p)?
+                self.decode(&patch, codec, target, &p)?
             }
         };
         let mode = self.patches.get(e.path.as_str()).map_or(e.mode, |(_, t)| t.mode);
@@ -241,7 +241,8 @@ impl Sink for DeltaSink<'_> {
 impl DeltaSink<'_> {
     /// Decodes `patch` against the base's file of the target's path into a new file at `to`,
     /// and checks its size and sha256 against the signed entry.
-    fn decode(&self, patch: &[u8], window_log: u32, target: &Entry, to: &Path) -> Result<File, Error> {
+    fn decode(&self, patch: &[u8], codec: PatchCodec, target: &Entry, to: &Path) -> Result<File, Error> {
+        let window_log = codec.window_log;
         let from = self.base.join(&target.path);
         let wrong = |what: String| {
             Error::Format(format::Error::PayloadMismatch(format!("the patch of '{}' {what}", target.path)))
@@ -254,7 +255,7 @@ impl DeltaSink<'_> {
         let size = target.size.unwrap_or(0);
         let file = os::create_new_file(to, 0o600).map_err(|e| Error::io("create", to, e))?;
         let mut out = Hashing { file, sha: Sha256::new(), len: 0 };
-        delta::apply_patch(&reference, patch, window_log, size, &mut out)
+        delta::apply_patch(&reference, patch, codec, size, &mut out)
             .map_err(|e| wrong(format!("does not decode against the base's file: {e}")))?;
         let Hashing { file, sha, len } = out;
         let found = hex::encode(sha.finalize());
