@@ -262,13 +262,16 @@ pub fn tar_entries(data: &[u8]) {
     let Ok(spec) = std::str::from_utf8(spec) else { return };
     let mut tar = data[2 + n..].to_vec();
     fix_tar_checksums(&mut tar);
-    let Some((files, tweaks)) = parse_spec(spec) else { return };
+    let Some((files, tweaks, filtered)) = parse_spec(spec) else { return };
     let Some(bytes) = build_installer(files, &tar, |m| {
         for (key, value) in tweaks {
             match key {
                 'u' => m.payload.uncompressed_len = value,
                 _ => m.payload.window_log = value as u32,
             }
+        }
+        if !filtered.is_empty() {
+            m.payload.filtered = Some(filtered);
         }
     }) else {
         return;
@@ -280,16 +283,27 @@ pub fn tar_entries(data: &[u8]) {
     }
 }
 
-/// Manifest entries, and (field letter, value) overrides.
-type Spec = (Vec<Entry>, Vec<(char, u64)>);
+/// Manifest entries, (field letter, value) overrides, and the files the payload carries filtered
+/// (their tar data is decoded by the filter before it is hashed).
+type Spec = (Vec<Entry>, Vec<(char, u64)>, Vec<format::manifest::Filtered>);
 
 fn parse_spec(spec: &str) -> Option<Spec> {
     let mut files = Vec::new();
     let mut tweaks = Vec::new();
+    let mut filtered = Vec::new();
     for line in spec.lines() {
         let (head, rest) = line.split_once(' ')?;
         if head == "u" || head == "w" {
             tweaks.push((head.chars().next()?, rest.parse().ok()?));
+            continue;
+        }
+        let filter = match head {
+            "x" => Some(format::filter::Filter::X86),
+            "a" => Some(format::filter::Filter::Arm64),
+            _ => None,
+        };
+        if let Some(filter) = filter {
+            filtered.push(format::manifest::Filtered { path: rest.into(), filter });
             continue;
         }
         let mut head = head.chars();
@@ -310,7 +324,7 @@ fn parse_spec(spec: &str) -> Option<Spec> {
         };
         files.push(entry);
     }
-    Some((files, tweaks))
+    Some((files, tweaks, filtered))
 }
 
 /// Recomputes the checksum of every 512-byte block that carries a ustar magic.
@@ -554,7 +568,7 @@ pub fn seeds_files() -> Vec<Entry> {
 /// Seed inputs for each target: (target, file name, bytes). Written to `fuzz/regressions/` by
 /// `UPDATE_FUZZ_SEEDS=1 cargo test -p installer --test fuzz_regressions seeds_are_current`.
 pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
-    let (files, _) = parse_spec(SEED_SPEC).unwrap();
+    let (files, _, _) = parse_spec(SEED_SPEC).unwrap();
     let tar = seed_tar(&files);
     let installer = build_installer(files.clone(), &tar, |_| {}).unwrap();
     let layout = Layout::for_lengths(layout::FORMAT_VERSION, [1000, 500, 200, 180]).unwrap();
@@ -569,6 +583,11 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let mut tar_entries_seed = (SEED_SPEC.len() as u16).to_le_bytes().to_vec();
     tar_entries_seed.extend_from_slice(SEED_SPEC.as_bytes());
     tar_entries_seed.extend_from_slice(&tar);
+    // The same, bin/go carried filtered (its text has no pattern the filter changes).
+    let filtered_spec = format!("{SEED_SPEC}x bin/go\n");
+    let mut tar_entries_filtered = (filtered_spec.len() as u16).to_le_bytes().to_vec();
+    tar_entries_filtered.extend_from_slice(filtered_spec.as_bytes());
+    tar_entries_filtered.extend_from_slice(&tar);
     vec![
         ("filter", "seed-x86", FILTER_SEED_X86.to_vec()),
         ("filter", "seed-arm64", FILTER_SEED_ARM64.to_vec()),
@@ -577,6 +596,7 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("manifest", "seed-small", manifest_json),
         ("manifest", "seed-region", manifest_region),
         ("tar_entries", "seed-small", tar_entries_seed),
+        ("tar_entries", "seed-filtered", tar_entries_filtered),
         ("verify_extract", "seed-small", installer),
     ]
 }
