@@ -2,7 +2,8 @@
 //!
 //! A delta is an installer whose manifest has a [`Delta`]: the base it applies to and the tree
 //! it makes, each named by version, entry count and [`tree_digest`] (the sha256 of the canonical
-//! JSON of its entry list, exactly as a full installer's manifest lists it), and every entry of
+//! JSON of its entry list in path order, the entries exactly as a full installer's manifest lists
+//! them), and every entry of
 //! the new tree that is not identical in the base ([`Change`]), with where its bytes come from
 //! ([`Data`]), and the base's paths the new tree does not have. The manifest's `files` list only
 //! what the payload carries: whole files, and patches (zstd frames whose reference is the base's
@@ -186,10 +187,15 @@ pub fn delta_installer_name(base_version: &str, go_version: &str, goos: &str, go
     full_installer_name(&format!("{base_version}-to-{go_version}"), goos, goarch)
 }
 
-/// sha256 (lower-case hex) of the canonical JSON of an entry list: what names a tree.
+/// sha256 (lower-case hex) of the canonical JSON of an entry list in path order: what names a
+/// tree. In path order whatever the order given: a full installer's manifest lists its entries
+/// in payload order, which format 3 chooses for compression (format 2 listed them in path order,
+/// so their digests are the same as they were).
 pub fn tree_digest(files: &[Entry]) -> String {
+    let mut in_path_order: Vec<&Entry> = files.iter().collect();
+    in_path_order.sort_by(|a, b| a.path.cmp(&b.path));
     // Plain structs and strings: serializing cannot fail.
-    let bytes = serde_json::to_vec(files).expect("entries serialize");
+    let bytes = serde_json::to_vec(&in_path_order).expect("entries serialize");
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -346,6 +352,20 @@ mod tests {
             let err = rebuild(entries, d, "linux").unwrap_err().to_string();
             assert!(err.contains(want), "case {i}: {err}");
         }
+    }
+
+    /// A tree is named by its entries in path order, whatever order a manifest lists them in:
+    /// the digest of a list already in path order is the sha256 of its JSON, as format 2 named it.
+    #[test]
+    fn a_tree_digest_is_of_the_entries_in_path_order() {
+        let in_order = base();
+        let as_format_2 = hex::encode(Sha256::digest(serde_json::to_vec(&in_order).unwrap()));
+        let mut payload_order = in_order.clone();
+        payload_order.rotate_left(2);
+        payload_order.swap(0, 3);
+        assert_ne!(payload_order, in_order);
+        assert_eq!(tree_digest(&in_order), as_format_2);
+        assert_eq!(tree_digest(&payload_order), as_format_2);
     }
 
     #[test]
