@@ -86,11 +86,6 @@ pub fn diff_tree(root: &Path, tree: &str, files: &[Entry]) -> Result<Vec<Differe
     Ok(out)
 }
 
-/// Entries with problems, by index.
-type Found = Vec<(usize, Vec<Problem>)>;
-
-/// The problems of every listed entry that has any, by index in `files`, in order, against what
-/// the walk `found`. The files are hashed on up to four threads, each taking the next entry.
 /// `files` by path. Inserted one by one rather than collected: `collect` into a map sorts the
 /// pairs first, and that sort is compiled into the stub once per key and value type (about
 /// 3.5 KB each); a tree's few thousand inserts take a millisecond or two.
@@ -102,6 +97,11 @@ fn entries_by_path(files: &[Entry]) -> BTreeMap<&str, &Entry> {
     by_path
 }
 
+/// Entries with problems, by index.
+type Found = Vec<(usize, Vec<Problem>)>;
+
+/// The problems of every listed entry that has any, by index in `files`, in order, against what
+/// the walk `found`. The files are hashed on up to four threads, each taking the next entry.
 fn listed_problems(root: &Path, files: &[Entry], found: &BTreeMap<&str, &os::Found>) -> Result<Found, Error> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
     let next = AtomicUsize::new(0);
