@@ -157,6 +157,8 @@ impl Delta {
     /// The payload's entries that are patches, by path, with how they decode and the entry they
     /// decode into.
     pub fn patches(&self) -> BTreeMap<&str, (PatchCodec, &Entry)> {
+        // Inserted one by one: `collect` into a map sorts first, a sort compiled into the stub
+        // for each key and value type (about 3.5 KB).
         let mut patches = BTreeMap::new();
         for c in &self.changes {
             if let Data::Patch { window_log, filter } = c.data {
@@ -219,7 +221,11 @@ pub fn rebuild(base: &[Entry], delta: &Delta, goos: &str) -> Result<Vec<Entry>, 
         return Err(RebuildError::OtherBase { expected: delta.base.files_sha256.clone(), found });
     }
     let bad = RebuildError::Inconsistent;
-    let mut tree: BTreeMap<&str, &Entry> = base.iter().map(|e| (e.path.as_str(), e)).collect();
+    // Inserted one by one, as in `patches`.
+    let mut tree = BTreeMap::new();
+    for e in base {
+        tree.insert(e.path.as_str(), e);
+    }
     for path in &delta.removed {
         tree.remove(path.as_str()).ok_or_else(|| bad(format!("'{path}' is removed but the base has no such entry")))?;
     }

@@ -864,7 +864,7 @@ fn preflight(prefix: &Prefix, files: &[format::manifest::Entry]) -> Result<Optio
             EntryType::Dir | EntryType::Symlink => block,
         })
         .fold(0u64, u64::saturating_add);
-    let mib = |b: u64| format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64);
+    let mib = |b: u64| format!("{} MiB", crate::decimal::fixed(b as f64 / (1u64 << 20) as f64, 1));
     if need > space.bytes {
         return Err(Error::NoSpace { path: prefix.path().into(), need: mib(need), have: mib(space.bytes) });
     }

@@ -20,11 +20,14 @@
 //! lifecycle → install, modules → switch → outcome → journal → toolchains → env → receipt → prefix
 //!             delta, check, tree, extract, progress (beside them)     → error, os (with its failpoints)
 //! ```
+//!
+//! `decimal` (numbers in messages) imports nothing.
 
 // The engine's modules, in the order of the imports above. Only the report types (`outcome`,
 // `progress`, `error`) and the OS seam (`os`, which the stub asks where things go) are public
 // whole; of the rest, the binaries see the entry points and types re-exported below.
 mod check;
+pub mod decimal;
 mod delta;
 mod env;
 pub mod error;

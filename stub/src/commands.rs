@@ -10,6 +10,7 @@ use format::{
 };
 use installer::{
     self as engine, active_version, check_payload,
+    decimal::fixed,
     os::{
         self,
         shell::{self, Purpose, Scope},
@@ -288,8 +289,8 @@ fn shown_list(items: &[String]) -> String {
 /// "224.0 MiB unpacked; 10.2 GiB free at /usr/local".
 fn space_text(space: Space, prefix: &Prefix) -> String {
     let size = |b: u64| match b {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 30 => format!("{} GiB", fixed(b as f64 / (1u64 << 30) as f64, 1)),
+        b => format!("{} MiB", fixed(b as f64 / (1u64 << 20) as f64, 1)),
     };
     format!("{} unpacked; {} free at {}", size(space.need), size(space.free), prefix.path().display())
 }

@@ -10,6 +10,7 @@ use std::{
 };
 
 use installer::{
+    decimal::fixed,
     progress::{Event, Phase},
     Error,
 };
@@ -170,7 +171,7 @@ fn mib(bytes: u64) -> f64 {
 /// `3.4 s`, or `2 min 5 s` for longer.
 fn duration(secs: f64) -> String {
     match secs {
-        s if s < 60.0 => format!("{s:.1} s"),
+        s if s < 60.0 => format!("{} s", fixed(s, 1)),
         s => format!("{} min {} s", (s / 60.0) as u64, (s % 60.0) as u64),
     }
 }
@@ -199,15 +200,16 @@ fn running_line(phase: Phase, done: u64, secs: f64, spin: usize) -> String {
             let filled = ((frac * 30.0) as usize).min(30);
             let rate = mib(done) / secs.max(1e-3);
             let eta = match rate > 0.0 {
-                true => format!("ETA {:.0} s", mib(total - done) / rate),
+                true => format!("ETA {} s", fixed(mib(total - done) / rate, 0)),
                 false => "ETA -".into(),
             };
             format!(
-                "  {verb:<10} [{}>{}] {:.0}/{:.0} MiB  {rate:.0} MiB/s  {eta}",
+                "  {verb:<10} [{}>{}] {}/{} MiB  {} MiB/s  {eta}",
                 "=".repeat(filled),
                 " ".repeat(30 - filled),
-                mib(done),
-                mib(total)
+                fixed(mib(done), 0),
+                fixed(mib(total), 0),
+                fixed(rate, 0)
             )
         }
         None => {
@@ -216,7 +218,7 @@ fn running_line(phase: Phase, done: u64, secs: f64, spin: usize) -> String {
                 _ => "the link, the environment, the receipts",
             };
             let spinner = ['|', '/', '-', '\\'][spin % 4];
-            format!("  {verb:<10} {spinner} {what}  {:.0} s", secs.floor())
+            format!("  {verb:<10} {spinner} {what}  {} s", fixed(secs.floor(), 0))
         }
     }
 }
@@ -225,8 +227,8 @@ fn running_line(phase: Phase, done: u64, secs: f64, spin: usize) -> String {
 fn finished_line(phase: Phase, done: u64, secs: f64) -> String {
     let time = duration(secs);
     match phase {
-        Phase::Verify { .. } => format!("  verified   {:.0} MiB in {time}", mib(done)),
-        Phase::Extract { .. } => format!("  extracted  {:.0} MiB in {time}", mib(done)),
+        Phase::Verify { .. } => format!("  verified   {} MiB in {time}", fixed(mib(done), 0)),
+        Phase::Extract { .. } => format!("  extracted  {} MiB in {time}", fixed(mib(done), 0)),
         Phase::Check { build } => format!("  checked    {} in {time}", checks(build)),
         Phase::Switch => format!("  switched   in {time}"),
     }

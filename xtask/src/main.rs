@@ -344,6 +344,8 @@ fn stubs_with(
         for t in &run_of {
             cmd.args(["--target", t]);
         }
+        // The stub's build script then drops the unwinding tables (see stub/build.rs).
+        cmd.env("GO_OFFLINE_STUB_ZIG_LINKED", "1");
         run(cmd.args(stub).args(extra).env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
     }
     // glibc targets (no musl standard library is served for them) and Windows: Debian's cross
