@@ -180,6 +180,17 @@ fn x86(direction: Direction, data: &mut [u8], start: u64, end: End) -> usize {
     };
     let mut i = 0;
     while i < scan_end {
+        // Skip eight bytes at a time to the next byte that can start a pattern; the decision
+        // below is unchanged for it, and every byte skipped would have been passed over alone.
+        if let Some(word) = data.get(i..i + 8).filter(|_| i + 8 <= scan_end) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            let starts = x86_starts(word);
+            if starts == 0 {
+                i += 8;
+                continue;
+            }
+            i += starts.trailing_zeros() as usize / 8;
+        }
         // The decision reads the opcode bytes: `data[i]`, then `data[i + 1]` only after a REX.W
         // prefix, then `data[i + 2]` only after `8B`/`8D`. None of them is ever part of a
         // displacement: claimed windows before `i` end at or before it, and a window starting
@@ -210,6 +221,18 @@ fn x86(direction: Direction, data: &mut [u8], start: u64, end: End) -> usize {
     }
     // A window may end past `scan_end`, never past `len`.
     i.min(len)
+}
+
+/// A mask whose lowest set bit is the high bit of the first byte of `word` (little-endian) that
+/// may start an x86 pattern (`E8`, `48`, `4C`), or zero if none can. Bits above the lowest may
+/// be set wrongly (a borrow runs upwards), none is missed; only the lowest is used.
+#[inline(always)]
+fn x86_starts(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Every zero byte of `v` (and maybe bytes above the lowest of them).
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    zero_bytes(word ^ (0xE8 * ONES)) | zero_bytes((word & (0xFB * ONES)) ^ (0x48 * ONES))
 }
 
 /// Converts one claimed x86 displacement, relative to `next` (the position after the
