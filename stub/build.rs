@@ -54,8 +54,12 @@ fn discard_unwind_tables() {
     println!("cargo:rerun-if-changed=no-unwind-tables.ld");
     let zig_linked = env::var_os("GO_OFFLINE_STUB_ZIG_LINKED").is_some_and(|v| v == "1");
     if zig_linked && env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "musl") {
-        let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-        let script = dir.join("no-unwind-tables.ld");
+        // The linker reads the script from `OUT_DIR`, not from the checkout: cargo reuses this
+        // script's output for a checkout at another path sharing the target directory (the
+        // tasks' shared one), where a path into the first checkout may no longer exist.
+        let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+        let script = out_dir.join("no-unwind-tables.ld");
+        fs::write(&script, include_str!("no-unwind-tables.ld")).expect("write no-unwind-tables.ld");
         println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
     }
 }
