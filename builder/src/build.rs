@@ -144,6 +144,7 @@ pub(crate) fn prepare(opts: &BuildOptions) -> Result<Prepared, BuildError> {
         files: Vec::new(),
         modules: None,
         delta: None,
+        sumdb: None,
     };
     Ok(Prepared { tree, manifest, stub, overrides })
 }

@@ -271,6 +271,18 @@ pub struct Modules {
     /// zstd compression level, 1..=22.
     #[arg(long, default_value_t = DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub level: i32,
+    /// The checksum database's name, a host name such as sumdb.example.org [default:
+    /// go-offline-KEYID].
+    #[arg(long, value_name = "NAME", conflicts_with = "no_sumdb")]
+    pub sumdb_name: Option<String>,
+    /// The checksum database's log, a state file this command reads and extends (created when
+    /// missing); keep it between builds so that each bundle's log extends the one before
+    /// [default: a new log of this bundle's modules only].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_sumdb")]
+    pub sumdb_log: Option<PathBuf>,
+    /// Carry no checksum database (then only the projects' go.sum checks the modules).
+    #[arg(long)]
+    pub no_sumdb: bool,
     /// Print the result as one JSON object on stdout (on failure too: `ok` false and the
     /// error's code, kind and message).
     #[arg(long)]

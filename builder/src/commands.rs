@@ -8,6 +8,7 @@ use std::{
 };
 
 use builder::{
+    checksum_db::SumdbOptions,
     cli::{self, Command, Signing},
     delta::DeltaOptions,
     exit, release,
@@ -365,7 +366,8 @@ fn aligned<const N: usize>(rows: &[[String; N]], align: &[Align; N]) -> String {
 }
 
 fn modules(args: cli::Modules) -> Result<(), Failure> {
-    let cli::Modules { project, cache, target, signing, output, force, level, json } = args;
+    let cli::Modules { project, cache, target, signing, output, force, level, sumdb_name, sumdb_log, no_sumdb, json } =
+        args;
     let sealer = Sealer::open(&signing)?;
     let keep = signing_inputs(&signing);
     let target = target.unwrap_or_else(|| {
@@ -383,6 +385,7 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
         source_date_epoch: source_date_epoch()?,
         force,
         keep,
+        sumdb: (!no_sumdb).then_some(SumdbOptions { name: sumdb_name, log: sumdb_log }),
     };
     let s = builder::modules::build_modules(&opts, sealer.seal())?;
     if json {
@@ -401,6 +404,19 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
             signed_by(&s.installer)
         );
         println!("stub {} from {}", s.installer.stub_sha256, s.installer.stub_origin.describe());
+        if let Some(db) = &s.sumdb {
+            println!(
+                "checksum database {} ({} records, {} new{}): GOSUMDB={}",
+                db.name,
+                db.tree_size,
+                db.added,
+                db.log.as_ref().map_or_else(
+                    || ", a new log: pass --sumdb-log FILE to keep it for the next bundle".to_string(),
+                    |l| format!(", log {}", l.display())
+                ),
+                db.key
+            );
+        }
     }
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! job, each importing only those below it:
 //!
 //! - commands: [`mod@build`] (a Go distribution), [`delta`] (`build --base`), [`modules`] (a module
-//!   bundle), [`release`] (every output of a release config, and `SHA256SUMS`);
+//!   bundle, with its [`checksum_db`]), [`release`] (every output of a release config, and
+//!   `SHA256SUMS`);
 //! - [`seal`]: packs, completes the manifest, signs (now, or later with [`seal::attach`]) and writes
 //!   the installer, through the `format` crate's layout ([`format::layout`]);
 //! - [`pack`]: the codec, the only module that names it; [`go_env`]: the offline `go.env`;
@@ -22,6 +23,7 @@
 //! and multi-threaded compression does not depend on the number of threads ([`pack`]).
 
 pub mod build;
+pub mod checksum_db;
 pub mod cli;
 pub mod delta;
 pub mod error;

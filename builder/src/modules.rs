@@ -7,7 +7,9 @@
 //! hold for the bundled versions. Paths and versions are case-encoded as Go does (`!` before a
 //! lower-cased capital). Every zip and go.mod is hashed the way Go hashes them (`h1:`, the
 //! dirhash of `golang.org/x/mod`) and compared with go.sum before anything is written; the hashes
-//! go into the signed manifest.
+//! go into the signed manifest. Unless `--no-sumdb`, the directory also serves the organisation's
+//! checksum database (`sumdb/NAME/`, see [`crate::checksum_db`]), which lists every module
+//! version it carries, so that the go command checks a module no go.sum lists yet.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -23,6 +25,7 @@ use format::{
 use sha2::{Digest, Sha256};
 
 use crate::{
+    checksum_db::{add_database, SumdbOptions, SumdbSummary},
     error::BuildError,
     pack::Compression,
     seal::{check_sealed_output, seal, BuildSummary, Seal, Sealing},
@@ -49,6 +52,8 @@ pub struct ModulesOptions {
     /// Files the caller read that the output must never replace, besides those named here (the
     /// signing key, `--expect-key`).
     pub keep: Vec<PathBuf>,
+    /// The bundle's checksum database; `None`: the bundle carries none (`--no-sumdb`).
+    pub sumdb: Option<SumdbOptions>,
 }
 
 /// What [`build_modules`] produced.
@@ -61,6 +66,9 @@ pub struct ModulesSummary {
     pub zips: usize,
     /// The proxy directory they were taken from.
     pub cache: PathBuf,
+    /// Its checksum database, if it carries one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sumdb: Option<SumdbSummary>,
 }
 
 /// The `go.sum` hashes wanted for one module version.
@@ -86,7 +94,21 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
             problem: "lists no module: there is nothing to bundle".into(),
         });
     }
-    let (tree, modules) = collect(&cache, &wanted)?;
+    let (mut tree, modules) = collect(&cache, &wanted)?;
+    let (sumdb, sumdb_summary, log_state) = match (&opts.sumdb, seal_with) {
+        (None, _) => (None, None, None),
+        (Some(o), Seal::Now(signer)) => {
+            let (db, summary, state) = add_database(&mut tree, &modules, signer, o)?;
+            add_parent_dirs(&mut tree);
+            (Some(db), Some(summary), state)
+        }
+        (Some(_), Seal::Later(_)) => {
+            return Err(BuildError::Mismatch(
+                "a bundle's checksum database is signed when the bundle is built, which --sign-later cannot do: add --no-sumdb (the bundle then carries none), or sign now"
+                    .into(),
+            ))
+        }
+    };
     let zips = modules.iter().filter(|m| m.zip_h1.is_some()).count();
     let count = modules.len();
     let name = if opts.projects.is_empty() {
@@ -113,12 +135,17 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
         files: Vec::new(),
         modules: Some(modules),
         delta: None,
+        sumdb,
     };
     let installer = seal(
         manifest,
         Sealing { tree: &tree, stub: &stub, seal_with, compression: opts.compression, output: &opts.output },
     )?;
-    Ok(ModulesSummary { installer, modules: count, zips, cache })
+    // The log grows only once its bundle is written.
+    if let Some(state) = log_state {
+        state.write()?;
+    }
+    Ok(ModulesSummary { installer, modules: count, zips, cache, sumdb: sumdb_summary })
 }
 
 /// [`check_sealed_output`] for a bundle: its inputs are the stub, the module cache (nothing may
@@ -137,6 +164,7 @@ fn check_modules_output(
     inputs.extend(seal_with.key_file());
     inputs.extend(opts.keep.iter().map(PathBuf::as_path));
     inputs.extend(project_files.iter().map(PathBuf::as_path));
+    inputs.extend(opts.sumdb.as_ref().and_then(|s| s.log.as_deref()));
     check_sealed_output(&opts.output, &inputs, opts.force, seal_with)
 }
 
@@ -287,8 +315,13 @@ fn collect(dir: &Path, wanted: &BTreeMap<(String, String), Sums>) -> Result<(Tre
         tree.nodes.insert(format!("{esc}/@v/list"), Node::File { mode: 0o444, data: text.into_bytes() });
     }
     tree.nodes.insert("go.sum".into(), Node::File { mode: 0o444, data: go_sum.into_bytes() });
-    // Every parent directory, listed before its children (the map is sorted by path bytes, and
-    // a directory's name sorts before "name/...").
+    add_parent_dirs(&mut tree);
+    Ok((tree, modules))
+}
+
+/// Lists every parent directory of the tree's entries (the map is sorted by path bytes, and a
+/// directory's name sorts before "name/...").
+fn add_parent_dirs(tree: &mut Tree) {
     let dirs: BTreeSet<String> = tree
         .nodes
         .keys()
@@ -297,7 +330,6 @@ fn collect(dir: &Path, wanted: &BTreeMap<(String, String), Sums>) -> Result<(Tre
     for d in dirs {
         tree.nodes.insert(d, Node::Dir);
     }
-    Ok((tree, modules))
 }
 
 /// Reads the `.mod`, `.zip` (when wanted) and `.info` of module `path` at `version` from the proxy

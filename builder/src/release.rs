@@ -7,6 +7,9 @@
 //! bundle, this builder's version) and the output's sha256. An output whose fingerprint is
 //! unchanged and whose file still has that sha256 is not rebuilt. Builds are deterministic, so a
 //! rebuild of unchanged inputs gives the same bytes anyway; the state only saves the time.
+//! The module bundles share one checksum database log, `OUTPUT/.sumdb-log.json`, which each
+//! bundle built extends (a bundle not rebuilt keeps the older tree it carries, which the log
+//! extends).
 
 use std::{
     collections::BTreeMap,
@@ -20,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     build::{build, BuildOptions, Provenance},
+    checksum_db::SumdbOptions,
     delta::{build_delta, DeltaOptions},
     error::BuildError,
     modules::{build_modules, ModulesOptions},
@@ -162,6 +166,8 @@ struct Recorded {
 }
 
 const STATE: &str = ".release-state.json";
+/// The log of the release's checksum database (see [`crate::checksum_db`]), in its output.
+const SUMDB_LOG: &str = ".sumdb-log.json";
 pub const SUMS: &str = "SHA256SUMS";
 pub const SUMS_SIG: &str = "SHA256SUMS.sig";
 
@@ -450,6 +456,8 @@ fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) ->
                 source_date_epoch: None,
                 force: true,
                 keep: run.keep.clone(),
+                // One log for the release's bundles, kept beside its state.
+                sumdb: Some(SumdbOptions { name: None, log: Some(run.config.output.join(SUMDB_LOG)) }),
             },
             Seal::Now(run.signer),
         )

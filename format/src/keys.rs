@@ -18,7 +18,7 @@ use std::{
 
 use ed25519_dalek::{
     pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey},
-    SigningKey, VerifyingKey,
+    Signature, SigningKey, VerifyingKey,
 };
 use sha2::{Digest, Sha256};
 
@@ -56,6 +56,14 @@ pub enum KeyError {
 /// The key id of a public key: first 16 hex digits of sha256 of its 32 raw bytes.
 pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
+
+/// Whether `signature` is `key`'s over `message`, verified strictly (no small-order points, no
+/// malleable `S`): the one Ed25519 check of the crate, compiled once into the stub for every
+/// caller (installer signatures, checksum database notes).
+#[inline(never)]
+pub fn verifies(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
+    key.verify_strict(message, signature).is_ok()
 }
 
 /// Reads an SPKI PEM public key.

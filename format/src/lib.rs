@@ -32,6 +32,7 @@ pub mod payload;
 pub mod platform;
 pub mod statement;
 pub mod stub_identity;
+pub mod sumdb;
 pub mod tree;
 pub mod verify;
 pub mod version;

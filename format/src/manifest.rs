@@ -75,6 +75,22 @@ pub struct Manifest {
     /// patches); absent in a full installer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta: Option<crate::delta::Delta>,
+    /// A module bundle's checksum database (`sumdb/NAME/` in its proxy directory, see
+    /// [`crate::sumdb`]); absent in a Go installer and in a bundle built without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sumdb: Option<ChecksumDb>,
+}
+
+/// What a bundle's checksum database is: the `GOSUMDB` value naming it, and the tree head its
+/// `latest` signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksumDb {
+    /// Go's verifier key, `NAME+HASH+KEY`.
+    pub key: String,
+    pub tree_size: u64,
+    /// The tree's hash, base64 as in the note.
+    pub tree_hash: String,
 }
 
 /// One module version of a bundle and the hashes `go.sum` records for it.
@@ -653,6 +669,7 @@ mod tests {
             files,
             modules: None,
             delta: None,
+            sumdb: None,
         }
     }
 

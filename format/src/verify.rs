@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     authenticode::{self, Checksum, PeHeader, SignedPeError},
     error::Error,
-    keys::{TrustStore, TrustedKey},
+    keys::{self, TrustStore, TrustedKey},
     layout::{self, Layout, FORMAT_V1, TRAILER_LEN},
     manifest::{self, Manifest, ManifestError},
     os::read_at,
@@ -256,7 +256,7 @@ fn check_signature(parts: &UnverifiedInstaller, trust: &TrustStore) -> Result<Tr
     let signature = Signature::from_bytes(&parts.signature);
     let message = parts.signed_message();
     for key in &trust.keys {
-        if key.key.verify_strict(&message, &signature).is_ok() {
+        if keys::verifies(&key.key, &message, &signature) {
             return Ok(key.clone());
         }
     }

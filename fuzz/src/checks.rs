@@ -30,6 +30,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("filter", filter),
     ("layout", layout),
     ("manifest", manifest),
+    ("sumdb", sumdb),
     ("tar_entries", tar_entries),
     ("verify_extract", verify_extract),
 ];
@@ -39,6 +40,79 @@ pub const TEST_KEY_SEED: [u8; 32] = *b"go-offline-installer fuzz key 01";
 
 /// A stand-in stub: verification hashes it like any other region and never runs it.
 pub const DUMMY_STUB: &[u8] = b"\x7fELF dummy stub for fuzzing\n";
+
+// ---------------------------------------------------------------------------------------------
+// sumdb
+
+/// The checksum database the `sumdb` target's inputs are checked as: the test key's.
+pub fn sumdb_key() -> format::sumdb::VerifierKey {
+    let public = SigningKey::from_bytes(&TEST_KEY_SEED).verifying_key().to_bytes();
+    format::sumdb::VerifierKey::new("sumdb.example.org", public).expect("a valid name")
+}
+
+/// A checksum database's files as the `sumdb` target reads them: each file is its path's
+/// length (one byte), the path, its length (two bytes, little-endian) and its bytes; an
+/// incomplete last file is dropped.
+pub fn sumdb_files(mut data: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    while let Some((&path_len, rest)) = data.split_first() {
+        let Some((path, rest)) = rest.split_at_checked(usize::from(path_len)) else { break };
+        let Some((len, rest)) = rest.split_first_chunk::<2>() else { break };
+        let Some((bytes, rest)) = rest.split_at_checked(usize::from(u16::from_le_bytes(*len))) else { break };
+        files.insert(String::from_utf8_lossy(path).into_owned(), bytes.to_vec());
+        data = rest;
+    }
+    files
+}
+
+/// The `sumdb` target's seed: a database of three records, signed by the test key.
+fn sumdb_seed() -> Vec<u8> {
+    use format::sumdb::{lookup_body, record_text, signed_note, Log};
+    let records = (0..3).map(|i| record_text(&format!("example.org/m{i}"), "v1.0.0", Some("h1:zip="), "h1:mod="));
+    let log = Log { records: records.collect() };
+    let tree = log.tree();
+    let signature = SigningKey::from_bytes(&TEST_KEY_SEED).sign(tree.note_text().as_bytes()).to_bytes();
+    let note = signed_note(&tree, &sumdb_key(), &signature);
+    let mut files = log.tiles();
+    files.push(("latest".into(), note.clone().into_bytes()));
+    files.push(("supported".into(), Vec::new()));
+    for (id, text) in log.records.iter().enumerate() {
+        files.push((format!("lookup/example.org/m{id}@v1.0.0"), lookup_body(id as u64, text, &note).into_bytes()));
+    }
+    let mut out = Vec::new();
+    for (path, bytes) in files {
+        out.push(path.len() as u8);
+        out.extend_from_slice(path.as_bytes());
+        out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+/// Input: a checksum database's files ([`sumdb_files`]), a bundle's `sumdb/NAME/` as the
+/// installer reads it when it merges bundles. `format::sumdb::check` must not panic, nor the
+/// note and key readers on any file or path; when the database is accepted, every lookup file
+/// was one of its records and its tree is not empty. (Only inputs grown from a seed signed by
+/// the test key get past the signature: the seed in `fuzz/regressions/sumdb/`.)
+pub fn sumdb(data: &[u8]) {
+    let key = sumdb_key();
+    let files = sumdb_files(data);
+    for (path, bytes) in &files {
+        let _ = format::sumdb::open_note(bytes, &key, path);
+        let _ = format::sumdb::note_tree_size(bytes);
+        let _ = format::sumdb::VerifierKey::parse(path);
+        let _ = format::sumdb::base64_decode(path);
+    }
+    if let Ok(checked) = format::sumdb::check(&key, &files, &[]) {
+        assert!(checked.tree.size > 0, "an empty tree was accepted");
+        let lookups = files.keys().filter(|p| p.starts_with("lookup/")).count();
+        assert_eq!(checked.lookups.len(), lookups, "a lookup file was accepted unchecked");
+        // The tree the log extends: itself, and no other of its size.
+        let mut other = checked.tree;
+        other.hash[0] ^= 1;
+        assert!(format::sumdb::check(&key, &files, &[other]).is_err(), "a tree of another log was extended");
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // filter
@@ -389,6 +463,7 @@ pub fn build_installer(files: Vec<Entry>, tar: &[u8], tweak: impl FnOnce(&mut Ma
         files,
         modules: None,
         delta: None,
+        sumdb: None,
     };
     tweak(&mut manifest);
     manifest.validate().ok()?;
@@ -595,6 +670,7 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("layout", "seed-installer", installer_layout),
         ("manifest", "seed-small", manifest_json),
         ("manifest", "seed-region", manifest_region),
+        ("sumdb", "seed-three-records", sumdb_seed()),
         ("tar_entries", "seed-small", tar_entries_seed),
         ("tar_entries", "seed-filtered", tar_entries_filtered),
         ("verify_extract", "seed-small", installer),

@@ -803,8 +803,14 @@ mod tests {
             ),
             "{fish}"
         );
-        let m = modules_script(Path::new("/usr/local/go-modules"));
+        let m = modules_script(Path::new("/usr/local/go-modules"), None);
         assert!(m.contains("    off) export GOPROXY='file:///usr/local/go-modules' ;;\n"), "{m}");
+        let key = "sumdb.example.org+12345678+AQ==";
+        let m = modules_script(Path::new("/usr/local/go-modules"), Some(key));
+        assert!(
+            m.contains("        export GOPROXY='file:///usr/local/go-modules'\n        case \"${GOSUMDB:-}\" in\n            '') export GOSUMDB='sumdb.example.org+12345678+AQ==' ;;\n"),
+            "{m}"
+        );
     }
 
     /// One script serves every prefix: one this installer wrote for another prefix is refused
@@ -833,17 +839,31 @@ mod tests {
             ("someone else's", Some("export PATH=/usr/lib/go/bin:$PATH\n".into()), go(ours), None, 1),
             (
                 "another prefix's module bundle",
-                Some(shell::modules_script(Path::new("/opt/a/go-modules"))),
-                Purpose::Modules { proxy_dir: modules_dir },
+                Some(shell::modules_script(Path::new("/opt/a/go-modules"), None)),
+                Purpose::Modules { proxy_dir: modules_dir, sumdb: None },
                 taken("/opt/a"),
                 0,
             ),
             (
                 "ours, module bundle",
-                Some(shell::modules_script(modules_dir)),
-                Purpose::Modules { proxy_dir: modules_dir },
+                Some(shell::modules_script(modules_dir, None)),
+                Purpose::Modules { proxy_dir: modules_dir, sumdb: None },
                 None,
                 0,
+            ),
+            (
+                "another prefix's module bundle with a checksum database",
+                Some(shell::modules_script(Path::new("/opt/a/go-modules"), Some("db.example.org+01234567+AQ=="))),
+                Purpose::Modules { proxy_dir: modules_dir, sumdb: Some("db.example.org+01234567+AQ==") },
+                taken("/opt/a"),
+                0,
+            ),
+            (
+                "ours, module bundle, now with a checksum database",
+                Some(shell::modules_script(modules_dir, None)),
+                Purpose::Modules { proxy_dir: modules_dir, sumdb: Some("db.example.org+01234567+AQ==") },
+                None,
+                1,
             ),
         ];
         for (case, existing, purpose, refused, n_edits) in cases {

@@ -24,8 +24,8 @@ use crate::{
     modules, os,
     os::shell::Scope,
     outcome::{
-        Action, KeptDir, Outcome, Report, Status, SwitchReport, ToolchainStatus, TreeCheck, TreeFix, UninstallReport,
-        VerifyReport, VersionStatus,
+        Action, KeptDir, ModulesStatus, Outcome, Report, Status, SwitchReport, ToolchainStatus, TreeCheck, TreeFix,
+        UninstallReport, VerifyReport, VersionStatus,
     },
     prefix::{self, Active, Prefix, LINK},
     receipt::{self, EnvRecord, LogAction, LogRecord, Receipt},
@@ -137,6 +137,7 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
         env: Vec::new(),
         toolchains: Vec::new(),
         found_elsewhere: Vec::new(),
+        modules: None,
     };
     if !prefix.exists() {
         if let Some(e) = &ctx.elsewhere {
@@ -154,6 +155,12 @@ pub fn status(ctx: &Context) -> Result<Outcome, Error> {
     status.previous = state.previous;
     status.rolled_back = state.rolled_back;
     status.env = state.env;
+    status.modules = modules::read_receipt(prefix.path())?.map(|r| ModulesStatus {
+        dir: prefix.join(modules::DIR),
+        modules: r.modules.len(),
+        bundles: r.bundles.len(),
+        sumdb: r.sumdb,
+    });
     for r in &receipts {
         status.versions.push(VersionStatus {
             go_version: r.go_version.clone(),

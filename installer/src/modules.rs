@@ -13,6 +13,12 @@
 //!
 //! Checksums stay on: the go command checks each module it takes from the directory against the
 //! project's go.sum, and this installer has checked every file against the signed manifest.
+//! A bundle may carry the organisation's checksum database (`sumdb/NAME/`, in Go's formats, see
+//! [`format::sumdb`]); the environment then names it in `GOSUMDB`, so that go checks a module no
+//! go.sum lists yet against it, offline. Bundles merge their databases as one log that only
+//! grows: of two `latest` (or `lookup/` files) the one of the larger tree is kept, and the
+//! merged files are checked as one log, signed by the database's key, extending both the
+//! installed tree and the bundle's, before anything is put in place.
 //!
 //! [`Product::GoModules`]: format::manifest::Product::GoModules
 
@@ -23,7 +29,8 @@ use std::{
 };
 
 use format::{
-    manifest::{Entry, EntryType, Module},
+    manifest::{ChecksumDb, Entry, EntryType, Module},
+    sumdb::{self, VerifierKey},
     verify::VerifiedInstaller,
 };
 use serde::{Deserialize, Serialize};
@@ -69,6 +76,9 @@ pub struct ModulesReceipt {
     pub bundles: Vec<BundleRecord>,
     /// The environment files written for it.
     pub env: Vec<PathBuf>,
+    /// Its checksum database, if a bundle brought one: `GOSUMDB`'s key and the tree installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sumdb: Option<ChecksumDb>,
 }
 
 /// One bundle installed.
@@ -127,8 +137,12 @@ pub fn install(
     let existing = prefix.has_tree(DIR)?;
     let old = if existing { read_receipt(prefix.path())? } else { None };
     let (merged, added) = merge_lists(installer, old.as_ref())?;
+    let databases =
+        Databases { bundle: installer.manifest().sumdb.clone(), installed: old.as_ref().and_then(|r| r.sumdb.clone()) };
+    let sumdb_key = databases.key()?;
     let edits = match &config.env {
-        Some(scope) => env::plan(scope, Purpose::Modules { proxy_dir: &dest }).map_err(Error::Environment)?,
+        Some(scope) => env::plan(scope, Purpose::Modules { proxy_dir: &dest, sumdb: sumdb_key.as_deref() })
+            .map_err(Error::Environment)?,
         None => Vec::new(),
     };
     let report = |added: Vec<String>, total: usize, env_files: Vec<PathBuf>| ModulesReport {
@@ -143,7 +157,8 @@ pub fn install(
     }
     let mut txn = Txn::new(DIR, InstallPlan::staged(DIR.into(), STAGING_PREFIX), Plan::InstallModules);
     txn.begin(prefix)?;
-    let (files, env_files) = match stage_and_swap(installer, file, config, existing, &edits, &mut txn, progress) {
+    let plan = BundlePlan { existing, databases, edits };
+    let Staged { files, env_files, sumdb } = match stage_and_swap(installer, file, config, &plan, &mut txn, progress) {
         Ok(done) => done,
         Err(e) => return Err(undo(prefix, &txn, e)),
     };
@@ -154,9 +169,11 @@ pub fn install(
         files: Vec::new(),
         bundles: Vec::new(),
         env: Vec::new(),
+        sumdb: None,
     });
     receipt.modules = merged.into_values().collect();
     receipt.files = files;
+    receipt.sumdb = sumdb;
     receipt.bundles.push(BundleRecord {
         installer_sha256: installer.file_sha256().into(),
         signer_key_id: installer.signer().id.clone(),
@@ -190,23 +207,43 @@ pub fn install(
     Ok(Outcome::new(Action::InstallModules, true, Report::Modules(r)).with_warnings(warnings))
 }
 
-/// Extracts and merges the new tree into the staging directory, journals phase `swapping`,
-/// puts the tree in place and writes the environment; returns the tree's entries and the
-/// environment files written. An error leaves everything for [`undo`].
+/// What a bundle install decided before its first write.
+struct BundlePlan {
+    /// `PREFIX/go-modules` exists (the bundle merges into it).
+    existing: bool,
+    databases: Databases,
+    /// The environment to write.
+    edits: Vec<env::Edit>,
+}
+
+/// What [`stage_and_swap`] put in place.
+struct Staged {
+    /// The tree's entries.
+    files: Vec<Entry>,
+    /// The environment files written.
+    env_files: Vec<PathBuf>,
+    /// The checksum database installed.
+    sumdb: Option<ChecksumDb>,
+}
+
+/// Extracts and merges the new tree into the staging directory, checks its checksum database,
+/// journals phase `swapping`, puts the tree in place and writes the environment. An error
+/// leaves everything for [`undo`].
 fn stage_and_swap(
     installer: &VerifiedInstaller,
     file: &File,
     config: &ModulesConfig,
-    existing: bool,
-    edits: &[env::Edit],
+    plan: &BundlePlan,
     txn: &mut Txn,
     progress: Progress,
-) -> Result<(Vec<Entry>, Vec<PathBuf>), Error> {
+) -> Result<Staged, Error> {
+    let (existing, edits) = (plan.existing, plan.edits.as_slice());
     let prefix = &config.prefix;
     failpoint::hit("staging-created");
     let dest = prefix.join(DIR);
     let staging = prefix.join(&txn.plan.staging);
-    let files = stage(installer, file, &staging, existing.then_some(dest.as_path()), progress)?;
+    let old = existing.then_some(dest.as_path());
+    let (files, sumdb) = stage(installer, file, &staging, old, &plan.databases, progress)?;
     failpoint::hit("extracted");
     os::sync_fs(&staging).map_err(|e| Error::io("sync", &staging, e))?;
     failpoint::hit("synced");
@@ -222,7 +259,7 @@ fn stage_and_swap(
     failpoint::hit("swapped");
     let applied = env::apply(edits).map_err(Error::Environment)?;
     failpoint::hit("env-written");
-    Ok((files, applied.written))
+    Ok(Staged { files, env_files: applied.written, sumdb })
 }
 
 /// Rolls a bundle install back after `error` (the old module directory and environment back,
@@ -278,20 +315,23 @@ fn conflict(m: &Module, problem: String) -> Error {
 }
 
 /// Extracts the bundle into `staging` (every file checked against the signed manifest), merges
-/// the installed tree `old` into it, makes it read-only; returns its entries.
+/// the installed tree `old` into it, checks the merged checksum database, makes it read-only;
+/// returns its entries and the database.
 fn stage(
     installer: &VerifiedInstaller,
     file: &File,
     staging: &Path,
     old: Option<&Path>,
+    databases: &Databases,
     progress: Progress,
-) -> Result<Vec<Entry>, Error> {
+) -> Result<(Vec<Entry>, Option<ChecksumDb>), Error> {
     let bytes = installer.manifest().files_size();
     progress(Event::Phase(progress::Phase::Extract { bytes }));
     extract::extract(installer, file, staging, &|n| progress(Event::Bytes(n)))?;
     if let Some(old) = old {
         merge(old, staging)?;
     }
+    let sumdb = databases.check(staging)?;
     // One scan (it hashes every file); the modes it found are then made read-only, like Go's own
     // module cache, files first, then directories deepest first.
     let mut entries = tree::scan_tree(staging)?;
@@ -305,11 +345,65 @@ fn stage(
         e.mode = 0o555;
     }
     set_mode(staging, 0o555)?;
-    Ok(entries)
+    Ok((entries, sumdb))
+}
+
+/// The checksum databases of an install: the bundle's and the installed one's, either absent.
+struct Databases {
+    bundle: Option<ChecksumDb>,
+    installed: Option<ChecksumDb>,
+}
+
+impl Databases {
+    /// The key `GOSUMDB` gets; refuses a bundle whose database is not the installed one.
+    fn key(&self) -> Result<Option<String>, Error> {
+        match (&self.bundle, &self.installed) {
+            (Some(b), Some(i)) if b.key != i.key => Err(Error::ModuleConflict {
+                module: "the checksum database".into(),
+                problem: format!(
+                    "the bundle carries GOSUMDB={}, the installed modules GOSUMDB={}: one module directory serves one database; install the bundle into another prefix, or rebuild it with the installed database's --sumdb-name, key and --sumdb-log",
+                    b.key, i.key
+                ),
+            }),
+            (b, i) => Ok(b.as_ref().or(i.as_ref()).map(|d| d.key.clone())),
+        }
+    }
+
+    /// Checks the database of the merged tree in `staging` (`sumdb/NAME/`) as one log signed by
+    /// its key that extends the installed tree and the bundle's; returns what the receipt
+    /// records of it.
+    fn check(&self, staging: &Path) -> Result<Option<ChecksumDb>, Error> {
+        let Some(db) = self.bundle.as_ref().or(self.installed.as_ref()) else { return Ok(None) };
+        let conflict = |problem: String| Error::ModuleConflict { module: "the checksum database".into(), problem };
+        let key = VerifierKey::parse(&db.key).map_err(|e| conflict(e.to_string()))?;
+        let mut extends = Vec::new();
+        for d in self.bundle.iter().chain(&self.installed) {
+            let hash = sumdb::base64_decode(&d.tree_hash).and_then(|h| h.try_into().ok());
+            let hash =
+                hash.ok_or_else(|| conflict(format!("the tree hash '{}' is not base64 of 32 bytes", d.tree_hash)))?;
+            extends.push(sumdb::Tree { size: d.tree_size, hash });
+        }
+        let dir = staging.join("sumdb").join(&key.name);
+        let mut files = BTreeMap::new();
+        for e in tree::scan_tree(&dir)?.into_iter().filter(|e| e.kind == EntryType::File) {
+            let path = dir.join(&e.path);
+            if e.size.unwrap_or(0) > sumdb::MAX_FILE_LEN as u64 {
+                return Err(conflict(format!("'{}' is larger than any file of a checksum database", e.path)));
+            }
+            files.insert(e.path.clone(), fs::read(&path).map_err(|err| Error::io("read", &path, err))?);
+        }
+        let checked = sumdb::check(&key, &files, &extends).map_err(|e| conflict(e.to_string()))?;
+        Ok(Some(ChecksumDb {
+            key: db.key.clone(),
+            tree_size: checked.tree.size,
+            tree_hash: checked.tree.hash_base64(),
+        }))
+    }
 }
 
 /// Brings every file of the installed tree `old` into `new`: hard links for files `new` lacks,
-/// a line union for `go.sum` and `@v/list`, and a byte comparison for files both hold.
+/// a line union for `go.sum` and `@v/list`, the file of the larger tree for a checksum
+/// database's `latest` and `lookup/` files, and a byte comparison for other files both hold.
 fn merge(old: &Path, new: &Path) -> Result<(), Error> {
     for e in tree::scan_tree(old)? {
         let (from, to) = (old.join(&e.path), new.join(&e.path));
@@ -339,9 +433,20 @@ fn merge(old: &Path, new: &Path) -> Result<(), Error> {
             }
             EntryType::File => match fs::symlink_metadata(&to) {
                 Ok(_) => {
-                    let same = fs::read(&from).map_err(|err| Error::io("read", &from, err))?
-                        == fs::read(&to).map_err(|err| Error::io("read", &to, err))?;
-                    if !same {
+                    let (old_bytes, new_bytes) = (
+                        fs::read(&from).map_err(|err| Error::io("read", &from, err))?,
+                        fs::read(&to).map_err(|err| Error::io("read", &to, err))?,
+                    );
+                    if old_bytes != new_bytes && is_tree_note(&e.path) {
+                        // Keep the file of the larger tree; the merged database is checked after.
+                        let size = |b: &[u8]| sumdb::note_tree_size(b).unwrap_or(0);
+                        if size(&old_bytes) > size(&new_bytes) {
+                            os::set_mode(&to, 0o644).map_err(|err| Error::io("set mode of", &to, err))?;
+                            fs::write(&to, &old_bytes).map_err(|err| Error::io("write", &to, err))?;
+                        }
+                        continue;
+                    }
+                    if old_bytes != new_bytes {
                         return Err(Error::ModuleConflict {
                             module: e.path.clone(),
                             problem: format!("the bundle's file differs from the installed '{}'", from.display()),
@@ -357,6 +462,14 @@ fn merge(old: &Path, new: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Whether a path of the module directory is a checksum database's file that ends in a tree
+/// note, and so differs from one tree to the next: `sumdb/NAME/latest`, `sumdb/NAME/lookup/…`.
+fn is_tree_note(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("sumdb/") else { return false };
+    let Some((_, file)) = rest.split_once('/') else { return false };
+    file == "latest" || file.starts_with("lookup/")
 }
 
 /// Compares `PREFIX/go-modules` with its receipt (`None` when no bundle was installed).

@@ -235,6 +235,9 @@ pub struct Info {
     pub source: format::manifest::Source,
     pub go_env: std::collections::BTreeMap<String, String>,
     pub created: u64,
+    /// A module bundle's checksum database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sumdb: Option<format::manifest::ChecksumDb>,
     #[serde(skip)]
     pub source_summary: String,
     #[serde(skip)]
@@ -259,6 +262,7 @@ impl Info {
             source: m.source.clone(),
             go_env: m.go_env.clone(),
             created: m.created,
+            sumdb: m.sumdb.clone(),
             source_summary: m.source_summary(),
             go_env_summary: m.go_env_summary(),
         }
@@ -319,6 +323,21 @@ pub struct Status {
     /// When nothing is installed here and no prefix was named: the other prefixes where this
     /// installer's environment or `go` on PATH point to an installation (`--prefix P` reaches it).
     pub found_elsewhere: Vec<PathBuf>,
+    /// The module directory, when a bundle was installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modules: Option<ModulesStatus>,
+}
+
+/// `PREFIX/go-modules` at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModulesStatus {
+    pub dir: PathBuf,
+    /// Module versions, and bundles installed.
+    pub modules: usize,
+    pub bundles: usize,
+    /// Its checksum database: `GOSUMDB`'s key and the tree installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sumdb: Option<format::manifest::ChecksumDb>,
 }
 
 /// A directory of a user's files this installer kept.

@@ -74,3 +74,11 @@ fn huge_signed_uncompressed_length_is_a_mismatch_not_a_panic() {
         checks::Outcome::Extracted => panic!("extracted"),
     }
 }
+
+/// The `sumdb` seed gets past the signature, so the fuzzer starts deep in the checks.
+#[test]
+fn the_sumdb_seed_is_a_whole_database() {
+    let data = fs::read(regressions().join("sumdb/seed-three-records")).unwrap();
+    let checked = format::sumdb::check(&checks::sumdb_key(), &checks::sumdb_files(&data), &[]).unwrap();
+    assert_eq!((checked.tree.size, checked.lookups.len()), (3, 3));
+}

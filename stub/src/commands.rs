@@ -390,7 +390,10 @@ fn install_modules(job: Job) -> Result<Outcome, Error> {
         dir.display(),
         installer.signer().id,
         installer.signer().origin,
-        environment(scope.as_ref(), Purpose::Modules { proxy_dir: &dir })
+        environment(
+            scope.as_ref(),
+            Purpose::Modules { proxy_dir: &dir, sumdb: installer.manifest().sumdb.as_ref().map(|d| d.key.as_str()) }
+        )
     );
     if let Some(o) = before_install(cli, mode, installer, dir, &plan)? {
         return Ok(o);

@@ -266,6 +266,9 @@ fn info(r: &Info) {
     }
     println!("source:      {}", r.source_summary);
     println!("go.env:      {}", r.go_env_summary);
+    if let Some(db) = &r.sumdb {
+        println!("checksum db: {} ({} records): GOSUMDB={}", sumdb_name(&db.key), db.tree_size, db.key);
+    }
 }
 
 fn list(r: &FileList) {
@@ -357,9 +360,20 @@ fn status(s: &Status) {
             println!("  {} run {v} (the newest of its language version here)", names.join(", "));
         }
     }
+    if let Some(m) = &s.modules {
+        println!("modules: {} module versions from {} bundles in {}", m.modules, m.bundles, m.dir.display());
+        if let Some(db) = &m.sumdb {
+            println!("  checksum database {} ({} records): GOSUMDB={}", sumdb_name(&db.key), db.tree_size, db.key);
+        }
+    }
     if let Some(i) = &s.interrupted {
         println!("interrupted: {i}; the next command (or --recover) finishes or undoes it");
     }
+}
+
+/// The name in a checksum database's key (`NAME+HASH+KEY`).
+fn sumdb_name(key: &str) -> &str {
+    key.split('+').next().unwrap_or(key)
 }
 
 fn switch(action: Action, r: &SwitchReport) {

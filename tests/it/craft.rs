@@ -185,6 +185,7 @@ pub fn manifest(compressed: &[u8], uncompressed_len: u64, files: Vec<Entry>) -> 
         files,
         modules: None,
         delta: None,
+        sumdb: None,
     }
 }
 

@@ -137,24 +137,28 @@ fn go(ctx: &TestContext, dir: &Path) -> Command {
 /// cache, and GOPROXY from the profile script the installer wrote (sourced by sh, as a login
 /// shell would). GOSUMDB and GONOSUMDB are unset: checksum verification is on.
 fn build_offline(s: &Setup, dir: &Path, cache: &str) -> Output {
-    let script = s.ctx.etc().join("profile.d/go-modules.sh");
-    let go = s.ctx.goroot().join("bin/go");
-    run(Command::new("unshare")
-        .args(["--net", "sh", "-ec"])
-        .arg(format!(
-            "if [ -f '{0}' ]; then . '{0}'; fi; '{1}' build -o prog . && ./prog",
-            script.display(),
-            go.display()
-        ))
+    run(&mut offline_sh(s, dir, cache, "go build -o prog . && ./prog"))
+}
+
+/// `script` run by sh in `dir` on the target machine, as [`build_offline`] runs `go build`
+/// (`go` is the installed one); `GOPATH` (where go keeps the checksum database's tree head it
+/// has seen) is `gopath-CACHE`.
+fn offline_sh(s: &Setup, dir: &Path, cache: &str, script: &str) -> Command {
+    let env_script = s.ctx.etc().join("profile.d/go-modules.sh");
+    let bin = s.ctx.goroot().join("bin");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--net", "sh", "-ec"])
+        .arg(format!("if [ -f '{0}' ]; then . '{0}'; fi; {script}", env_script.display()))
         .current_dir(dir)
         .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
         .env("HOME", s.ctx.path("gohome"))
         .env("GOCACHE", s.ctx.path("gocache"))
-        .env("GOPATH", s.ctx.path("gopath"))
+        .env("GOPATH", s.ctx.path(&format!("gopath-{cache}")))
         .env("GOMODCACHE", s.ctx.path(cache))
         .env("GOFLAGS", "-modcacherw")
-        .env("GOTELEMETRY", "off"))
+        .env("GOTELEMETRY", "off");
+    cmd
 }
 
 /// `go-offline-builder modules` at the test level.
@@ -162,11 +166,18 @@ fn bundle(projects: &[&Path], cache: &Path, out: &Path) -> Output {
     bundle_on(&stub(AMD64), projects, cache, out)
 }
 
-/// [`bundle`] on the stub `stub` (the crash-test stub, say).
+/// [`bundle`] on the stub `stub` (the crash-test stub, say). The bundles of a test share one
+/// checksum database log, `sumdb-log.json` beside their outputs, as an organisation's do.
 pub fn bundle_on(stub: &Path, projects: &[&Path], cache: &Path, out: &Path) -> Output {
+    let log = out.parent().unwrap().join("sumdb-log.json");
+    bundle_with(stub, projects, cache, out, &["--sumdb-log", log.to_str().unwrap()])
+}
+
+/// [`bundle_on`] with `extra` arguments instead of the shared log.
+fn bundle_with(stub: &Path, projects: &[&Path], cache: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut cmd = builder();
     cmd.args(["modules", "--level", TEST_LEVEL, "--key"]).arg(&release_key().private).arg("--cache").arg(cache);
-    cmd.arg("--stub").arg(stub).arg("-o").arg(out).arg("--json");
+    cmd.arg("--stub").arg(stub).arg("-o").arg(out).arg("--json").args(extra);
     for p in projects {
         cmd.arg("--project").arg(p);
     }
@@ -265,7 +276,7 @@ fn bundle_builds_offline_with_sums_verified_and_updates_add_to_it() {
     let all = verify(&[]);
     assert_eq!(code(&all), 0);
     assert!(
-        stdout(&all).contains("go-modules: 17 entries, ok") && stdout(&all).contains("go1.27.3:"),
+        stdout(&all).contains("go-modules: 36 entries, ok") && stdout(&all).contains("go1.27.3:"),
         "{}",
         stdout(&all)
     );
@@ -314,8 +325,17 @@ fn tampered_modules_are_refused() {
     // Bundled from the cache alone (no go.sum to compare with), the altered zip is signed and
     // installed, but go still checks it against the project's go.sum: a checksum mismatch, not
     // a build of the altered code.
+    // (The organisation's checksum database log already holds greet v1.1.0 with its real hash:
+    // the builder refuses to log other hashes for it, so this bundle carries no database.)
     let from_cache = s.ctx.path("bin/modules-cache");
     let out = bundle(&[], &s.cache, &from_cache);
+    assert_eq!(code(&out), builder::exit::BAD_INPUT, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("example.com/greet@v1.1.0") && stderr(&out).contains("never changes"),
+        "{}",
+        stderr(&out)
+    );
+    let out = bundle_with(&stub(AMD64), &[], &s.cache, &from_cache, &["--no-sumdb"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(code(&install(&s, &from_cache, &[])), 0);
     let built = build_offline(&s, &s.app, "cache-evil");
@@ -355,9 +375,9 @@ fn non_root_user_gets_the_bundle_in_home_and_a_sourced_env_script() {
     // The proxy directory the test writes is itself a valid cache: bundle all of it.
     write_proxy(&ctx.path("proxy"));
     let inst = ctx.path("bin/go-modules-installer");
-    let out = bundle(&[], &ctx.path("proxy"), &inst);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(json(&out)["modules"], 3);
+    let out_bundle = bundle(&[], &ctx.path("proxy"), &inst);
+    assert_eq!(code(&out_bundle), 0, "{}", stderr(&out_bundle));
+    assert_eq!(json(&out_bundle)["modules"], 3);
     let key_copy = ctx.path("bin/release.pub");
     fs::copy(&release_key().public, &key_copy).unwrap();
     ctx.chown_to_nobody();
@@ -369,17 +389,22 @@ fn non_root_user_gets_the_bundle_in_home_and_a_sourced_env_script() {
     let dir = ctx.home().join(".local/go-modules");
     assert_eq!(fs::read_to_string(dir.join("example.com/greet/@v/list")).unwrap(), "v1.0.0\nv1.1.0\n");
     let script = ctx.home().join(".config/go-offline/modules.env");
-    assert_eq!(fs::read_to_string(&script).unwrap(), installer::modules_script(&dir));
+    let sumdb = json(&out_bundle)["sumdb"]["key"].as_str().unwrap().to_string();
+    assert_eq!(fs::read_to_string(&script).unwrap(), installer::modules_script(&dir, Some(&sumdb)));
     let profile = fs::read_to_string(ctx.home().join(".profile")).unwrap();
     assert!(profile.contains(".config/go-offline/modules.env"), "{profile}");
-    // A login shell gets GOPROXY, unless the user chose a proxy of their own.
+    // A login shell gets GOPROXY and GOSUMDB, unless the user chose a proxy of their own; a
+    // GOSUMDB the user set is theirs.
     let shell = |extra: &[(&str, &str)]| {
-        let out = ctx.run_user(Path::new("/bin/sh"), &["-c", ". \"$HOME/.profile\"; printf %s \"$GOPROXY\""], extra);
+        let script = ". \"$HOME/.profile\"; printf '%s %s' \"$GOPROXY\" \"${GOSUMDB-unset}\"";
+        let out = ctx.run_user(Path::new("/bin/sh"), &["-c", script], extra);
         stdout(&out)
     };
-    assert_eq!(shell(&[]), format!("file://{}", dir.display()));
-    assert_eq!(shell(&[("GOPROXY", "off")]), format!("file://{}", dir.display()));
-    assert_eq!(shell(&[("GOPROXY", "https://proxy.internal")]), "https://proxy.internal");
+    let ours = format!("file://{} {sumdb}", dir.display());
+    assert_eq!(shell(&[]), ours);
+    assert_eq!(shell(&[("GOPROXY", "off")]), ours);
+    assert_eq!(shell(&[("GOPROXY", "https://proxy.internal")]), "https://proxy.internal unset");
+    assert_eq!(shell(&[("GOSUMDB", "sum.example.org+0+x")]), format!("file://{} sum.example.org+0+x", dir.display()));
 
     // Twice is once: nothing changes, the rc line is not repeated.
     let before = ctx.snapshot();
@@ -387,4 +412,142 @@ fn non_root_user_gets_the_bundle_in_home_and_a_sourced_env_script() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("nothing to do"), "{}", stdout(&out));
     assert_eq!(ctx.snapshot(), before);
+}
+
+/// The checksum database a bundle carries lets go take a module no go.sum lists yet, offline,
+/// checked: `go get` in a new project verifies what it takes against the organisation's log
+/// (the bundle's own proxy serves it), a second bundle extends the log, a bundle of a log kept
+/// apart is refused, and go itself refuses a database whose tile was altered.
+#[test]
+fn go_checks_a_module_no_go_sum_lists_against_the_bundles_checksum_database() {
+    let s = setup();
+    let (first, second, apart) = (s.ctx.path("bin/modules-1"), s.ctx.path("bin/modules-2"), s.ctx.path("bin/apart"));
+    let log = s.ctx.path("bin/sumdb-log.json");
+    let out = bundle(&[&s.app], &s.cache, &first);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let db = json(&out)["sumdb"].clone();
+    assert_eq!((db["tree_size"].as_u64(), db["added"].as_u64()), (Some(2), Some(2)), "{db}");
+    let key = db["key"].as_str().unwrap().to_string();
+    let name = format!("go-offline-{}", release_key().id);
+    assert!(key.starts_with(&format!("{name}+")), "{key}");
+    let state: Value = serde_json::from_slice(&fs::read(&log).unwrap()).unwrap();
+    assert_eq!(state["records"].as_array().map(Vec::len), Some(2), "{state}");
+    let out = install(&s, &first, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let script = fs::read_to_string(s.ctx.etc().join("profile.d/go-modules.sh")).unwrap();
+    assert!(script.contains(&format!("export GOSUMDB='{key}'")), "{script}");
+
+    // A bundle built with a log of its own (no --sumdb-log): its log does not extend the
+    // installed one, and it is refused with nothing changed.
+    let out = bundle_with(&stub(AMD64), &[&s.app2], &s.cache, &apart, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"tree_size\":1"), "{}", stdout(&out));
+    let before = s.ctx.snapshot();
+    let out = install(&s, &apart, &["--json"]);
+    assert_eq!(code(&out), exit::MODULE_CONFLICT, "{}", stderr(&out));
+    let message = json(&out)["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("does not extend") && message.contains("--sumdb-log"), "{message}");
+    assert_eq!(s.ctx.snapshot(), before);
+
+    // The organisation's next bundle extends the log: installed, the tree grows to 3.
+    let out = bundle(&[&s.app2], &s.cache, &second);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["sumdb"]["tree_size"], 3);
+    let out = install(&s, &second, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let prefix = s.ctx.prefix();
+    let status = s.ctx.run_root(&first, &["status", "--prefix", prefix.to_str().unwrap()], None, &[]);
+    assert!(
+        stdout(&status).contains(&format!("checksum database {name} (3 records): GOSUMDB={key}")),
+        "{}",
+        stdout(&status)
+    );
+    let info = s.ctx.run_root(&second, &["--info", "--trusted-key", release_key().public.to_str().unwrap()], None, &[]);
+    assert!(stdout(&info).contains(&format!("checksum db: {name} (3 records)")), "{}", stdout(&info));
+
+    // A new project, no go.sum: `go get` takes greet v1.0.0 from the bundle, which go checks
+    // against the database (GOSUMDB from the environment script) and writes into go.sum.
+    let app3 = s.ctx.path("app3");
+    project(&app3, &[], "greet.Hello()");
+    fs::write(app3.join("go.mod"), "module example.com/app3\n\ngo 1.21\n").unwrap();
+    fs::write(
+        app3.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\t\"example.com/greet\"\n)\n\nfunc main() { fmt.Println(greet.Hello()) }\n",
+    )
+    .unwrap();
+    let got =
+        run(&mut offline_sh(&s, &app3, "cache-get", "go get example.com/greet@v1.0.0 && go build -o prog . && ./prog"));
+    assert_eq!(code(&got), 0, "{}", stderr(&got));
+    assert_eq!(stdout(&got).trim(), "hello from greet v1.0.0");
+    let sums = fs::read_to_string(app3.join("go.sum")).unwrap();
+    assert!(
+        sums.contains("example.com/greet v1.0.0 h1:") && sums.contains("example.com/greet v1.0.0/go.mod h1:"),
+        "{sums}"
+    );
+    // go recorded the tree it checked against.
+    let seen = fs::read_to_string(s.ctx.path(&format!("gopath-cache-get/pkg/sumdb/{name}/latest"))).unwrap();
+    assert!(seen.starts_with("go.sum database tree\n3\n"), "{seen}");
+
+    // Served to a whole network by a stock web server (Python's, on loopback, inside the same
+    // network namespace as go: still no other network), the directory does the same.
+    fs::remove_file(app3.join("go.sum")).unwrap();
+    let serve = format!(
+        "ip link set lo up; python3 -m http.server --bind 127.0.0.1 --directory '{}' 8123 >/dev/null 2>&1 & \
+         server=$!; trap 'kill $server' EXIT; \
+         for i in 1 2 3 4 5 6 7 8 9 10; do python3 -c 'import urllib.request as u; u.urlopen(\"http://127.0.0.1:8123/go.sum\")' 2>/dev/null && break; sleep 0.5; done; \
+         GOPROXY=http://127.0.0.1:8123; export GOPROXY; go get example.com/greet@v1.0.0 && go build -o prog . && ./prog",
+        prefix.join("go-modules").display()
+    );
+    let served = run(&mut offline_sh(&s, &app3, "cache-http", &serve));
+    assert_eq!(code(&served), 0, "{}", stderr(&served));
+    assert_eq!(stdout(&served).trim(), "hello from greet v1.0.0");
+    assert!(fs::read_to_string(app3.join("go.sum")).unwrap().contains("example.com/greet v1.0.0 h1:"));
+
+    // Without the database (the public one, unreachable offline) the same `go get` fails:
+    // nothing switches checks off.
+    fs::remove_file(app3.join("go.sum")).unwrap();
+    let refused = run(&mut offline_sh(
+        &s,
+        &app3,
+        "cache-public",
+        "GOSUMDB=sum.golang.org; export GOSUMDB; go get example.com/greet@v1.0.0",
+    ));
+    assert_ne!(code(&refused), 0);
+    assert!(stderr(&refused).contains("sum.golang.org"), "{}", stderr(&refused));
+
+    // go checks every tile it reads: a copy of the directory with one byte of a tile changed
+    // is refused by go itself.
+    let altered = s.ctx.path("altered");
+    ok(Command::new("cp").arg("-a").arg(prefix.join("go-modules")).arg(&altered));
+    ok(Command::new("chmod").arg("-R").arg("u+w").arg(&altered));
+    let tile = altered.join(format!("sumdb/{name}/tile/8/0/000.p/3"));
+    let mut bytes = fs::read(&tile).unwrap();
+    bytes[40] ^= 1;
+    fs::write(&tile, bytes).unwrap();
+    let script = format!("GOPROXY='file://{}'; export GOPROXY; go get example.com/greet@v1.0.0", altered.display());
+    let refused = run(&mut offline_sh(&s, &app3, "cache-altered", &script));
+    assert_ne!(code(&refused), 0);
+    assert!(stderr(&refused).contains("verifying"), "{}", stderr(&refused));
+
+    // Installed in the other order (the newer bundle first), the bundles merge to the same log:
+    // the larger tree's head is kept, the older bundle's partial tiles stay beside it.
+    let other = s.ctx.path("prefix-b");
+    for b in [&second, &first] {
+        let args = ["--yes", "--no-modify-path", "--prefix", other.to_str().unwrap()];
+        let out = s.ctx.run_root(
+            b,
+            &[&args[..], &["--trusted-key", release_key().public.to_str().unwrap()]].concat(),
+            None,
+            &[],
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let db_dir = |p: &Path| p.join(format!("go-modules/sumdb/{name}"));
+    assert_eq!(fs::read(db_dir(&other).join("latest")).unwrap(), fs::read(db_dir(&prefix).join("latest")).unwrap());
+    assert!(db_dir(&other).join("tile/8/0/000.p/2").is_file() && db_dir(&other).join("tile/8/0/000.p/3").is_file());
+
+    // verify-installed checks the database files like every other file.
+    let verify =
+        s.ctx.run_root(&first, &["verify-installed", "modules", "--prefix", prefix.to_str().unwrap()], None, &[]);
+    assert_eq!(code(&verify), 0, "{}", stdout(&verify));
 }

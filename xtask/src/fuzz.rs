@@ -16,7 +16,7 @@ use std::{
 use crate::{run, Result};
 
 /// The fuzz targets (binaries of `fuzz/Cargo.toml`).
-pub const FUZZ_TARGETS: &[&str] = &["filter", "layout", "manifest", "tar_entries", "verify_extract"];
+pub const FUZZ_TARGETS: &[&str] = &["filter", "layout", "manifest", "sumdb", "tar_entries", "verify_extract"];
 /// cargo-fuzz, pinned.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// Seconds per target of the smoke run `cargo xtask test` does; override with this variable

@@ -20,6 +20,7 @@ pub const SYSTEM_PROFILE_D: &str = "/etc/profile.d";
 const GO_SH: &str = include_str!("templates/go.sh");
 const GO_FISH: &str = include_str!("templates/go.fish");
 const MODULES_SH: &str = include_str!("templates/modules.sh");
+const MODULES_SUMDB_SH: &str = include_str!("templates/modules-sumdb.sh");
 
 /// Where the environment goes.
 #[derive(Debug, Clone)]
@@ -37,8 +38,8 @@ pub enum Scope {
 pub enum Purpose<'a> {
     /// Go on PATH: `bin_dir` is `PREFIX/go/bin`.
     Go { bin_dir: &'a Path },
-    /// `GOPROXY` at an installed module bundle.
-    Modules { proxy_dir: &'a Path },
+    /// `GOPROXY` at an installed module bundle, and `GOSUMDB` at its checksum database, if any.
+    Modules { proxy_dir: &'a Path, sumdb: Option<&'a str> },
 }
 
 /// One part of an environment.
@@ -81,8 +82,8 @@ pub fn pieces(scope: &Scope, purpose: Purpose) -> Vec<Piece> {
         (Scope::System { profile_d }, Purpose::Go { bin_dir }) => {
             vec![script(profile_d.join("go.sh"), posix_script(bin_dir))]
         }
-        (Scope::System { profile_d }, Purpose::Modules { proxy_dir }) => {
-            vec![script(profile_d.join("go-modules.sh"), modules_script(proxy_dir))]
+        (Scope::System { profile_d }, Purpose::Modules { proxy_dir, sumdb }) => {
+            vec![script(profile_d.join("go-modules.sh"), modules_script(proxy_dir, sumdb))]
         }
         (Scope::User { home, shell }, Purpose::Go { bin_dir }) => {
             let mut v = vec![script(user_env_script(home), posix_script(bin_dir))];
@@ -94,8 +95,8 @@ pub fn pieces(scope: &Scope, purpose: Purpose) -> Vec<Piece> {
             v.extend(rc_lines(home, &source_line()));
             v
         }
-        (Scope::User { home, .. }, Purpose::Modules { proxy_dir }) => {
-            let mut v = vec![script(user_modules_script(home), modules_script(proxy_dir))];
+        (Scope::User { home, .. }, Purpose::Modules { proxy_dir, sumdb }) => {
+            let mut v = vec![script(user_modules_script(home), modules_script(proxy_dir, sumdb))];
             v.extend(rc_lines(home, &modules_source_line()));
             v
         }
@@ -162,8 +163,16 @@ fn toolchains_dir(bin_dir: &Path) -> PathBuf {
 /// proxy directory), unless GOPROXY already names a proxy other than `off`. Checksum
 /// verification is not touched: go still checks every module against go.sum (and GOSUMDB for
 /// a module go.sum lacks, which fails offline rather than trusting it).
-pub fn modules_script(proxy_dir: &Path) -> String {
-    MODULES_SH.replace("@PROXY_URL@", &shell_quote(&format!("file://{}", proxy_dir.to_string_lossy())))
+///
+/// With `sumdb` (the bundle's checksum database, `GOSUMDB`'s `NAME+HASH+KEY`), it also sets
+/// `GOSUMDB` to it when it sets `GOPROXY` and `GOSUMDB` is unset: the go command then checks a
+/// module no go.sum lists yet against that database, offline.
+pub fn modules_script(proxy_dir: &Path, sumdb: Option<&str>) -> String {
+    let proxy = shell_quote(&format!("file://{}", proxy_dir.to_string_lossy()));
+    match sumdb {
+        None => MODULES_SH.replace("@PROXY_URL@", &proxy),
+        Some(key) => MODULES_SUMDB_SH.replace("@PROXY_URL@", &proxy).replace("@SUMDB@", &shell_quote(key)),
+    }
 }
 
 /// Single-quotes a string for sh and fish.
@@ -178,9 +187,12 @@ fn shell_quote(s: &str) -> String {
 /// from it must be `existing` byte for byte, so a match is never a guess.
 pub fn script_prefix(existing: &[u8]) -> Option<PathBuf> {
     let text = std::str::from_utf8(existing).ok()?;
-    quoted_strings(text).into_iter().find_map(|value| {
+    let values = quoted_strings(text);
+    values.iter().find_map(|value| {
         if let Some(proxy_dir) = value.strip_prefix("file://").map(Path::new) {
-            if modules_script(proxy_dir) == text {
+            // With no checksum database, or with any other quoted value as its key.
+            let mut sumdbs = std::iter::once(None).chain(values.iter().map(|v| Some(v.as_str())));
+            if sumdbs.any(|sumdb| modules_script(proxy_dir, sumdb) == text) {
                 return proxy_dir.parent().map(Path::to_path_buf);
             }
         }
