@@ -283,6 +283,11 @@ pub struct Modules {
     /// Carry no checksum database (then only the projects' go.sum checks the modules).
     #[arg(long)]
     pub no_sumdb: bool,
+    /// An official Go release (.tar.gz or .zip, any GOOS/GOARCH) to carry as a toolchain module
+    /// (golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64), which go switches to offline when a
+    /// go.mod or GOTOOLCHAIN asks for it (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub toolchain: Vec<PathBuf>,
     /// Print the result as one JSON object on stdout (on failure too: `ok` false and the
     /// error's code, kind and message).
     #[arg(long)]

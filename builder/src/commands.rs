@@ -366,8 +366,20 @@ fn aligned<const N: usize>(rows: &[[String; N]], align: &[Align; N]) -> String {
 }
 
 fn modules(args: cli::Modules) -> Result<(), Failure> {
-    let cli::Modules { project, cache, target, signing, output, force, level, sumdb_name, sumdb_log, no_sumdb, json } =
-        args;
+    let cli::Modules {
+        project,
+        cache,
+        target,
+        signing,
+        output,
+        force,
+        level,
+        sumdb_name,
+        sumdb_log,
+        no_sumdb,
+        toolchain,
+        json,
+    } = args;
     let sealer = Sealer::open(&signing)?;
     let keep = signing_inputs(&signing);
     let target = target.unwrap_or_else(|| {
@@ -386,6 +398,7 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
         force,
         keep,
         sumdb: (!no_sumdb).then_some(SumdbOptions { name: sumdb_name, log: sumdb_log }),
+        toolchains: toolchain,
     };
     let s = builder::modules::build_modules(&opts, sealer.seal())?;
     if json {

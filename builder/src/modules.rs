@@ -54,6 +54,9 @@ pub struct ModulesOptions {
     pub keep: Vec<PathBuf>,
     /// The bundle's checksum database; `None`: the bundle carries none (`--no-sumdb`).
     pub sumdb: Option<SumdbOptions>,
+    /// Official Go releases (`.tar.gz` or `.zip`) to carry as toolchain modules
+    /// (`golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64`), for `GOTOOLCHAIN` switches.
+    pub toolchains: Vec<PathBuf>,
 }
 
 /// What [`build_modules`] produced.
@@ -85,16 +88,27 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
         BuildError::Mismatch(format!("unknown target '{}': supported targets are {}", opts.target, known.join(", ")))
     })?;
     let stub = crate::stubs::resolve(&target, opts.stub.as_deref())?;
-    let cache = proxy_dir(opts.cache.as_deref())?;
+    // A bundle of toolchains only needs no module cache.
+    let toolchains_only = opts.projects.is_empty() && opts.cache.is_none() && !opts.toolchains.is_empty();
+    let cache = if toolchains_only { PathBuf::new() } else { proxy_dir(opts.cache.as_deref())? };
     check_modules_output(opts, &stub, &cache, seal_with)?;
-    let wanted = if opts.projects.is_empty() { from_cache(&cache)? } else { from_projects(&opts.projects)? };
-    if wanted.is_empty() {
+    let wanted = if toolchains_only {
+        BTreeMap::new()
+    } else if opts.projects.is_empty() {
+        from_cache(&cache)?
+    } else {
+        from_projects(&opts.projects)?
+    };
+    if wanted.is_empty() && opts.toolchains.is_empty() {
         return Err(BuildError::Source {
             path: opts.projects.first().cloned().unwrap_or_else(|| cache.clone()),
             problem: "lists no module: there is nothing to bundle".into(),
         });
     }
-    let (mut tree, modules) = collect(&cache, &wanted)?;
+    let (mut tree, mut modules) = collect(&cache, &wanted)?;
+    for release in &opts.toolchains {
+        add_toolchain(&mut tree, &mut modules, release)?;
+    }
     let (sumdb, sumdb_summary, log_state) = match (&opts.sumdb, seal_with) {
         (None, _) => (None, None, None),
         (Some(o), Seal::Now(signer)) => {
@@ -157,7 +171,7 @@ fn check_modules_output(
     seal_with: Seal,
 ) -> Result<(), BuildError> {
     let project_files: Vec<PathBuf> = opts.projects.iter().flat_map(|p| [p.join("go.mod"), p.join("go.sum")]).collect();
-    let mut inputs: Vec<&Path> = vec![cache];
+    let mut inputs: Vec<&Path> = vec![cache].into_iter().filter(|c| !c.as_os_str().is_empty()).collect();
     inputs.extend(opts.cache.as_deref());
     inputs.extend(stub.origin.path());
     inputs.extend(opts.stub.as_deref());
@@ -165,6 +179,7 @@ fn check_modules_output(
     inputs.extend(opts.keep.iter().map(PathBuf::as_path));
     inputs.extend(project_files.iter().map(PathBuf::as_path));
     inputs.extend(opts.sumdb.as_ref().and_then(|s| s.log.as_deref()));
+    inputs.extend(opts.toolchains.iter().map(PathBuf::as_path));
     check_sealed_output(&opts.output, &inputs, opts.force, seal_with)
 }
 
@@ -319,6 +334,73 @@ fn collect(dir: &Path, wanted: &BTreeMap<(String, String), Sums>) -> Result<(Tre
     Ok((tree, modules))
 }
 
+/// The module path of Go toolchains.
+const TOOLCHAIN_MODULE: &str = "golang.org/toolchain";
+
+/// Adds the official Go release `release` to the bundle as a toolchain module, in the form Go's
+/// own release process gives it (`cmd/distpack`): the binary distribution without `api/`,
+/// `doc/`, `misc/` and `test/`, under the prefix `golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64/`,
+/// every `go.mod` renamed `_go.mod` (a module zip holds only its root's); so its `h1:` hash is
+/// the one `sum.golang.org` lists for it. The zip is stored, not deflated: the bundle's zstd
+/// compresses it. Its go.mod is `module golang.org/toolchain`; go sets the execute bits of
+/// `bin/` and `pkg/tool/` itself when it switches to it.
+fn add_toolchain(tree: &mut Tree, modules: &mut Vec<Module>, release: &Path) -> Result<(), BuildError> {
+    let (dist_tree, _) = crate::source::read(release)?;
+    let dist = crate::build::identify(&dist_tree, release)?;
+    let version = format!("v0.0.1-{}.{}-{}", dist.go_version, dist.goos, dist.goarch);
+    if modules.iter().any(|m| m.path == TOOLCHAIN_MODULE && m.version == version) {
+        return Err(BuildError::Mismatch(format!("toolchain {version} is given twice")));
+    }
+    let prefix = format!("{TOOLCHAIN_MODULE}@{version}/");
+    let mut files: Vec<(String, &[u8])> = Vec::new();
+    for (path, node) in &dist_tree.nodes {
+        let Node::File { data, .. } = node else { continue };
+        if ["api/", "doc/", "misc/", "test/"].iter().any(|d| path.starts_with(d)) {
+            continue;
+        }
+        let name = match path.strip_suffix("go.mod") {
+            Some(dir) if dir.is_empty() || dir.ends_with('/') => format!("{prefix}{dir}_go.mod"),
+            _ => format!("{prefix}{path}"),
+        };
+        files.push((name, data));
+    }
+    let zip_h1 = h1(files.clone());
+    let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default())
+        .large_file(false);
+    let zip_err =
+        |e: zip::result::ZipError| BuildError::Mismatch(format!("could not make the toolchain module zip: {e}"));
+    for (name, data) in &files {
+        zip.start_file(name.as_str(), options).map_err(zip_err)?;
+        io::Write::write_all(&mut zip, data).map_err(|e| BuildError::io("write", release, e))?;
+    }
+    let zip = zip.finish().map_err(zip_err)?.into_inner();
+    let go_mod = format!("module {TOOLCHAIN_MODULE}\n").into_bytes();
+    let mod_h1 = h1(vec![("go.mod".to_string(), go_mod.as_slice())]);
+    let info = format!("{{\"Version\":\"{version}\",\"Time\":\"2000-01-01T00:00:00Z\"}}\n").into_bytes();
+    let stem = format!("{TOOLCHAIN_MODULE}/@v/{version}.");
+    for (ext, data) in [("zip", zip), ("mod", go_mod), ("info", info)] {
+        tree.nodes.insert(format!("{stem}{ext}"), Node::File { mode: 0o444, data });
+    }
+    let list = format!("{TOOLCHAIN_MODULE}/@v/list");
+    let mut versions = match tree.nodes.get(&list) {
+        Some(Node::File { data, .. }) => String::from_utf8_lossy(data).into_owned(),
+        _ => String::new(),
+    };
+    versions.push_str(&format!("{version}\n"));
+    tree.nodes.insert(list, Node::File { mode: 0o444, data: versions.into_bytes() });
+    let module = Module { path: TOOLCHAIN_MODULE.into(), version, mod_h1, zip_h1: Some(zip_h1) };
+    if let Some(Node::File { data, .. }) = tree.nodes.get_mut("go.sum") {
+        data.extend_from_slice(module.sum_lines().as_bytes());
+    }
+    modules.push(module);
+    modules.sort_by(|a, b| (&a.path, &a.version).cmp(&(&b.path, &b.version)));
+    add_parent_dirs(tree);
+    Ok(())
+}
+
 /// Lists every parent directory of the tree's entries (the map is sorted by path bytes, and a
 /// directory's name sorts before "name/...").
 fn add_parent_dirs(tree: &mut Tree) {
@@ -424,7 +506,7 @@ pub fn h1(mut files: Vec<(String, &[u8])>) -> String {
     for (name, data) in files {
         summary.update(format!("{}  {name}\n", hex::encode(Sha256::digest(data))));
     }
-    format!("h1:{}", base64(&summary.finalize()))
+    format!("h1:{}", format::sumdb::base64_encode(&summary.finalize()))
 }
 
 /// The `h1:` hash of a module zip: every file in it, by its name in the zip.
@@ -442,24 +524,6 @@ pub fn zip_h1_of(zip: &[u8]) -> Result<String, String> {
         files.push((name, data));
     }
     Ok(h1(files.iter().map(|(n, d)| (n.clone(), d.as_slice())).collect()))
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The inverse of [`escape_module`] (`None` for names it would not produce).
@@ -483,13 +547,6 @@ fn unescape_module(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_standard() {
-        for (input, want) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
-            assert_eq!(base64(input.as_bytes()), want, "{input}");
-        }
-    }
 
     #[test]
     fn h1_sorts_names_and_has_gos_shape() {

@@ -458,6 +458,7 @@ fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) ->
                 keep: run.keep.clone(),
                 // One log for the release's bundles, kept beside its state.
                 sumdb: Some(SumdbOptions { name: None, log: Some(run.config.output.join(SUMDB_LOG)) }),
+                toolchains: Vec::new(),
             },
             Seal::Now(run.signer),
         )

@@ -551,3 +551,41 @@ fn go_checks_a_module_no_go_sum_lists_against_the_bundles_checksum_database() {
         s.ctx.run_root(&first, &["verify-installed", "modules", "--prefix", prefix.to_str().unwrap()], None, &[]);
     assert_eq!(code(&verify), 0, "{}", stdout(&verify));
 }
+
+/// A bundle can carry official releases as toolchain modules, in Go's own form: go switches to
+/// one offline when GOTOOLCHAIN asks for it, taking it from the bundle's proxy and checking it
+/// against the bundle's checksum database (and only there).
+#[test]
+fn go_switches_offline_to_a_toolchain_the_bundle_carries() {
+    let s = setup();
+    let bundle_file = s.ctx.path("bin/toolchains");
+    let log = s.ctx.path("bin/sumdb-log.json");
+    let release = older_go_tarball();
+    let extra = ["--sumdb-log", log.to_str().unwrap(), "--toolchain", release.to_str().unwrap()];
+    let out = bundle_with(&stub(AMD64), &[&s.app], &s.cache, &bundle_file, &extra);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["modules"], 3, "{}", stdout(&out));
+    let out = install(&s, &bundle_file, &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let version = format!("v0.0.1-{OLDER_GO_VERSION}.linux-amd64");
+    let dir = s.ctx.prefix().join("go-modules/golang.org/toolchain/@v");
+    assert_eq!(fs::read_to_string(dir.join("list")).unwrap(), format!("{version}\n"));
+    assert_eq!(fs::read_to_string(dir.join(format!("{version}.mod"))).unwrap(), "module golang.org/toolchain\n");
+
+    // go 1.27.3 asked for the older release: it downloads the module from the bundle, checks it
+    // against the database, unpacks it and runs it, all with no network.
+    let script = format!("GOTOOLCHAIN={OLDER_GO_VERSION}; export GOTOOLCHAIN; go version");
+    let switched = run(&mut offline_sh(&s, &s.app, "cache-toolchain", &script));
+    assert_eq!(code(&switched), 0, "{}", stderr(&switched));
+    assert_eq!(stdout(&switched).trim(), format!("go version {OLDER_GO_VERSION} linux/amd64"));
+    let unpacked = s.ctx.path(&format!("cache-toolchain/golang.org/toolchain@{version}"));
+    assert!(unpacked.join("bin/go").is_file() && unpacked.join("src/_go.mod").is_file(), "{}", unpacked.display());
+
+    // With the public database named instead (unreachable offline), the same switch is refused:
+    // the toolchain is only ever run once checked.
+    let script =
+        format!("GOSUMDB=sum.golang.org GOTOOLCHAIN={OLDER_GO_VERSION}; export GOSUMDB GOTOOLCHAIN; go version");
+    let refused = run(&mut offline_sh(&s, &s.app, "cache-toolchain-public", &script));
+    assert_ne!(code(&refused), 0, "{}", stdout(&refused));
+    assert!(stderr(&refused).contains("sum.golang.org"), "{}", stderr(&refused));
+}
