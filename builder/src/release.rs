@@ -95,6 +95,10 @@ pub struct ModulesConfig {
     pub projects: Vec<PathBuf>,
     #[serde(default)]
     pub cache: Option<PathBuf>,
+    /// Carry the matrix's releases for the bundle's arch as toolchain modules
+    /// (`golang.org/toolchain`), which go switches to offline (`GOTOOLCHAIN`).
+    #[serde(default)]
+    pub toolchains: bool,
 }
 
 /// One output of a release run.
@@ -442,6 +446,16 @@ fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) ->
         let sum = fs::read(p.join("go.sum")).map_err(|e| BuildError::io("read", p.join("go.sum"), e))?;
         parts.push(hex::encode(Sha256::digest(&sum)));
     }
+    // The matrix's releases for this arch, when the bundle carries them as toolchains.
+    let mut toolchains = Vec::new();
+    if m.toolchains {
+        for version in &run.config.versions {
+            let tarball = fetch::tarball_name(version, arch);
+            let fetched = run.fetcher.fetch(version, arch, run.config.sha256.get(&tarball).map(String::as_str))?;
+            parts.push(fetched.sha256.clone());
+            toolchains.push(fetched.path);
+        }
+    }
     let fingerprint = fingerprint(&parts.iter().map(String::as_str).collect::<Vec<_>>());
     let name = format!("go-modules-{}-linux-{arch}", m.name);
     fresh(run, state, name, fingerprint, None, |out| {
@@ -458,7 +472,7 @@ fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) ->
                 keep: run.keep.clone(),
                 // One log for the release's bundles, kept beside its state.
                 sumdb: Some(SumdbOptions { name: None, log: Some(run.config.output.join(SUMDB_LOG)) }),
-                toolchains: Vec::new(),
+                toolchains: toolchains.clone(),
             },
             Seal::Now(run.signer),
         )

@@ -208,7 +208,7 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
             "output = \"dist\"\nkey = \"{}\"\nversions = [\"1.27.3\", \"1.26.6\"]\narches = [\"amd64\"]\n\
              mirror = \"{}\"\ncache = \"cache\"\nstubs = \"{}\"\nlevel = 3\ndeltas = [\"1.26.5\"]\n\n\
              [go_env]\nGOFLAGS = \"-mod=mod\"\n\n\
-             [[modules]]\nname = \"deps\"\ncache = \"proxy\"\n",
+             [[modules]]\nname = \"deps\"\ncache = \"proxy\"\ntoolchains = true\n",
             release_key().private.display(),
             mirror.url,
             workspace().join("target/stubs").display()
@@ -261,6 +261,13 @@ fn release_builds_the_matrix_signs_sums_and_is_incremental() {
     assert!(info["source"]["published_by"].as_str().unwrap().starts_with("release index "));
     let text = stdout(&ok(builder().arg("inspect").arg(dist.join(names[3]))));
     assert!(text.contains(&format!("downloaded from {}go1.27.3", mirror.url)), "{text}");
+    // The bundle carries the matrix's releases as toolchain modules, in its checksum database,
+    // whose log the release keeps.
+    let log: Value = serde_json::from_slice(&fs::read(dist.join(".sumdb-log.json")).unwrap()).unwrap();
+    let records: Vec<&str> = log["records"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    for v in ["v0.0.1-go1.27.3.linux-amd64", "v0.0.1-go1.26.6.linux-amd64"] {
+        assert!(records.iter().any(|r| r.starts_with(&format!("golang.org/toolchain {v} h1:"))), "{v}: {records:?}");
+    }
     // The installers verify and carry the go.env override.
     for name in &names {
         ok(builder().arg("verify").arg(dist.join(name)).arg("--trusted-key").arg(&release_key().public));
