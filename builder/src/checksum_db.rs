@@ -14,7 +14,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use ed25519_dalek::{Signature, VerifyingKey};
 use format::{
+    layout::SignatureBytes,
     manifest::{escape_module, ChecksumDb, Module},
     sumdb::{self, Log, VerifierKey},
 };
@@ -34,6 +36,9 @@ pub struct SumdbOptions {
     pub name: Option<String>,
     /// The log's state file, read and extended [default: none: a new log of this bundle only].
     pub log: Option<PathBuf>,
+    /// Signing later (`--unsigned`): the detached signature of the tree note, made from the
+    /// note a first run wrote ([`note_to_sign_path`]); without it that first run writes it.
+    pub signature: Option<PathBuf>,
 }
 
 /// What [`add_database`] made.
@@ -76,33 +81,97 @@ impl PendingState {
     }
 }
 
-/// The database's default name for a signer: `go-offline-KEYID`.
-pub fn default_name(signer: &Signer) -> String {
-    format!("go-offline-{}", signer.key_id())
+/// The database's default name for a key: `go-offline-KEYID`.
+pub fn default_name(key: &VerifyingKey) -> String {
+    format!("go-offline-{}", format::keys::key_id(key))
 }
 
-/// Extends the log with `modules`, signs its tree with `signer` and puts the database's files
-/// into `tree` under `sumdb/NAME/`: `supported`, `latest`, a `lookup/` file per module version
-/// of the bundle, and every tile. Returns what the manifest says of it, a summary, and the log
-/// state to write after the bundle.
-pub(crate) fn add_database(
-    tree: &mut Tree,
+/// Where signing later puts the tree note to sign: `OUTPUT.sumdb.tosign`.
+pub fn note_to_sign_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".sumdb.tosign");
+    PathBuf::from(name)
+}
+
+/// The log extended with a bundle's modules, before its tree note is signed.
+pub(crate) struct Extended {
+    key: VerifierKey,
+    log: Log,
+    /// Each module's record id.
+    ids: Vec<u64>,
+    /// Records before the bundle's.
+    before: usize,
+    tree: sumdb::Tree,
+}
+
+impl Extended {
+    /// The exact bytes the tree note's signature covers.
+    pub(crate) fn note_text(&self) -> String {
+        self.tree.note_text()
+    }
+
+    pub(crate) fn tree_size(&self) -> u64 {
+        self.tree.size
+    }
+}
+
+/// Extends the log (`opts.log`, or a new one) with `modules`, for the database of `public`.
+pub(crate) fn extend_log(
     modules: &[Module],
-    signer: &Signer,
+    public: &VerifyingKey,
     opts: &SumdbOptions,
-) -> Result<(ChecksumDb, SumdbSummary, Option<PendingState>), BuildError> {
-    let name = opts.name.clone().unwrap_or_else(|| default_name(signer));
-    let key = VerifierKey::new(&name, signer.public_key().to_bytes())
-        .map_err(|e| BuildError::Mismatch(format!("--sumdb-name: {e}")))?;
+) -> Result<Extended, BuildError> {
+    let name = opts.name.clone().unwrap_or_else(|| default_name(public));
+    let key =
+        VerifierKey::new(&name, public.to_bytes()).map_err(|e| BuildError::Mismatch(format!("--sumdb-name: {e}")))?;
     let mut log = match &opts.log {
         Some(path) => read_state(path, &key)?,
         None => Log::default(),
     };
     let before = log.records.len();
     let ids = extend(&mut log, modules, opts.log.as_deref())?;
-    let tree_head = log.tree();
-    let signature = signer.sign(tree_head.note_text().as_bytes())?;
-    let note = sumdb::signed_note(&tree_head, &key, &signature);
+    let tree = log.tree();
+    Ok(Extended { key, log, ids, before, tree })
+}
+
+/// The tree note's signature by `signer`, made now.
+pub(crate) fn sign_now(extended: &Extended, signer: &Signer) -> Result<SignatureBytes, BuildError> {
+    Ok(signer.sign(extended.note_text().as_bytes())?)
+}
+
+/// The tree note's signature made outside the builder, read from `path`: it must be `key`'s
+/// over exactly the note the first run wrote.
+pub(crate) fn signed_later(extended: &Extended, path: &Path, key: &VerifyingKey) -> Result<SignatureBytes, BuildError> {
+    let bytes = fs::read(path).map_err(|e| BuildError::io("read", path, e))?;
+    let signature = crate::signer::parse_detached_signature(&bytes).map_err(|problem| BuildError::Source {
+        path: path.to_path_buf(),
+        problem: format!("is not a detached signature: {problem}"),
+    })?;
+    if !format::keys::verifies(key, extended.note_text().as_bytes(), &Signature::from_bytes(&signature)) {
+        return Err(BuildError::Mismatch(format!(
+            "{} is not key {}'s signature of this bundle's tree note (of {} records): sign the note the first run wrote, for the same projects, cache and --sumdb-log",
+            path.display(),
+            format::keys::key_id(key),
+            extended.tree.size
+        )));
+    }
+    Ok(signature)
+}
+
+/// Puts the database's files into `tree` under `sumdb/NAME/`: `supported`, `latest` (the note
+/// with `signature`), a `lookup/` file per module version of the bundle, and every tile.
+/// Returns what the manifest says of it, a summary, and the log state to write after the
+/// bundle.
+pub(crate) fn add_database(
+    tree: &mut Tree,
+    modules: &[Module],
+    extended: Extended,
+    signature: &SignatureBytes,
+    opts: &SumdbOptions,
+) -> (ChecksumDb, SumdbSummary, Option<PendingState>) {
+    let Extended { key, log, ids, before, tree: tree_head } = extended;
+    let name = key.name.clone();
+    let note = sumdb::signed_note(&tree_head, &key, signature);
 
     let dir = format!("sumdb/{name}");
     let mut put = |path: String, data: Vec<u8>| {
@@ -138,7 +207,7 @@ pub(crate) fn add_database(
         added: log.records.len() - before,
         log: opts.log.clone(),
     };
-    Ok((db, summary, pending))
+    (db, summary, pending)
 }
 
 /// Reads a log's state file (none yet: an empty log), which must belong to `key`.

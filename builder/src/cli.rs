@@ -283,6 +283,11 @@ pub struct Modules {
     /// Carry no checksum database (then only the projects' go.sum checks the modules).
     #[arg(long)]
     pub no_sumdb: bool,
+    /// With --unsigned: the detached signature of the checksum database's tree note, which a
+    /// first run without it wrote to OUTPUT.sumdb.tosign; the bundle is then written (and its
+    /// statement to sign, OUTPUT.tosign, as for any --unsigned build).
+    #[arg(long, value_name = "SIG", requires = "unsigned", conflicts_with = "no_sumdb")]
+    pub sumdb_signature: Option<PathBuf>,
     /// An official Go release (.tar.gz or .zip, any GOOS/GOARCH) to carry as a toolchain module
     /// (golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64), which go switches to offline when a
     /// go.mod or GOTOOLCHAIN asks for it (repeatable).

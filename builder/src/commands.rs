@@ -377,6 +377,7 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
         sumdb_name,
         sumdb_log,
         no_sumdb,
+        sumdb_signature,
         toolchain,
         json,
     } = args;
@@ -397,10 +398,23 @@ fn modules(args: cli::Modules) -> Result<(), Failure> {
         source_date_epoch: source_date_epoch()?,
         force,
         keep,
-        sumdb: (!no_sumdb).then_some(SumdbOptions { name: sumdb_name, log: sumdb_log }),
+        sumdb: (!no_sumdb).then_some(SumdbOptions { name: sumdb_name, log: sumdb_log, signature: sumdb_signature }),
         toolchains: toolchain,
     };
-    let s = builder::modules::build_modules(&opts, sealer.seal())?;
+    let s = match builder::modules::build_modules(&opts, sealer.seal())? {
+        builder::modules::Modules::Built(s) => s,
+        builder::modules::Modules::NoteToSign { path, tree_size } => {
+            if json {
+                print_json(&json!({ "ok": true, "sumdb_tosign": path, "tree_size": tree_size }));
+            } else {
+                println!(
+                    "wrote {} (the checksum database's tree note, {tree_size} records): NOT SIGNED YET: sign its bytes with the key (pure Ed25519), then run this command again with --sumdb-signature SIG to write the bundle",
+                    path.display()
+                );
+            }
+            return Ok(());
+        }
+    };
     if json {
         print_json(&s);
     } else {

@@ -25,8 +25,9 @@ use format::{
 use sha2::{Digest, Sha256};
 
 use crate::{
-    checksum_db::{add_database, SumdbOptions, SumdbSummary},
+    checksum_db::{self, add_database, SumdbOptions, SumdbSummary},
     error::BuildError,
+    output::write_file,
     pack::Compression,
     seal::{check_sealed_output, seal, BuildSummary, Seal, Sealing},
     source::{Node, SourceKind, Tree},
@@ -81,8 +82,18 @@ struct Sums {
     go_mod: Option<String>,
 }
 
+/// What [`build_modules`] did.
+#[derive(Debug, Clone)]
+pub enum Modules {
+    /// The bundle was written.
+    Built(Box<ModulesSummary>),
+    /// Signing later with a checksum database, first run: the tree note to sign was written to
+    /// `path`; run again with its signature (`--sumdb-signature`) to write the bundle.
+    NoteToSign { path: PathBuf, tree_size: u64 },
+}
+
 /// Builds a module bundle installer.
-pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSummary, BuildError> {
+pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<Modules, BuildError> {
     let target = Target::from_triple(&opts.target).ok_or_else(|| {
         let known: Vec<_> = format::platform::TARGETS.iter().map(|t| t.triple).collect();
         BuildError::Mismatch(format!("unknown target '{}': supported targets are {}", opts.target, known.join(", ")))
@@ -109,18 +120,24 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
     for release in &opts.toolchains {
         add_toolchain(&mut tree, &mut modules, release)?;
     }
-    let (sumdb, sumdb_summary, log_state) = match (&opts.sumdb, seal_with) {
-        (None, _) => (None, None, None),
-        (Some(o), Seal::Now(signer)) => {
-            let (db, summary, state) = add_database(&mut tree, &modules, signer, o)?;
+    let (sumdb, sumdb_summary, log_state) = match &opts.sumdb {
+        None => (None, None, None),
+        Some(o) => {
+            let extended = checksum_db::extend_log(&modules, seal_with.public_key(), o)?;
+            let signature = match (seal_with, &o.signature) {
+                (Seal::Now(signer), _) => checksum_db::sign_now(&extended, signer)?,
+                (Seal::Later(key), Some(path)) => checksum_db::signed_later(&extended, path, key)?,
+                // Signing later: the tree note first, the bundle once it is signed.
+                (Seal::Later(_), None) => {
+                    let path = checksum_db::note_to_sign_path(&opts.output);
+                    crate::output::check_output(&path, &[], true)?;
+                    write_file(&path, extended.note_text().as_bytes(), 0o644)?;
+                    return Ok(Modules::NoteToSign { path, tree_size: extended.tree_size() });
+                }
+            };
+            let (db, summary, state) = add_database(&mut tree, &modules, extended, &signature, o);
             add_parent_dirs(&mut tree);
             (Some(db), Some(summary), state)
-        }
-        (Some(_), Seal::Later(_)) => {
-            return Err(BuildError::Mismatch(
-                "a bundle's checksum database is signed when the bundle is built, which --sign-later cannot do: add --no-sumdb (the bundle then carries none), or sign now"
-                    .into(),
-            ))
         }
     };
     let zips = modules.iter().filter(|m| m.zip_h1.is_some()).count();
@@ -159,7 +176,7 @@ pub fn build_modules(opts: &ModulesOptions, seal_with: Seal) -> Result<ModulesSu
     if let Some(state) = log_state {
         state.write()?;
     }
-    Ok(ModulesSummary { installer, modules: count, zips, cache, sumdb: sumdb_summary })
+    Ok(Modules::Built(Box::new(ModulesSummary { installer, modules: count, zips, cache, sumdb: sumdb_summary })))
 }
 
 /// [`check_sealed_output`] for a bundle: its inputs are the stub, the module cache (nothing may

@@ -471,7 +471,7 @@ fn bundle_output(run: &Run, state: &mut State, m: &ModulesConfig, arch: &str) ->
                 force: true,
                 keep: run.keep.clone(),
                 // One log for the release's bundles, kept beside its state.
-                sumdb: Some(SumdbOptions { name: None, log: Some(run.config.output.join(SUMDB_LOG)) }),
+                sumdb: Some(SumdbOptions { name: None, log: Some(run.config.output.join(SUMDB_LOG)), signature: None }),
                 toolchains: toolchains.clone(),
             },
             Seal::Now(run.signer),

@@ -468,4 +468,51 @@ fn signing_later_with_openssl_and_attach() {
     let out = attach(&good, &org.public);
     assert_eq!(code(&out), BAD_INPUT, "{}", stderr(&out));
     assert!(stderr(&out).contains("signed already"), "{}", stderr(&out));
+
+    // A module bundle signed later: its checksum database's tree note first (a first run writes
+    // it and no bundle), then the bundle with the note's signature, then its statement.
+    crate::modules::write_proxy(&ctx.path("proxy"));
+    let bundle = ctx.path("modules-later");
+    let modules = |extra: &[&str]| {
+        let mut cmd = builder();
+        cmd.args(["modules", "--level", TEST_LEVEL, "--unsigned", "--expect-key", org.public.to_str().unwrap()]);
+        cmd.arg("--cache").arg(ctx.path("proxy")).arg("--stub").arg(stub(AMD64)).arg("-o").arg(&bundle);
+        run(cmd.args(extra))
+    };
+    let sign = |key: &Path, input: &Path, sig: &Path| {
+        ok(Command::new("openssl")
+            .args(["pkeyutl", "-sign", "-rawin", "-inkey"])
+            .arg(key)
+            .arg("-in")
+            .arg(input)
+            .arg("-out")
+            .arg(sig))
+    };
+    let out = modules(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("NOT SIGNED YET") && !bundle.exists(), "{}", stdout(&out));
+    let note = ctx.path("modules-later.sumdb.tosign");
+    assert!(fs::read_to_string(&note).unwrap().starts_with("go.sum database tree\n3\n"));
+    let (note_good, note_foreign) = (ctx.path("note.sig"), ctx.path("note-foreign.sig"));
+    sign(&org.private, &note, &note_good);
+    sign(&other_key().private, &note, &note_foreign);
+    let out = modules(&["--sumdb-signature", note_foreign.to_str().unwrap()]);
+    assert_eq!(code(&out), BAD_INPUT, "{}", stderr(&out));
+    assert!(stderr(&out).contains("tree note") && !bundle.exists(), "{}", stderr(&out));
+    let out = modules(&["--sumdb-signature", note_good.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let statement_sig = ctx.path("modules-later.sig");
+    sign(&org.private, &ctx.path("modules-later.tosign"), &statement_sig);
+    let out = run(builder()
+        .arg("attach")
+        .arg(&bundle)
+        .arg("--signature")
+        .arg(&statement_sig)
+        .arg("--expect-key")
+        .arg(&org.public));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ctx.install_root(&bundle, org, &["--no-modify-path"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let latest = ctx.prefix().join(format!("go-modules/sumdb/go-offline-{}/latest", org.id));
+    assert!(fs::read_to_string(latest).unwrap().starts_with("go.sum database tree\n3\n"));
 }
