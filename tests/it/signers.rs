@@ -340,6 +340,22 @@ fn an_openbao_transit_key_signs_and_a_stopped_server_is_refused() {
     let spec = format!("vault:transit/org-release?addr={}", bao.addr);
     let out = build_cmd(bao.builder().env_remove("VAULT_ADDR"), &["--key", &spec], &addr_in_spec);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A module bundle: its checksum database's tree note is signed by the transit key too, and
+    // installs (the installer checks the note against the key).
+    crate::modules::write_proxy(&ctx.path("proxy"));
+    let bundle = ctx.path("go-modules-vault");
+    let out = run(bao
+        .builder()
+        .args(["modules", "--level", TEST_LEVEL, "--key", "vault:org-release", "--cache"])
+        .arg(ctx.path("proxy"))
+        .arg("--stub")
+        .arg(stub(AMD64))
+        .arg("--output")
+        .arg(&bundle));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("checksum database go-offline-{}", org.id)), "{}", stdout(&out));
+    let out = ctx.install_root(&bundle, &org, &["--no-modify-path"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 
     ok(&mut bao.cli(&["write", "-f", "transit/keys/p256", "type=ecdsa-p256"]));
     let nowhere = ctx.path("not-written");
