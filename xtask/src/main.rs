@@ -284,6 +284,14 @@ pub fn build_stub(triple: &str, trust_keys: &[PathBuf], out_dir: Option<&Path>) 
     built.pop().ok_or_else(|| format!("no stub was built for {triple}"))
 }
 
+/// The C flags of the stubs' zstd (the decoder is the only C in a stub): one Huffman decoder
+/// (`X1`, single symbol) instead of two, and one build of the hot loops instead of a BMI2 copy
+/// beside the plain one. Measured on the x86_64 stub: 1,602,376 → 1,539,368 bytes; decoding
+/// go1.27.3's tar (`zstd -19 --long=27`, 236 MB) ran at 1,147 MB/s against 1,142 MB/s with
+/// zstd's defaults (best of three, idle machine). `ZSTD_FORCE_DECOMPRESS_SEQUENCES_LONG` (−23 KB)
+/// is left out: it decoded 10% slower.
+const STUB_ZSTD_CFLAGS: &str = "-DHUF_FORCE_DECOMPRESS_X1 -DDYNAMIC_BMI2=0";
+
 /// [`build_stub`] for several targets at once: one cargo run for the targets zig links and one for
 /// those Debian's cross gcc links, so that their link-time optimisation (one thread each, with
 /// `codegen-units = 1`) runs side by side. Returns the stubs' paths in the order of `triples`.
@@ -346,6 +354,9 @@ fn stubs_with(
         }
         // The stub's build script then drops the unwinding tables (see stub/build.rs).
         cmd.env("GO_OFFLINE_STUB_ZIG_LINKED", "1");
+        for t in &run_of {
+            cmd.env(format!("CFLAGS_{}", t.replace('-', "_")), STUB_ZSTD_CFLAGS);
+        }
         run(cmd.args(stub).args(extra).env("GO_OFFLINE_STUB_TRUST_KEYS", keys.join(":")))?;
     }
     // glibc targets (no musl standard library is served for them) and Windows: Debian's cross
@@ -367,7 +378,8 @@ fn stubs_with(
             let upper = t.to_uppercase().replace('-', "_");
             cmd.env(format!("CARGO_TARGET_{upper}_LINKER"), cc)
                 .env(format!("CARGO_TARGET_{upper}_RUSTFLAGS"), "-C target-feature=+crt-static")
-                .env(format!("CC_{}", t.replace('-', "_")), cc);
+                .env(format!("CC_{}", t.replace('-', "_")), cc)
+                .env(format!("CFLAGS_{}", t.replace('-', "_")), STUB_ZSTD_CFLAGS);
         }
         cmd
     };
