@@ -436,6 +436,14 @@ fn go_checks_a_module_no_go_sum_lists_against_the_bundles_checksum_database() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let script = fs::read_to_string(s.ctx.etc().join("profile.d/go-modules.sh")).unwrap();
     assert!(script.contains(&format!("export GOSUMDB='{key}'")), "{script}");
+    // go remembers the tree it checked against (GOPATH/pkg/sumdb): the tree of 2 here. The next
+    // bundle's tree must prove consistent with it, which go checks itself (`go get` below).
+    let empty = s.ctx.path("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let got = run(&mut offline_sh(&s, &empty, "cache-get", "go mod download example.com/greet@v1.1.0"));
+    assert_eq!(code(&got), 0, "{}", stderr(&got));
+    let seen = fs::read_to_string(s.ctx.path(&format!("gopath-cache-get/pkg/sumdb/{name}/latest"))).unwrap();
+    assert!(seen.starts_with("go.sum database tree\n2\n"), "{seen}");
 
     // A bundle built with a log of its own (no --sumdb-log): its log does not extend the
     // installed one, and it is refused with nothing changed.
@@ -484,7 +492,7 @@ fn go_checks_a_module_no_go_sum_lists_against_the_bundles_checksum_database() {
         sums.contains("example.com/greet v1.0.0 h1:") && sums.contains("example.com/greet v1.0.0/go.mod h1:"),
         "{sums}"
     );
-    // go recorded the tree it checked against.
+    // go moved to the new tree, consistent with the one it had.
     let seen = fs::read_to_string(s.ctx.path(&format!("gopath-cache-get/pkg/sumdb/{name}/latest"))).unwrap();
     assert!(seen.starts_with("go.sum database tree\n3\n"), "{seen}");
 
