@@ -7,7 +7,7 @@
 //! policy), extract into a staging directory, place the tree, check it, switch the link, write
 //! the environment, commit receipts. The lifecycle commands follow ([`status`], [`use_version`],
 //! [`rollback`], [`uninstall`], [`verify_installed`]); [`install_modules`] installs module
-//! bundles; `toolchains` keeps `PREFIX/bin/go1.N.P` beside them, for go.mod files that ask for an
+//! bundles ([`modules_dry_run`] decides as it does, writing nothing); `toolchains` keeps `PREFIX/bin/go1.N.P` beside them, for go.mod files that ask for an
 //! installed version. Every change to a prefix goes through the journal; every call to the
 //! operating system goes through [`os`].
 //!
@@ -55,7 +55,7 @@ pub use crate::{
     extract::check as check_payload,
     install::{dry_run, install, recover, Adoption, Decision, Drift, InstallConfig, Preview, Space},
     lifecycle::{rollback, status, uninstall, use_version, verify_installed, Checked, Context, Elsewhere, Target},
-    modules::{install as install_modules, ModulesConfig, DIR as MODULES_DIR},
+    modules::{dry_run as modules_dry_run, install as install_modules, ModulesConfig, DIR as MODULES_DIR},
     prefix::{parse_version_arg, tree_name, Layout, Prefix, KEPT_SUFFIX, LINK},
     receipt::{active_version, read_receipts, Origin},
 };

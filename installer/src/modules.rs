@@ -226,6 +226,20 @@ struct Staged {
     sumdb: Option<ChecksumDb>,
 }
 
+/// `--dry-run` of a bundle: what [`install`] decides before its first write, under a shared
+/// lock, writing nothing: a module version whose hashes differ from the installed one's, or a
+/// checksum database other than the installed one, is refused as the install refuses it.
+/// Returns the `path@version` of what the bundle would add. (That the bundle's log extends the
+/// installed one is checked from its files, which only the install extracts.)
+pub fn dry_run(installer: &VerifiedInstaller, prefix: &Prefix, wait: bool) -> Result<Vec<String>, Error> {
+    let _lock = if prefix.exists() { Some(prefix.lock_shared(wait)?) } else { None };
+    let old = if prefix.exists() && prefix.has_tree(DIR)? { read_receipt(prefix.path())? } else { None };
+    let (_, added) = merge_lists(installer, old.as_ref())?;
+    let installed = old.as_ref().and_then(|r| r.sumdb.clone());
+    Databases { bundle: installer.manifest().sumdb.clone(), installed }.key()?;
+    Ok(added)
+}
+
 /// Extracts and merges the new tree into the staging directory, checks its checksum database,
 /// journals phase `swapping`, puts the tree in place and writes the environment. An error
 /// leaves everything for [`undo`].

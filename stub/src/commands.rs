@@ -385,7 +385,7 @@ fn install_modules(job: Job) -> Result<Outcome, Error> {
     let Job { cli, mode, installer, file, prefix, scope, phases } = job;
     let count = installer.manifest().modules.as_ref().map_or(0, Vec::len);
     let dir = prefix.join(MODULES_DIR);
-    let plan = format!(
+    let mut plan = format!(
         "{count} Go module versions\n  destination: {} (merged with the modules there)\n  signed by:   {} ({})\n  environment: {}",
         dir.display(),
         installer.signer().id,
@@ -395,6 +395,11 @@ fn install_modules(job: Job) -> Result<Outcome, Error> {
             Purpose::Modules { proxy_dir: &dir, sumdb: installer.manifest().sumdb.as_ref().map(|d| d.key.as_str()) }
         )
     );
+    if mode.action == Action::DryRun {
+        // The install's own decisions first, so that the dry run ends as the install would.
+        let added = engine::modules_dry_run(installer, &prefix, cli.wait)?;
+        plan.push_str(&format!("\n  new here:    {} of them", added.len()));
+    }
     if let Some(o) = before_install(cli, mode, installer, dir, &plan)? {
         return Ok(o);
     }

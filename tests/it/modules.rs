@@ -344,11 +344,14 @@ fn tampered_modules_are_refused() {
     assert!(!stdout(&built).contains("evil"));
 
     // And the good bundle cannot be mixed in: its greet v1.1.0 differs from the installed one.
+    // The dry run ends as the install does.
     let before = s.ctx.snapshot();
-    let out = install(&s, &good, &["--json"]);
-    assert_eq!(code(&out), exit::MODULE_CONFLICT, "{}", stderr(&out));
-    assert_eq!(json(&out)["error"]["kind"], "module-conflict");
-    assert_eq!(s.ctx.snapshot(), before);
+    for extra in [&["--json", "--dry-run"][..], &["--json"]] {
+        let out = install(&s, &good, extra);
+        assert_eq!(code(&out), exit::MODULE_CONFLICT, "{extra:?}: {}", stderr(&out));
+        assert_eq!(json(&out)["error"]["kind"], "module-conflict");
+        assert_eq!(s.ctx.snapshot(), before);
+    }
 }
 
 /// The zip `original` with the file whose name ends in `name` replaced by `text`.
